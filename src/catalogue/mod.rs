@@ -1,0 +1,1 @@
+//! The documented causes of error codes, as data.

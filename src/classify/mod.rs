@@ -1,0 +1,5 @@
+//! Observations + catalogue -> findings.
+
+pub mod verdict;
+
+pub use verdict::{Kind, Side, Verdict};

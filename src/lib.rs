@@ -1,0 +1,13 @@
+//! lbprobe finds out why an HTTP load balancer answers 400, 405, 408, 414, 499, 500, 502, 503
+//! or 504: scenario → probes → classifier → report.
+
+pub mod catalogue;
+pub mod classify;
+pub mod exit;
+pub mod lab;
+pub mod probe;
+pub mod profile;
+pub mod report;
+pub mod scenario;
+pub mod target;
+pub mod transport;

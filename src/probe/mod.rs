@@ -1,0 +1,171 @@
+//! The probe engine: sends crafted requests to the listener and the backend and records what
+//! came back as [`Observation`]s. It knows nothing of causes: the `evidence_for` tags of probe
+//! templates are carried through as opaque strings for the classifier.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::target::Role;
+use crate::transport::{Exchange, Sniff};
+
+/// A family of probes, as named in scenarios (`probes: [malformed, methods]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    Protocol,
+    Malformed,
+    Methods,
+    HeaderSize,
+}
+
+impl Family {
+    pub const ALL: [Family; 4] = [
+        Family::Protocol,
+        Family::Malformed,
+        Family::Methods,
+        Family::HeaderSize,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Protocol => "protocol",
+            Family::Malformed => "malformed",
+            Family::Methods => "methods",
+            Family::HeaderSize => "header-size",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Family> {
+        Family::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One probe family to run, with its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "family", rename_all = "kebab-case")]
+pub enum ProbeSpec {
+    Protocol,
+    /// `variants: None` runs every template.
+    Malformed { variants: Option<Vec<String>> },
+    /// `methods: None` runs the full matrix.
+    Methods { methods: Option<Vec<String>> },
+    /// Sizes are bytes of one `Name: value` header line.
+    HeaderSize { bisect: bool, min: usize, max: usize },
+}
+
+impl ProbeSpec {
+    pub fn family(&self) -> Family {
+        match self {
+            ProbeSpec::Protocol => Family::Protocol,
+            ProbeSpec::Malformed { .. } => Family::Malformed,
+            ProbeSpec::Methods { .. } => Family::Methods,
+            ProbeSpec::HeaderSize { .. } => Family::HeaderSize,
+        }
+    }
+
+    /// The family with its default parameters.
+    pub fn default_for(family: Family) -> ProbeSpec {
+        match family {
+            Family::Protocol => ProbeSpec::Protocol,
+            Family::Malformed => ProbeSpec::Malformed { variants: None },
+            Family::Methods => ProbeSpec::Methods { methods: None },
+            Family::HeaderSize => ProbeSpec::HeaderSize {
+                bisect: true,
+                min: 1024,
+                max: 128 * 1024,
+            },
+        }
+    }
+}
+
+/// Safety caps on a whole run, enforced by the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Limits {
+    pub max_requests: u32,
+    /// Requests per second, across all probes.
+    pub max_rate: f64,
+    #[serde(serialize_with = "ser_secs")]
+    pub max_duration: Duration,
+    /// Deadline for one exchange once connected.
+    #[serde(serialize_with = "ser_secs")]
+    pub request_timeout: Duration,
+}
+
+fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_requests: 1000,
+            max_rate: 50.0,
+            max_duration: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What was sent, for the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentRequest {
+    /// The bytes, escaped, with secrets masked.
+    pub text: String,
+    pub bytes: usize,
+    /// False when a client library built the request and `text` is a rendering of it.
+    pub exact: bool,
+}
+
+/// Probe-specific facts beyond the exchange.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Detail {
+    None,
+    /// What the port speaks.
+    Sniff { sniff: Sniff },
+    /// A request method check.
+    Method { method: String, via: String },
+    /// One header of this many bytes (`Name: value`).
+    HeaderSize { bytes: usize },
+    /// Result of a limit search on one side.
+    Limit(LimitSearch),
+}
+
+/// The outcome of searching for the largest accepted size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LimitSearch {
+    /// Largest size that got a non-rejecting answer, if any did.
+    pub largest_accepted: Option<usize>,
+    /// Smallest size that got rejected, if any did.
+    pub smallest_rejected: Option<usize>,
+    /// The status the rejection carried (or none for a close/reset).
+    pub rejected_status: Option<u16>,
+    pub requests: u32,
+    /// True when the search ended exactly (accepted + 1 == rejected).
+    pub exact: bool,
+}
+
+/// One request sent to one side, and what came back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    /// Unique within a run (`o1`, `o2`, ...), referenced by findings.
+    pub id: String,
+    pub family: Family,
+    /// e.g. `lowercase-method`, `TRACE`, `plain-http-to-tls-port`, `header-32768`.
+    pub variant: String,
+    pub role: Role,
+    /// A request a strict server accepts (the control request, method checks).
+    pub well_formed: bool,
+    /// Cause ids this observation can speak to (opaque to the engine).
+    pub evidence_for: Vec<String>,
+    pub request: SentRequest,
+    pub exchange: Option<Exchange>,
+    pub detail: Detail,
+}

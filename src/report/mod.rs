@@ -1,0 +1,1 @@
+//! Reports: the only place that writes to stdout.

@@ -1,0 +1,1 @@
+//! Scenario files: YAML model, loading, validation with file:line:column errors.

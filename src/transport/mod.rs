@@ -1,0 +1,196 @@
+//! Raw TCP and TLS exchanges that write exactly the bytes they are given and record what came back.
+//!
+//! Nothing here knows about probes or causes. Every read is bounded in size and time: a hostile
+//! server (endless headers, garbage, resets, silence) produces an [`Exchange`] describing it,
+//! never a panic or a hang. `Err` is not used for the target's misbehaviour.
+
+pub mod exchange;
+pub mod response;
+pub mod sniff;
+pub mod tcp_info;
+pub mod tls;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use exchange::exchange;
+pub use response::{parse_response, ParseLimits, Response};
+pub use sniff::{sniff, Sniff};
+
+/// How to talk to an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Wire {
+    Plain,
+    Tls { server_name: String, verify: bool },
+}
+
+/// Where to connect and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub wire: Wire,
+}
+
+/// Hard limits on one exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub connect_timeout: Duration,
+    /// Deadline for the whole exchange after the connection is up (TLS, write, read).
+    pub total_timeout: Duration,
+    /// Stop reading after this many bytes.
+    pub max_response_bytes: usize,
+    pub parse: ParseLimits,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            connect_timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_secs(10),
+            max_response_bytes: 256 * 1024,
+            parse: ParseLimits::default(),
+        }
+    }
+}
+
+/// Millisecond timings of one exchange; `None` when the stage was never reached.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub connect_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    pub first_byte_ms: Option<f64>,
+    pub total_ms: f64,
+}
+
+/// How the connection ended, as seen by us.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum ConnEnd {
+    /// The server finished a complete response (by length, chunked end, or close-delimited FIN)
+    /// and we stopped reading.
+    Complete,
+    /// The server closed with FIN before a complete response.
+    Fin,
+    /// The server reset the connection (RST).
+    Reset,
+    /// No more bytes came within the deadline.
+    Timeout,
+    /// We stopped reading at the size bound.
+    SizeBound,
+    /// The TCP connection was refused (RST to our SYN).
+    ConnectRefused,
+    /// No answer to our SYN within the connect timeout (silent drop).
+    ConnectTimeout,
+    /// The network said no (ICMP unreachable, no route, DNS failure...).
+    Unreachable(String),
+    /// TLS handshake failed, with the reason (alert, not TLS, bad certificate...).
+    TlsFailed(String),
+    /// A TLS alert arrived after the handshake.
+    TlsAlert(String),
+    /// Any other I/O error, with its text.
+    Io(String),
+}
+
+impl ConnEnd {
+    /// True when no TCP connection was ever established.
+    pub fn never_connected(&self) -> bool {
+        matches!(
+            self,
+            ConnEnd::ConnectRefused | ConnEnd::ConnectTimeout | ConnEnd::Unreachable(_)
+        )
+    }
+}
+
+/// What happened when a request was sent: the record every probe builds on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exchange {
+    /// `host:port`, plus ` (tls)` when TLS was used.
+    pub endpoint: String,
+    pub tls: bool,
+    pub timings: Timings,
+    pub bytes_out: usize,
+    pub bytes_in: usize,
+    pub end: ConnEnd,
+    /// Tolerant parse of whatever came back; `None` when nothing or nothing HTTP-like came back.
+    pub response: Option<Response>,
+    /// The first bytes received, escaped (shows garbage and non-HTTP answers).
+    pub raw_prefix: String,
+    /// Kernel smoothed RTT in microseconds (TCP_INFO), where available.
+    pub tcp_rtt_us: Option<u32>,
+    /// Kernel retransmission count for the connection (TCP_INFO), where available.
+    pub tcp_retransmits: Option<u32>,
+}
+
+impl Exchange {
+    pub fn status(&self) -> Option<u16> {
+        self.response.as_ref().map(|r| r.status)
+    }
+}
+
+/// Escape bytes for display: printable ASCII as is, `\r` `\n` `\t` `\\` and `\xNN` otherwise.
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
+/// Inverse of [`escape_bytes`], also used by probe templates to write raw bytes in YAML.
+pub fn unescape_bytes(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len());
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let Some(&c) = b.get(i + 1) else {
+            return Err("trailing backslash".into());
+        };
+        match c {
+            b'r' => out.push(b'\r'),
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'0' => out.push(0),
+            b'\\' => out.push(b'\\'),
+            b'x' => {
+                let hex = text
+                    .get(i + 2..i + 4)
+                    .ok_or_else(|| format!("incomplete \\x escape at byte {i}"))?;
+                let v = u8::from_str_radix(hex, 16)
+                    .map_err(|_| format!("bad \\x escape {hex:?} at byte {i}"))?;
+                out.push(v);
+                i += 2;
+            }
+            other => return Err(format!("unknown escape \\{} at byte {i}", other as char)),
+        }
+        i += 2;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_round_trips() {
+        let raw = b"GET / HTTP/1.1\r\nX: \x00\x7f\\\t\n";
+        let esc = escape_bytes(raw);
+        assert_eq!(esc, "GET / HTTP/1.1\\r\\nX: \\x00\\x7f\\\\\\t\\n");
+        assert_eq!(unescape_bytes(&esc).unwrap(), raw.to_vec());
+    }
+}

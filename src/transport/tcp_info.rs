@@ -1,0 +1,1 @@
+//! Kernel TCP statistics (TCP_INFO) of a connected socket, on Linux.

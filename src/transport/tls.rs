@@ -1,0 +1,1 @@
+//! rustls client configurations: verified against the web PKI, or explicitly insecure.
