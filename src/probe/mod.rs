@@ -169,3 +169,14 @@ pub struct Observation {
     pub exchange: Option<Exchange>,
     pub detail: Detail,
 }
+
+pub mod budget;
+pub mod engine;
+pub mod header_size;
+pub mod malformed;
+pub mod methods;
+pub mod protocol;
+pub mod request;
+pub mod templates;
+
+pub use engine::{run, Plan, Progress, ProgressFn, RunOutput};

@@ -1,0 +1,129 @@
+//! Central enforcement of a run's safety caps: request count, rate and duration.
+//!
+//! Every request any probe sends takes a ticket here first, so no probe family can exceed the
+//! scenario's limits on its own.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::Limits;
+
+/// Why a request was not allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Exhausted {
+    #[error("the run's request cap ({0}) is reached")]
+    Requests(u32),
+    #[error("the run's time cap ({0:?}) is reached")]
+    Duration(Duration),
+}
+
+pub struct Budget {
+    limits: Limits,
+    sent: AtomicU32,
+    started: Instant,
+    interval: Duration,
+    /// When the next request may start (a token bucket of depth one: smooth, never bursty).
+    next_slot: Mutex<Instant>,
+    first_refusal: Mutex<Option<Exhausted>>,
+}
+
+impl Budget {
+    pub fn new(limits: Limits) -> Budget {
+        let now = Instant::now();
+        let interval = if limits.max_rate > 0.0 {
+            Duration::from_secs_f64(1.0 / limits.max_rate)
+        } else {
+            Duration::ZERO
+        };
+        Budget {
+            limits,
+            sent: AtomicU32::new(0),
+            started: now,
+            interval,
+            next_slot: Mutex::new(now),
+            first_refusal: Mutex::new(None),
+        }
+    }
+
+    /// Wait for the rate limiter and count one request, or refuse.
+    pub async fn ticket(&self) -> Result<(), Exhausted> {
+        let deadline = self.started + self.limits.max_duration;
+        let slot = {
+            let mut next = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        if slot >= deadline {
+            return Err(self.refuse(Exhausted::Duration(self.limits.max_duration)));
+        }
+        tokio::time::sleep_until(slot).await;
+        let n = self.sent.fetch_add(1, Ordering::SeqCst);
+        if n >= self.limits.max_requests {
+            self.sent.fetch_sub(1, Ordering::SeqCst);
+            return Err(self.refuse(Exhausted::Requests(self.limits.max_requests)));
+        }
+        Ok(())
+    }
+
+    /// Time left before the duration cap.
+    pub fn remaining(&self) -> Duration {
+        (self.started + self.limits.max_duration).saturating_duration_since(Instant::now())
+    }
+
+    fn refuse(&self, why: Exhausted) -> Exhausted {
+        let mut first = self.first_refusal.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(why);
+        why
+    }
+
+    pub fn sent(&self) -> u32 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// The first cap that refused a request, if any did: the run is then partial.
+    pub fn refusal(&self) -> Option<Exhausted> {
+        *self.first_refusal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn caps_requests_and_spaces_them_by_rate() {
+        let budget = Budget::new(Limits {
+            max_requests: 3,
+            max_rate: 10.0,
+            max_duration: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(1),
+        });
+        let start = Instant::now();
+        for _ in 0..3 {
+            budget.ticket().await.unwrap();
+        }
+        // Paused clock: elapsed time is exactly what the limiter slept.
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
+        assert_eq!(budget.ticket().await, Err(Exhausted::Requests(3)));
+        assert_eq!(budget.sent(), 3);
+        assert_eq!(budget.refusal(), Some(Exhausted::Requests(3)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refuses_past_the_duration_cap() {
+        let budget = Budget::new(Limits {
+            max_requests: 100,
+            max_rate: 1.0,
+            max_duration: Duration::from_millis(2500),
+            request_timeout: Duration::from_secs(1),
+        });
+        for _ in 0..3 {
+            budget.ticket().await.unwrap();
+        }
+        assert!(matches!(budget.ticket().await, Err(Exhausted::Duration(_))));
+    }
+}

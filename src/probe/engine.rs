@@ -1,0 +1,431 @@
+//! Runs a plan of probe families against the targets, under one [`Budget`].
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::profile::Profile;
+use crate::target::{Role, Scheme, Target};
+use crate::transport::{self, Bounds, Endpoint, Exchange, Sniff, Wire};
+
+use super::budget::{Budget, Exhausted};
+use super::{header_size, malformed, methods, protocol};
+use super::{Detail, Family, Limits, Observation, ProbeSpec, SentRequest};
+
+/// Everything a run needs; built from a scenario or from `scan` flags.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub listener: Option<Target>,
+    pub backend: Option<Target>,
+    pub profile: Profile,
+    pub probes: Vec<ProbeSpec>,
+    pub limits: Limits,
+    /// Header names whose values are masked in every recorded request (besides the defaults).
+    pub mask: Vec<String>,
+}
+
+/// Headers whose values never appear in a report.
+pub const ALWAYS_MASKED: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie"];
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub observations: Vec<Observation>,
+    /// Things the person should know: skipped probes, adjusted wires, caps reached.
+    pub notes: Vec<String>,
+    pub requests_sent: u32,
+    /// True when a cap stopped probes before they finished.
+    pub partial: bool,
+}
+
+/// Progress events for the caller's progress display; the engine never prints.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Planned { families: Vec<Family> },
+    FamilyDone { family: Family },
+    Request { sent: u32 },
+}
+
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// One side as probes see it: the target plus how its port is really spoken to.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub target: Target,
+    pub endpoint: Endpoint,
+}
+
+impl Side {
+    pub fn new(target: Target, tls: bool) -> Side {
+        let wire = if tls {
+            Wire::Tls {
+                server_name: target.server_name().to_string(),
+                verify: target.tls_verify,
+            }
+        } else {
+            Wire::Plain
+        };
+        Side {
+            endpoint: Endpoint {
+                host: target.host.clone(),
+                port: target.port,
+                wire,
+            },
+            target,
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.target.role
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.endpoint.wire, Wire::Tls { .. })
+    }
+
+    /// Extra headers of the target as CRLF-terminated lines.
+    pub fn extra_lines(&self) -> String {
+        self.target
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect()
+    }
+}
+
+/// Shared state of a run: the budget, bounds and the observation sink.
+pub struct Engine {
+    pub budget: Budget,
+    pub profile: Profile,
+    request_timeout: Duration,
+    connect_timeout: Duration,
+    mask: Vec<String>,
+    progress: ProgressFn,
+    notes: Mutex<Vec<String>>,
+    counter: AtomicU32,
+}
+
+/// A probe family stops talking to a side after this many consecutive timeouts or connect
+/// failures: the target's health outranks the diagnosis.
+pub const ERROR_BUDGET: u32 = 3;
+
+impl Engine {
+    pub fn note(&self, text: impl Into<String>) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(text.into());
+    }
+
+    pub fn bounds(&self, wait: Option<Duration>) -> Bounds {
+        let total = wait
+            .map(|w| w.min(self.request_timeout))
+            .unwrap_or(self.request_timeout)
+            .min(self.budget.remaining().max(Duration::from_millis(1)));
+        Bounds {
+            connect_timeout: self.connect_timeout,
+            total_timeout: total,
+            ..Bounds::default()
+        }
+    }
+
+    /// Send exact bytes to a side over its wire.
+    pub async fn send_raw(
+        &self,
+        side: &Side,
+        bytes: &[u8],
+        wait: Option<Duration>,
+    ) -> Result<(SentRequest, Exchange), Exhausted> {
+        self.send_raw_over(side, &side.endpoint, bytes, wait).await
+    }
+
+    /// Send exact bytes over a chosen endpoint (e.g. plain HTTP to a TLS port).
+    pub async fn send_raw_over(
+        &self,
+        side: &Side,
+        endpoint: &Endpoint,
+        bytes: &[u8],
+        wait: Option<Duration>,
+    ) -> Result<(SentRequest, Exchange), Exhausted> {
+        let _ = side;
+        self.budget.ticket().await?;
+        (self.progress)(Progress::Request {
+            sent: self.budget.sent(),
+        });
+        let mut exchange = transport::exchange(endpoint, bytes, &self.bounds(wait)).await;
+        self.mask_response(&mut exchange);
+        Ok((self.sent(bytes, true), exchange))
+    }
+
+    pub async fn sniff(&self, side: &Side) -> Result<Sniff, Exhausted> {
+        // A sniff costs up to two connections.
+        self.budget.ticket().await?;
+        self.budget.ticket().await?;
+        Ok(transport::sniff(
+            &side.target.host,
+            side.target.port,
+            side.target.server_name(),
+            &self.bounds(None),
+        )
+        .await)
+    }
+
+    /// Record what was sent, with secrets masked.
+    pub fn sent(&self, bytes: &[u8], exact: bool) -> SentRequest {
+        SentRequest {
+            text: transport::escape_bytes(&mask_headers(bytes, &self.mask)),
+            bytes: bytes.len(),
+            exact,
+        }
+    }
+
+    fn mask_response(&self, exchange: &mut Exchange) {
+        if let Some(resp) = exchange.response.as_mut() {
+            for (name, value) in resp.headers.iter_mut() {
+                if is_masked(name, &self.mask) {
+                    *value = "***".into();
+                }
+            }
+        }
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// A new observation with a provisional id (renumbered in order at the end of the run).
+    #[allow(clippy::too_many_arguments)]
+    pub fn observation(
+        &self,
+        family: Family,
+        variant: impl Into<String>,
+        side: &Side,
+        well_formed: bool,
+        evidence_for: &[&str],
+        request: SentRequest,
+        exchange: Option<Exchange>,
+        detail: Detail,
+    ) -> Observation {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        Observation {
+            id: format!("tmp{n}"),
+            family,
+            variant: variant.into(),
+            role: side.role(),
+            well_formed,
+            evidence_for: evidence_for.iter().map(|s| s.to_string()).collect(),
+            request,
+            exchange,
+            detail,
+        }
+    }
+}
+
+fn is_masked(name: &str, extra: &[String]) -> bool {
+    ALWAYS_MASKED.iter().any(|m| name.eq_ignore_ascii_case(m))
+        || extra.iter().any(|m| name.eq_ignore_ascii_case(m))
+}
+
+/// Replace the values of masked header lines with `***`, leaving every other byte as sent.
+pub fn mask_headers(bytes: &[u8], extra: &[String]) -> Vec<u8> {
+    let head_end = find(bytes, b"\r\n\r\n")
+        .or_else(|| find(bytes, b"\n\n"))
+        .unwrap_or(bytes.len());
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < head_end {
+        let line_end = bytes[i..head_end]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| i + p + 1)
+            .unwrap_or(head_end);
+        let line = &bytes[i..line_end];
+        match line.iter().position(|&b| b == b':') {
+            Some(colon)
+                if is_masked(
+                    std::str::from_utf8(&line[..colon]).unwrap_or("").trim(),
+                    extra,
+                ) =>
+            {
+                out.extend_from_slice(&line[..=colon]);
+                out.extend_from_slice(b" ***");
+                let ending = if line.ends_with(b"\r\n") {
+                    &b"\r\n"[..]
+                } else if line.ends_with(b"\n") {
+                    &b"\n"[..]
+                } else {
+                    &b""[..]
+                };
+                out.extend_from_slice(ending);
+            }
+            _ => out.extend_from_slice(line),
+        }
+        i = line_end;
+    }
+    out.extend_from_slice(&bytes[head_end..]);
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Run the plan. Never prints; progress goes to `progress`.
+pub async fn run(plan: &Plan, progress: ProgressFn) -> RunOutput {
+    let engine = Engine {
+        budget: Budget::new(plan.limits),
+        profile: plan.profile.clone(),
+        request_timeout: plan.limits.request_timeout,
+        connect_timeout: plan.profile.connect_timeout.min(plan.limits.request_timeout),
+        mask: plan.mask.clone(),
+        progress: progress.clone(),
+        notes: Mutex::new(Vec::new()),
+        counter: AtomicU32::new(0),
+    };
+    let families: Vec<Family> = plan.probes.iter().map(ProbeSpec::family).collect();
+    progress(Progress::Planned {
+        families: families.clone(),
+    });
+
+    let listener = plan
+        .listener
+        .clone()
+        .map(|t| Side::new(t.clone(), t.scheme == Scheme::Https));
+    let mut backend = plan
+        .backend
+        .clone()
+        .map(|t| Side::new(t.clone(), t.scheme == Scheme::Https));
+
+    // The protocol sniff runs first and alone: what the backend port really speaks decides how
+    // every other probe talks to it.
+    let mut observations = Vec::new();
+    let want_protocol = families.contains(&Family::Protocol);
+    if want_protocol {
+        let (obs, _) = match listener.as_ref() {
+            Some(side) => protocol::sniff(&engine, side).await,
+            None => (None, None),
+        };
+        observations.extend(obs);
+    }
+    if let Some(side) = backend.as_mut() {
+        // The backend sniff always runs: direct probes over the wrong wire would be noise.
+        let (obs, tls) = protocol::sniff(&engine, side).await;
+        observations.extend(obs);
+        if let Some(tls) = tls.filter(|&tls| tls != side.is_tls()) {
+            let speaks = if tls { "TLS" } else { "plain HTTP" };
+            engine.note(format!(
+                "the backend port {}:{} speaks {speaks} though its URL says {}; direct probes use {speaks}",
+                side.target.host,
+                side.target.port,
+                if side.is_tls() { "https" } else { "http" },
+            ));
+            *side = Side::new(side.target.clone(), tls);
+        }
+    }
+    let sides: Vec<Side> = listener.into_iter().chain(backend).collect();
+    // The baseline (a valid GET to each side) always runs: reachability and the backend's own
+    // answer to a valid request are what every comparison leans on.
+    observations.extend(protocol::run(&engine, &sides, want_protocol).await);
+    if want_protocol {
+        progress(Progress::FamilyDone {
+            family: Family::Protocol,
+        });
+    }
+    let mut work = Vec::new();
+    for spec in &plan.probes {
+        let engine = &engine;
+        let sides = &sides;
+        let progress = progress.clone();
+        work.push(async move {
+            let obs = match spec {
+                ProbeSpec::Protocol => Vec::new(),
+                ProbeSpec::Malformed { variants } => {
+                    malformed::run(engine, sides, variants.as_deref()).await
+                }
+                ProbeSpec::Methods { methods: list } => {
+                    methods::run(engine, sides, list.as_deref()).await
+                }
+                ProbeSpec::HeaderSize { bisect, min, max } => {
+                    header_size::run(engine, sides, *bisect, *min, *max).await
+                }
+            };
+            if spec.family() != Family::Protocol {
+                progress(Progress::FamilyDone {
+                    family: spec.family(),
+                });
+            }
+            obs
+        });
+    }
+    for obs in futures_util::future::join_all(work).await {
+        observations.extend(obs);
+    }
+
+    // Stable ids in a stable order: family, variant, role, then send order.
+    observations.sort_by(|a, b| {
+        (a.family, &a.variant, a.role, id_num(&a.id)).cmp(&(b.family, &b.variant, b.role, id_num(&b.id)))
+    });
+    for (i, o) in observations.iter_mut().enumerate() {
+        o.id = format!("o{}", i + 1);
+    }
+
+    let mut notes = engine.notes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let partial = engine.budget.refusal().is_some();
+    if let Some(why) = engine.budget.refusal() {
+        notes.push(format!("stopped early: {why}; the report covers what ran"));
+    }
+    RunOutput {
+        observations,
+        notes,
+        requests_sent: engine.budget.sent(),
+        partial,
+    }
+}
+
+fn id_num(id: &str) -> u32 {
+    id.trim_start_matches("tmp").parse().unwrap_or(0)
+}
+
+/// Consecutive-failure counter per side: a side that keeps timing out is left alone.
+#[derive(Default)]
+pub struct ErrorBudget {
+    consecutive: BTreeMap<Role, u32>,
+}
+
+impl ErrorBudget {
+    /// Record an exchange; returns false once the side has failed too often in a row.
+    pub fn record(&mut self, role: Role, exchange: &Exchange) -> bool {
+        let failed = exchange.end.never_connected()
+            || (exchange.response.is_none()
+                && matches!(exchange.end, transport::ConnEnd::Timeout));
+        let n = self.consecutive.entry(role).or_insert(0);
+        *n = if failed { *n + 1 } else { 0 };
+        *n < ERROR_BUDGET
+    }
+
+    pub fn exhausted(&self, role: Role) -> bool {
+        self.consecutive.get(&role).copied().unwrap_or(0) >= ERROR_BUDGET
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_secret_headers_only() {
+        let raw = b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer xyz\r\ncookie: s=1\r\nX-Key: k\r\n\r\nbody Authorization: no";
+        let masked = mask_headers(raw, &["x-key".to_string()]);
+        assert_eq!(
+            masked,
+            b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: ***\r\ncookie: ***\r\nX-Key: ***\r\n\r\nbody Authorization: no".to_vec()
+        );
+        let lf = mask_headers(b"GET / HTTP/1.1\nCookie: a\n\n", &[]);
+        assert_eq!(lf, b"GET / HTTP/1.1\nCookie: ***\n\n".to_vec());
+    }
+}

@@ -1,0 +1,293 @@
+//! The `methods` family: the curl-style method matrix, to the listener and the backend side by
+//! side, so that a 405 can be attributed. A real client library (reqwest) sends the methods it
+//! can; CONNECT, which it cannot send to an origin, goes out as raw bytes.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::transport::{escape_bytes, ConnEnd, Exchange, Response, Timings};
+
+use super::engine::{Engine, Side};
+use super::{request, Detail, Family, Observation, SentRequest};
+
+pub const MATRIX: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+];
+
+const EVIDENCE: &[&str] = &[
+    "405.trace-unsupported",
+    "405.backend-method-unsupported",
+    "405.passthrough",
+];
+
+/// Body bytes of a response read into the observation, at most.
+const BODY_CAP: usize = 64 * 1024;
+
+pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Vec<Observation> {
+    let methods: Vec<String> = match only {
+        Some(list) => list.iter().map(|m| m.to_ascii_uppercase()).collect(),
+        None => MATRIX.iter().map(|m| m.to_string()).collect(),
+    };
+    let per_side = sides.iter().map(|side| {
+        let methods = &methods;
+        async move {
+            let client = match client_for(engine, side).await {
+                Ok(c) => Some(c),
+                Err(why) => {
+                    engine.note(format!("methods: no HTTP client for the {}: {why}", side.role()));
+                    None
+                }
+            };
+            let mut out = Vec::new();
+            for method in methods {
+                let obs = if method == "CONNECT" || client.is_none() {
+                    raw(engine, side, method).await
+                } else if let Some((client, url)) = client.as_ref() {
+                    via_client(engine, side, client, url, method).await
+                } else {
+                    None
+                };
+                match obs {
+                    Some(o) => out.push(o),
+                    None => break,
+                }
+            }
+            out
+        }
+    });
+    futures_util::future::join_all(per_side)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+async fn raw(engine: &Engine, side: &Side, method: &str) -> Option<Observation> {
+    let bytes = if method == "CONNECT" {
+        let authority = side.target.host_header();
+        let authority = if authority.contains(':') {
+            authority
+        } else {
+            format!("{authority}:{}", side.target.port)
+        };
+        request::build_for("CONNECT", &authority, &authority, &side.extra_lines(), &[], None)
+    } else {
+        request::build(method, side, &[], body_for(method).map(str::as_bytes))
+    };
+    let (sent, ex) = engine.send_raw(side, &bytes, None).await.ok()?;
+    Some(engine.observation(
+        Family::Methods,
+        method,
+        side,
+        true,
+        EVIDENCE,
+        sent,
+        Some(ex),
+        Detail::Method {
+            method: method.to_string(),
+            via: "raw".into(),
+        },
+    ))
+}
+
+fn body_for(method: &str) -> Option<&'static str> {
+    matches!(method, "POST" | "PUT" | "PATCH").then_some("{}")
+}
+
+/// A client that talks only to this side: no redirects, HTTP/1.1, the side's TLS settings, and
+/// the SNI name pinned to the side's address.
+async fn client_for(engine: &Engine, side: &Side) -> Result<(reqwest::Client, String), String> {
+    let tls = side.is_tls();
+    let target = &side.target;
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .http1_only()
+        .pool_max_idle_per_host(0)
+        .connect_timeout(engine.connect_timeout())
+        .timeout(engine.request_timeout())
+        .user_agent(request::USER_AGENT);
+    if tls && !target.tls_verify {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    let name = target.server_name().to_string();
+    let host_in_url = if target.sni.is_some() {
+        let addr: SocketAddr = tokio::net::lookup_host((target.host.as_str(), target.port))
+            .await
+            .map_err(|e| format!("cannot resolve {}: {e}", target.host))?
+            .next()
+            .ok_or_else(|| format!("{} resolves to nothing", target.host))?;
+        builder = builder.resolve(&name, addr);
+        name
+    } else if target.host.contains(':') {
+        format!("[{}]", target.host)
+    } else {
+        target.host.clone()
+    };
+    let scheme = if tls { "https" } else { "http" };
+    let url = format!("{scheme}://{host_in_url}:{}{}", target.port, target.path);
+    let client = builder.build().map_err(|e| e.to_string())?;
+    Ok((client, url))
+}
+
+async fn via_client(
+    engine: &Engine,
+    side: &Side,
+    client: &reqwest::Client,
+    url: &str,
+    method: &str,
+) -> Option<Observation> {
+    engine.budget.ticket().await.ok()?;
+    let m = reqwest::Method::from_bytes(method.as_bytes()).ok()?;
+    let mut req = client.request(m, url);
+    for (k, v) in &side.target.headers {
+        req = req.header(k, v);
+    }
+    let body = body_for(method);
+    if let Some(b) = body {
+        req = req.header("Content-Type", "application/json").body(b);
+    }
+    // What reqwest sends, rendered for the report (reqwest may order or add headers itself).
+    let rendered = request::build(method, side, &[], body.map(str::as_bytes));
+    let sent: SentRequest = engine.sent(&rendered, false);
+    let started = Instant::now();
+    let result = req.send().await;
+    let exchange = match result {
+        Ok(resp) => response_exchange(resp, started, side, rendered.len()).await,
+        Err(e) => error_exchange(&e, started, side),
+    };
+    Some(engine.observation(
+        Family::Methods,
+        method,
+        side,
+        true,
+        EVIDENCE,
+        sent,
+        Some(exchange),
+        Detail::Method {
+            method: method.to_string(),
+            via: "reqwest".into(),
+        },
+    ))
+}
+
+fn endpoint_text(side: &Side) -> String {
+    let tls = if side.is_tls() { " (tls)" } else { "" };
+    format!("{}:{}{tls}", side.target.host, side.target.port)
+}
+
+async fn response_exchange(mut resp: reqwest::Response, started: Instant, side: &Side, bytes_out: usize) -> Exchange {
+    let first_byte = started.elapsed();
+    let status = resp.status();
+    let version = format!("{:?}", resp.version());
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let content_length = resp.content_length();
+    let mut body = Vec::new();
+    let mut end = ConnEnd::Complete;
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = BODY_CAP.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= BODY_CAP {
+                    end = ConnEnd::SizeBound;
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                end = if e.is_timeout() {
+                    ConnEnd::Timeout
+                } else {
+                    ConnEnd::Io(e.to_string())
+                };
+                break;
+            }
+        }
+    }
+    let complete = end == ConnEnd::Complete;
+    Exchange {
+        endpoint: endpoint_text(side),
+        tls: side.is_tls(),
+        timings: Timings {
+            connect_ms: None,
+            tls_ms: None,
+            first_byte_ms: Some(ms(first_byte)),
+            total_ms: ms(started.elapsed()),
+        },
+        bytes_out,
+        bytes_in: body.len(),
+        end,
+        response: Some(Response {
+            version,
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("").to_string(),
+            headers,
+            body_prefix: escape_bytes(&body[..body.len().min(512)]),
+            body_bytes: body.len(),
+            content_length,
+            chunked: false,
+            complete,
+            problems: Vec::new(),
+        }),
+        raw_prefix: String::new(),
+        tcp_rtt_us: None,
+        tcp_retransmits: None,
+    }
+}
+
+fn error_exchange(e: &reqwest::Error, started: Instant, side: &Side) -> Exchange {
+    let chain = error_chain(e);
+    let end = if e.is_connect() {
+        if chain.contains("refused") {
+            ConnEnd::ConnectRefused
+        } else if e.is_timeout() || chain.contains("timed out") {
+            ConnEnd::ConnectTimeout
+        } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("TLS") {
+            ConnEnd::TlsFailed(chain.clone())
+        } else {
+            ConnEnd::Unreachable(chain.clone())
+        }
+    } else if e.is_timeout() {
+        ConnEnd::Timeout
+    } else if chain.contains("reset") {
+        ConnEnd::Reset
+    } else if chain.contains("closed") || chain.contains("incomplete") {
+        ConnEnd::Fin
+    } else {
+        ConnEnd::Io(chain.clone())
+    };
+    Exchange {
+        endpoint: endpoint_text(side),
+        tls: side.is_tls(),
+        timings: Timings {
+            total_ms: ms(started.elapsed()),
+            ..Timings::default()
+        },
+        bytes_out: 0,
+        bytes_in: 0,
+        end,
+        response: None,
+        raw_prefix: String::new(),
+        tcp_rtt_us: None,
+        tcp_retransmits: None,
+    }
+}
+
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,109 @@
+//! The `protocol` family: what each port speaks, plain HTTP to an HTTPS listener, TLS to a
+//! plain one, and the baseline request every other comparison leans on.
+
+use crate::transport::{Endpoint, Sniff, Wire};
+
+use super::engine::{Engine, Side};
+use super::{request, Detail, Family, Observation, SentRequest};
+
+/// Sniff a side's port. Returns the observation and, when the answer was clear, whether the
+/// port speaks TLS.
+pub async fn sniff(engine: &Engine, side: &Side) -> (Option<Observation>, Option<bool>) {
+    let Ok(sniff) = engine.sniff(side).await else {
+        return (None, None);
+    };
+    let tls = match &sniff {
+        Sniff::Tls { .. } => Some(true),
+        Sniff::PlainHttp { .. } => Some(false),
+        _ => None,
+    };
+    let obs = engine.observation(
+        Family::Protocol,
+        "sniff",
+        side,
+        true,
+        &["400.backend-expects-https"],
+        SentRequest {
+            text: "TLS ClientHello, then a plain GET if TLS fails".into(),
+            bytes: 0,
+            exact: false,
+        },
+        None,
+        Detail::Sniff { sniff },
+    );
+    (Some(obs), tls)
+}
+
+/// The baseline (a valid GET) to every side, and, with `cross`, the cross-protocol requests.
+pub async fn run(engine: &Engine, sides: &[Side], cross: bool) -> Vec<Observation> {
+    let mut out = Vec::new();
+    let baselines = futures_util::future::join_all(sides.iter().map(|side| async move {
+        let bytes = request::build("GET", side, &[], None);
+        engine
+            .send_raw(side, &bytes, None)
+            .await
+            .ok()
+            .map(|(sent, ex)| {
+                engine.observation(
+                    Family::Protocol,
+                    "baseline",
+                    side,
+                    true,
+                    &[
+                        "400.backend-expects-https",
+                        "400.backend-validation",
+                        "500.backend-error",
+                        "502.backend-unreachable",
+                        "503.backend-error",
+                        "504.backend-dependency-timeout",
+                    ],
+                    sent,
+                    Some(ex),
+                    Detail::None,
+                )
+            })
+    }))
+    .await;
+    out.extend(baselines.into_iter().flatten());
+    if !cross {
+        return out;
+    }
+    for side in sides.iter().filter(|s| s.role() == crate::target::Role::Listener) {
+        let bytes = request::build("GET", side, &[], None);
+        let (variant, endpoint, evidence): (&str, Endpoint, &[&str]) = if side.is_tls() {
+            (
+                "plain-http-to-tls-port",
+                Endpoint {
+                    wire: Wire::Plain,
+                    ..side.endpoint.clone()
+                },
+                &["400.http-to-https-listener"],
+            )
+        } else {
+            (
+                "tls-to-plain-port",
+                Endpoint {
+                    wire: Wire::Tls {
+                        server_name: side.target.server_name().to_string(),
+                        verify: false,
+                    },
+                    ..side.endpoint.clone()
+                },
+                &[],
+            )
+        };
+        if let Ok((sent, ex)) = engine.send_raw_over(side, &endpoint, &bytes, None).await {
+            out.push(engine.observation(
+                Family::Protocol,
+                variant,
+                side,
+                true,
+                evidence,
+                sent,
+                Some(ex),
+                Detail::None,
+            ));
+        }
+    }
+    out
+}
