@@ -8,6 +8,7 @@ pub mod lab;
 pub mod probe;
 pub mod profile;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod target;
 pub mod transport;

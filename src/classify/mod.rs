@@ -1,5 +1,214 @@
-//! Observations + catalogue -> findings.
+//! Observations + catalogue -> findings. Pure: no sockets, no printing; tested with tables.
 
+pub mod attribution;
+mod rules;
 pub mod verdict;
 
+use serde::Serialize;
+
+pub use attribution::Origin;
 pub use verdict::{Kind, Side, Verdict};
+
+use crate::catalogue::Catalogue;
+use crate::probe::{Family, Observation};
+use crate::profile::Profile;
+use crate::target::Role;
+use crate::transport::{ConnEnd, Exchange};
+
+/// One statement the classifier makes about one cause.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub cause: String,
+    pub code: u16,
+    pub side: Side,
+    pub kind: Kind,
+    pub verdict: Verdict,
+    pub title: String,
+    /// One line: why this verdict.
+    pub reason: String,
+    pub evidence: Vec<Evidence>,
+    pub remediation: Vec<String>,
+}
+
+/// A fact behind a finding, with the observations it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub text: String,
+    pub observations: Vec<String>,
+}
+
+/// What the classifier knows about the run besides the observations.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub profile: &'a Profile,
+    pub listener_tls: Option<bool>,
+    pub has_backend: bool,
+}
+
+/// A rule's output before the catalogue fills in the cause's fixed facts.
+#[derive(Debug, Clone)]
+pub(crate) struct Draft {
+    pub cause: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub evidence: Vec<Evidence>,
+}
+
+impl Draft {
+    pub(crate) fn new(cause: &str, verdict: Verdict, reason: impl Into<String>) -> Draft {
+        Draft {
+            cause: cause.to_string(),
+            verdict,
+            reason: reason.into(),
+            evidence: Vec::new(),
+        }
+    }
+
+    pub(crate) fn with(mut self, text: impl Into<String>, observations: &[&Observation]) -> Draft {
+        self.evidence.push(Evidence {
+            text: text.into(),
+            observations: observations.iter().map(|o| o.id.clone()).collect(),
+        });
+        self
+    }
+}
+
+/// Classify a run. One finding per cause the observations can speak to, ordered by code.
+pub fn classify(observations: &[Observation], catalogue: &Catalogue, ctx: &Context<'_>) -> Vec<Finding> {
+    let view = View { observations };
+    let mut findings: Vec<Finding> = rules::all(&view, ctx)
+        .into_iter()
+        .filter_map(|d| {
+            let cause = catalogue.get(&d.cause)?;
+            Some(Finding {
+                cause: d.cause,
+                code: cause.code,
+                side: cause.side,
+                kind: cause.kind,
+                verdict: d.verdict,
+                title: cause.title.clone(),
+                reason: d.reason,
+                evidence: d.evidence,
+                remediation: cause.remediation.clone(),
+            })
+        })
+        .collect();
+    findings.sort_by(|a, b| (a.code, a.verdict, &a.cause).cmp(&(b.code, b.verdict, &b.cause)));
+    findings
+}
+
+/// Lookups over a run's observations.
+pub(crate) struct View<'a> {
+    pub observations: &'a [Observation],
+}
+
+impl<'a> View<'a> {
+    pub fn find(&self, family: Family, variant: &str, role: Role) -> Option<&'a Observation> {
+        self.observations
+            .iter()
+            .find(|o| o.family == family && o.variant == variant && o.role == role)
+    }
+
+    /// Listener/backend pairs of one family, in observation order, keyed by variant.
+    pub fn pairs(&self, family: Family) -> Vec<Pair<'a>> {
+        let mut out: Vec<Pair<'a>> = Vec::new();
+        for o in self.observations.iter().filter(|o| o.family == family) {
+            let idx = match out.iter().position(|p| p.variant == o.variant) {
+                Some(i) => i,
+                None => {
+                    out.push(Pair {
+                        variant: &o.variant,
+                        listener: None,
+                        backend: None,
+                    });
+                    out.len() - 1
+                }
+            };
+            match o.role {
+                Role::Listener => out[idx].listener = Some(o),
+                Role::Backend => out[idx].backend = Some(o),
+            }
+        }
+        out
+    }
+
+    pub fn all_pairs(&self) -> Vec<(Family, Pair<'a>)> {
+        Family::ALL
+            .into_iter()
+            .flat_map(|f| self.pairs(f).into_iter().map(move |p| (f, p)))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pair<'a> {
+    pub variant: &'a str,
+    pub listener: Option<&'a Observation>,
+    pub backend: Option<&'a Observation>,
+}
+
+impl<'a> Pair<'a> {
+    pub fn listener_ex(&self) -> Option<&'a Exchange> {
+        self.listener.and_then(|o| o.exchange.as_ref())
+    }
+
+    pub fn backend_ex(&self) -> Option<&'a Exchange> {
+        self.backend.and_then(|o| o.exchange.as_ref())
+    }
+
+    pub fn listener_status(&self) -> Option<u16> {
+        self.listener_ex().and_then(Exchange::status)
+    }
+
+    pub fn backend_status(&self) -> Option<u16> {
+        self.backend_ex().and_then(Exchange::status)
+    }
+
+    pub fn origin(&self) -> (Origin, String) {
+        match self.listener_ex() {
+            Some(l) => attribution::origin(l, self.backend_ex()),
+            None => (Origin::Unknown, "not sent to the listener".into()),
+        }
+    }
+
+    pub fn observations(&self) -> Vec<&'a Observation> {
+        self.listener.into_iter().chain(self.backend).collect()
+    }
+}
+
+/// A short account of what an exchange got: `400 Bad Request`, `no answer (connection reset)`.
+pub fn describe(ex: Option<&Exchange>) -> String {
+    let Some(ex) = ex else {
+        return "not sent".into();
+    };
+    if let Some(r) = &ex.response {
+        let reason = if r.reason.is_empty() { String::new() } else { format!(" {}", r.reason) };
+        return format!("{}{reason}", r.status);
+    }
+    let why = match &ex.end {
+        ConnEnd::Complete | ConnEnd::Fin => "the connection was closed".to_string(),
+        ConnEnd::Reset => "the connection was reset".into(),
+        ConnEnd::Timeout => format!("no answer within {:.1} s", ex.timings.total_ms / 1000.0),
+        ConnEnd::SizeBound => "the answer exceeded the size bound".into(),
+        ConnEnd::ConnectRefused => "connection refused".into(),
+        ConnEnd::ConnectTimeout => "the TCP handshake timed out".into(),
+        ConnEnd::Unreachable(w) => format!("unreachable: {w}"),
+        ConnEnd::TlsFailed(w) => format!("TLS handshake failed: {w}"),
+        ConnEnd::TlsAlert(w) => format!("TLS alert: {w}"),
+        ConnEnd::Io(w) => format!("I/O error: {w}"),
+    };
+    if ex.raw_prefix.is_empty() {
+        format!("no HTTP answer: {why}")
+    } else {
+        format!("no HTTP answer ({why}); got {:?}", truncate(&ex.raw_prefix, 60))
+    }
+}
+
+pub(crate) fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(n).collect();
+        format!("{cut}…")
+    }
+}

@@ -1,1 +1,70 @@
-//! Reports: the only place that writes to stdout.
+//! Reports: one module per output format over one model. The only place that writes to stdout.
+
+pub mod human;
+pub mod model;
+pub mod progress;
+pub mod style;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+pub use model::{ExpectationResult, Report, Summary};
+pub use style::Style;
+
+/// Output formats every command takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// When to color human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Color only for a terminal, never with NO_COLOR set or when writing to a file.
+pub fn style_for(choice: ColorChoice, to_file: bool) -> Style {
+    let color = match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            !to_file && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+        }
+    };
+    Style { color }
+}
+
+pub fn render(report: &Report, format: Format, style: Style) -> String {
+    match format {
+        Format::Human => human::render(report, style),
+        Format::Json => to_json(report),
+    }
+}
+
+/// Pretty JSON with a trailing newline.
+pub fn to_json<T: serde::Serialize>(value: &T) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// Write rendered output to `--output FILE` or stdout.
+pub fn emit(text: &str, output: Option<&Path>) -> std::io::Result<()> {
+    match output {
+        Some(path) => std::fs::write(path, text),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()
+        }
+    }
+}
+
+/// A message for the person at the terminal (errors, skipped work), on stderr.
+pub fn warn(text: &str) {
+    eprintln!("lbprobe: {text}");
+}

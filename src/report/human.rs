@@ -1,0 +1,118 @@
+//! The terminal report: a compact table of findings, then the evidence and fix for each
+//! confirmed or reproduced cause.
+
+use std::fmt::Write;
+
+use crate::classify::{Finding, Verdict};
+
+use super::model::Report;
+use super::style::Style;
+
+pub fn render(report: &Report, style: Style) -> String {
+    let mut out = String::new();
+    let _ = write_report(&mut out, report, style);
+    out
+}
+
+fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
+    writeln!(
+        out,
+        "{} · scenario {} · profile {} · {} requests in {:.1} s{}",
+        s.bold("lbprobe"),
+        r.scenario,
+        r.profile.name,
+        r.requests_sent,
+        r.duration_ms / 1000.0,
+        if r.partial { " · PARTIAL" } else { "" }
+    )?;
+    for t in &r.targets {
+        let tls = if t.is_tls() && !t.tls_verify { " (TLS not verified)" } else { "" };
+        writeln!(out, "  {:<8} {}{tls}", t.role.to_string(), t.url())?;
+    }
+    writeln!(out)?;
+
+    if r.findings.is_empty() {
+        writeln!(out, "No finding: the probes that ran speak to no cause.")?;
+    } else {
+        let w = r.findings.iter().map(|f| f.cause.len()).max().unwrap_or(5).max(5);
+        writeln!(out, "{}", s.bold(&format!("{:<w$}  {:<12}  {:<8}  {}", "CAUSE", "VERDICT", "SIDE", "WHY")))?;
+        for f in &r.findings {
+            writeln!(
+                out,
+                "{:<w$}  {}  {:<8}  {}",
+                f.cause,
+                s.verdict(f.verdict, 12),
+                f.side.to_string(),
+                f.reason
+            )?;
+        }
+    }
+
+    for f in r
+        .findings
+        .iter()
+        .filter(|f| matches!(f.verdict, Verdict::Confirmed | Verdict::Reproduced))
+    {
+        write_detail(out, f, s)?;
+    }
+
+    if !r.expectations.is_empty() {
+        writeln!(out)?;
+        let unmet = r.expectations.iter().filter(|e| !e.met).count();
+        writeln!(out, "{}", s.bold(&format!("Expectations: {} met, {unmet} unmet", r.expectations.len() - unmet)))?;
+        for e in &r.expectations {
+            let mark = if e.met { s.paint("32", "ok  ") } else { s.paint("1;31", "FAIL") };
+            let actual = e.actual.map_or("no finding".to_string(), |v| v.to_string());
+            writeln!(out, "  {mark} {}: expected {}, got {actual}  {}", e.cause, e.expected, s.dim(&e.location))?;
+        }
+    }
+    if !r.notes.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", s.bold("Notes"))?;
+        for n in &r.notes {
+            writeln!(out, "  • {n}")?;
+        }
+    }
+    if !r.unreachable.is_empty() {
+        writeln!(out)?;
+        for u in &r.unreachable {
+            writeln!(out, "{} {u}", s.paint("1;31", "unreachable:"))?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        s.dim(&format!(
+            "{} causes not covered by this run's probes (`lbprobe causes` lists all; `lbprobe explain ID` tells one). Exit {}: {}.",
+            r.not_covered.len(),
+            r.exit_code,
+            r.exit_reason
+        ))
+    )?;
+    Ok(())
+}
+
+fn write_detail(out: &mut String, f: &Finding, s: Style) -> std::fmt::Result {
+    writeln!(out)?;
+    writeln!(out, "{} {} · {} · {}", s.bold("──"), s.bold(&f.cause), s.verdict(f.verdict, 0), f.title)?;
+    writeln!(out, "  {}", f.reason)?;
+    if !f.evidence.is_empty() {
+        writeln!(out, "  {}", s.bold("evidence"))?;
+        for e in &f.evidence {
+            let refs = if e.observations.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", s.dim(&format!("[{}]", e.observations.join(" "))))
+            };
+            writeln!(out, "    • {}{refs}", e.text)?;
+        }
+    }
+    if !f.remediation.is_empty() {
+        writeln!(out, "  {}", s.bold("fix"))?;
+        for m in &f.remediation {
+            writeln!(out, "    • {m}")?;
+        }
+    }
+    Ok(())
+}

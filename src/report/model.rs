@@ -1,0 +1,72 @@
+//! The report model every output format reads.
+
+use serde::Serialize;
+
+use crate::classify::{Finding, Verdict};
+use crate::probe::{Limits, Observation};
+use crate::profile::Profile;
+use crate::target::Target;
+
+/// Bumped when a field changes meaning or disappears (adding fields does not bump it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: String,
+    pub scenario: String,
+    /// Scenario file, or `scan` / `demo`.
+    pub origin: String,
+    pub started_unix_ms: u128,
+    pub duration_ms: f64,
+    pub profile: Profile,
+    pub targets: Vec<Target>,
+    pub limits: Limits,
+    pub requests_sent: u32,
+    /// True when a cap or Ctrl-C stopped probes before they finished.
+    pub partial: bool,
+    pub notes: Vec<String>,
+    pub summary: Summary,
+    pub findings: Vec<Finding>,
+    pub expectations: Vec<ExpectationResult>,
+    /// Cause ids this run's probes could not speak to.
+    pub not_covered: Vec<String>,
+    /// Targets that could not be reached at all.
+    pub unreachable: Vec<String>,
+    pub observations: Vec<Observation>,
+    pub exit_code: i32,
+    pub exit_reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub confirmed: usize,
+    pub reproduced: usize,
+    pub ruled_out: usize,
+    pub inconclusive: usize,
+    pub expectations_unmet: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpectationResult {
+    pub cause: String,
+    pub expected: Verdict,
+    /// `None` when the run made no finding for the cause.
+    pub actual: Option<Verdict>,
+    pub met: bool,
+    /// Where the expectation is written (`file:line:column`).
+    pub location: String,
+}
+
+impl Summary {
+    pub fn of(findings: &[Finding], expectations: &[ExpectationResult]) -> Summary {
+        let count = |v: Verdict| findings.iter().filter(|f| f.verdict == v).count();
+        Summary {
+            confirmed: count(Verdict::Confirmed),
+            reproduced: count(Verdict::Reproduced),
+            ruled_out: count(Verdict::RuledOut),
+            inconclusive: count(Verdict::Inconclusive),
+            expectations_unmet: expectations.iter().filter(|e| !e.met).count(),
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The pipeline: plan → probes → classifier → report model, with expectations and exit code.
+
+use std::collections::BTreeSet;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::catalogue::Catalogue;
+use crate::classify::{self, Context, Finding, Verdict};
+use crate::exit;
+use crate::probe::{self, Detail, Family, Plan, ProgressFn};
+use crate::report::{ExpectationResult, Report, Summary};
+use crate::target::{Role, Scheme};
+use crate::transport::Sniff;
+
+/// An `expect:` entry of a scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect {
+    pub cause: String,
+    pub verdict: Verdict,
+    /// `file:line:column`, for the report.
+    pub location: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub origin: String,
+    pub plan: Plan,
+    pub expect: Vec<Expect>,
+    /// `--only 400,405`: probe and report only causes of these codes.
+    pub only_codes: Option<Vec<u16>>,
+    /// Notes from before the run (e.g. what the demo skipped).
+    pub notes: Vec<String>,
+}
+
+/// Probe families that can speak to causes of the given codes, per the catalogue.
+pub fn families_for_codes(catalogue: &Catalogue, codes: &[u16]) -> BTreeSet<Family> {
+    catalogue
+        .causes()
+        .iter()
+        .filter(|c| codes.contains(&c.code))
+        .flat_map(|c| c.probes.iter())
+        .filter_map(|p| Family::parse(p))
+        .collect()
+}
+
+pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
+    let catalogue = Catalogue::builtin();
+    if let Some(codes) = &job.only_codes {
+        let wanted = families_for_codes(catalogue, codes);
+        job.plan.probes.retain(|p| wanted.contains(&p.family()));
+    }
+    let started = Instant::now();
+    let started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let output = probe::run(&job.plan, progress).await;
+
+    let ctx = Context {
+        profile: &job.plan.profile,
+        listener_tls: job.plan.listener.as_ref().map(|t| t.scheme == Scheme::Https),
+        has_backend: job.plan.backend.is_some(),
+    };
+    let mut findings = classify::classify(&output.observations, catalogue, &ctx);
+    if let Some(codes) = &job.only_codes {
+        findings.retain(|f| codes.contains(&f.code));
+    }
+    let expectations = check_expectations(&job.expect, &findings);
+    let covered: BTreeSet<&str> = findings.iter().map(|f| f.cause.as_str()).collect();
+    let not_covered = catalogue
+        .causes()
+        .iter()
+        .filter(|c| job.only_codes.as_ref().is_none_or(|codes| codes.contains(&c.code)))
+        .filter(|c| !covered.contains(c.id.as_str()))
+        .map(|c| c.id.clone())
+        .collect();
+
+    let mut unreachable = Vec::new();
+    for target in job.plan.listener.iter().chain(job.plan.backend.iter()) {
+        if let Some(why) = never_reached(&output.observations, target.role) {
+            unreachable.push(format!("{target}: {why}"));
+        }
+    }
+
+    let summary = Summary::of(&findings, &expectations);
+    let (exit_code, exit_reason) = if !unreachable.is_empty() {
+        (exit::UNREACHABLE, "a target could not be reached at all".to_string())
+    } else if summary.confirmed > 0 || summary.expectations_unmet > 0 {
+        let mut parts = Vec::new();
+        if summary.confirmed > 0 {
+            parts.push(format!("{} fault(s) confirmed", summary.confirmed));
+        }
+        if summary.expectations_unmet > 0 {
+            parts.push(format!("{} expectation(s) unmet", summary.expectations_unmet));
+        }
+        (exit::FINDING, parts.join(", "))
+    } else {
+        (exit::OK, "no fault confirmed, every expectation met".to_string())
+    };
+
+    let mut notes = job.notes;
+    notes.extend(output.notes);
+    Report {
+        schema_version: crate::report::model::SCHEMA_VERSION,
+        tool: format!("lbprobe {}", env!("CARGO_PKG_VERSION")),
+        scenario: job.name,
+        origin: job.origin,
+        started_unix_ms,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        profile: job.plan.profile.clone(),
+        targets: job.plan.listener.iter().chain(job.plan.backend.iter()).cloned().collect(),
+        limits: job.plan.limits,
+        requests_sent: output.requests_sent,
+        partial: output.partial,
+        notes,
+        summary,
+        findings,
+        expectations,
+        not_covered,
+        unreachable,
+        observations: output.observations,
+        exit_code,
+        exit_reason,
+    }
+}
+
+fn check_expectations(expect: &[Expect], findings: &[Finding]) -> Vec<ExpectationResult> {
+    expect
+        .iter()
+        .map(|e| {
+            let actual = findings.iter().find(|f| f.cause == e.cause).map(|f| f.verdict);
+            ExpectationResult {
+                cause: e.cause.clone(),
+                expected: e.verdict,
+                actual,
+                met: actual == Some(e.verdict),
+                location: e.location.clone(),
+            }
+        })
+        .collect()
+}
+
+/// `Some(why)` when every attempt to reach this side failed before a TCP connection existed.
+fn never_reached(observations: &[probe::Observation], role: Role) -> Option<String> {
+    let mut why = None;
+    for o in observations.iter().filter(|o| o.role == role) {
+        if let Detail::Sniff { sniff } = &o.detail {
+            match sniff {
+                Sniff::Unreachable { end } => why = Some(format!("{end:?}")),
+                _ => return None,
+            }
+        }
+        if let Some(ex) = &o.exchange {
+            if ex.end.never_connected() {
+                why = Some(classify::describe(Some(ex)));
+            } else {
+                return None;
+            }
+        }
+    }
+    why
+}
