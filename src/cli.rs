@@ -1,0 +1,111 @@
+//! Command-line definitions (clap) and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lbprobe",
+    version,
+    about = "Finds out why an HTTP load balancer answers 400, 405, 408, 414, 499, 500, 502, 503 or 504",
+    after_help = "Exit codes: 0 ran, no fault confirmed and every expect met; 1 a fault confirmed or an expect unmet; 2 bad input; 3 a target could not be reached at all."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = FormatArg::Human)]
+    pub format: FormatArg,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', global = true, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Color human output: auto (only on a terminal, not with NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+    /// No progress on stderr.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the embedded lab on loopback and run scenarios/demo.yaml against it.
+    Demo,
+    /// Run a scenario file.
+    Run {
+        /// The scenario (YAML).
+        scenario: PathBuf,
+        /// Set a ${NAME} variable of the scenario (repeatable); the environment is used otherwise.
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+    },
+    /// Probe without a scenario file: targets from flags.
+    Scan(ScanArgs),
+    /// List the causes catalogue.
+    Causes,
+    /// Explain one cause: what it means, which side, what confirms or rules it out, the fix.
+    Explain {
+        /// A cause id, e.g. 400.http-to-https-listener.
+        cause: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The load balancer's URL (http:// or https://).
+    #[arg(long)]
+    pub listener: Option<String>,
+    /// The backend's URL, probed directly for comparison.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Documented limits to compare with.
+    #[arg(long, default_value = "clb")]
+    pub profile: String,
+    /// Only causes of these codes, e.g. 400,405.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<u16>,
+    /// Probe families to run (default: all), e.g. protocol,methods.
+    #[arg(long, value_delimiter = ',')]
+    pub probes: Vec<String>,
+    /// TLS server name for the listener.
+    #[arg(long)]
+    pub sni: Option<String>,
+    /// Do not verify TLS certificates (shown in the report).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Extra header on every well-formed request, `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Request cap for the whole run.
+    #[arg(long, default_value_t = 1000)]
+    pub max_requests: u32,
+    /// Requests per second cap.
+    #[arg(long, default_value_t = 50.0)]
+    pub max_rate: f64,
+    /// Time cap for the whole run, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub max_duration: u64,
+    /// Per-request timeout, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+}
