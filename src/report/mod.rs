@@ -1,1 +1,3 @@
 //! Reports: the only place that writes to stdout.
+
+pub mod catalogue;

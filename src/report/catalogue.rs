@@ -1,0 +1,1 @@
+//! Renders the causes catalogue for people and programs.
