@@ -185,7 +185,7 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         }
         v
     };
-    let codes = crate::catalogue_codes();
+    let codes = Catalogue::builtin().codes();
     for code in &args.only {
         if !codes.contains(code) {
             return Err(AppError::Usage(format!(

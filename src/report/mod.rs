@@ -1,5 +1,6 @@
 //! Reports: one module per output format over one model. The only place that writes to stdout.
 
+pub mod catalogue;
 pub mod human;
 pub mod model;
 pub mod progress;
