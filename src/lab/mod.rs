@@ -1,1 +1,53 @@
 //! The lab: fault-injecting backends and an nginx harness on loopback, for `demo` and tests.
+//!
+//! Everything here binds 127.0.0.1 only and cleans up after itself: a [`LabBackend`] stops its
+//! accept loop when dropped, an [`Nginx`] stops its master and workers when dropped.
+
+pub mod backend;
+pub mod cert;
+pub mod nginx;
+pub mod ports;
+pub mod request;
+
+use std::io;
+use std::path::PathBuf;
+
+pub use backend::{serve, BackendConfig, Fault, FaultRule, LabBackend, SeenRequest};
+pub use cert::{self_signed, LabCert, LabCertFiles};
+pub use nginx::{nginx_binary, Nginx, NginxServer, NginxSpec, ACCESS_LOG_FORMAT};
+pub use ports::free_port;
+
+/// Why the lab could not do what it was asked. Network misbehaviour of clients is never an
+/// error here: the backend answers it; these are failures of the lab itself.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(
+        "nginx not found (looked for {looked_for}); install it with `apt-get install nginx-light` \
+         or point LBPROBE_NGINX at an nginx binary"
+    )]
+    NginxNotFound { looked_for: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("nginx failed: {reason}\n--- tail of {log} ---\n{log_tail}")]
+    NginxFailed {
+        reason: String,
+        log: PathBuf,
+        log_tail: String,
+    },
+    #[error("certificate: {0}")]
+    Cert(#[from] rcgen::Error),
+    #[error("TLS setup: {0}")]
+    Tls(String),
+}
+
+impl LabError {
+    /// Wraps an I/O error with what we were doing, so the message says where it happened.
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> LabError {
+        let context = context.into();
+        move |source| LabError::Io { context, source }
+    }
+}

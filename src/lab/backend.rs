@@ -1,0 +1,834 @@
+//! A fault-injecting HTTP/1.1 backend on raw TCP (or TLS): one request per connection, answered
+//! with JSON and `Server: lbprobe-lab`, so that lbprobe can tell the backend's answers from the
+//! listener's.
+//!
+//! A request goes through fixed stages, each the home of a family of faults:
+//! read the head (bounded in size and time) → check the head (URI and header limits) → read the
+//! body (Content-Length or chunked, bounded) → [`decide`] the reply (faults, methods, validation)
+//! → wait (delay faults) → write the reply → close with a lingering read so the client gets the
+//! answer rather than a reset. Faults that change how the reply is written (closing early,
+//! malformed responses, keep-alive idle closes) belong in the write stage, as new [`Fault`]
+//! variants; faults that change what is answered belong in [`decide`].
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::{timeout, timeout_at, Instant};
+use tokio_rustls::TlsAcceptor;
+
+use super::cert::LabCert;
+use super::request::{
+    decode_chunked, find_head_end, first_line, framing, parse_head, ChunkedError, Framing,
+    RequestHead, MAX_HEAD_BYTES,
+};
+use super::LabError;
+
+/// The `Server` header of every answer: how lbprobe recognises the backend's own pages.
+pub const SERVER_NAME: &str = "lbprobe-lab";
+
+/// Methods the backend knows; `Allow` lists these minus the rejected ones.
+const KNOWN_METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE",
+];
+const MAX_CONNECTIONS: usize = 512;
+const RECENT_CAPACITY: usize = 256;
+const READ_CHUNK: usize = 16 * 1024;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// After answering, unread request bytes are drained (bounded) before closing: closing with
+/// unread data makes the kernel send RST, which can destroy the answer in flight.
+const LINGER_BYTES: usize = 256 * 1024;
+const LINGER_TIME: Duration = Duration::from_secs(1);
+/// Chunk-size lines and trailers around a chunked body may add this much beyond the body cap.
+const CHUNKED_OVERHEAD: usize = 64 * 1024;
+
+/// What the backend does. `Default` is a healthy, lenient backend on plain HTTP.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    /// TLS only: plain bytes fail the handshake, as with a real TLS-only server.
+    pub tls: bool,
+    /// The certificate for `tls`; `None` makes a fresh self-signed one for localhost.
+    pub cert: Option<LabCert>,
+    /// Methods answered `405 Method Not Allowed` (matched case-insensitively).
+    pub reject_methods: Vec<String>,
+    /// A custom validation rule: requests without this header get 400.
+    pub required_header: Option<String>,
+    /// Request targets longer than this get 414.
+    pub max_uri_bytes: Option<usize>,
+    /// Header lines (`Name: value`) longer than this get 400.
+    pub max_header_bytes: Option<usize>,
+    /// Bodies above this get 413.
+    pub max_body_bytes: usize,
+    /// How long the head, and then the body, may take to arrive.
+    pub read_timeout: Duration,
+    /// Injected faults, applied in order to the requests they match.
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        BackendConfig {
+            tls: false,
+            cert: None,
+            reject_methods: Vec::new(),
+            required_header: None,
+            max_uri_bytes: None,
+            max_header_bytes: None,
+            max_body_bytes: 1024 * 1024,
+            read_timeout: Duration::from_secs(2),
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl BackendConfig {
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    pub fn cert(mut self, cert: LabCert) -> Self {
+        self.cert = Some(cert);
+        self
+    }
+
+    pub fn reject_method(mut self, method: impl Into<String>) -> Self {
+        self.reject_methods.push(method.into());
+        self
+    }
+
+    pub fn required_header(mut self, name: impl Into<String>) -> Self {
+        self.required_header = Some(name.into());
+        self
+    }
+
+    pub fn max_uri_bytes(mut self, max: usize) -> Self {
+        self.max_uri_bytes = Some(max);
+        self
+    }
+
+    pub fn max_header_bytes(mut self, max: usize) -> Self {
+        self.max_header_bytes = Some(max);
+        self
+    }
+
+    pub fn max_body_bytes(mut self, max: usize) -> Self {
+        self.max_body_bytes = max;
+        self
+    }
+
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    pub fn fault(mut self, rule: FaultRule) -> Self {
+        self.faults.push(rule);
+        self
+    }
+}
+
+/// A fault and the requests it applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRule {
+    /// Requests whose target starts with this; `None` matches every request.
+    pub path_prefix: Option<String>,
+    pub fault: Fault,
+}
+
+impl FaultRule {
+    pub fn all(fault: Fault) -> Self {
+        FaultRule {
+            path_prefix: None,
+            fault,
+        }
+    }
+
+    pub fn path(prefix: impl Into<String>, fault: Fault) -> Self {
+        FaultRule {
+            path_prefix: Some(prefix.into()),
+            fault,
+        }
+    }
+
+    fn matches(&self, head: &RequestHead) -> bool {
+        self.path_prefix
+            .as_deref()
+            .map_or(true, |prefix| head.target.starts_with(prefix))
+    }
+}
+
+/// Something wrong the backend can be told to do. More kinds will join (closing early,
+/// malformed responses, idle keep-alive closes); match with a wildcard arm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Wait this long before answering (a slow backend). Delays of matching rules add up.
+    Delay(Duration),
+    /// Answer this status (with a JSON body) instead of the normal answer; the first matching
+    /// rule wins.
+    Status(u16),
+}
+
+/// A request the backend answered, as it understood it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRequest {
+    /// Empty when the head could not be parsed.
+    pub method: String,
+    pub target: String,
+    /// The first line as received (lossy UTF-8, at most 1 KiB).
+    pub request_line: String,
+    pub headers: Vec<(String, String)>,
+    pub status: u16,
+}
+
+struct Shared {
+    config: BackendConfig,
+    tls: Option<TlsAcceptor>,
+    requests: AtomicU64,
+    recent: Mutex<VecDeque<SeenRequest>>,
+}
+
+impl Shared {
+    fn new(config: BackendConfig) -> Result<(Shared, Option<LabCert>), LabError> {
+        let (tls, cert) = if config.tls {
+            let cert = match &config.cert {
+                Some(cert) => cert.clone(),
+                None => LabCert::localhost()?,
+            };
+            (Some(TlsAcceptor::from(cert.server_config()?)), Some(cert))
+        } else {
+            (None, None)
+        };
+        let shared = Shared {
+            config,
+            tls,
+            requests: AtomicU64::new(0),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT_CAPACITY)),
+        };
+        Ok((shared, cert))
+    }
+
+    fn record(&self, seen: SeenRequest) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        // A poisoned lock only means another connection task panicked mid-push; the queue is
+        // still a valid queue.
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() == RECENT_CAPACITY {
+            recent.pop_front();
+        }
+        recent.push_back(seen);
+    }
+}
+
+/// A running backend; dropping it stops accepting and aborts the connections in progress.
+pub struct LabBackend {
+    addr: SocketAddr,
+    cert: Option<LabCert>,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl LabBackend {
+    /// Starts on a fresh port of 127.0.0.1.
+    pub async fn start(config: BackendConfig) -> Result<LabBackend, LabError> {
+        LabBackend::start_at(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts on `addr` (port 0 picks a free one). Must be called inside a tokio runtime.
+    pub async fn start_at(config: BackendConfig, addr: SocketAddr) -> Result<LabBackend, LabError> {
+        let (shared, cert) = Shared::new(config)?;
+        let shared = Arc::new(shared);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(LabError::io(format!("binding the lab backend to {addr}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(LabError::io("reading the lab backend's address"))?;
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        Ok(LabBackend {
+            addr,
+            cert,
+            shared,
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        let scheme = if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The certificate a TLS backend presents (to trust it in a client).
+    pub fn cert(&self) -> Option<&LabCert> {
+        self.cert.as_ref()
+    }
+
+    /// Requests answered so far, including those answered with an error.
+    pub fn requests_seen(&self) -> u64 {
+        self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// The last requests answered (at most 256), oldest first.
+    pub fn recent_requests(&self) -> Vec<SeenRequest> {
+        let recent = self.shared.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.iter().cloned().collect()
+    }
+}
+
+impl Drop for LabBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Runs a backend on `addr` until the surrounding task is cancelled; for `lbprobe lab`.
+pub async fn serve(config: BackendConfig, addr: SocketAddr) -> Result<(), LabError> {
+    let (shared, _cert) = Shared::new(config)?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(LabError::io(format!("binding the lab backend to {addr}")))?;
+    accept_loop(listener, Arc::new(shared)).await;
+    Ok(())
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Owning the connection tasks here means aborting this loop aborts them all.
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(_) => {
+                // EMFILE and friends: back off instead of spinning; the next accept may work.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        connections.spawn(async move {
+            let _permit = permit;
+            serve_connection(tcp, &shared).await;
+        });
+    }
+}
+
+async fn serve_connection(tcp: TcpStream, shared: &Shared) {
+    let _ = tcp.set_nodelay(true);
+    match &shared.tls {
+        None => handle(tcp, shared).await,
+        Some(acceptor) => {
+            if let Ok(Ok(tls)) = timeout(shared.config.read_timeout, acceptor.accept(tcp)).await {
+                handle(tls, shared).await;
+            }
+        }
+    }
+}
+
+/// How a connection's request ended up.
+enum Outcome {
+    /// Nothing worth answering arrived (an idle or reset connection): close quietly.
+    Silent,
+    Answer {
+        reply: Reply,
+        seen: SeenRequest,
+        head_only: bool,
+        delay: Duration,
+    },
+}
+
+async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, shared: &Shared) {
+    let Outcome::Answer {
+        reply,
+        seen,
+        head_only,
+        delay,
+    } = read_request(&mut stream, &shared.config).await
+    else {
+        return;
+    };
+    shared.record(seen);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let bytes = reply.to_bytes(head_only);
+    if !matches!(
+        timeout(WRITE_TIMEOUT, stream.write_all(&bytes)).await,
+        Ok(Ok(()))
+    ) {
+        return;
+    }
+    let _ = timeout(WRITE_TIMEOUT, stream.shutdown()).await;
+    linger(&mut stream).await;
+}
+
+async fn linger<S: AsyncRead + Unpin>(stream: &mut S) {
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut drained = 0;
+    let mut chunk = [0u8; 4096];
+    while drained < LINGER_BYTES {
+        match timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => return,
+        }
+    }
+}
+
+enum ReadResult {
+    Data,
+    Eof,
+    Timeout,
+    Failed,
+}
+
+/// Reads at most `limit` more bytes into `buf`, before `deadline`.
+async fn read_some<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    limit: usize,
+    deadline: Instant,
+) -> ReadResult {
+    let mut chunk = [0u8; READ_CHUNK];
+    let want = limit.clamp(1, READ_CHUNK);
+    match timeout_at(deadline, stream.read(&mut chunk[..want])).await {
+        Err(_) => ReadResult::Timeout,
+        Ok(Err(_)) => ReadResult::Failed,
+        Ok(Ok(0)) => ReadResult::Eof,
+        Ok(Ok(n)) => {
+            buf.extend_from_slice(&chunk[..n]);
+            ReadResult::Data
+        }
+    }
+}
+
+fn is_blank(buf: &[u8]) -> bool {
+    buf.iter().all(|b| b.is_ascii_whitespace())
+}
+
+fn unparsed(buf: &[u8], reply: Reply) -> Outcome {
+    let mut line = String::from_utf8_lossy(first_line(buf)).into_owned();
+    truncate_to(&mut line, 1024);
+    Outcome::Answer {
+        seen: SeenRequest {
+            method: String::new(),
+            target: String::new(),
+            request_line: line,
+            headers: Vec::new(),
+            status: reply.status,
+        },
+        reply,
+        head_only: false,
+        delay: Duration::ZERO,
+    }
+}
+
+fn truncate_to(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+}
+
+async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, config: &BackendConfig) -> Outcome {
+    let mut buf = Vec::with_capacity(4096);
+    let deadline = Instant::now() + config.read_timeout;
+    let head_end = loop {
+        if let Some(end) = find_head_end(&buf) {
+            if end <= MAX_HEAD_BYTES {
+                break end;
+            }
+        }
+        if buf.len() > MAX_HEAD_BYTES {
+            let reply = match config.max_uri_bytes {
+                Some(max) if first_line(&buf).len() > max => Reply::error(414, "uri too long"),
+                _ => Reply::error(400, "request head too large"),
+            };
+            return unparsed(&buf, reply);
+        }
+        let limit = MAX_HEAD_BYTES + 1 - buf.len();
+        match read_some(stream, &mut buf, limit, deadline).await {
+            ReadResult::Data => {}
+            ReadResult::Failed => return Outcome::Silent,
+            _ if is_blank(&buf) => return Outcome::Silent,
+            ReadResult::Eof => return unparsed(&buf, Reply::error(400, "incomplete request head")),
+            ReadResult::Timeout => {
+                return unparsed(&buf, Reply::error(408, "request head timeout"))
+            }
+        }
+    };
+
+    let raw_head = buf[..head_end].to_vec();
+    let mut rest = buf.split_off(head_end);
+    let head = match parse_head(&raw_head) {
+        Ok(head) => head,
+        Err(malformed) => return unparsed(&raw_head, Reply::error(400, &malformed.message())),
+    };
+    let answer = |reply: Reply, delay: Duration| {
+        let mut line = String::from_utf8_lossy(first_line(&raw_head)).into_owned();
+        truncate_to(&mut line, 1024);
+        Outcome::Answer {
+            seen: SeenRequest {
+                method: head.method.clone(),
+                target: head.target.clone(),
+                request_line: line,
+                headers: head
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.clone(), h.value.clone()))
+                    .collect(),
+                status: reply.status,
+            },
+            head_only: head.method.eq_ignore_ascii_case("HEAD"),
+            reply,
+            delay,
+        }
+    };
+
+    if let Some(reply) = check_head(config, &head) {
+        return answer(reply, Duration::ZERO);
+    }
+
+    let body_deadline = Instant::now() + config.read_timeout;
+    let body = match framing(&head) {
+        Err(e) => return answer(Reply::error(400, e.message()), Duration::ZERO),
+        Ok(Framing::None) => Vec::new(),
+        Ok(Framing::Length(length)) => {
+            let Some(length) = usize::try_from(length)
+                .ok()
+                .filter(|n| *n <= config.max_body_bytes)
+            else {
+                return answer(Reply::error(413, "body too large"), Duration::ZERO);
+            };
+            while rest.len() < length {
+                let limit = length - rest.len();
+                if !matches!(
+                    read_some(stream, &mut rest, limit, body_deadline).await,
+                    ReadResult::Data
+                ) {
+                    return answer(Reply::error(400, "incomplete body"), Duration::ZERO);
+                }
+            }
+            // Bytes beyond Content-Length are ignored, as lenient servers do.
+            rest.truncate(length);
+            rest
+        }
+        Ok(Framing::Chunked) => loop {
+            match decode_chunked(&rest, config.max_body_bytes) {
+                Ok(Some((body, _))) => break body,
+                Err(ChunkedError::Malformed) => {
+                    return answer(Reply::error(400, "malformed chunked body"), Duration::ZERO)
+                }
+                Err(ChunkedError::TooLarge) => {
+                    return answer(Reply::error(413, "body too large"), Duration::ZERO)
+                }
+                Ok(None) => {}
+            }
+            let cap = config.max_body_bytes.saturating_add(CHUNKED_OVERHEAD);
+            if rest.len() >= cap {
+                return answer(Reply::error(413, "body too large"), Duration::ZERO);
+            }
+            let limit = cap - rest.len();
+            if !matches!(
+                read_some(stream, &mut rest, limit, body_deadline).await,
+                ReadResult::Data
+            ) {
+                return answer(Reply::error(400, "incomplete body"), Duration::ZERO);
+            }
+        },
+    };
+
+    let reply = decide(config, &head, &raw_head, &body);
+    answer(reply, delay_for(config, &head))
+}
+
+/// Limits that are checked as soon as the head is in, before any body is read.
+fn check_head(config: &BackendConfig, head: &RequestHead) -> Option<Reply> {
+    if let Some(max) = config.max_uri_bytes {
+        if head.target.len() > max {
+            return Some(Reply::error(414, "uri too long"));
+        }
+    }
+    if let Some(max) = config.max_header_bytes {
+        if head.headers.iter().any(|h| h.line_bytes > max) {
+            return Some(Reply::error(400, "header too large"));
+        }
+    }
+    None
+}
+
+fn delay_for(config: &BackendConfig, head: &RequestHead) -> Duration {
+    config
+        .faults
+        .iter()
+        .filter(|rule| rule.matches(head))
+        .filter_map(|rule| match rule.fault {
+            Fault::Delay(delay) => Some(delay),
+            _ => None,
+        })
+        .fold(Duration::ZERO, Duration::saturating_add)
+}
+
+/// What to answer a complete, readable request. Order: injected status, rejected method,
+/// custom validation, OPTIONS and TRACE, then the healthy answer.
+pub(crate) fn decide(
+    config: &BackendConfig,
+    head: &RequestHead,
+    raw_head: &[u8],
+    body: &[u8],
+) -> Reply {
+    let injected = config
+        .faults
+        .iter()
+        .filter(|rule| rule.matches(head))
+        .find_map(|rule| match rule.fault {
+            Fault::Status(status) => Some(status),
+            _ => None,
+        });
+    if let Some(status) = injected {
+        return Reply::error(status, &format!("injected status {status}"));
+    }
+
+    let method = head.method.to_ascii_uppercase();
+    let rejected = |m: &str| {
+        config
+            .reject_methods
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(m))
+    };
+    let allow = KNOWN_METHODS
+        .iter()
+        .filter(|m| !rejected(m))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if rejected(&method) {
+        return Reply::error(405, "method not allowed").header("Allow", allow);
+    }
+    if let Some(name) = &config.required_header {
+        if head.header(name).is_none() {
+            return Reply::error(400, &format!("validation failed: missing header {name}"));
+        }
+    }
+    match method.as_str() {
+        "OPTIONS" => Reply::empty(204).header("Allow", allow),
+        "TRACE" => Reply {
+            status: 200,
+            content_type: Some("message/http"),
+            headers: Vec::new(),
+            body: raw_head.to_vec(),
+        },
+        _ => Reply::json(
+            200,
+            format!(
+                r#"{{"ok":true,"method":{},"path":{},"body_bytes":{}}}"#,
+                json_string(&head.method),
+                json_string(&head.target),
+                body.len()
+            ),
+        ),
+    }
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
+
+/// One answer, before serialisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reply {
+    status: u16,
+    content_type: Option<&'static str>,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            content_type: Some("application/json"),
+            headers: Vec::new(),
+            body: body.into_bytes(),
+        }
+    }
+
+    fn error(status: u16, message: &str) -> Reply {
+        Reply::json(status, format!(r#"{{"error":{}}}"#, json_string(message)))
+    }
+
+    fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            content_type: None,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The bytes on the wire; `head_only` for answers to HEAD (length announced, body left out).
+    fn to_bytes(&self, head_only: bool) -> Vec<u8> {
+        // 1xx, 204 and 304 never carry a body nor, for 1xx/204, a Content-Length.
+        let bodiless = matches!(self.status, 100..=199 | 204 | 304);
+        let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        out.push_str(&format!("Server: {SERVER_NAME}\r\n"));
+        if !bodiless {
+            if let Some(content_type) = self.content_type {
+                out.push_str(&format!("Content-Type: {content_type}\r\n"));
+            }
+            out.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        }
+        for (name, value) in &self.headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str("Connection: close\r\n\r\n");
+        let mut bytes = out.into_bytes();
+        if !bodiless && !head_only {
+            bytes.extend_from_slice(&self.body);
+        }
+        bytes
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide_raw(config: &BackendConfig, raw: &[u8]) -> Reply {
+        let head = parse_head(raw).unwrap();
+        decide(config, &head, raw, b"")
+    }
+
+    fn body_text(reply: &Reply) -> &str {
+        std::str::from_utf8(&reply.body).unwrap()
+    }
+
+    #[test]
+    fn healthy_answer_is_json_naming_method_and_path() {
+        let reply = decide_raw(
+            &BackendConfig::default(),
+            b"get /a?b=\"c\" HTTP/1.1\r\n\r\n",
+        );
+        assert_eq!(reply.status, 200);
+        let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(json["ok"], true);
+        assert_eq!(json["method"], "get");
+        assert_eq!(json["path"], "/a?b=\"c\"");
+    }
+
+    #[test]
+    fn rejected_method_gets_405_with_allow_without_it() {
+        let config = BackendConfig::default().reject_method("delete");
+        let reply = decide_raw(&config, b"DELETE / HTTP/1.1\r\n\r\n");
+        assert_eq!(reply.status, 405);
+        let allow = &reply.headers.iter().find(|(n, _)| *n == "Allow").unwrap().1;
+        assert!(
+            allow.contains("GET") && !allow.contains("DELETE"),
+            "{allow}"
+        );
+    }
+
+    #[test]
+    fn injected_status_wins_on_its_path_only() {
+        let config = BackendConfig::default().fault(FaultRule::path("/boom", Fault::Status(503)));
+        assert_eq!(
+            decide_raw(&config, b"GET /boom/1 HTTP/1.1\r\n\r\n").status,
+            503
+        );
+        assert_eq!(decide_raw(&config, b"GET /ok HTTP/1.1\r\n\r\n").status, 200);
+    }
+
+    #[test]
+    fn validation_body_names_the_header() {
+        let config = BackendConfig::default().required_header("X-Api-Key");
+        let reply = decide_raw(&config, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(reply.status, 400);
+        assert_eq!(
+            body_text(&reply),
+            r#"{"error":"validation failed: missing header X-Api-Key"}"#
+        );
+        let ok = decide_raw(&config, b"GET / HTTP/1.1\r\nx-api-key: 1\r\n\r\n");
+        assert_eq!(ok.status, 200);
+    }
+
+    #[test]
+    fn trace_echoes_and_options_has_no_body() {
+        let raw = b"TRACE / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let trace = decide_raw(&BackendConfig::default(), raw);
+        assert_eq!((trace.status, trace.body.as_slice()), (200, &raw[..]));
+        let options = decide_raw(&BackendConfig::default(), b"OPTIONS * HTTP/1.1\r\n\r\n");
+        let wire = String::from_utf8(options.to_bytes(false)).unwrap();
+        assert!(wire.starts_with("HTTP/1.1 204 No Content\r\n"), "{wire}");
+        assert!(!wire.contains("Content-Length") && wire.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn head_answers_announce_the_length_but_send_no_body() {
+        let reply = Reply::error(400, "x");
+        let wire = String::from_utf8(reply.to_bytes(true)).unwrap();
+        assert!(wire.contains("Content-Length: 13\r\n") && wire.ends_with("\r\n\r\n"));
+        assert!(wire.contains("Server: lbprobe-lab\r\n"));
+    }
+
+    #[test]
+    fn delays_add_up_on_matching_paths() {
+        let config = BackendConfig::default()
+            .fault(FaultRule::all(Fault::Delay(Duration::from_millis(5))))
+            .fault(FaultRule::path(
+                "/slow",
+                Fault::Delay(Duration::from_millis(7)),
+            ));
+        let slow = parse_head(b"GET /slow HTTP/1.1\r\n\r\n").unwrap();
+        let fast = parse_head(b"GET /fast HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(delay_for(&config, &slow), Duration::from_millis(12));
+        assert_eq!(delay_for(&config, &fast), Duration::from_millis(5));
+    }
+}

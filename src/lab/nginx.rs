@@ -1,0 +1,619 @@
+//! An nginx harness: a real nginx listener on free loopback ports in a temp dir, in front of lab
+//! backends, stopped (master and workers) when the guard is dropped.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::cert::LabCert;
+use super::ports::free_port;
+use super::LabError;
+
+/// The access-log format of the harness: key=value fields after the request line, so the
+/// status nginx sent and what the upstream answered ($upstream_status, `-` when nginx answered
+/// alone) can be read back by tests and by `lbprobe logs`.
+pub const ACCESS_LOG_FORMAT: &str = "$remote_addr [$time_local] \"$request\" status=$status \
+     upstream_status=$upstream_status request_time=$request_time \
+     upstream_response_time=$upstream_response_time upstream_addr=$upstream_addr \
+     bytes_sent=$body_bytes_sent";
+
+/// The body of a server without an upstream.
+pub const FIXED_BODY: &str = r#"{"ok":true,"server":"nginx"}"#;
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
+/// Startups lost to another process taking a chosen port before nginx bound it.
+const MAX_ATTEMPTS: usize = 4;
+const LOG_TAIL_LINES: usize = 30;
+const MAX_LOG_READ: u64 = 16 * 1024 * 1024;
+
+/// What nginx should listen as.
+#[derive(Debug, Clone, Default)]
+pub struct NginxSpec {
+    /// One `server {}` each, each on its own port, in this order (see [`Nginx::port`]).
+    pub servers: Vec<NginxServer>,
+    /// Raw directives inside `http {}`.
+    pub http_extra: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NginxServer {
+    /// Listen with TLS (a self-signed certificate for localhost).
+    pub tls: bool,
+    /// `proxy_pass` target for `location /`, e.g. "http://127.0.0.1:9000" or "https://...";
+    /// `None` answers 200 with [`FIXED_BODY`] from nginx itself.
+    pub upstream: Option<String>,
+    /// Raw directives inside `server {}`, before `location /` (so they must not define it).
+    pub extra: String,
+}
+
+impl NginxServer {
+    pub fn proxy(upstream: impl Into<String>) -> Self {
+        NginxServer {
+            upstream: Some(upstream.into()),
+            ..NginxServer::default()
+        }
+    }
+
+    pub fn fixed() -> Self {
+        NginxServer::default()
+    }
+
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    pub fn extra(mut self, directives: impl Into<String>) -> Self {
+        self.extra = directives.into();
+        self
+    }
+}
+
+impl NginxSpec {
+    pub fn one(server: NginxServer) -> Self {
+        NginxSpec {
+            servers: vec![server],
+            http_extra: String::new(),
+        }
+    }
+}
+
+/// The nginx to run: `LBPROBE_NGINX` if set (and only it, so a wrong setting is not silently
+/// replaced), else /usr/sbin/nginx, else `nginx` on PATH.
+pub fn nginx_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("LBPROBE_NGINX").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    let system = PathBuf::from("/usr/sbin/nginx");
+    if system.is_file() {
+        return Some(system);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("nginx"))
+        .find(|candidate| candidate.is_file())
+}
+
+fn where_we_looked() -> String {
+    match std::env::var_os("LBPROBE_NGINX").filter(|p| !p.is_empty()) {
+        Some(path) => format!("LBPROBE_NGINX={}", Path::new(&path).display()),
+        None => "/usr/sbin/nginx and `nginx` on PATH".to_string(),
+    }
+}
+
+/// A running nginx; dropping it stops the master and its workers and removes the temp dir.
+#[derive(Debug)]
+pub struct Nginx {
+    child: Child,
+    ports: Vec<u16>,
+    tls: Vec<bool>,
+    layout: Layout,
+    // Last, so the directory goes after the process is stopped.
+    _dir: tempfile::TempDir,
+}
+
+/// Where everything of one nginx lives inside its temp dir.
+#[derive(Debug, Clone)]
+struct Layout {
+    dir: PathBuf,
+    conf: PathBuf,
+    error_log: PathBuf,
+    stderr_log: PathBuf,
+    access_log: PathBuf,
+    pid_file: PathBuf,
+    temp: PathBuf,
+    cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl Layout {
+    fn new(dir: &Path) -> Layout {
+        Layout {
+            dir: dir.to_path_buf(),
+            conf: dir.join("nginx.conf"),
+            error_log: dir.join("error.log"),
+            stderr_log: dir.join("stderr.log"),
+            access_log: dir.join("access.log"),
+            pid_file: dir.join("nginx.pid"),
+            temp: dir.join("temp"),
+            cert: None,
+        }
+    }
+}
+
+/// The temp-path directives of modules this nginx was built with: naming a module that was
+/// left out is a config error, and leaving one unnamed makes nginx create its compiled-in
+/// default (e.g. /var/lib/nginx/scgi) outside the temp dir.
+#[derive(Debug, Clone, Copy)]
+struct Modules {
+    fastcgi: bool,
+    uwsgi: bool,
+    scgi: bool,
+}
+
+impl Modules {
+    fn of(binary: &Path) -> Modules {
+        let configure = Command::new(binary)
+            .arg("-V")
+            .stdin(Stdio::null())
+            .output()
+            .map(|out| {
+                let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
+                text.push_str(&String::from_utf8_lossy(&out.stdout));
+                text
+            })
+            .unwrap_or_default();
+        let has = |module: &str| !configure.contains(&format!("--without-http_{module}_module"));
+        Modules {
+            fastcgi: has("fastcgi"),
+            uwsgi: has("uwsgi"),
+            scgi: has("scgi"),
+        }
+    }
+}
+
+enum Startup {
+    Ready,
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+impl Nginx {
+    pub fn start(spec: &NginxSpec) -> Result<Nginx, LabError> {
+        let binary = nginx_binary().ok_or_else(|| LabError::NginxNotFound {
+            looked_for: where_we_looked(),
+        })?;
+        let dir = tempfile::Builder::new()
+            .prefix("lbprobe-nginx-")
+            .tempdir()
+            .map_err(LabError::io("creating a temp dir for nginx"))?;
+        let mut layout = Layout::new(dir.path());
+        fs::create_dir(&layout.temp)
+            .map_err(LabError::io(format!("creating {}", layout.temp.display())))?;
+        if spec.servers.iter().any(|s| s.tls) {
+            let files = LabCert::localhost()?.write_to(dir.path())?;
+            layout.cert = Some((files.cert, files.key));
+        }
+        let modules = Modules::of(&binary);
+        let as_root = running_as_root();
+
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ports = distinct_free_ports(spec.servers.len())?;
+            let conf = render_conf(spec, &layout, &ports, modules, as_root);
+            fs::write(&layout.conf, conf)
+                .map_err(LabError::io(format!("writing {}", layout.conf.display())))?;
+            // A fresh error log per attempt, so the tail names this attempt's failure.
+            for log in [&layout.error_log, &layout.stderr_log] {
+                fs::write(log, "").map_err(LabError::io(format!("creating {}", log.display())))?;
+            }
+            let mut child = spawn(&binary, &layout)?;
+            match wait_ready(&mut child, &ports, &layout.pid_file)? {
+                Startup::Ready => {
+                    return Ok(Nginx {
+                        child,
+                        tls: spec.servers.iter().map(|s| s.tls).collect(),
+                        ports,
+                        layout,
+                        _dir: dir,
+                    })
+                }
+                Startup::Exited(status) => {
+                    let tail = log_tail(&layout);
+                    if tail.contains("Address already in use") && attempt < MAX_ATTEMPTS {
+                        continue;
+                    }
+                    return Err(LabError::NginxFailed {
+                        reason: format!("{} exited during startup ({status})", binary.display()),
+                        log: layout.error_log.clone(),
+                        log_tail: tail,
+                    });
+                }
+                Startup::TimedOut => {
+                    stop(&mut child);
+                    return Err(LabError::NginxFailed {
+                        reason: format!(
+                            "{} did not accept on 127.0.0.1 ports {ports:?} within {} s",
+                            binary.display(),
+                            STARTUP_TIMEOUT.as_secs()
+                        ),
+                        log: layout.error_log.clone(),
+                        log_tail: log_tail(&layout),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The port of server `i` (in [`NginxSpec::servers`] order). Panics if there is no server
+    /// `i`, like slice indexing: asking for a server the spec did not have is a bug in the caller.
+    pub fn port(&self, i: usize) -> u16 {
+        self.ports[i]
+    }
+
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port(i)))
+    }
+
+    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT` for server `i`.
+    pub fn url(&self, i: usize) -> String {
+        let scheme = if self.tls[i] { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port(i))
+    }
+
+    /// The master's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The temp dir holding nginx.conf, the logs, the pid file and the certificate.
+    pub fn dir(&self) -> &Path {
+        &self.layout.dir
+    }
+
+    pub fn pid_file(&self) -> &Path {
+        &self.layout.pid_file
+    }
+
+    pub fn config(&self) -> String {
+        read_lossy(&self.layout.conf)
+    }
+
+    /// The access log so far, in [`ACCESS_LOG_FORMAT`].
+    pub fn access_log(&self) -> String {
+        read_lossy(&self.layout.access_log)
+    }
+
+    pub fn error_log(&self) -> String {
+        read_lossy(&self.layout.error_log)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    // /proc/self is owned by the effective uid: no unsafe geteuid() needed.
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+fn distinct_free_ports(count: usize) -> Result<Vec<u16>, LabError> {
+    let mut ports: Vec<u16> = Vec::with_capacity(count);
+    // The kernel rarely hands out the same ephemeral port twice in a row; a few spare tries
+    // cover it without an unbounded loop.
+    for _ in 0..count * 4 + 4 {
+        if ports.len() == count {
+            break;
+        }
+        let port = free_port()?;
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    if ports.len() < count {
+        return Err(LabError::Io {
+            context: format!("finding {count} distinct free ports on 127.0.0.1"),
+            source: io::Error::new(io::ErrorKind::AddrInUse, "the same ports kept coming back"),
+        });
+    }
+    Ok(ports)
+}
+
+fn quoted(path: &Path) -> String {
+    format!("\"{}\"", path.display())
+}
+
+fn render_conf(
+    spec: &NginxSpec,
+    layout: &Layout,
+    ports: &[u16],
+    modules: Modules,
+    as_root: bool,
+) -> String {
+    let mut conf = String::new();
+    // `user root` because workers of a root master would otherwise run as nobody and could not
+    // read the temp dir; as non-root, nginx ignores `user` and warns, so leave it out.
+    if as_root {
+        conf.push_str("user root;\n");
+    }
+    let _ = write!(
+        conf,
+        "daemon off;\nmaster_process on;\nworker_processes 1;\n\
+         error_log {} warn;\npid {};\n\nevents {{\n    worker_connections 256;\n}}\n\nhttp {{\n",
+        quoted(&layout.error_log),
+        quoted(&layout.pid_file),
+    );
+    let mut temp_paths = vec![("client_body", true), ("proxy", true)];
+    temp_paths.extend([
+        ("fastcgi", modules.fastcgi),
+        ("uwsgi", modules.uwsgi),
+        ("scgi", modules.scgi),
+    ]);
+    for (module, present) in temp_paths {
+        if present {
+            let _ = writeln!(
+                conf,
+                "    {module}_temp_path {};",
+                quoted(&layout.temp.join(module))
+            );
+        }
+    }
+    let _ = write!(
+        conf,
+        "    default_type application/octet-stream;\n    log_format lbprobe '{ACCESS_LOG_FORMAT}';\n    access_log {} lbprobe;\n",
+        quoted(&layout.access_log)
+    );
+    if !spec.http_extra.is_empty() {
+        let _ = writeln!(conf, "    {}", spec.http_extra);
+    }
+    for (server, port) in spec.servers.iter().zip(ports) {
+        let ssl = if server.tls { " ssl" } else { "" };
+        let _ = write!(
+            conf,
+            "\n    server {{\n        listen 127.0.0.1:{port}{ssl};\n        server_name localhost;\n"
+        );
+        if let (true, Some((cert, key))) = (server.tls, &layout.cert) {
+            let _ = write!(
+                conf,
+                "        ssl_certificate {};\n        ssl_certificate_key {};\n",
+                quoted(cert),
+                quoted(key)
+            );
+        }
+        if !server.extra.is_empty() {
+            let _ = writeln!(conf, "        {}", server.extra);
+        }
+        conf.push_str("        location / {\n");
+        match &server.upstream {
+            Some(upstream) => {
+                let _ = write!(
+                    conf,
+                    "            proxy_pass {upstream};\n            proxy_http_version 1.1;\n"
+                );
+                if upstream.starts_with("https://") {
+                    // Lab backends present self-signed certificates.
+                    conf.push_str("            proxy_ssl_verify off;\n");
+                }
+            }
+            None => {
+                let _ = write!(
+                    conf,
+                    "            default_type application/json;\n            return 200 '{FIXED_BODY}';\n"
+                );
+            }
+        }
+        conf.push_str("        }\n    }\n");
+    }
+    conf.push_str("}\n");
+    conf
+}
+
+fn spawn(binary: &Path, layout: &Layout) -> Result<Child, LabError> {
+    let stderr = fs::File::create(&layout.stderr_log).map_err(LabError::io(format!(
+        "creating {}",
+        layout.stderr_log.display()
+    )))?;
+    let mut prefix = layout.dir.clone().into_os_string();
+    prefix.push("/");
+    Command::new(binary)
+        .arg("-p")
+        .arg(prefix)
+        .arg("-c")
+        .arg(&layout.conf)
+        .arg("-e")
+        .arg(&layout.error_log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        // Its own process group, so that stopping it reaches the workers too.
+        .process_group(0)
+        .spawn()
+        .map_err(LabError::io(format!("starting {}", binary.display())))
+}
+
+fn wait_ready(child: &mut Child, ports: &[u16], pid_file: &Path) -> Result<Startup, LabError> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(LabError::io("waiting for nginx"))?
+        {
+            return Ok(Startup::Exited(status));
+        }
+        // nginx writes its pid file only after binding every listen socket, so a port that
+        // accepts before then may belong to someone else.
+        let pid_written = fs::read_to_string(pid_file).is_ok_and(|p| !p.trim().is_empty());
+        if pid_written && ports.iter().all(|port| accepts(*port)) {
+            return Ok(Startup::Ready);
+        }
+        if Instant::now() >= deadline {
+            return Ok(Startup::TimedOut);
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+fn accepts(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        CONNECT_TIMEOUT,
+    )
+    .is_ok()
+}
+
+/// TERM to the whole group (the master then waits for its workers and exits), KILL to the group
+/// if that takes too long, then reap the master.
+fn stop(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    let group = child.id();
+    signal_group(group, libc::SIGTERM);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
+            return;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    // Still before reaping the master, so the group id cannot have been reused.
+    signal_group(group, libc::SIGKILL);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Sends `signal` to the process group `group` leads. Refuses groups 0 and 1: kill(0, ..) would
+/// hit our own group and kill(-1, ..) every process we may signal.
+#[allow(unsafe_code)]
+fn signal_group(group: u32, signal: libc::c_int) {
+    let Ok(group) = libc::pid_t::try_from(group) else {
+        return;
+    };
+    if group <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) takes two integers and touches no memory of this process; the negative
+    // pid addresses exactly the group of the nginx master we spawned with process_group(0).
+    unsafe {
+        libc::kill(-group, signal);
+    }
+}
+
+fn read_lossy(path: &Path) -> String {
+    let Ok(file) = fs::File::open(path) else {
+        return String::new();
+    };
+    let mut bytes = Vec::new();
+    let _ = file.take(MAX_LOG_READ).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The last lines of the error log (and of stderr, where nginx writes before it has a log).
+fn log_tail(layout: &Layout) -> String {
+    let mut tail = String::new();
+    for path in [&layout.error_log, &layout.stderr_log] {
+        let text = read_tail(path, 64 * 1024);
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(LOG_TAIL_LINES);
+        for line in &lines[start..] {
+            tail.push_str(line);
+            tail.push('\n');
+        }
+    }
+    tail
+}
+
+fn read_tail(path: &Path, max: u64) -> String {
+    let Ok(mut file) = fs::File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > max {
+        let _ = file.seek(SeekFrom::Start(len - max));
+    }
+    let mut bytes = Vec::new();
+    let _ = file.take(max).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        let mut layout = Layout::new(Path::new("/tmp/lab"));
+        layout.cert = Some((
+            PathBuf::from("/tmp/lab/cert.pem"),
+            PathBuf::from("/tmp/lab/key.pem"),
+        ));
+        layout
+    }
+
+    const ALL_MODULES: Modules = Modules {
+        fastcgi: true,
+        uwsgi: true,
+        scgi: true,
+    };
+
+    #[test]
+    fn conf_keeps_every_path_in_the_dir_and_proxies_https_unverified() {
+        let spec = NginxSpec {
+            servers: vec![
+                NginxServer::proxy("https://127.0.0.1:9000").tls(true),
+                NginxServer::fixed().extra("client_max_body_size 1k;"),
+            ],
+            http_extra: "large_client_header_buffers 4 8k;".into(),
+        };
+        let conf = render_conf(&spec, &layout(), &[4001, 4002], ALL_MODULES, false);
+        assert!(!conf.contains("user root"));
+        assert!(conf.contains("listen 127.0.0.1:4001 ssl;"));
+        assert!(conf.contains("listen 127.0.0.1:4002;"));
+        assert!(conf.contains("proxy_pass https://127.0.0.1:9000;"));
+        assert!(conf.contains("proxy_ssl_verify off;"));
+        assert!(conf.contains("proxy_http_version 1.1;"));
+        assert!(conf.contains("ssl_certificate \"/tmp/lab/cert.pem\";"));
+        assert!(conf.contains("client_max_body_size 1k;"));
+        assert!(conf.contains("large_client_header_buffers 4 8k;"));
+        assert!(conf.contains("$upstream_status"));
+        assert_eq!(conf.matches("ssl_certificate ").count(), 1);
+        // Every file path nginx is given is quoted and inside the temp dir.
+        assert_eq!(
+            conf.matches("\"/").count(),
+            conf.matches("\"/tmp/lab/").count()
+        );
+        assert_eq!(conf.matches("_temp_path \"/tmp/lab/temp/").count(), 5);
+    }
+
+    #[test]
+    fn conf_leaves_out_modules_nginx_lacks_and_adds_user_for_root() {
+        let modules = Modules {
+            fastcgi: true,
+            uwsgi: false,
+            scgi: false,
+        };
+        let conf = render_conf(
+            &NginxSpec::one(NginxServer::fixed()),
+            &layout(),
+            &[4001],
+            modules,
+            true,
+        );
+        assert!(conf.starts_with("user root;\n"));
+        assert!(conf.contains("fastcgi_temp_path"));
+        assert!(!conf.contains("uwsgi_temp_path") && !conf.contains("scgi_temp_path"));
+        assert!(conf.contains("return 200"));
+    }
+}
