@@ -1,21 +1,469 @@
 //! One request over one fresh connection, with timings and a bounded read.
 
-use super::{Bounds, ConnEnd, Endpoint, Exchange, Timings};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::timeout_at;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use super::response::{parse_response, parse_response_closed, response_is_complete};
+use super::tcp_info::tcp_info;
+use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, Exchange, Timings, Wire};
+
+/// Received bytes kept (escaped) in [`Exchange::raw_prefix`].
+const RAW_PREFIX_BYTES: usize = 512;
+/// Bytes of a failed TLS handshake's answer kept to say what the peer spoke instead.
+const HANDSHAKE_KEEP_BYTES: usize = 4096;
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Connect, (handshake,) write `request` exactly, read until the response is complete, the
 /// server closes, the size bound or the deadline. Never fails: problems are in the result.
 pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> Exchange {
-    let _ = (request, bounds);
-    Exchange {
-        endpoint: format!("{}:{}", endpoint.host, endpoint.port),
-        tls: false,
+    let started = Instant::now();
+    let tls = matches!(endpoint.wire, Wire::Tls { .. });
+    let mut ex = Exchange {
+        endpoint: endpoint_label(&endpoint.host, endpoint.port, tls),
+        tls,
         timings: Timings::default(),
         bytes_out: 0,
         bytes_in: 0,
-        end: ConnEnd::Io("not implemented".into()),
+        end: ConnEnd::Io("not started".into()),
         response: None,
         raw_prefix: String::new(),
         tcp_rtt_us: None,
         tcp_retransmits: None,
+    };
+    let head_request = request.starts_with(b"HEAD ");
+    let tcp = match connect(&endpoint.host, endpoint.port, bounds).await {
+        Ok(tcp) => tcp,
+        Err(end) => {
+            ex.end = end;
+            ex.timings.total_ms = ms_since(started);
+            return ex;
+        }
+    };
+    ex.timings.connect_ms = Some(ms_since(started));
+    let deadline = tokio::time::Instant::now() + bounds.total_timeout;
+
+    match &endpoint.wire {
+        Wire::Plain => {
+            let mut tcp = tcp;
+            let read = talk(&mut tcp, request, bounds, deadline, &mut ex).await;
+            record_read(&mut ex, read, head_request, bounds);
+            record_tcp_info(&mut ex, &tcp);
+        }
+        Wire::Tls {
+            server_name,
+            verify,
+        } => {
+            let tls_started = Instant::now();
+            match tls_handshake(tcp, server_name, *verify, deadline).await {
+                Ok(mut stream) => {
+                    ex.timings.tls_ms = Some(ms_since(tls_started));
+                    let read = talk(&mut stream, request, bounds, deadline, &mut ex).await;
+                    record_read(&mut ex, read, head_request, bounds);
+                    record_tcp_info(&mut ex, &stream.get_ref().0.inner);
+                }
+                Err(failure) => {
+                    // Whatever answered instead of TLS (often an HTTP 400 from a plain-HTTP
+                    // port) is the most useful thing to show.
+                    ex.bytes_in = failure.bytes_in;
+                    ex.raw_prefix =
+                        escape_bytes(&failure.seen[..failure.seen.len().min(RAW_PREFIX_BYTES)]);
+                    ex.response = parse_response(&failure.seen, head_request, &bounds.parse);
+                    if let Some(tcp) = &failure.tcp {
+                        record_tcp_info(&mut ex, tcp);
+                    }
+                    ex.end = failure.end;
+                }
+            }
+        }
+    }
+    ex.timings.total_ms = ms_since(started);
+    ex
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+fn endpoint_label(host: &str, port: u16, tls: bool) -> String {
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let suffix = if tls { " (tls)" } else { "" };
+    format!("{host}:{port}{suffix}")
+}
+
+fn record_tcp_info(ex: &mut Exchange, tcp: &TcpStream) {
+    if let Some(info) = tcp_info(tcp) {
+        ex.tcp_rtt_us = Some(info.rtt_us);
+        ex.tcp_retransmits = Some(info.retransmits);
+    }
+}
+
+/// Resolve `host` and connect to its addresses in order within `bounds.connect_timeout` (DNS
+/// included), with TCP_NODELAY so our bytes leave as written. The error is the [`ConnEnd`] of the
+/// last address tried.
+pub async fn connect(host: &str, port: u16, bounds: &Bounds) -> Result<TcpStream, ConnEnd> {
+    let deadline = tokio::time::Instant::now() + bounds.connect_timeout;
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => match timeout_at(deadline, tokio::net::lookup_host((bare, port))).await {
+            Err(_) => {
+                return Err(ConnEnd::Unreachable(format!(
+                    "DNS lookup of {bare} timed out"
+                )))
+            }
+            Ok(Err(e)) => {
+                return Err(ConnEnd::Unreachable(format!(
+                    "DNS lookup of {bare} failed: {e}"
+                )))
+            }
+            Ok(Ok(addrs)) => addrs.collect(),
+        },
+    };
+    let mut last = ConnEnd::Unreachable(format!("DNS lookup of {bare}: no addresses"));
+    for addr in addrs {
+        let socket = match if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        } {
+            Ok(s) => s,
+            Err(e) => {
+                last = ConnEnd::Io(format!("cannot create a socket for {addr}: {e}"));
+                continue;
+            }
+        };
+        match timeout_at(deadline, socket.connect(addr)).await {
+            Ok(Ok(stream)) => {
+                // Nagle would hold back the tail of a request written in pieces; a failure
+                // here only costs latency.
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last = connect_error(&e),
+            Err(_) => return Err(ConnEnd::ConnectTimeout),
+        }
+    }
+    Err(last)
+}
+
+fn connect_error(e: &io::Error) -> ConnEnd {
+    if e.kind() == io::ErrorKind::ConnectionRefused {
+        return ConnEnd::ConnectRefused;
+    }
+    if e.kind() == io::ErrorKind::TimedOut {
+        return ConnEnd::ConnectTimeout;
+    }
+    #[cfg(unix)]
+    if let Some(libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ENETDOWN | libc::EHOSTDOWN) =
+        e.raw_os_error()
+    {
+        return ConnEnd::Unreachable(e.to_string());
+    }
+    ConnEnd::Io(e.to_string())
+}
+
+/// What the read phase saw.
+struct Read {
+    bytes: Vec<u8>,
+    end: ReadEnd,
+    /// The write failed with a reset: the kernel reports an RST once, so a read after it only
+    /// sees the end of the stream.
+    write_reset: bool,
+}
+
+enum ReadEnd {
+    Complete,
+    Eof,
+    Other(ConnEnd),
+}
+
+fn record_read(ex: &mut Exchange, read: Read, head_request: bool, bounds: &Bounds) {
+    let bytes = &read.bytes;
+    ex.bytes_in = bytes.len();
+    ex.raw_prefix = escape_bytes(&bytes[..bytes.len().min(RAW_PREFIX_BYTES)]);
+    let (end, response) = match read.end {
+        ReadEnd::Complete => (
+            ConnEnd::Complete,
+            parse_response(bytes, head_request, &bounds.parse),
+        ),
+        ReadEnd::Eof => {
+            let response = parse_response_closed(bytes, head_request, &bounds.parse);
+            // A close-delimited body ends with the connection: that is a complete response.
+            let end = if response.as_ref().is_some_and(|r| r.complete) {
+                ConnEnd::Complete
+            } else if read.write_reset {
+                ConnEnd::Reset
+            } else {
+                ConnEnd::Fin
+            };
+            (end, response)
+        }
+        ReadEnd::Other(end) => (end, parse_response(bytes, head_request, &bounds.parse)),
+    };
+    ex.end = end;
+    ex.response = response;
+}
+
+/// Write the request, then read the answer, both before `deadline`. A failed or timed-out write
+/// still goes on to read: servers often answer (400, 413, 414) and close before reading all of
+/// a request, and that answer is what we came for.
+async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &[u8],
+    bounds: &Bounds,
+    deadline: tokio::time::Instant,
+    ex: &mut Exchange,
+) -> Read {
+    let mut written = 0;
+    let mut write_reset = false;
+    while written < request.len() {
+        match timeout_at(deadline, stream.write(&request[written..])).await {
+            Ok(Ok(n)) if n > 0 => written += n,
+            Ok(Err(e)) => {
+                write_reset = e.kind() == io::ErrorKind::ConnectionReset;
+                break;
+            }
+            _ => break,
+        }
+    }
+    if written == request.len() {
+        let _ = timeout_at(deadline, stream.flush()).await;
+    }
+    ex.bytes_out = written;
+    let write_done = Instant::now();
+    let max = bounds.max_response_bytes;
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK];
+    // Only once the end of a head has arrived can the response be complete: checking for it in
+    // the new bytes alone keeps a server that trickles endless headers from costing us
+    // quadratic re-parsing.
+    let mut head_end_seen = false;
+    let head_request = request.starts_with(b"HEAD ");
+    let end = loop {
+        if bytes.len() >= max {
+            break ReadEnd::Other(ConnEnd::SizeBound);
+        }
+        let room = (max - bytes.len()).min(READ_CHUNK);
+        // timeout_at polls the read once even past the deadline, so bytes that already arrived
+        // are still collected after a timed-out write.
+        match timeout_at(deadline, stream.read(&mut chunk[..room])).await {
+            Err(_) => break ReadEnd::Other(ConnEnd::Timeout),
+            Ok(Ok(0)) => break ReadEnd::Eof,
+            Ok(Ok(n)) => {
+                if ex.timings.first_byte_ms.is_none() {
+                    ex.timings.first_byte_ms = Some(ms_since(write_done));
+                }
+                let scan_from = bytes.len().saturating_sub(3);
+                bytes.extend_from_slice(&chunk[..n]);
+                if !head_end_seen {
+                    let new = &bytes[scan_from..];
+                    head_end_seen = new.windows(2).any(|w| w == b"\n\n")
+                        || new.windows(3).any(|w| w == b"\n\r\n");
+                }
+                if head_end_seen && response_is_complete(&bytes, head_request, &bounds.parse) {
+                    break ReadEnd::Complete;
+                }
+            }
+            Ok(Err(e)) => break read_error(e),
+        }
+    };
+    Read {
+        bytes,
+        end,
+        write_reset,
+    }
+}
+
+fn read_error(e: io::Error) -> ReadEnd {
+    // rustls reports a TCP close without close_notify this way; for HTTP/1.1 framing it is a
+    // plain close (most servers never send close_notify).
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return ReadEnd::Eof;
+    }
+    if e.kind() == io::ErrorKind::ConnectionReset {
+        return ReadEnd::Other(ConnEnd::Reset);
+    }
+    if let Some(tls_error) = rustls_error(&e) {
+        return ReadEnd::Other(ConnEnd::TlsAlert(tls_error.to_string()));
+    }
+    ReadEnd::Other(ConnEnd::Io(e.to_string()))
+}
+
+fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+/// A TCP stream that keeps a copy of the first bytes it reads, to tell what a peer spoke when a
+/// TLS handshake fails.
+pub(crate) struct Recorder {
+    pub(crate) inner: TcpStream,
+    pub(crate) seen: Vec<u8>,
+    pub(crate) bytes_in: usize,
+}
+
+impl Recorder {
+    fn new(inner: TcpStream) -> Self {
+        Recorder {
+            inner,
+            seen: Vec::new(),
+            bytes_in: 0,
+        }
+    }
+}
+
+impl AsyncRead for Recorder {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = poll {
+            let new = &buf.filled()[before..];
+            this.bytes_in += new.len();
+            let room = HANDSHAKE_KEEP_BYTES.saturating_sub(this.seen.len());
+            this.seen.extend_from_slice(&new[..new.len().min(room)]);
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for Recorder {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Why a TLS handshake did not complete, with what the peer sent meanwhile.
+pub(crate) struct HandshakeFailure {
+    pub(crate) end: ConnEnd,
+    /// The first bytes the peer sent (up to a few KiB).
+    pub(crate) seen: Vec<u8>,
+    pub(crate) bytes_in: usize,
+    /// The connection, when it survived the failure (not after a timeout).
+    pub(crate) tcp: Option<TcpStream>,
+}
+
+impl HandshakeFailure {
+    /// The peer's first bytes are a TLS record (handshake or alert): it speaks TLS even though
+    /// this handshake failed.
+    pub(crate) fn peer_spoke_tls(&self) -> bool {
+        looks_like_tls_record(&self.seen)
+    }
+}
+
+fn looks_like_tls_record(bytes: &[u8]) -> bool {
+    // Content type handshake (22) or alert (21), then a 3.x record version.
+    matches!(bytes, [0x15 | 0x16, 0x03, ..])
+}
+
+/// TLS handshake over `tcp` before `deadline`, SNI (or IP name) from `server_name`.
+pub(crate) async fn tls_handshake(
+    tcp: TcpStream,
+    server_name: &str,
+    verify: bool,
+    deadline: tokio::time::Instant,
+) -> Result<TlsStream<Recorder>, HandshakeFailure> {
+    let recorder = Recorder::new(tcp);
+    let Some(name) = tls::server_name(server_name) else {
+        return Err(HandshakeFailure {
+            end: ConnEnd::TlsFailed(format!(
+                "invalid TLS server name {:?}",
+                escape_bytes(server_name.as_bytes())
+            )),
+            seen: Vec::new(),
+            bytes_in: 0,
+            tcp: Some(recorder.inner),
+        });
+    };
+    let connector = TlsConnector::from(tls::client_config(verify));
+    match timeout_at(deadline, connector.connect(name, recorder).into_fallible()).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err((e, recorder))) => Err(HandshakeFailure {
+            end: ConnEnd::TlsFailed(handshake_error(&e, &recorder.seen)),
+            seen: recorder.seen,
+            bytes_in: recorder.bytes_in,
+            tcp: Some(recorder.inner),
+        }),
+        Err(_) => Err(HandshakeFailure {
+            end: ConnEnd::Timeout,
+            seen: Vec::new(),
+            bytes_in: 0,
+            tcp: None,
+        }),
+    }
+}
+
+/// A short reason for a failed handshake, naming what the peer sent when it was not TLS.
+fn handshake_error(e: &io::Error, seen: &[u8]) -> String {
+    let not_tls = !seen.is_empty() && !looks_like_tls_record(seen);
+    let what = || escape_bytes(&seen[..seen.len().min(64)]);
+    if let Some(tls_error) = rustls_error(e) {
+        if not_tls {
+            return format!("peer sent no TLS ({tls_error}): {}", what());
+        }
+        return tls_error.to_string();
+    }
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof if not_tls => {
+            format!("peer sent no TLS and closed: {}", what())
+        }
+        io::ErrorKind::UnexpectedEof => "peer closed the connection during the handshake".into(),
+        io::ErrorKind::ConnectionReset => "connection reset during the handshake".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert_eq!(endpoint_label("::1", 80, false), "[::1]:80");
+        assert_eq!(endpoint_label("[::1]", 80, true), "[::1]:80 (tls)");
+        assert_eq!(
+            endpoint_label("lb.example", 443, true),
+            "lb.example:443 (tls)"
+        );
+    }
+
+    #[test]
+    fn tls_record_detection() {
+        assert!(looks_like_tls_record(b"\x16\x03\x03\x00\x10"));
+        assert!(looks_like_tls_record(b"\x15\x03\x01\x00\x02"));
+        assert!(!looks_like_tls_record(b"HTTP/1.1 400"));
+        assert!(!looks_like_tls_record(b""));
     }
 }

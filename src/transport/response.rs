@@ -90,15 +90,10 @@ enum Framing {
     Close,
 }
 
-/// One line of the head, without its line end.
-struct Line<'a> {
-    text: &'a [u8],
-}
-
-/// The head of one message: its lines and where the body starts (`None` when the empty line
+/// The head of one message: its lines (without line ends) and where the body starts (`None` when the empty line
 /// ending the head was not found within the bytes or the limit).
 struct Head<'a> {
-    lines: Vec<Line<'a>>,
+    lines: Vec<&'a [u8]>,
     body_start: Option<usize>,
     too_large: bool,
 }
@@ -123,7 +118,7 @@ fn split_head<'a>(bytes: &'a [u8], start: usize, limits: &ParseLimits) -> Head<'
                 too_large: false,
             };
         }
-        lines.push(Line { text });
+        lines.push(text);
     }
     Head {
         lines,
@@ -209,19 +204,18 @@ fn parse_head<'a>(bytes: &'a [u8], start: usize, limits: &ParseLimits) -> (Respo
         problems: Vec::new(),
     };
     let status_line = match head.lines.first() {
-        Some(line) => line.text,
+        Some(line) => line,
         // Not even the status line is complete: take what there is (still bounded).
         None => {
             let end = start.saturating_add(limits.max_head_bytes).min(bytes.len());
             let text = &bytes[start..end];
-            let text = text.strip_suffix(b"\r").unwrap_or(text);
-            text
+            text.strip_suffix(b"\r").unwrap_or(text)
         }
     };
     parse_status_line(status_line, &mut response);
     let mut count_warned = false;
     for line in head.lines.iter().skip(1) {
-        parse_header_line(line.text, limits, &mut response, &mut count_warned);
+        parse_header_line(line, limits, &mut response, &mut count_warned);
     }
     (response, head)
 }

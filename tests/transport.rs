@@ -1,0 +1,515 @@
+//! Transport against real loopback servers: exact bytes out, hostile servers, TLS, sniffing.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lbprobe::transport::{
+    exchange, sniff, Bounds, ConnEnd, Endpoint, Exchange, ParseLimits, Sniff, Wire,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
+
+/// Bounds short enough that a hostile server cannot stall the suite.
+fn short_bounds() -> Bounds {
+    Bounds {
+        connect_timeout: Duration::from_secs(2),
+        total_timeout: Duration::from_millis(300),
+        ..Bounds::default()
+    }
+}
+
+/// Bounds for servers expected to answer: generous, never what a test waits for.
+fn bounds() -> Bounds {
+    Bounds {
+        connect_timeout: Duration::from_secs(5),
+        total_timeout: Duration::from_secs(10),
+        ..Bounds::default()
+    }
+}
+
+fn plain(port: u16) -> Endpoint {
+    Endpoint {
+        host: "127.0.0.1".into(),
+        port,
+        wire: Wire::Plain,
+    }
+}
+
+fn tls(port: u16, verify: bool) -> Endpoint {
+    Endpoint {
+        host: "127.0.0.1".into(),
+        port,
+        wire: Wire::Tls {
+            server_name: "localhost".into(),
+            verify,
+        },
+    }
+}
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// Serve up to `max_conns` connections on a loopback port, each with `handler`.
+async fn serve<F, Fut>(max_conns: usize, handler: F) -> u16
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        for _ in 0..max_conns {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(handler(stream));
+        }
+    });
+    port
+}
+
+/// Read until the end of a request head (or `want` bytes, EOF, 64 KiB, 5 s).
+async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, want: Option<usize>) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while got.len() < 64 * 1024 {
+        let done = match want {
+            Some(n) => got.len() >= n,
+            None => got.windows(4).any(|w| w == b"\r\n\r\n"),
+        };
+        if done {
+            break;
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    got
+}
+
+/// Close with an RST: linger 0 (non-blocking socket, so the drop does not block).
+fn rst(s: TcpStream) {
+    let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+    drop(s);
+}
+
+fn assert_end(ex: &Exchange, end: ConnEnd) {
+    assert_eq!(ex.end, end, "exchange: {ex:#?}");
+}
+
+#[tokio::test]
+async fn request_bytes_reach_the_server_exactly() {
+    let odd: &[u8] =
+        b"get /a\x00b HTTP/1.1\nHost: x\r\nX-Fold: a\r\n folded\r\nX-Nul: \x00\r\n\r\n";
+    let (tx, rx) = oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let port = serve(1, move |mut s| {
+        let tx = tx.lock().unwrap().take();
+        async move {
+            let got = read_request(&mut s, Some(odd.len())).await;
+            let _ = s.write_all(OK).await;
+            if let Some(tx) = tx {
+                let _ = tx.send(got);
+            }
+            // Hold the connection open: the client must stop on Content-Length, not on close.
+            let _ = read_request(&mut s, Some(1)).await;
+        }
+    })
+    .await;
+    let ex = exchange(&plain(port), odd, &bounds()).await;
+    assert_eq!(rx.await.unwrap(), odd);
+    assert_end(&ex, ConnEnd::Complete);
+    assert_eq!(ex.bytes_out, odd.len());
+    assert_eq!(ex.status(), Some(200));
+    assert_eq!(ex.bytes_in, OK.len());
+    assert!(ex.timings.connect_ms.is_some() && ex.timings.first_byte_ms.is_some());
+    assert_eq!(ex.endpoint, format!("127.0.0.1:{port}"));
+    assert!(ex.raw_prefix.starts_with("HTTP/1.1 200 OK\\r\\n"));
+    if cfg!(target_os = "linux") {
+        assert_eq!(ex.tcp_retransmits, Some(0));
+    }
+}
+
+#[tokio::test]
+async fn head_response_completes_without_waiting_for_close() {
+    let port = serve(1, |mut s| async move {
+        read_request(&mut s, None).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
+            .await;
+        let _ = read_request(&mut s, Some(1)).await;
+    })
+    .await;
+    let ex = exchange(
+        &plain(port),
+        b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n",
+        &bounds(),
+    )
+    .await;
+    assert_end(&ex, ConnEnd::Complete);
+    let r = ex.response.unwrap();
+    assert!(r.complete);
+    assert_eq!(r.content_length, Some(5000));
+}
+
+#[tokio::test]
+async fn close_delimited_body_ends_complete() {
+    let port = serve(1, |mut s| async move {
+        read_request(&mut s, None).await;
+        let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\nuntil close").await;
+    })
+    .await;
+    let ex = exchange(&plain(port), GET, &bounds()).await;
+    assert_end(&ex, ConnEnd::Complete);
+    assert_eq!(ex.response.unwrap().body_prefix, "until close");
+}
+
+#[tokio::test]
+async fn endless_headers_stop_at_the_size_bound() {
+    let port = serve(1, |mut s| async move {
+        read_request(&mut s, None).await;
+        if s.write_all(b"HTTP/1.1 200 OK\r\n").await.is_err() {
+            return;
+        }
+        // Until the client gives up (bounded anyway).
+        for i in 0..1_000_000u32 {
+            let line = format!("X-Endless-{i}: aaaaaaaaaaaaaaaa\r\n");
+            if s.write_all(line.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let b = Bounds {
+        max_response_bytes: 64 * 1024,
+        parse: ParseLimits {
+            max_head_bytes: 8 * 1024,
+            ..ParseLimits::default()
+        },
+        ..bounds()
+    };
+    let ex = exchange(&plain(port), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_eq!(ex.bytes_in, 64 * 1024);
+    let r = ex.response.unwrap();
+    assert_eq!(r.status, 200);
+    assert!(!r.complete);
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains("head larger than 8192")),
+        "{:?}",
+        r.problems
+    );
+}
+
+#[tokio::test]
+async fn garbage_answer_is_kept_escaped() {
+    let port = serve(1, |mut s| async move {
+        read_request(&mut s, None).await;
+        let _ = s.write_all(b"\x00\xffSSH-2.0-nope\r\n").await;
+    })
+    .await;
+    let ex = exchange(&plain(port), GET, &bounds()).await;
+    assert_end(&ex, ConnEnd::Fin);
+    assert!(ex.response.is_none());
+    assert_eq!(ex.raw_prefix, "\\x00\\xffSSH-2.0-nope\\r\\n");
+}
+
+#[tokio::test]
+async fn reset_keeps_bytes_received_before_it() {
+    let port = serve(1, |mut s| async move {
+        read_request(&mut s, None).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+            .await;
+        rst(s);
+    })
+    .await;
+    let ex = exchange(&plain(port), GET, &bounds()).await;
+    assert_end(&ex, ConnEnd::Reset);
+    assert!(ex.bytes_in > 0);
+    let r = ex.response.unwrap();
+    assert_eq!(r.status, 200);
+    assert!(!r.complete);
+}
+
+#[tokio::test]
+async fn immediate_reset() {
+    let port = serve(1, |s| async move { rst(s) }).await;
+    let ex = exchange(&plain(port), GET, &bounds()).await;
+    // Whether the RST hits our write or our read, it is a reset.
+    assert_end(&ex, ConnEnd::Reset);
+    assert_eq!(ex.bytes_in, 0);
+    assert!(ex.response.is_none());
+}
+
+#[tokio::test]
+async fn silent_server_times_out() {
+    let port = serve(1, |mut s| async move {
+        // Read everything, answer nothing, until the client leaves.
+        let _ = read_request(&mut s, Some(usize::MAX)).await;
+    })
+    .await;
+    let ex = exchange(&plain(port), GET, &short_bounds()).await;
+    assert_end(&ex, ConnEnd::Timeout);
+    assert_eq!(ex.bytes_out, GET.len());
+    assert!(ex.response.is_none());
+    assert!(ex.timings.first_byte_ms.is_none());
+}
+
+#[tokio::test]
+async fn closed_port_is_refused() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let ex = exchange(&plain(port), GET, &bounds()).await;
+    assert_end(&ex, ConnEnd::ConnectRefused);
+    assert!(ex.end.never_connected());
+    assert_eq!(ex.bytes_out, 0);
+    assert!(ex.timings.connect_ms.is_none());
+}
+
+#[tokio::test]
+async fn close_mid_body_is_fin_and_incomplete() {
+    let port = serve(1, |mut s| async move {
+        read_request(&mut s, None).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 100\r\n\r\nonly part")
+            .await;
+        let _ = s.shutdown().await;
+    })
+    .await;
+    let ex = exchange(&plain(port), GET, &bounds()).await;
+    assert_end(&ex, ConnEnd::Fin);
+    let r = ex.response.unwrap();
+    assert_eq!(r.status, 502);
+    assert!(!r.complete);
+    assert_eq!(r.body_bytes, 9);
+    assert!(r
+        .problems
+        .iter()
+        .any(|p| p.contains("shorter than Content-Length")));
+}
+
+#[tokio::test]
+async fn hostname_is_resolved() {
+    let port = serve(1, |mut s| async move {
+        read_request(&mut s, None).await;
+        let _ = s.write_all(OK).await;
+    })
+    .await;
+    let endpoint = Endpoint {
+        host: "localhost".into(),
+        ..plain(port)
+    };
+    // localhost may resolve to ::1 first, where nothing listens: the next address must be tried.
+    let ex = exchange(&endpoint, GET, &bounds()).await;
+    assert_end(&ex, ConnEnd::Complete);
+    assert_eq!(ex.status(), Some(200));
+}
+
+// ---- TLS ----
+
+fn tls_acceptor() -> TlsAcceptor {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let der: CertificateDer<'static> = cert.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![der], key)
+    .unwrap();
+    TlsAcceptor::from(Arc::new(config))
+}
+
+/// A TLS server answering every request with `OK`.
+async fn tls_server(max_conns: usize) -> u16 {
+    let acceptor = tls_acceptor();
+    serve(max_conns, move |s| {
+        let acceptor = acceptor.clone();
+        async move {
+            let accept = tokio::time::timeout(Duration::from_secs(5), acceptor.accept(s));
+            let Ok(Ok(mut tls)) = accept.await else {
+                return;
+            };
+            read_request(&mut tls, None).await;
+            let _ = tls.write_all(OK).await;
+            let _ = tls.flush().await;
+            let _ = read_request(&mut tls, Some(1)).await;
+        }
+    })
+    .await
+}
+
+/// A plain HTTP server: 200 to anything that looks like a request, 400 and close otherwise
+/// (as nginx answers a TLS ClientHello).
+async fn plain_http_server(max_conns: usize) -> u16 {
+    serve(max_conns, |mut s| async move {
+        let mut first = [0u8; 1];
+        if s.peek(&mut first).await.ok() != Some(1) {
+            return;
+        }
+        if first[0].is_ascii_uppercase() {
+            read_request(&mut s, None).await;
+            let _ = s.write_all(OK).await;
+        } else {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+        }
+        let _ = s.shutdown().await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn tls_without_verification_succeeds() {
+    let port = tls_server(1).await;
+    let ex = exchange(&tls(port, false), GET, &bounds()).await;
+    assert_end(&ex, ConnEnd::Complete);
+    assert!(ex.tls);
+    assert!(ex.timings.tls_ms.is_some());
+    assert_eq!(ex.status(), Some(200));
+    assert_eq!(ex.endpoint, format!("127.0.0.1:{port} (tls)"));
+}
+
+#[tokio::test]
+async fn tls_with_verification_rejects_self_signed_certificate() {
+    let port = tls_server(1).await;
+    let ex = exchange(&tls(port, true), GET, &bounds()).await;
+    match &ex.end {
+        ConnEnd::TlsFailed(why) => assert!(why.contains("certificate"), "{why}"),
+        other => panic!("expected TlsFailed, got {other:?}"),
+    }
+    assert!(ex.timings.tls_ms.is_none());
+    assert_eq!(ex.bytes_out, 0);
+}
+
+#[tokio::test]
+async fn plain_http_to_tls_port_comes_back() {
+    let port = tls_server(1).await;
+    let ex = exchange(&plain(port), GET, &bounds()).await;
+    assert!(
+        matches!(ex.end, ConnEnd::Fin | ConnEnd::Reset),
+        "exchange: {ex:#?}"
+    );
+    assert!(ex.response.is_none());
+}
+
+#[tokio::test]
+async fn tls_to_plain_http_port_fails_with_what_came_back() {
+    let port = plain_http_server(1).await;
+    let ex = exchange(&tls(port, false), GET, &bounds()).await;
+    match &ex.end {
+        ConnEnd::TlsFailed(why) => assert!(why.contains("peer sent no TLS"), "{why}"),
+        other => panic!("expected TlsFailed, got {other:?}"),
+    }
+    assert_eq!(ex.status(), Some(400));
+    assert!(ex.raw_prefix.starts_with("HTTP/1.1 400"));
+}
+
+// ---- sniff ----
+
+#[tokio::test]
+async fn sniff_tls_server() {
+    let port = tls_server(2).await;
+    let got = sniff("127.0.0.1", port, "localhost", &bounds()).await;
+    assert_eq!(
+        got,
+        Sniff::Tls {
+            version: Some("TLSv1.3".into())
+        }
+    );
+}
+
+#[tokio::test]
+async fn sniff_plain_http_server() {
+    let port = plain_http_server(2).await;
+    let got = sniff("127.0.0.1", port, "localhost", &bounds()).await;
+    assert_eq!(got, Sniff::PlainHttp { status: 200 });
+}
+
+#[tokio::test]
+async fn sniff_silent_server() {
+    let port = serve(2, |mut s| async move {
+        let _ = read_request(&mut s, Some(usize::MAX)).await;
+    })
+    .await;
+    match sniff("127.0.0.1", port, "localhost", &short_bounds()).await {
+        Sniff::Neither { detail } => assert!(detail.starts_with("no answer"), "{detail}"),
+        other => panic!("expected Neither, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sniff_garbage_server() {
+    let port = serve(2, |mut s| async move {
+        let _ = s.write_all(b"\x00garbage\xfe").await;
+        // Closing (rather than holding on) keeps the outcome independent of timing.
+        let _ = s.shutdown().await;
+        let _ = read_request(&mut s, Some(usize::MAX)).await;
+    })
+    .await;
+    match sniff("127.0.0.1", port, "localhost", &bounds()).await {
+        Sniff::Neither { detail } => assert!(detail.contains("\\x00garbage\\xfe"), "{detail}"),
+        other => panic!("expected Neither, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sniff_closed_port() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let got = sniff("127.0.0.1", port, "localhost", &bounds()).await;
+    assert_eq!(
+        got,
+        Sniff::Unreachable {
+            end: ConnEnd::ConnectRefused
+        }
+    );
+}
+
+#[tokio::test]
+async fn tls_close_without_close_notify_mid_body_is_fin() {
+    let acceptor = tls_acceptor();
+    let port = serve(1, move |s| {
+        let acceptor = acceptor.clone();
+        async move {
+            let accept = tokio::time::timeout(Duration::from_secs(5), acceptor.accept(s));
+            let Ok(Ok(mut tls)) = accept.await else {
+                return;
+            };
+            read_request(&mut tls, None).await;
+            let _ = tls
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhalf")
+                .await;
+            let _ = tls.flush().await;
+            // Close the TCP connection under TLS: no close_notify.
+            let (mut tcp, _) = tls.into_inner();
+            let _ = tcp.shutdown().await;
+        }
+    })
+    .await;
+    let ex = exchange(&tls(port, false), GET, &bounds()).await;
+    assert_end(&ex, ConnEnd::Fin);
+    let r = ex.response.unwrap();
+    assert_eq!((r.status, r.body_bytes, r.complete), (200, 4, false));
+}
