@@ -1,8 +1,11 @@
 //! lbprobe finds out why an HTTP load balancer answers 400, 405, 408, 414, 499, 500, 502, 503
 //! or 504: scenario → probes → classifier → report.
 
+pub mod app;
 pub mod catalogue;
+pub mod cli;
 pub mod classify;
+pub mod demo;
 pub mod exit;
 pub mod lab;
 pub mod probe;
@@ -10,5 +13,6 @@ pub mod profile;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod scenario_job;
 pub mod target;
 pub mod transport;

@@ -1,0 +1,79 @@
+//! `lbprobe demo`: the embedded lab on loopback, and scenarios/demo.yaml run against it.
+
+use crate::lab::{nginx_binary, BackendConfig, LabBackend, LabError, Nginx, NginxServer, NginxSpec};
+use crate::probe::ProgressFn;
+use crate::report::Report;
+use crate::scenario_job::{self, JobError};
+
+/// The demo scenario, embedded so that `lbprobe demo` works from any directory.
+pub const DEMO_SCENARIO: &str = include_str!("../scenarios/demo.yaml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo lab: {0}")]
+    Lab(#[from] LabError),
+    #[error("demo scenario: {0}")]
+    Scenario(#[from] JobError),
+}
+
+/// The running lab: dropped at the end of the demo, which stops nginx and the backend.
+pub struct Lab {
+    pub backend: LabBackend,
+    pub nginx: Option<Nginx>,
+    /// Why nginx is not part of the lab, when it is not.
+    pub skipped: Option<String>,
+}
+
+/// The demo's backend answers 405 to DELETE, as an application that does not implement it.
+pub fn backend_config() -> BackendConfig {
+    BackendConfig::default().reject_method("DELETE")
+}
+
+/// Start the lab: the backend, and nginx with an HTTPS listener in front of it when nginx is
+/// installed.
+pub async fn start_lab() -> Result<Lab, LabError> {
+    let backend = LabBackend::start(backend_config()).await?;
+    if nginx_binary().is_none() {
+        return Ok(Lab {
+            backend,
+            nginx: None,
+            skipped: Some(
+                "nginx is not installed (apt-get install nginx-light), so the listener half of the demo \
+                 was skipped: only the backend was probed, and listener causes are not covered"
+                    .into(),
+            ),
+        });
+    }
+    let spec = NginxSpec::one(NginxServer::proxy(backend.url()).tls(true));
+    let nginx = Nginx::start(&spec)?;
+    Ok(Lab {
+        backend,
+        nginx: Some(nginx),
+        skipped: None,
+    })
+}
+
+pub async fn run(progress: ProgressFn) -> Result<Report, DemoError> {
+    let lab = start_lab().await?;
+    let listener = lab
+        .nginx
+        .as_ref()
+        .map(|n| n.url(0))
+        .unwrap_or_else(|| "https://127.0.0.1:1/".into());
+    let backend = lab.backend.url();
+    let vars = move |name: &str| match name {
+        "LAB_LISTENER" => Some(listener.clone()),
+        "LAB_BACKEND" => Some(backend.clone()),
+        _ => None,
+    };
+    let mut job = scenario_job::from_text(DEMO_SCENARIO, "scenarios/demo.yaml", &vars)?;
+    job.origin = "demo (embedded scenarios/demo.yaml)".into();
+    if let Some(why) = &lab.skipped {
+        job.plan.listener = None;
+        job.expect.clear();
+        job.notes.push(why.clone());
+    }
+    let report = crate::run::execute(job, progress).await;
+    drop(lab);
+    Ok(report)
+}

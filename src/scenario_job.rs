@@ -1,0 +1,83 @@
+//! A scenario file turned into a runnable [`Job`]: variables, known ids, expectations.
+
+use std::path::Path;
+
+use crate::catalogue::Catalogue;
+use crate::probe::{templates, Plan};
+use crate::run::{Expect, Job};
+use crate::scenario::{self, LoadContext, Scenario, ScenarioError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Scenario(#[from] ScenarioError),
+    #[error("--var {0:?}: expected NAME=VALUE")]
+    BadVar(String),
+}
+
+fn known_cause(id: &str) -> bool {
+    Catalogue::builtin().get(id).is_some()
+}
+
+fn known_variant(id: &str) -> bool {
+    templates::malformed_ids().any(|v| v == id)
+}
+
+/// Load a scenario file. `${NAME}` comes from `--var NAME=VALUE`, then the environment.
+pub fn load(path: &Path, vars: &[String]) -> Result<Job, JobError> {
+    let mut pairs = Vec::new();
+    for v in vars {
+        let (k, val) = v.split_once('=').ok_or_else(|| JobError::BadVar(v.clone()))?;
+        pairs.push((k.to_string(), val.to_string()));
+    }
+    let lookup = move |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    };
+    let ctx = LoadContext {
+        vars: &lookup,
+        known_cause: &known_cause,
+        known_variant: &known_variant,
+    };
+    Ok(job(scenario::load_file(path, &ctx)?))
+}
+
+/// Load scenario text (e.g. the embedded demo) with the given variables only.
+pub fn from_text(text: &str, origin: &str, vars: &dyn Fn(&str) -> Option<String>) -> Result<Job, JobError> {
+    let ctx = LoadContext {
+        vars,
+        known_cause: &known_cause,
+        known_variant: &known_variant,
+    };
+    Ok(job(scenario::load_str(text, origin, &ctx)?))
+}
+
+fn job(s: Scenario) -> Job {
+    let expect = s
+        .expect
+        .iter()
+        .map(|e| Expect {
+            cause: e.cause.clone(),
+            verdict: e.verdict,
+            location: format!("{}:{}:{}", s.origin, e.line, e.column),
+        })
+        .collect();
+    Job {
+        name: s.name,
+        origin: s.origin,
+        plan: Plan {
+            listener: s.listener,
+            backend: s.backend,
+            profile: s.profile,
+            probes: s.probes,
+            limits: s.limits,
+            mask: s.mask,
+        },
+        expect,
+        only_codes: None,
+        notes: Vec::new(),
+    }
+}
