@@ -55,6 +55,10 @@ pub struct BackendConfig {
     pub tls: bool,
     /// The certificate for `tls`; `None` makes a fresh self-signed one for localhost.
     pub cert: Option<LabCert>,
+    /// With `tls`: answer a plain-HTTP request with 400 instead of failing the handshake, as
+    /// nginx's and many application servers' TLS ports do. This is what turns "the listener
+    /// forwards plain HTTP to a TLS backend" into an upstream 400.
+    pub answer_plain_http: bool,
     /// Methods answered `405 Method Not Allowed` (matched case-insensitively).
     pub reject_methods: Vec<String>,
     /// A custom validation rule: requests without this header get 400.
@@ -76,6 +80,7 @@ impl Default for BackendConfig {
         BackendConfig {
             tls: false,
             cert: None,
+            answer_plain_http: false,
             reject_methods: Vec::new(),
             required_header: None,
             max_uri_bytes: None,
@@ -90,6 +95,11 @@ impl Default for BackendConfig {
 impl BackendConfig {
     pub fn tls(mut self, tls: bool) -> Self {
         self.tls = tls;
+        self
+    }
+
+    pub fn answer_plain_http(mut self, answer: bool) -> Self {
+        self.answer_plain_http = answer;
         self
     }
 
@@ -335,11 +345,39 @@ async fn serve_connection(tcp: TcpStream, shared: &Shared) {
     let _ = tcp.set_nodelay(true);
     match &shared.tls {
         None => handle(tcp, shared).await,
+        Some(_) if shared.config.answer_plain_http && !starts_with_tls_record(&tcp, shared).await => {
+            answer_plain_on_tls_port(tcp, shared).await
+        }
         Some(acceptor) => {
             if let Ok(Ok(tls)) = timeout(shared.config.read_timeout, acceptor.accept(tcp)).await {
                 handle(tls, shared).await;
             }
         }
+    }
+}
+
+/// Peeks at the first byte: a TLS handshake record starts with 0x16. Silence counts as TLS so
+/// that the handshake path keeps its own timeout handling.
+async fn starts_with_tls_record(tcp: &TcpStream, shared: &Shared) -> bool {
+    let mut first = [0u8; 1];
+    match timeout(shared.config.read_timeout, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) => first[0] == 0x16,
+        _ => true,
+    }
+}
+
+/// A plain-HTTP request on the TLS port: read it like any request, answer 400.
+async fn answer_plain_on_tls_port(mut tcp: TcpStream, shared: &Shared) {
+    let Outcome::Answer { mut seen, head_only, .. } = read_request(&mut tcp, &shared.config).await else {
+        return;
+    };
+    let reply = Reply::error(400, "plain HTTP request sent to the HTTPS port");
+    seen.status = 400;
+    shared.record(seen);
+    let bytes = reply.to_bytes(head_only);
+    if matches!(timeout(WRITE_TIMEOUT, tcp.write_all(&bytes)).await, Ok(Ok(()))) {
+        let _ = timeout(WRITE_TIMEOUT, tcp.shutdown()).await;
+        linger(&mut tcp).await;
     }
 }
 
