@@ -705,3 +705,72 @@ fn probe_parameters_left_out_take_the_family_defaults() {
         ]
     );
 }
+
+#[test]
+fn complete_examples_in_the_docs_load() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/scenario.md"))
+            .unwrap();
+    let examples: Vec<&str> = docs
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| block.split_once("```").map(|(yaml, _)| yaml))
+        .filter(|yaml| yaml.contains("targets:"))
+        .collect();
+    assert!(examples.len() >= 3, "found {} examples", examples.len());
+    for yaml in examples {
+        if let Err(e) = load_str(yaml, "docs/scenario.md", &ctx()) {
+            panic!("{e}");
+        }
+    }
+}
+
+#[test]
+fn columns_count_characters_and_crlf_files_work() {
+    let e = error_of("targets: { backend: { url: \"http://é.test/\", sni: x } }\n");
+    assert_eq!(e.position(), Some((1, 51)), "é is one column");
+    let e = error_of("targets:\r\n  listner:\r\n    url: http://127.0.0.1/\r\n");
+    assert_eq!(e.position(), Some((2, 3)));
+    assert!(e.to_string().contains("\n2 |   listner:\n"), "{e}");
+    let e = error_of("\u{feff}targets:\n  listner: {}\n");
+    assert_eq!(
+        e.position(),
+        Some((2, 3)),
+        "a byte-order mark is not a column"
+    );
+}
+
+/// Damages the full example one character at a time: loading never panics, and every error
+/// points inside the file at a line that really is that line of the file.
+#[test]
+fn damaged_files_give_errors_that_point_inside_the_file() {
+    let full = std::fs::read_to_string(fixture("full.yaml")).unwrap();
+    let mut damaged = Vec::new();
+    for (i, _) in full.char_indices() {
+        let (before, after) = full.split_at(i);
+        let rest = after.chars().skip(1).collect::<String>();
+        damaged.push(format!("{before}{rest}"));
+        for insert in ["[", "\"", "$"] {
+            damaged.push(format!("{before}{insert}{after}"));
+        }
+    }
+    let mut errors = 0;
+    for text in &damaged {
+        let Err(ScenarioError::Invalid(d)) = load_str(text, "d.yaml", &ctx()) else {
+            continue;
+        };
+        errors += 1;
+        let lines: Vec<&str> = text.split('\n').collect();
+        assert!(d.line >= 1 && d.line <= lines.len(), "{d}\nin:\n{text}");
+        assert_eq!(d.source_line, lines[d.line - 1], "{d}\nin:\n{text}");
+        assert!(
+            d.column >= 1 && d.column <= d.source_line.chars().count() + 1,
+            "{d}"
+        );
+    }
+    assert!(
+        errors > damaged.len() / 4,
+        "only {errors} of {} damaged files failed",
+        damaged.len()
+    );
+}

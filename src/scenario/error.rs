@@ -131,7 +131,7 @@ pub enum Problem {
     TwoFamilies { key: String },
     #[error("probe family {family:?} is listed twice (merge the two entries)")]
     DuplicateProbe { family: String },
-    #[error("unknown malformed variant {name:?} (`lbprobe probes` lists the variants)")]
+    #[error("unknown malformed variant {name:?} (expected a variant of the malformed probe templates in probes/)")]
     UnknownVariant { name: String },
     #[error("bad method {name:?} (expected an HTTP token such as GET or PROPFIND)")]
     BadMethod { name: String },
