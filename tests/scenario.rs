@@ -570,7 +570,7 @@ fn positions_after_a_substitution_are_those_of_the_file_as_written() {
 }
 
 #[test]
-fn a_value_inside_a_substitution_is_reported_at_the_dollar() {
+fn a_bad_value_from_a_variable_is_reported_where_the_value_starts() {
     let vars = |name: &str| (name == "URL").then(|| "ftp://127.0.0.1/".to_string());
     let ctx = LoadContext {
         vars: &vars,
