@@ -1,1 +1,19 @@
 //! Scenario files: YAML model, loading, validation with file:line:column errors.
+//!
+//! A scenario names the targets (listener, backend), the profile whose documented limits the
+//! measurements are compared with, the probes to run, the safety limits of the run, the
+//! verdicts the person expects, and extra headers to mask. The format is described in
+//! docs/scenario.md. Loading has no network in it.
+
+mod error;
+mod load;
+mod model;
+mod raw;
+mod units;
+mod vars;
+mod yaml;
+
+pub use error::{Diagnostic, Problem, ScenarioError};
+pub use load::{load_file, load_str};
+pub use model::{Expectation, LoadContext, Scenario, ALWAYS_MASKED};
+pub use units::{parse_duration, parse_size};

@@ -1,0 +1,235 @@
+//! What can be wrong with a scenario file, and how it is shown: `file:line:column: what was
+//! expected`, then the line with a caret under the bad spot, as rustc does.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::target::Role;
+
+/// A scenario that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{}: cannot read the scenario file: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: the scenario file is larger than {limit} bytes; is this the right file?", path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
+    /// The text is there but wrong somewhere; says where.
+    #[error("{0}")]
+    Invalid(Box<Diagnostic>),
+}
+
+impl ScenarioError {
+    /// What is wrong, for errors about the text.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            ScenarioError::Invalid(d) => Some(&d.problem),
+            _ => None,
+        }
+    }
+
+    /// 1-based line and column of the bad spot, for errors about the text.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            ScenarioError::Invalid(d) => Some((d.line, d.column)),
+            _ => None,
+        }
+    }
+}
+
+/// One problem at one place in a scenario file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    /// The file name as given.
+    pub origin: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    pub problem: Problem,
+    /// The line as written in the file (before variable substitution, so that secrets passed
+    /// as variables never appear in an error).
+    pub source_line: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.origin, self.line, self.column, self.problem
+        )?;
+        let number = self.line.to_string();
+        let gutter = " ".repeat(number.len());
+        // Tabs are copied so that the caret lines up whatever the terminal's tab width.
+        let pad: String = self
+            .source_line
+            .chars()
+            .take(self.column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        write!(
+            f,
+            "\n{gutter} |\n{number} | {}\n{gutter} | {pad}^",
+            self.source_line
+        )
+    }
+}
+
+/// What was wrong, in words that say what was expected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Problem {
+    #[error("YAML syntax: {message}")]
+    Syntax { message: String },
+    #[error("YAML syntax: {message}, {context} that starts at {line}:{column}")]
+    SyntaxIn {
+        message: String,
+        context: String,
+        line: usize,
+        column: usize,
+    },
+    #[error("unknown key {key:?} ({})", expected_keys(.expected))]
+    UnknownKey { key: String, expected: Vec<String> },
+    #[error("missing key {key:?}{}", in_path(.path))]
+    MissingKey { path: Option<String>, key: String },
+    #[error("key {key:?} is given twice")]
+    DuplicateKey { key: String },
+    #[error("{}expected {expected}, found {found}", path_prefix(.path))]
+    WrongType {
+        path: Option<String>,
+        found: String,
+        expected: String,
+    },
+    #[error("undefined variable {name:?} (set it, or write $${{ for a literal ${{)")]
+    UndefinedVariable { name: String },
+    #[error("bad variable reference (expected ${{NAME}} with letters, digits and _, or $${{ for a literal ${{)")]
+    BadVariable,
+    #[error("variable {name:?} holds a line break; a variable's value must fit on one line")]
+    MultilineVariable { name: String },
+    #[error("no targets (expected `targets:` with `listener:` and/or `backend:`)")]
+    NoTargets,
+    #[error("bad {role} URL: {why}")]
+    BadUrl { role: Role, why: String },
+    #[error("the {role} URL holds credentials; put them in `headers:` (e.g. Authorization) so that reports mask them")]
+    UrlCredentials { role: Role },
+    #[error("`sni` needs an https URL (the {role} URL is http)")]
+    SniWithoutTls { role: Role },
+    #[error(
+        "bad header name {name:?} (expected an HTTP token: letters, digits and !#$%&'*+-.^_`|~)"
+    )]
+    BadHeaderName { name: String },
+    #[error("the value of header {name:?} holds CR, LF or NUL, which would split the request")]
+    BadHeaderValue { name: String },
+    #[error("unknown profile {name:?} (expected one of: {})", crate::profile::Profile::NAMES.join(", "))]
+    UnknownProfile { name: String },
+    #[error("unknown probe family {name:?} (expected one of: {})", families())]
+    UnknownFamily { name: String },
+    #[error("a probe entry names one family; found a second key {key:?} (give each family its own `- ` item, and indent its parameters under it)")]
+    TwoFamilies { key: String },
+    #[error("probe family {family:?} is listed twice (merge the two entries)")]
+    DuplicateProbe { family: String },
+    #[error("unknown malformed variant {name:?} (expected a variant of the malformed probe templates in probes/)")]
+    UnknownVariant { name: String },
+    #[error("bad method {name:?} (expected an HTTP token such as GET or PROPFIND)")]
+    BadMethod { name: String },
+    #[error("unknown cause id {id:?} (expected an id of the causes catalogue, such as 502.backend-unreachable; docs/causes.md lists them)")]
+    UnknownCause { id: String },
+    #[error("unknown verdict {value:?} (expected one of: {})", verdicts())]
+    UnknownVerdict { value: String },
+    #[error("cause {id:?} is expected twice")]
+    DuplicateExpect { id: String },
+    #[error("bad duration {text:?} (expected seconds as a number, or a number with ms, s, m or h: 500ms, 60s, 2m)")]
+    BadDuration { text: String },
+    #[error("bad size {text:?} (expected bytes as a whole number, or with k/KiB or m/MiB: 8190, 32k, 1m)")]
+    BadSize { text: String },
+    #[error("bad number {text:?} for `{key}` (expected {expected})")]
+    BadNumber {
+        key: String,
+        text: String,
+        expected: String,
+    },
+    #[error("`{key}` must be greater than zero")]
+    NotPositive { key: String },
+    #[error("`{key}` is too large (at most {max})")]
+    TooLarge { key: String, max: String },
+    #[error("`min` ({min}) is larger than `max` ({max})")]
+    MinAboveMax { min: usize, max: usize },
+    #[error("`{key}` is empty (leave the key out to use the default)")]
+    EmptyList { key: String },
+}
+
+fn expected_keys(expected: &[String]) -> String {
+    match expected {
+        [] => "this mapping takes no keys".to_string(),
+        [one] => format!("expected: {one}"),
+        many => format!("expected one of: {}", many.join(", ")),
+    }
+}
+
+fn in_path(path: &Option<String>) -> String {
+    path.as_ref()
+        .map(|p| format!(" in {p}"))
+        .unwrap_or_default()
+}
+
+fn path_prefix(path: &Option<String>) -> String {
+    path.as_ref().map(|p| format!("{p}: ")).unwrap_or_default()
+}
+
+fn families() -> String {
+    crate::probe::Family::ALL
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn verdicts() -> String {
+    crate::classify::verdict::Verdict::ALL
+        .iter()
+        .map(|v| v.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caret_sits_under_the_column() {
+        let d = Diagnostic {
+            origin: "scenarios/prod.yaml".into(),
+            line: 4,
+            column: 3,
+            problem: Problem::UnknownKey {
+                key: "listner".into(),
+                expected: vec!["listener".into(), "backend".into()],
+            },
+            source_line: "  listner:".into(),
+        };
+        assert_eq!(
+            d.to_string(),
+            "scenarios/prod.yaml:4:3: unknown key \"listner\" (expected one of: listener, backend)\n  |\n4 |   listner:\n  |   ^"
+        );
+    }
+
+    #[test]
+    fn gutter_widens_with_the_line_number_and_tabs_are_kept() {
+        let d = Diagnostic {
+            origin: "x.yaml".into(),
+            line: 120,
+            column: 3,
+            problem: Problem::NoTargets,
+            source_line: "\ta: b".into(),
+        };
+        let text = d.to_string();
+        assert!(
+            text.ends_with("\n    |\n120 | \ta: b\n    | \t ^"),
+            "{text}"
+        );
+    }
+}

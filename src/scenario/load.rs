@@ -1,0 +1,633 @@
+//! Loading a scenario: variables, then YAML, then the checks that turn the file as written
+//! into a [`Scenario`], each error pointing at the spot in the file as written.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use super::error::{Diagnostic, Problem, ScenarioError};
+use super::model::{Expectation, LoadContext, Scenario, ALWAYS_MASKED};
+use super::raw::{
+    Number, RawHeaderSize, RawPairs, RawParams, RawProbe, RawProfile, RawScenario, RawTarget,
+};
+use super::units::{parse_duration, parse_size};
+use super::vars::{substitute, OffsetMap};
+use super::yaml::{self, MarkId, Marked, YamlError};
+use crate::classify::verdict::Verdict;
+use crate::probe::{Family, Limits, ProbeSpec};
+use crate::profile::Profile;
+use crate::target::{Role, Target};
+
+/// Scenario files are a few kilobytes; anything this big is the wrong file.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads and loads a scenario file; errors name the file as `path` spells it.
+pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Scenario, ScenarioError> {
+    let read_error = |source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read_error)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(ScenarioError::TooLarge {
+            path: path.to_path_buf(),
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    load_str(&text, &path.display().to_string(), ctx)
+}
+
+/// Loads a scenario from text; `origin` names it in errors and gives the default name.
+pub fn load_str(text: &str, origin: &str, ctx: &LoadContext) -> Result<Scenario, ScenarioError> {
+    let source = Source { text, origin };
+    let (substituted, offsets) =
+        substitute(text, ctx.vars).map_err(|(at, problem)| source.error(at, problem))?;
+    let raw: RawScenario = yaml::parse(&substituted).map_err(|e| {
+        let mut at = e.offset.unwrap_or(0);
+        if let Problem::DuplicateKey { key } = &e.problem {
+            at = second_key(&substituted, at, key).unwrap_or(at);
+        }
+        let at = offsets.to_original(at);
+        let YamlError {
+            problem, context, ..
+        } = *e;
+        let problem = match (problem, context) {
+            (Problem::Syntax { message }, Some((context, Some(start)))) => {
+                let (line, column, _) = source.line_column(offsets.to_original(start));
+                Problem::SyntaxIn {
+                    message,
+                    context,
+                    line,
+                    column,
+                }
+            }
+            (Problem::Syntax { message }, Some((context, None))) => Problem::Syntax {
+                message: format!("{message}, {context}"),
+            },
+            (problem, _) => problem,
+        };
+        source.error(at, problem)
+    })?;
+    Checker {
+        source: &source,
+        text: &substituted,
+        offsets: &offsets,
+        ctx,
+    }
+    .scenario(raw)
+}
+
+/// serde reports a key given twice at the start of its mapping; the second occurrence is
+/// what the person must see. Block mappings only (a key at the mapping's indentation); for
+/// anything else `None`, and the mapping's start stands.
+fn second_key(text: &str, mapping: usize, key: &str) -> Option<usize> {
+    if !text.is_char_boundary(mapping) || text[mapping..].starts_with('{') {
+        return None;
+    }
+    let first_line = text[..mapping].rfind('\n').map_or(0, |i| i + 1);
+    let indent = mapping - first_line;
+    let mut seen = 0;
+    let mut line_start = first_line;
+    for line in text[first_line..].split_inclusive('\n') {
+        let body = line.trim_start_matches(' ');
+        let depth = line.len() - body.len();
+        let blank = body.trim().is_empty() || body.starts_with('#');
+        if line_start != first_line && !blank && depth < indent {
+            break; // the mapping ended
+        }
+        let at_key_column = line_start == first_line || depth == indent;
+        if at_key_column && names_key(line.get(indent..).unwrap_or_default(), key) {
+            seen += 1;
+            if seen == 2 {
+                return Some(line_start + indent);
+            }
+        }
+        line_start += line.len();
+    }
+    None
+}
+
+/// Whether `body` starts with `key:`, the key plain or quoted.
+fn names_key(body: &str, key: &str) -> bool {
+    ["", "\"", "'"].iter().any(|quote| {
+        body.strip_prefix(quote)
+            .and_then(|rest| rest.strip_prefix(key))
+            .and_then(|rest| rest.strip_prefix(quote))
+            .is_some_and(|rest| rest.trim_start_matches(' ').starts_with(':'))
+    })
+}
+
+/// The file as written, for positions and the line shown under an error.
+struct Source<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Source<'_> {
+    fn error(&self, offset: usize, problem: Problem) -> ScenarioError {
+        let (line, column, source_line) = self.line_column(offset);
+        ScenarioError::Invalid(Box::new(Diagnostic {
+            origin: self.origin.to_string(),
+            line,
+            column,
+            problem,
+            source_line,
+        }))
+    }
+
+    /// 1-based line and character column of a byte offset, and that line's text.
+    fn line_column(&self, offset: usize) -> (usize, usize, String) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = before.matches('\n').count() + 1;
+        let column = before[line_start..].chars().count() + 1;
+        let source_line = self.text[line_start..]
+            .split('\n')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('\r')
+            .to_string();
+        (line, column, source_line)
+    }
+}
+
+/// Gives the raw file its meaning, one key at a time, in the order of the format's docs.
+struct Checker<'a> {
+    source: &'a Source<'a>,
+    /// The text that was parsed (after substitution): positions are found in it.
+    text: &'a str,
+    offsets: &'a OffsetMap,
+    ctx: &'a LoadContext<'a>,
+}
+
+impl Checker<'_> {
+    fn offset(&self, id: MarkId) -> usize {
+        // `locate` fails only if the second parse differs from the first, which it cannot:
+        // same text, same types. The start of the file is an honest fallback.
+        yaml::locate::<RawScenario>(self.text, id).map_or(0, |o| self.offsets.to_original(o))
+    }
+
+    fn at(&self, id: MarkId, problem: Problem) -> ScenarioError {
+        self.source.error(self.offset(id), problem)
+    }
+
+    fn scenario(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+        let name = match raw.name {
+            Some(name) if name.value.trim().is_empty() => {
+                return Err(self.at(name.id, empty("name")));
+            }
+            Some(name) => name.value,
+            None => Path::new(self.source.origin).file_stem().map_or_else(
+                || self.source.origin.to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            ),
+        };
+        let (listener, backend) = match raw.targets {
+            None => return Err(self.source.error(0, Problem::NoTargets)),
+            Some(Marked { value: None, id }) => return Err(self.at(id, Problem::NoTargets)),
+            Some(Marked {
+                value: Some(targets),
+                id,
+            }) => {
+                if targets.listener.is_none() && targets.backend.is_none() {
+                    return Err(self.at(id, Problem::NoTargets));
+                }
+                (
+                    targets
+                        .listener
+                        .map(|t| self.target(Role::Listener, t.value))
+                        .transpose()?,
+                    targets
+                        .backend
+                        .map(|t| self.target(Role::Backend, t.value))
+                        .transpose()?,
+                )
+            }
+        };
+        let profile = match raw.profile {
+            None => Profile::default(),
+            Some(profile) => self.profile(profile)?,
+        };
+        let probes = match raw.probes {
+            None => Family::ALL
+                .into_iter()
+                .map(ProbeSpec::default_for)
+                .collect(),
+            Some(probes) => self.probes(probes)?,
+        };
+        let limits = match raw.limits {
+            None => Limits::default(),
+            Some(raw) => {
+                let mut limits = Limits::default();
+                if let Some(n) = raw.max_requests {
+                    limits.max_requests = self.count("max-requests", n)?;
+                }
+                if let Some(n) = raw.max_rate {
+                    limits.max_rate = self.rate("max-rate", n)?;
+                }
+                if let Some(n) = raw.max_duration {
+                    limits.max_duration = self.duration("max-duration", n)?;
+                }
+                if let Some(n) = raw.request_timeout {
+                    limits.request_timeout = self.duration("request-timeout", n)?;
+                }
+                limits
+            }
+        };
+        let expect = match raw.expect {
+            None => Vec::new(),
+            Some(pairs) => self.expectations(pairs)?,
+        };
+        let mut mask: Vec<String> = ALWAYS_MASKED.iter().map(|s| s.to_string()).collect();
+        for name in raw.mask.unwrap_or_default() {
+            if !is_token(&name.value) {
+                return Err(self.at(name.id, Problem::BadHeaderName { name: name.value }));
+            }
+            if !mask.iter().any(|m| m.eq_ignore_ascii_case(&name.value)) {
+                mask.push(name.value);
+            }
+        }
+        Ok(Scenario {
+            name,
+            origin: self.source.origin.to_string(),
+            listener,
+            backend,
+            profile,
+            probes,
+            limits,
+            expect,
+            mask,
+        })
+    }
+
+    fn target(&self, role: Role, raw: RawTarget) -> Result<Target, ScenarioError> {
+        let url = raw.url;
+        let mut target = Target::parse(role, &url.value).map_err(|e| {
+            self.at(
+                url.id,
+                Problem::BadUrl {
+                    role,
+                    why: e.to_string(),
+                },
+            )
+        })?;
+        // Target drops credentials silently; a person who wrote them expects them used, and
+        // they would end up unmasked in reports.
+        if let Ok(parsed) = url::Url::parse(&url.value) {
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                return Err(self.at(url.id, Problem::UrlCredentials { role }));
+            }
+        }
+        if let Some(sni) = raw.sni {
+            if !target.is_tls() {
+                return Err(self.at(sni.id, Problem::SniWithoutTls { role }));
+            }
+            if sni.value.trim().is_empty() {
+                return Err(self.at(sni.id, empty("sni")));
+            }
+            target.sni = Some(sni.value);
+        }
+        if let Some(verify) = raw.tls_verify {
+            target.tls_verify = verify;
+        }
+        for (name, value) in raw.headers.unwrap_or_default().0 {
+            if !is_token(&name.value) {
+                return Err(self.at(name.id, Problem::BadHeaderName { name: name.value }));
+            }
+            if value.value.0.contains(['\r', '\n', '\0']) {
+                return Err(self.at(value.id, Problem::BadHeaderValue { name: name.value }));
+            }
+            target.headers.push((name.value, value.value.0));
+        }
+        Ok(target)
+    }
+
+    fn profile(&self, raw: Marked<RawProfile>) -> Result<Profile, ScenarioError> {
+        let by_name = |name: Marked<String>| {
+            Profile::by_name(&name.value)
+                .ok_or_else(|| self.at(name.id, Problem::UnknownProfile { name: name.value }))
+        };
+        let o = match raw.value {
+            RawProfile::Name(name) => {
+                return by_name(Marked {
+                    value: name,
+                    id: raw.id,
+                })
+            }
+            RawProfile::Custom(o) => o,
+        };
+        let mut profile = match o.base {
+            None => Profile::default(),
+            Some(base) => by_name(base)?,
+        };
+        let mut changed = Vec::new();
+        if let Some(n) = o.max_header_bytes {
+            profile.max_header_bytes = self.size("max-header-bytes", n)?;
+            changed.push("max-header-bytes");
+        }
+        if let Some(n) = o.max_uri_bytes {
+            profile.max_uri_bytes = self.size("max-uri-bytes", n)?;
+            changed.push("max-uri-bytes");
+        }
+        if let Some(n) = o.request_timeout {
+            profile.request_timeout = self.duration("request-timeout", n)?;
+            changed.push("request-timeout");
+        }
+        if let Some(n) = o.connect_timeout {
+            profile.connect_timeout = self.duration("connect-timeout", n)?;
+            changed.push("connect-timeout");
+        }
+        if let Some(allowed) = o.trace_allowed {
+            profile.trace_allowed = allowed;
+            changed.push("trace-allowed");
+        }
+        if !changed.is_empty() {
+            // Reports quote the source next to a threshold: it must not claim the vendor
+            // documents a number the scenario chose.
+            profile.source = format!(
+                "{}; {} set by the scenario",
+                profile.source,
+                changed.join(", ")
+            );
+        }
+        Ok(profile)
+    }
+
+    fn probes(&self, raw: Marked<Vec<Marked<RawProbe>>>) -> Result<Vec<ProbeSpec>, ScenarioError> {
+        if raw.value.is_empty() {
+            return Err(self.at(raw.id, empty("probes")));
+        }
+        let mut probes: Vec<ProbeSpec> = Vec::new();
+        for item in raw.value {
+            let (spec, named_at) = self.probe(item)?;
+            if probes.iter().any(|p| p.family() == spec.family()) {
+                return Err(self.at(
+                    named_at,
+                    Problem::DuplicateProbe {
+                        family: spec.family().to_string(),
+                    },
+                ));
+            }
+            probes.push(spec);
+        }
+        Ok(probes)
+    }
+
+    /// The probe and where its family name is written.
+    fn probe(&self, item: Marked<RawProbe>) -> Result<(ProbeSpec, MarkId), ScenarioError> {
+        let family_of = |name: String, id| {
+            Family::parse(&name).ok_or_else(|| self.at(id, Problem::UnknownFamily { name }))
+        };
+        let (family, params, extra_key) = match item.value {
+            RawProbe::Bare(name) => {
+                let family = family_of(name, item.id)?;
+                return Ok((ProbeSpec::default_for(family), item.id));
+            }
+            RawProbe::WithParams {
+                family,
+                params,
+                extra_key,
+            } => (family, params, extra_key),
+        };
+        let named_at = family.id;
+        let parsed = family_of(family.value, family.id)?;
+        if let Some(key) = extra_key {
+            return Err(self.at(key.id, Problem::TwoFamilies { key: key.value }));
+        }
+        let spec = match params {
+            RawParams::Protocol | RawParams::Unknown => ProbeSpec::default_for(parsed),
+            RawParams::Malformed(p) => ProbeSpec::Malformed {
+                variants: p
+                    .and_then(|p| p.variants)
+                    .map(|v| {
+                        self.names(v, "variants", |name| {
+                            (self.ctx.known_variant)(name).then_some(()).ok_or_else(|| {
+                                Problem::UnknownVariant {
+                                    name: name.to_string(),
+                                }
+                            })
+                        })
+                    })
+                    .transpose()?,
+            },
+            RawParams::Methods(p) => ProbeSpec::Methods {
+                methods: p
+                    .and_then(|p| p.methods)
+                    .map(|v| {
+                        self.names(v, "methods", |name| {
+                            is_token(name)
+                                .then_some(())
+                                .ok_or_else(|| Problem::BadMethod {
+                                    name: name.to_string(),
+                                })
+                        })
+                    })
+                    .transpose()?,
+            },
+            RawParams::HeaderSize(p) => self.header_size(p)?,
+        };
+        Ok((spec, named_at))
+    }
+
+    fn names(
+        &self,
+        list: Marked<Vec<Marked<String>>>,
+        key: &str,
+        check: impl Fn(&str) -> Result<(), Problem>,
+    ) -> Result<Vec<String>, ScenarioError> {
+        if list.value.is_empty() {
+            return Err(self.at(list.id, empty(key)));
+        }
+        list.value
+            .into_iter()
+            .map(|name| match check(&name.value) {
+                Ok(()) => Ok(name.value),
+                Err(problem) => Err(self.at(name.id, problem)),
+            })
+            .collect()
+    }
+
+    fn header_size(&self, raw: Option<RawHeaderSize>) -> Result<ProbeSpec, ScenarioError> {
+        let (mut bisect, mut min, mut max) = match ProbeSpec::default_for(Family::HeaderSize) {
+            ProbeSpec::HeaderSize { bisect, min, max } => (bisect, min, max),
+            _ => (true, 1024, 128 * 1024),
+        };
+        let Some(raw) = raw else {
+            return Ok(ProbeSpec::HeaderSize { bisect, min, max });
+        };
+        if let Some(b) = raw.bisect {
+            bisect = b;
+        }
+        let mut blame = None;
+        if let Some(n) = raw.max {
+            blame = Some(n.id);
+            max = self.size("max", n)?;
+        }
+        if let Some(n) = raw.min {
+            blame = Some(n.id);
+            min = self.size("min", n)?;
+        }
+        if let (Some(id), true) = (blame, min > max) {
+            return Err(self.at(id, Problem::MinAboveMax { min, max }));
+        }
+        Ok(ProbeSpec::HeaderSize { bisect, min, max })
+    }
+
+    fn expectations(&self, pairs: RawPairs) -> Result<Vec<Expectation>, ScenarioError> {
+        let mut expect: Vec<Expectation> = Vec::new();
+        for (cause, verdict) in pairs.0 {
+            if !(self.ctx.known_cause)(&cause.value) {
+                return Err(self.at(cause.id, Problem::UnknownCause { id: cause.value }));
+            }
+            let parsed = Verdict::parse(&verdict.value.0).ok_or_else(|| {
+                self.at(
+                    verdict.id,
+                    Problem::UnknownVerdict {
+                        value: verdict.value.0.clone(),
+                    },
+                )
+            })?;
+            let offset = self.offset(cause.id);
+            if expect.iter().any(|e| e.cause == cause.value) {
+                return Err(self
+                    .source
+                    .error(offset, Problem::DuplicateExpect { id: cause.value }));
+            }
+            let (line, column, _) = self.source.line_column(offset);
+            expect.push(Expectation {
+                cause: cause.value,
+                verdict: parsed,
+                line,
+                column,
+            });
+        }
+        Ok(expect)
+    }
+
+    fn size(&self, key: &str, n: Marked<Number>) -> Result<usize, ScenarioError> {
+        let bytes = match &n.value {
+            Number::Int(i) if *i <= 0 => return Err(self.at(n.id, not_positive(key))),
+            Number::Int(i) => u64::try_from(*i).ok(),
+            Number::Float(_) => None,
+            Number::Text(t) if t.trim_start().starts_with('-') => {
+                return Err(self.at(n.id, not_positive(key)))
+            }
+            Number::Text(t) => parse_size(t),
+        };
+        let bad = || {
+            self.at(
+                n.id,
+                Problem::BadSize {
+                    text: n.value.to_string(),
+                },
+            )
+        };
+        match bytes {
+            None => Err(bad()),
+            Some(0) => Err(self.at(n.id, not_positive(key))),
+            Some(b) => usize::try_from(b).map_err(|_| bad()),
+        }
+    }
+
+    fn duration(&self, key: &str, n: Marked<Number>) -> Result<Duration, ScenarioError> {
+        let negative = match &n.value {
+            Number::Int(i) => *i < 0,
+            Number::Float(f) => *f < 0.0,
+            Number::Text(t) => t.trim_start().starts_with('-'),
+        };
+        if negative {
+            return Err(self.at(n.id, not_positive(key)));
+        }
+        let parsed = match &n.value {
+            Number::Int(i) => u64::try_from(*i).ok().map(Duration::from_secs),
+            Number::Float(f) => Duration::try_from_secs_f64(*f).ok(),
+            Number::Text(t) => parse_duration(t),
+        };
+        match parsed {
+            None => Err(self.at(
+                n.id,
+                Problem::BadDuration {
+                    text: n.value.to_string(),
+                },
+            )),
+            Some(d) if d.is_zero() => Err(self.at(n.id, not_positive(key))),
+            Some(d) => Ok(d),
+        }
+    }
+
+    fn count(&self, key: &str, n: Marked<Number>) -> Result<u32, ScenarioError> {
+        let whole = match &n.value {
+            Number::Int(i) => Some(*i),
+            Number::Float(_) => None,
+            Number::Text(t) => t.trim().parse::<i128>().ok(),
+        };
+        match whole {
+            None => Err(self.at(
+                n.id,
+                Problem::BadNumber {
+                    key: key.to_string(),
+                    text: n.value.to_string(),
+                    expected: "a whole number".to_string(),
+                },
+            )),
+            Some(i) if i <= 0 => Err(self.at(n.id, not_positive(key))),
+            Some(i) => u32::try_from(i).map_err(|_| {
+                self.at(
+                    n.id,
+                    Problem::TooLarge {
+                        key: key.to_string(),
+                        max: u32::MAX.to_string(),
+                    },
+                )
+            }),
+        }
+    }
+
+    fn rate(&self, key: &str, n: Marked<Number>) -> Result<f64, ScenarioError> {
+        let rate = match &n.value {
+            Number::Int(i) => Some(*i as f64),
+            Number::Float(f) => Some(*f),
+            Number::Text(t) => t.trim().parse::<f64>().ok(),
+        };
+        match rate {
+            Some(r) if r.is_finite() && r > 0.0 => Ok(r),
+            Some(r) if r.is_finite() => Err(self.at(n.id, not_positive(key))),
+            _ => Err(self.at(
+                n.id,
+                Problem::BadNumber {
+                    key: key.to_string(),
+                    text: n.value.to_string(),
+                    expected: "requests per second, such as 20 or 0.5".to_string(),
+                },
+            )),
+        }
+    }
+}
+
+fn empty(key: &str) -> Problem {
+    Problem::EmptyList {
+        key: key.to_string(),
+    }
+}
+
+fn not_positive(key: &str) -> Problem {
+    Problem::NotPositive {
+        key: key.to_string(),
+    }
+}
+
+/// An HTTP token (RFC 9110 §5.6.2): what header names and methods are made of.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
