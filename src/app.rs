@@ -1,7 +1,6 @@
 //! Turns a parsed command line into work: validated config, the pipeline, the rendered output.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalogue::Catalogue;
@@ -85,7 +84,10 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
                     .causes()
                     .iter()
                     .map(|c| c.id.as_str())
-                    .filter(|id| id.split('.').next() == cause.split('.').next() || id.contains(cause.as_str()))
+                    .filter(|id| {
+                        id.split('.').next() == cause.split('.').next()
+                            || id.contains(cause.as_str())
+                    })
                     .collect();
                 let hint = if close.is_empty() {
                     "run `lbprobe causes` for the list".to_string()
@@ -106,7 +108,8 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             finish(execute(job, &out)?, &out)
         }
         Command::Run { scenario, vars } => {
-            let job = crate::scenario_job::load(&scenario, &vars).map_err(|e| AppError::Usage(e.to_string()))?;
+            let job = crate::scenario_job::load(&scenario, &vars)
+                .map_err(|e| AppError::Usage(e.to_string()))?;
             finish(execute(job, &out)?, &out)
         }
         Command::Demo => {
@@ -144,7 +147,9 @@ fn finish(report: Report, out: &Output) -> Result<i32, AppError> {
 /// Stage two of `scan`'s arguments: raw flags into a validated plan.
 pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
     if args.listener.is_none() && args.backend.is_none() {
-        return Err(AppError::Usage("scan needs --listener URL, --backend URL or both".into()));
+        return Err(AppError::Usage(
+            "scan needs --listener URL, --backend URL or both".into(),
+        ));
     }
     let profile = Profile::by_name(&args.profile).ok_or_else(|| {
         AppError::Usage(format!(
@@ -162,7 +167,8 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
     }
     let target = |role: Role, url: &Option<String>| -> Result<Option<Target>, AppError> {
         let Some(url) = url else { return Ok(None) };
-        let mut t = Target::parse(role, url).map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
+        let mut t =
+            Target::parse(role, url).map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
         t.tls_verify = !args.insecure;
         t.headers = headers.clone();
         if role == Role::Listener {
@@ -171,7 +177,10 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         Ok(Some(t))
     };
     let probes = if args.probes.is_empty() {
-        Family::ALL.into_iter().map(ProbeSpec::default_for).collect()
+        Family::ALL
+            .into_iter()
+            .map(ProbeSpec::default_for)
+            .collect()
     } else {
         let mut v = Vec::new();
         for name in &args.probes {
@@ -190,12 +199,19 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         if !codes.contains(code) {
             return Err(AppError::Usage(format!(
                 "--only {code}: lbprobe knows causes of {}",
-                codes.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                codes
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     }
-    if args.max_rate <= 0.0 || args.max_requests == 0 || args.max_duration == 0 || args.timeout == 0 {
-        return Err(AppError::Usage("--max-rate, --max-requests, --max-duration and --timeout must be above 0".into()));
+    if args.max_rate <= 0.0 || args.max_requests == 0 || args.max_duration == 0 || args.timeout == 0
+    {
+        return Err(AppError::Usage(
+            "--max-rate, --max-requests, --max-duration and --timeout must be above 0".into(),
+        ));
     }
     Ok(Job {
         name: "scan".into(),
@@ -218,4 +234,3 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         notes: Vec::new(),
     })
 }
-

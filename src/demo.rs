@@ -1,6 +1,8 @@
 //! `lbprobe demo`: the embedded lab on loopback, and scenarios/demo.yaml run against it.
 
-use crate::lab::{nginx_binary, BackendConfig, LabBackend, LabError, Nginx, NginxServer, NginxSpec};
+use crate::lab::{
+    nginx_binary, BackendConfig, LabBackend, LabError, Nginx, NginxServer, NginxSpec,
+};
 use crate::probe::ProgressFn;
 use crate::report::Report;
 use crate::scenario_job::{self, JobError};

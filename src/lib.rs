@@ -3,8 +3,8 @@
 
 pub mod app;
 pub mod catalogue;
-pub mod cli;
 pub mod classify;
+pub mod cli;
 pub mod demo;
 pub mod exit;
 pub mod lab;

@@ -10,7 +10,11 @@ fn main() -> ExitCode {
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { lbprobe::exit::BAD_INPUT as u8 } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                lbprobe::exit::BAD_INPUT as u8
+            } else {
+                0
+            });
         }
     };
     match lbprobe::app::run(cli) {

@@ -58,7 +58,11 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
 
     let ctx = Context {
         profile: &job.plan.profile,
-        listener_tls: job.plan.listener.as_ref().map(|t| t.scheme == Scheme::Https),
+        listener_tls: job
+            .plan
+            .listener
+            .as_ref()
+            .map(|t| t.scheme == Scheme::Https),
         has_backend: job.plan.backend.is_some(),
     };
     let mut findings = classify::classify(&output.observations, catalogue, &ctx);
@@ -70,7 +74,11 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
     let not_covered = catalogue
         .causes()
         .iter()
-        .filter(|c| job.only_codes.as_ref().is_none_or(|codes| codes.contains(&c.code)))
+        .filter(|c| {
+            job.only_codes
+                .as_ref()
+                .is_none_or(|codes| codes.contains(&c.code))
+        })
         .filter(|c| !covered.contains(c.id.as_str()))
         .map(|c| c.id.clone())
         .collect();
@@ -84,18 +92,27 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
 
     let summary = Summary::of(&findings, &expectations);
     let (exit_code, exit_reason) = if !unreachable.is_empty() {
-        (exit::UNREACHABLE, "a target could not be reached at all".to_string())
+        (
+            exit::UNREACHABLE,
+            "a target could not be reached at all".to_string(),
+        )
     } else if summary.confirmed > 0 || summary.expectations_unmet > 0 {
         let mut parts = Vec::new();
         if summary.confirmed > 0 {
             parts.push(format!("{} fault(s) confirmed", summary.confirmed));
         }
         if summary.expectations_unmet > 0 {
-            parts.push(format!("{} expectation(s) unmet", summary.expectations_unmet));
+            parts.push(format!(
+                "{} expectation(s) unmet",
+                summary.expectations_unmet
+            ));
         }
         (exit::FINDING, parts.join(", "))
     } else {
-        (exit::OK, "no fault confirmed, every expectation met".to_string())
+        (
+            exit::OK,
+            "no fault confirmed, every expectation met".to_string(),
+        )
     };
 
     let mut notes = job.notes;
@@ -108,7 +125,13 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
         started_unix_ms,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         profile: job.plan.profile.clone(),
-        targets: job.plan.listener.iter().chain(job.plan.backend.iter()).cloned().collect(),
+        targets: job
+            .plan
+            .listener
+            .iter()
+            .chain(job.plan.backend.iter())
+            .cloned()
+            .collect(),
         limits: job.plan.limits,
         requests_sent: output.requests_sent,
         partial: output.partial,
@@ -128,7 +151,10 @@ fn check_expectations(expect: &[Expect], findings: &[Finding]) -> Vec<Expectatio
     expect
         .iter()
         .map(|e| {
-            let actual = findings.iter().find(|f| f.cause == e.cause).map(|f| f.verdict);
+            let actual = findings
+                .iter()
+                .find(|f| f.cause == e.cause)
+                .map(|f| f.verdict);
             ExpectationResult {
                 cause: e.cause.clone(),
                 expected: e.verdict,

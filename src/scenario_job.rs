@@ -27,7 +27,9 @@ fn known_variant(id: &str) -> bool {
 pub fn load(path: &Path, vars: &[String]) -> Result<Job, JobError> {
     let mut pairs = Vec::new();
     for v in vars {
-        let (k, val) = v.split_once('=').ok_or_else(|| JobError::BadVar(v.clone()))?;
+        let (k, val) = v
+            .split_once('=')
+            .ok_or_else(|| JobError::BadVar(v.clone()))?;
         pairs.push((k.to_string(), val.to_string()));
     }
     let lookup = move |name: &str| {
@@ -46,7 +48,11 @@ pub fn load(path: &Path, vars: &[String]) -> Result<Job, JobError> {
 }
 
 /// Load scenario text (e.g. the embedded demo) with the given variables only.
-pub fn from_text(text: &str, origin: &str, vars: &dyn Fn(&str) -> Option<String>) -> Result<Job, JobError> {
+pub fn from_text(
+    text: &str,
+    origin: &str,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<Job, JobError> {
     let ctx = LoadContext {
         vars,
         known_cause: &known_cause,

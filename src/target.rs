@@ -74,7 +74,11 @@ impl Target {
         let host = match parsed.host() {
             Some(url::Host::Ipv6(a)) => a.to_string(),
             Some(h) => h.to_string(),
-            None => return Err(TargetError::NoHost { url: url.to_string() }),
+            None => {
+                return Err(TargetError::NoHost {
+                    url: url.to_string(),
+                })
+            }
         };
         let port = parsed.port_or_known_default().unwrap_or(match scheme {
             Scheme::Http => 80,

@@ -20,7 +20,9 @@ async fn capture_server() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
     let sink = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let sink = sink.clone();
             tokio::spawn(async move {
                 let mut got = Vec::new();
@@ -28,14 +30,18 @@ async fn capture_server() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
                 // The request is complete once the client has been quiet for a moment; the
                 // bound keeps a stuck client from holding the task forever.
                 for _ in 0..1000 {
-                    match tokio::time::timeout(Duration::from_millis(150), sock.read(&mut buf)).await {
+                    match tokio::time::timeout(Duration::from_millis(150), sock.read(&mut buf))
+                        .await
+                    {
                         Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
                         Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
                     }
                 }
                 sink.lock().unwrap().push(got);
                 let _ = sock
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
                     .await;
             });
         }
@@ -52,7 +58,11 @@ async fn malformed_and_header_size_probes_send_the_bytes_they_report() {
         profile: Profile::clb(),
         probes: vec![
             ProbeSpec::default_for(Family::Malformed),
-            ProbeSpec::HeaderSize { bisect: false, min: 1024, max: 4096 },
+            ProbeSpec::HeaderSize {
+                bisect: false,
+                min: 1024,
+                max: 4096,
+            },
         ],
         limits: Limits {
             request_timeout: Duration::from_secs(3),
@@ -64,9 +74,18 @@ async fn malformed_and_header_size_probes_send_the_bytes_they_report() {
     let out = probe::run(&plan, Arc::new(|_| {})).await;
     let received: BTreeSet<Vec<u8>> = seen.lock().unwrap().iter().cloned().collect();
     let mut checked = 0;
-    for o in out.observations.iter().filter(|o| o.request.exact && o.request.bytes > 0) {
+    for o in out
+        .observations
+        .iter()
+        .filter(|o| o.request.exact && o.request.bytes > 0)
+    {
         let bytes = unescape_bytes(&o.request.text).unwrap();
-        assert_eq!(bytes.len(), o.request.bytes, "{}: recorded length", o.variant);
+        assert_eq!(
+            bytes.len(),
+            o.request.bytes,
+            "{}: recorded length",
+            o.variant
+        );
         assert!(
             received.contains(&bytes),
             "{} ({}): the server never received the reported bytes {:?}",
@@ -77,7 +96,17 @@ async fn malformed_and_header_size_probes_send_the_bytes_they_report() {
         checked += 1;
     }
     // Every template, the baseline, and the at-limit/past-limit/small header requests.
-    assert!(checked >= lbprobe::probe::templates::malformed().len() + 3, "only {checked} checked");
-    let lower = out.observations.iter().find(|o| o.variant == "lowercase-method").unwrap();
-    assert!(lower.request.text.starts_with("get /probe?x=1 HTTP/1.1\\r\\n"));
+    assert!(
+        checked >= lbprobe::probe::templates::malformed().len() + 3,
+        "only {checked} checked"
+    );
+    let lower = out
+        .observations
+        .iter()
+        .find(|o| o.variant == "lowercase-method")
+        .unwrap();
+    assert!(lower
+        .request
+        .text
+        .starts_with("get /probe?x=1 HTTP/1.1\\r\\n"));
 }

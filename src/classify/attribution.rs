@@ -43,7 +43,10 @@ pub fn origin(listener: &Exchange, backend: Option<&Exchange>) -> (Origin, Strin
             if !l.body_prefix.is_empty() && l.body_prefix == b.body_prefix {
                 (
                     Origin::Backend,
-                    format!("same status {} and same body as the backend's direct answer", l.status),
+                    format!(
+                        "same status {} and same body as the backend's direct answer",
+                        l.status
+                    ),
                 )
             } else if lb_page {
                 (
@@ -66,7 +69,11 @@ pub fn origin(listener: &Exchange, backend: Option<&Exchange>) -> (Origin, Strin
                 "the backend answers the same bytes with {} {}{}",
                 b.status,
                 b.reason,
-                if lb_page { "; the body is the listener's error page" } else { "" }
+                if lb_page {
+                    "; the body is the listener's error page"
+                } else {
+                    ""
+                }
             ),
         ),
         None if backend.is_some() => (
@@ -74,7 +81,11 @@ pub fn origin(listener: &Exchange, backend: Option<&Exchange>) -> (Origin, Strin
             format!(
                 "the backend gave no answer to the same bytes ({}){}",
                 end_text(backend),
-                if lb_page { "; the body is the listener's error page" } else { "" }
+                if lb_page {
+                    "; the body is the listener's error page"
+                } else {
+                    ""
+                }
             ),
         ),
         None if lb_page => (

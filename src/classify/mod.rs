@@ -74,7 +74,11 @@ impl Draft {
 }
 
 /// Classify a run. One finding per cause the observations can speak to, ordered by code.
-pub fn classify(observations: &[Observation], catalogue: &Catalogue, ctx: &Context<'_>) -> Vec<Finding> {
+pub fn classify(
+    observations: &[Observation],
+    catalogue: &Catalogue,
+    ctx: &Context<'_>,
+) -> Vec<Finding> {
     let view = View { observations };
     let mut findings: Vec<Finding> = rules::all(&view, ctx)
         .into_iter()
@@ -182,7 +186,11 @@ pub fn describe(ex: Option<&Exchange>) -> String {
         return "not sent".into();
     };
     if let Some(r) = &ex.response {
-        let reason = if r.reason.is_empty() { String::new() } else { format!(" {}", r.reason) };
+        let reason = if r.reason.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", r.reason)
+        };
         return format!("{}{reason}", r.status);
     }
     let why = match &ex.end {
@@ -200,7 +208,10 @@ pub fn describe(ex: Option<&Exchange>) -> String {
     if ex.raw_prefix.is_empty() {
         format!("no HTTP answer: {why}")
     } else {
-        format!("no HTTP answer ({why}); got {:?}", truncate(&ex.raw_prefix, 60))
+        format!(
+            "no HTTP answer ({why}); got \"{}\"",
+            truncate(&ex.raw_prefix, 60)
+        )
     }
 }
 

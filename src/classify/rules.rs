@@ -26,7 +26,9 @@ pub(crate) fn all(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
 
 fn body_hint(ex: Option<&Exchange>) -> String {
     match ex.and_then(|e| e.response.as_ref()) {
-        Some(r) if !r.body_prefix.is_empty() => format!(" — body {:?}", truncate(&r.body_prefix, 80)),
+        Some(r) if !r.body_prefix.is_empty() => {
+            format!(" — body \"{}\"", truncate(&r.body_prefix, 80))
+        }
         _ => String::new(),
     }
 }
@@ -44,13 +46,25 @@ fn http_to_https_listener(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
     let ex = obs.exchange.as_ref();
     let got = describe(ex);
     Some(match ex.and_then(Exchange::status) {
-        Some(400) => Draft::new(ID, Verdict::Reproduced, "plain HTTP sent to the HTTPS listener gets 400")
-            .with(
-                format!("a valid GET in plain HTTP to the TLS port {} got {got}{}", ex.map_or("", |e| &e.endpoint), body_hint(ex)),
-                &[obs],
+        Some(400) => Draft::new(
+            ID,
+            Verdict::Reproduced,
+            "plain HTTP sent to the HTTPS listener gets 400",
+        )
+        .with(
+            format!(
+                "a valid GET in plain HTTP to the TLS port {} got {got}{}",
+                ex.map_or("", |e| &e.endpoint),
+                body_hint(ex)
             ),
-        _ => Draft::new(ID, Verdict::RuledOut, format!("plain HTTP to the HTTPS listener gets {got}, not 400"))
-            .with(format!("plain HTTP to the TLS port: {got}"), &[obs]),
+            &[obs],
+        ),
+        _ => Draft::new(
+            ID,
+            Verdict::RuledOut,
+            format!("plain HTTP to the HTTPS listener gets {got}, not 400"),
+        )
+        .with(format!("plain HTTP to the TLS port: {got}"), &[obs]),
     })
 }
 
@@ -77,8 +91,10 @@ fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
     let backend_ex = backend.and_then(|o| o.exchange.as_ref());
     match sniff {
         Sniff::PlainHttp { status } => Some(
-            Draft::new(ID, Verdict::RuledOut, "the backend port speaks plain HTTP")
-                .with(format!("a plain GET to the backend port got an HTTP answer ({status})"), &[sniff_obs]),
+            Draft::new(ID, Verdict::RuledOut, "the backend port speaks plain HTTP").with(
+                format!("a plain GET to the backend port got an HTTP answer ({status})"),
+                &[sniff_obs],
+            ),
         ),
         Sniff::Tls { version } => {
             let version = version.clone().unwrap_or_else(|| "TLS".into());
@@ -93,7 +109,10 @@ fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
                         Verdict::Confirmed,
                         "the backend port speaks TLS, the listener forwards plain HTTP to it",
                     )
-                    .with(format!("the backend port completed a {version} handshake"), &[sniff_obs])
+                    .with(
+                        format!("the backend port completed a {version} handshake"),
+                        &[sniff_obs],
+                    )
                     .with(
                         format!(
                             "a valid GET through the listener got {}{}",
@@ -103,7 +122,10 @@ fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
                         &listener.into_iter().collect::<Vec<_>>(),
                     )
                     .with(
-                        format!("the same GET over TLS straight to the backend got {}", describe(backend_ex)),
+                        format!(
+                            "the same GET over TLS straight to the backend got {}",
+                            describe(backend_ex)
+                        ),
                         &backend.into_iter().collect::<Vec<_>>(),
                     ),
                 )
@@ -128,12 +150,20 @@ fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
             }
         }
         Sniff::Neither { detail } => Some(
-            Draft::new(ID, Verdict::Inconclusive, "the backend port answered neither TLS nor HTTP")
-                .with(detail.clone(), &[sniff_obs]),
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                "the backend port answered neither TLS nor HTTP",
+            )
+            .with(detail.clone(), &[sniff_obs]),
         ),
         Sniff::Unreachable { end } => Some(
-            Draft::new(ID, Verdict::Inconclusive, "the backend port could not be reached to see what it speaks")
-                .with(format!("{end:?}"), &[sniff_obs]),
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                "the backend port could not be reached to see what it speaks",
+            )
+            .with(format!("{end:?}"), &[sniff_obs]),
         ),
     }
 }
@@ -145,14 +175,25 @@ fn malformed_request(view: &View<'_>) -> Option<Draft> {
     if let Some(c) = control {
         if c.listener_status() == Some(400) {
             return Some(
-                Draft::new(ID, Verdict::Inconclusive, "the listener answers even the valid control request with 400")
-                    .with(format!("control via the listener: {}", describe(c.listener_ex())), &c.observations()),
+                Draft::new(
+                    ID,
+                    Verdict::Inconclusive,
+                    "the listener answers even the valid control request with 400",
+                )
+                .with(
+                    format!("control via the listener: {}", describe(c.listener_ex())),
+                    &c.observations(),
+                ),
             );
         }
     }
     let tried: Vec<&Pair<'_>> = pairs
         .iter()
-        .filter(|p| p.variant != "control" && p.listener.is_some_and(|o| o.evidence_for.iter().any(|e| e == ID)))
+        .filter(|p| {
+            p.variant != "control"
+                && p.listener
+                    .is_some_and(|o| o.evidence_for.iter().any(|e| e == ID))
+        })
         .collect();
     if tried.is_empty() {
         return None;
@@ -170,10 +211,16 @@ fn malformed_request(view: &View<'_>) -> Option<Draft> {
         let mut d = Draft::new(
             ID,
             Verdict::RuledOut,
-            format!("none of the {} malformed variants got 400 from the listener", tried.len()),
+            format!(
+                "none of the {} malformed variants got 400 from the listener",
+                tried.len()
+            ),
         );
         for p in &tried {
-            d = d.with(format!("{}: listener {}", p.variant, describe(p.listener_ex())), &p.observations());
+            d = d.with(
+                format!("{}: listener {}", p.variant, describe(p.listener_ex())),
+                &p.observations(),
+            );
         }
         return Some(d);
     }
@@ -189,7 +236,11 @@ fn malformed_request(view: &View<'_>) -> Option<Draft> {
             None => String::new(),
         };
         d = d.with(
-            format!("{}: listener {}{backend} ({why})", p.variant, describe(p.listener_ex())),
+            format!(
+                "{}: listener {}{backend} ({why})",
+                p.variant,
+                describe(p.listener_ex())
+            ),
             &p.observations(),
         );
     }
@@ -214,16 +265,25 @@ fn well_formed_pairs<'a>(view: &View<'a>) -> Vec<(Family, Pair<'a>)> {
 fn backend_validation(view: &View<'_>) -> Option<Draft> {
     const ID: &str = "400.backend-validation";
     let pairs = well_formed_pairs(view);
-    let direct: Vec<&(Family, Pair<'_>)> = pairs.iter().filter(|(_, p)| p.backend_ex().is_some()).collect();
+    let direct: Vec<&(Family, Pair<'_>)> = pairs
+        .iter()
+        .filter(|(_, p)| p.backend_ex().is_some())
+        .collect();
     if direct.is_empty() {
         return None;
     }
-    let rejected: Vec<&&(Family, Pair<'_>)> = direct.iter().filter(|(_, p)| p.backend_status() == Some(400)).collect();
+    let rejected: Vec<&&(Family, Pair<'_>)> = direct
+        .iter()
+        .filter(|(_, p)| p.backend_status() == Some(400))
+        .collect();
     if rejected.is_empty() {
         return Some(Draft::new(
             ID,
             Verdict::RuledOut,
-            format!("the backend accepts the {} valid requests sent straight to it", direct.len()),
+            format!(
+                "the backend accepts the {} valid requests sent straight to it",
+                direct.len()
+            ),
         ));
     }
     let mut d = Draft::new(
@@ -235,8 +295,15 @@ fn backend_validation(view: &View<'_>) -> Option<Draft> {
         let through = match p.listener {
             Some(_) => {
                 let (origin, why) = p.origin();
-                let passed = if origin == Origin::Backend { "the listener passes it on" } else { "the listener answers" };
-                format!("; through the listener: {} ({passed}: {why})", describe(p.listener_ex()))
+                let passed = if origin == Origin::Backend {
+                    "the listener passes it on"
+                } else {
+                    "the listener answers"
+                };
+                format!(
+                    "; through the listener: {} ({passed}: {why})",
+                    describe(p.listener_ex())
+                )
             }
             None => String::new(),
         };
@@ -263,7 +330,9 @@ fn limit_of<'a>(view: &View<'a>, role: Role) -> Option<(&'a Observation, &'a Lim
 
 fn threshold_text(l: &LimitSearch) -> String {
     match (l.largest_accepted, l.smallest_rejected) {
-        (Some(a), Some(_)) if l.exact => format!("header lines above {a} bytes are refused, {a} bytes pass"),
+        (Some(a), Some(_)) if l.exact => {
+            format!("header lines above {a} bytes are refused, {a} bytes pass")
+        }
         (Some(a), Some(r)) => format!("header lines of {a} bytes pass and {r} bytes are refused"),
         (Some(a), None) => format!("header lines up to {a} bytes pass"),
         (None, Some(r)) => format!("header lines of {r} bytes are refused"),
@@ -277,23 +346,41 @@ fn header_too_large(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
     let listener = limit_of(view, Role::Listener);
     let backend = limit_of(view, Role::Backend);
     let Some((lo, l)) = listener else {
-        let some_header_obs = view.observations.iter().any(|o| o.family == Family::HeaderSize && o.role == Role::Listener);
+        let some_header_obs = view
+            .observations
+            .iter()
+            .any(|o| o.family == Family::HeaderSize && o.role == Role::Listener);
         return some_header_obs.then(|| {
-            Draft::new(ID, Verdict::Inconclusive, "the listener refused even a small header, so no limit could be measured")
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                "the listener refused even a small header, so no limit could be measured",
+            )
         });
     };
-    let status = l.rejected_status.map_or("a close".to_string(), |s| s.to_string());
+    let status = l
+        .rejected_status
+        .map_or("a close".to_string(), |s| s.to_string());
     let Some(rejected) = l.smallest_rejected else {
         return Some(
-            Draft::new(ID, Verdict::RuledOut, format!("the listener accepts {}", threshold_text(l)))
-                .with(format!("listener: {} ({} requests)", threshold_text(l), l.requests), &[lo]),
+            Draft::new(
+                ID,
+                Verdict::RuledOut,
+                format!("the listener accepts {}", threshold_text(l)),
+            )
+            .with(
+                format!("listener: {} ({} requests)", threshold_text(l), l.requests),
+                &[lo],
+            ),
         );
     };
     let accepted = l.largest_accepted.unwrap_or(0);
     let mut refs = vec![lo];
     let mut d;
     // The rejection at the listener may be the backend's, passed on: same threshold on both.
-    let same_as_backend = backend.is_some_and(|(_, b)| b.smallest_rejected == Some(rejected) && b.largest_accepted == l.largest_accepted);
+    let same_as_backend = backend.is_some_and(|(_, b)| {
+        b.smallest_rejected == Some(rejected) && b.largest_accepted == l.largest_accepted
+    });
     if same_as_backend {
         d = Draft::new(
             ID,
@@ -317,7 +404,12 @@ fn header_too_large(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
         );
     }
     d = d.with(
-        format!("listener: {} (status {status}; {} requests, {})", threshold_text(l), l.requests, if l.exact { "exact" } else { "bounds" }),
+        format!(
+            "listener: {} (status {status}; {} requests, {})",
+            threshold_text(l),
+            l.requests,
+            if l.exact { "exact" } else { "bounds" }
+        ),
         &[lo],
     );
     if let Some((bo, b)) = backend {
@@ -338,7 +430,10 @@ fn header_too_large(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
 
 fn trace_unsupported(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
     const ID: &str = "405.trace-unsupported";
-    let p = view.pairs(Family::Methods).into_iter().find(|p| p.variant == "TRACE")?;
+    let p = view
+        .pairs(Family::Methods)
+        .into_iter()
+        .find(|p| p.variant == "TRACE")?;
     p.listener?;
     let got = describe(p.listener_ex());
     Some(if p.listener_status() == Some(405) {
@@ -348,16 +443,30 @@ fn trace_unsupported(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
                 .with(format!("TRACE via the listener: {got} ({why})"), &p.observations())
         } else {
             let profile_note = if ctx.profile.trace_allowed {
-                format!("; the {} profile documents TRACE as allowed", ctx.profile.name)
+                format!(
+                    "; the {} profile documents TRACE as allowed",
+                    ctx.profile.name
+                )
             } else {
                 String::new()
             };
-            Draft::new(ID, Verdict::Reproduced, "the listener itself answers TRACE with 405")
-                .with(format!("TRACE via the listener: {got} ({why}){profile_note}"), &p.observations())
+            Draft::new(
+                ID,
+                Verdict::Reproduced,
+                "the listener itself answers TRACE with 405",
+            )
+            .with(
+                format!("TRACE via the listener: {got} ({why}){profile_note}"),
+                &p.observations(),
+            )
         }
     } else {
-        Draft::new(ID, Verdict::RuledOut, format!("the listener passes TRACE on ({got})"))
-            .with(format!("TRACE via the listener: {got}"), &p.observations())
+        Draft::new(
+            ID,
+            Verdict::RuledOut,
+            format!("the listener passes TRACE on ({got})"),
+        )
+        .with(format!("TRACE via the listener: {got}"), &p.observations())
     })
 }
 
@@ -368,7 +477,10 @@ fn backend_method_unsupported(view: &View<'_>) -> Option<Draft> {
     if direct.is_empty() {
         return None;
     }
-    let refused: Vec<&&Pair<'_>> = direct.iter().filter(|p| p.backend_status() == Some(405)).collect();
+    let refused: Vec<&&Pair<'_>> = direct
+        .iter()
+        .filter(|p| p.backend_status() == Some(405))
+        .collect();
     if refused.is_empty() {
         let tried: Vec<&str> = direct.iter().map(|p| p.variant).collect();
         return Some(Draft::new(
@@ -378,7 +490,11 @@ fn backend_method_unsupported(view: &View<'_>) -> Option<Draft> {
         ));
     }
     let names: Vec<&str> = refused.iter().map(|p| p.variant).collect();
-    let mut d = Draft::new(ID, Verdict::Reproduced, format!("the backend itself answers {} with 405", names.join(", ")));
+    let mut d = Draft::new(
+        ID,
+        Verdict::Reproduced,
+        format!("the backend itself answers {} with 405", names.join(", ")),
+    );
     for p in refused {
         let allow = p
             .backend_ex()
@@ -394,11 +510,21 @@ fn backend_method_unsupported(view: &View<'_>) -> Option<Draft> {
                     Origin::Listener => "answered by the listener itself",
                     Origin::Unknown => "origin unclear",
                 };
-                format!("; via the listener: {} — {who} ({why})", describe(p.listener_ex()))
+                format!(
+                    "; via the listener: {} — {who} ({why})",
+                    describe(p.listener_ex())
+                )
             }
             None => String::new(),
         };
-        d = d.with(format!("{} straight to the backend: {}{allow}{through}", p.variant, describe(p.backend_ex())), &p.observations());
+        d = d.with(
+            format!(
+                "{} straight to the backend: {}{allow}{through}",
+                p.variant,
+                describe(p.backend_ex())
+            ),
+            &p.observations(),
+        );
     }
     Some(d)
 }
@@ -412,18 +538,42 @@ fn backend_answers_valid_request(view: &View<'_>) -> Vec<Draft> {
         return Vec::new();
     };
     let body = body_hint(o.exchange.as_ref());
-    [(500, "500.backend-error"), (503, "503.backend-error"), (504, "504.backend-dependency-timeout")]
-        .into_iter()
-        .map(|(code, id)| {
-            if status == code {
-                Draft::new(id, Verdict::Confirmed, format!("the backend answers a valid GET with {code} itself"))
-                    .with(format!("baseline GET straight to the backend: {}{body}", describe(o.exchange.as_ref())), &[o])
-            } else {
-                Draft::new(id, Verdict::RuledOut, format!("the backend answers a valid GET with {status}"))
-                    .with(format!("baseline GET straight to the backend: {}", describe(o.exchange.as_ref())), &[o])
-            }
-        })
-        .collect()
+    [
+        (500, "500.backend-error"),
+        (503, "503.backend-error"),
+        (504, "504.backend-dependency-timeout"),
+    ]
+    .into_iter()
+    .map(|(code, id)| {
+        if status == code {
+            Draft::new(
+                id,
+                Verdict::Confirmed,
+                format!("the backend answers a valid GET with {code} itself"),
+            )
+            .with(
+                format!(
+                    "baseline GET straight to the backend: {}{body}",
+                    describe(o.exchange.as_ref())
+                ),
+                &[o],
+            )
+        } else {
+            Draft::new(
+                id,
+                Verdict::RuledOut,
+                format!("the backend answers a valid GET with {status}"),
+            )
+            .with(
+                format!(
+                    "baseline GET straight to the backend: {}",
+                    describe(o.exchange.as_ref())
+                ),
+                &[o],
+            )
+        }
+    })
+    .collect()
 }
 
 fn backend_unreachable(view: &View<'_>) -> Option<Draft> {
@@ -431,11 +581,25 @@ fn backend_unreachable(view: &View<'_>) -> Option<Draft> {
     let o = view.find(Family::Protocol, "baseline", Role::Backend)?;
     let ex = o.exchange.as_ref()?;
     Some(if ex.end.never_connected() {
-        Draft::new(ID, Verdict::Confirmed, format!("no TCP connection to the backend: {}", describe(Some(ex))))
-            .with(format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))), &[o])
+        Draft::new(
+            ID,
+            Verdict::Confirmed,
+            format!("no TCP connection to the backend: {}", describe(Some(ex))),
+        )
+        .with(
+            format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))),
+            &[o],
+        )
     } else {
-        Draft::new(ID, Verdict::RuledOut, "the backend accepts TCP connections on its service port")
-            .with(format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))), &[o])
+        Draft::new(
+            ID,
+            Verdict::RuledOut,
+            "the backend accepts TCP connections on its service port",
+        )
+        .with(
+            format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))),
+            &[o],
+        )
     })
 }
 
@@ -446,15 +610,34 @@ fn passthrough(view: &View<'_>) -> Vec<Draft> {
     for &code in PASSTHROUGH_CODES {
         let seen: Vec<&(crate::probe::Family, Pair<'_>)> = pairs
             .iter()
-            .filter(|(_, p)| p.backend_status() == Some(code) && p.listener_status() == Some(code) && p.origin().0 == Origin::Backend)
+            .filter(|(_, p)| {
+                p.backend_status() == Some(code)
+                    && p.listener_status() == Some(code)
+                    && p.origin().0 == Origin::Backend
+            })
             .collect();
         if seen.is_empty() {
             continue;
         }
         let id = format!("{code}.passthrough");
-        let verdict = if code >= 500 { Verdict::Confirmed } else { Verdict::Reproduced };
-        let names: Vec<String> = seen.iter().take(6).map(|(f, p)| format!("{f} {}", p.variant)).collect();
-        let mut d = Draft::new(&id, verdict, format!("the backend answered {code} and the listener passed it on ({})", names.join(", ")));
+        let verdict = if code >= 500 {
+            Verdict::Confirmed
+        } else {
+            Verdict::Reproduced
+        };
+        let names: Vec<String> = seen
+            .iter()
+            .take(6)
+            .map(|(f, p)| format!("{f} {}", p.variant))
+            .collect();
+        let mut d = Draft::new(
+            &id,
+            verdict,
+            format!(
+                "the backend answered {code} and the listener passed it on ({})",
+                names.join(", ")
+            ),
+        );
         for (f, p) in seen.iter().take(6) {
             let (_, why) = p.origin();
             d = d.with(format!("{f} {}: {why}", p.variant), &p.observations());

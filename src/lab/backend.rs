@@ -345,7 +345,9 @@ async fn serve_connection(tcp: TcpStream, shared: &Shared) {
     let _ = tcp.set_nodelay(true);
     match &shared.tls {
         None => handle(tcp, shared).await,
-        Some(_) if shared.config.answer_plain_http && !starts_with_tls_record(&tcp, shared).await => {
+        Some(_)
+            if shared.config.answer_plain_http && !starts_with_tls_record(&tcp, shared).await =>
+        {
             answer_plain_on_tls_port(tcp, shared).await
         }
         Some(acceptor) => {
@@ -368,14 +370,22 @@ async fn starts_with_tls_record(tcp: &TcpStream, shared: &Shared) -> bool {
 
 /// A plain-HTTP request on the TLS port: read it like any request, answer 400.
 async fn answer_plain_on_tls_port(mut tcp: TcpStream, shared: &Shared) {
-    let Outcome::Answer { mut seen, head_only, .. } = read_request(&mut tcp, &shared.config).await else {
+    let Outcome::Answer {
+        mut seen,
+        head_only,
+        ..
+    } = read_request(&mut tcp, &shared.config).await
+    else {
         return;
     };
     let reply = Reply::error(400, "plain HTTP request sent to the HTTPS port");
     seen.status = 400;
     shared.record(seen);
     let bytes = reply.to_bytes(head_only);
-    if matches!(timeout(WRITE_TIMEOUT, tcp.write_all(&bytes)).await, Ok(Ok(()))) {
+    if matches!(
+        timeout(WRITE_TIMEOUT, tcp.write_all(&bytes)).await,
+        Ok(Ok(()))
+    ) {
         let _ = timeout(WRITE_TIMEOUT, tcp.shutdown()).await;
         linger(&mut tcp).await;
     }

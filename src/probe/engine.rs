@@ -26,7 +26,12 @@ pub struct Plan {
 }
 
 /// Headers whose values never appear in a report.
-pub const ALWAYS_MASKED: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie"];
+pub const ALWAYS_MASKED: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
 
 /// What a run produced.
 #[derive(Debug, Clone)]
@@ -281,7 +286,10 @@ pub async fn run(plan: &Plan, progress: ProgressFn) -> RunOutput {
         budget: Budget::new(plan.limits),
         profile: plan.profile.clone(),
         request_timeout: plan.limits.request_timeout,
-        connect_timeout: plan.profile.connect_timeout.min(plan.limits.request_timeout),
+        connect_timeout: plan
+            .profile
+            .connect_timeout
+            .min(plan.limits.request_timeout),
         mask: plan.mask.clone(),
         progress: progress.clone(),
         notes: Mutex::new(Vec::new()),
@@ -368,13 +376,22 @@ pub async fn run(plan: &Plan, progress: ProgressFn) -> RunOutput {
 
     // Stable ids in a stable order: family, variant, role, then send order.
     observations.sort_by(|a, b| {
-        (a.family, &a.variant, a.role, id_num(&a.id)).cmp(&(b.family, &b.variant, b.role, id_num(&b.id)))
+        (a.family, &a.variant, a.role, id_num(&a.id)).cmp(&(
+            b.family,
+            &b.variant,
+            b.role,
+            id_num(&b.id),
+        ))
     });
     for (i, o) in observations.iter_mut().enumerate() {
         o.id = format!("o{}", i + 1);
     }
 
-    let mut notes = engine.notes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut notes = engine
+        .notes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let partial = engine.budget.refusal().is_some();
     if let Some(why) = engine.budget.refusal() {
         notes.push(format!("stopped early: {why}; the report covers what ran"));
@@ -401,8 +418,7 @@ impl ErrorBudget {
     /// Record an exchange; returns false once the side has failed too often in a row.
     pub fn record(&mut self, role: Role, exchange: &Exchange) -> bool {
         let failed = exchange.end.never_connected()
-            || (exchange.response.is_none()
-                && matches!(exchange.end, transport::ConnEnd::Timeout));
+            || (exchange.response.is_none() && matches!(exchange.end, transport::ConnEnd::Timeout));
         let n = self.consecutive.entry(role).or_insert(0);
         *n = if failed { *n + 1 } else { 0 };
         *n < ERROR_BUDGET

@@ -30,8 +30,16 @@ pub fn refused(ex: &Exchange) -> Option<bool> {
     }
 }
 
-pub async fn run(engine: &Engine, sides: &[Side], bisect: bool, min: usize, max: usize) -> Vec<Observation> {
-    let per_side = sides.iter().map(|side| search(engine, side, bisect, min, max));
+pub async fn run(
+    engine: &Engine,
+    sides: &[Side],
+    bisect: bool,
+    min: usize,
+    max: usize,
+) -> Vec<Observation> {
+    let per_side = sides
+        .iter()
+        .map(|side| search(engine, side, bisect, min, max));
     futures_util::future::join_all(per_side)
         .await
         .into_iter()
@@ -39,7 +47,13 @@ pub async fn run(engine: &Engine, sides: &[Side], bisect: bool, min: usize, max:
         .collect()
 }
 
-async fn search(engine: &Engine, side: &Side, bisect: bool, min: usize, max: usize) -> Vec<Observation> {
+async fn search(
+    engine: &Engine,
+    side: &Side,
+    bisect: bool,
+    min: usize,
+    max: usize,
+) -> Vec<Observation> {
     let mut out = Vec::new();
     let mut largest_ok: Option<usize> = None;
     let mut smallest_bad: Option<(usize, Option<u16>)> = None;
@@ -70,7 +84,9 @@ async fn search(engine: &Engine, side: &Side, bisect: bool, min: usize, max: usi
     }
     let mut unknown = false;
     for size in queue {
-        if largest_ok.is_some_and(|ok| size <= ok) || smallest_bad.is_some_and(|(bad, _)| size >= bad) {
+        if largest_ok.is_some_and(|ok| size <= ok)
+            || smallest_bad.is_some_and(|(bad, _)| size >= bad)
+        {
             continue;
         }
         requests += 1;

@@ -34,7 +34,10 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
             let client = match client_for(engine, side).await {
                 Ok(c) => Some(c),
                 Err(why) => {
-                    engine.note(format!("methods: no HTTP client for the {}: {why}", side.role()));
+                    engine.note(format!(
+                        "methods: no HTTP client for the {}: {why}",
+                        side.role()
+                    ));
                     None
                 }
             };
@@ -70,7 +73,14 @@ async fn raw(engine: &Engine, side: &Side, method: &str) -> Option<Observation> 
         } else {
             format!("{authority}:{}", side.target.port)
         };
-        request::build_for("CONNECT", &authority, &authority, &side.extra_lines(), &[], None)
+        request::build_for(
+            "CONNECT",
+            &authority,
+            &authority,
+            &side.extra_lines(),
+            &[],
+            None,
+        )
     } else {
         request::build(method, side, &[], body_for(method).map(str::as_bytes))
     };
@@ -175,14 +185,24 @@ fn endpoint_text(side: &Side) -> String {
     format!("{}:{}{tls}", side.target.host, side.target.port)
 }
 
-async fn response_exchange(mut resp: reqwest::Response, started: Instant, side: &Side, bytes_out: usize) -> Exchange {
+async fn response_exchange(
+    mut resp: reqwest::Response,
+    started: Instant,
+    side: &Side,
+    bytes_out: usize,
+) -> Exchange {
     let first_byte = started.elapsed();
     let status = resp.status();
     let version = format!("{:?}", resp.version());
     let headers: Vec<(String, String)> = resp
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let content_length = resp.content_length();
     let mut body = Vec::new();

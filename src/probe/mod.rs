@@ -53,11 +53,19 @@ impl std::fmt::Display for Family {
 pub enum ProbeSpec {
     Protocol,
     /// `variants: None` runs every template.
-    Malformed { variants: Option<Vec<String>> },
+    Malformed {
+        variants: Option<Vec<String>>,
+    },
     /// `methods: None` runs the full matrix.
-    Methods { methods: Option<Vec<String>> },
+    Methods {
+        methods: Option<Vec<String>>,
+    },
     /// Sizes are bytes of one `Name: value` header line.
-    HeaderSize { bisect: bool, min: usize, max: usize },
+    HeaderSize {
+        bisect: bool,
+        min: usize,
+        max: usize,
+    },
 }
 
 impl ProbeSpec {
@@ -129,11 +137,18 @@ pub struct SentRequest {
 pub enum Detail {
     None,
     /// What the port speaks.
-    Sniff { sniff: Sniff },
+    Sniff {
+        sniff: Sniff,
+    },
     /// A request method check.
-    Method { method: String, via: String },
+    Method {
+        method: String,
+        via: String,
+    },
     /// One header of this many bytes (`Name: value`).
-    HeaderSize { bytes: usize },
+    HeaderSize {
+        bytes: usize,
+    },
     /// Result of a limit search on one side.
     Limit(LimitSearch),
 }

@@ -68,7 +68,10 @@ pub async fn run(engine: &Engine, sides: &[Side], cross: bool) -> Vec<Observatio
     if !cross {
         return out;
     }
-    for side in sides.iter().filter(|s| s.role() == crate::target::Role::Listener) {
+    for side in sides
+        .iter()
+        .filter(|s| s.role() == crate::target::Role::Listener)
+    {
         let bytes = request::build("GET", side, &[], None);
         let (variant, endpoint, evidence): (&str, Endpoint, &[&str]) = if side.is_tls() {
             (

@@ -5,8 +5,20 @@ use super::engine::Side;
 pub const USER_AGENT: &str = concat!("lbprobe/", env!("CARGO_PKG_VERSION"));
 
 /// A valid request for `side`, with its extra headers, `headers` and an optional body.
-pub fn build(method: &str, side: &Side, headers: &[(&str, String)], body: Option<&[u8]>) -> Vec<u8> {
-    build_for(method, &side.target.path, &side.target.host_header(), &side.extra_lines(), headers, body)
+pub fn build(
+    method: &str,
+    side: &Side,
+    headers: &[(&str, String)],
+    body: Option<&[u8]>,
+) -> Vec<u8> {
+    build_for(
+        method,
+        &side.target.path,
+        &side.target.host_header(),
+        &side.extra_lines(),
+        headers,
+        body,
+    )
 }
 
 pub fn build_for(
@@ -43,7 +55,14 @@ mod tests {
 
     #[test]
     fn builds_exact_bytes() {
-        let b = build_for("POST", "/p", "h:1", "X-A: 1\r\n", &[("Content-Type", "text/plain".into())], Some(b"hi"));
+        let b = build_for(
+            "POST",
+            "/p",
+            "h:1",
+            "X-A: 1\r\n",
+            &[("Content-Type", "text/plain".into())],
+            Some(b"hi"),
+        );
         let want = format!(
             "POST /p HTTP/1.1\r\nHost: h:1\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\nX-A: 1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
         );

@@ -114,7 +114,8 @@ mod opt_duration {
         let Some(text) = Option::<String>::deserialize(d)? else {
             return Ok(None);
         };
-        let (num, unit) = text.split_at(text.find(|c: char| c.is_alphabetic()).unwrap_or(text.len()));
+        let (num, unit) =
+            text.split_at(text.find(|c: char| c.is_alphabetic()).unwrap_or(text.len()));
         let n: f64 = num
             .trim()
             .parse()
@@ -144,7 +145,10 @@ mod tests {
             host: "h:1",
             extra: "",
         });
-        assert_eq!(bytes, b"get /x HTTP/1.1\r\nHost: h:1\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            bytes,
+            b"get /x HTTP/1.1\r\nHost: h:1\r\nConnection: close\r\n\r\n"
+        );
         let nul = all.iter().find(|t| t.id == "nul-in-header").unwrap();
         let bytes = nul.render(&Fill {
             method: "GET",

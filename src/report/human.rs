@@ -26,7 +26,11 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
         if r.partial { " · PARTIAL" } else { "" }
     )?;
     for t in &r.targets {
-        let tls = if t.is_tls() && !t.tls_verify { " (TLS not verified)" } else { "" };
+        let tls = if t.is_tls() && !t.tls_verify {
+            " (TLS not verified)"
+        } else {
+            ""
+        };
         writeln!(out, "  {:<8} {}{tls}", t.role.to_string(), t.url())?;
     }
     writeln!(out)?;
@@ -34,8 +38,21 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
     if r.findings.is_empty() {
         writeln!(out, "No finding: the probes that ran speak to no cause.")?;
     } else {
-        let w = r.findings.iter().map(|f| f.cause.len()).max().unwrap_or(5).max(5);
-        writeln!(out, "{}", s.bold(&format!("{:<w$}  {:<12}  {:<8}  {}", "CAUSE", "VERDICT", "SIDE", "WHY")))?;
+        let w = r
+            .findings
+            .iter()
+            .map(|f| f.cause.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        writeln!(
+            out,
+            "{}",
+            s.bold(&format!(
+                "{:<w$}  {:<12}  {:<8}  {}",
+                "CAUSE", "VERDICT", "SIDE", "WHY"
+            ))
+        )?;
         for f in &r.findings {
             writeln!(
                 out,
@@ -59,11 +76,28 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
     if !r.expectations.is_empty() {
         writeln!(out)?;
         let unmet = r.expectations.iter().filter(|e| !e.met).count();
-        writeln!(out, "{}", s.bold(&format!("Expectations: {} met, {unmet} unmet", r.expectations.len() - unmet)))?;
+        writeln!(
+            out,
+            "{}",
+            s.bold(&format!(
+                "Expectations: {} met, {unmet} unmet",
+                r.expectations.len() - unmet
+            ))
+        )?;
         for e in &r.expectations {
-            let mark = if e.met { s.paint("32", "ok  ") } else { s.paint("1;31", "FAIL") };
+            let mark = if e.met {
+                s.paint("32", "ok  ")
+            } else {
+                s.paint("1;31", "FAIL")
+            };
             let actual = e.actual.map_or("no finding".to_string(), |v| v.to_string());
-            writeln!(out, "  {mark} {}: expected {}, got {actual}  {}", e.cause, e.expected, s.dim(&e.location))?;
+            writeln!(
+                out,
+                "  {mark} {}: expected {}, got {actual}  {}",
+                e.cause,
+                e.expected,
+                s.dim(&e.location)
+            )?;
         }
     }
     if !r.notes.is_empty() {
@@ -95,7 +129,14 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
 
 fn write_detail(out: &mut String, f: &Finding, s: Style) -> std::fmt::Result {
     writeln!(out)?;
-    writeln!(out, "{} {} · {} · {}", s.bold("──"), s.bold(&f.cause), s.verdict(f.verdict, 0), f.title)?;
+    writeln!(
+        out,
+        "{} {} · {} · {}",
+        s.bold("──"),
+        s.bold(&f.cause),
+        s.verdict(f.verdict, 0),
+        f.title
+    )?;
     writeln!(out, "  {}", f.reason)?;
     if !f.evidence.is_empty() {
         writeln!(out, "  {}", s.bold("evidence"))?;

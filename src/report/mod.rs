@@ -48,7 +48,8 @@ pub fn render(report: &Report, format: Format, style: Style) -> String {
 
 /// Pretty JSON with a trailing newline.
 pub fn to_json<T: serde::Serialize>(value: &T) -> String {
-    let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }

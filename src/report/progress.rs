@@ -39,9 +39,10 @@ impl ProgressDisplay {
             match event {
                 Progress::Planned { families } => f.1 = families.len(),
                 Progress::FamilyDone { .. } => f.0 += 1,
-                Progress::Request { sent } => {
-                    bar.set_message(format!("{sent} requests · {}/{} probe families done", f.0, f.1))
-                }
+                Progress::Request { sent } => bar.set_message(format!(
+                    "{sent} requests · {}/{} probe families done",
+                    f.0, f.1
+                )),
             }
         })
     }
