@@ -170,7 +170,7 @@ impl FaultRule {
     fn matches(&self, head: &RequestHead) -> bool {
         self.path_prefix
             .as_deref()
-            .map_or(true, |prefix| head.target.starts_with(prefix))
+            .is_none_or(|prefix| head.target.starts_with(prefix))
     }
 }
 
