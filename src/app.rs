@@ -105,11 +105,21 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
         }
         Command::Scan(args) => {
             let job = scan_job(&args)?;
+            if args.dry_run {
+                return dry_run(&job, &out);
+            }
             finish(execute(job, &out)?, &out)
         }
-        Command::Run { scenario, vars } => {
+        Command::Run {
+            scenario,
+            vars,
+            dry_run: dry,
+        } => {
             let job = crate::scenario_job::load(&scenario, &vars)
                 .map_err(|e| AppError::Usage(e.to_string()))?;
+            if dry {
+                return dry_run(&job, &out);
+            }
             finish(execute(job, &out)?, &out)
         }
         Command::Demo => {
@@ -122,6 +132,16 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             finish(report, &out)
         }
     }
+}
+
+fn dry_run(job: &Job, out: &Output) -> Result<i32, AppError> {
+    let plan = crate::probe::dry_run::dry_run(&job.plan);
+    let text = match out.format {
+        Format::Human => report::dry_run::render(&plan, out.style()),
+        Format::Json => report::to_json(&plan),
+    };
+    out.write(&text)?;
+    Ok(crate::exit::OK)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, AppError> {

@@ -58,6 +58,9 @@ pub enum Command {
         /// Set a ${NAME} variable of the scenario (repeatable); the environment is used otherwise.
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
+        /// Print the plan and the exact bytes of every probe; send nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Probe without a scenario file: targets from flags.
     Scan(ScanArgs),
@@ -108,4 +111,7 @@ pub struct ScanArgs {
     /// Per-request timeout, in seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// Print the plan and the exact bytes of every probe; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }

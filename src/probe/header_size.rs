@@ -47,6 +47,17 @@ pub async fn run(
         .collect()
 }
 
+/// The sizes tried before any bisection: a small control size, then the profile's limit and
+/// one past it, then (bisecting) the search bounds.
+pub fn first_sizes(limit: usize, bisect: bool, min: usize, max: usize) -> (usize, Vec<usize>) {
+    let small = (PAD_HEADER.len() + 3).max(64);
+    let mut queue = vec![limit, limit + 1];
+    if bisect {
+        queue.extend([min.max(small), max]);
+    }
+    (small, queue)
+}
+
 async fn search(
     engine: &Engine,
     side: &Side,
@@ -58,11 +69,10 @@ async fn search(
     let mut largest_ok: Option<usize> = None;
     let mut smallest_bad: Option<(usize, Option<u16>)> = None;
     let mut requests = 0u32;
-    let min_line = PAD_HEADER.len() + 3;
 
     // A small header first: if even that is refused the side refuses everything, and a limit
     // search would measure nothing.
-    let small = min_line.max(64);
+    let (small, queue) = first_sizes(engine.profile.max_header_bytes, bisect, min, max);
     requests += 1;
     match probe_size(engine, side, small, &mut out).await {
         Some((false, _)) => {}
@@ -77,11 +87,6 @@ async fn search(
         None => return out,
     }
 
-    let limit = engine.profile.max_header_bytes;
-    let mut queue: Vec<usize> = vec![limit, limit + 1];
-    if bisect {
-        queue.extend([min.max(small), max]);
-    }
     let mut unknown = false;
     for size in queue {
         if largest_ok.is_some_and(|ok| size <= ok)

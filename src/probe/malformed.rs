@@ -4,11 +4,26 @@ use super::engine::{Engine, ErrorBudget, Side};
 use super::templates::{self, Fill, Template};
 use super::{Detail, Family, Observation};
 
-pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Vec<Observation> {
-    let chosen: Vec<&Template> = templates::malformed()
+/// The exact bytes of a template for a side; `extra` is the side's extra header lines.
+pub fn render(side: &Side, template: &Template, extra: &str) -> Vec<u8> {
+    template.render(&Fill {
+        method: "GET",
+        path: &side.target.path,
+        host: &side.target.host_header(),
+        extra,
+    })
+}
+
+/// The templates a run uses: all, or the ones named.
+pub fn chosen(only: Option<&[String]>) -> Vec<&'static Template> {
+    templates::malformed()
         .iter()
         .filter(|t| only.is_none_or(|ids| ids.iter().any(|id| id == &t.id)))
-        .collect();
+        .collect()
+}
+
+pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Vec<Observation> {
+    let chosen = chosen(only);
     // Sides are probed concurrently; variants one after the other per side, so that a side that
     // keeps timing out is left alone after a few tries.
     let per_side = sides.iter().map(|side| {
@@ -26,12 +41,7 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
                     ));
                     break;
                 }
-                let bytes = template.render(&Fill {
-                    method: "GET",
-                    path: &side.target.path,
-                    host: &side.target.host_header(),
-                    extra: &extra,
-                });
+                let bytes = render(side, template, &extra);
                 let Ok((sent, exchange)) = engine.send_raw(side, &bytes, template.wait).await else {
                     break;
                 };

@@ -24,10 +24,7 @@ const EVIDENCE: &[&str] = &[
 const BODY_CAP: usize = 64 * 1024;
 
 pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Vec<Observation> {
-    let methods: Vec<String> = match only {
-        Some(list) => list.iter().map(|m| m.to_ascii_uppercase()).collect(),
-        None => MATRIX.iter().map(|m| m.to_string()).collect(),
-    };
+    let methods = chosen(only);
     let per_side = sides.iter().map(|side| {
         let methods = &methods;
         async move {
@@ -43,7 +40,7 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
             };
             let mut out = Vec::new();
             for method in methods {
-                let obs = if method == "CONNECT" || client.is_none() {
+                let obs = if !via_client_library(method) || client.is_none() {
                     raw(engine, side, method).await
                 } else if let Some((client, url)) = client.as_ref() {
                     via_client(engine, side, client, url, method).await
@@ -65,8 +62,9 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
         .collect()
 }
 
-async fn raw(engine: &Engine, side: &Side, method: &str) -> Option<Observation> {
-    let bytes = if method == "CONNECT" {
+/// The bytes of a method check: what goes out raw, and how a client-library request is shown.
+pub fn request_bytes(side: &Side, method: &str) -> Vec<u8> {
+    if method == "CONNECT" {
         let authority = side.target.host_header();
         let authority = if authority.contains(':') {
             authority
@@ -82,8 +80,31 @@ async fn raw(engine: &Engine, side: &Side, method: &str) -> Option<Observation> 
             None,
         )
     } else {
-        request::build(method, side, &[], body_for(method).map(str::as_bytes))
-    };
+        let body = body_for(method);
+        // reqwest sends the same Content-Type for the bodies it carries (see `via_client`).
+        let headers: Vec<(&str, String)> = body
+            .iter()
+            .map(|_| ("Content-Type", "application/json".to_string()))
+            .collect();
+        request::build(method, side, &headers, body.map(str::as_bytes))
+    }
+}
+
+/// Whether a method goes out through the client library (else as raw bytes).
+pub fn via_client_library(method: &str) -> bool {
+    method != "CONNECT"
+}
+
+/// The methods a run checks: the matrix, or the ones named.
+pub fn chosen(only: Option<&[String]>) -> Vec<String> {
+    match only {
+        Some(list) => list.iter().map(|m| m.to_ascii_uppercase()).collect(),
+        None => MATRIX.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+async fn raw(engine: &Engine, side: &Side, method: &str) -> Option<Observation> {
+    let bytes = request_bytes(side, method);
     let (sent, ex) = engine.send_raw(side, &bytes, None).await.ok()?;
     Some(engine.observation(
         Family::Methods,
@@ -157,7 +178,7 @@ async fn via_client(
         req = req.header("Content-Type", "application/json").body(b);
     }
     // What reqwest sends, rendered for the report (reqwest may order or add headers itself).
-    let rendered = request::build(method, side, &[], body.map(str::as_bytes));
+    let rendered = request_bytes(side, method);
     let sent: SentRequest = engine.sent(&rendered, false);
     let started = Instant::now();
     let result = req.send().await;
@@ -178,11 +199,6 @@ async fn via_client(
             via: "reqwest".into(),
         },
     ))
-}
-
-fn endpoint_text(side: &Side) -> String {
-    let tls = if side.is_tls() { " (tls)" } else { "" };
-    format!("{}:{}{tls}", side.target.host, side.target.port)
 }
 
 async fn response_exchange(
@@ -230,7 +246,7 @@ async fn response_exchange(
     }
     let complete = end == ConnEnd::Complete;
     Exchange {
-        endpoint: endpoint_text(side),
+        endpoint: side.endpoint.label(),
         tls: side.is_tls(),
         timings: Timings {
             connect_ms: None,
@@ -281,7 +297,7 @@ fn error_exchange(e: &reqwest::Error, started: Instant, side: &Side) -> Exchange
         ConnEnd::Io(chain.clone())
     };
     Exchange {
-        endpoint: endpoint_text(side),
+        endpoint: side.endpoint.label(),
         tls: side.is_tls(),
         timings: Timings {
             total_ms: ms(started.elapsed()),

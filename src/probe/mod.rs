@@ -186,6 +186,7 @@ pub struct Observation {
 }
 
 pub mod budget;
+pub mod dry_run;
 pub mod engine;
 pub mod header_size;
 pub mod malformed;

@@ -34,11 +34,44 @@ pub async fn sniff(engine: &Engine, side: &Side) -> (Option<Observation>, Option
     (Some(obs), tls)
 }
 
+/// The baseline: a valid GET of the side's path.
+pub fn baseline_request(side: &Side) -> Vec<u8> {
+    request::build("GET", side, &[], None)
+}
+
+/// The cross-protocol check for a listener: plain HTTP to a TLS port, or a TLS ClientHello to
+/// a plain one. Returns the variant, the endpoint to use instead of the side's own, and the
+/// causes it is evidence for.
+pub fn cross_request(side: &Side) -> (&'static str, Endpoint, &'static [&'static str]) {
+    if side.is_tls() {
+        (
+            "plain-http-to-tls-port",
+            Endpoint {
+                wire: Wire::Plain,
+                ..side.endpoint.clone()
+            },
+            &["400.http-to-https-listener"],
+        )
+    } else {
+        (
+            "tls-to-plain-port",
+            Endpoint {
+                wire: Wire::Tls {
+                    server_name: side.target.server_name().to_string(),
+                    verify: false,
+                },
+                ..side.endpoint.clone()
+            },
+            &[],
+        )
+    }
+}
+
 /// The baseline (a valid GET) to every side, and, with `cross`, the cross-protocol requests.
 pub async fn run(engine: &Engine, sides: &[Side], cross: bool) -> Vec<Observation> {
     let mut out = Vec::new();
     let baselines = futures_util::future::join_all(sides.iter().map(|side| async move {
-        let bytes = request::build("GET", side, &[], None);
+        let bytes = baseline_request(side);
         engine
             .send_raw(side, &bytes, None)
             .await
@@ -72,29 +105,8 @@ pub async fn run(engine: &Engine, sides: &[Side], cross: bool) -> Vec<Observatio
         .iter()
         .filter(|s| s.role() == crate::target::Role::Listener)
     {
-        let bytes = request::build("GET", side, &[], None);
-        let (variant, endpoint, evidence): (&str, Endpoint, &[&str]) = if side.is_tls() {
-            (
-                "plain-http-to-tls-port",
-                Endpoint {
-                    wire: Wire::Plain,
-                    ..side.endpoint.clone()
-                },
-                &["400.http-to-https-listener"],
-            )
-        } else {
-            (
-                "tls-to-plain-port",
-                Endpoint {
-                    wire: Wire::Tls {
-                        server_name: side.target.server_name().to_string(),
-                        verify: false,
-                    },
-                    ..side.endpoint.clone()
-                },
-                &[],
-            )
-        };
+        let bytes = baseline_request(side);
+        let (variant, endpoint, evidence) = cross_request(side);
         if let Ok((sent, ex)) = engine.send_raw_over(side, &endpoint, &bytes, None).await {
             out.push(engine.observation(
                 Family::Protocol,

@@ -1,6 +1,7 @@
 //! Reports: one module per output format over one model. The only place that writes to stdout.
 
 pub mod catalogue;
+pub mod dry_run;
 pub mod human;
 pub mod model;
 pub mod progress;

@@ -14,7 +14,9 @@ use tokio_rustls::TlsConnector;
 
 use super::response::{parse_response, parse_response_closed, response_is_complete};
 use super::tcp_info::tcp_info;
-use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, Exchange, Timings, Wire};
+use super::{
+    endpoint_label, escape_bytes, tls, Bounds, ConnEnd, Endpoint, Exchange, Timings, Wire,
+};
 
 /// Received bytes kept (escaped) in [`Exchange::raw_prefix`].
 const RAW_PREFIX_BYTES: usize = 512;
@@ -91,16 +93,6 @@ pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> E
 
 fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
-}
-
-fn endpoint_label(host: &str, port: u16, tls: bool) -> String {
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    let suffix = if tls { " (tls)" } else { "" };
-    format!("{host}:{port}{suffix}")
 }
 
 fn record_tcp_info(ex: &mut Exchange, tcp: &TcpStream) {

@@ -34,6 +34,23 @@ pub struct Endpoint {
     pub wire: Wire,
 }
 
+impl Endpoint {
+    /// `host:port`, plus ` (tls)` for TLS: how reports name an endpoint.
+    pub fn label(&self) -> String {
+        endpoint_label(&self.host, self.port, matches!(self.wire, Wire::Tls { .. }))
+    }
+}
+
+pub(crate) fn endpoint_label(host: &str, port: u16, tls: bool) -> String {
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let suffix = if tls { " (tls)" } else { "" };
+    format!("{host}:{port}{suffix}")
+}
+
 /// Hard limits on one exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {

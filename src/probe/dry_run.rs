@@ -1,0 +1,199 @@
+//! `--dry-run`: the plan and the exact bytes every probe would send, with nothing sent.
+
+use serde::Serialize;
+
+use crate::profile::Profile;
+use crate::target::{Role, Scheme, Target};
+use crate::transport::escape_bytes;
+
+use super::engine::{mask_headers, Plan, Side};
+use super::{header_size, malformed, methods, protocol, Family, Limits, ProbeSpec};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedRequest {
+    pub family: Family,
+    pub variant: String,
+    pub role: Role,
+    pub endpoint: String,
+    /// False when a client library sends it and `text` shows what it amounts to.
+    pub exact: bool,
+    /// The bytes, escaped, secrets masked.
+    pub text: String,
+    pub bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRun {
+    pub targets: Vec<Target>,
+    pub profile: Profile,
+    pub limits: Limits,
+    pub families: Vec<Family>,
+    pub requests: Vec<PlannedRequest>,
+    /// What cannot be known before sending (sniffs, bisection steps).
+    pub notes: Vec<String>,
+}
+
+pub fn dry_run(plan: &Plan) -> DryRun {
+    let sides: Vec<Side> = plan
+        .listener
+        .iter()
+        .chain(plan.backend.iter())
+        .map(|t| Side::new(t.clone(), t.scheme == Scheme::Https))
+        .collect();
+    let mut requests = Vec::new();
+    let mut notes = Vec::new();
+    let mut push = |family: Family,
+                    variant: &str,
+                    side: &Side,
+                    endpoint: String,
+                    exact: bool,
+                    bytes: Vec<u8>| {
+        requests.push(PlannedRequest {
+            family,
+            variant: variant.to_string(),
+            role: side.role(),
+            endpoint,
+            exact,
+            text: escape_bytes(&mask_headers(&bytes, &plan.mask)),
+            bytes: bytes.len(),
+        });
+    };
+    if plan.backend.is_some() {
+        notes.push(
+            "the backend port is sniffed first (a TLS ClientHello, then a plain GET if TLS fails); \
+             direct probes then use what it speaks"
+                .into(),
+        );
+    }
+    let families: Vec<Family> = plan.probes.iter().map(ProbeSpec::family).collect();
+    let cross = families.contains(&Family::Protocol);
+    for side in &sides {
+        push(
+            Family::Protocol,
+            "baseline",
+            side,
+            side.endpoint.label(),
+            true,
+            protocol::baseline_request(side),
+        );
+        if cross && side.role() == Role::Listener {
+            let (variant, endpoint, _) = protocol::cross_request(side);
+            push(
+                Family::Protocol,
+                variant,
+                side,
+                endpoint.label(),
+                true,
+                protocol::baseline_request(side),
+            );
+        }
+    }
+    for spec in &plan.probes {
+        for side in &sides {
+            match spec {
+                ProbeSpec::Protocol => {}
+                ProbeSpec::Malformed { variants } => {
+                    let extra = side.extra_lines();
+                    for t in malformed::chosen(variants.as_deref()) {
+                        push(
+                            Family::Malformed,
+                            &t.id,
+                            side,
+                            side.endpoint.label(),
+                            true,
+                            malformed::render(side, t, &extra),
+                        );
+                    }
+                }
+                ProbeSpec::Methods { methods: only } => {
+                    for m in methods::chosen(only.as_deref()) {
+                        push(
+                            Family::Methods,
+                            &m,
+                            side,
+                            side.endpoint.label(),
+                            !methods::via_client_library(&m),
+                            methods::request_bytes(side, &m),
+                        );
+                    }
+                }
+                ProbeSpec::HeaderSize { bisect, min, max } => {
+                    let (small, queue) = header_size::first_sizes(
+                        plan.profile.max_header_bytes,
+                        *bisect,
+                        *min,
+                        *max,
+                    );
+                    for size in std::iter::once(small).chain(queue) {
+                        push(
+                            Family::HeaderSize,
+                            &format!("header-{size}"),
+                            side,
+                            side.endpoint.label(),
+                            true,
+                            header_size::padded_request(side, size),
+                        );
+                    }
+                }
+            }
+        }
+        if let ProbeSpec::HeaderSize {
+            bisect: true,
+            min,
+            max,
+        } = spec
+        {
+            let steps = (max.saturating_sub(*min).max(2) as f64).log2().ceil() as usize;
+            notes.push(format!(
+                "header-size then bisects between the sizes above: at most {steps} more requests per side, each the same request with a different padding length"
+            ));
+        }
+    }
+    DryRun {
+        targets: sides.iter().map(|s| s.target.clone()).collect(),
+        profile: plan.profile.clone(),
+        limits: plan.limits,
+        families,
+        requests,
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Limits;
+
+    #[test]
+    fn lists_every_request_with_secrets_masked() {
+        let mut listener = Target::parse(Role::Listener, "https://127.0.0.1:9/x").unwrap();
+        listener.headers = vec![("X-Token".into(), "s3cret".into())];
+        let plan = Plan {
+            listener: Some(listener),
+            backend: Some(Target::parse(Role::Backend, "http://127.0.0.1:9/").unwrap()),
+            profile: Profile::clb(),
+            probes: Family::ALL
+                .into_iter()
+                .map(ProbeSpec::default_for)
+                .collect(),
+            limits: Limits::default(),
+            mask: vec!["x-token".into()],
+        };
+        let d = dry_run(&plan);
+        let n = |f: Family| d.requests.iter().filter(|r| r.family == f).count();
+        assert_eq!(
+            n(Family::Protocol),
+            3,
+            "two baselines and plain HTTP to the TLS port"
+        );
+        assert_eq!(
+            n(Family::Malformed),
+            2 * super::super::templates::malformed().len()
+        );
+        assert_eq!(n(Family::Methods), 2 * methods::MATRIX.len());
+        assert_eq!(n(Family::HeaderSize), 2 * 5);
+        assert!(d.requests.iter().all(|r| !r.text.contains("s3cret")));
+        assert!(d.requests.iter().any(|r| r.text.contains("X-Token: ***")));
+        assert!(d.notes.iter().any(|n| n.contains("bisects")));
+    }
+}
