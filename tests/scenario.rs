@@ -185,7 +185,13 @@ fn minimal_file_gets_every_default() {
     assert_eq!(scenario.probes, every_family);
     assert_eq!(scenario.limits, Limits::default());
     assert!(scenario.expect.is_empty());
-    assert_eq!(scenario.mask, ALWAYS_MASKED.map(String::from).to_vec());
+    assert_eq!(
+        scenario.mask,
+        ALWAYS_MASKED
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]

@@ -27,10 +27,10 @@ pub struct Plan {
 
 /// Headers whose values never appear in a report.
 pub const ALWAYS_MASKED: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
+    "Authorization",
+    "Proxy-Authorization",
+    "Cookie",
+    "Set-Cookie",
 ];
 
 /// What a run produced.

@@ -7,13 +7,8 @@ use crate::probe::{Limits, ProbeSpec};
 use crate::profile::Profile;
 use crate::target::Target;
 
-/// Header names masked in every report, whatever the scenario says.
-pub const ALWAYS_MASKED: [&str; 4] = [
-    "Authorization",
-    "Proxy-Authorization",
-    "Cookie",
-    "Set-Cookie",
-];
+/// Header names masked in every report, whatever the scenario says (the engine enforces them).
+pub use crate::probe::engine::ALWAYS_MASKED;
 
 /// What to probe, against which limits, and what the person expects to find.
 #[derive(Debug, Clone, PartialEq, Serialize)]
