@@ -780,3 +780,37 @@ fn damaged_files_give_errors_that_point_inside_the_file() {
         damaged.len()
     );
 }
+
+#[test]
+fn limit_timing_and_backend_families_take_their_parameters() {
+    let text = "targets:\n  listener: { url: 'http://127.0.0.1:8080/' }\nprobes:\n  - uri-limit: { min: 2k, max: 64k }\n  - header-limit: { bisect: false }\n  - partial: { max-wait: 5s }\n  - latency: { requests: 7, client-timeout: 2500ms }\n  - connect: { attempts: 2 }\n  - response\n";
+    let s = load_str(text, "families.yaml", &ctx()).unwrap();
+    assert_eq!(
+        s.probes,
+        vec![
+            ProbeSpec::UriLimit {
+                bisect: true,
+                min: 2048,
+                max: 65536
+            },
+            ProbeSpec::HeaderLimit {
+                bisect: false,
+                min: 1024,
+                max: 131072
+            },
+            ProbeSpec::Partial {
+                max_wait: Duration::from_secs(5)
+            },
+            ProbeSpec::Latency {
+                requests: 7,
+                client_timeout: Some(Duration::from_millis(2500))
+            },
+            ProbeSpec::Connect { attempts: 2 },
+            ProbeSpec::Response,
+        ]
+    );
+    let err = error_of("targets:\n  listener: { url: 'http://127.0.0.1:8080/' }\nprobes:\n  - latency: { requests: 0 }\n");
+    assert_eq!(err.position(), Some((4, 26)), "{err}");
+    let err = error_of("targets:\n  listener: { url: 'http://127.0.0.1:8080/' }\nprobes:\n  - response: { x: 1 }\n");
+    assert!(err.to_string().contains("4:"), "{err}");
+}

@@ -7,7 +7,10 @@ use crate::target::{Role, Scheme, Target};
 use crate::transport::escape_bytes;
 
 use super::engine::{mask_headers, Plan, Side};
-use super::{header_size, malformed, methods, protocol, Family, Limits, ProbeSpec};
+use super::{
+    header_size, latency, malformed, methods, partial, protocol, response, Family, Limits,
+    ProbeSpec,
+};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedRequest {
@@ -117,27 +120,65 @@ pub fn dry_run(plan: &Plan) -> DryRun {
                         );
                     }
                 }
-                ProbeSpec::HeaderSize { bisect, min, max } => {
-                    let (small, queue) = header_size::first_sizes(
-                        plan.profile.max_header_bytes,
-                        *bisect,
-                        *min,
-                        *max,
-                    );
-                    for size in std::iter::once(small).chain(queue) {
+                ProbeSpec::HeaderSize { .. }
+                | ProbeSpec::HeaderLimit { .. }
+                | ProbeSpec::UriLimit { .. } => {
+                    for (family, variant, bytes) in header_size::planned(side, spec, &plan.profile)
+                    {
+                        push(family, &variant, side, side.endpoint.label(), true, bytes);
+                    }
+                }
+                ProbeSpec::Partial { .. } => {
+                    for (variant, bytes) in partial::planned(side) {
                         push(
-                            Family::HeaderSize,
-                            &format!("header-{size}"),
+                            Family::Partial,
+                            &variant,
                             side,
                             side.endpoint.label(),
                             true,
-                            header_size::padded_request(side, size),
+                            bytes,
                         );
                     }
                 }
+                ProbeSpec::Latency { requests, .. } => {
+                    for (variant, bytes) in latency::planned(side, *requests) {
+                        push(
+                            Family::Latency,
+                            &variant,
+                            side,
+                            side.endpoint.label(),
+                            true,
+                            bytes,
+                        );
+                    }
+                }
+                ProbeSpec::Response => {
+                    for (variant, bytes) in response::planned(side) {
+                        push(
+                            Family::Response,
+                            &variant,
+                            side,
+                            side.endpoint.label(),
+                            true,
+                            bytes,
+                        );
+                    }
+                }
+                // TCP handshakes only: no bytes.
+                ProbeSpec::Connect { .. } => {}
             }
         }
         if let ProbeSpec::HeaderSize {
+            bisect: true,
+            min,
+            max,
+        }
+        | ProbeSpec::HeaderLimit {
+            bisect: true,
+            min,
+            max,
+        }
+        | ProbeSpec::UriLimit {
             bisect: true,
             min,
             max,
@@ -145,7 +186,13 @@ pub fn dry_run(plan: &Plan) -> DryRun {
         {
             let steps = (max.saturating_sub(*min).max(2) as f64).log2().ceil() as usize;
             notes.push(format!(
-                "header-size then bisects between the sizes above: at most {steps} more requests per side, each the same request with a different padding length"
+                "{} then bisects between the sizes above: at most {steps} more requests per side, each the same request with a different padding length",
+                spec.family()
+            ));
+        }
+        if let ProbeSpec::Connect { attempts } = spec {
+            notes.push(format!(
+                "connect opens {attempts} TCP connections per backend and closes them without sending a byte"
             ));
         }
     }
@@ -191,7 +238,11 @@ mod tests {
             2 * super::super::templates::malformed().len()
         );
         assert_eq!(n(Family::Methods), 2 * methods::MATRIX.len());
-        assert_eq!(n(Family::HeaderSize), 2 * 5);
+        assert_eq!(
+            n(Family::HeaderSize),
+            2 * 2,
+            "min and max; bisection steps depend on answers"
+        );
         assert!(d.requests.iter().all(|r| !r.text.contains("s3cret")));
         assert!(d.requests.iter().any(|r| r.text.contains("X-Token: ***")));
         assert!(d.notes.iter().any(|n| n.contains("bisects")));

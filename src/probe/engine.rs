@@ -10,7 +10,7 @@ use crate::target::{Role, Scheme, Target};
 use crate::transport::{self, Bounds, Endpoint, Exchange, Sniff, Wire};
 
 use super::budget::{Budget, Exhausted};
-use super::{header_size, malformed, methods, protocol};
+use super::{connect, header_size, latency, malformed, methods, partial, protocol, response};
 use super::{Detail, Family, Limits, Observation, ProbeSpec, SentRequest};
 
 /// Everything a run needs; built from a scenario or from `scan` flags.
@@ -358,9 +358,16 @@ pub async fn run(plan: &Plan, progress: ProgressFn) -> RunOutput {
                 ProbeSpec::Methods { methods: list } => {
                     methods::run(engine, sides, list.as_deref()).await
                 }
-                ProbeSpec::HeaderSize { bisect, min, max } => {
-                    header_size::run(engine, sides, *bisect, *min, *max).await
-                }
+                ProbeSpec::HeaderSize { .. }
+                | ProbeSpec::HeaderLimit { .. }
+                | ProbeSpec::UriLimit { .. } => header_size::run(engine, sides, spec).await,
+                ProbeSpec::Partial { max_wait } => partial::run(engine, sides, *max_wait).await,
+                ProbeSpec::Latency {
+                    requests,
+                    client_timeout,
+                } => latency::run(engine, sides, *requests, *client_timeout).await,
+                ProbeSpec::Connect { attempts } => connect::run(engine, sides, *attempts).await,
+                ProbeSpec::Response => response::run(engine, sides).await,
             };
             if spec.family() != Family::Protocol {
                 progress(Progress::FamilyDone {

@@ -17,14 +17,26 @@ pub enum Family {
     Malformed,
     Methods,
     HeaderSize,
+    HeaderLimit,
+    UriLimit,
+    Partial,
+    Latency,
+    Connect,
+    Response,
 }
 
 impl Family {
-    pub const ALL: [Family; 4] = [
+    pub const ALL: [Family; 10] = [
         Family::Protocol,
         Family::Malformed,
         Family::Methods,
         Family::HeaderSize,
+        Family::HeaderLimit,
+        Family::UriLimit,
+        Family::Partial,
+        Family::Latency,
+        Family::Connect,
+        Family::Response,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +45,12 @@ impl Family {
             Family::Malformed => "malformed",
             Family::Methods => "methods",
             Family::HeaderSize => "header-size",
+            Family::HeaderLimit => "header-limit",
+            Family::UriLimit => "uri-limit",
+            Family::Partial => "partial",
+            Family::Latency => "latency",
+            Family::Connect => "connect",
+            Family::Response => "response",
         }
     }
 
@@ -66,6 +84,35 @@ pub enum ProbeSpec {
         min: usize,
         max: usize,
     },
+    /// Sizes are bytes of the whole header block (every header line with its CRLF).
+    HeaderLimit {
+        bisect: bool,
+        min: usize,
+        max: usize,
+    },
+    /// Sizes are bytes of the request target (path and query).
+    UriLimit {
+        bisect: bool,
+        min: usize,
+        max: usize,
+    },
+    /// Incomplete requests; `max_wait` caps how long to wait for the listener to give up.
+    Partial {
+        #[serde(serialize_with = "ser_secs")]
+        max_wait: Duration,
+    },
+    /// `requests` timed requests per side; `client_timeout` is what the scenario's clients use.
+    Latency {
+        requests: u32,
+        #[serde(serialize_with = "ser_opt_secs")]
+        client_timeout: Option<Duration>,
+    },
+    /// TCP handshakes only, `attempts` per backend.
+    Connect {
+        attempts: u32,
+    },
+    /// The backend's answer to a valid request, parsed strictly.
+    Response,
 }
 
 impl ProbeSpec {
@@ -75,6 +122,12 @@ impl ProbeSpec {
             ProbeSpec::Malformed { .. } => Family::Malformed,
             ProbeSpec::Methods { .. } => Family::Methods,
             ProbeSpec::HeaderSize { .. } => Family::HeaderSize,
+            ProbeSpec::HeaderLimit { .. } => Family::HeaderLimit,
+            ProbeSpec::UriLimit { .. } => Family::UriLimit,
+            ProbeSpec::Partial { .. } => Family::Partial,
+            ProbeSpec::Latency { .. } => Family::Latency,
+            ProbeSpec::Connect { .. } => Family::Connect,
+            ProbeSpec::Response => Family::Response,
         }
     }
 
@@ -89,6 +142,25 @@ impl ProbeSpec {
                 min: 1024,
                 max: 128 * 1024,
             },
+            Family::HeaderLimit => ProbeSpec::HeaderLimit {
+                bisect: true,
+                min: 1024,
+                max: 128 * 1024,
+            },
+            Family::UriLimit => ProbeSpec::UriLimit {
+                bisect: true,
+                min: 1024,
+                max: 128 * 1024,
+            },
+            Family::Partial => ProbeSpec::Partial {
+                max_wait: Duration::from_secs(75),
+            },
+            Family::Latency => ProbeSpec::Latency {
+                requests: 10,
+                client_timeout: None,
+            },
+            Family::Connect => ProbeSpec::Connect { attempts: 3 },
+            Family::Response => ProbeSpec::Response,
         }
     }
 }
@@ -108,6 +180,13 @@ pub struct Limits {
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+fn ser_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
 }
 
 impl Default for Limits {
@@ -145,12 +224,20 @@ pub enum Detail {
         method: String,
         via: String,
     },
-    /// One header of this many bytes (`Name: value`).
-    HeaderSize {
+    /// A sized request of a limit search: header line, header block or URI bytes.
+    Size {
         bytes: usize,
     },
     /// Result of a limit search on one side.
     Limit(LimitSearch),
+    /// An incomplete request and what the side did about it.
+    Partial(partial::PartialResult),
+    /// Timing statistics of one side.
+    Latency(latency::LatencyStats),
+    /// TCP handshakes to one side.
+    Connect(connect::ConnectResult),
+    /// A strict parse of one answer.
+    Response(response::ResponseCheck),
 }
 
 /// The outcome of searching for the largest accepted size.
@@ -165,6 +252,8 @@ pub struct LimitSearch {
     pub requests: u32,
     /// True when the search ended exactly (accepted + 1 == rejected).
     pub exact: bool,
+    /// Even the smallest request was refused: the side refuses everything, no limit measured.
+    pub refuses_everything: bool,
 }
 
 /// One request sent to one side, and what came back.
@@ -186,13 +275,18 @@ pub struct Observation {
 }
 
 pub mod budget;
+pub mod connect;
 pub mod dry_run;
 pub mod engine;
 pub mod header_size;
+pub mod latency;
+pub mod limit;
 pub mod malformed;
 pub mod methods;
+pub mod partial;
 pub mod protocol;
 pub mod request;
+pub mod response;
 pub mod templates;
 
 pub use engine::{run, Plan, Progress, ProgressFn, RunOutput};

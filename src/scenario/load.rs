@@ -403,7 +403,9 @@ impl Checker<'_> {
             return Err(self.at(key.id, Problem::TwoFamilies { key: key.value }));
         }
         let spec = match params {
-            RawParams::Protocol | RawParams::Unknown => ProbeSpec::default_for(parsed),
+            RawParams::Protocol | RawParams::Response | RawParams::Unknown => {
+                ProbeSpec::default_for(parsed)
+            }
             RawParams::Malformed(p) => ProbeSpec::Malformed {
                 variants: p
                     .and_then(|p| p.variants)
@@ -432,7 +434,46 @@ impl Checker<'_> {
                     })
                     .transpose()?,
             },
-            RawParams::HeaderSize(p) => self.header_size(p)?,
+            RawParams::HeaderSize(p) | RawParams::HeaderLimit(p) | RawParams::UriLimit(p) => {
+                self.limit_search(parsed, p)?
+            }
+            RawParams::Partial(p) => {
+                let mut spec = ProbeSpec::default_for(Family::Partial);
+                if let (ProbeSpec::Partial { max_wait }, Some(n)) =
+                    (&mut spec, p.and_then(|p| p.max_wait))
+                {
+                    *max_wait = self.duration("max-wait", n)?;
+                }
+                spec
+            }
+            RawParams::Latency(p) => {
+                let mut spec = ProbeSpec::default_for(Family::Latency);
+                if let (
+                    ProbeSpec::Latency {
+                        requests,
+                        client_timeout,
+                    },
+                    Some(p),
+                ) = (&mut spec, p)
+                {
+                    if let Some(n) = p.requests {
+                        *requests = self.count("requests", n)?;
+                    }
+                    if let Some(n) = p.client_timeout {
+                        *client_timeout = Some(self.duration("client-timeout", n)?);
+                    }
+                }
+                spec
+            }
+            RawParams::Connect(p) => {
+                let mut spec = ProbeSpec::default_for(Family::Connect);
+                if let (ProbeSpec::Connect { attempts }, Some(n)) =
+                    (&mut spec, p.and_then(|p| p.attempts))
+                {
+                    *attempts = self.count("attempts", n)?;
+                }
+                spec
+            }
         };
         Ok((spec, named_at))
     }
@@ -455,13 +496,25 @@ impl Checker<'_> {
             .collect()
     }
 
-    fn header_size(&self, raw: Option<RawHeaderSize>) -> Result<ProbeSpec, ScenarioError> {
-        let (mut bisect, mut min, mut max) = match ProbeSpec::default_for(Family::HeaderSize) {
-            ProbeSpec::HeaderSize { bisect, min, max } => (bisect, min, max),
+    /// `header-size`, `header-limit`, `uri-limit`: `{ bisect, min, max }` over the defaults.
+    fn limit_search(
+        &self,
+        family: Family,
+        raw: Option<RawHeaderSize>,
+    ) -> Result<ProbeSpec, ScenarioError> {
+        let rebuild = |bisect: bool, min: usize, max: usize| match family {
+            Family::HeaderLimit => ProbeSpec::HeaderLimit { bisect, min, max },
+            Family::UriLimit => ProbeSpec::UriLimit { bisect, min, max },
+            _ => ProbeSpec::HeaderSize { bisect, min, max },
+        };
+        let (mut bisect, mut min, mut max) = match ProbeSpec::default_for(family) {
+            ProbeSpec::HeaderSize { bisect, min, max }
+            | ProbeSpec::HeaderLimit { bisect, min, max }
+            | ProbeSpec::UriLimit { bisect, min, max } => (bisect, min, max),
             _ => (true, 1024, 128 * 1024),
         };
         let Some(raw) = raw else {
-            return Ok(ProbeSpec::HeaderSize { bisect, min, max });
+            return Ok(rebuild(bisect, min, max));
         };
         if let Some(b) = raw.bisect {
             bisect = b;
@@ -478,7 +531,7 @@ impl Checker<'_> {
         if let (Some(id), true) = (blame, min > max) {
             return Err(self.at(id, Problem::MinAboveMax { min, max }));
         }
-        Ok(ProbeSpec::HeaderSize { bisect, min, max })
+        Ok(rebuild(bisect, min, max))
     }
 
     fn expectations(&self, pairs: RawPairs) -> Result<Vec<Expectation>, ScenarioError> {

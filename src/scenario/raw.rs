@@ -177,6 +177,12 @@ pub(crate) enum RawParams {
     Malformed(Option<RawMalformed>),
     Methods(Option<RawMethods>),
     HeaderSize(Option<RawHeaderSize>),
+    HeaderLimit(Option<RawHeaderSize>),
+    UriLimit(Option<RawHeaderSize>),
+    Partial(Option<RawPartial>),
+    Latency(Option<RawLatency>),
+    Connect(Option<RawConnect>),
+    Response,
     /// The family name is not known; the check after parsing says so.
     Unknown,
 }
@@ -184,7 +190,7 @@ pub(crate) enum RawParams {
 #[derive(Debug, serde::Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "nothing (protocol takes no parameters)"
+    expecting = "nothing (this probe family takes no parameters)"
 )]
 pub(crate) struct NoParams {}
 
@@ -220,6 +226,37 @@ pub(crate) struct RawHeaderSize {
     pub max: Option<Marked<Number>>,
 }
 
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with `max-wait:`"
+)]
+pub(crate) struct RawPartial {
+    pub max_wait: Option<Marked<Number>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with requests, client-timeout"
+)]
+pub(crate) struct RawLatency {
+    pub requests: Option<Marked<Number>>,
+    pub client_timeout: Option<Marked<Number>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with `attempts:`"
+)]
+pub(crate) struct RawConnect {
+    pub attempts: Option<Marked<Number>>,
+}
+
 impl<'de> Deserialize<'de> for RawProbe {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct ProbeVisitor;
@@ -245,6 +282,15 @@ impl<'de> Deserialize<'de> for RawProbe {
                     "malformed" => RawParams::Malformed(map.next_value()?),
                     "methods" => RawParams::Methods(map.next_value()?),
                     "header-size" => RawParams::HeaderSize(map.next_value()?),
+                    "header-limit" => RawParams::HeaderLimit(map.next_value()?),
+                    "uri-limit" => RawParams::UriLimit(map.next_value()?),
+                    "partial" => RawParams::Partial(map.next_value()?),
+                    "latency" => RawParams::Latency(map.next_value()?),
+                    "connect" => RawParams::Connect(map.next_value()?),
+                    "response" => {
+                        map.next_value::<Option<NoParams>>()?;
+                        RawParams::Response
+                    }
                     _ => {
                         map.next_value::<IgnoredAny>()?;
                         RawParams::Unknown
