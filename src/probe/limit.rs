@@ -83,7 +83,7 @@ impl Search {
     }
 
     /// The next size to send, or `None` when the search is over.
-    pub fn next(&mut self) -> Option<usize> {
+    pub fn next_size(&mut self) -> Option<usize> {
         if self.unknown {
             return None;
         }
@@ -171,7 +171,7 @@ pub async fn run_search<S: SizedRequest>(
     mut search: Search,
 ) -> Vec<Observation> {
     let mut out = Vec::new();
-    while let Some(size) = search.next() {
+    while let Some(size) = search.next_size() {
         let bytes = S::request(side, size);
         let Ok((sent, ex)) = engine.send_raw(side, &bytes, None).await else {
             search.record(size, Outcome::Unknown);
@@ -353,7 +353,7 @@ mod tests {
     use crate::target::{Role, Target};
 
     fn simulate(mut s: Search, limit: usize, everything_refused: bool) -> LimitSearch {
-        while let Some(size) = s.next() {
+        while let Some(size) = s.next_size() {
             let refused = everything_refused || size > limit;
             s.record(
                 size,
