@@ -17,6 +17,9 @@ pub struct Profile {
     /// How long the listener waits for a TCP connection to a backend.
     #[serde(with = "secs")]
     pub connect_timeout: Duration,
+    /// How long the listener waits for a backend's response once the request is sent.
+    #[serde(with = "secs")]
+    pub response_timeout: Duration,
     /// Whether the listener passes TRACE on.
     pub trace_allowed: bool,
     /// Where the numbers come from.
@@ -40,6 +43,7 @@ impl Profile {
             max_uri_bytes: 32 * 1024,
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(60),
             trace_allowed: false,
             source: "CLB error status codes page (docs/causes.md)".into(),
         }
@@ -47,7 +51,7 @@ impl Profile {
 
     /// nginx defaults: `large_client_header_buffers 4 8k` (a header line or the request line
     /// must fit one 8 KiB buffer with its CRLF), `client_header_timeout 60s`,
-    /// `proxy_connect_timeout 60s`; nginx answers TRACE with 405 itself.
+    /// `proxy_connect_timeout 60s`, `proxy_read_timeout 60s`; nginx answers TRACE with 405.
     pub fn nginx() -> Profile {
         Profile {
             name: "nginx".into(),
@@ -55,6 +59,7 @@ impl Profile {
             max_uri_bytes: 8192 - "GET  HTTP/1.1\r\n".len(),
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(60),
+            response_timeout: Duration::from_secs(60),
             trace_allowed: false,
             source: "nginx documentation defaults (large_client_header_buffers 4 8k)".into(),
         }

@@ -1,7 +1,11 @@
 //! Observations + catalogue -> findings. Pure: no sockets, no printing; tested with tables.
 
 pub mod attribution;
+mod limits;
+mod partial;
+mod response;
 mod rules;
+mod timing;
 pub mod verdict;
 
 use serde::Serialize;

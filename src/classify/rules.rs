@@ -21,6 +21,10 @@ pub(crate) fn all(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     out.extend(backend_answers_valid_request(view));
     out.extend(backend_unreachable(view));
     out.extend(passthrough(view));
+    out.extend(super::limits::drafts(view, ctx));
+    out.extend(super::partial::drafts(view, ctx));
+    out.extend(super::timing::drafts(view, ctx));
+    out.extend(super::response::drafts(view, ctx));
     out
 }
 

@@ -135,6 +135,28 @@ impl Engine {
         }
     }
 
+    /// Send exact bytes and wait up to `max_wait` for the side to answer or give up, beyond the
+    /// per-request timeout: for probes that measure how long a side waits (partial requests,
+    /// slow backends). Still capped by the run's remaining time.
+    pub async fn send_raw_waiting(
+        &self,
+        side: &Side,
+        bytes: &[u8],
+        max_wait: Duration,
+    ) -> Result<(SentRequest, Exchange), Exhausted> {
+        self.budget.ticket().await?;
+        (self.progress)(Progress::Request {
+            sent: self.budget.sent(),
+        });
+        let bounds = Bounds {
+            total_timeout: max_wait.min(self.budget.remaining().max(Duration::from_millis(1))),
+            ..self.bounds(None)
+        };
+        let mut exchange = transport::exchange(&side.endpoint, bytes, &bounds).await;
+        self.mask_response(&mut exchange);
+        Ok((self.sent(bytes, true), exchange))
+    }
+
     /// Send exact bytes to a side over its wire.
     pub async fn send_raw(
         &self,

@@ -345,6 +345,10 @@ impl Checker<'_> {
             profile.connect_timeout = self.duration("connect-timeout", n)?;
             changed.push("connect-timeout");
         }
+        if let Some(n) = o.response_timeout {
+            profile.response_timeout = self.duration("response-timeout", n)?;
+            changed.push("response-timeout");
+        }
         if let Some(allowed) = o.trace_allowed {
             profile.trace_allowed = allowed;
             changed.push("trace-allowed");

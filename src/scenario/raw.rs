@@ -136,6 +136,7 @@ pub(crate) struct RawProfileOverrides {
     pub max_uri_bytes: Option<Marked<Number>>,
     pub request_timeout: Option<Marked<Number>>,
     pub connect_timeout: Option<Marked<Number>>,
+    pub response_timeout: Option<Marked<Number>>,
     pub trace_allowed: Option<bool>,
 }
 
