@@ -252,14 +252,24 @@ fn malformed_request(view: &View<'_>) -> Option<Draft> {
         }
     }
     if hits.is_empty() {
-        let mut d = Draft::new(
-            ID,
-            Verdict::RuledOut,
-            format!(
-                "none of the {} malformed variants got 400 from the listener",
-                tried.len()
-            ),
-        );
+        let reached = tried
+            .iter()
+            .any(|p| p.listener_ex().is_some_and(|e| !e.end.never_connected()));
+        let (verdict, reason) = if reached {
+            (
+                Verdict::RuledOut,
+                format!(
+                    "none of the {} malformed variants got 400 from the listener",
+                    tried.len()
+                ),
+            )
+        } else {
+            (
+                Verdict::Inconclusive,
+                "the listener could not be reached to send it malformed requests".to_string(),
+            )
+        };
+        let mut d = Draft::new(ID, verdict, reason);
         for p in &tried {
             d = d.with(
                 format!("{}: listener {}", p.variant, describe(p.listener_ex())),
@@ -390,17 +400,23 @@ fn header_too_large(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
     let listener = limit_of(view, Role::Listener);
     let backend = limit_of(view, Role::Backend);
     let Some((lo, l)) = listener else {
-        let some_header_obs = view
+        // The search ran no further than its first, small header.
+        let first = view
             .observations
             .iter()
-            .any(|o| o.family == Family::HeaderSize && o.role == Role::Listener);
-        return some_header_obs.then(|| {
-            Draft::new(
-                ID,
-                Verdict::Inconclusive,
-                "the listener refused even a small header, so no limit could be measured",
-            )
-        });
+            .find(|o| o.family == Family::HeaderSize && o.role == Role::Listener)?;
+        let ex = first.exchange.as_ref();
+        let reason = if ex.is_some_and(|e| e.end.never_connected()) {
+            "the listener could not be reached, so no header limit could be measured"
+        } else if ex.and_then(crate::probe::header_size::refused) == Some(true) {
+            "the listener refused even a small header, so no limit could be measured"
+        } else {
+            "the listener's answer to a small header was neither acceptance nor refusal, so no limit could be measured"
+        };
+        return Some(Draft::new(ID, Verdict::Inconclusive, reason).with(
+            format!("{}: listener {}", first.variant, describe(ex)),
+            &[first],
+        ));
     };
     let status = l
         .rejected_status
@@ -480,6 +496,16 @@ fn trace_unsupported(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
         .find(|p| p.variant == "TRACE")?;
     p.listener?;
     let got = describe(p.listener_ex());
+    if p.listener_ex().is_some_and(|e| e.end.never_connected()) {
+        return Some(
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                format!("the listener could not be reached to send it TRACE ({got})"),
+            )
+            .with(format!("TRACE via the listener: {got}"), &p.observations()),
+        );
+    }
     Some(if p.listener_status() == Some(405) {
         let (origin, why) = p.origin();
         if origin == Origin::Backend {
