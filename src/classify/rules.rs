@@ -106,7 +106,22 @@ fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
             refs.extend(listener);
             refs.extend(backend);
             let backend_status = backend_ex.and_then(Exchange::status);
-            if listener_status == Some(400) && backend_status.is_some_and(|s| s != 400) {
+            // nginx reads the TLS backend's alert as an HTTP/0.9 answer and relays its bytes
+            // (access log status 009) instead of answering 400 or 502.
+            let alert = listener_ex.and_then(tls_alert_record);
+            if (listener_status == Some(400) || alert.is_some())
+                && backend_status.is_some_and(|s| s != 400)
+            {
+                let through = match &alert {
+                    Some(seen) => format!(
+                        "a valid GET through the listener got no HTTP answer but a TLS alert record ({seen}): the listener relayed the backend's TLS alert as if it were an HTTP/0.9 answer (nginx logs it with status 009)"
+                    ),
+                    None => format!(
+                        "a valid GET through the listener got {}{}",
+                        describe(listener_ex),
+                        body_hint(listener_ex)
+                    ),
+                };
                 Some(
                     Draft::new(
                         ID,
@@ -117,14 +132,7 @@ fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
                         format!("the backend port completed a {version} handshake"),
                         &[sniff_obs],
                     )
-                    .with(
-                        format!(
-                            "a valid GET through the listener got {}{}",
-                            describe(listener_ex),
-                            body_hint(listener_ex)
-                        ),
-                        &listener.into_iter().collect::<Vec<_>>(),
-                    )
+                    .with(through, &listener.into_iter().collect::<Vec<_>>())
                     .with(
                         format!(
                             "the same GET over TLS straight to the backend got {}",
@@ -172,6 +180,42 @@ fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
     }
 }
 
+/// When an exchange got no HTTP answer but bytes that start a TLS alert record (content type
+/// 0x15, version 0x03xx), what they say: the bytes, the level and the alert's name.
+fn tls_alert_record(ex: &Exchange) -> Option<String> {
+    if ex.response.is_some() {
+        return None;
+    }
+    let raw = crate::transport::unescape_bytes(&ex.raw_prefix).ok()?;
+    if raw.len() < 2 || raw[0] != 0x15 || raw[1] != 0x03 {
+        return None;
+    }
+    // Every byte in hex: an alert is binary, and `\x022` (0x02 then "2") would mislead.
+    let mut shown: String = raw.iter().take(16).map(|b| format!("\\x{b:02x}")).collect();
+    if raw.len() > 16 {
+        shown.push('…');
+    }
+    // A record header is 5 bytes; the alert's level and description follow.
+    let (Some(&level), Some(&description)) = (raw.get(5), raw.get(6)) else {
+        return Some(format!("\"{shown}\""));
+    };
+    let level = match level {
+        1 => "warning".to_string(),
+        2 => "fatal".to_string(),
+        n => format!("level {n}"),
+    };
+    let name = match description {
+        0 => "close_notify".to_string(),
+        10 => "unexpected_message".to_string(),
+        40 => "handshake_failure".to_string(),
+        50 => "decode_error".to_string(),
+        70 => "protocol_version".to_string(),
+        80 => "internal_error".to_string(),
+        n => format!("description {n}"),
+    };
+    Some(format!("\"{shown}\": {level} alert {name}"))
+}
+
 fn malformed_request(view: &View<'_>) -> Option<Draft> {
     const ID: &str = "400.malformed-request";
     let pairs = view.pairs(Family::Malformed);
@@ -212,14 +256,24 @@ fn malformed_request(view: &View<'_>) -> Option<Draft> {
         }
     }
     if hits.is_empty() {
-        let mut d = Draft::new(
-            ID,
-            Verdict::RuledOut,
-            format!(
-                "none of the {} malformed variants got 400 from the listener",
-                tried.len()
-            ),
-        );
+        let reached = tried
+            .iter()
+            .any(|p| p.listener_ex().is_some_and(|e| !e.end.never_connected()));
+        let (verdict, reason) = if reached {
+            (
+                Verdict::RuledOut,
+                format!(
+                    "none of the {} malformed variants got 400 from the listener",
+                    tried.len()
+                ),
+            )
+        } else {
+            (
+                Verdict::Inconclusive,
+                "the listener could not be reached to send it malformed requests".to_string(),
+            )
+        };
+        let mut d = Draft::new(ID, verdict, reason);
         for p in &tried {
             d = d.with(
                 format!("{}: listener {}", p.variant, describe(p.listener_ex())),
@@ -350,17 +404,23 @@ fn header_too_large(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
     let listener = limit_of(view, Role::Listener);
     let backend = limit_of(view, Role::Backend);
     let Some((lo, l)) = listener else {
-        let some_header_obs = view
+        // The search ran no further than its first, small header.
+        let first = view
             .observations
             .iter()
-            .any(|o| o.family == Family::HeaderSize && o.role == Role::Listener);
-        return some_header_obs.then(|| {
-            Draft::new(
-                ID,
-                Verdict::Inconclusive,
-                "the listener refused even a small header, so no limit could be measured",
-            )
-        });
+            .find(|o| o.family == Family::HeaderSize && o.role == Role::Listener)?;
+        let ex = first.exchange.as_ref();
+        let reason = if ex.is_some_and(|e| e.end.never_connected()) {
+            "the listener could not be reached, so no header limit could be measured"
+        } else if ex.and_then(crate::probe::header_size::refused) == Some(true) {
+            "the listener refused even a small header, so no limit could be measured"
+        } else {
+            "the listener's answer to a small header was neither acceptance nor refusal, so no limit could be measured"
+        };
+        return Some(Draft::new(ID, Verdict::Inconclusive, reason).with(
+            format!("{}: listener {}", first.variant, describe(ex)),
+            &[first],
+        ));
     };
     let status = l
         .rejected_status
@@ -440,6 +500,16 @@ fn trace_unsupported(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
         .find(|p| p.variant == "TRACE")?;
     p.listener?;
     let got = describe(p.listener_ex());
+    if p.listener_ex().is_some_and(|e| e.end.never_connected()) {
+        return Some(
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                format!("the listener could not be reached to send it TRACE ({got})"),
+            )
+            .with(format!("TRACE via the listener: {got}"), &p.observations()),
+        );
+    }
     Some(if p.listener_status() == Some(405) {
         let (origin, why) = p.origin();
         if origin == Origin::Backend {
@@ -649,4 +719,52 @@ fn passthrough(view: &View<'_>) -> Vec<Draft> {
         out.push(d);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{escape_bytes, ConnEnd, Timings};
+
+    fn no_http_answer(raw: &[u8]) -> Exchange {
+        Exchange {
+            endpoint: "127.0.0.1:1".into(),
+            tls: false,
+            timings: Timings::default(),
+            bytes_out: 100,
+            bytes_in: raw.len(),
+            end: ConnEnd::Fin,
+            response: None,
+            raw_prefix: escape_bytes(raw),
+            tcp_rtt_us: None,
+            tcp_retransmits: None,
+        }
+    }
+
+    #[test]
+    fn tls_alert_records_are_told_from_other_bytes() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (
+                b"\x15\x03\x03\x00\x02\x02\x32",
+                Some("\"\\x15\\x03\\x03\\x00\\x02\\x02\\x32\": fatal alert decode_error"),
+            ),
+            (
+                b"\x15\x03\x01\x00\x02\x01\x63",
+                Some("\"\\x15\\x03\\x01\\x00\\x02\\x01\\x63\": warning alert description 99"),
+            ),
+            // Cut short: the bytes alone.
+            (b"\x15\x03\x03", Some("\"\\x15\\x03\\x03\"")),
+            (b"\x16\x03\x03\x00\x02\x02\x32", None),
+            (b"\x15\x02", None),
+            (b"HTTP/1.1 400", None),
+            (b"", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(
+                tls_alert_record(&no_http_answer(raw)).as_deref(),
+                *want,
+                "{raw:?}"
+            );
+        }
+    }
 }
