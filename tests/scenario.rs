@@ -102,6 +102,7 @@ fn full_file_round_trips_to_the_right_structs() {
             max_uri_bytes: 8192,
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_millis(500),
+            response_timeout: nginx.response_timeout,
             trace_allowed: true,
             source: format!(
                 "{}; max-header-bytes, max-uri-bytes, request-timeout, connect-timeout, \

@@ -1,8 +1,258 @@
-//! Rules on measured limits: URI length (414) and, with `header-limit`, the header block.
+//! Rules on measured limits: header line and header block (400) and URI length (414), each
+//! compared side by side and with the profile's documented limit.
 
-use super::{Context, Draft, View};
+use crate::probe::{Detail, Family, LimitSearch, Observation};
+use crate::target::Role;
+
+use super::{describe, Context, Draft, Verdict, View};
+
+/// What one limit search measures, for the words of its findings.
+struct Measure {
+    family: Family,
+    /// e.g. "header lines", "header blocks", "request targets".
+    noun: &'static str,
+    /// The profile's documented limit for it.
+    documented: usize,
+}
 
 pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
-    let _ = (view, ctx);
-    Vec::new()
+    let mut out = Vec::new();
+    let line = Measure {
+        family: Family::HeaderSize,
+        noun: "header lines",
+        documented: ctx.profile.max_header_bytes,
+    };
+    let block = Measure {
+        family: Family::HeaderLimit,
+        noun: "header blocks",
+        documented: ctx.profile.max_header_bytes,
+    };
+    // One finding for the header cause, whichever of the two header searches ran.
+    let header = [
+        listener_limit(view, ctx, &line, "400.header-too-large"),
+        listener_limit(view, ctx, &block, "400.header-too-large"),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(|mut a, b| {
+        a.verdict = a.verdict.min(b.verdict);
+        a.evidence.extend(b.evidence);
+        a
+    });
+    out.extend(header);
+    let uri = Measure {
+        family: Family::UriLimit,
+        noun: "request targets",
+        documented: ctx.profile.max_uri_bytes,
+    };
+    out.extend(listener_limit(view, ctx, &uri, "414.uri-too-long"));
+    out.extend(backend_uri_limit(view, &uri));
+    out
+}
+
+fn limit_of<'a>(
+    view: &View<'a>,
+    family: Family,
+    role: Role,
+) -> Option<(&'a Observation, &'a LimitSearch)> {
+    let o = view.find(family, "limit", role)?;
+    match &o.detail {
+        Detail::Limit(l) => Some((o, l)),
+        _ => None,
+    }
+}
+
+fn threshold_text(l: &LimitSearch, noun: &str) -> String {
+    match (l.largest_accepted, l.smallest_rejected) {
+        (Some(a), Some(_)) if l.exact => {
+            format!("{noun} above {a} bytes are refused, {a} bytes pass")
+        }
+        (Some(a), Some(r)) => format!("{noun} of {a} bytes pass and {r} bytes are refused"),
+        (Some(a), None) => format!("{noun} up to {a} bytes pass"),
+        (None, Some(r)) => format!("{noun} of {r} bytes are refused"),
+        (None, None) => "no limit measured".into(),
+    }
+}
+
+fn status_text(l: &LimitSearch) -> String {
+    l.rejected_status
+        .map_or("a close".to_string(), |s| s.to_string())
+}
+
+/// Why a search measured nothing on a side, when it did not.
+fn unmeasured(view: &View<'_>, family: Family, role: Role, l: &LimitSearch) -> Option<String> {
+    if l.refuses_everything {
+        return Some("refuses even the smallest request, so no limit could be measured".into());
+    }
+    if l.largest_accepted.is_some() || l.smallest_rejected.is_some() {
+        return None;
+    }
+    let first = view
+        .observations
+        .iter()
+        .find(|o| o.family == family && o.role == role && o.exchange.is_some());
+    let ex = first.and_then(|o| o.exchange.as_ref());
+    Some(match ex {
+        Some(e) if e.end.never_connected() => format!("could not be reached ({})", describe(ex)),
+        Some(_) => format!(
+            "gave an answer that is neither acceptance nor refusal ({})",
+            describe(ex)
+        ),
+        None => "was not probed (the run's caps stopped it)".into(),
+    })
+}
+
+/// The listener-side cause of a limit: reproduced at its threshold, confirmed where the
+/// threshold is below the profile's documented limit or the backend's is tighter.
+fn listener_limit(view: &View<'_>, ctx: &Context<'_>, m: &Measure, id: &str) -> Option<Draft> {
+    let (lo, l) = limit_of(view, m.family, Role::Listener)?;
+    let backend = limit_of(view, m.family, Role::Backend);
+    if let Some(why) = unmeasured(view, m.family, Role::Listener, l) {
+        return Some(
+            Draft::new(id, Verdict::Inconclusive, format!("the listener {why}"))
+                .with(format!("{}: {} requests", m.family, l.requests), &[lo]),
+        );
+    }
+    let Some(rejected) = l.smallest_rejected else {
+        return Some(
+            Draft::new(
+                id,
+                Verdict::RuledOut,
+                format!("the listener accepts {}", threshold_text(l, m.noun)),
+            )
+            .with(
+                format!(
+                    "{}: {} ({} requests)",
+                    m.family,
+                    threshold_text(l, m.noun),
+                    l.requests
+                ),
+                &[lo],
+            ),
+        );
+    };
+    let accepted = l.largest_accepted.unwrap_or(0);
+    let status = status_text(l);
+    let documented = m.documented;
+    let profile = &ctx.profile.name;
+    // The listener's refusals may be the backend's, passed on: the same threshold on both.
+    let relayed = backend.is_some_and(|(_, b)| {
+        b.smallest_rejected == Some(rejected) && b.largest_accepted == l.largest_accepted
+    });
+    let mut d = if relayed {
+        Draft::new(
+            id,
+            Verdict::Confirmed,
+            format!("the backend's own limit ({accepted} bytes) is what the listener's clients hit: the listener passes larger {} on", m.noun),
+        )
+    } else if accepted < documented {
+        Draft::new(
+            id,
+            Verdict::Confirmed,
+            format!("the listener refuses {} above {accepted} bytes with {status}, below the {documented} bytes the {profile} profile documents", m.noun),
+        )
+    } else {
+        Draft::new(
+            id,
+            Verdict::Reproduced,
+            format!("{} above {accepted} bytes get {status} from the listener; the {profile} profile documents {documented}", m.noun),
+        )
+    };
+    d = d.with(
+        format!(
+            "listener ({}): {} (status {status}; {} requests, {})",
+            m.family,
+            threshold_text(l, m.noun),
+            l.requests,
+            if l.exact { "exact" } else { "bounds" }
+        ),
+        &[lo],
+    );
+    if let Some((bo, b)) = backend {
+        d = d.with(
+            format!(
+                "backend directly ({}): {}",
+                m.family,
+                threshold_text(b, m.noun)
+            ),
+            &[bo],
+        );
+        if let (Some(ba), Some(_)) = (b.largest_accepted, b.smallest_rejected) {
+            if ba < accepted && !relayed {
+                d.verdict = Verdict::Confirmed;
+                d = d.with(
+                    format!(
+                        "{} of {}..={accepted} bytes pass the listener and fail at the backend",
+                        m.noun,
+                        ba + 1
+                    ),
+                    &[lo, bo],
+                );
+            }
+        }
+    }
+    Some(d)
+}
+
+/// `414.backend-uri-limit`: the backend's own URI limit, and whether it is the tighter one.
+fn backend_uri_limit(view: &View<'_>, m: &Measure) -> Option<Draft> {
+    const ID: &str = "414.backend-uri-limit";
+    let (bo, b) = limit_of(view, m.family, Role::Backend)?;
+    if let Some(why) = unmeasured(view, m.family, Role::Backend, b) {
+        return Some(
+            Draft::new(ID, Verdict::Inconclusive, format!("the backend {why}"))
+                .with(format!("{}: {} requests", m.family, b.requests), &[bo]),
+        );
+    }
+    let Some(rejected) = b.smallest_rejected else {
+        return Some(
+            Draft::new(
+                ID,
+                Verdict::RuledOut,
+                format!("the backend accepts {}", threshold_text(b, m.noun)),
+            )
+            .with(
+                format!("backend directly: {}", threshold_text(b, m.noun)),
+                &[bo],
+            ),
+        );
+    };
+    let accepted = b.largest_accepted.unwrap_or(0);
+    let status = status_text(b);
+    let listener = limit_of(view, m.family, Role::Listener);
+    let mut d = match listener {
+        Some((_, l))
+            if l.largest_accepted.is_some_and(|la| la > accepted)
+                || l.smallest_rejected == Some(rejected) =>
+        {
+            Draft::new(
+                ID,
+                Verdict::Confirmed,
+                format!(
+                    "{} above {accepted} bytes pass the listener and get {status} from the backend",
+                    m.noun
+                ),
+            )
+        }
+        _ => Draft::new(
+            ID,
+            Verdict::Reproduced,
+            format!(
+                "the backend itself refuses {} above {accepted} bytes with {status}",
+                m.noun
+            ),
+        ),
+    };
+    d = d.with(
+        format!(
+            "backend directly: {} (status {status}; {} requests)",
+            threshold_text(b, m.noun),
+            b.requests
+        ),
+        &[bo],
+    );
+    if let Some((lo, l)) = listener {
+        d = d.with(format!("listener: {}", threshold_text(l, m.noun)), &[lo]);
+    }
+    Some(d)
 }

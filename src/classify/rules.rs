@@ -1,6 +1,6 @@
 //! One function per cause (or group of causes) this run's probes can speak to.
 
-use crate::probe::{Detail, Family, LimitSearch, Observation};
+use crate::probe::{Detail, Family};
 use crate::target::Role;
 use crate::transport::{Exchange, Sniff};
 
@@ -15,7 +15,6 @@ pub(crate) fn all(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     out.extend(backend_expects_https(view, ctx));
     out.extend(malformed_request(view));
     out.extend(backend_validation(view));
-    out.extend(header_too_large(view, ctx));
     out.extend(trace_unsupported(view, ctx));
     out.extend(backend_method_unsupported(view));
     out.extend(backend_answers_valid_request(view));
@@ -374,120 +373,6 @@ fn backend_validation(view: &View<'_>) -> Option<Draft> {
             ),
             &p.observations(),
         );
-    }
-    Some(d)
-}
-
-fn limit_of<'a>(view: &View<'a>, role: Role) -> Option<(&'a Observation, &'a LimitSearch)> {
-    let o = view.find(Family::HeaderSize, "limit", role)?;
-    match &o.detail {
-        Detail::Limit(l) => Some((o, l)),
-        _ => None,
-    }
-}
-
-fn threshold_text(l: &LimitSearch) -> String {
-    match (l.largest_accepted, l.smallest_rejected) {
-        (Some(a), Some(_)) if l.exact => {
-            format!("header lines above {a} bytes are refused, {a} bytes pass")
-        }
-        (Some(a), Some(r)) => format!("header lines of {a} bytes pass and {r} bytes are refused"),
-        (Some(a), None) => format!("header lines up to {a} bytes pass"),
-        (None, Some(r)) => format!("header lines of {r} bytes are refused"),
-        (None, None) => "no limit measured".into(),
-    }
-}
-
-fn header_too_large(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
-    const ID: &str = "400.header-too-large";
-    let documented = ctx.profile.max_header_bytes;
-    let listener = limit_of(view, Role::Listener);
-    let backend = limit_of(view, Role::Backend);
-    let Some((lo, l)) = listener else {
-        // The search ran no further than its first, small header.
-        let first = view
-            .observations
-            .iter()
-            .find(|o| o.family == Family::HeaderSize && o.role == Role::Listener)?;
-        let ex = first.exchange.as_ref();
-        let reason = if ex.is_some_and(|e| e.end.never_connected()) {
-            "the listener could not be reached, so no header limit could be measured"
-        } else if ex.and_then(crate::probe::header_size::refused) == Some(true) {
-            "the listener refused even a small header, so no limit could be measured"
-        } else {
-            "the listener's answer to a small header was neither acceptance nor refusal, so no limit could be measured"
-        };
-        return Some(Draft::new(ID, Verdict::Inconclusive, reason).with(
-            format!("{}: listener {}", first.variant, describe(ex)),
-            &[first],
-        ));
-    };
-    let status = l
-        .rejected_status
-        .map_or("a close".to_string(), |s| s.to_string());
-    let Some(rejected) = l.smallest_rejected else {
-        return Some(
-            Draft::new(
-                ID,
-                Verdict::RuledOut,
-                format!("the listener accepts {}", threshold_text(l)),
-            )
-            .with(
-                format!("listener: {} ({} requests)", threshold_text(l), l.requests),
-                &[lo],
-            ),
-        );
-    };
-    let accepted = l.largest_accepted.unwrap_or(0);
-    let mut refs = vec![lo];
-    let mut d;
-    // The rejection at the listener may be the backend's, passed on: same threshold on both.
-    let same_as_backend = backend.is_some_and(|(_, b)| {
-        b.smallest_rejected == Some(rejected) && b.largest_accepted == l.largest_accepted
-    });
-    if same_as_backend {
-        d = Draft::new(
-            ID,
-            Verdict::Confirmed,
-            format!("the backend's own header limit ({accepted} bytes) is what the listener's clients hit"),
-        );
-    } else if accepted < documented {
-        d = Draft::new(
-            ID,
-            Verdict::Confirmed,
-            format!(
-                "the listener refuses header lines above {accepted} bytes with {status}, below the {documented} bytes the {} profile documents",
-                ctx.profile.name
-            ),
-        );
-    } else {
-        d = Draft::new(
-            ID,
-            Verdict::Reproduced,
-            format!("header lines above {accepted} bytes get {status} from the listener; the {} profile documents {documented}", ctx.profile.name),
-        );
-    }
-    d = d.with(
-        format!(
-            "listener: {} (status {status}; {} requests, {})",
-            threshold_text(l),
-            l.requests,
-            if l.exact { "exact" } else { "bounds" }
-        ),
-        &[lo],
-    );
-    if let Some((bo, b)) = backend {
-        refs.push(bo);
-        d = d.with(format!("backend directly: {}", threshold_text(b)), &[bo]);
-        if let (Some(ba), Some(_)) = (b.largest_accepted, b.smallest_rejected) {
-            if ba < accepted && !same_as_backend {
-                d.verdict = crate::classify::Verdict::Confirmed;
-                d = d.with(
-                    format!("header lines of {}..={accepted} bytes pass the listener and fail at the backend", ba + 1),
-                    &[lo, bo],
-                );
-            }
-        }
     }
     Some(d)
 }
