@@ -519,7 +519,7 @@ fn semantic_error_display_is_rustc_style() {
     assert_eq!(
         e.to_string().lines().next().unwrap(),
         "t.yaml:2:10: unknown probe family \"protocl\" (expected one of: protocol, malformed, \
-         methods, header-size)"
+         methods, header-size, header-limit, uri-limit, partial, latency, connect, response)"
     );
     let e = error_of(&format!(
         "{BACKEND}expect: {{ 502.backend-unreachable: maybe }}\n"
