@@ -142,8 +142,11 @@ fn listener_limit(view: &View<'_>, ctx: &Context<'_>, m: &Measure, id: &str) -> 
     let mut d = if relayed {
         Draft::new(
             id,
-            Verdict::Confirmed,
-            format!("the backend's own limit ({accepted} bytes) is what the listener's clients hit: the listener passes larger {} on", m.noun),
+            Verdict::RuledOut,
+            format!(
+                "the refusals above {accepted} bytes are the backend's (same threshold straight to it): the listener passes larger {} on",
+                m.noun
+            ),
         )
     } else if accepted < documented {
         Draft::new(

@@ -1,0 +1,190 @@
+//! Limit discovery against real nginx: the bisection must land on nginx's exact thresholds for
+//! the buffer sizes each test configures, on both sides, and name the tighter side.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lbprobe::classify::{Finding, Verdict};
+use lbprobe::lab::{BackendConfig, LabBackend, Nginx, NginxServer, NginxSpec};
+use lbprobe::probe::{Detail, Family, LimitSearch, Limits, Plan, ProbeSpec};
+use lbprobe::profile::Profile;
+use lbprobe::report::Report;
+use lbprobe::run::{self, Job};
+use lbprobe::target::{Role, Target};
+
+fn start_nginx(buffers: &str, upstream: &str) -> Nginx {
+    let spec = NginxSpec::one(
+        NginxServer::proxy(upstream).extra(format!("large_client_header_buffers {buffers};")),
+    );
+    Nginx::start(&spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
+}
+
+async fn backend(config: BackendConfig) -> LabBackend {
+    LabBackend::start(config)
+        .await
+        .unwrap_or_else(|e| panic!("lab backend: {e}"))
+}
+
+async fn run(listener: &str, backend: &str, profile: Profile, probes: Vec<ProbeSpec>) -> Report {
+    let job = Job {
+        name: "limits".into(),
+        origin: "tests/limits.rs".into(),
+        plan: Plan {
+            listener: Some(Target::parse(Role::Listener, listener).unwrap()),
+            backend: Some(Target::parse(Role::Backend, backend).unwrap()),
+            profile,
+            probes,
+            limits: Limits {
+                max_requests: 400,
+                max_rate: 1000.0,
+                max_duration: Duration::from_secs(60),
+                request_timeout: Duration::from_secs(3),
+            },
+            mask: Vec::new(),
+        },
+        expect: Vec::new(),
+        only_codes: None,
+        notes: Vec::new(),
+    };
+    run::execute(job, Arc::new(|_| {})).await
+}
+
+fn search(report: &Report, family: Family, role: Role) -> LimitSearch {
+    let o = report
+        .observations
+        .iter()
+        .find(|o| o.family == family && o.role == role && o.variant == "limit")
+        .unwrap_or_else(|| panic!("no {family} limit for the {role}"));
+    match &o.detail {
+        Detail::Limit(l) => l.clone(),
+        other => panic!("unexpected detail {other:?}"),
+    }
+}
+
+fn finding<'a>(report: &'a Report, id: &str) -> &'a Finding {
+    report
+        .findings
+        .iter()
+        .find(|f| f.cause == id)
+        .unwrap_or_else(|| {
+            panic!(
+                "no finding {id}; findings: {:?}",
+                report
+                    .findings
+                    .iter()
+                    .map(|f| (&f.cause, f.verdict))
+                    .collect::<Vec<_>>()
+            )
+        })
+}
+
+fn all_limits() -> Vec<ProbeSpec> {
+    [Family::HeaderSize, Family::HeaderLimit, Family::UriLimit]
+        .into_iter()
+        .map(ProbeSpec::default_for)
+        .collect()
+}
+
+/// The largest request-line and header-line sizes nginx accepts with `large_client_header_buffers
+/// N SIZE`: each line must fit one SIZE buffer together with its CRLF, so a header line may be
+/// SIZE - 2 bytes; the request line is `GET <uri> HTTP/1.1`, so the URI may be SIZE - 15 bytes.
+fn nginx_line_limits(size: usize) -> (usize, usize) {
+    (size - 2, size - "GET  HTTP/1.1\r\n".len())
+}
+
+async fn check_exact_limits(buffers: &str, size: usize) {
+    let lab = backend(BackendConfig::default()).await;
+    let nginx = start_nginx(buffers, &lab.url());
+    let report = run(&nginx.url(0), &lab.url(), Profile::clb(), all_limits()).await;
+    let (header, uri) = nginx_line_limits(size);
+    let bound = ((128 * 1024 - 1024) as f64).log2().ceil() as u32 + 2;
+
+    let h = search(&report, Family::HeaderSize, Role::Listener);
+    assert_eq!(
+        (h.largest_accepted, h.smallest_rejected, h.exact),
+        (Some(header), Some(header + 1), true),
+        "{h:?}"
+    );
+    assert_eq!(h.rejected_status, Some(400));
+    assert!(h.requests <= bound, "{} requests > {bound}", h.requests);
+
+    let u = search(&report, Family::UriLimit, Role::Listener);
+    assert_eq!(
+        (u.largest_accepted, u.smallest_rejected, u.exact),
+        (Some(uri), Some(uri + 1), true),
+        "{u:?}"
+    );
+    assert_eq!(u.rejected_status, Some(414));
+    assert!(u.requests <= bound, "{} requests > {bound}", u.requests);
+
+    // The header block is bounded by the number of buffers: it is exact too, and lies between
+    // one and N buffers.
+    let b = search(&report, Family::HeaderLimit, Role::Listener);
+    assert!(b.exact, "{b:?}");
+    let block = b.largest_accepted.unwrap();
+    assert!(
+        block > size && block <= 4 * size,
+        "block limit {block} for {buffers}"
+    );
+
+    // clb documents 32 KiB for both: nginx's smaller limits are confirmed as a mismatch.
+    let f = finding(&report, "414.uri-too-long");
+    assert_eq!(f.verdict, Verdict::Confirmed, "{f:?}");
+    assert!(
+        f.reason.contains(&format!("above {uri} bytes")),
+        "{}",
+        f.reason
+    );
+    let f = finding(&report, "400.header-too-large");
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.text.contains(&format!("above {header} bytes"))),
+        "{f:?}"
+    );
+    // The lab backend accepts larger heads: its URI limit is not the tighter one.
+    let f = finding(&report, "414.backend-uri-limit");
+    assert_ne!(f.verdict, Verdict::Confirmed, "{f:?}");
+}
+
+#[tokio::test]
+async fn bisection_finds_nginx_exact_limits_with_4k_buffers() {
+    check_exact_limits("4 4k", 4096).await;
+}
+
+#[tokio::test]
+async fn bisection_finds_nginx_exact_limits_with_16k_buffers() {
+    check_exact_limits("4 16k", 16384).await;
+}
+
+#[tokio::test]
+async fn backend_uri_limit_tighter_than_the_listener_is_confirmed() {
+    let lab = backend(BackendConfig::default().max_uri_bytes(2000)).await;
+    let nginx = start_nginx("4 8k", &lab.url());
+    let report = run(
+        &nginx.url(0),
+        &lab.url(),
+        Profile::nginx(),
+        vec![ProbeSpec::default_for(Family::UriLimit)],
+    )
+    .await;
+    let b = search(&report, Family::UriLimit, Role::Backend);
+    assert_eq!(
+        (b.largest_accepted, b.smallest_rejected, b.rejected_status),
+        (Some(2000), Some(2001), Some(414))
+    );
+    // Through nginx the backend's 414 is what clients hit, at the same threshold.
+    let l = search(&report, Family::UriLimit, Role::Listener);
+    assert_eq!(l.largest_accepted, Some(2000), "{l:?}");
+    let f = finding(&report, "414.backend-uri-limit");
+    assert_eq!(f.verdict, Verdict::Confirmed, "{f:?}");
+    assert!(
+        f.reason.contains("above 2000 bytes pass the listener"),
+        "{}",
+        f.reason
+    );
+    // ...so the listener's own URI limit is not to blame.
+    let f = finding(&report, "414.uri-too-long");
+    assert_eq!(f.verdict, Verdict::RuledOut, "{f:?}");
+    assert!(f.reason.contains("are the backend's"), "{}", f.reason);
+}
