@@ -122,6 +122,26 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             }
             finish(execute(job, &out)?, &out)
         }
+        Command::Lab { duration } => {
+            let rt = runtime()?;
+            rt.block_on(async {
+                let lab = crate::demo::start_lab()
+                    .await
+                    .map_err(|e| AppError::Usage(e.to_string()))?;
+                let info = crate::demo::LabInfo::of(&lab);
+                let text = match out.format {
+                    Format::Human => info.human(),
+                    Format::Json => report::to_json(&info),
+                };
+                out.write(&text)?;
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(duration)) => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+                drop(lab);
+                Ok(crate::exit::OK)
+            })
+        }
         Command::Demo => {
             let rt = runtime()?;
             let progress = ProgressDisplay::new(out.quiet);

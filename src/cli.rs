@@ -64,6 +64,14 @@ pub enum Command {
     },
     /// Probe without a scenario file: targets from flags.
     Scan(ScanArgs),
+    /// Start the demo lab on loopback (a lab backend, and nginx in front when installed), print
+    /// its URLs and keep it up for --for seconds or until Ctrl-C: for trying lbprobe by hand
+    /// and for benchmarks.
+    Lab {
+        /// How long to keep the lab up, in seconds.
+        #[arg(long = "for", default_value_t = 600, value_name = "SECONDS")]
+        duration: u64,
+    },
     /// List the causes catalogue.
     Causes,
     /// Explain one cause: what it means, which side, what confirms or rules it out, the fix.

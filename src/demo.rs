@@ -55,6 +55,36 @@ pub async fn start_lab() -> Result<Lab, LabError> {
     })
 }
 
+/// The lab's addresses, for `lbprobe lab`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LabInfo {
+    pub backend: String,
+    /// nginx's HTTPS listener in front of the backend, when nginx is installed.
+    pub listener: Option<String>,
+    pub skipped: Option<String>,
+}
+
+impl LabInfo {
+    pub fn of(lab: &Lab) -> LabInfo {
+        LabInfo {
+            backend: lab.backend.url(),
+            listener: lab.nginx.as_ref().map(|n| n.url(0)),
+            skipped: lab.skipped.clone(),
+        }
+    }
+
+    pub fn human(&self) -> String {
+        let mut out = format!("backend  {}\n", self.backend);
+        if let Some(l) = &self.listener {
+            out.push_str(&format!("listener {l}  (nginx, TLS with a self-signed certificate)\n"));
+        }
+        if let Some(s) = &self.skipped {
+            out.push_str(&format!("note: {s}\n"));
+        }
+        out
+    }
+}
+
 pub async fn run(progress: ProgressFn) -> Result<Report, DemoError> {
     let lab = start_lab().await?;
     let listener = lab

@@ -1,8 +1,19 @@
 //! The `malformed` family: each raw-request template to the listener and to the backend.
 
+use std::sync::{Mutex, MutexGuard};
+
+use futures_util::stream::{self, StreamExt};
+
 use super::engine::{Engine, ErrorBudget, Side};
 use super::templates::{self, Fill, Template};
 use super::{Detail, Family, Observation};
+
+/// Variants in flight at once per side.
+const IN_FLIGHT: usize = 4;
+
+fn lock(m: &Mutex<ErrorBudget>) -> MutexGuard<'_, ErrorBudget> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The exact bytes of a template for a side; `extra` is the side's extra header lines.
 pub fn render(side: &Side, template: &Template, extra: &str) -> Vec<u8> {
@@ -24,38 +35,47 @@ pub fn chosen(only: Option<&[String]>) -> Vec<&'static Template> {
 
 pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Vec<Observation> {
     let chosen = chosen(only);
-    // Sides are probed concurrently; variants one after the other per side, so that a side that
-    // keeps timing out is left alone after a few tries.
+    // Sides are probed concurrently, and a few variants at a time per side: some variants make a
+    // server wait for bytes that never come, and must not hold the others up. A side that keeps
+    // failing is left alone after a few tries (the error budget).
     let per_side = sides.iter().map(|side| {
         let chosen = &chosen;
         async move {
-            let mut errors = ErrorBudget::default();
-            let mut out = Vec::new();
+            let errors = Mutex::new(ErrorBudget::default());
             let extra = side.extra_lines();
-            for template in chosen.iter() {
-                if errors.exhausted(side.role()) {
-                    engine.note(format!(
-                        "malformed: stopped probing the {} after {} consecutive timeouts or connect failures",
-                        side.role(),
-                        super::engine::ERROR_BUDGET
-                    ));
-                    break;
+            let sends = stream::iter(chosen.iter()).map(|template| {
+                let errors = &errors;
+                let extra = &extra;
+                async move {
+                    if lock(errors).exhausted(side.role()) {
+                        return None;
+                    }
+                    let bytes = render(side, template, extra);
+                    let (sent, exchange) = engine.send_raw(side, &bytes, template.wait).await.ok()?;
+                    // A template that declares a wait expects the server to sit on it: its
+                    // timeout is an answer, not a failure.
+                    if template.wait.is_none() {
+                        lock(errors).record(side.role(), &exchange);
+                    }
+                    let evidence: Vec<&str> = template.evidence_for.iter().map(String::as_str).collect();
+                    Some(engine.observation(
+                        Family::Malformed,
+                        template.id.clone(),
+                        side,
+                        template.well_formed,
+                        &evidence,
+                        sent,
+                        Some(exchange),
+                        Detail::None,
+                    ))
                 }
-                let bytes = render(side, template, &extra);
-                let Ok((sent, exchange)) = engine.send_raw(side, &bytes, template.wait).await else {
-                    break;
-                };
-                errors.record(side.role(), &exchange);
-                let evidence: Vec<&str> = template.evidence_for.iter().map(String::as_str).collect();
-                out.push(engine.observation(
-                    Family::Malformed,
-                    template.id.clone(),
-                    side,
-                    template.well_formed,
-                    &evidence,
-                    sent,
-                    Some(exchange),
-                    Detail::None,
+            });
+            let out: Vec<Observation> = sends.buffered(IN_FLIGHT).filter_map(|o| async { o }).collect().await;
+            if lock(&errors).exhausted(side.role()) {
+                engine.note(format!(
+                    "malformed: stopped probing the {} after {} consecutive timeouts or connect failures",
+                    side.role(),
+                    super::engine::ERROR_BUDGET
                 ));
             }
             out
