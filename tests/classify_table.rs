@@ -1180,3 +1180,15 @@ fn cause_literal_scan_finds_ids_only() {
     let found: Vec<String> = cause_literals(text).into_iter().collect();
     assert_eq!(found, vec!["400.header-too-large".to_string()]);
 }
+
+#[test]
+fn docs_probes_md_lists_every_malformed_template() {
+    let docs = include_str!("../docs/probes.md");
+    let missing: Vec<&str> = templates::malformed_ids()
+        .filter(|id| !docs.contains(&format!("| `{id}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/probes.md's template table lacks: {missing:?}"
+    );
+}
