@@ -1,0 +1,1194 @@
+//! The classifier, table by table: synthetic observations in, findings out. One row (at least) per
+//! verdict each rule can give, the attribution cases, a healthy run, and checks that every cause
+//! id a rule or a probe names exists in the catalogue.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use lbprobe::catalogue::Catalogue;
+use lbprobe::classify::attribution::{self, Origin};
+use lbprobe::classify::{classify, Context, Finding, Verdict};
+use lbprobe::probe::{templates, Family, Observation};
+use lbprobe::profile::Profile;
+use lbprobe::transport::{ConnEnd, Sniff};
+
+use support::*;
+
+use Verdict::{Confirmed, Inconclusive, Reproduced, RuledOut};
+
+/// One run's observations, its context, and what the classifier must say about them.
+struct Row {
+    name: String,
+    profile: Profile,
+    listener_tls: Option<bool>,
+    has_backend: bool,
+    observations: Vec<Observation>,
+    expect: Vec<(String, Verdict)>,
+    absent: Vec<String>,
+    /// (cause, text): the finding's reason or one of its evidence lines contains the text.
+    mentions: Vec<(String, String)>,
+}
+
+/// A row for a TLS listener with a backend and the reference (clb) profile.
+fn row(name: &str, observations: Vec<Obs>) -> Row {
+    Row {
+        name: name.to_string(),
+        profile: Profile::clb(),
+        listener_tls: Some(true),
+        has_backend: true,
+        observations: numbered(observations),
+        expect: Vec::new(),
+        absent: Vec::new(),
+        mentions: Vec::new(),
+    }
+}
+
+impl Row {
+    fn expect(mut self, cause: &str, verdict: Verdict) -> Row {
+        self.expect.push((cause.to_string(), verdict));
+        self
+    }
+
+    fn absent(mut self, cause: &str) -> Row {
+        self.absent.push(cause.to_string());
+        self
+    }
+
+    fn mentions(mut self, cause: &str, text: &str) -> Row {
+        self.mentions.push((cause.to_string(), text.to_string()));
+        self
+    }
+
+    fn profile(mut self, profile: Profile) -> Row {
+        self.profile = profile;
+        self
+    }
+
+    fn plain_listener(mut self) -> Row {
+        self.listener_tls = Some(false);
+        self
+    }
+
+    fn no_backend(mut self) -> Row {
+        self.has_backend = false;
+        self
+    }
+
+    fn classify(&self) -> Vec<Finding> {
+        let ctx = Context {
+            profile: &self.profile,
+            listener_tls: self.listener_tls,
+            has_backend: self.has_backend,
+        };
+        classify(&self.observations, Catalogue::builtin(), &ctx)
+    }
+
+    /// Everything wrong with the classifier's answer for this row, in words.
+    fn problems(&self, findings: &[Finding]) -> Vec<String> {
+        let mut out = Vec::new();
+        let got = |cause: &str| findings.iter().find(|f| f.cause == cause);
+        for (cause, verdict) in &self.expect {
+            match got(cause) {
+                Some(f) if f.verdict == *verdict => {}
+                Some(f) => out.push(format!(
+                    "{cause}: expected {verdict}, got {} ({})",
+                    f.verdict, f.reason
+                )),
+                None => out.push(format!("{cause}: expected {verdict}, got no finding")),
+            }
+        }
+        for cause in &self.absent {
+            if let Some(f) = got(cause) {
+                out.push(format!(
+                    "{cause}: expected no finding, got {} ({})",
+                    f.verdict, f.reason
+                ));
+            }
+        }
+        for (cause, text) in &self.mentions {
+            let Some(f) = got(cause) else {
+                out.push(format!("{cause}: no finding to mention {text:?}"));
+                continue;
+            };
+            let said = std::iter::once(f.reason.as_str())
+                .chain(f.evidence.iter().map(|e| e.text.as_str()))
+                .any(|t| t.contains(text.as_str()));
+            if !said {
+                out.push(format!(
+                    "{cause}: neither the reason nor the evidence mentions {text:?}: {} / {:?}",
+                    f.reason,
+                    f.evidence.iter().map(|e| &e.text).collect::<Vec<_>>()
+                ));
+            }
+        }
+        out.extend(invariant_problems(&self.observations, findings));
+        out
+    }
+}
+
+/// What holds for every classification: one finding per cause, ordered by code, each with a
+/// reason, and evidence that points only at observations of the run.
+fn invariant_problems(observations: &[Observation], findings: &[Finding]) -> Vec<String> {
+    let mut out = Vec::new();
+    let ids: BTreeSet<&str> = observations.iter().map(|o| o.id.as_str()).collect();
+    let mut causes = BTreeSet::new();
+    for f in findings {
+        if !causes.insert(f.cause.as_str()) {
+            out.push(format!("{}: more than one finding", f.cause));
+        }
+        if f.reason.trim().is_empty() {
+            out.push(format!("{}: empty reason", f.cause));
+        }
+        if !f.cause.starts_with(&format!("{}.", f.code)) {
+            out.push(format!(
+                "{}: code {} does not match the id",
+                f.cause, f.code
+            ));
+        }
+        for e in &f.evidence {
+            for id in &e.observations {
+                if !ids.contains(id.as_str()) {
+                    out.push(format!(
+                        "{}: evidence names unknown observation {id}",
+                        f.cause
+                    ));
+                }
+            }
+        }
+    }
+    if findings.windows(2).any(|w| w[0].code > w[1].code) {
+        out.push("findings are not ordered by code".into());
+    }
+    out
+}
+
+/// Classify every row; fail once, listing every row that went wrong.
+fn check(rows: &[Row]) {
+    assert!(!rows.is_empty(), "a table without rows checks nothing");
+    let mut failures = Vec::new();
+    for r in rows {
+        let findings = r.classify();
+        let problems = r.problems(&findings);
+        if !problems.is_empty() {
+            let summary: Vec<String> = findings
+                .iter()
+                .map(|f| format!("{} {}", f.cause, f.verdict))
+                .collect();
+            failures.push(format!(
+                "row {:?}:\n  - {}\n  findings: {}",
+                r.name,
+                problems.join("\n  - "),
+                summary.join(", ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------- 400.http-to-https-listener
+
+fn http_to_https_listener_rows() -> Vec<Row> {
+    const ID: &str = "400.http-to-https-listener";
+    let plain_to_tls = |status: u16, reason: &str, body: &str| {
+        obs(Family::Protocol, "plain-http-to-tls-port", LISTENER).answer(status, reason, body)
+    };
+    vec![
+        row(
+            "nginx answers plain HTTP on its TLS port with 400",
+            vec![plain_to_tls(400, "Bad Request", &nginx_plain_to_tls_page())],
+        )
+        .expect(ID, Reproduced)
+        .mentions(ID, "The plain HTTP request was sent to HTTPS port"),
+        row(
+            "a listener that redirects plain HTTP does not produce 400",
+            vec![plain_to_tls(301, "Moved Permanently", "")],
+        )
+        .expect(ID, RuledOut)
+        .mentions(ID, "301"),
+        row(
+            "a listener that closes on plain HTTP does not produce 400",
+            vec![obs(Family::Protocol, "plain-http-to-tls-port", LISTENER).ended(ConnEnd::Fin)],
+        )
+        .expect(ID, RuledOut),
+        row("a plain HTTP listener has no HTTPS port", vec![])
+            .plain_listener()
+            .expect(ID, RuledOut),
+        row(
+            "no cross-protocol probe, no finding",
+            vec![baseline(LISTENER, 200, "OK")],
+        )
+        .absent(ID),
+    ]
+}
+
+#[test]
+fn http_to_https_listener() {
+    check(&http_to_https_listener_rows());
+}
+
+// ---------------------------------------------------------------- 400.backend-expects-https
+
+fn backend_expects_https_rows() -> Vec<Row> {
+    const ID: &str = "400.backend-expects-https";
+    let listener_400 = || {
+        obs(Family::Protocol, "baseline", LISTENER).answer(
+            400,
+            "Bad Request",
+            &nginx_plain_to_tls_page(),
+        )
+    };
+    vec![
+        row(
+            "TLS backend port, listener forwards plain HTTP: every request gets 400",
+            vec![
+                sniff_tls(BACKEND),
+                listener_400(),
+                baseline(BACKEND, 200, "OK"),
+            ],
+        )
+        .expect(ID, Confirmed)
+        .mentions(ID, "TLSv1.3")
+        .mentions(ID, "straight to the backend got 200"),
+        row(
+            "the backend port speaks plain HTTP",
+            vec![
+                sniff_plain(BACKEND),
+                baseline(LISTENER, 200, "OK"),
+                baseline(BACKEND, 200, "OK"),
+            ],
+        )
+        .expect(ID, RuledOut),
+        row(
+            "TLS backend, but the listener speaks TLS to it (valid requests pass)",
+            vec![
+                sniff_tls(BACKEND),
+                baseline(LISTENER, 200, "OK"),
+                baseline(BACKEND, 200, "OK"),
+            ],
+        )
+        .expect(ID, RuledOut),
+        row(
+            "TLS backend and no listener named",
+            vec![sniff_tls(BACKEND), baseline(BACKEND, 200, "OK")],
+        )
+        .expect(ID, Inconclusive)
+        .mentions(ID, "name the listener"),
+        row(
+            "the backend port answers neither TLS nor HTTP",
+            vec![
+                sniff(
+                    BACKEND,
+                    Sniff::Neither {
+                        detail: "no answer (timeout)".into(),
+                    },
+                ),
+                baseline(LISTENER, 400, "Bad Request"),
+            ],
+        )
+        .expect(ID, Inconclusive)
+        .mentions(ID, "no answer (timeout)"),
+        row(
+            "the backend port cannot be reached to sniff it",
+            vec![
+                sniff(
+                    BACKEND,
+                    Sniff::Unreachable {
+                        end: ConnEnd::ConnectRefused,
+                    },
+                ),
+                baseline(LISTENER, 502, "Bad Gateway"),
+            ],
+        )
+        .expect(ID, Inconclusive),
+        row(
+            "no backend named, valid requests get 400 through the listener",
+            vec![listener_400()],
+        )
+        .no_backend()
+        .expect(ID, Inconclusive)
+        .mentions(ID, "name the backend"),
+        row(
+            "no backend named, valid requests pass: nothing to say",
+            vec![baseline(LISTENER, 200, "OK")],
+        )
+        .no_backend()
+        .absent(ID),
+    ]
+}
+
+#[test]
+fn backend_expects_https() {
+    check(&backend_expects_https_rows());
+}
+
+// ---------------------------------------------------------------- 400.malformed-request
+
+fn malformed_request_rows() -> Vec<Row> {
+    const ID: &str = "400.malformed-request";
+    let ok = app_body(200);
+    let page = nginx_page(400, "Bad Request");
+    vec![
+        row(
+            "the listener rejects a lowercase method the backend accepts",
+            vec![
+                malformed("control", LISTENER, 200, "OK", &ok),
+                malformed("control", BACKEND, 200, "OK", &ok),
+                malformed("lowercase-method", LISTENER, 400, "Bad Request", &page),
+                malformed("lowercase-method", BACKEND, 200, "OK", &ok),
+                malformed("bare-lf", LISTENER, 200, "OK", &ok),
+                malformed("bare-lf", BACKEND, 200, "OK", &ok),
+            ],
+        )
+        .expect(ID, Reproduced)
+        .mentions(ID, "lowercase-method")
+        .mentions(ID, "the backend answers the same bytes with 200"),
+        row(
+            "both reject, but the listener's body is its own error page",
+            vec![
+                malformed("control", LISTENER, 200, "OK", &ok),
+                malformed("obs-fold", LISTENER, 400, "Bad Request", &page),
+                malformed("obs-fold", BACKEND, 400, "Bad Request", &app_body(400)),
+            ],
+        )
+        .expect(ID, Reproduced)
+        .mentions(ID, "the listener's body is its own error page")
+        .absent("400.passthrough"),
+        row(
+            "the listener passes every malformed variant on and the backend accepts them",
+            vec![
+                malformed("control", LISTENER, 200, "OK", &ok),
+                malformed("lowercase-method", LISTENER, 200, "OK", &ok),
+                malformed("lowercase-method", BACKEND, 200, "OK", &ok),
+                malformed("obs-fold", LISTENER, 200, "OK", &ok),
+                malformed("obs-fold", BACKEND, 200, "OK", &ok),
+            ],
+        )
+        .expect(ID, RuledOut)
+        .mentions(ID, "none of the 2 malformed variants"),
+        row(
+            "the 400 is the backend's, passed on (same status, same body)",
+            vec![
+                malformed("control", LISTENER, 200, "OK", &ok),
+                malformed(
+                    "nul-in-header",
+                    LISTENER,
+                    400,
+                    "Bad Request",
+                    &app_body(400),
+                ),
+                malformed("nul-in-header", BACKEND, 400, "Bad Request", &app_body(400)),
+            ],
+        )
+        .expect(ID, RuledOut)
+        .expect("400.passthrough", Reproduced)
+        .mentions("400.passthrough", "same status 400 and same body"),
+        row(
+            "even the valid control request gets 400 through the listener",
+            vec![
+                malformed("control", LISTENER, 400, "Bad Request", &page),
+                malformed("control", BACKEND, 200, "OK", &ok),
+                malformed("obs-fold", LISTENER, 400, "Bad Request", &page),
+            ],
+        )
+        .expect(ID, Inconclusive),
+        row(
+            "no backend: the listener's own error page is the signature",
+            vec![
+                malformed("control", LISTENER, 200, "OK", &ok),
+                malformed("obs-fold", LISTENER, 400, "Bad Request", &page),
+            ],
+        )
+        .no_backend()
+        .expect(ID, Reproduced)
+        .mentions(ID, "the body is the listener's own error page"),
+        row(
+            "no backend and no signature: the 400 still counts, origin unknown",
+            vec![
+                malformed("control", LISTENER, 200, "OK", &ok),
+                malformed("obs-fold", LISTENER, 400, "Bad Request", "bad request"),
+            ],
+        )
+        .no_backend()
+        .expect(ID, Reproduced)
+        .mentions(ID, "no backend answer to compare with"),
+        row(
+            "only the control ran: nothing to say",
+            vec![malformed("control", LISTENER, 200, "OK", &ok)],
+        )
+        .absent(ID),
+    ]
+}
+
+#[test]
+fn malformed_request() {
+    check(&malformed_request_rows());
+}
+
+// ---------------------------------------------------------------- 400.backend-validation
+
+fn backend_validation_rows() -> Vec<Row> {
+    const ID: &str = "400.backend-validation";
+    let ok = app_body(200);
+    vec![
+        row(
+            "the backend rejects a valid GET with its own 400, the listener passes it on",
+            vec![
+                sniff_plain(BACKEND),
+                baseline(LISTENER, 400, "Bad Request"),
+                baseline(BACKEND, 400, "Bad Request"),
+            ],
+        )
+        .expect(ID, Reproduced)
+        .expect("400.passthrough", Reproduced)
+        .mentions(ID, "the listener passes it on")
+        .mentions(ID, app_body(400).as_str()),
+        row(
+            "the backend rejects valid methods it is sent directly, the listener answers itself",
+            vec![
+                method(
+                    LISTENER,
+                    "PUT",
+                    403,
+                    "Forbidden",
+                    &nginx_page(403, "Forbidden"),
+                ),
+                method(BACKEND, "PUT", 400, "Bad Request", &app_body(400)),
+            ],
+        )
+        .expect(ID, Reproduced)
+        .mentions(ID, "the listener answers"),
+        row(
+            "the backend accepts every valid request",
+            vec![
+                baseline(LISTENER, 200, "OK"),
+                baseline(BACKEND, 200, "OK"),
+                malformed("control", BACKEND, 200, "OK", &ok),
+                method(BACKEND, "GET", 200, "OK", &ok),
+            ],
+        )
+        .expect(ID, RuledOut)
+        .mentions(ID, "the 3 valid requests"),
+        row(
+            "a malformed request the backend rejects is not validation",
+            vec![
+                malformed("obs-fold", BACKEND, 400, "Bad Request", &app_body(400)),
+                malformed("control", BACKEND, 200, "OK", &ok),
+            ],
+        )
+        .expect(ID, RuledOut),
+        row(
+            "no request straight to the backend: nothing to say",
+            vec![baseline(LISTENER, 400, "Bad Request")],
+        )
+        .no_backend()
+        .absent(ID),
+    ]
+}
+
+#[test]
+fn backend_validation() {
+    check(&backend_validation_rows());
+}
+
+// ---------------------------------------------------------------- 400.header-too-large
+
+fn header_too_large_rows() -> Vec<Row> {
+    const ID: &str = "400.header-too-large";
+    vec![
+        row(
+            "the listener's limit is below the profile's documented one",
+            vec![limit(LISTENER, Some(8190), Some(8191), Some(400))],
+        )
+        .expect(ID, Confirmed)
+        .mentions(ID, "below the 32768 bytes the clb profile documents")
+        .mentions(ID, "8190 bytes pass"),
+        row(
+            "the listener's limit is the profile's own: a trigger, reproduced",
+            vec![
+                limit(LISTENER, Some(8190), Some(8191), Some(400)),
+                limit(BACKEND, Some(65434), Some(65435), Some(400)),
+            ],
+        )
+        .profile(Profile::nginx())
+        .expect(ID, Reproduced)
+        .mentions(ID, "the nginx profile documents 8190"),
+        row(
+            "the backend's limit is tighter than the listener's",
+            vec![
+                limit(LISTENER, Some(40000), Some(40001), Some(431)),
+                limit(BACKEND, Some(16000), Some(16001), Some(400)),
+            ],
+        )
+        .expect(ID, Confirmed)
+        .mentions(ID, "pass the listener and fail at the backend"),
+        row(
+            "the same threshold on both sides: the backend's limit is what clients hit",
+            vec![
+                limit(LISTENER, Some(40000), Some(40001), Some(400)),
+                limit(BACKEND, Some(40000), Some(40001), Some(400)),
+            ],
+        )
+        .expect(ID, Confirmed)
+        .mentions(ID, "the backend's own header limit"),
+        row(
+            "a rejection by closing the connection",
+            vec![limit(LISTENER, Some(16383), Some(16384), None)],
+        )
+        .expect(ID, Confirmed)
+        .mentions(ID, "a close"),
+        row(
+            "the listener accepts the largest header tried",
+            vec![limit(LISTENER, Some(131072), None, None)],
+        )
+        .expect(ID, RuledOut)
+        .mentions(ID, "131072"),
+        row(
+            "the listener refuses even a small header: no limit measured",
+            vec![header_probe(
+                LISTENER,
+                64,
+                400,
+                "Bad Request",
+                &nginx_page(400, "Bad Request"),
+            )],
+        )
+        .expect(ID, Inconclusive),
+        row(
+            "no header-size probe: nothing to say",
+            vec![baseline(LISTENER, 200, "OK")],
+        )
+        .absent(ID),
+    ]
+}
+
+#[test]
+fn header_too_large() {
+    check(&header_too_large_rows());
+}
+
+// ---------------------------------------------------------------- 405
+
+fn trace_unsupported_rows() -> Vec<Row> {
+    const ID: &str = "405.trace-unsupported";
+    let page = nginx_page(405, "Not Allowed");
+    vec![
+        row(
+            "nginx answers TRACE with its own 405; the backend would take it",
+            vec![
+                method(LISTENER, "TRACE", 405, "Not Allowed", &page),
+                method(BACKEND, "TRACE", 200, "OK", &app_body(200)),
+            ],
+        )
+        .expect(ID, Reproduced)
+        .mentions(ID, "the backend answers the same bytes with 200"),
+        row(
+            "no backend: the listener's error page says it answered TRACE itself",
+            vec![method(LISTENER, "TRACE", 405, "Not Allowed", &page)],
+        )
+        .no_backend()
+        .expect(ID, Reproduced)
+        .absent("405.backend-method-unsupported"),
+        row(
+            "a profile that documents TRACE as allowed is named in the evidence",
+            vec![method(LISTENER, "TRACE", 405, "Not Allowed", &page)],
+        )
+        .profile(Profile {
+            trace_allowed: true,
+            ..Profile::clb()
+        })
+        .no_backend()
+        .expect(ID, Reproduced)
+        .mentions(ID, "documents TRACE as allowed"),
+        row(
+            "the listener passes TRACE on",
+            vec![
+                method(LISTENER, "TRACE", 200, "OK", &app_body(200)),
+                method(BACKEND, "TRACE", 200, "OK", &app_body(200)),
+            ],
+        )
+        .expect(ID, RuledOut),
+        row(
+            "the 405 to TRACE is the backend's, passed on",
+            vec![
+                method(LISTENER, "TRACE", 405, "Method Not Allowed", &app_body(405)),
+                method(BACKEND, "TRACE", 405, "Method Not Allowed", &app_body(405)),
+            ],
+        )
+        .expect(ID, RuledOut)
+        .expect("405.backend-method-unsupported", Reproduced)
+        .expect("405.passthrough", Reproduced),
+        row(
+            "TRACE not sent to the listener: nothing to say",
+            vec![method(BACKEND, "TRACE", 405, "Method Not Allowed", "")],
+        )
+        .absent(ID),
+    ]
+}
+
+#[test]
+fn trace_unsupported() {
+    check(&trace_unsupported_rows());
+}
+
+fn backend_method_unsupported_rows() -> Vec<Row> {
+    const ID: &str = "405.backend-method-unsupported";
+    let ok = app_body(200);
+    let refused = app_body(405);
+    vec![
+        row(
+            "the backend refuses DELETE and the listener passes its 405 on",
+            vec![
+                method(LISTENER, "GET", 200, "OK", &ok),
+                method(BACKEND, "GET", 200, "OK", &ok),
+                method(LISTENER, "DELETE", 405, "Method Not Allowed", &refused),
+                method(BACKEND, "DELETE", 405, "Method Not Allowed", &refused)
+                    .header("Allow", "GET, HEAD"),
+            ],
+        )
+        .expect(ID, Reproduced)
+        .expect("405.passthrough", Reproduced)
+        .mentions(ID, "Allow: GET, HEAD")
+        .mentions(ID, "passed on by the listener"),
+        row(
+            "the backend refuses PATCH straight, the listener answers it itself",
+            vec![
+                method(
+                    LISTENER,
+                    "PATCH",
+                    403,
+                    "Forbidden",
+                    &nginx_page(403, "Forbidden"),
+                ),
+                method(BACKEND, "PATCH", 405, "Method Not Allowed", &refused),
+            ],
+        )
+        .expect(ID, Reproduced)
+        .mentions(ID, "answered by the listener itself")
+        .absent("405.passthrough"),
+        row(
+            "the backend refuses no method",
+            vec![
+                method(BACKEND, "GET", 200, "OK", &ok),
+                method(BACKEND, "DELETE", 204, "No Content", ""),
+            ],
+        )
+        .expect(ID, RuledOut)
+        .mentions(ID, "GET, DELETE"),
+        row(
+            "methods only through the listener: nothing to say about the backend",
+            vec![method(
+                LISTENER,
+                "DELETE",
+                405,
+                "Method Not Allowed",
+                &refused,
+            )],
+        )
+        .no_backend()
+        .absent(ID),
+    ]
+}
+
+#[test]
+fn backend_method_unsupported() {
+    check(&backend_method_unsupported_rows());
+}
+
+// ---------------------------------------------------------------- 5xx from the backend itself
+
+fn backend_error_rows() -> Vec<Row> {
+    let ids = [
+        (500, "500.backend-error"),
+        (503, "503.backend-error"),
+        (504, "504.backend-dependency-timeout"),
+    ];
+    let mut rows = Vec::new();
+    for (code, id) in ids {
+        let mut r = row(
+            &format!("the backend answers a valid GET with {code} itself"),
+            vec![baseline(BACKEND, code, "Error")],
+        )
+        .expect(id, Confirmed)
+        .mentions(id, &app_body(code));
+        for (other, other_id) in ids {
+            if other != code {
+                r = r.expect(other_id, RuledOut);
+            }
+        }
+        rows.push(r);
+    }
+    let mut healthy = row(
+        "the backend answers a valid GET with 200",
+        vec![baseline(LISTENER, 200, "OK"), baseline(BACKEND, 200, "OK")],
+    );
+    for (_, id) in ids {
+        healthy = healthy.expect(id, RuledOut);
+    }
+    rows.push(healthy);
+    let mut silent = row(
+        "the backend gives no HTTP answer: nothing to say about its status",
+        vec![obs(Family::Protocol, "baseline", BACKEND).ended(ConnEnd::Timeout)],
+    );
+    for (_, id) in ids {
+        silent = silent.absent(id);
+    }
+    rows.push(silent);
+    rows
+}
+
+#[test]
+fn backend_error() {
+    check(&backend_error_rows());
+}
+
+fn backend_unreachable_rows() -> Vec<Row> {
+    const ID: &str = "502.backend-unreachable";
+    let mut rows: Vec<Row> = [
+        ConnEnd::ConnectRefused,
+        ConnEnd::ConnectTimeout,
+        ConnEnd::Unreachable("no route to host".into()),
+    ]
+    .into_iter()
+    .map(|end| {
+        row(
+            &format!("no TCP connection to the backend: {end:?}"),
+            vec![obs(Family::Protocol, "baseline", BACKEND).ended(end)],
+        )
+        .expect(ID, Confirmed)
+        .mentions(ID, "127.0.0.1:9090")
+    })
+    .collect();
+    rows.push(
+        row(
+            "the backend accepts TCP connections",
+            vec![baseline(BACKEND, 200, "OK")],
+        )
+        .expect(ID, RuledOut),
+    );
+    rows.push(
+        row(
+            "connected but the TLS handshake failed: reachable all the same",
+            vec![obs(Family::Protocol, "baseline", BACKEND)
+                .ended(ConnEnd::TlsFailed("received fatal alert".into()))],
+        )
+        .expect(ID, RuledOut),
+    );
+    rows.push(
+        row(
+            "no baseline to the backend: nothing to say",
+            vec![baseline(LISTENER, 502, "Bad Gateway")],
+        )
+        .no_backend()
+        .absent(ID),
+    );
+    rows
+}
+
+#[test]
+fn backend_unreachable() {
+    check(&backend_unreachable_rows());
+}
+
+// ---------------------------------------------------------------- <code>.passthrough
+
+const PASSTHROUGH_CODES: [u16; 9] = [400, 405, 408, 414, 499, 500, 502, 503, 504];
+
+fn passthrough_rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    for code in PASSTHROUGH_CODES {
+        let id = format!("{code}.passthrough");
+        // A fault when the backend says 5xx; a trigger's mechanism when it says 4xx.
+        let verdict = if code >= 500 { Confirmed } else { Reproduced };
+        rows.push(
+            row(
+                &format!("the backend answers {code} and the listener passes it on"),
+                vec![
+                    baseline(LISTENER, code, "Status"),
+                    baseline(BACKEND, code, "Status"),
+                ],
+            )
+            .expect(&id, verdict)
+            .mentions(&id, &format!("same status {code} and same body")),
+        );
+        rows.push(
+            row(
+                &format!("the listener answers {code} with its own page over the backend's {code}"),
+                vec![
+                    obs(Family::Protocol, "baseline", LISTENER).answer(
+                        code,
+                        "Status",
+                        &nginx_page(code, "Status"),
+                    ),
+                    baseline(BACKEND, code, "Status"),
+                ],
+            )
+            .absent(&id),
+        );
+    }
+    rows.push(
+        row(
+            "same status, a different body that is not a listener page: still the backend's",
+            vec![
+                method(LISTENER, "PUT", 503, "Service Unavailable", "busy (via lb)"),
+                method(BACKEND, "PUT", 503, "Service Unavailable", "busy"),
+            ],
+        )
+        .expect("503.passthrough", Confirmed)
+        .mentions(
+            "503.passthrough",
+            "same status 503 as the backend's direct answer",
+        ),
+    );
+    rows.push(
+        row(
+            "the listener says 502 while the backend says 200: not passed on",
+            vec![
+                obs(Family::Protocol, "baseline", LISTENER).answer(
+                    502,
+                    "Bad Gateway",
+                    &nginx_page(502, "Bad Gateway"),
+                ),
+                baseline(BACKEND, 200, "OK"),
+            ],
+        )
+        .absent("502.passthrough"),
+    );
+    rows
+}
+
+#[test]
+fn passthrough() {
+    check(&passthrough_rows());
+}
+
+// ---------------------------------------------------------------- a healthy run
+
+/// A healthy nginx in front of a healthy backend, as the demo's lab without faults: every
+/// trigger is reproduced or ruled out, and no fault is confirmed.
+fn healthy_observations() -> Vec<Obs> {
+    let ok = app_body(200);
+    let page400 = nginx_page(400, "Bad Request");
+    vec![
+        sniff_tls(LISTENER),
+        sniff_plain(BACKEND),
+        baseline(LISTENER, 200, "OK"),
+        baseline(BACKEND, 200, "OK"),
+        obs(Family::Protocol, "plain-http-to-tls-port", LISTENER).answer(
+            400,
+            "Bad Request",
+            &nginx_plain_to_tls_page(),
+        ),
+        malformed("control", LISTENER, 200, "OK", &ok),
+        malformed("control", BACKEND, 200, "OK", &ok),
+        malformed("lowercase-method", LISTENER, 400, "Bad Request", &page400),
+        malformed("lowercase-method", BACKEND, 200, "OK", &ok),
+        malformed("obs-fold", LISTENER, 400, "Bad Request", &page400),
+        malformed("obs-fold", BACKEND, 200, "OK", &ok),
+        method(LISTENER, "GET", 200, "OK", &ok),
+        method(BACKEND, "GET", 200, "OK", &ok),
+        method(LISTENER, "DELETE", 200, "OK", &ok),
+        method(BACKEND, "DELETE", 200, "OK", &ok),
+        method(
+            LISTENER,
+            "TRACE",
+            405,
+            "Not Allowed",
+            &nginx_page(405, "Not Allowed"),
+        ),
+        method(BACKEND, "TRACE", 200, "OK", &ok),
+        header_probe(LISTENER, 64, 200, "OK", &ok),
+        header_probe(BACKEND, 64, 200, "OK", &ok),
+        limit(LISTENER, Some(8190), Some(8191), Some(400)),
+        limit(BACKEND, Some(65434), Some(65435), Some(400)),
+    ]
+}
+
+fn healthy_rows() -> Vec<Row> {
+    vec![
+        row("healthy nginx, healthy backend", healthy_observations())
+            .profile(Profile::nginx())
+            .expect("400.http-to-https-listener", Reproduced)
+            .expect("400.malformed-request", Reproduced)
+            .expect("405.trace-unsupported", Reproduced)
+            .expect("400.header-too-large", Reproduced)
+            .expect("400.backend-expects-https", RuledOut)
+            .expect("400.backend-validation", RuledOut)
+            .expect("405.backend-method-unsupported", RuledOut)
+            .expect("500.backend-error", RuledOut)
+            .expect("503.backend-error", RuledOut)
+            .expect("504.backend-dependency-timeout", RuledOut)
+            .expect("502.backend-unreachable", RuledOut),
+    ]
+}
+
+#[test]
+fn healthy_listener_and_backend_confirm_no_fault() {
+    let rows = healthy_rows();
+    check(&rows);
+    for r in &rows {
+        let findings = r.classify();
+        let confirmed: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.verdict == Confirmed)
+            .map(|f| f.cause.as_str())
+            .collect();
+        assert!(confirmed.is_empty(), "{}: confirmed {confirmed:?}", r.name);
+        assert!(
+            findings.iter().all(|f| !f.cause.ends_with(".passthrough")),
+            "a healthy backend passes no error on: {findings:#?}"
+        );
+    }
+}
+
+#[test]
+fn classification_is_pure_and_repeatable() {
+    let r = &healthy_rows()[0];
+    assert_eq!(r.classify(), r.classify());
+    assert!(
+        classify(
+            &[],
+            Catalogue::builtin(),
+            &Context {
+                profile: &Profile::clb(),
+                listener_tls: None,
+                has_backend: false,
+            }
+        )
+        .is_empty(),
+        "no observation, no finding"
+    );
+}
+
+// ---------------------------------------------------------------- attribution
+
+fn answer_of(o: &Observation) -> &lbprobe::transport::Exchange {
+    o.exchange.as_ref().expect("an exchange")
+}
+
+#[test]
+fn attribution_tells_who_answered() {
+    let page = nginx_page(400, "Bad Request");
+    let app = app_body(400);
+    let obs_of = |b: Obs| b.build();
+    let l_app = obs_of(baseline(LISTENER, 400, "Bad Request"));
+    let b_app = obs_of(baseline(BACKEND, 400, "Bad Request"));
+    let l_page = obs_of(malformed("obs-fold", LISTENER, 400, "Bad Request", &page));
+    let l_plain = obs_of(malformed("obs-fold", LISTENER, 400, "Bad Request", "nope"));
+    let b_ok = obs_of(baseline(BACKEND, 200, "OK"));
+    let b_silent = obs_of(obs(Family::Protocol, "baseline", BACKEND).ended(ConnEnd::Reset));
+    let l_silent = obs_of(obs(Family::Protocol, "baseline", LISTENER).ended(ConnEnd::Fin));
+    let b_empty_same = obs_of(malformed("obs-fold", BACKEND, 400, "Bad Request", ""));
+    let l_empty_same = obs_of(malformed("obs-fold", LISTENER, 400, "Bad Request", ""));
+    assert_eq!(
+        answer_of(&l_app).response.as_ref().unwrap().body_prefix,
+        app
+    );
+
+    let table: Vec<(&str, &Observation, Option<&Observation>, Origin, &str)> = vec![
+        (
+            "same status and same body: passed on",
+            &l_app,
+            Some(&b_app),
+            Origin::Backend,
+            "same status 400 and same body",
+        ),
+        (
+            "same status, the listener's error page: its own",
+            &l_page,
+            Some(&b_app),
+            Origin::Listener,
+            "its own error page",
+        ),
+        (
+            "same status, both bodies empty, no signature: passed on",
+            &l_empty_same,
+            Some(&b_empty_same),
+            Origin::Backend,
+            "same status 400 as the backend's direct answer",
+        ),
+        (
+            "another status straight to the backend: the listener's",
+            &l_plain,
+            Some(&b_ok),
+            Origin::Listener,
+            "the backend answers the same bytes with 200 OK",
+        ),
+        (
+            "the backend gives no answer: the listener's",
+            &l_plain,
+            Some(&b_silent),
+            Origin::Listener,
+            "the backend gave no answer",
+        ),
+        (
+            "no backend, the listener's error page: signature only",
+            &l_page,
+            None,
+            Origin::Listener,
+            "the body is the listener's own error page",
+        ),
+        (
+            "no backend, no signature: unknown",
+            &l_plain,
+            None,
+            Origin::Unknown,
+            "no backend answer to compare with",
+        ),
+        (
+            "the listener gave no answer: unknown",
+            &l_silent,
+            Some(&b_app),
+            Origin::Unknown,
+            "the listener sent no answer",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, listener, backend, want, says) in table {
+        let (got, why) = attribution::origin(answer_of(listener), backend.map(answer_of));
+        if got != want || !why.contains(says) {
+            failures.push(format!(
+                "{name}: expected {want:?} saying {says:?}, got {got:?}: {why}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    assert!(attribution::looks_like_lb_page(answer_of(&l_page)));
+    assert!(!attribution::looks_like_lb_page(answer_of(&l_app)));
+}
+
+// ---------------------------------------------------------------- ids and the catalogue
+
+fn all_rows() -> Vec<Row> {
+    [
+        http_to_https_listener_rows(),
+        backend_expects_https_rows(),
+        malformed_request_rows(),
+        backend_validation_rows(),
+        header_too_large_rows(),
+        trace_unsupported_rows(),
+        backend_method_unsupported_rows(),
+        backend_error_rows(),
+        backend_unreachable_rows(),
+        passthrough_rows(),
+        healthy_rows(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `NNN.slug` string literals in a source text.
+fn cause_literals(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for piece in text.split('"').skip(1).step_by(2) {
+        let Some((code, slug)) = piece.split_once('.') else {
+            continue;
+        };
+        let is_id = code.len() == 3
+            && code.bytes().all(|b| b.is_ascii_digit())
+            && !slug.is_empty()
+            && slug
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if is_id {
+            out.insert(piece.to_string());
+        }
+    }
+    out
+}
+
+const RULES_RS: &str = include_str!("../src/classify/rules.rs");
+
+/// Every cause id a rule can emit: the literals in rules.rs and the passthrough ids.
+fn rule_ids() -> BTreeSet<String> {
+    let mut ids = cause_literals(RULES_RS);
+    ids.extend(PASSTHROUGH_CODES.iter().map(|c| format!("{c}.passthrough")));
+    ids
+}
+
+#[test]
+fn every_cause_id_in_the_rules_is_in_the_catalogue() {
+    let ids = rule_ids();
+    // The scan itself must work: these literals are known to be in rules.rs.
+    for known in ["400.http-to-https-listener", "502.backend-unreachable"] {
+        assert!(ids.contains(known), "scan of rules.rs missed {known}");
+    }
+    let catalogue = Catalogue::builtin();
+    let missing: Vec<&String> = ids
+        .iter()
+        .filter(|id| catalogue.get(id).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "rules.rs names causes the catalogue lacks (the classifier drops their findings silently): {missing:?}"
+    );
+}
+
+#[test]
+fn every_cause_a_rule_emits_has_a_table_row() {
+    let mut seen = BTreeSet::new();
+    for r in all_rows() {
+        for f in r.classify() {
+            assert!(
+                Catalogue::builtin().get(&f.cause).is_some(),
+                "{} is not in the catalogue",
+                f.cause
+            );
+            seen.insert(f.cause);
+        }
+        seen.extend(r.expect.iter().map(|(c, _)| c.clone()));
+    }
+    let untested: Vec<String> = rule_ids().difference(&seen).cloned().collect();
+    assert!(
+        untested.is_empty(),
+        "causes rules.rs can emit that no table row exercises; add rows: {untested:?}"
+    );
+}
+
+#[test]
+fn every_cause_a_probe_names_is_in_the_catalogue() {
+    let catalogue = Catalogue::builtin();
+    let mut ids: BTreeSet<String> = templates::malformed()
+        .iter()
+        .flat_map(|t| t.evidence_for.iter().cloned())
+        .collect();
+    for source in [
+        include_str!("../src/probe/protocol.rs"),
+        include_str!("../src/probe/methods.rs"),
+        include_str!("../src/probe/header_size.rs"),
+    ] {
+        ids.extend(cause_literals(source));
+    }
+    assert!(
+        ids.contains("405.trace-unsupported"),
+        "scan missed methods.rs"
+    );
+    let missing: Vec<&String> = ids
+        .iter()
+        .filter(|id| catalogue.get(id).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "probes tag causes the catalogue lacks: {missing:?}"
+    );
+}
+
+#[test]
+fn cause_literal_scan_finds_ids_only() {
+    let text = r#"const ID: &str = "400.header-too-large"; format!("{code}.x"); "1.5"; "abc.def"; "504.Bad""#;
+    let found: Vec<String> = cause_literals(text).into_iter().collect();
+    assert_eq!(found, vec!["400.header-too-large".to_string()]);
+}
+
+#[test]
+fn docs_probes_md_lists_every_malformed_template() {
+    let docs = include_str!("../docs/probes.md");
+    let missing: Vec<&str> = templates::malformed_ids()
+        .filter(|id| !docs.contains(&format!("| `{id}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/probes.md's template table lacks: {missing:?}"
+    );
+}

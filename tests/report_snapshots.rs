@@ -1,0 +1,273 @@
+//! Snapshots of the human and JSON reports for one fixed run, and a check that docs/report.md
+//! names every JSON key the report has.
+//!
+//! The run is synthetic (fixed observations through the real classifier, fixed start time,
+//! duration and timings), so the snapshots are deterministic and need no redaction. To accept a
+//! deliberate change: `INSTA_UPDATE=always cargo test --test report_snapshots`, then review the
+//! diff of tests/snapshots/ (or use `cargo insta review` where cargo-insta is installed).
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use lbprobe::catalogue::Catalogue;
+use lbprobe::classify::{classify, Context, Finding, Verdict};
+use lbprobe::exit;
+use lbprobe::probe::{Family, Limits};
+use lbprobe::profile::Profile;
+use lbprobe::report::model::SCHEMA_VERSION;
+use lbprobe::report::{render, ExpectationResult, Format, Report, Style, Summary};
+use lbprobe::target::{Role, Target};
+use lbprobe::transport::ConnEnd;
+
+use support::*;
+
+/// The story: an nginx listener on TLS forwards plain HTTP to a backend port that speaks TLS,
+/// refuses TRACE itself and has a header limit below the clb profile's.
+fn observations() -> Vec<lbprobe::probe::Observation> {
+    let ok = app_body(200);
+    let backend_tls_page = nginx_plain_to_tls_page();
+    numbered(vec![
+        sniff_tls(LISTENER),
+        sniff_tls(BACKEND),
+        obs(Family::Protocol, "baseline", LISTENER).answer(400, "Bad Request", &backend_tls_page),
+        baseline(BACKEND, 200, "OK"),
+        obs(Family::Protocol, "plain-http-to-tls-port", LISTENER).answer(
+            400,
+            "Bad Request",
+            &nginx_plain_to_tls_page(),
+        ),
+        malformed("control", LISTENER, 400, "Bad Request", &backend_tls_page),
+        malformed("control", BACKEND, 200, "OK", &ok),
+        malformed(
+            "lowercase-method",
+            LISTENER,
+            400,
+            "Bad Request",
+            &nginx_page(400, "Bad Request"),
+        ),
+        malformed("lowercase-method", BACKEND, 200, "OK", &ok),
+        method(
+            LISTENER,
+            "TRACE",
+            405,
+            "Not Allowed",
+            &nginx_page(405, "Not Allowed"),
+        ),
+        method(BACKEND, "TRACE", 200, "OK", &ok),
+        obs(Family::Methods, "CONNECT", LISTENER).ended(ConnEnd::Reset),
+        obs(Family::Methods, "CONNECT", BACKEND).ended(ConnEnd::Io(
+            "connection closed before message completed".into(),
+        )),
+        header_probe(
+            LISTENER,
+            8191,
+            400,
+            "Bad Request",
+            &nginx_page(400, "Bad Request"),
+        ),
+        limit(LISTENER, Some(8190), Some(8191), Some(400)),
+    ])
+}
+
+fn targets() -> Vec<Target> {
+    let mut listener = Target::parse(Role::Listener, "https://127.0.0.1:8443/").expect("url");
+    listener.tls_verify = false;
+    listener.sni = Some("lb.example.test".into());
+    let mut backend = Target::parse(Role::Backend, "http://127.0.0.1:9090/").expect("url");
+    backend.headers = vec![("X-Env".into(), "test".into())];
+    vec![listener, backend]
+}
+
+fn expectation(
+    cause: &str,
+    expected: Verdict,
+    findings: &[Finding],
+    line: u32,
+) -> ExpectationResult {
+    let actual = findings
+        .iter()
+        .find(|f| f.cause == cause)
+        .map(|f| f.verdict);
+    ExpectationResult {
+        cause: cause.into(),
+        expected,
+        actual,
+        met: actual == Some(expected),
+        location: format!("scenarios/snapshot.yaml:{line}:3"),
+    }
+}
+
+/// The report `run::execute` would build for these observations, with fixed clock values.
+fn fixed_report() -> Report {
+    let profile = Profile::clb();
+    let observations = observations();
+    let catalogue = Catalogue::builtin();
+    let findings = classify(
+        &observations,
+        catalogue,
+        &Context {
+            profile: &profile,
+            listener_tls: Some(true),
+            has_backend: true,
+        },
+    );
+    let expectations = vec![
+        expectation("405.trace-unsupported", Verdict::Reproduced, &findings, 14),
+        expectation(
+            "400.backend-expects-https",
+            Verdict::RuledOut,
+            &findings,
+            15,
+        ),
+    ];
+    let summary = Summary::of(&findings, &expectations);
+    let covered: BTreeSet<&str> = findings.iter().map(|f| f.cause.as_str()).collect();
+    let not_covered = catalogue
+        .causes()
+        .iter()
+        .filter(|c| !covered.contains(c.id.as_str()))
+        .map(|c| c.id.clone())
+        .collect();
+    let (exit_code, exit_reason) = if summary.confirmed > 0 || summary.expectations_unmet > 0 {
+        (
+            exit::FINDING,
+            format!(
+                "{} fault(s) confirmed, {} expectation(s) unmet",
+                summary.confirmed, summary.expectations_unmet
+            ),
+        )
+    } else {
+        (exit::OK, "no fault confirmed, every expectation met".into())
+    };
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: "lbprobe (snapshot)".into(),
+        scenario: "snapshot".into(),
+        origin: "scenarios/snapshot.yaml".into(),
+        started_unix_ms: 1_767_225_600_000,
+        duration_ms: 1234.5,
+        profile,
+        targets: targets(),
+        limits: Limits::default(),
+        requests_sent: 57,
+        partial: false,
+        notes: vec![
+            "the backend port 127.0.0.1:9090 speaks TLS though its URL says http; direct probes use TLS"
+                .into(),
+        ],
+        summary,
+        findings,
+        expectations,
+        not_covered,
+        unreachable: Vec::new(),
+        observations,
+        exit_code,
+        exit_reason,
+    }
+}
+
+#[test]
+fn the_fixed_run_tells_its_story() {
+    // The snapshots are only worth reviewing if the run says what it is built to say.
+    let r = fixed_report();
+    let verdict = |id: &str| r.findings.iter().find(|f| f.cause == id).map(|f| f.verdict);
+    assert_eq!(
+        verdict("400.backend-expects-https"),
+        Some(Verdict::Confirmed)
+    );
+    assert_eq!(verdict("400.header-too-large"), Some(Verdict::Confirmed));
+    assert_eq!(verdict("405.trace-unsupported"), Some(Verdict::Reproduced));
+    assert_eq!(
+        verdict("400.malformed-request"),
+        Some(Verdict::Inconclusive)
+    );
+    assert_eq!(verdict("502.backend-unreachable"), Some(Verdict::RuledOut));
+    assert_eq!(r.summary.expectations_unmet, 1);
+    assert_eq!(r.exit_code, exit::FINDING);
+}
+
+#[test]
+fn human_report() {
+    let text = render(&fixed_report(), Format::Human, Style { color: false });
+    assert!(!text.contains('\x1b'), "color off means no escape codes");
+    insta::assert_snapshot!("human", text);
+}
+
+#[test]
+fn human_report_in_color_only_adds_escapes() {
+    let plain = render(&fixed_report(), Format::Human, Style { color: false });
+    let color = render(&fixed_report(), Format::Human, Style { color: true });
+    assert!(color.contains("\x1b[1;31mconfirmed"));
+    assert_eq!(strip_ansi(&color), plain);
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // `ESC [ params m`: skip through the final `m`.
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn json_report() {
+    let text = render(&fixed_report(), Format::Json, Style { color: false });
+    let value: serde_json::Value = serde_json::from_str(&text).expect("the JSON report parses");
+    assert_eq!(value["schema_version"], SCHEMA_VERSION);
+    insta::assert_snapshot!("json", text);
+}
+
+/// Every object key anywhere in `value`, with the path of its first appearance.
+fn keys(value: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let here = format!("{path}.{k}");
+                if !out.iter().any(|(key, _)| key == k) {
+                    out.push((k.clone(), here.clone()));
+                }
+                keys(v, &here, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                keys(v, &format!("{path}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn docs_report_md_names_every_json_key() {
+    let docs = include_str!("../docs/report.md");
+    let text = render(&fixed_report(), Format::Json, Style { color: false });
+    let value: serde_json::Value = serde_json::from_str(&text).expect("the JSON report parses");
+    let top: Vec<&String> = value.as_object().expect("an object").keys().collect();
+    assert!(
+        top.len() >= 20,
+        "the report has its top-level fields: {top:?}"
+    );
+    let mut all = Vec::new();
+    keys(&value, "$", &mut all);
+    let missing: Vec<String> = all
+        .iter()
+        .filter(|(k, _)| !docs.contains(&format!("`{k}`")))
+        .map(|(k, path)| format!("{k} (at {path})"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/report.md does not name these JSON keys (write them as `key`): {missing:?}"
+    );
+}

@@ -1,0 +1,289 @@
+//! Synthetic observations for the classifier and report tests: what the probe engine would record,
+//! built by hand so that every answer, body and timing is fixed.
+
+#![allow(dead_code)] // Each test binary uses its own part of the helpers.
+
+use lbprobe::probe::{templates, Detail, Family, LimitSearch, Observation, SentRequest};
+use lbprobe::target::Role;
+use lbprobe::transport::{
+    escape_bytes, unescape_bytes, ConnEnd, Exchange, Response, Sniff, Timings,
+};
+
+pub const LISTENER: Role = Role::Listener;
+pub const BACKEND: Role = Role::Backend;
+
+/// Evidence tags the protocol baseline carries (as src/probe/protocol.rs sets them).
+pub const BASELINE_EVIDENCE: &[&str] = &[
+    "400.backend-expects-https",
+    "400.backend-validation",
+    "500.backend-error",
+    "502.backend-unreachable",
+    "503.backend-error",
+    "504.backend-dependency-timeout",
+];
+
+/// Evidence tags of the methods family (as src/probe/methods.rs sets them).
+pub const METHOD_EVIDENCE: &[&str] = &[
+    "405.trace-unsupported",
+    "405.backend-method-unsupported",
+    "405.passthrough",
+];
+
+pub const HEADER_EVIDENCE: &[&str] = &["400.header-too-large"];
+
+/// The error page nginx writes itself, escaped as `body_prefix` holds it.
+pub fn nginx_page(status: u16, reason: &str) -> String {
+    escape_bytes(
+        format!(
+            "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n\
+             <center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n\
+             </body>\r\n</html>\r\n"
+        )
+        .as_bytes(),
+    )
+}
+
+/// nginx's page for plain HTTP sent to its TLS port.
+pub fn nginx_plain_to_tls_page() -> String {
+    escape_bytes(
+        b"<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n\
+          <body>\r\n<center><h1>400 Bad Request</h1></center>\r\n\
+          <center>The plain HTTP request was sent to HTTPS port</center>\r\n\
+          <hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n",
+    )
+}
+
+/// A backend application's own JSON body.
+pub fn app_body(status: u16) -> String {
+    format!("{{\"status\":{status},\"from\":\"app\"}}")
+}
+
+/// One observation under construction.
+pub struct Obs {
+    o: Observation,
+}
+
+/// Start an observation of `family`/`variant` sent to `role`, with the evidence tags and
+/// well-formedness the engine would give it.
+pub fn obs(family: Family, variant: &str, role: Role) -> Obs {
+    let (well_formed, evidence): (bool, Vec<String>) = match family {
+        Family::Protocol => match variant {
+            "baseline" => (true, strings(BASELINE_EVIDENCE)),
+            "sniff" => (true, strings(&["400.backend-expects-https"])),
+            "plain-http-to-tls-port" => (true, strings(&["400.http-to-https-listener"])),
+            _ => (true, Vec::new()),
+        },
+        Family::Malformed => templates::malformed()
+            .iter()
+            .find(|t| t.id == variant)
+            .map(|t| (t.well_formed, t.evidence_for.clone()))
+            .unwrap_or_else(|| panic!("no malformed template {variant:?}")),
+        Family::Methods => (true, strings(METHOD_EVIDENCE)),
+        Family::HeaderSize => (true, strings(HEADER_EVIDENCE)),
+    };
+    let detail = match family {
+        Family::Methods => Detail::Method {
+            method: variant.to_string(),
+            via: if variant == "CONNECT" {
+                "raw"
+            } else {
+                "reqwest"
+            }
+            .into(),
+        },
+        _ => Detail::None,
+    };
+    let request = format!("GET / HTTP/1.1\\r\\nHost: {}\\r\\n\\r\\n", host(role));
+    Obs {
+        o: Observation {
+            id: String::new(),
+            family,
+            variant: variant.to_string(),
+            role,
+            well_formed,
+            evidence_for: evidence,
+            request: SentRequest {
+                bytes: unescape_bytes(&request).map_or(0, |b| b.len()),
+                text: request,
+                exact: family != Family::Methods,
+            },
+            exchange: None,
+            detail,
+        },
+    }
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn host(role: Role) -> &'static str {
+    match role {
+        Role::Listener => "127.0.0.1:8443",
+        Role::Backend => "127.0.0.1:9090",
+    }
+}
+
+fn exchange(role: Role, tls: bool) -> Exchange {
+    Exchange {
+        endpoint: if tls {
+            format!("{} (tls)", host(role))
+        } else {
+            host(role).to_string()
+        },
+        tls,
+        timings: Timings {
+            connect_ms: Some(0.5),
+            tls_ms: tls.then_some(1.25),
+            first_byte_ms: Some(2.0),
+            total_ms: 2.5,
+        },
+        bytes_out: 64,
+        bytes_in: 0,
+        end: ConnEnd::Complete,
+        response: None,
+        raw_prefix: String::new(),
+        tcp_rtt_us: Some(40),
+        tcp_retransmits: Some(0),
+    }
+}
+
+impl Obs {
+    /// The side answered `status reason` with `body` (already escaped, as `body_prefix` is).
+    pub fn answer(mut self, status: u16, reason: &str, body: &str) -> Obs {
+        let tls = self.o.role == Role::Listener && self.o.variant != "plain-http-to-tls-port";
+        let server = if body.contains("nginx") || self.o.role == Role::Listener {
+            "nginx/1.22.1"
+        } else {
+            "lab-app"
+        };
+        let mut ex = exchange(self.o.role, tls);
+        let head = format!(
+            "HTTP/1.1 {status} {reason}\\r\\nServer: {server}\\r\\nContent-Length: {}\\r\\n\\r\\n",
+            body.len()
+        );
+        ex.bytes_in = head.len() + body.len();
+        ex.raw_prefix = format!("{head}{body}").chars().take(120).collect();
+        ex.response = Some(Response {
+            version: "HTTP/1.1".into(),
+            status,
+            reason: reason.into(),
+            headers: vec![
+                ("Server".into(), server.into()),
+                ("Content-Length".into(), body.len().to_string()),
+            ],
+            body_prefix: body.into(),
+            body_bytes: body.len(),
+            content_length: Some(body.len() as u64),
+            chunked: false,
+            complete: true,
+            problems: Vec::new(),
+        });
+        self.o.exchange = Some(ex);
+        self
+    }
+
+    /// Add a response header (after [`Obs::answer`]).
+    pub fn header(mut self, name: &str, value: &str) -> Obs {
+        let r = self
+            .o
+            .exchange
+            .as_mut()
+            .and_then(|e| e.response.as_mut())
+            .expect("header() after answer()");
+        r.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// No HTTP answer: the connection ended this way.
+    pub fn ended(mut self, end: ConnEnd) -> Obs {
+        let mut ex = exchange(self.o.role, false);
+        if end.never_connected() {
+            ex.timings = Timings {
+                total_ms: 5000.0,
+                ..Timings::default()
+            };
+            ex.tcp_rtt_us = None;
+            ex.tcp_retransmits = None;
+        }
+        ex.end = end;
+        self.o.exchange = Some(ex);
+        self
+    }
+
+    pub fn detail(mut self, detail: Detail) -> Obs {
+        self.o.detail = detail;
+        self
+    }
+
+    pub fn build(self) -> Observation {
+        self.o
+    }
+}
+
+/// Number observations `o1`, `o2`, ... in order, as the engine does at the end of a run.
+pub fn numbered(list: Vec<Obs>) -> Vec<Observation> {
+    list.into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let mut o = b.build();
+            o.id = format!("o{}", i + 1);
+            o
+        })
+        .collect()
+}
+
+// ---- Shorthands for the observations most rows need.
+
+pub fn baseline(role: Role, status: u16, reason: &str) -> Obs {
+    obs(Family::Protocol, "baseline", role).answer(status, reason, &app_body(status))
+}
+
+pub fn sniff(role: Role, sniff: Sniff) -> Obs {
+    obs(Family::Protocol, "sniff", role).detail(Detail::Sniff { sniff })
+}
+
+pub fn sniff_tls(role: Role) -> Obs {
+    sniff(
+        role,
+        Sniff::Tls {
+            version: Some("TLSv1.3".into()),
+        },
+    )
+}
+
+pub fn sniff_plain(role: Role) -> Obs {
+    sniff(role, Sniff::PlainHttp { status: 200 })
+}
+
+pub fn method(role: Role, name: &str, status: u16, reason: &str, body: &str) -> Obs {
+    obs(Family::Methods, name, role).answer(status, reason, body)
+}
+
+pub fn malformed(variant: &str, role: Role, status: u16, reason: &str, body: &str) -> Obs {
+    obs(Family::Malformed, variant, role).answer(status, reason, body)
+}
+
+/// A finished header-size limit search on one side.
+pub fn limit(
+    role: Role,
+    accepted: Option<usize>,
+    rejected: Option<usize>,
+    status: Option<u16>,
+) -> Obs {
+    let exact = matches!((accepted, rejected), (Some(a), Some(r)) if r == a + 1);
+    obs(Family::HeaderSize, "limit", role).detail(Detail::Limit(LimitSearch {
+        largest_accepted: accepted,
+        smallest_rejected: rejected,
+        rejected_status: status,
+        requests: 17,
+        exact,
+    }))
+}
+
+/// One padded header request of `bytes` bytes.
+pub fn header_probe(role: Role, bytes: usize, status: u16, reason: &str, body: &str) -> Obs {
+    obs(Family::HeaderSize, &format!("header-{bytes}"), role)
+        .answer(status, reason, body)
+        .detail(Detail::HeaderSize { bytes })
+}
