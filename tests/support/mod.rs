@@ -79,7 +79,8 @@ pub fn obs(family: Family, variant: &str, role: Role) -> Obs {
             .map(|t| (t.well_formed, t.evidence_for.clone()))
             .unwrap_or_else(|| panic!("no malformed template {variant:?}")),
         Family::Methods => (true, strings(METHOD_EVIDENCE)),
-        Family::HeaderSize => (true, strings(HEADER_EVIDENCE)),
+        Family::HeaderSize | Family::HeaderLimit => (true, strings(HEADER_EVIDENCE)),
+        _ => (true, Vec::new()),
     };
     let detail = match family {
         Family::Methods => Detail::Method {
@@ -278,6 +279,20 @@ pub fn limit(
         rejected_status: status,
         requests: 17,
         exact,
+        refuses_everything: false,
+    }))
+}
+
+/// The `limit` observation of a header search that found the side refusing even its smallest
+/// request.
+pub fn refusing_everything(role: Role) -> Obs {
+    obs(Family::HeaderSize, "limit", role).detail(Detail::Limit(LimitSearch {
+        largest_accepted: None,
+        smallest_rejected: Some(1024),
+        rejected_status: Some(400),
+        requests: 2,
+        exact: false,
+        refuses_everything: true,
     }))
 }
 
@@ -285,5 +300,5 @@ pub fn limit(
 pub fn header_probe(role: Role, bytes: usize, status: u16, reason: &str, body: &str) -> Obs {
     obs(Family::HeaderSize, &format!("header-{bytes}"), role)
         .answer(status, reason, body)
-        .detail(Detail::HeaderSize { bytes })
+        .detail(Detail::Size { bytes })
 }
