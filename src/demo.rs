@@ -76,7 +76,9 @@ impl LabInfo {
     pub fn human(&self) -> String {
         let mut out = format!("backend  {}\n", self.backend);
         if let Some(l) = &self.listener {
-            out.push_str(&format!("listener {l}  (nginx, TLS with a self-signed certificate)\n"));
+            out.push_str(&format!(
+                "listener {l}  (nginx, TLS with a self-signed certificate)\n"
+            ));
         }
         if let Some(s) = &self.skipped {
             out.push_str(&format!("note: {s}\n"));

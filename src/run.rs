@@ -125,12 +125,13 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
         started_unix_ms,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         profile: job.plan.profile.clone(),
+        // Header values the scenario marks secret never reach a report.
         targets: job
             .plan
             .listener
             .iter()
             .chain(job.plan.backend.iter())
-            .cloned()
+            .map(|t| probe::engine::masked_target(t, &job.plan.mask))
             .collect(),
         limits: job.plan.limits,
         requests_sent: output.requests_sent,

@@ -118,7 +118,10 @@ fn listener_limit(view: &View<'_>, ctx: &Context<'_>, m: &Measure, id: &str) -> 
             Draft::new(
                 id,
                 Verdict::RuledOut,
-                format!("the listener accepts {}", threshold_text(l, m.noun)),
+                format!(
+                    "no size tried was refused by the listener: {}",
+                    threshold_text(l, m.noun)
+                ),
             )
             .with(
                 format!(
@@ -212,7 +215,10 @@ fn backend_uri_limit(view: &View<'_>, m: &Measure) -> Option<Draft> {
             Draft::new(
                 ID,
                 Verdict::RuledOut,
-                format!("the backend accepts {}", threshold_text(b, m.noun)),
+                format!(
+                    "no size tried was refused by the backend: {}",
+                    threshold_text(b, m.noun)
+                ),
             )
             .with(
                 format!("backend directly: {}", threshold_text(b, m.noun)),

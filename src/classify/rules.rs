@@ -1,8 +1,8 @@
 //! One function per cause (or group of causes) this run's probes can speak to.
 
-use crate::probe::{Detail, Family};
+use crate::probe::{Detail, Family, Observation};
 use crate::target::Role;
-use crate::transport::{Exchange, Sniff};
+use crate::transport::{ConnEnd, Exchange, Sniff};
 
 use super::{describe, truncate, Context, Draft, Origin, Pair, Verdict, View};
 
@@ -62,6 +62,14 @@ fn http_to_https_listener(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
             ),
             &[obs],
         ),
+        None if ex.is_none_or(|e| e.end.never_connected() || e.end == ConnEnd::Timeout) => {
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                format!("plain HTTP to the HTTPS listener got no answer to judge by ({got})"),
+            )
+            .with(format!("plain HTTP to the TLS port: {got}"), &[obs])
+        }
         _ => Draft::new(
             ID,
             Verdict::RuledOut,
@@ -139,6 +147,18 @@ fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
                         ),
                         &backend.into_iter().collect::<Vec<_>>(),
                     ),
+                )
+            } else if listener_status == Some(400) || alert.is_some() {
+                Some(
+                    Draft::new(
+                        ID,
+                        Verdict::Inconclusive,
+                        format!(
+                            "the backend speaks TLS and a valid request through the listener gets 400, but the same request over TLS straight to the backend gets {} too: the 400 may be the backend's own",
+                            describe(backend_ex)
+                        ),
+                    )
+                    .with(format!("the backend port completed a {version} handshake"), &refs),
                 )
             } else if listener.is_none() {
                 Some(Draft::new(
@@ -255,9 +275,13 @@ fn malformed_request(view: &View<'_>) -> Option<Draft> {
         }
     }
     if hits.is_empty() {
-        let reached = tried
-            .iter()
-            .any(|p| p.listener_ex().is_some_and(|e| !e.end.never_connected()));
+        // Ruled out only if the listener answered (or closed on) at least one variant: a run
+        // where every variant timed out or never connected says nothing.
+        let reached = tried.iter().any(|p| {
+            p.listener_ex().is_some_and(|e| {
+                !e.end.never_connected() && !(e.response.is_none() && e.end == ConnEnd::Timeout)
+            })
+        });
         let (verdict, reason) = if reached {
             (
                 Verdict::RuledOut,
@@ -269,7 +293,8 @@ fn malformed_request(view: &View<'_>) -> Option<Draft> {
         } else {
             (
                 Verdict::Inconclusive,
-                "the listener could not be reached to send it malformed requests".to_string(),
+                "the listener could not be reached or stayed silent: no malformed variant got an answer"
+                    .to_string(),
             )
         };
         let mut d = Draft::new(ID, verdict, reason);
@@ -309,8 +334,15 @@ fn well_formed_pairs<'a>(view: &View<'a>) -> Vec<(Family, Pair<'a>)> {
     view.all_pairs()
         .into_iter()
         .filter(|(f, p)| {
-            *f != Family::HeaderSize
-                && p.observations().iter().all(|o| o.well_formed)
+            // Sized requests of limit searches are refused by size, not by validation.
+            matches!(
+                f,
+                Family::Protocol
+                    | Family::Malformed
+                    | Family::Methods
+                    | Family::Latency
+                    | Family::Response
+            ) && p.observations().iter().all(|o| o.well_formed)
                 && p.variant != "CONNECT"
                 && p.variant != "TRACE"
                 && p.variant != "plain-http-to-tls-port"
@@ -322,9 +354,10 @@ fn well_formed_pairs<'a>(view: &View<'a>) -> Vec<(Family, Pair<'a>)> {
 fn backend_validation(view: &View<'_>) -> Option<Draft> {
     const ID: &str = "400.backend-validation";
     let pairs = well_formed_pairs(view);
+    // Only requests the backend answered can speak to its validation.
     let direct: Vec<&(Family, Pair<'_>)> = pairs
         .iter()
-        .filter(|(_, p)| p.backend_ex().is_some())
+        .filter(|(_, p)| p.backend_status().is_some())
         .collect();
     if direct.is_empty() {
         return None;
@@ -334,14 +367,24 @@ fn backend_validation(view: &View<'_>) -> Option<Draft> {
         .filter(|(_, p)| p.backend_status() == Some(400))
         .collect();
     if rejected.is_empty() {
-        return Some(Draft::new(
-            ID,
-            Verdict::RuledOut,
-            format!(
-                "the backend accepts the {} valid requests sent straight to it",
-                direct.len()
+        let refs: Vec<&Observation> = direct.iter().filter_map(|(_, p)| p.backend).collect();
+        let n = direct.len();
+        let what = if n == 1 {
+            "valid request"
+        } else {
+            "valid requests"
+        };
+        return Some(
+            Draft::new(
+                ID,
+                Verdict::RuledOut,
+                format!("the backend accepts the {n} {what} sent straight to it"),
+            )
+            .with(
+                format!("{n} {what} straight to the backend got no 400"),
+                &refs,
             ),
-        ));
+        );
     }
     let mut d = Draft::new(
         ID,
@@ -379,11 +422,33 @@ fn backend_validation(view: &View<'_>) -> Option<Draft> {
 
 fn trace_unsupported(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
     const ID: &str = "405.trace-unsupported";
-    let p = view
-        .pairs(Family::Methods)
-        .into_iter()
-        .find(|p| p.variant == "TRACE")?;
-    p.listener?;
+    let pairs = view.pairs(Family::Methods);
+    let Some(p) = pairs
+        .iter()
+        .find(|p| p.variant == "TRACE" && p.listener.is_some())
+    else {
+        // The family stopped before TRACE (its error budget): say why, if the listener was
+        // unreachable.
+        let failed: Vec<&Observation> = pairs
+            .iter()
+            .filter_map(|p| p.listener)
+            .filter(|o| o.exchange.as_ref().is_some_and(|e| e.end.never_connected()))
+            .collect();
+        return (!failed.is_empty()).then(|| {
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                "the listener could not be reached, so TRACE was never sent",
+            )
+            .with(
+                format!(
+                    "{} method checks failed to connect before TRACE",
+                    failed.len()
+                ),
+                &failed,
+            )
+        });
+    };
     let got = describe(p.listener_ex());
     if p.listener_ex().is_some_and(|e| e.end.never_connected()) {
         return Some(
@@ -419,13 +484,24 @@ fn trace_unsupported(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
                 &p.observations(),
             )
         }
-    } else {
+    } else if p.listener_status().is_none() {
         Draft::new(
             ID,
-            Verdict::RuledOut,
-            format!("the listener passes TRACE on ({got})"),
+            Verdict::Inconclusive,
+            format!("the listener gave no HTTP answer to TRACE ({got})"),
         )
         .with(format!("TRACE via the listener: {got}"), &p.observations())
+    } else {
+        let (origin, why) = p.origin();
+        let reason = if origin == Origin::Backend {
+            format!("the listener passes TRACE on (the backend answers it: {got})")
+        } else {
+            format!("the listener answers TRACE with {got}, not 405")
+        };
+        Draft::new(ID, Verdict::RuledOut, reason).with(
+            format!("TRACE via the listener: {got} ({why})"),
+            &p.observations(),
+        )
     })
 }
 
@@ -539,27 +615,48 @@ fn backend_unreachable(view: &View<'_>) -> Option<Draft> {
     const ID: &str = "502.backend-unreachable";
     let o = view.find(Family::Protocol, "baseline", Role::Backend)?;
     let ex = o.exchange.as_ref()?;
-    Some(if ex.end.never_connected() {
-        Draft::new(
+    let through = view.find(Family::Protocol, "baseline", Role::Listener);
+    let listener_status = through
+        .and_then(|o| o.exchange.as_ref())
+        .and_then(Exchange::status);
+    Some(
+        if ex.end.never_connected() && listener_status.is_some_and(|s| s != 502 && s != 504) {
+            // We cannot reach it from here, but the listener can: a path or firewall difference
+            // between this host and the listener, not the listener's problem.
+            let mut refs = vec![o];
+            refs.extend(through);
+            Draft::new(
             ID,
-            Verdict::Confirmed,
-            format!("no TCP connection to the backend: {}", describe(Some(ex))),
+            Verdict::Inconclusive,
+            format!(
+                "no TCP connection to the backend from here ({}), but the listener reaches it (a valid GET through it got {})",
+                describe(Some(ex)),
+                listener_status.unwrap_or_default()
+            ),
         )
-        .with(
-            format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))),
-            &[o],
-        )
-    } else {
-        Draft::new(
-            ID,
-            Verdict::RuledOut,
-            "the backend accepts TCP connections on its service port",
-        )
-        .with(
-            format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))),
-            &[o],
-        )
-    })
+        .with("run lbprobe from a host on the listener's network path to the backend, or on the backend itself", &refs)
+        } else if ex.end.never_connected() {
+            Draft::new(
+                ID,
+                Verdict::Confirmed,
+                format!("no TCP connection to the backend: {}", describe(Some(ex))),
+            )
+            .with(
+                format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))),
+                &[o],
+            )
+        } else {
+            Draft::new(
+                ID,
+                Verdict::RuledOut,
+                "the backend accepts TCP connections on its service port",
+            )
+            .with(
+                format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))),
+                &[o],
+            )
+        },
+    )
 }
 
 /// `<code>.passthrough`: the backend answered the code and the listener passed it on.

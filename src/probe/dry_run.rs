@@ -6,7 +6,7 @@ use crate::profile::Profile;
 use crate::target::{Role, Scheme, Target};
 use crate::transport::escape_bytes;
 
-use super::engine::{mask_headers, Plan, Side};
+use super::engine::{mask_headers, masked_target, Plan, Side};
 use super::{
     header_size, latency, malformed, methods, partial, protocol, response, Family, Limits,
     ProbeSpec,
@@ -197,7 +197,10 @@ pub fn dry_run(plan: &Plan) -> DryRun {
         }
     }
     DryRun {
-        targets: sides.iter().map(|s| s.target.clone()).collect(),
+        targets: sides
+            .iter()
+            .map(|s| masked_target(&s.target, &plan.mask))
+            .collect(),
         profile: plan.profile.clone(),
         limits: plan.limits,
         families,

@@ -207,7 +207,7 @@ impl Engine {
         }
     }
 
-    fn mask_response(&self, exchange: &mut Exchange) {
+    pub fn mask_response(&self, exchange: &mut Exchange) {
         if let Some(resp) = exchange.response.as_mut() {
             for (name, value) in resp.headers.iter_mut() {
                 if is_masked(name, &self.mask) {
@@ -251,6 +251,17 @@ impl Engine {
             detail,
         }
     }
+}
+
+/// The target as reports show it: values of masked headers replaced by `***`.
+pub fn masked_target(target: &Target, extra: &[String]) -> Target {
+    let mut t = target.clone();
+    for (name, value) in t.headers.iter_mut() {
+        if is_masked(name, extra) {
+            *value = "***".into();
+        }
+    }
+    t
 }
 
 fn is_masked(name: &str, extra: &[String]) -> bool {

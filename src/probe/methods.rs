@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::transport::{escape_bytes, ConnEnd, Exchange, Response, Timings};
 
-use super::engine::{Engine, Side};
+use super::engine::{Engine, ErrorBudget, Side};
 use super::{request, Detail, Family, Observation, SentRequest};
 
 pub const MATRIX: &[&str] = &[
@@ -39,7 +39,16 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
                 }
             };
             let mut out = Vec::new();
+            let mut errors = ErrorBudget::default();
             for method in methods {
+                if errors.exhausted(side.role()) {
+                    engine.note(format!(
+                        "methods: stopped probing the {} after {} consecutive timeouts or connect failures",
+                        side.role(),
+                        super::engine::ERROR_BUDGET
+                    ));
+                    break;
+                }
                 let obs = if !via_client_library(method) || client.is_none() {
                     raw(engine, side, method).await
                 } else if let Some((client, url)) = client.as_ref() {
@@ -48,7 +57,12 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
                     None
                 };
                 match obs {
-                    Some(o) => out.push(o),
+                    Some(o) => {
+                        if let Some(ex) = &o.exchange {
+                            errors.record(side.role(), ex);
+                        }
+                        out.push(o)
+                    }
                     None => break,
                 }
             }
@@ -182,10 +196,11 @@ async fn via_client(
     let sent: SentRequest = engine.sent(&rendered, false);
     let started = Instant::now();
     let result = req.send().await;
-    let exchange = match result {
+    let mut exchange = match result {
         Ok(resp) => response_exchange(resp, started, side, rendered.len()).await,
         Err(e) => error_exchange(&e, started, side),
     };
+    engine.mask_response(&mut exchange);
     Some(engine.observation(
         Family::Methods,
         method,

@@ -65,7 +65,11 @@ impl Template {
             .replace("{method}", &escape_for_template(fill.method))
             .replace("{path}", &escape_for_template(fill.path))
             .replace("{host}", &escape_for_template(fill.host))
-            .replace("{extra}", &escape_for_template(fill.extra));
+            .replace("{extra}", &escape_for_template(fill.extra))
+            .replace(
+                "{extra_lf}",
+                &escape_for_template(&fill.extra.replace("\r\n", "\n")),
+            );
         // Templates are validated at load and substituted values are escaped, so this holds.
         unescape_bytes(&text).unwrap_or_else(|_| text.into_bytes())
     }
