@@ -279,7 +279,8 @@ fn malformed_request(view: &View<'_>) -> Option<Draft> {
         // where every variant timed out or never connected says nothing.
         let reached = tried.iter().any(|p| {
             p.listener_ex().is_some_and(|e| {
-                !e.end.never_connected() && !(e.response.is_none() && e.end == ConnEnd::Timeout)
+                let silent = e.response.is_none() && e.end == ConnEnd::Timeout;
+                !(e.end.never_connected() || silent)
             })
         });
         let (verdict, reason) = if reached {
