@@ -32,9 +32,11 @@ fn result(o: Option<&Observation>) -> Option<&PartialResult> {
     }
 }
 
-/// `2.0 s` or `500 ms`.
+/// `2.0 s`, `500 ms` or `under 1 ms`.
 fn time(ms: f64) -> String {
-    if ms >= 1000.0 {
+    if ms < 1.0 {
+        "under 1 ms".to_string()
+    } else if ms >= 1000.0 {
         format!("{:.1} s", ms / 1000.0)
     } else {
         format!("{ms:.0} ms")
@@ -292,9 +294,10 @@ fn client_closed_early(pairs: &[Pair<'_>]) -> Option<Draft> {
                     CLIENT_CLOSED_EARLY,
                     Verdict::Reproduced,
                     format!(
-                        "we cut a request and closed after {}; the listener had sent nothing: it is left \
-                         with an incomplete request, which it records as 400 (nginx) — the record is in \
-                         its access log, not on the wire",
+                        "we cut a request mid-header and closed after {} without the listener having \
+                         answered: it is left with an incomplete request from a client that is gone, \
+                         which nginx logs as 400; that record is in the listener's access log, which \
+                         the probe cannot see",
                         time(r.waited_ms)
                     ),
                 ),

@@ -157,7 +157,7 @@ fn variant_bytes(variant: &str, side: &Side) -> Vec<u8> {
             side.target.host_header()
         )
         .into_bytes(),
-        // Cut inside a header name: no parser can mistake it for a complete head.
+        // Cut inside a header line (no CRLF after it): no parser can take it for a complete head.
         _ => {
             let ua = format!("User-Agent: {USER_AGENT}\r\n");
             format!(
