@@ -1,9 +1,604 @@
 //! Rules on incomplete requests: 408 from the listener's request timeout, 400 when the client
 //! closes early.
+//!
+//! What the probe can see is limited: nginx, for one, answers neither case on the wire (it closes
+//! and writes 408 or 400 into its access log), so the evidence says which part was seen and
+//! which part lives in the listener's log.
 
-use super::{Context, Draft, View};
+use crate::probe::partial::{Outcome, PartialResult, CLOSE_EARLY, WAITING};
+use crate::probe::{Detail, Family, Observation};
+
+use super::{Context, Draft, Pair, Verdict, View};
+
+const PARTIAL_REQUEST: &str = "408.partial-request";
+const CLIENT_CLOSED_EARLY: &str = "400.client-closed-early";
+
+/// A close sooner than this after our last byte is a refusal, not a timer running out: request
+/// timeouts are whole seconds in every listener we know (nginx, HAProxy, cloud LBs).
+const IMMEDIATE_MS: f64 = 500.0;
 
 pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
-    let _ = (view, ctx);
-    Vec::new()
+    let pairs = view.pairs(Family::Partial);
+    let mut out = Vec::new();
+    out.extend(partial_request(&pairs, ctx));
+    out.extend(client_closed_early(&pairs));
+    out
+}
+
+fn result(o: Option<&Observation>) -> Option<&PartialResult> {
+    match &o?.detail {
+        Detail::Partial(r) => Some(r),
+        _ => None,
+    }
+}
+
+/// `2.0 s`, `500 ms` or `under 1 ms`.
+fn time(ms: f64) -> String {
+    if ms < 1.0 {
+        "under 1 ms".to_string()
+    } else if ms >= 1000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+/// What a side did with a waiting variant, in words: `closed the connection without an answer
+/// after 2.0 s`.
+fn did(r: &PartialResult, o: &Observation) -> String {
+    let after = time(r.waited_ms);
+    match &r.outcome {
+        Outcome::Answered { status } => {
+            let reason = o
+                .exchange
+                .as_ref()
+                .and_then(|e| e.response.as_ref())
+                .map(|r| r.reason.as_str())
+                .filter(|r| !r.is_empty())
+                .map(|r| format!(" {r}"))
+                .unwrap_or_default();
+            format!("answered {status}{reason} after {after}")
+        }
+        Outcome::NotHttp => format!("sent bytes that are not HTTP after {after}"),
+        Outcome::Closed => format!("closed the connection without an answer after {after}"),
+        Outcome::Reset => format!("reset the connection without an answer after {after}"),
+        Outcome::StillWaiting => format!("was still waiting at the cap of {}", time(r.cap_ms)),
+        Outcome::Failed { why } => format!("could not be probed ({why})"),
+    }
+}
+
+/// How the listener ended one waiting variant, for the verdict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ending {
+    /// Its own timer ran out: 408, or a close/reset after a real wait.
+    GaveUp {
+        ms: f64,
+        answered: bool,
+    },
+    /// It forwarded the incomplete request: the answer is the backend's (same body) or a
+    /// gateway error.
+    Forwarded,
+    /// Another answer, or a close at once: not a timeout.
+    Other,
+    StillWaiting,
+    Failed,
+}
+
+fn ending(pair: &Pair<'_>) -> Option<Ending> {
+    let r = result(pair.listener)?;
+    Some(match &r.outcome {
+        Outcome::Answered { status } if same_body(pair) || (500..600).contains(status) => {
+            Ending::Forwarded
+        }
+        Outcome::Answered { status: 408 } => Ending::GaveUp {
+            ms: r.waited_ms,
+            answered: true,
+        },
+        Outcome::Closed | Outcome::Reset if r.waited_ms >= IMMEDIATE_MS => Ending::GaveUp {
+            ms: r.waited_ms,
+            answered: false,
+        },
+        Outcome::Answered { .. } | Outcome::NotHttp | Outcome::Closed | Outcome::Reset => {
+            Ending::Other
+        }
+        Outcome::StillWaiting => Ending::StillWaiting,
+        Outcome::Failed { .. } => Ending::Failed,
+    })
+}
+
+/// The listener's answer carries the backend's own body: it was passed on, not written by it.
+fn same_body(pair: &Pair<'_>) -> bool {
+    let body = |ex: Option<&crate::transport::Exchange>| {
+        ex.and_then(|e| e.response.as_ref())
+            .map(|r| r.body_prefix.clone())
+            .filter(|b| !b.is_empty())
+    };
+    body(pair.listener_ex()).is_some_and(|l| Some(l) == body(pair.backend_ex()))
+}
+
+/// One evidence line per variant: the listener and, side by side, the backend.
+fn side_by_side(pair: &Pair<'_>, r: &PartialResult, listener: &Observation) -> String {
+    let backend = match (pair.backend, result(pair.backend)) {
+        (Some(o), Some(b)) => format!("; straight to the backend the same bytes: it {}", did(b, o)),
+        _ => String::new(),
+    };
+    format!(
+        "{} ({}): the listener {}{backend}",
+        pair.variant,
+        r.incomplete,
+        did(r, listener)
+    )
+}
+
+fn partial_request(pairs: &[Pair<'_>], ctx: &Context<'_>) -> Option<Draft> {
+    let waiting: Vec<(&Pair<'_>, Ending)> = WAITING
+        .iter()
+        .filter_map(|v| pairs.iter().find(|p| p.variant == *v))
+        .filter_map(|p| Some((p, ending(p)?)))
+        .collect();
+    if waiting.is_empty() {
+        return None;
+    }
+    let documented = ctx.profile.request_timeout.as_secs_f64() * 1000.0;
+    let profile = &ctx.profile.name;
+    let gave_up = waiting.iter().find_map(|(p, e)| match e {
+        Ending::GaveUp { ms, answered } => Some((p, *ms, *answered)),
+        _ => None,
+    });
+    let still = waiting
+        .iter()
+        .find(|(_, e)| *e == Ending::StillWaiting)
+        .map(|(p, _)| p);
+    let mut draft = if let Some((p, ms, answered)) = gave_up {
+        let how = if answered {
+            "answers 408"
+        } else {
+            "closes the connection"
+        };
+        let mut d = Draft::new(
+            PARTIAL_REQUEST,
+            Verdict::Reproduced,
+            format!(
+                "the listener {how} after waiting {} for the rest of an incomplete request ({})",
+                time(ms),
+                p.variant
+            ),
+        );
+        d = d.with(
+            compare_with_profile(ms, documented, profile),
+            &p.observations(),
+        );
+        d
+    } else if let Some(p) = still {
+        let cap = result(p.listener).map_or(0.0, |r| r.cap_ms);
+        Draft::new(
+            PARTIAL_REQUEST,
+            Verdict::Inconclusive,
+            format!(
+                "the listener was still waiting for the rest of the request when the cap of {} ran out; \
+                 raise max-wait above the listener's request timeout (the profile {profile} documents {})",
+                time(cap),
+                time(documented)
+            ),
+        )
+    } else if waiting
+        .iter()
+        .any(|(_, e)| matches!(e, Ending::Other | Ending::Forwarded))
+    {
+        let forwarded = waiting.iter().any(|(_, e)| *e == Ending::Forwarded);
+        Draft::new(
+            PARTIAL_REQUEST,
+            Verdict::RuledOut,
+            if forwarded {
+                "the listener forwards incomplete requests to the backend instead of timing them out"
+            } else {
+                "the listener does not wait and give up on incomplete requests: it answers or closes at once"
+            },
+        )
+    } else {
+        Draft::new(
+            PARTIAL_REQUEST,
+            Verdict::Inconclusive,
+            "the incomplete requests could not be delivered to the listener",
+        )
+    };
+    for (p, e) in &waiting {
+        let Some((listener, r)) = p.listener.zip(result(p.listener)) else {
+            continue;
+        };
+        let mut text = side_by_side(p, r, listener);
+        if let Ending::GaveUp {
+            answered: false, ..
+        } = e
+        {
+            text.push_str(
+                "; the probe sees only the close: nginx ends a timed-out request this way and \
+                 logs it as 408 (status=408, upstream_status=-, request_time at the timeout), \
+                 so the listener's access log shows what it recorded",
+            );
+        }
+        if *e == Ending::Forwarded {
+            text.push_str("; the answer is the backend's, passed on (see 408.passthrough)");
+        }
+        draft = draft.with(text, &p.observations());
+    }
+    Some(draft)
+}
+
+/// The measured wait against the profile's documented request timeout.
+fn compare_with_profile(ms: f64, documented: f64, profile: &str) -> String {
+    let differs = (ms - documented).abs() > (documented * 0.2).max(1000.0);
+    if !differs {
+        return format!(
+            "the listener's wait of {} matches the request timeout the profile {profile} documents ({})",
+            time(ms),
+            time(documented)
+        );
+    }
+    let which = if ms < documented { "shorter" } else { "longer" };
+    format!(
+        "the listener gave up after {}, markedly {which} than the request timeout the profile \
+         {profile} documents ({}): this listener is configured differently, and clients that \
+         pause longer than {} mid-request are cut off",
+        time(ms),
+        time(documented),
+        time(ms)
+    )
+}
+
+fn client_closed_early(pairs: &[Pair<'_>]) -> Option<Draft> {
+    let pair = pairs.iter().find(|p| p.variant == CLOSE_EARLY);
+    let listener_400s: Vec<(&Pair<'_>, &Observation, &PartialResult)> = WAITING
+        .iter()
+        .filter_map(|v| pairs.iter().find(|p| p.variant == *v))
+        .filter_map(|p| Some((p, p.listener?, result(p.listener)?)))
+        .filter(|(_, _, r)| r.outcome == Outcome::Answered { status: 400 })
+        .collect();
+    let (listener, r) = match pair.and_then(|p| p.listener.zip(result(p.listener))) {
+        Some(found) => found,
+        None if listener_400s.is_empty() => return None,
+        None => {
+            let mut d = Draft::new(
+                CLIENT_CLOSED_EARLY,
+                Verdict::Inconclusive,
+                "the listener answers incomplete requests with 400, but the close-early probe did not run",
+            );
+            for (p, o, r) in &listener_400s {
+                d = d.with(side_by_side(p, r, o), &p.observations());
+            }
+            return Some(d);
+        }
+    };
+    let pair = pair?;
+    let sent = format!(
+        "{CLOSE_EARLY}: we sent {} bytes of a request cut in the middle of a header line",
+        listener.request.bytes
+    );
+    let backend = match (pair.backend, result(pair.backend)) {
+        (Some(_), Some(b)) => format!("; straight to the backend the same: {}", early(b)),
+        _ => String::new(),
+    };
+    let mut draft = match (&r.outcome, &r.after_our_close) {
+        (Outcome::StillWaiting, after) => {
+            let answered_other = match after {
+                Some(Outcome::Answered { status }) if *status != 400 => Some(*status),
+                _ => None,
+            };
+            match answered_other {
+                Some(status) => Draft::new(
+                    CLIENT_CLOSED_EARLY,
+                    Verdict::RuledOut,
+                    format!("the listener answers a client that closes mid-request with {status}, not 400"),
+                ),
+                None => Draft::new(
+                    CLIENT_CLOSED_EARLY,
+                    Verdict::Reproduced,
+                    format!(
+                        "we cut a request mid-header and closed after {} without the listener having \
+                         answered: it is left with an incomplete request from a client that is gone, \
+                         which nginx logs as 400; that record is in the listener's access log, which \
+                         the probe cannot see",
+                        time(r.waited_ms)
+                    ),
+                ),
+            }
+        }
+        (Outcome::Answered { status: 400 }, _) => Draft::new(
+            CLIENT_CLOSED_EARLY,
+            Verdict::Reproduced,
+            format!(
+                "the listener answers a request cut mid-header with 400 after {}, before the client closes",
+                time(r.waited_ms)
+            ),
+        ),
+        (Outcome::Answered { status }, _) => Draft::new(
+            CLIENT_CLOSED_EARLY,
+            Verdict::RuledOut,
+            format!(
+                "the listener answers a request cut mid-header with {status}, not 400, before the client closes"
+            ),
+        ),
+        (Outcome::Failed { why }, _) => Draft::new(
+            CLIENT_CLOSED_EARLY,
+            Verdict::Inconclusive,
+            format!("the cut request could not be delivered to the listener ({why})"),
+        ),
+        (_, _) => Draft::new(
+            CLIENT_CLOSED_EARLY,
+            Verdict::Inconclusive,
+            format!(
+                "the listener ended the connection itself within {}, before we could close",
+                time(r.waited_ms)
+            ),
+        ),
+    };
+    draft = draft.with(
+        format!("{sent}; the listener {}{backend}", early(r)),
+        &pair.observations(),
+    );
+    if draft.verdict == Verdict::Reproduced && r.outcome == Outcome::StillWaiting {
+        draft = draft.with(
+            "the probe cannot see what the listener logged: look in its access log for the \
+             probe's request at this time. nginx logs status=400 with upstream_status=-, \
+             bytes_sent=0 and request_time equal to how long the client stayed (its error log, at \
+             info level: \"client prematurely closed connection\"); a listener that had already \
+             forwarded a complete request logs 499 instead",
+            &[listener],
+        );
+    }
+    for (p, o, r) in &listener_400s {
+        draft = draft.with(
+            format!(
+                "the listener also answers an incomplete request with 400 itself: {}",
+                side_by_side(p, r, o)
+            ),
+            &p.observations(),
+        );
+    }
+    Some(draft)
+}
+
+/// What a side did with the close-early variant, in words.
+fn early(r: &PartialResult) -> String {
+    let before = match &r.outcome {
+        Outcome::StillWaiting => format!("sent nothing in {}", time(r.waited_ms)),
+        Outcome::Answered { status } => format!("answered {status} after {}", time(r.waited_ms)),
+        Outcome::NotHttp => format!("sent bytes that are not HTTP after {}", time(r.waited_ms)),
+        Outcome::Closed => format!("closed the connection after {}", time(r.waited_ms)),
+        Outcome::Reset => format!("reset the connection after {}", time(r.waited_ms)),
+        Outcome::Failed { why } => format!("could not be probed ({why})"),
+    };
+    let after_ms = r.after_close_ms.map(time).unwrap_or_default();
+    let after = match &r.after_our_close {
+        None => String::new(),
+        Some(Outcome::StillWaiting) => {
+            format!("; after our close it kept the connection open for the {after_ms} we watched")
+        }
+        Some(Outcome::Answered { status }) => {
+            format!("; after our close it answered {status} within {after_ms}")
+        }
+        Some(Outcome::Closed) => format!("; after our close it closed too, within {after_ms}"),
+        Some(Outcome::Reset) => {
+            format!("; after our close it reset the connection within {after_ms}")
+        }
+        Some(Outcome::NotHttp) => "; after our close it sent bytes that are not HTTP".to_string(),
+        Some(Outcome::Failed { why }) => format!("; after our close: {why}"),
+    };
+    format!("{before}{after}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::SentRequest;
+    use crate::profile::Profile;
+    use crate::target::Role;
+    use crate::transport::{parse_response, ConnEnd, Exchange, ParseLimits, Timings};
+
+    /// One observation of the partial family: `raw` is what the side sent back.
+    fn obs(variant: &str, role: Role, outcome: Outcome, waited_ms: f64, raw: &[u8]) -> Observation {
+        let close_early = variant == CLOSE_EARLY;
+        let after = close_early.then_some(Outcome::Closed);
+        Observation {
+            id: format!("{variant}-{role}"),
+            family: Family::Partial,
+            variant: variant.into(),
+            role,
+            well_formed: false,
+            evidence_for: Vec::new(),
+            request: SentRequest {
+                text: String::new(),
+                bytes: 40,
+                exact: true,
+            },
+            exchange: Some(Exchange {
+                endpoint: "127.0.0.1:1".into(),
+                tls: false,
+                timings: Timings::default(),
+                bytes_out: 40,
+                bytes_in: raw.len(),
+                end: ConnEnd::Fin,
+                response: parse_response(raw, false, &ParseLimits::default()),
+                raw_prefix: String::new(),
+                tcp_rtt_us: None,
+                tcp_retransmits: None,
+            }),
+            detail: Detail::Partial(PartialResult {
+                incomplete: "test".into(),
+                cap_ms: if close_early { 500.0 } else { 6000.0 },
+                outcome,
+                waited_ms,
+                we_closed_after_ms: close_early.then_some(waited_ms),
+                after_our_close: after,
+                after_close_ms: close_early.then_some(1.0),
+            }),
+        }
+    }
+
+    const R408: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 2\r\n\r\nbk";
+    const R400: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\nlb";
+    const R504: &[u8] = b"HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 2\r\n\r\nlb";
+
+    /// What one side did: outcome, wait (ms), the bytes it sent back.
+    type Side = (Outcome, f64, &'static [u8]);
+
+    /// Every waiting variant to both sides with these outcomes, plus a silent close-early.
+    fn run(listener: Side, backend: Side) -> Vec<Observation> {
+        let mut out = Vec::new();
+        for v in WAITING {
+            out.push(obs(
+                v,
+                Role::Listener,
+                listener.0.clone(),
+                listener.1,
+                listener.2,
+            ));
+            out.push(obs(
+                v,
+                Role::Backend,
+                backend.0.clone(),
+                backend.1,
+                backend.2,
+            ));
+        }
+        out.push(obs(
+            CLOSE_EARLY,
+            Role::Listener,
+            Outcome::StillWaiting,
+            500.0,
+            b"",
+        ));
+        out.push(obs(
+            CLOSE_EARLY,
+            Role::Backend,
+            Outcome::StillWaiting,
+            500.0,
+            b"",
+        ));
+        out
+    }
+
+    fn finding(observations: &[Observation], profile: &Profile, cause: &str) -> Draft {
+        let ctx = Context {
+            profile,
+            listener_tls: Some(false),
+            has_backend: true,
+        };
+        drafts(&View { observations }, &ctx)
+            .into_iter()
+            .find(|d| d.cause == cause)
+            .unwrap_or_else(|| panic!("no draft for {cause}"))
+    }
+
+    fn evidence(d: &Draft) -> String {
+        d.evidence
+            .iter()
+            .map(|e| e.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn verdicts_per_listener_behaviour() {
+        let answered = |status| Outcome::Answered { status };
+        let clb = Profile::clb();
+        // (listener, backend, 408 verdict, words the reason or evidence must hold)
+        let rows: Vec<(Side, Verdict, &[&str])> = vec![
+            (
+                (Outcome::Closed, 2000.0, b""),
+                Verdict::Reproduced,
+                &[
+                    "body-missing",
+                    "2.0 s",
+                    "60.0 s",
+                    "markedly shorter",
+                    "logs it as 408",
+                ],
+            ),
+            (
+                (
+                    answered(408),
+                    60_000.0,
+                    b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 2\r\n\r\nlb",
+                ),
+                Verdict::Reproduced,
+                &["answers 408", "matches"],
+            ),
+            (
+                (Outcome::StillWaiting, 6000.0, b""),
+                Verdict::Inconclusive,
+                &["raise max-wait", "6.0 s"],
+            ),
+            (
+                (answered(400), 3.0, R400),
+                Verdict::RuledOut,
+                &["at once", "answered 400"],
+            ),
+            ((Outcome::Closed, 2.0, b""), Verdict::RuledOut, &["at once"]),
+            (
+                (answered(504), 6000.0, R504),
+                Verdict::RuledOut,
+                &["forwards"],
+            ),
+            // Same body as the backend's direct answer: the backend's 408, passed on.
+            (
+                (answered(408), 2000.0, R408),
+                Verdict::RuledOut,
+                &["forwards", "passthrough"],
+            ),
+        ];
+        for (listener, verdict, words) in rows {
+            let observations = run(listener.clone(), (answered(408), 2000.0, R408));
+            let d = finding(&observations, &clb, PARTIAL_REQUEST);
+            assert_eq!(d.verdict, verdict, "{listener:?}: {}", d.reason);
+            let text = format!("{}\n{}", d.reason, evidence(&d));
+            for w in words {
+                assert!(text.contains(w), "{listener:?}: {w:?} not in {text}");
+            }
+            // The backend is always shown side by side.
+            assert!(text.contains("straight to the backend"), "{text}");
+        }
+    }
+
+    #[test]
+    fn close_early_is_reproduced_when_the_listener_stays_silent() {
+        let observations = run(
+            (Outcome::Closed, 2000.0, b""),
+            (Outcome::Closed, 2000.0, b""),
+        );
+        let d = finding(&observations, &Profile::clb(), CLIENT_CLOSED_EARLY);
+        assert_eq!(d.verdict, Verdict::Reproduced, "{}", d.reason);
+        let text = evidence(&d);
+        assert!(text.contains("close-early"), "{text}");
+        assert!(text.contains("access log"), "{text}");
+        assert!(text.contains("after our close it closed too"), "{text}");
+    }
+
+    #[test]
+    fn close_early_answered_otherwise_is_ruled_out_and_listener_400s_are_named() {
+        let mut observations = run(
+            (Outcome::Answered { status: 400 }, 3.0, R400),
+            (Outcome::Closed, 2000.0, b""),
+        );
+        let listener_early = observations
+            .iter_mut()
+            .find(|o| o.variant == CLOSE_EARLY && o.role == Role::Listener)
+            .unwrap();
+        if let Detail::Partial(r) = &mut listener_early.detail {
+            r.after_our_close = Some(Outcome::Answered { status: 408 });
+        }
+        let d = finding(&observations, &Profile::clb(), CLIENT_CLOSED_EARLY);
+        assert_eq!(d.verdict, Verdict::RuledOut, "{}", d.reason);
+        assert!(evidence(&d).contains("also answers an incomplete request with 400"));
+    }
+
+    #[test]
+    fn no_partial_observations_no_findings() {
+        let ctx = Context {
+            profile: &Profile::clb(),
+            listener_tls: None,
+            has_backend: false,
+        };
+        assert!(drafts(&View { observations: &[] }, &ctx).is_empty());
+    }
 }
