@@ -135,6 +135,16 @@ impl Engine {
         }
     }
 
+    /// Take one request's ticket from the budget and tell the progress display. Every request
+    /// any probe sends goes through here.
+    pub async fn ticket(&self) -> Result<(), Exhausted> {
+        self.budget.ticket().await?;
+        (self.progress)(Progress::Request {
+            sent: self.budget.sent(),
+        });
+        Ok(())
+    }
+
     /// Send exact bytes and wait up to `max_wait` for the side to answer or give up, beyond the
     /// per-request timeout: for probes that measure how long a side waits (partial requests,
     /// slow backends). Still capped by the run's remaining time.
@@ -144,10 +154,7 @@ impl Engine {
         bytes: &[u8],
         max_wait: Duration,
     ) -> Result<(SentRequest, Exchange), Exhausted> {
-        self.budget.ticket().await?;
-        (self.progress)(Progress::Request {
-            sent: self.budget.sent(),
-        });
+        self.ticket().await?;
         let bounds = Bounds {
             total_timeout: max_wait.min(self.budget.remaining().max(Duration::from_millis(1))),
             ..self.bounds(None)
@@ -176,10 +183,7 @@ impl Engine {
         wait: Option<Duration>,
     ) -> Result<(SentRequest, Exchange), Exhausted> {
         let _ = side;
-        self.budget.ticket().await?;
-        (self.progress)(Progress::Request {
-            sent: self.budget.sent(),
-        });
+        self.ticket().await?;
         let mut exchange = transport::exchange(endpoint, bytes, &self.bounds(wait)).await;
         self.mask_response(&mut exchange);
         Ok((self.sent(bytes, true), exchange))
@@ -187,8 +191,8 @@ impl Engine {
 
     pub async fn sniff(&self, side: &Side) -> Result<Sniff, Exhausted> {
         // A sniff costs up to two connections.
-        self.budget.ticket().await?;
-        self.budget.ticket().await?;
+        self.ticket().await?;
+        self.ticket().await?;
         Ok(transport::sniff(
             &side.target.host,
             side.target.port,

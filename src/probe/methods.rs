@@ -181,7 +181,7 @@ async fn via_client(
     url: &str,
     method: &str,
 ) -> Option<Observation> {
-    engine.budget.ticket().await.ok()?;
+    engine.ticket().await.ok()?;
     let m = reqwest::Method::from_bytes(method.as_bytes()).ok()?;
     let mut req = client.request(m, url);
     for (k, v) in &side.target.headers {

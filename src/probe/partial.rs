@@ -239,7 +239,7 @@ async fn waiting(
 
 async fn close_early(engine: &Engine, side: &Side, max_wait: Duration) -> Option<Observation> {
     let bytes = variant_bytes(CLOSE_EARLY, side);
-    engine.budget.ticket().await.ok()?;
+    engine.ticket().await.ok()?;
     let remaining = engine.budget.remaining();
     let pause = CLOSE_AFTER.min(max_wait).min(remaining);
     let linger = WATCH_AFTER_CLOSE.min(remaining.saturating_sub(pause));
