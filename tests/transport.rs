@@ -804,3 +804,70 @@ async fn hostile_never_answer_ends_at_the_total_timeout() {
     assert_end(&ex, ConnEnd::Timeout);
     assert_eq!((ex.bytes_in, ex.bytes_out), (0, GET.len()));
 }
+
+/// A server writing its answer in pieces of a few bytes as fast as it can: every read brings a
+/// few bytes, so checking the whole response for completeness at each read would be quadratic
+/// and run into the deadline before the size bound. The exchange must end at the size bound.
+async fn tiny_pieces_server(head: &'static [u8], piece: &'static [u8]) -> u16 {
+    serve(1, move |mut s| async move {
+        let _ = s.set_nodelay(true);
+        read_request(&mut s, None).await;
+        if s.write_all(head).await.is_err() {
+            return;
+        }
+        // Until the client leaves (bounded anyway).
+        for _ in 0..4_000_000u32 {
+            if s.write_all(piece).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+/// Bounds large enough that re-parsing the whole response at every read of a few bytes
+/// (about 2 MiB² / 8 bytes of work) cannot finish before the deadline.
+fn big_bounds() -> Bounds {
+    Bounds {
+        max_response_bytes: 2 * 1024 * 1024,
+        total_timeout: Duration::from_secs(10),
+        ..bounds()
+    }
+}
+
+#[tokio::test]
+async fn hostile_tiny_chunks_end_at_the_size_bound_not_the_deadline() {
+    let port = tiny_pieces_server(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"1\r\nx\r\n",
+    )
+    .await;
+    let b = big_bounds();
+    let ex = exchange(&plain(port), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_bounded(&ex, &b);
+    assert!(ex.response.unwrap().chunked);
+}
+
+#[tokio::test]
+async fn hostile_tiny_pieces_of_a_long_body_end_at_the_size_bound_not_the_deadline() {
+    let port = tiny_pieces_server(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n",
+        b"\n\r\nxx",
+    )
+    .await;
+    let b = big_bounds();
+    let ex = exchange(&plain(port), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_bounded(&ex, &b);
+    assert_eq!(ex.response.unwrap().content_length, Some(1_000_000_000));
+}
+
+#[tokio::test]
+async fn hostile_tiny_pieces_of_a_close_delimited_body_end_at_the_size_bound() {
+    let port = tiny_pieces_server(b"HTTP/1.1 200 OK\r\n\r\n", b"\n\n\n\n").await;
+    let b = big_bounds();
+    let ex = exchange(&plain(port), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_bounded(&ex, &b);
+}
