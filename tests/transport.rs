@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lbprobe::lab::{BackendConfig, Fault, FaultRule, LabBackend, LabCert};
 use lbprobe::transport::{
     exchange, sniff, Bounds, ConnEnd, Endpoint, Exchange, ParseLimits, Sniff, Wire,
 };
@@ -512,4 +513,361 @@ async fn tls_close_without_close_notify_mid_body_is_fin() {
     assert_end(&ex, ConnEnd::Fin);
     let r = ex.response.unwrap();
     assert_eq!((r.status, r.body_bytes, r.complete), (200, 4, false));
+}
+
+// ---- hostile servers ----
+//
+// Each must end within the exchange's bounds with the failure named, without a panic, and
+// without holding more than `max_response_bytes` (nor more than a bounded body prefix).
+
+/// A lab backend with `fault` on every request.
+async fn hostile(fault: Fault) -> LabBackend {
+    LabBackend::start(BackendConfig::default().fault(FaultRule::all(fault)))
+        .await
+        .expect("lab backend starts")
+}
+
+/// The memory bounds every hostile exchange must respect.
+fn assert_bounded(ex: &Exchange, b: &Bounds) {
+    assert!(
+        ex.bytes_in <= b.max_response_bytes,
+        "{} bytes kept, bound {}",
+        ex.bytes_in,
+        b.max_response_bytes
+    );
+    // Escaping at most quadruples a byte (\xNN).
+    assert!(ex.raw_prefix.len() <= 4 * 512, "{}", ex.raw_prefix.len());
+    if let Some(r) = &ex.response {
+        assert!(
+            r.body_prefix.len() <= 4 * b.parse.body_prefix_bytes,
+            "body prefix of {} chars",
+            r.body_prefix.len()
+        );
+        assert!(
+            r.headers.len() <= b.parse.max_headers,
+            "{} headers",
+            r.headers.len()
+        );
+    }
+}
+
+fn problems(ex: &Exchange) -> Vec<String> {
+    ex.response
+        .as_ref()
+        .map(|r| r.problems.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn hostile_endless_header_lines_stop_at_the_size_bound() {
+    let lab = hostile(Fault::EndlessHeaders).await;
+    let b = bounds();
+    let ex = exchange(&plain(lab.addr().port()), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_bounded(&ex, &b);
+    assert_eq!(ex.bytes_in, b.max_response_bytes);
+    let p = problems(&ex);
+    assert!(p.iter().any(|p| p.contains("head larger than")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.contains("more than 200 headers")),
+        "{p:?}"
+    );
+}
+
+#[tokio::test]
+async fn hostile_endless_header_lines_over_tls_stop_at_the_size_bound() {
+    let lab = LabBackend::start(
+        BackendConfig::default()
+            .tls(true)
+            .fault(FaultRule::all(Fault::EndlessHeaders)),
+    )
+    .await
+    .unwrap();
+    let b = bounds();
+    let ex = exchange(&tls(lab.addr().port(), false), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_bounded(&ex, &b);
+    assert_eq!(ex.status(), Some(200));
+}
+
+#[tokio::test]
+async fn hostile_10_mb_header_stops_at_the_size_bound() {
+    let lab = hostile(Fault::HugeHeader(10 * 1024 * 1024)).await;
+    let b = bounds();
+    let ex = exchange(&plain(lab.addr().port()), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_bounded(&ex, &b);
+    let r = ex.response.as_ref().expect("a status line came");
+    assert_eq!(r.status, 200);
+    assert!(!r.complete);
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains("head larger than 65536 bytes")),
+        "{:?}",
+        r.problems
+    );
+}
+
+#[tokio::test]
+async fn hostile_endless_body_stops_at_the_size_bound() {
+    let lab = hostile(Fault::EndlessBody).await;
+    let b = bounds();
+    let ex = exchange(&plain(lab.addr().port()), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_bounded(&ex, &b);
+    let r = ex.response.as_ref().unwrap();
+    assert!(r.chunked && !r.complete, "{r:#?}");
+    assert!(r.body_bytes > 0 && r.body_bytes < b.max_response_bytes);
+    assert_eq!(r.body_prefix.len(), b.parse.body_prefix_bytes);
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains("chunked body not terminated")),
+        "{:?}",
+        r.problems
+    );
+}
+
+#[tokio::test]
+async fn hostile_one_byte_a_second_ends_at_the_total_timeout() {
+    let lab = hostile(Fault::Trickle {
+        byte_every: Duration::from_secs(1),
+    })
+    .await;
+    let b = Bounds {
+        total_timeout: Duration::from_secs(1),
+        ..bounds()
+    };
+    let ex = exchange(&plain(lab.addr().port()), GET, &b).await;
+    assert_end(&ex, ConnEnd::Timeout);
+    assert_bounded(&ex, &b);
+    // At one byte a second, a one-second deadline leaves room for a byte or two at most.
+    assert!(ex.bytes_in <= 2, "{ex:#?}");
+    assert!("HT".starts_with(&ex.raw_prefix), "{ex:#?}");
+}
+
+#[tokio::test]
+async fn hostile_endless_garbage_stops_at_the_size_bound() {
+    let port = serve(1, |mut s| async move {
+        read_request(&mut s, None).await;
+        // Bytes that are no HTTP (nor TLS), until the client leaves (bounded anyway).
+        let garbage: Vec<u8> = (0..16 * 1024u32).map(|i| (i * 7 + 1) as u8).collect();
+        for _ in 0..10_000 {
+            if s.write_all(&garbage).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let b = bounds();
+    let ex = exchange(&plain(port), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_bounded(&ex, &b);
+    assert!(ex.response.is_none(), "{:?}", ex.response);
+    assert!(
+        ex.raw_prefix.starts_with("\\x01\\x08\\x0f"),
+        "{}",
+        ex.raw_prefix
+    );
+}
+
+#[tokio::test]
+async fn hostile_garbage_status_line_is_a_response_with_a_problem() {
+    let lab = hostile(Fault::MalformedStatusLine).await;
+    let b = bounds();
+    let ex = exchange(&plain(lab.addr().port()), GET, &b).await;
+    assert_bounded(&ex, &b);
+    let p = problems(&ex);
+    assert!(
+        p.iter().any(|p| p.contains("malformed status line")),
+        "{ex:#?}"
+    );
+}
+
+/// A fatal handshake_failure alert record (TLS 1.2 framing, as servers send it to any
+/// ClientHello): content type 21, version 3.3, length 2, level fatal (2), description 40.
+const FATAL_HANDSHAKE_FAILURE: &[u8] = b"\x15\x03\x03\x00\x02\x02\x28";
+
+#[tokio::test]
+async fn hostile_tls_alert_during_the_handshake_fails_it_by_name() {
+    let port = serve(1, |mut s| async move {
+        // Read the ClientHello (one record, bounded), answer with a bare alert, close.
+        let mut hello = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read(&mut hello)).await;
+        let _ = s.write_all(FATAL_HANDSHAKE_FAILURE).await;
+        let _ = s.shutdown().await;
+        let _ = read_request(&mut s, Some(usize::MAX)).await;
+    })
+    .await;
+    let b = bounds();
+    let ex = exchange(&tls(port, false), GET, &b).await;
+    match &ex.end {
+        ConnEnd::TlsFailed(why) => assert!(
+            why.contains("alert") && why.contains("HandshakeFailure"),
+            "{why}"
+        ),
+        other => panic!("expected TlsFailed, got {other:?}"),
+    }
+    assert_bounded(&ex, &b);
+    assert_eq!(ex.bytes_out, 0, "no request bytes before a handshake");
+    assert_eq!(ex.bytes_in, FATAL_HANDSHAKE_FAILURE.len());
+    assert!(ex.response.is_none());
+}
+
+/// A TLS 1.3 server that requires a client certificate finishes the handshake from the
+/// client's side, then rejects the (empty) certificate with an alert: the alert arrives where
+/// the answer was expected.
+#[tokio::test]
+async fn hostile_tls_alert_after_the_handshake_is_named() {
+    let cert = LabCert::localhost().unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert_der().unwrap()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![cert.cert_der().unwrap()], cert.key_der().unwrap())
+        .unwrap();
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let port = serve(1, move |s| {
+        let acceptor = acceptor.clone();
+        async move {
+            let accept = acceptor.accept(s).into_fallible();
+            if let Ok(Err((_, mut tcp))) =
+                tokio::time::timeout(Duration::from_secs(5), accept).await
+            {
+                // The alert is written; drain what the client sent after its Finished so that
+                // closing sends a FIN behind the alert, not an RST that could overtake it.
+                let _ = read_request(&mut tcp, Some(usize::MAX)).await;
+            }
+        }
+    })
+    .await;
+    let b = bounds();
+    let ex = exchange(&tls(port, false), GET, &b).await;
+    assert!(ex.timings.tls_ms.is_some(), "{ex:#?}");
+    match &ex.end {
+        ConnEnd::TlsAlert(why) => assert!(why.contains("CertificateRequired"), "{why}"),
+        other => panic!("expected TlsAlert, got {other:?}: {ex:#?}"),
+    }
+    assert_bounded(&ex, &b);
+    assert!(ex.response.is_none());
+}
+
+#[tokio::test]
+async fn hostile_reset_in_the_middle_of_a_large_body() {
+    let port = serve(1, |mut s| async move {
+        read_request(&mut s, None).await;
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n";
+        if s.write_all(head).await.is_err() {
+            return;
+        }
+        let _ = s.write_all(&vec![b'm'; 100 * 1024]).await;
+        rst(s);
+    })
+    .await;
+    let b = bounds();
+    let ex = exchange(&plain(port), GET, &b).await;
+    assert_end(&ex, ConnEnd::Reset);
+    assert_bounded(&ex, &b);
+    let r = ex
+        .response
+        .as_ref()
+        .expect("the head came before the reset");
+    assert_eq!(r.status, 200);
+    assert!(!r.complete);
+    assert!(r.body_bytes <= 100 * 1024);
+}
+
+#[tokio::test]
+async fn hostile_reset_without_response_from_the_lab() {
+    let lab = hostile(Fault::ResetWithoutResponse).await;
+    let ex = exchange(&plain(lab.addr().port()), GET, &bounds()).await;
+    assert_end(&ex, ConnEnd::Reset);
+    assert_eq!(ex.bytes_out, GET.len());
+    assert!(ex.response.is_none());
+}
+
+#[tokio::test]
+async fn hostile_never_answer_ends_at_the_total_timeout() {
+    let lab = hostile(Fault::NeverAnswer).await;
+    let b = short_bounds();
+    let ex = exchange(&plain(lab.addr().port()), GET, &b).await;
+    assert_end(&ex, ConnEnd::Timeout);
+    assert_eq!((ex.bytes_in, ex.bytes_out), (0, GET.len()));
+}
+
+/// A server writing its answer in pieces of a few bytes as fast as it can: every read brings a
+/// few bytes, so checking the whole response for completeness at each read would be quadratic
+/// and run into the deadline before the size bound. The exchange must end at the size bound.
+async fn tiny_pieces_server(head: &'static [u8], piece: &'static [u8]) -> u16 {
+    serve(1, move |mut s| async move {
+        let _ = s.set_nodelay(true);
+        read_request(&mut s, None).await;
+        if s.write_all(head).await.is_err() {
+            return;
+        }
+        // Until the client leaves (bounded anyway).
+        for _ in 0..4_000_000u32 {
+            if s.write_all(piece).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+/// Bounds large enough that re-parsing the whole response at every read of a few bytes
+/// (about 2 MiB² / 8 bytes of work) cannot finish before the deadline.
+fn big_bounds() -> Bounds {
+    Bounds {
+        max_response_bytes: 2 * 1024 * 1024,
+        total_timeout: Duration::from_secs(10),
+        ..bounds()
+    }
+}
+
+#[tokio::test]
+async fn hostile_tiny_chunks_end_at_the_size_bound_not_the_deadline() {
+    let port = tiny_pieces_server(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"1\r\nx\r\n",
+    )
+    .await;
+    let b = big_bounds();
+    let ex = exchange(&plain(port), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_bounded(&ex, &b);
+    assert!(ex.response.unwrap().chunked);
+}
+
+#[tokio::test]
+async fn hostile_tiny_pieces_of_a_long_body_end_at_the_size_bound_not_the_deadline() {
+    let port = tiny_pieces_server(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n",
+        b"\n\r\nxx",
+    )
+    .await;
+    let b = big_bounds();
+    let ex = exchange(&plain(port), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_bounded(&ex, &b);
+    assert_eq!(ex.response.unwrap().content_length, Some(1_000_000_000));
+}
+
+#[tokio::test]
+async fn hostile_tiny_pieces_of_a_close_delimited_body_end_at_the_size_bound() {
+    let port = tiny_pieces_server(b"HTTP/1.1 200 OK\r\n\r\n", b"\n\n\n\n").await;
+    let b = big_bounds();
+    let ex = exchange(&plain(port), GET, &b).await;
+    assert_end(&ex, ConnEnd::SizeBound);
+    assert_bounded(&ex, &b);
 }

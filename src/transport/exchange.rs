@@ -12,7 +12,7 @@ use tokio::time::timeout_at;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use super::response::{parse_response, parse_response_closed, response_is_complete};
+use super::response::{completion, parse_response, parse_response_closed, Completion};
 use super::tcp_info::tcp_info;
 use super::{
     endpoint_label, escape_bytes, tls, Bounds, ConnEnd, Endpoint, Exchange, Timings, Wire,
@@ -242,10 +242,12 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     let max = bounds.max_response_bytes;
     let mut bytes = Vec::new();
     let mut chunk = vec![0u8; READ_CHUNK];
-    // Only once the end of a head has arrived can the response be complete: checking for it in
-    // the new bytes alone keeps a server that trickles endless headers from costing us
-    // quadratic re-parsing.
-    let mut head_end_seen = false;
+    // Re-parsing everything at every read would be quadratic for a server that sends a few
+    // bytes per read (endless headers, tiny chunks): parse again only when the new bytes can
+    // have completed the response — a blank line in them (the end of a head or of a chunked
+    // body) or the length that Content-Length asked for. A chunked body whose data is full of
+    // blank lines still costs a parse per read, bounded by the size and the deadline.
+    let mut awaiting = Completion::AtBlankLine;
     let head_request = request.starts_with(b"HEAD ");
     let end = loop {
         if bytes.len() >= max {
@@ -263,13 +265,21 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 let scan_from = bytes.len().saturating_sub(3);
                 bytes.extend_from_slice(&chunk[..n]);
-                if !head_end_seen {
-                    let new = &bytes[scan_from..];
-                    head_end_seen = new.windows(2).any(|w| w == b"\n\n")
-                        || new.windows(3).any(|w| w == b"\n\r\n");
-                }
-                if head_end_seen && response_is_complete(&bytes, head_request, &bounds.parse) {
-                    break ReadEnd::Complete;
+                let worth_a_parse = match awaiting {
+                    Completion::AtBlankLine => {
+                        let new = &bytes[scan_from..];
+                        new.windows(2).any(|w| w == b"\n\n")
+                            || new.windows(3).any(|w| w == b"\n\r\n")
+                    }
+                    Completion::AtLength(total) => bytes.len() >= total,
+                    Completion::AtClose => false,
+                    Completion::Complete => true,
+                };
+                if worth_a_parse {
+                    awaiting = completion(&bytes, head_request, &bounds.parse);
+                    if awaiting == Completion::Complete {
+                        break ReadEnd::Complete;
+                    }
                 }
             }
             Ok(Err(e)) => break read_error(e),

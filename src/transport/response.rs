@@ -78,6 +78,52 @@ pub fn response_is_complete(bytes: &[u8], head_request: bool, limits: &ParseLimi
     parse(bytes, head_request, limits, false).is_some_and(|r| r.complete)
 }
 
+/// What would complete a response that is not complete yet: lets a reader that gets a few bytes
+/// per read skip re-parsing until those bytes can have arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Completion {
+    Complete,
+    /// Complete once this many bytes are in (Content-Length framing).
+    AtLength(usize),
+    /// Complete, if at all, only with a blank line: the end of a head still to come (also the
+    /// final one after an interim 1xx) or the end of a chunked body (its last chunk and
+    /// trailers end with an empty line).
+    AtBlankLine,
+    /// Only the close completes it (close-delimited body, not HTTP at all, or a head past the
+    /// size limit).
+    AtClose,
+}
+
+/// [`response_is_complete`], saying what is still missing when it is not.
+pub(crate) fn completion(bytes: &[u8], head_request: bool, limits: &ParseLimits) -> Completion {
+    match parse_framed(bytes, head_request, limits, false) {
+        None => {
+            // Leading blank lines, or a status line cut short, may still become a response.
+            let rest = bytes.trim_ascii_start();
+            if rest.len() < 5 && b"HTTP/".starts_with(rest) {
+                Completion::AtBlankLine
+            } else {
+                Completion::AtClose
+            }
+        }
+        Some((response, _)) if response.complete => Completion::Complete,
+        Some((_, Some((Framing::Length(n), body_start)))) => Completion::AtLength(
+            body_start.saturating_add(usize::try_from(n).unwrap_or(usize::MAX)),
+        ),
+        Some((_, Some((Framing::Chunked, _)))) => Completion::AtBlankLine,
+        Some((_, Some((Framing::Close | Framing::NoBody, _)))) => Completion::AtClose,
+        Some((response, None))
+            if response
+                .problems
+                .iter()
+                .any(|p| p.starts_with("head larger")) =>
+        {
+            Completion::AtClose
+        }
+        Some((_, None)) => Completion::AtBlankLine,
+    }
+}
+
 /// Interim (1xx) responses skipped before giving up on finding the final one.
 const MAX_INTERIM: usize = 16;
 
@@ -128,6 +174,16 @@ fn split_head<'a>(bytes: &'a [u8], start: usize, limits: &ParseLimits) -> Head<'
 }
 
 fn parse(bytes: &[u8], head_request: bool, limits: &ParseLimits, closed: bool) -> Option<Response> {
+    parse_framed(bytes, head_request, limits, closed).map(|(response, _)| response)
+}
+
+/// [`parse`], with the final message's framing and where its body starts, when its head is in.
+fn parse_framed(
+    bytes: &[u8],
+    head_request: bool,
+    limits: &ParseLimits,
+    closed: bool,
+) -> Option<(Response, Option<(Framing, usize)>)> {
     let lead = bytes
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
@@ -151,20 +207,20 @@ fn parse(bytes: &[u8], head_request: bool, limits: &ParseLimits, closed: bool) -
                     .problems
                     .push("connection closed before the end of the headers".into());
             }
-            return Some(response);
+            return Some((response, None));
         };
         if (100..200).contains(&response.status) && response.status != 101 {
             // A 1xx is followed by the final response on the same connection; until it has
             // arrived the response is not complete.
             let rest = &bytes[body_start..];
             if rest.len() < 5 && b"HTTP/".starts_with(rest) {
-                return Some(response);
+                return Some((response, None));
             }
             if interim == MAX_INTERIM {
                 response
                     .problems
                     .push(format!("more than {MAX_INTERIM} interim (1xx) responses"));
-                return Some(response);
+                return Some((response, None));
             }
             if !bytes[body_start..].starts_with(b"HTTP/") {
                 response.problems.push(format!(
@@ -172,7 +228,7 @@ fn parse(bytes: &[u8], head_request: bool, limits: &ParseLimits, closed: bool) -
                     response.status,
                     super::escape_bytes(prefix(&bytes[body_start..], 40))
                 ));
-                return Some(response);
+                return Some((response, None));
             }
             interim += 1;
             start = body_start;
@@ -180,7 +236,7 @@ fn parse(bytes: &[u8], head_request: bool, limits: &ParseLimits, closed: bool) -
         }
         let framing = framing(&mut response, head_request);
         read_body(&mut response, &bytes[body_start..], framing, limits, closed);
-        return Some(response);
+        return Some((response, Some((framing, body_start))));
     }
 }
 
@@ -796,5 +852,34 @@ mod tests {
         .unwrap();
         assert_eq!(r.body_prefix, "0123");
         assert_eq!(r.body_bytes, 10);
+    }
+
+    #[test]
+    fn completion_says_what_is_missing() {
+        let limits = ParseLimits::default();
+        let c = |raw: &[u8]| completion(raw, false, &limits);
+        assert_eq!(
+            c(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+            Completion::Complete
+        );
+        let head: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+        assert_eq!(
+            c(&[head, b"ok"].concat()),
+            Completion::AtLength(head.len() + 10)
+        );
+        assert_eq!(
+            c(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n"),
+            Completion::AtBlankLine
+        );
+        assert_eq!(
+            c(b"HTTP/1.1 200 OK\r\n\r\nuntil close"),
+            Completion::AtClose
+        );
+        assert_eq!(c(b"HTTP/1.1 100 Continue\r\n\r\n"), Completion::AtBlankLine);
+        assert_eq!(c(b"HTTP/1.1 200 OK\r\nX: y\r\n"), Completion::AtBlankLine);
+        // Leading blank lines may still be followed by a response; garbage never is.
+        assert_eq!(c(b"\r\n\r\n"), Completion::AtBlankLine);
+        assert_eq!(c(b"\r\n\r\nHTT"), Completion::AtBlankLine);
+        assert_eq!(c(b"SSH-2.0\r\n\r\n"), Completion::AtClose);
     }
 }
