@@ -175,6 +175,10 @@ fn joined(problems: &[&Problem]) -> String {
         .join("; ")
 }
 
+fn same_problems(a: &[&Problem], b: &[&Problem]) -> bool {
+    !a.is_empty() && a == b
+}
+
 fn malformed(c: &Checked<'_>) -> Option<Judgement> {
     let listener_status = c.pair.listener_status();
     let Some(b) = c.backend else {
@@ -197,6 +201,13 @@ fn malformed(c: &Checked<'_>) -> Option<Judgement> {
             (Some(_), Some(502)) if b.status != Some(502) => {
                 "; the listener refuses it and answers 502".to_string()
             }
+            // nginx relays an answer without a valid status line byte for byte (as HTTP/0.9).
+            (Some(l), _) if same_problems(&l.malformed(), &bad) => {
+                "; the listener tolerated it and passed it on unchanged".to_string()
+            }
+            (Some(l), Some(s)) if Some(s) == b.status && l.clean() => format!(
+                "; the listener tolerated it: it passed the answer on ({s}) with the fault repaired"
+            ),
             (Some(_), Some(s)) if Some(s) == b.status => {
                 format!("; the listener tolerated it and passed the answer on ({s})")
             }
@@ -651,12 +662,22 @@ mod tests {
             )),
         );
         let d = draft(&tolerated, MALFORMED);
-        assert!(d.reason.contains("tolerated it"), "{}", d.reason);
+        assert!(d.reason.contains("with the fault repaired"), "{}", d.reason);
         assert!(
             d.reason.contains("header line without colon"),
             "{}",
             d.reason
         );
+
+        // Relayed byte for byte (nginx's HTTP/0.9 fallback): the same problem on both sides.
+        let bad: &[u8] = b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n";
+        let relayed = run(
+            Some((bad, ConnEnd::Complete)),
+            Some((bad, ConnEnd::Complete)),
+        );
+        let d = draft(&relayed, MALFORMED);
+        assert_eq!(d.verdict, C);
+        assert!(d.reason.contains("passed it on unchanged"), "{}", d.reason);
     }
 
     #[test]
