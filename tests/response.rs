@@ -455,3 +455,36 @@ async fn close_after_headers_is_a_short_body_of_zero_bytes() {
         s.dump()
     );
 }
+
+#[tokio::test]
+async fn header_block_beyond_nginx_buffer_is_confirmed() {
+    // Well-formed, but larger than nginx's default proxy_buffer_size (one 4 KiB page).
+    let s = scan(Some(Fault::HugeHeader(6000))).await;
+    s.assert_verdicts(Confirmed, RuledOut, RuledOut);
+    let backend = s.check("get", Role::Backend);
+    assert!(backend.clean(), "{backend:?}");
+    assert!(backend.head_bytes.is_some_and(|n| n > 6000), "{backend:?}");
+    assert_eq!(
+        s.check("get", Role::Listener).status,
+        Some(502),
+        "{}",
+        s.dump()
+    );
+    let f = s.finding(MALFORMED);
+    assert!(
+        f.reason
+            .contains("larger than a listener's default response buffer"),
+        "{}",
+        f.reason
+    );
+    assert!(
+        s.evidence(MALFORMED).contains("proxy_buffer_size"),
+        "{}",
+        s.dump()
+    );
+    assert!(
+        s.error_log.contains("upstream sent too big header"),
+        "{}",
+        s.dump()
+    );
+}
