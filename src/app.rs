@@ -216,11 +216,14 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         }
         Ok(Some(t))
     };
-    let probes = if args.probes.is_empty() {
+    let probes = if args.probes.is_empty() && !args.only.is_empty() {
+        // `--only` narrows every family down to the codes asked for, slow ones included.
         Family::ALL
             .into_iter()
             .map(ProbeSpec::default_for)
             .collect()
+    } else if args.probes.is_empty() {
+        Family::defaults().map(ProbeSpec::default_for).collect()
     } else {
         let mut v = Vec::new();
         for name in &args.probes {

@@ -39,6 +39,13 @@ impl Family {
         Family::Response,
     ];
 
+    /// What runs when nothing is named: every family but `partial`, which waits for the
+    /// listener's request timeout (60 s on most load balancers) and is asked for by name or
+    /// with `--only 408`.
+    pub fn defaults() -> impl Iterator<Item = Family> {
+        Family::ALL.into_iter().filter(|f| *f != Family::Partial)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Family::Protocol => "protocol",

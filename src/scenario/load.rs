@@ -217,10 +217,7 @@ impl Checker<'_> {
             Some(profile) => self.profile(profile)?,
         };
         let probes = match raw.probes {
-            None => Family::ALL
-                .into_iter()
-                .map(ProbeSpec::default_for)
-                .collect(),
+            None => Family::defaults().map(ProbeSpec::default_for).collect(),
             Some(probes) => self.probes(probes)?,
         };
         let limits = match raw.limits {
