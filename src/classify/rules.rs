@@ -19,7 +19,6 @@ pub(crate) fn all(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     out.extend(trace_unsupported(view, ctx));
     out.extend(backend_method_unsupported(view));
     out.extend(backend_answers_valid_request(view));
-    out.extend(backend_unreachable(view));
     out.extend(passthrough(view));
     out.extend(super::limits::drafts(view, ctx));
     out.extend(super::partial::drafts(view, ctx));
@@ -578,33 +577,6 @@ fn backend_answers_valid_request(view: &View<'_>) -> Vec<Draft> {
         }
     })
     .collect()
-}
-
-fn backend_unreachable(view: &View<'_>) -> Option<Draft> {
-    const ID: &str = "502.backend-unreachable";
-    let o = view.find(Family::Protocol, "baseline", Role::Backend)?;
-    let ex = o.exchange.as_ref()?;
-    Some(if ex.end.never_connected() {
-        Draft::new(
-            ID,
-            Verdict::Confirmed,
-            format!("no TCP connection to the backend: {}", describe(Some(ex))),
-        )
-        .with(
-            format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))),
-            &[o],
-        )
-    } else {
-        Draft::new(
-            ID,
-            Verdict::RuledOut,
-            "the backend accepts TCP connections on its service port",
-        )
-        .with(
-            format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))),
-            &[o],
-        )
-    })
 }
 
 /// `<code>.passthrough`: the backend answered the code and the listener passed it on.
