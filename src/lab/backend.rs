@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -174,17 +174,77 @@ impl FaultRule {
     }
 }
 
-/// Something wrong the backend can be told to do. More kinds will join (closing early,
-/// malformed responses, idle keep-alive closes); match with a wildcard arm.
+/// Something wrong the backend can be told to do; match with a wildcard arm, more will join.
+///
+/// Two families. `Delay` and `Status` change *when* and *what* is answered and compose with
+/// everything (delays of matching rules add up; the first matching `Status` wins). The others
+/// change *how* the answer is written, so only one can apply: the first matching rule with one
+/// wins, and it writes whatever `Status` (or the healthy answer) decided, after the delay.
+/// Every fault reads the whole request first, so a listener in front sees a backend that took
+/// its request; hostile writers stop as soon as the client goes away (a failed or stalled write)
+/// and after [`MAX_HOSTILE_TIME`] at the latest, so nothing outlives a test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
-    /// Wait this long before answering (a slow backend). Delays of matching rules add up.
+    /// Wait this long before answering (a slow backend). Delays of matching rules add up. A
+    /// client that closes meanwhile ends the wait (as nginx's upstream timeout does): nothing is
+    /// written to it.
     Delay(Duration),
     /// Answer this status (with a JSON body) instead of the normal answer; the first matching
     /// rule wins.
     Status(u16),
+    /// A complete status line and headers announcing `Content-Length: 100`, then a close with
+    /// no body.
+    CloseAfterHeaders,
+    /// Close the connection (FIN) without a byte, like nginx's `return 444`.
+    CloseWithoutResponse,
+    /// Reset the connection (RST, SO_LINGER 0) without a byte.
+    ResetWithoutResponse,
+    /// The answer with an unreadable status line, [`MALFORMED_STATUS_LINE`].
+    MalformedStatusLine,
+    /// The answer with an extra header line that has no colon, [`MALFORMED_HEADER_LINE`].
+    MalformedHeader,
+    /// The answer with an extra header whose name is followed by a space before the colon,
+    /// [`SPACE_BEFORE_COLON_LINE`] (RFC 9112 §5.1 forbids it; parsers differ).
+    SpaceBeforeColon,
+    /// Headers announcing `Content-Length: 100`, then [`SHORT_BODY`] (10 bytes), then a close.
+    ShortBody,
+    /// Take the request and never answer; the connection is held until the client closes it
+    /// (or [`MAX_HOSTILE_TIME`]).
+    NeverAnswer,
+    /// The answer with one extra header line of this many bytes (name, colon and value).
+    HugeHeader(usize),
+    /// A status line, then header lines forever.
+    EndlessHeaders,
+    /// A chunked `200` whose chunks never end.
+    EndlessBody,
+    /// The answer, one byte at a time, waiting `byte_every` before each byte.
+    Trickle { byte_every: Duration },
+    /// Exactly these bytes instead of an answer (garbage, a TLS record, HTTP/0.9...), then a
+    /// close.
+    Raw(Vec<u8>),
 }
+
+impl Fault {
+    /// Faults that change how the answer is written (all but `Delay` and `Status`).
+    fn shapes_the_write(&self) -> bool {
+        !matches!(self, Fault::Delay(_) | Fault::Status(_))
+    }
+}
+
+/// The status line [`Fault::MalformedStatusLine`] sends: letters O for the zeros.
+pub const MALFORMED_STATUS_LINE: &str = "HTTP/1.1 2OO OK";
+/// The header line [`Fault::MalformedHeader`] adds.
+pub const MALFORMED_HEADER_LINE: &str = "X-Lab-Broken-Header-Without-Colon";
+/// The header line [`Fault::SpaceBeforeColon`] adds.
+pub const SPACE_BEFORE_COLON_LINE: &str = "X-Lab-Spaced : before the colon";
+/// The `Content-Length` that [`Fault::CloseAfterHeaders`] and [`Fault::ShortBody`] announce.
+pub const ANNOUNCED_LENGTH: usize = 100;
+/// The body [`Fault::ShortBody`] sends before closing.
+pub const SHORT_BODY: &[u8; 10] = b"0123456789";
+/// The longest a hostile fault keeps a connection: generous, so that the client's own timeouts
+/// decide, but bounded, so that a client that never closes cannot pin a task forever.
+pub const MAX_HOSTILE_TIME: Duration = Duration::from_secs(600);
 
 /// A request the backend answered, as it understood it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +262,8 @@ struct Shared {
     config: BackendConfig,
     tls: Option<TlsAcceptor>,
     requests: AtomicU64,
+    /// Connections being served now: how tests see that a held connection was let go.
+    open: AtomicUsize,
     recent: Mutex<VecDeque<SeenRequest>>,
 }
 
@@ -220,6 +282,7 @@ impl Shared {
             config,
             tls,
             requests: AtomicU64::new(0),
+            open: AtomicUsize::new(0),
             recent: Mutex::new(VecDeque::with_capacity(RECENT_CAPACITY)),
         };
         Ok((shared, cert))
@@ -293,6 +356,12 @@ impl LabBackend {
         self.shared.requests.load(Ordering::Relaxed)
     }
 
+    /// Connections accepted and not yet closed by the backend (held by a slow or hostile fault,
+    /// or still being answered).
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::Relaxed)
+    }
+
     /// The last requests answered (at most 256), oldest first.
     pub fn recent_requests(&self) -> Vec<SeenRequest> {
         let recent = self.shared.recent.lock().unwrap_or_else(|e| e.into_inner());
@@ -333,11 +402,28 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let shared = Arc::clone(&shared);
+        // Counts down however the task ends, aborted (the backend dropped) included.
+        let open = OpenGuard::new(Arc::clone(&shared));
         connections.spawn(async move {
             let _permit = permit;
-            serve_connection(tcp, &shared).await;
+            serve_connection(tcp, &open.0).await;
         });
+    }
+}
+
+/// One open connection in [`Shared::open`].
+struct OpenGuard(Arc<Shared>);
+
+impl OpenGuard {
+    fn new(shared: Arc<Shared>) -> OpenGuard {
+        shared.open.fetch_add(1, Ordering::Relaxed);
+        OpenGuard(shared)
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -392,6 +478,8 @@ async fn answer_plain_on_tls_port(mut tcp: TcpStream, shared: &Shared) {
 }
 
 /// How a connection's request ended up.
+// One short-lived value per connection, moved once: boxing the answer would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     /// Nothing worth answering arrived (an idle or reset connection): close quietly.
     Silent,
@@ -400,32 +488,247 @@ enum Outcome {
         seen: SeenRequest,
         head_only: bool,
         delay: Duration,
+        /// The fault that decides how the reply is written, if any.
+        shape: Option<Fault>,
     },
 }
 
-async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, shared: &Shared) {
+/// A connection the backend answers on: plain TCP or TLS over TCP. The TCP socket underneath
+/// is what a reset is done on.
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Conn for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Conn for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+async fn handle<S: Conn>(mut stream: S, shared: &Shared) {
     let Outcome::Answer {
         reply,
         seen,
         head_only,
         delay,
+        shape,
     } = read_request(&mut stream, &shared.config).await
     else {
         return;
     };
     shared.record(seen);
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let bytes = reply.to_bytes(head_only);
-    if !matches!(
-        timeout(WRITE_TIMEOUT, stream.write_all(&bytes)).await,
-        Ok(Ok(()))
-    ) {
+    if !delay.is_zero() && client_left_within(&mut stream, delay).await {
         return;
     }
-    let _ = timeout(WRITE_TIMEOUT, stream.shutdown()).await;
-    linger(&mut stream).await;
+    let close = match shape {
+        None => write_bounded(&mut stream, &reply.to_bytes(head_only)).await,
+        Some(fault) => write_faulty(&mut stream, &reply, head_only, &fault).await,
+    };
+    match close {
+        Close::Graceful => {
+            let _ = timeout(WRITE_TIMEOUT, stream.shutdown()).await;
+            linger(&mut stream).await;
+        }
+        Close::Reset => reset(stream),
+        Close::Abandon => {}
+    }
+}
+
+/// How a connection ends after the write stage.
+enum Close {
+    /// FIN after the bytes, then a lingering read so that they arrive rather than a reset.
+    Graceful,
+    /// RST: SO_LINGER 0, then close.
+    Reset,
+    /// The client is gone or stalled: just drop the connection.
+    Abandon,
+}
+
+/// Writes `bytes` within [`WRITE_TIMEOUT`]; a failure means the client is gone or stalled.
+async fn write_bounded<S: Conn>(stream: &mut S, bytes: &[u8]) -> Close {
+    match timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await {
+        Ok(Ok(())) => Close::Graceful,
+        _ => Close::Abandon,
+    }
+}
+
+fn reset<S: Conn>(stream: S) {
+    // Linger 0 turns the close into an RST; the socket is non-blocking, so the drop does not
+    // wait. Failing to set it leaves a FIN, which the tests would notice.
+    let _ = socket2::SockRef::from(stream.tcp()).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
+/// Waits up to `wait` for the client to close (EOF or error), discarding what it sends
+/// meanwhile. True when the client left: a slow or silent backend then stops, instead of holding
+/// a task for a client that will never read the answer. A client that only half-closes counts
+/// as gone too, as it does for nginx ("client prematurely closed connection").
+async fn client_left_within<S: Conn>(stream: &mut S, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    let mut scratch = [0u8; 4096];
+    loop {
+        match timeout_at(deadline, stream.read(&mut scratch)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// The write stage of the faults that shape it.
+async fn write_faulty<S: Conn>(
+    stream: &mut S,
+    reply: &Reply,
+    head_only: bool,
+    fault: &Fault,
+) -> Close {
+    let give_up = Instant::now() + MAX_HOSTILE_TIME;
+    match fault {
+        Fault::CloseWithoutResponse => Close::Graceful,
+        Fault::ResetWithoutResponse => Close::Reset,
+        Fault::NeverAnswer => {
+            client_left_within(stream, MAX_HOSTILE_TIME).await;
+            Close::Abandon
+        }
+        Fault::CloseAfterHeaders => {
+            write_bounded(stream, reply.head(Some(ANNOUNCED_LENGTH), &[]).as_bytes()).await
+        }
+        Fault::ShortBody => {
+            let mut bytes = reply.head(Some(ANNOUNCED_LENGTH), &[]).into_bytes();
+            bytes.extend_from_slice(SHORT_BODY);
+            write_bounded(stream, &bytes).await
+        }
+        Fault::MalformedStatusLine => {
+            let bytes = reply.to_bytes(head_only);
+            let line_end = bytes.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+            let mut broken = MALFORMED_STATUS_LINE.as_bytes().to_vec();
+            broken.extend_from_slice(&bytes[line_end..]);
+            write_bounded(stream, &broken).await
+        }
+        Fault::MalformedHeader => {
+            write_bounded(
+                stream,
+                &reply.to_bytes_with(head_only, &[MALFORMED_HEADER_LINE]),
+            )
+            .await
+        }
+        Fault::SpaceBeforeColon => {
+            write_bounded(
+                stream,
+                &reply.to_bytes_with(head_only, &[SPACE_BEFORE_COLON_LINE]),
+            )
+            .await
+        }
+        Fault::HugeHeader(bytes) => write_huge_header(stream, reply, head_only, *bytes).await,
+        Fault::EndlessHeaders => {
+            let status_line = format!("HTTP/1.1 200 OK\r\nServer: {SERVER_NAME}\r\n");
+            if !matches!(
+                write_bounded(stream, status_line.as_bytes()).await,
+                Close::Graceful
+            ) {
+                return Close::Abandon;
+            }
+            let mut n: u64 = 0;
+            write_until_gone(stream, give_up, || {
+                let mut batch = String::with_capacity(READ_CHUNK + 64);
+                while batch.len() < READ_CHUNK {
+                    n += 1;
+                    batch.push_str(&format!("X-Lab-Endless-{n}: the headers never end\r\n"));
+                }
+                batch.into_bytes()
+            })
+            .await
+        }
+        Fault::EndlessBody => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nServer: {SERVER_NAME}\r\nContent-Type: text/plain\r\n\
+                 Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            );
+            if !matches!(
+                write_bounded(stream, head.as_bytes()).await,
+                Close::Graceful
+            ) {
+                return Close::Abandon;
+            }
+            let mut chunk = format!("{READ_CHUNK:x}\r\n").into_bytes();
+            chunk.extend(std::iter::repeat_n(b'b', READ_CHUNK));
+            chunk.extend_from_slice(b"\r\n");
+            write_until_gone(stream, give_up, || chunk.clone()).await
+        }
+        Fault::Trickle { byte_every } => {
+            for byte in reply.to_bytes(head_only) {
+                if Instant::now() + *byte_every > give_up {
+                    return Close::Abandon;
+                }
+                tokio::time::sleep(*byte_every).await;
+                if !matches!(write_bounded(stream, &[byte]).await, Close::Graceful) {
+                    return Close::Abandon;
+                }
+            }
+            Close::Graceful
+        }
+        Fault::Raw(bytes) => write_bounded(stream, bytes).await,
+        // Not write-shaping faults: never chosen by shape_for.
+        Fault::Delay(_) | Fault::Status(_) => {
+            write_bounded(stream, &reply.to_bytes(head_only)).await
+        }
+    }
+}
+
+/// Writes what `next` makes, again and again, until a write fails or stalls (the client is gone
+/// or stopped reading) or `give_up`.
+async fn write_until_gone<S: Conn>(
+    stream: &mut S,
+    give_up: Instant,
+    mut next: impl FnMut() -> Vec<u8>,
+) -> Close {
+    while Instant::now() < give_up {
+        if !matches!(write_bounded(stream, &next()).await, Close::Graceful) {
+            return Close::Abandon;
+        }
+    }
+    Close::Abandon
+}
+
+/// The answer with one header line of `size` bytes, written in pieces so that a 10 MB header
+/// never sits in memory.
+async fn write_huge_header<S: Conn>(
+    stream: &mut S,
+    reply: &Reply,
+    head_only: bool,
+    size: usize,
+) -> Close {
+    const NAME: &str = "X-Lab-Huge: ";
+    let status_line = format!(
+        "HTTP/1.1 {} {}\r\n{NAME}",
+        reply.status,
+        reason(reply.status)
+    );
+    if !matches!(
+        write_bounded(stream, status_line.as_bytes()).await,
+        Close::Graceful
+    ) {
+        return Close::Abandon;
+    }
+    let piece = vec![b'h'; READ_CHUNK];
+    let mut left = size.saturating_sub(NAME.len());
+    while left > 0 {
+        let n = left.min(piece.len());
+        if !matches!(write_bounded(stream, &piece[..n]).await, Close::Graceful) {
+            return Close::Abandon;
+        }
+        left -= n;
+    }
+    // The rest of the normal answer, from its second line (Server: ...) on.
+    let rest = reply.to_bytes(head_only);
+    let second_line = rest.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+    write_bounded(stream, &rest[second_line..]).await
 }
 
 async fn linger<S: AsyncRead + Unpin>(stream: &mut S) {
@@ -485,6 +788,7 @@ fn unparsed(buf: &[u8], reply: Reply) -> Outcome {
         reply,
         head_only: false,
         delay: Duration::ZERO,
+        shape: None,
     }
 }
 
@@ -532,7 +836,7 @@ async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, config: &BackendConf
         Ok(head) => head,
         Err(malformed) => return unparsed(&raw_head, Reply::error(400, &malformed.message())),
     };
-    let answer = |reply: Reply, delay: Duration| {
+    let answer = |reply: Reply, delay: Duration, shape: Option<Fault>| {
         let mut line = String::from_utf8_lossy(first_line(&raw_head)).into_owned();
         truncate_to(&mut line, 1024);
         Outcome::Answer {
@@ -550,23 +854,24 @@ async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, config: &BackendConf
             head_only: head.method.eq_ignore_ascii_case("HEAD"),
             reply,
             delay,
+            shape,
         }
     };
 
     if let Some(reply) = check_head(config, &head) {
-        return answer(reply, Duration::ZERO);
+        return answer(reply, Duration::ZERO, None);
     }
 
     let body_deadline = Instant::now() + config.read_timeout;
     let body = match framing(&head) {
-        Err(e) => return answer(Reply::error(400, e.message()), Duration::ZERO),
+        Err(e) => return answer(Reply::error(400, e.message()), Duration::ZERO, None),
         Ok(Framing::None) => Vec::new(),
         Ok(Framing::Length(length)) => {
             let Some(length) = usize::try_from(length)
                 .ok()
                 .filter(|n| *n <= config.max_body_bytes)
             else {
-                return answer(Reply::error(413, "body too large"), Duration::ZERO);
+                return answer(Reply::error(413, "body too large"), Duration::ZERO, None);
             };
             while rest.len() < length {
                 let limit = length - rest.len();
@@ -574,7 +879,7 @@ async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, config: &BackendConf
                     read_some(stream, &mut rest, limit, body_deadline).await,
                     ReadResult::Data
                 ) {
-                    return answer(Reply::error(400, "incomplete body"), Duration::ZERO);
+                    return answer(Reply::error(400, "incomplete body"), Duration::ZERO, None);
                 }
             }
             // Bytes beyond Content-Length are ignored, as lenient servers do.
@@ -585,29 +890,33 @@ async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, config: &BackendConf
             match decode_chunked(&rest, config.max_body_bytes) {
                 Ok(Some((body, _))) => break body,
                 Err(ChunkedError::Malformed) => {
-                    return answer(Reply::error(400, "malformed chunked body"), Duration::ZERO)
+                    return answer(
+                        Reply::error(400, "malformed chunked body"),
+                        Duration::ZERO,
+                        None,
+                    )
                 }
                 Err(ChunkedError::TooLarge) => {
-                    return answer(Reply::error(413, "body too large"), Duration::ZERO)
+                    return answer(Reply::error(413, "body too large"), Duration::ZERO, None)
                 }
                 Ok(None) => {}
             }
             let cap = config.max_body_bytes.saturating_add(CHUNKED_OVERHEAD);
             if rest.len() >= cap {
-                return answer(Reply::error(413, "body too large"), Duration::ZERO);
+                return answer(Reply::error(413, "body too large"), Duration::ZERO, None);
             }
             let limit = cap - rest.len();
             if !matches!(
                 read_some(stream, &mut rest, limit, body_deadline).await,
                 ReadResult::Data
             ) {
-                return answer(Reply::error(400, "incomplete body"), Duration::ZERO);
+                return answer(Reply::error(400, "incomplete body"), Duration::ZERO, None);
             }
         },
     };
 
     let reply = decide(config, &head, &raw_head, &body);
-    answer(reply, delay_for(config, &head))
+    answer(reply, delay_for(config, &head), shape_for(config, &head))
 }
 
 /// Limits that are checked as soon as the head is in, before any body is read.
@@ -635,6 +944,16 @@ fn delay_for(config: &BackendConfig, head: &RequestHead) -> Duration {
             _ => None,
         })
         .fold(Duration::ZERO, Duration::saturating_add)
+}
+
+/// The first matching fault that decides how the answer is written.
+fn shape_for(config: &BackendConfig, head: &RequestHead) -> Option<Fault> {
+    config
+        .faults
+        .iter()
+        .filter(|rule| rule.matches(head))
+        .find(|rule| rule.fault.shapes_the_write())
+        .map(|rule| rule.fault.clone())
 }
 
 /// What to answer a complete, readable request. Order: injected status, rejected method,
@@ -741,25 +1060,44 @@ impl Reply {
 
     /// The bytes on the wire; `head_only` for answers to HEAD (length announced, body left out).
     fn to_bytes(&self, head_only: bool) -> Vec<u8> {
-        // 1xx, 204 and 304 never carry a body nor, for 1xx/204, a Content-Length.
-        let bodiless = matches!(self.status, 100..=199 | 204 | 304);
+        self.to_bytes_with(head_only, &[])
+    }
+
+    /// [`Reply::to_bytes`] with `extra_lines` (raw, unchecked) right after the `Server` header.
+    fn to_bytes_with(&self, head_only: bool, extra_lines: &[&str]) -> Vec<u8> {
+        let mut bytes = self.head(None, extra_lines).into_bytes();
+        if !self.bodiless() && !head_only {
+            bytes.extend_from_slice(&self.body);
+        }
+        bytes
+    }
+
+    /// 1xx, 204 and 304 never carry a body nor, for 1xx/204, a Content-Length.
+    fn bodiless(&self) -> bool {
+        matches!(self.status, 100..=199 | 204 | 304)
+    }
+
+    /// Status line and headers up to the empty line; `announce` replaces the body's real length
+    /// in Content-Length (for faults whose body falls short).
+    fn head(&self, announce: Option<usize>, extra_lines: &[&str]) -> String {
         let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         out.push_str(&format!("Server: {SERVER_NAME}\r\n"));
-        if !bodiless {
+        for line in extra_lines {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+        if !self.bodiless() || announce.is_some() {
             if let Some(content_type) = self.content_type {
                 out.push_str(&format!("Content-Type: {content_type}\r\n"));
             }
-            out.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+            let length = announce.unwrap_or(self.body.len());
+            out.push_str(&format!("Content-Length: {length}\r\n"));
         }
         for (name, value) in &self.headers {
             out.push_str(&format!("{name}: {value}\r\n"));
         }
         out.push_str("Connection: close\r\n\r\n");
-        let mut bytes = out.into_bytes();
-        if !bodiless && !head_only {
-            bytes.extend_from_slice(&self.body);
-        }
-        bytes
+        out
     }
 }
 
@@ -878,5 +1216,44 @@ mod tests {
         let fast = parse_head(b"GET /fast HTTP/1.1\r\n\r\n").unwrap();
         assert_eq!(delay_for(&config, &slow), Duration::from_millis(12));
         assert_eq!(delay_for(&config, &fast), Duration::from_millis(5));
+    }
+
+    #[test]
+    fn the_first_write_shaping_rule_wins_and_delay_and_status_compose_with_it() {
+        let config = BackendConfig::default()
+            .fault(FaultRule::all(Fault::Delay(Duration::from_millis(5))))
+            .fault(FaultRule::all(Fault::Status(504)))
+            .fault(FaultRule::path("/short", Fault::ShortBody))
+            .fault(FaultRule::all(Fault::CloseWithoutResponse));
+        let short = parse_head(b"GET /short HTTP/1.1\r\n\r\n").unwrap();
+        let other = parse_head(b"GET /other HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(shape_for(&config, &short), Some(Fault::ShortBody));
+        assert_eq!(
+            shape_for(&config, &other),
+            Some(Fault::CloseWithoutResponse)
+        );
+        assert_eq!(delay_for(&config, &short), Duration::from_millis(5));
+        assert_eq!(
+            decide_raw(&config, b"GET /short HTTP/1.1\r\n\r\n").status,
+            504
+        );
+        assert_eq!(shape_for(&BackendConfig::default(), &short), None);
+    }
+
+    #[test]
+    fn announced_length_and_extra_lines_change_only_the_head() {
+        let reply = Reply::error(504, "x");
+        let head = reply.head(Some(ANNOUNCED_LENGTH), &[]);
+        assert!(
+            head.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("Content-Length: 100\r\n") && head.ends_with("\r\n\r\n"));
+        let wire = String::from_utf8(reply.to_bytes_with(false, &[MALFORMED_HEADER_LINE])).unwrap();
+        assert!(
+            wire.contains("Server: lbprobe-lab\r\nX-Lab-Broken-Header-Without-Colon\r\n"),
+            "{wire}"
+        );
+        assert!(wire.ends_with(r#"{"error":"x"}"#), "{wire}");
     }
 }

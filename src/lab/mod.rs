@@ -8,14 +8,20 @@ pub mod cert;
 pub mod nginx;
 pub mod ports;
 pub mod request;
+pub mod unaccepting;
 
 use std::io;
 use std::path::PathBuf;
 
-pub use backend::{serve, BackendConfig, Fault, FaultRule, LabBackend, SeenRequest};
+pub use backend::{
+    serve, BackendConfig, Fault, FaultRule, LabBackend, SeenRequest, ANNOUNCED_LENGTH,
+    MALFORMED_HEADER_LINE, MALFORMED_STATUS_LINE, MAX_HOSTILE_TIME, SHORT_BODY,
+    SPACE_BEFORE_COLON_LINE,
+};
 pub use cert::{self_signed, LabCert, LabCertFiles};
 pub use nginx::{nginx_binary, Nginx, NginxServer, NginxSpec, ACCESS_LOG_FORMAT};
 pub use ports::free_port;
+pub use unaccepting::UnacceptingListener;
 
 /// Why the lab could not do what it was asked. Network misbehaviour of clients is never an
 /// error here: the backend answers it; these are failures of the lab itself.
