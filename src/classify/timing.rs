@@ -85,6 +85,28 @@ impl<'a> Probed<'a> {
             .collect()
     }
 
+    /// Whole-request times of what a client keeps waiting for: valid answers (below 500) and
+    /// requests with no answer at all (lower bounds: as long as we waited). `None` without a
+    /// single valid answer.
+    fn client_times(&self) -> Option<Percentiles> {
+        let mut times = Vec::new();
+        let mut censored = 0;
+        for (_, ex) in &self.requests {
+            match (ex.status(), latency::outcome(ex)) {
+                (Some(status), _) if status < 500 => times.push(ex.timings.total_ms),
+                (_, latency::Outcome::TimedOut) => {
+                    times.push(ex.timings.total_ms);
+                    censored += 1;
+                }
+                _ => {}
+            }
+        }
+        if times.len() == censored as usize {
+            return None;
+        }
+        Percentiles::of(&times, censored)
+    }
+
     /// The observation that sums the latency requests up, or the first request.
     fn latency_refs(&self) -> Vec<&'a Observation> {
         match (self.stats, self.requests.first()) {
@@ -99,9 +121,11 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// `0.4 ms`, `300 ms`, `1.50 s`.
+/// `40 µs`, `2.5 ms`, `300 ms`, `1.50 s`.
 pub(crate) fn fmt_ms(ms: f64) -> String {
-    if ms >= 1000.0 {
+    if ms < 1.0 {
+        format!("{:.0} µs", ms * 1000.0)
+    } else if ms >= 1000.0 {
         format!("{:.2} s", ms / 1000.0)
     } else if ms >= 10.0 {
         format!("{ms:.0} ms")
@@ -438,7 +462,7 @@ fn backend_slow_504(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option
                 .with(seen, &[lo]),
             );
         }
-        let total = ls.total_ms.as_ref()?;
+        let total = ls.times.total_ms.as_ref()?;
         let all_answered = ls.answered == ls.requests;
         return (all_answered && total.censored == 0 && total.p95 < t * FAR_BELOW).then(|| {
             Draft::new(
@@ -456,7 +480,12 @@ fn backend_slow_504(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option
         });
     };
     let firsts = b.first_bytes();
-    let Some(fb) = bs.first_byte_ms.as_ref().filter(|_| !firsts.is_empty()) else {
+    let Some(fb) = bs
+        .times
+        .first_byte_ms
+        .as_ref()
+        .filter(|_| !firsts.is_empty())
+    else {
         return Some(
             Draft::new(
                 ID,
@@ -569,7 +598,7 @@ fn backend_slow_502(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option
     let t = ms(ctx.profile.response_timeout);
     let backend = b
         .stats
-        .and_then(|(o, s)| Some((o, s, s.first_byte_ms.as_ref()?)));
+        .and_then(|(o, s)| Some((o, s, s.times.first_byte_ms.as_ref()?)));
     let firsts = b.first_bytes();
     let Some((lo, ls)) = l.stats else {
         let (bo, _, fb) = backend?;
@@ -650,7 +679,7 @@ fn backend_slow_502(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option
 }
 
 /// Why the backend counts as slow against its own normal, if it does.
-fn slowness(stats: &LatencyStats, firsts: &[(f64, bool)], t: f64) -> Option<String> {
+fn slowness(times: &Percentiles, firsts: &[(f64, bool)], t: f64) -> Option<String> {
     let over = firsts.iter().filter(|(v, _)| *v > t).count();
     if over > 0 {
         return Some(format!(
@@ -659,48 +688,53 @@ fn slowness(stats: &LatencyStats, firsts: &[(f64, bool)], t: f64) -> Option<Stri
             fmt_ms(t)
         ));
     }
-    if stats.timed_out > 0 {
+    if times.censored > 0 {
         return Some(format!(
             "{} of {} requests got no answer at all",
-            stats.timed_out, stats.requests
+            times.censored, times.samples
         ));
     }
-    let total = stats.total_ms.as_ref()?;
-    (total.p99 > total.median * TAIL_RATIO + TAIL_SLACK_MS).then(|| {
+    (times.p99 > times.median * TAIL_RATIO + TAIL_SLACK_MS).then(|| {
         format!(
             "its slow requests (p99 {}) take more than {TAIL_RATIO} times its typical one (median {})",
-            fmt_ms(total.p99),
-            fmt_ms(total.median)
+            fmt_ms(times.p99),
+            fmt_ms(times.median)
         )
     })
-}
-
-/// The side's latency statistics, when at least one request was answered.
-fn answered<'a>(p: &Probed<'a>) -> Option<(&'a Observation, &'a LatencyStats)> {
-    p.stats.filter(|(_, s)| s.answered > 0)
 }
 
 fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     const SLOW: &str = "499.backend-slow";
     const SHORT: &str = "499.client-timeout-short";
     let t = ms(ctx.profile.response_timeout);
-    // Clients wait for the listener; without one, the backend's times are the best estimate.
-    let (seen, (so, ss), place) = match (answered(l), answered(b)) {
-        (Some(s), _) => (l, s, "through the listener"),
-        (None, Some(s)) => (b, s, "straight to the backend"),
-        (None, None) => return Vec::new(),
-    };
-    let Some(total) = ss.total_ms.as_ref() else {
-        return Vec::new();
+    // Clients wait for the listener; when it only fails, the backend's own answers are the
+    // best estimate of what a good answer takes.
+    let (seen, total, place) = match (l.client_times(), b.client_times()) {
+        (Some(times), _) => (l, times, "through the listener"),
+        (None, Some(times)) => (b, times, "straight to the backend"),
+        (None, None) => {
+            let Some((o, s)) = l.stats.or(b.stats) else {
+                return Vec::new();
+            };
+            let why = format!(
+                "no request got a valid answer ({}), so the time a good answer takes is unknown",
+                statuses(s)
+            );
+            return vec![
+                Draft::new(SHORT, Verdict::Inconclusive, why.clone()).with(why.clone(), &[o]),
+                Draft::new(SLOW, Verdict::Inconclusive, why.clone()).with(why, &[o]),
+            ];
+        }
     };
     // The backend's own health decides between "slow backend" and "short timeout".
-    let (health_of, health_stats) = match answered(b) {
-        Some((_, s)) => (b, s),
-        None => (seen, ss),
+    let slow = match b.client_times() {
+        Some(times) => slowness(&times, &b.first_bytes(), t),
+        None => slowness(&total, &seen.first_bytes(), t),
     };
-    let slow = slowness(health_stats, &health_of.first_bytes(), t);
+    let refs = seen.latency_refs();
+    let refs = refs.as_slice();
     let client_timeout = l.stats.or(b.stats).and_then(|(_, s)| s.client_timeout_ms);
-    let numbers = format!("{place}, whole request: {}", spread(total));
+    let numbers = format!("{place}, whole request, valid answers: {}", spread(&total));
     let rec = recommended_client_timeout_ms(total.p99);
     let lower = if total.censored > 0 { "at least " } else { "" };
     let advice = format!(
@@ -708,7 +742,6 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
         fmt_ms(rec),
         fmt_ms(total.p99)
     );
-    let refs = [so];
     let Some(c) = client_timeout else {
         let why = format!(
             "no client timeout declared (the latency probe's client_timeout): nothing to compare the measured p99 ({}) with",
@@ -716,11 +749,11 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
         );
         return vec![
             Draft::new(SHORT, Verdict::Inconclusive, why.clone())
-                .with(numbers.clone(), &refs)
-                .with(advice.clone(), &refs),
+                .with(numbers.clone(), refs)
+                .with(advice.clone(), refs),
             Draft::new(SLOW, Verdict::Inconclusive, why)
-                .with(numbers, &refs)
-                .with(advice, &refs),
+                .with(numbers, refs)
+                .with(advice, refs),
         ];
     };
     let declared = format!("the clients' declared timeout is {}", fmt_ms(c));
@@ -744,8 +777,8 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
                     fmt_ms(total.p99)
                 ),
             )
-            .with(numbers.clone(), &refs)
-            .with(advice, &refs),
+            .with(numbers.clone(), refs)
+            .with(advice, refs),
             Draft::new(
                 SLOW,
                 Verdict::RuledOut,
@@ -755,8 +788,8 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
                     fmt_ms(c)
                 ),
             )
-            .with(numbers, &refs)
-            .with(declared, &refs),
+            .with(numbers, refs)
+            .with(declared, refs),
         ];
     }
     match slow {
@@ -769,8 +802,8 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
                     fmt_ms(c)
                 ),
             )
-            .with(numbers.clone(), &refs)
-            .with(declared.clone(), &refs);
+            .with(numbers.clone(), refs)
+            .with(declared.clone(), refs);
             let short = if c < total.median {
                 Draft::new(
                     SHORT,
@@ -792,9 +825,9 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
                     ),
                 )
             }
-            .with(numbers, &refs)
-            .with(declared, &refs)
-            .with(advice, &refs);
+            .with(numbers, refs)
+            .with(declared, refs)
+            .with(advice, refs);
             vec![short, slow]
         }
         None => vec![
@@ -807,9 +840,9 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
                     fmt_ms(total.p99)
                 ),
             )
-            .with(numbers.clone(), &refs)
-            .with(declared.clone(), &refs)
-            .with(advice, &refs),
+            .with(numbers.clone(), refs)
+            .with(declared.clone(), refs)
+            .with(advice, refs),
             Draft::new(
                 SLOW,
                 Verdict::RuledOut,
@@ -820,8 +853,8 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
                     fmt_ms(t)
                 ),
             )
-            .with(numbers, &refs)
-            .with(declared, &refs),
+            .with(numbers, refs)
+            .with(declared, refs),
         ],
     }
 }
@@ -992,7 +1025,7 @@ fn bandwidth_throttled(l: &Probed<'_>) -> Vec<Draft> {
     if let Some(p) = &path {
         numbers.push(path_text(p, rttvar));
     }
-    if let Some(total) = l.stats.and_then(|(_, s)| s.total_ms.as_ref()) {
+    if let Some(total) = l.stats.and_then(|(_, s)| s.times.total_ms.as_ref()) {
         numbers.push(format!("requests through the listener: {}", spread(total)));
     }
     [(408, "408.bandwidth-throttled"), (499, "499.bandwidth-throttled")]
@@ -1238,6 +1271,12 @@ mod tests {
             "{why}"
         );
         assert!(why.contains("got 504"), "{why}");
+        // The listener's 504s say nothing of how long a good answer takes; the backend's do.
+        let advice = text(&f, "499.client-timeout-short");
+        assert!(
+            advice.contains("recommended client timeout: 4.00 s — the measured p99 of 1.50 s straight to the backend"),
+            "{advice}"
+        );
     }
 
     #[test]
@@ -1316,6 +1355,8 @@ mod tests {
             Some(Verdict::RuledOut)
         );
         assert_eq!(verdict(&f, "504.backend-slow"), Some(Verdict::Inconclusive));
+        assert_eq!(verdict(&f, "499.backend-slow"), Some(Verdict::Inconclusive));
+        assert!(text(&f, "499.backend-slow").contains("no request got a valid answer"));
     }
 
     #[test]

@@ -129,15 +129,23 @@ pub struct LatencyStats {
     pub wait_ms: f64,
     /// The client timeout the scenario declares, for comparison.
     pub client_timeout_ms: Option<f64>,
+    /// Connect, TLS, first byte and total, boxed to keep [`super::Detail`] small.
+    #[serde(flatten)]
+    pub times: Box<StageTimes>,
+    pub path: Option<PathQuality>,
+    /// Why fewer than the planned requests were sent, if so.
+    pub stopped_early: Option<String>,
+}
+
+/// The distribution of each stage of the requests to one side.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StageTimes {
     pub connect_ms: Option<Percentiles>,
     pub tls_ms: Option<Percentiles>,
     /// From the request's last byte to the answer's first; a timed-out request counts as the wait.
     pub first_byte_ms: Option<Percentiles>,
     /// Connect to the end of the answer; a timed-out request counts as its whole duration.
     pub total_ms: Option<Percentiles>,
-    pub path: Option<PathQuality>,
-    /// Why fewer than the planned requests were sent, if so.
-    pub stopped_early: Option<String>,
 }
 
 /// What one exchange contributes to the statistics.
@@ -195,10 +203,7 @@ impl LatencyStats {
             statuses: BTreeMap::new(),
             wait_ms,
             client_timeout_ms: client_timeout.map(|d| d.as_secs_f64() * 1000.0),
-            connect_ms: None,
-            tls_ms: None,
-            first_byte_ms: None,
-            total_ms: None,
+            times: Box::default(),
             path: None,
             stopped_early,
         };
@@ -231,10 +236,12 @@ impl LatencyStats {
             .iter()
             .filter_map(|e| Some((e.tcp_rtt_us?, e.tcp_retransmits.unwrap_or(0))))
             .collect();
-        stats.connect_ms = Percentiles::of(&connect, 0);
-        stats.tls_ms = Percentiles::of(&tls, 0);
-        stats.first_byte_ms = Percentiles::of(&first, first_censored);
-        stats.total_ms = Percentiles::of(&total, stats.timed_out);
+        stats.times = Box::new(StageTimes {
+            connect_ms: Percentiles::of(&connect, 0),
+            tls_ms: Percentiles::of(&tls, 0),
+            first_byte_ms: Percentiles::of(&first, first_censored),
+            total_ms: Percentiles::of(&total, stats.timed_out),
+        });
         stats.path = PathQuality::of(&tcp);
         stats
     }
@@ -434,9 +441,9 @@ mod tests {
             (4, 1, 1, 1, 1)
         );
         assert_eq!(stats.statuses.get(&200), Some(&1));
-        let first = stats.first_byte_ms.unwrap();
+        let first = stats.times.first_byte_ms.clone().unwrap();
         assert_eq!((first.samples, first.censored, first.max), (2, 1, 2000.5));
-        assert_eq!(stats.total_ms.unwrap().samples, 3);
+        assert_eq!(stats.times.total_ms.as_ref().unwrap().samples, 3);
         assert_eq!(stats.client_timeout_ms, Some(100.0));
         let path = stats.path.unwrap();
         assert_eq!((path.connections, path.retransmits), (3, 3));
