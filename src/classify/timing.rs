@@ -121,12 +121,13 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// `40 µs`, `2.5 ms`, `300 ms`, `1.50 s`.
+/// `40 µs`, `2.5 ms`, `300 ms`, `1.5 s`, `60 s`.
 pub(crate) fn fmt_ms(ms: f64) -> String {
     if ms < 1.0 {
         format!("{:.0} µs", ms * 1000.0)
     } else if ms >= 1000.0 {
-        format!("{:.2} s", ms / 1000.0)
+        let secs = format!("{:.2}", ms / 1000.0);
+        format!("{} s", secs.trim_end_matches('0').trim_end_matches('.'))
     } else if ms >= 10.0 {
         format!("{ms:.0} ms")
     } else {
@@ -185,7 +186,7 @@ fn statuses(stats: &LatencyStats) -> String {
     }
 }
 
-/// "through the listener 3 of 3 requests got 504, after a median 1.00 s", when any did.
+/// "through the listener 3 of 3 requests got 504, after a median 1 s", when any did.
 fn listener_got(l: &Probed<'_>, status: u16) -> Option<String> {
     let hits = l.answered_with(status);
     let times: Vec<f64> = hits.iter().map(|(_, t)| *t).collect();
@@ -716,13 +717,11 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
             let Some((o, s)) = l.stats.or(b.stats) else {
                 return Vec::new();
             };
-            let why = format!(
-                "no request got a valid answer ({}), so the time a good answer takes is unknown",
-                statuses(s)
-            );
+            let why = "no request got a valid answer, so the time a good answer takes is unknown";
+            let got = format!("answers: {}", statuses(s));
             return vec![
-                Draft::new(SHORT, Verdict::Inconclusive, why.clone()).with(why.clone(), &[o]),
-                Draft::new(SLOW, Verdict::Inconclusive, why.clone()).with(why, &[o]),
+                Draft::new(SHORT, Verdict::Inconclusive, why).with(got.clone(), &[o]),
+                Draft::new(SLOW, Verdict::Inconclusive, why).with(got, &[o]),
             ];
         }
     };
@@ -744,7 +743,7 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
     );
     let Some(c) = client_timeout else {
         let why = format!(
-            "no client timeout declared (the latency probe's client_timeout): nothing to compare the measured p99 ({}) with",
+            "no client timeout declared (`client-timeout` of the latency probe in the scenario): nothing to compare the measured p99 ({}) with",
             fmt_ms(total.p99)
         );
         return vec![
@@ -1274,7 +1273,7 @@ mod tests {
         // The listener's 504s say nothing of how long a good answer takes; the backend's do.
         let advice = text(&f, "499.client-timeout-short");
         assert!(
-            advice.contains("recommended client timeout: 4.00 s — the measured p99 of 1.50 s straight to the backend"),
+            advice.contains("recommended client timeout: 4 s — the measured p99 of 1.5 s straight to the backend"),
             "{advice}"
         );
     }
@@ -1347,9 +1346,7 @@ mod tests {
         ));
         let f = findings(o);
         assert_eq!(verdict(&f, "504.connect-timeout"), Some(Verdict::Confirmed));
-        assert!(
-            text(&f, "504.connect-timeout").contains("3 got no answer to the SYN within 1.00 s")
-        );
+        assert!(text(&f, "504.connect-timeout").contains("3 got no answer to the SYN within 1 s"));
         assert_eq!(
             verdict(&f, "502.backend-unreachable"),
             Some(Verdict::RuledOut)
@@ -1469,6 +1466,19 @@ mod tests {
             verdict(&f, "502.backend-unreachable"),
             Some(Verdict::RuledOut)
         );
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        for (ms, want) in [
+            (0.04, "40 µs"),
+            (2.5, "2.5 ms"),
+            (300.2, "300 ms"),
+            (1500.0, "1.5 s"),
+            (60_000.0, "60 s"),
+        ] {
+            assert_eq!(fmt_ms(ms), want);
+        }
     }
 
     #[test]
