@@ -3,18 +3,19 @@
 //! its neighbours. Assertions are on verdicts and evidence, never on how long anything took.
 
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::catalogue::Catalogue;
 use lbprobe::classify::{self, Context, Finding, Verdict};
 use lbprobe::lab::{
-    free_port, BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec,
-    UnacceptingListener,
+    BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec, UnacceptingListener,
 };
 use lbprobe::probe::{self, Detail, Family, Limits, Observation, Plan, ProbeSpec};
 use lbprobe::profile::Profile;
 use lbprobe::target::{Role, Target};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// nginx gives up on the backend after these, and the profile says so, so the classifier
 /// compares against what nginx really does.
@@ -103,6 +104,15 @@ async fn probe(
     }
 }
 
+/// A socket bound to a loopback port without SO_REUSEADDR and without listening.
+fn bound_not_listening() -> Socket {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+    socket
+        .bind(&SockAddr::from(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))))
+        .unwrap();
+    socket
+}
+
 fn stats_of(outcome: &Outcome, role: Role) -> &lbprobe::probe::latency::LatencyStats {
     outcome
         .observations
@@ -176,9 +186,13 @@ async fn fast_backend_rules_out_both_504_causes() {
 
 #[tokio::test]
 async fn closed_backend_port_confirms_502_backend_unreachable() {
-    // Free a moment ago and nothing of ours listens there: connections are refused.
-    let port = free_port().unwrap();
-    let backend = format!("http://127.0.0.1:{port}");
+    // Bound but never listening: connections are refused, and while it is held no other
+    // process (another test's nginx) can take the port.
+    let closed = bound_not_listening();
+    let backend = format!(
+        "http://{}",
+        closed.local_addr().unwrap().as_socket().unwrap()
+    );
     let nginx = nginx_in_front_of(&backend);
     let o = probe(&nginx.url(0), &backend, 3, None).await;
 
