@@ -565,6 +565,52 @@ fn header_too_large_rows() -> Vec<Row> {
     ]
 }
 
+fn uri_limit_rows() -> Vec<Row> {
+    const LISTENER_ID: &str = "414.uri-too-long";
+    const BACKEND_ID: &str = "414.backend-uri-limit";
+    vec![
+        row(
+            "nginx's 8 KiB request line, below the 32 KiB clb documents",
+            vec![
+                uri_limit(LISTENER, Some(8177), Some(8178), Some(414)),
+                uri_limit(BACKEND, Some(131072), None, None),
+            ],
+        )
+        .expect(LISTENER_ID, Confirmed)
+        .mentions(LISTENER_ID, "above 8177 bytes")
+        .expect(BACKEND_ID, RuledOut),
+        row(
+            "the listener refuses nothing tried",
+            vec![uri_limit(LISTENER, Some(131072), None, None)],
+        )
+        .no_backend()
+        .expect(LISTENER_ID, RuledOut)
+        .absent(BACKEND_ID),
+        row(
+            "the backend's 414 at 2000 bytes is what clients hit through the listener",
+            vec![
+                uri_limit(LISTENER, Some(2000), Some(2001), Some(414)),
+                uri_limit(BACKEND, Some(2000), Some(2001), Some(414)),
+            ],
+        )
+        .expect(LISTENER_ID, RuledOut)
+        .mentions(LISTENER_ID, "are the backend's")
+        .expect(BACKEND_ID, Confirmed)
+        .mentions(BACKEND_ID, "pass the listener"),
+        row(
+            "the backend refuses long URIs; no listener measured",
+            vec![uri_limit(BACKEND, Some(4000), Some(4001), Some(414))],
+        )
+        .expect(BACKEND_ID, Reproduced)
+        .absent(LISTENER_ID),
+    ]
+}
+
+#[test]
+fn uri_limits() {
+    check(&uri_limit_rows());
+}
+
 #[test]
 fn header_too_large() {
     check(&header_too_large_rows());
@@ -749,7 +795,6 @@ fn backend_unreachable_rows() -> Vec<Row> {
     const ID: &str = "502.backend-unreachable";
     let mut rows: Vec<Row> = [
         ConnEnd::ConnectRefused,
-        ConnEnd::ConnectTimeout,
         ConnEnd::Unreachable("no route to host".into()),
     ]
     .into_iter()
@@ -762,6 +807,14 @@ fn backend_unreachable_rows() -> Vec<Row> {
         .mentions(ID, "127.0.0.1:9090")
     })
     .collect();
+    rows.push(
+        row(
+            "SYNs unanswered: a silent drop, which listeners report as a timeout (504)",
+            vec![obs(Family::Protocol, "baseline", BACKEND).ended(ConnEnd::ConnectTimeout)],
+        )
+        .expect(ID, RuledOut)
+        .mentions(ID, "504.connect-timeout"),
+    );
     rows.push(
         row(
             "the backend accepts TCP connections",
@@ -1069,6 +1122,7 @@ fn all_rows() -> Vec<Row> {
         malformed_request_rows(),
         backend_validation_rows(),
         header_too_large_rows(),
+        uri_limit_rows(),
         trace_unsupported_rows(),
         backend_method_unsupported_rows(),
         backend_error_rows(),
@@ -1101,19 +1155,40 @@ fn cause_literals(text: &str) -> BTreeSet<String> {
     out
 }
 
-const RULES_RS: &str = include_str!("../src/classify/rules.rs");
+/// The rule modules this table covers row by row.
+const TABLED_RULES: &[&str] = &[
+    include_str!("../src/classify/rules.rs"),
+    include_str!("../src/classify/limits.rs"),
+];
 
-/// Every cause id a rule can emit: the literals in rules.rs and the passthrough ids.
+/// Rule modules whose verdict tables live next to them (unit tests in the module).
+const OTHER_RULES: &[&str] = &[
+    include_str!("../src/classify/partial.rs"),
+    include_str!("../src/classify/timing.rs"),
+    include_str!("../src/classify/response.rs"),
+];
+
+/// Every cause id the tabled rules can emit: their literals and the passthrough ids.
 fn rule_ids() -> BTreeSet<String> {
-    let mut ids = cause_literals(RULES_RS);
+    let mut ids: BTreeSet<String> = TABLED_RULES
+        .iter()
+        .flat_map(|src| cause_literals(src))
+        .collect();
     ids.extend(PASSTHROUGH_CODES.iter().map(|c| format!("{c}.passthrough")));
+    ids
+}
+
+/// Every cause id any rule module names.
+fn all_rule_ids() -> BTreeSet<String> {
+    let mut ids = rule_ids();
+    ids.extend(OTHER_RULES.iter().flat_map(|src| cause_literals(src)));
     ids
 }
 
 #[test]
 fn every_cause_id_in_the_rules_is_in_the_catalogue() {
-    let ids = rule_ids();
-    // The scan itself must work: these literals are known to be in rules.rs.
+    let ids = all_rule_ids();
+    // The scan itself must work: these literals are known to be in the rule modules.
     for known in ["400.http-to-https-listener", "502.backend-unreachable"] {
         assert!(ids.contains(known), "scan of rules.rs missed {known}");
     }

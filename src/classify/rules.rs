@@ -18,7 +18,6 @@ pub(crate) fn all(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     out.extend(trace_unsupported(view, ctx));
     out.extend(backend_method_unsupported(view));
     out.extend(backend_answers_valid_request(view));
-    out.extend(backend_unreachable(view));
     out.extend(passthrough(view));
     out.extend(super::limits::drafts(view, ctx));
     out.extend(super::partial::drafts(view, ctx));
@@ -610,54 +609,6 @@ fn backend_answers_valid_request(view: &View<'_>) -> Vec<Draft> {
         }
     })
     .collect()
-}
-
-fn backend_unreachable(view: &View<'_>) -> Option<Draft> {
-    const ID: &str = "502.backend-unreachable";
-    let o = view.find(Family::Protocol, "baseline", Role::Backend)?;
-    let ex = o.exchange.as_ref()?;
-    let through = view.find(Family::Protocol, "baseline", Role::Listener);
-    let listener_status = through
-        .and_then(|o| o.exchange.as_ref())
-        .and_then(Exchange::status);
-    Some(
-        if ex.end.never_connected() && listener_status.is_some_and(|s| s != 502 && s != 504) {
-            // We cannot reach it from here, but the listener can: a path or firewall difference
-            // between this host and the listener, not the listener's problem.
-            let mut refs = vec![o];
-            refs.extend(through);
-            Draft::new(
-            ID,
-            Verdict::Inconclusive,
-            format!(
-                "no TCP connection to the backend from here ({}), but the listener reaches it (a valid GET through it got {})",
-                describe(Some(ex)),
-                listener_status.unwrap_or_default()
-            ),
-        )
-        .with("run lbprobe from a host on the listener's network path to the backend, or on the backend itself", &refs)
-        } else if ex.end.never_connected() {
-            Draft::new(
-                ID,
-                Verdict::Confirmed,
-                format!("no TCP connection to the backend: {}", describe(Some(ex))),
-            )
-            .with(
-                format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))),
-                &[o],
-            )
-        } else {
-            Draft::new(
-                ID,
-                Verdict::RuledOut,
-                "the backend accepts TCP connections on its service port",
-            )
-            .with(
-                format!("baseline GET to {}: {}", ex.endpoint, describe(Some(ex))),
-                &[o],
-            )
-        },
-    )
 }
 
 /// `<code>.passthrough`: the backend answered the code and the listener passed it on.

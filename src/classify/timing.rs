@@ -1,9 +1,1496 @@
-//! Rules on timings and network quality: slow backends (499/502/504), connect timeouts, client
-//! timeouts, RTT and retransmissions, bandwidth throttling.
+//! Rules on timings and network quality: slow backends (499/502/504), connect timeouts and
+//! refusals, client timeouts, RTT and retransmissions, bandwidth throttling.
+//!
+//! They read the `latency` and `connect` observations (and the baseline, for reachability) and
+//! compare them with the profile's timeouts and the client timeout the scenario declares.
 
-use super::{Context, Draft, View};
+use std::time::Duration;
+
+use crate::probe::connect::{ConnectResult, HandshakeOutcome};
+use crate::probe::latency::{self, LatencyStats, PathQuality, Percentiles};
+use crate::probe::{Detail, Family, Observation};
+use crate::target::Role;
+use crate::transport::{ConnEnd, Exchange};
+
+use super::{Context, Draft, Verdict, View};
+
+/// Above this mean smoothed rtt, the path to the listener is slow in itself.
+const HIGH_RTT_MS: f64 = 200.0;
+/// "Far below" a timeout: under this share of it.
+const FAR_BELOW: f64 = 0.5;
+/// A listener's answer after at least this share of its timeout is that timeout firing.
+const AT_TIMEOUT: f64 = 0.9;
+/// A p99 this many times the median means the backend is slow at times, not merely a slow
+/// endpoint...
+const TAIL_RATIO: f64 = 3.0;
+/// ...plus this much, so sub-millisecond loopback medians do not make noise look like a tail.
+const TAIL_SLACK_MS: f64 = 50.0;
 
 pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
-    let _ = (view, ctx);
-    Vec::new()
+    let listener = Probed::of(view, Role::Listener);
+    let backend = Probed::of(view, Role::Backend);
+    let mut out = Vec::new();
+    out.extend(connect_timeout(&backend, &listener, ctx));
+    out.extend(backend_slow_504(&backend, &listener, ctx));
+    out.extend(backend_slow_502(&backend, &listener, ctx));
+    out.extend(client_timeouts(&backend, &listener, ctx));
+    out.extend(backend_unreachable(&backend, &listener));
+    out.extend(network_rtt_loss(&listener));
+    out.extend(bandwidth_throttled(&listener));
+    out
+}
+
+/// What the timing probes recorded for one side.
+#[derive(Default)]
+struct Probed<'a> {
+    stats: Option<(&'a Observation, &'a LatencyStats)>,
+    /// The latency family's requests, in order.
+    requests: Vec<(&'a Observation, &'a Exchange)>,
+    connect: Option<(&'a Observation, &'a ConnectResult)>,
+    baseline: Option<(&'a Observation, &'a Exchange)>,
+}
+
+impl<'a> Probed<'a> {
+    fn of(view: &View<'a>, role: Role) -> Probed<'a> {
+        let mut p = Probed::default();
+        for o in view.observations.iter().filter(|o| o.role == role) {
+            match (o.family, &o.detail, o.exchange.as_ref()) {
+                (Family::Latency, Detail::Latency(s), _) => p.stats = Some((o, s)),
+                (Family::Latency, _, Some(ex)) => p.requests.push((o, ex)),
+                (Family::Connect, Detail::Connect(c), _) => p.connect = Some((o, c)),
+                (Family::Protocol, _, Some(ex)) if o.variant == "baseline" => {
+                    p.baseline = Some((o, ex))
+                }
+                _ => {}
+            }
+        }
+        p
+    }
+
+    /// Latency requests answered with `status`, with how long each took in all.
+    fn answered_with(&self, status: u16) -> Vec<(&'a Observation, f64)> {
+        self.requests
+            .iter()
+            .filter(|(_, ex)| ex.status() == Some(status))
+            .map(|(o, ex)| (*o, ex.timings.total_ms))
+            .collect()
+    }
+
+    /// Time to first byte of each latency request that got that far, and whether it is a
+    /// lower bound.
+    fn first_bytes(&self) -> Vec<(f64, bool)> {
+        self.requests
+            .iter()
+            .filter_map(|(_, ex)| latency::first_byte(ex))
+            .collect()
+    }
+
+    /// Whole-request times of what a client keeps waiting for: valid answers (below 500) and
+    /// requests with no answer at all (lower bounds: as long as we waited). `None` without a
+    /// single valid answer.
+    fn client_times(&self) -> Option<Percentiles> {
+        let mut times = Vec::new();
+        let mut censored = 0;
+        for (_, ex) in &self.requests {
+            match (ex.status(), latency::outcome(ex)) {
+                (Some(status), _) if status < 500 => times.push(ex.timings.total_ms),
+                (_, latency::Outcome::TimedOut) => {
+                    times.push(ex.timings.total_ms);
+                    censored += 1;
+                }
+                _ => {}
+            }
+        }
+        if times.len() == censored as usize {
+            return None;
+        }
+        Percentiles::of(&times, censored)
+    }
+
+    /// The observation that sums the latency requests up, or the first request.
+    fn latency_refs(&self) -> Vec<&'a Observation> {
+        match (self.stats, self.requests.first()) {
+            (Some((o, _)), _) => vec![o],
+            (None, Some((o, _))) => vec![*o],
+            (None, None) => Vec::new(),
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `40 µs`, `2.5 ms`, `300 ms`, `1.5 s`, `60 s`.
+pub(crate) fn fmt_ms(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.0} µs", ms * 1000.0)
+    } else if ms >= 1000.0 {
+        let secs = format!("{:.2}", ms / 1000.0);
+        format!("{} s", secs.trim_end_matches('0').trim_end_matches('.'))
+    } else if ms >= 10.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+/// A client timeout with headroom: twice the p99, rounded up to a value people write down
+/// (100 ms steps below a second, whole seconds below a minute, 10 s steps above).
+pub(crate) fn recommended_client_timeout_ms(p99_ms: f64) -> f64 {
+    let double = (p99_ms * 2.0).max(1.0);
+    let step = if double <= 1000.0 {
+        100.0
+    } else if double <= 60_000.0 {
+        1000.0
+    } else {
+        10_000.0
+    };
+    (double / step).ceil() * step
+}
+
+fn spread(p: &Percentiles) -> String {
+    let bound = if p.censored > 0 {
+        format!(
+            "; {} of them got no answer before we stopped waiting, so these are lower bounds",
+            p.censored
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "median {}, p95 {}, p99 {}, max {} over {} requests{bound}",
+        fmt_ms(p.median),
+        fmt_ms(p.p95),
+        fmt_ms(p.p99),
+        fmt_ms(p.max),
+        p.samples
+    )
+}
+
+/// `504 ×3, 200 ×1`.
+fn statuses(stats: &LatencyStats) -> String {
+    let mut parts: Vec<String> = stats
+        .statuses
+        .iter()
+        .map(|(s, n)| format!("{s} ×{n}"))
+        .collect();
+    let unanswered = stats.requests - stats.answered;
+    if unanswered > 0 {
+        parts.push(format!("no answer ×{unanswered}"));
+    }
+    if parts.is_empty() {
+        "nothing".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// "through the listener 3 of 3 requests got 504, after a median 1 s", when any did.
+fn listener_got(l: &Probed<'_>, status: u16) -> Option<String> {
+    let hits = l.answered_with(status);
+    let times: Vec<f64> = hits.iter().map(|(_, t)| *t).collect();
+    let p = Percentiles::of(&times, 0)?;
+    Some(format!(
+        "through the listener {} of {} requests got {status}, after a median {}",
+        hits.len(),
+        l.requests.len(),
+        fmt_ms(p.median)
+    ))
+}
+
+/// TCP connection attempts to one side, from the connect probe or, without it, from requests.
+struct Attempts<'a> {
+    /// `TCP handshakes` or `requests`.
+    what: &'static str,
+    endpoint: String,
+    total: u32,
+    ok_ms: Vec<f64>,
+    refused: u32,
+    timed_out: u32,
+    /// How long the timed-out attempts waited.
+    waited_ms: Option<f64>,
+    unreachable: u32,
+    failed: u32,
+    unreachable_detail: Option<String>,
+    failed_detail: Option<String>,
+    refs: Vec<&'a Observation>,
+}
+
+impl<'a> Attempts<'a> {
+    fn from_connect(o: &'a Observation, c: &'a ConnectResult) -> Attempts<'a> {
+        Attempts {
+            what: "TCP handshakes",
+            endpoint: c.endpoint.clone(),
+            total: c.handshakes.len() as u32,
+            ok_ms: c
+                .handshakes
+                .iter()
+                .filter(|h| h.outcome == HandshakeOutcome::Ok)
+                .map(|h| h.ms)
+                .collect(),
+            refused: c.refused,
+            timed_out: c.timed_out,
+            waited_ms: (c.timed_out > 0).then_some(c.timeout_ms),
+            unreachable: c.unreachable,
+            failed: c.failed,
+            unreachable_detail: c
+                .detail_of(HandshakeOutcome::Unreachable)
+                .map(str::to_string),
+            failed_detail: c.detail_of(HandshakeOutcome::Failed).map(str::to_string),
+            refs: vec![o],
+        }
+    }
+
+    fn from_exchanges(exchanges: &[(&'a Observation, &'a Exchange)]) -> Option<Attempts<'a>> {
+        let (_, first) = exchanges.first()?;
+        let mut a = Attempts {
+            what: "requests",
+            endpoint: first.endpoint.clone(),
+            total: exchanges.len() as u32,
+            ok_ms: Vec::new(),
+            refused: 0,
+            timed_out: 0,
+            waited_ms: None,
+            unreachable: 0,
+            failed: 0,
+            unreachable_detail: None,
+            failed_detail: None,
+            refs: Vec::new(),
+        };
+        for (o, ex) in exchanges {
+            match (&ex.end, ex.timings.connect_ms) {
+                (_, Some(ms)) => a.ok_ms.push(ms),
+                (ConnEnd::ConnectRefused, _) => a.refused += 1,
+                (ConnEnd::ConnectTimeout, _) => {
+                    a.timed_out += 1;
+                    a.waited_ms = Some(a.waited_ms.unwrap_or(0.0).max(ex.timings.total_ms));
+                }
+                // The transport names a failed name lookup unreachable too; it says nothing
+                // about what the listener can reach.
+                (ConnEnd::Unreachable(w), _) if !w.starts_with("DNS lookup") => {
+                    a.unreachable += 1;
+                    a.unreachable_detail.get_or_insert_with(|| w.clone());
+                }
+                _ => {
+                    a.failed += 1;
+                    a.failed_detail
+                        .get_or_insert_with(|| super::describe(Some(ex)));
+                }
+            }
+            if a.refs.len() < 3 {
+                a.refs.push(o);
+            }
+        }
+        Some(a)
+    }
+
+    fn ok_spread(&self) -> Option<Percentiles> {
+        Percentiles::of(&self.ok_ms, 0)
+    }
+
+    /// `3 TCP handshakes to 127.0.0.1:8080: 2 completed (median 0.1 ms, max 0.2 ms), 1 refused (RST)`.
+    fn tally(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(p) = self.ok_spread() {
+            parts.push(format!(
+                "{} connected (median {}, max {})",
+                p.samples,
+                fmt_ms(p.median),
+                fmt_ms(p.max)
+            ));
+        }
+        if self.refused > 0 {
+            parts.push(format!("{} refused (RST)", self.refused));
+        }
+        if self.timed_out > 0 {
+            let within = self
+                .waited_ms
+                .map(|w| format!(" within {}", fmt_ms(w)))
+                .unwrap_or_default();
+            parts.push(format!(
+                "{} got no answer to the SYN{within}",
+                self.timed_out
+            ));
+        }
+        if self.unreachable > 0 {
+            parts.push(format!(
+                "{} unreachable ({})",
+                self.unreachable,
+                self.unreachable_detail.as_deref().unwrap_or("ICMP")
+            ));
+        }
+        if self.failed > 0 {
+            parts.push(format!(
+                "{} failed ({})",
+                self.failed,
+                self.failed_detail.as_deref().unwrap_or("unknown")
+            ));
+        }
+        format!(
+            "{} {} to {}: {}",
+            self.total,
+            self.what,
+            self.endpoint,
+            parts.join(", ")
+        )
+    }
+}
+
+/// How the backend's TCP connections fared: the connect probe when it ran, else the requests.
+fn backend_attempts<'a>(b: &Probed<'a>, with_baseline: bool) -> Option<Attempts<'a>> {
+    if let Some((o, c)) = b.connect {
+        return Some(Attempts::from_connect(o, c));
+    }
+    let mut exchanges: Vec<(&Observation, &Exchange)> = Vec::new();
+    if with_baseline {
+        exchanges.extend(b.baseline);
+    }
+    exchanges.extend(b.requests.iter().copied());
+    Attempts::from_exchanges(&exchanges)
+}
+
+fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<Draft> {
+    const ID: &str = "504.connect-timeout";
+    let limit = ms(ctx.profile.connect_timeout);
+    let profile = &ctx.profile.name;
+    // Only the timing probes speak to this cause; the baseline alone is not asked.
+    let ran = b.connect.is_some() || b.stats.is_some();
+    let Some(a) = backend_attempts(b, true).filter(|_| ran) else {
+        let seen = listener_got(l, 504)?;
+        return Some(
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                "the listener answers 504; name the backend to tell a connect timeout from a slow backend",
+            )
+            .with(seen, &l.latency_refs()),
+        );
+    };
+    let mut d = if a.timed_out > 0 {
+        let within = a
+            .waited_ms
+            .map(|w| format!(" within {}", fmt_ms(w)))
+            .unwrap_or_default();
+        let mut d = Draft::new(
+            ID,
+            Verdict::Confirmed,
+            format!(
+                "{} of {} {} to the backend got no answer to their SYNs{within}: they are silently dropped",
+                a.timed_out, a.total, a.what
+            ),
+        )
+        .with(a.tally(), &a.refs);
+        if let Some(w) = a.waited_ms.filter(|w| w + 1.0 < limit) {
+            d = d.with(
+                format!(
+                    "our wait ({}) was capped by the run's request timeout, below the {profile} profile's {} connect timeout; SYNs unanswered that long are dropped, not slow",
+                    fmt_ms(w),
+                    fmt_ms(limit)
+                ),
+                &a.refs,
+            );
+        }
+        d
+    } else if let Some(p) = a.ok_spread() {
+        if p.max >= limit {
+            Draft::new(
+                ID,
+                Verdict::Confirmed,
+                format!(
+                    "TCP connections to the backend take up to {}, beyond the {profile} profile's {} connect timeout",
+                    fmt_ms(p.max),
+                    fmt_ms(limit)
+                ),
+            )
+        } else if p.max < limit * FAR_BELOW {
+            Draft::new(
+                ID,
+                Verdict::RuledOut,
+                format!(
+                    "TCP connections to the backend open in {} at most, far inside the {profile} profile's {} connect timeout",
+                    fmt_ms(p.max),
+                    fmt_ms(limit)
+                ),
+            )
+        } else {
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                format!(
+                    "TCP connections to the backend take up to {}, close to the {profile} profile's {} connect timeout",
+                    fmt_ms(p.max),
+                    fmt_ms(limit)
+                ),
+            )
+        }
+        .with(a.tally(), &a.refs)
+    } else if a.refused + a.unreachable > 0 {
+        Draft::new(
+            ID,
+            Verdict::RuledOut,
+            "the backend's network answers every SYN at once, with a refusal: nothing waits for a connect timeout",
+        )
+        .with(a.tally(), &a.refs)
+    } else {
+        Draft::new(
+            ID,
+            Verdict::Inconclusive,
+            "no TCP connection to the backend could be tried from here",
+        )
+        .with(a.tally(), &a.refs)
+    };
+    if let Some(seen) = listener_got(l, 504) {
+        d = d.with(seen, &l.latency_refs());
+    }
+    Some(d)
+}
+
+fn backend_slow_504(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<Draft> {
+    const ID: &str = "504.backend-slow";
+    let t = ms(ctx.profile.response_timeout);
+    let profile = &ctx.profile.name;
+    let listener_504 = l.answered_with(504);
+    let Some((bo, bs)) = b.stats else {
+        let (lo, ls) = l.stats?;
+        if let Some(seen) = listener_got(l, 504) {
+            return Some(
+                Draft::new(
+                    ID,
+                    Verdict::Inconclusive,
+                    "the listener answers 504; name the backend to time it directly",
+                )
+                .with(seen, &[lo]),
+            );
+        }
+        let total = ls.times.total_ms.as_ref()?;
+        let all_answered = ls.answered == ls.requests;
+        return (all_answered && total.censored == 0 && total.p95 < t * FAR_BELOW).then(|| {
+            Draft::new(
+                ID,
+                Verdict::RuledOut,
+                format!(
+                    "through the listener every request is answered, far inside the {} read timeout",
+                    fmt_ms(t)
+                ),
+            )
+            .with(
+                format!("through the listener: {}", spread(total)),
+                &[lo],
+            )
+        });
+    };
+    let firsts = b.first_bytes();
+    let Some(fb) = bs
+        .times
+        .first_byte_ms
+        .as_ref()
+        .filter(|_| !firsts.is_empty())
+    else {
+        return Some(
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                "no request reached the backend, so its response time is unknown",
+            )
+            .with(format!("straight to the backend: {}", statuses(bs)), &[bo]),
+        );
+    };
+    let numbers = format!(
+        "straight to the backend, time to first byte: {}",
+        spread(fb)
+    );
+    let over = firsts.iter().filter(|(v, _)| *v > t).count();
+    let mut d = if over > 0 {
+        let listener_says = l.stats.map(|(lo, _)| lo);
+        let slow_but_passed: Vec<&Observation> = l
+            .requests
+            .iter()
+            .filter(|(_, ex)| ex.status().is_some_and(|s| s < 500) && ex.timings.total_ms > t)
+            .map(|(o, _)| *o)
+            .collect();
+        match listener_says {
+            Some(lo) if listener_504.is_empty() && !l.answered_with(502).is_empty() => {
+                Draft::new(
+                    ID,
+                    Verdict::RuledOut,
+                    format!(
+                        "the backend takes longer than the {} read timeout, but this listener reports that as 502, not 504 (see 502.backend-slow)",
+                        fmt_ms(t)
+                    ),
+                )
+                .with(listener_got(l, 502).unwrap_or_default(), &[lo])
+            }
+            Some(lo) if listener_504.is_empty() && !slow_but_passed.is_empty() => Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                format!(
+                    "the backend takes longer than the {profile} profile's {} read timeout, yet the listener waited and passed its answers on: its read timeout is longer than the profile says",
+                    fmt_ms(t)
+                ),
+            )
+            .with(
+                format!(
+                    "{} requests through the listener were answered after more than {}",
+                    slow_but_passed.len(),
+                    fmt_ms(t)
+                ),
+                &[lo],
+            ),
+            _ => Draft::new(
+                ID,
+                Verdict::Confirmed,
+                format!(
+                    "{over} of {} requests straight to the backend took longer than the {} read timeout to start answering",
+                    firsts.len(),
+                    fmt_ms(t)
+                ),
+            ),
+        }
+    } else if listener_504
+        .iter()
+        .any(|(_, total)| *total >= t * AT_TIMEOUT)
+        && fb.p95 >= t * FAR_BELOW
+    {
+        Draft::new(
+            ID,
+            Verdict::Confirmed,
+            format!(
+                "the listener answers 504 after about its {} read timeout while the backend takes up to {} to start answering",
+                fmt_ms(t),
+                fmt_ms(fb.max)
+            ),
+        )
+    } else if fb.p95 < t * FAR_BELOW && fb.censored == 0 {
+        Draft::new(
+            ID,
+            Verdict::RuledOut,
+            format!(
+                "the backend starts answering within {} (p95), far inside the {} read timeout",
+                fmt_ms(fb.p95),
+                fmt_ms(t)
+            ),
+        )
+    } else {
+        Draft::new(
+            ID,
+            Verdict::Inconclusive,
+            format!(
+                "the backend's p95 time to first byte ({}) is close to the {} read timeout",
+                fmt_ms(fb.p95),
+                fmt_ms(t)
+            ),
+        )
+    };
+    d = d.with(numbers, &[bo]);
+    if let Some(seen) = listener_got(l, 504) {
+        d = d.with(seen, &l.latency_refs());
+    }
+    Some(d)
+}
+
+/// The backend's answers count as slow: some beyond the read timeout, or p95 past half of it.
+fn slow_against(fb: &Percentiles, firsts: &[(f64, bool)], t: f64) -> bool {
+    firsts.iter().any(|(v, _)| *v > t) || fb.p95 >= t * FAR_BELOW
+}
+
+fn backend_slow_502(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<Draft> {
+    const ID: &str = "502.backend-slow";
+    let t = ms(ctx.profile.response_timeout);
+    let backend = b
+        .stats
+        .and_then(|(o, s)| Some((o, s, s.times.first_byte_ms.as_ref()?)));
+    let firsts = b.first_bytes();
+    let Some((lo, ls)) = l.stats else {
+        let (bo, _, fb) = backend?;
+        let d = if slow_against(fb, &firsts, t) {
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                "the backend is slow to answer; name the listener to see whether it gives up with 502",
+            )
+        } else {
+            Draft::new(
+                ID,
+                Verdict::RuledOut,
+                format!(
+                    "the backend starts answering within {} (p95), far inside the {} read timeout",
+                    fmt_ms(fb.p95),
+                    fmt_ms(t)
+                ),
+            )
+        };
+        return Some(d.with(
+            format!(
+                "straight to the backend, time to first byte: {}",
+                spread(fb)
+            ),
+            &[bo],
+        ));
+    };
+    let Some(seen) = listener_got(l, 502) else {
+        return Some(
+            Draft::new(
+                ID,
+                Verdict::RuledOut,
+                format!("the listener never answers 502 ({})", statuses(ls)),
+            )
+            .with(format!("through the listener: {}", statuses(ls)), &[lo]),
+        );
+    };
+    let Some((bo, bs, fb)) = backend else {
+        return Some(
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                "the listener answers 502; name the backend to see whether it is slow",
+            )
+            .with(seen, &[lo]),
+        );
+    };
+    let valid = bs.statuses.iter().any(|(s, _)| *s < 500);
+    let numbers = format!(
+        "straight to the backend: {}; time to first byte {}",
+        statuses(bs),
+        spread(fb)
+    );
+    let d = if valid && slow_against(fb, &firsts, t) {
+        Draft::new(
+            ID,
+            Verdict::Confirmed,
+            "the listener answers 502 to requests the backend answers validly but slowly",
+        )
+    } else if fb.p95 < t * FAR_BELOW && fb.censored == 0 {
+        Draft::new(
+            ID,
+            Verdict::RuledOut,
+            format!(
+                "the backend answers within {} (p95): the listener's 502s are not a slow backend",
+                fmt_ms(fb.p95)
+            ),
+        )
+    } else {
+        Draft::new(
+            ID,
+            Verdict::Inconclusive,
+            "the listener answers 502 and the backend is slow, but its own answers are not valid",
+        )
+    };
+    Some(d.with(seen, &[lo]).with(numbers, &[bo]))
+}
+
+/// Why the backend counts as slow against its own normal, if it does.
+fn slowness(times: &Percentiles, firsts: &[(f64, bool)], t: f64) -> Option<String> {
+    let over = firsts.iter().filter(|(v, _)| *v > t).count();
+    if over > 0 {
+        return Some(format!(
+            "{over} of {} requests took longer than the listener's {} read timeout",
+            firsts.len(),
+            fmt_ms(t)
+        ));
+    }
+    if times.censored > 0 {
+        return Some(format!(
+            "{} of {} requests got no answer at all",
+            times.censored, times.samples
+        ));
+    }
+    (times.p99 > times.median * TAIL_RATIO + TAIL_SLACK_MS).then(|| {
+        format!(
+            "its slow requests (p99 {}) take more than {TAIL_RATIO} times its typical one (median {})",
+            fmt_ms(times.p99),
+            fmt_ms(times.median)
+        )
+    })
+}
+
+fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Draft> {
+    const SLOW: &str = "499.backend-slow";
+    const SHORT: &str = "499.client-timeout-short";
+    let t = ms(ctx.profile.response_timeout);
+    // Clients wait for the listener; when it only fails, the backend's own answers are the
+    // best estimate of what a good answer takes.
+    let (seen, total, place) = match (l.client_times(), b.client_times()) {
+        (Some(times), _) => (l, times, "through the listener"),
+        (None, Some(times)) => (b, times, "straight to the backend"),
+        (None, None) => {
+            let Some((o, s)) = l.stats.or(b.stats) else {
+                return Vec::new();
+            };
+            let why = "no request got a valid answer, so the time a good answer takes is unknown";
+            let got = format!("answers: {}", statuses(s));
+            return vec![
+                Draft::new(SHORT, Verdict::Inconclusive, why).with(got.clone(), &[o]),
+                Draft::new(SLOW, Verdict::Inconclusive, why).with(got, &[o]),
+            ];
+        }
+    };
+    // The backend's own health decides between "slow backend" and "short timeout".
+    let slow = match b.client_times() {
+        Some(times) => slowness(&times, &b.first_bytes(), t),
+        None => slowness(&total, &seen.first_bytes(), t),
+    };
+    let refs = seen.latency_refs();
+    let refs = refs.as_slice();
+    let client_timeout = l.stats.or(b.stats).and_then(|(_, s)| s.client_timeout_ms);
+    let numbers = format!("{place}, whole request, valid answers: {}", spread(&total));
+    let rec = recommended_client_timeout_ms(total.p99);
+    let lower = if total.censored > 0 { "at least " } else { "" };
+    let advice = format!(
+        "recommended client timeout: {lower}{} — the measured p99 of {} {place} × 2, rounded up, leaving headroom for slower moments",
+        fmt_ms(rec),
+        fmt_ms(total.p99)
+    );
+    let Some(c) = client_timeout else {
+        let why = format!(
+            "no client timeout declared (`client-timeout` of the latency probe in the scenario): nothing to compare the measured p99 ({}) with",
+            fmt_ms(total.p99)
+        );
+        return vec![
+            Draft::new(SHORT, Verdict::Inconclusive, why.clone())
+                .with(numbers.clone(), refs)
+                .with(advice.clone(), refs),
+            Draft::new(SLOW, Verdict::Inconclusive, why)
+                .with(numbers, refs)
+                .with(advice, refs),
+        ];
+    };
+    let declared = format!("the clients' declared timeout is {}", fmt_ms(c));
+    if total.p99 <= c {
+        let headroom = if rec > c {
+            format!(
+                "; {} leaves little headroom, consider {}",
+                fmt_ms(c),
+                fmt_ms(rec)
+            )
+        } else {
+            String::new()
+        };
+        return vec![
+            Draft::new(
+                SHORT,
+                Verdict::RuledOut,
+                format!(
+                    "requests finish within the clients' {} (p99 {}){headroom}",
+                    fmt_ms(c),
+                    fmt_ms(total.p99)
+                ),
+            )
+            .with(numbers.clone(), refs)
+            .with(advice, refs),
+            Draft::new(
+                SLOW,
+                Verdict::RuledOut,
+                format!(
+                    "the backend answers before clients give up: p99 {} against their {}",
+                    fmt_ms(total.p99),
+                    fmt_ms(c)
+                ),
+            )
+            .with(numbers, refs)
+            .with(declared, refs),
+        ];
+    }
+    match slow {
+        Some(why) => {
+            let slow = Draft::new(
+                SLOW,
+                Verdict::Confirmed,
+                format!(
+                    "the backend is slow at times ({why}); clients that wait {} give up first",
+                    fmt_ms(c)
+                ),
+            )
+            .with(numbers.clone(), refs)
+            .with(declared.clone(), refs);
+            let short = if c < total.median {
+                Draft::new(
+                    SHORT,
+                    Verdict::Confirmed,
+                    format!(
+                        "even a typical request (median {}) takes longer than the clients' {}",
+                        fmt_ms(total.median),
+                        fmt_ms(c)
+                    ),
+                )
+            } else {
+                Draft::new(
+                    SHORT,
+                    Verdict::RuledOut,
+                    format!(
+                        "the clients' {} covers a typical request (median {}); only the backend's slow requests go beyond it",
+                        fmt_ms(c),
+                        fmt_ms(total.median)
+                    ),
+                )
+            }
+            .with(numbers, refs)
+            .with(declared, refs)
+            .with(advice, refs);
+            vec![short, slow]
+        }
+        None => vec![
+            Draft::new(
+                SHORT,
+                Verdict::Confirmed,
+                format!(
+                    "clients give up after {} while the backend, healthy and consistent, needs up to {} (p99)",
+                    fmt_ms(c),
+                    fmt_ms(total.p99)
+                ),
+            )
+            .with(numbers.clone(), refs)
+            .with(declared.clone(), refs)
+            .with(advice, refs),
+            Draft::new(
+                SLOW,
+                Verdict::RuledOut,
+                format!(
+                    "the backend answers consistently (median {}, p99 {}) and inside the listener's {} read timeout: it is the clients' timeout that is short",
+                    fmt_ms(total.median),
+                    fmt_ms(total.p99),
+                    fmt_ms(t)
+                ),
+            )
+            .with(numbers, refs)
+            .with(declared, refs),
+        ],
+    }
+}
+
+fn backend_unreachable(b: &Probed<'_>, l: &Probed<'_>) -> Option<Draft> {
+    const ID: &str = "502.backend-unreachable";
+    let a = backend_attempts(b, true)?;
+    let d = if a.refused + a.unreachable > 0 {
+        let how = match (a.refused, a.unreachable) {
+            (0, _) => "the network reports it unreachable",
+            (_, 0) => "the connection is refused",
+            _ => "the connection is refused or unreachable",
+        };
+        Draft::new(
+            ID,
+            Verdict::Confirmed,
+            format!(
+                "no TCP connection to the backend: {how} ({} of {} {})",
+                a.refused + a.unreachable,
+                a.total,
+                a.what
+            ),
+        )
+    } else if !a.ok_ms.is_empty() {
+        Draft::new(
+            ID,
+            Verdict::RuledOut,
+            "the backend accepts TCP connections on its service port",
+        )
+    } else if a.timed_out > 0 {
+        let listener_502: Vec<&Observation> = l
+            .baseline
+            .iter()
+            .chain(l.requests.iter())
+            .filter(|(_, ex)| ex.status() == Some(502))
+            .map(|(o, _)| *o)
+            .collect();
+        if listener_502.is_empty() {
+            Draft::new(
+                ID,
+                Verdict::RuledOut,
+                "nothing refuses the connection: the SYNs go unanswered, a silent drop that listeners report as a timeout (see 504.connect-timeout)",
+            )
+        } else {
+            Draft::new(
+                ID,
+                Verdict::Confirmed,
+                "the backend's SYNs go unanswered and the listener reports that as 502",
+            )
+            .with(
+                format!(
+                    "{} requests through the listener got 502",
+                    listener_502.len()
+                ),
+                &listener_502,
+            )
+        }
+    } else {
+        Draft::new(
+            ID,
+            Verdict::Inconclusive,
+            "no TCP connection to the backend could be tried from here",
+        )
+    };
+    Some(d.with(a.tally(), &a.refs))
+}
+
+/// TCP statistics of our own connections to the listener, with the observations they are from.
+fn listener_path<'a>(
+    l: &Probed<'a>,
+) -> Option<(Option<PathQuality>, Option<f64>, Vec<&'a Observation>)> {
+    if l.stats.is_none() && l.connect.is_none() {
+        return None;
+    }
+    let mut samples: Vec<(u32, u32)> = l
+        .requests
+        .iter()
+        .filter_map(|(_, ex)| Some((ex.tcp_rtt_us?, ex.tcp_retransmits.unwrap_or(0))))
+        .collect();
+    let mut rttvar_max: Option<f64> = None;
+    if let Some((_, c)) = l.connect {
+        for h in &c.handshakes {
+            if let Some(rtt) = h.tcp_rtt_us {
+                samples.push((rtt, h.tcp_retransmits.unwrap_or(0)));
+            }
+            if let Some(v) = h.tcp_rttvar_us {
+                let v = f64::from(v) / 1000.0;
+                rttvar_max = Some(rttvar_max.map_or(v, |m: f64| m.max(v)));
+            }
+        }
+    }
+    let refs: Vec<&Observation> = l
+        .latency_refs()
+        .into_iter()
+        .chain(l.connect.map(|(o, _)| o))
+        .collect();
+    Some((PathQuality::of(&samples), rttvar_max, refs))
+}
+
+fn path_text(p: &PathQuality, rttvar_max: Option<f64>) -> String {
+    let var = rttvar_max
+        .map(|v| format!(", kernel rtt variance up to {}", fmt_ms(v)))
+        .unwrap_or_default();
+    format!(
+        "our {} connections to the listener: smoothed rtt mean {}, max {}, spread {} between connections{var}; {} retransmitted segments",
+        p.connections,
+        fmt_ms(p.rtt_mean_ms),
+        fmt_ms(p.rtt_max_ms),
+        fmt_ms(p.rtt_stddev_ms),
+        p.retransmits
+    )
+}
+
+fn network_rtt_loss(l: &Probed<'_>) -> Vec<Draft> {
+    let Some((path, rttvar, refs)) = listener_path(l) else {
+        return Vec::new();
+    };
+    let draft = |id: &str| {
+        match &path {
+        None => Draft::new(
+            id,
+            Verdict::Inconclusive,
+            "no connection to the listener reported TCP statistics (TCP_INFO is read on Linux only, and only on connections that opened)",
+        ),
+        Some(p) => {
+            let text = path_text(p, rttvar);
+            let d = if p.retransmits > 0 {
+                Draft::new(
+                    id,
+                    Verdict::Confirmed,
+                    format!(
+                        "our own connections to the listener needed {} retransmissions: the path loses packets",
+                        p.retransmits
+                    ),
+                )
+            } else if p.rtt_mean_ms > HIGH_RTT_MS {
+                Draft::new(
+                    id,
+                    Verdict::Confirmed,
+                    format!(
+                        "the round trip to the listener takes {} on average, above {}",
+                        fmt_ms(p.rtt_mean_ms),
+                        fmt_ms(HIGH_RTT_MS)
+                    ),
+                )
+            } else {
+                Draft::new(
+                    id,
+                    Verdict::RuledOut,
+                    format!(
+                        "our connections to the listener see a low rtt (mean {}) and no retransmissions",
+                        fmt_ms(p.rtt_mean_ms)
+                    ),
+                )
+            };
+            d.with(text, &refs)
+        }
+    }
+    };
+    vec![draft("408.network-rtt-loss"), draft("499.network-rtt-loss")]
+}
+
+fn bandwidth_throttled(l: &Probed<'_>) -> Vec<Draft> {
+    let Some((path, rttvar, refs)) = listener_path(l) else {
+        return Vec::new();
+    };
+    let mut numbers = Vec::new();
+    if let Some(p) = &path {
+        numbers.push(path_text(p, rttvar));
+    }
+    if let Some(total) = l.stats.and_then(|(_, s)| s.times.total_ms.as_ref()) {
+        numbers.push(format!("requests through the listener: {}", spread(total)));
+    }
+    [(408, "408.bandwidth-throttled"), (499, "499.bandwidth-throttled")]
+        .into_iter()
+        .map(|(code, id)| {
+            let mut d = Draft::new(
+                id,
+                Verdict::Inconclusive,
+                "a probe cannot see the load balancer instance's bandwidth cap; only the provider's monitoring can",
+            );
+            for n in &numbers {
+                d = d.with(n.clone(), &refs);
+            }
+            d.with(
+                format!(
+                    "where to look: the provider's monitoring of the load balancer instance — outbound bandwidth against the instance's cap, and dropped connections, in the minutes of the {code}s; rerun this probe at peak and off-peak and compare its rtt and retransmissions"
+                ),
+                &refs,
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::catalogue::Catalogue;
+    use crate::classify::{classify, Finding};
+    use crate::probe::connect::Handshake;
+    use crate::probe::SentRequest;
+    use crate::profile::Profile;
+    use crate::transport::{Response, Timings};
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    fn profile() -> Profile {
+        Profile {
+            response_timeout: MS(1000),
+            connect_timeout: MS(1000),
+            ..Profile::nginx()
+        }
+    }
+
+    /// An exchange that connected; `status: None` means nothing came before the wait ran out.
+    fn ex(status: Option<u16>, ms: f64) -> Exchange {
+        Exchange {
+            endpoint: "127.0.0.1:1".into(),
+            tls: false,
+            timings: Timings {
+                connect_ms: Some(0.2),
+                tls_ms: None,
+                first_byte_ms: status.map(|_| ms),
+                total_ms: ms + 0.5,
+            },
+            bytes_out: 60,
+            bytes_in: if status.is_some() { 100 } else { 0 },
+            end: if status.is_some() {
+                ConnEnd::Complete
+            } else {
+                ConnEnd::Timeout
+            },
+            response: status.map(|status| Response {
+                version: "HTTP/1.1".into(),
+                status,
+                reason: String::new(),
+                headers: Vec::new(),
+                body_prefix: String::new(),
+                body_bytes: 0,
+                content_length: Some(0),
+                chunked: false,
+                complete: true,
+                problems: Vec::new(),
+            }),
+            raw_prefix: String::new(),
+            tcp_rtt_us: Some(2000),
+            tcp_retransmits: Some(0),
+        }
+    }
+
+    fn never_connected(end: ConnEnd, ms: f64) -> Exchange {
+        Exchange {
+            timings: Timings {
+                connect_ms: None,
+                tls_ms: None,
+                first_byte_ms: None,
+                total_ms: ms,
+            },
+            bytes_out: 0,
+            bytes_in: 0,
+            end,
+            response: None,
+            tcp_rtt_us: None,
+            tcp_retransmits: None,
+            ..ex(None, 0.0)
+        }
+    }
+
+    fn obs(
+        family: Family,
+        variant: &str,
+        role: Role,
+        exchange: Option<Exchange>,
+        detail: Detail,
+    ) -> Observation {
+        Observation {
+            id: String::new(),
+            family,
+            variant: variant.into(),
+            role,
+            well_formed: true,
+            evidence_for: Vec::new(),
+            request: SentRequest {
+                text: String::new(),
+                bytes: 0,
+                exact: false,
+            },
+            exchange,
+            detail,
+        }
+    }
+
+    fn latency(role: Role, exchanges: Vec<Exchange>, client_ms: Option<u64>) -> Vec<Observation> {
+        let client = client_ms.map(MS);
+        let refs: Vec<&Exchange> = exchanges.iter().collect();
+        let stats = LatencyStats::of("127.0.0.1:1", &refs, MS(2000), client, None);
+        let mut out: Vec<Observation> = exchanges
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let variant = format!("request-{}", i + 1);
+                obs(
+                    Family::Latency,
+                    &variant,
+                    role,
+                    Some(e.clone()),
+                    Detail::None,
+                )
+            })
+            .collect();
+        out.push(obs(
+            Family::Latency,
+            "stats",
+            role,
+            None,
+            Detail::Latency(stats),
+        ));
+        out
+    }
+
+    fn connect(role: Role, outcomes: &[(HandshakeOutcome, f64)]) -> Observation {
+        let handshakes = outcomes
+            .iter()
+            .map(|&(outcome, ms)| Handshake {
+                outcome,
+                ms,
+                detail: None,
+                tcp_rtt_us: (outcome == HandshakeOutcome::Ok).then_some(100),
+                tcp_rttvar_us: (outcome == HandshakeOutcome::Ok).then_some(50),
+                tcp_retransmits: (outcome == HandshakeOutcome::Ok).then_some(0),
+            })
+            .collect();
+        let result = ConnectResult::of("127.0.0.1:1", MS(1000), handshakes, None);
+        obs(
+            Family::Connect,
+            "handshakes",
+            role,
+            None,
+            Detail::Connect(result),
+        )
+    }
+
+    fn answers(status: u16, times: &[f64]) -> Vec<Exchange> {
+        times.iter().map(|&t| ex(Some(status), t)).collect()
+    }
+
+    fn findings(mut observations: Vec<Observation>) -> BTreeMap<String, Finding> {
+        for (i, o) in observations.iter_mut().enumerate() {
+            o.id = format!("o{}", i + 1);
+        }
+        let profile = profile();
+        let ctx = Context {
+            profile: &profile,
+            listener_tls: Some(false),
+            has_backend: observations.iter().any(|o| o.role == Role::Backend),
+        };
+        classify(&observations, Catalogue::builtin(), &ctx)
+            .into_iter()
+            .map(|f| (f.cause.clone(), f))
+            .collect()
+    }
+
+    fn verdict(f: &BTreeMap<String, Finding>, id: &str) -> Option<Verdict> {
+        f.get(id).map(|f| f.verdict)
+    }
+
+    fn text(f: &BTreeMap<String, Finding>, id: &str) -> String {
+        let f = &f[id];
+        let mut all = f.reason.clone();
+        for e in &f.evidence {
+            all.push('\n');
+            all.push_str(&e.text);
+        }
+        all
+    }
+
+    const OK3: &[(HandshakeOutcome, f64)] = &[
+        (HandshakeOutcome::Ok, 0.2),
+        (HandshakeOutcome::Ok, 0.3),
+        (HandshakeOutcome::Ok, 0.2),
+    ];
+
+    fn both_sides(
+        listener: Vec<Exchange>,
+        backend: Vec<Exchange>,
+        client_ms: Option<u64>,
+    ) -> Vec<Observation> {
+        let mut o = latency(Role::Listener, listener, client_ms);
+        o.extend(latency(Role::Backend, backend, client_ms));
+        o.push(connect(Role::Listener, OK3));
+        o.push(connect(Role::Backend, OK3));
+        o
+    }
+
+    #[test]
+    fn slow_backend_behind_a_504_listener() {
+        let f = findings(both_sides(
+            answers(504, &[1000.0, 1001.0, 1000.5]),
+            answers(200, &[1500.0, 1501.0, 1500.2]),
+            None,
+        ));
+        assert_eq!(verdict(&f, "504.backend-slow"), Some(Verdict::Confirmed));
+        assert_eq!(verdict(&f, "504.connect-timeout"), Some(Verdict::RuledOut));
+        assert_eq!(verdict(&f, "502.backend-slow"), Some(Verdict::RuledOut));
+        assert_eq!(
+            verdict(&f, "502.backend-unreachable"),
+            Some(Verdict::RuledOut)
+        );
+        let why = text(&f, "504.backend-slow");
+        assert!(
+            why.contains("3 of 3 requests straight to the backend"),
+            "{why}"
+        );
+        assert!(why.contains("got 504"), "{why}");
+        // The listener's 504s say nothing of how long a good answer takes; the backend's do.
+        let advice = text(&f, "499.client-timeout-short");
+        assert!(
+            advice.contains("recommended client timeout: 4 s — the measured p99 of 1.5 s straight to the backend"),
+            "{advice}"
+        );
+    }
+
+    #[test]
+    fn fast_backend_rules_the_timing_faults_out() {
+        let f = findings(both_sides(
+            answers(200, &[6.0, 5.0, 7.0]),
+            answers(200, &[4.0, 5.0, 4.5]),
+            None,
+        ));
+        for id in [
+            "504.backend-slow",
+            "504.connect-timeout",
+            "502.backend-slow",
+            "502.backend-unreachable",
+            "408.network-rtt-loss",
+            "499.network-rtt-loss",
+        ] {
+            assert_eq!(
+                verdict(&f, id),
+                Some(Verdict::RuledOut),
+                "{id}: {}",
+                text(&f, id)
+            );
+        }
+        for id in [
+            "408.bandwidth-throttled",
+            "499.bandwidth-throttled",
+            "499.client-timeout-short",
+            "499.backend-slow",
+        ] {
+            assert_eq!(verdict(&f, id), Some(Verdict::Inconclusive), "{id}");
+        }
+        assert!(text(&f, "408.bandwidth-throttled").contains("provider's monitoring"));
+        assert!(text(&f, "499.client-timeout-short").contains("recommended client timeout"));
+    }
+
+    #[test]
+    fn refused_handshakes_confirm_unreachable_not_connect_timeout() {
+        let mut o = latency(Role::Listener, answers(502, &[1.0, 1.0, 1.0]), None);
+        o.push(connect(
+            Role::Backend,
+            &[(HandshakeOutcome::Refused, 0.1); 3],
+        ));
+        let f = findings(o);
+        assert_eq!(
+            verdict(&f, "502.backend-unreachable"),
+            Some(Verdict::Confirmed)
+        );
+        assert!(text(&f, "502.backend-unreachable").contains("3 refused (RST)"));
+        assert_eq!(verdict(&f, "504.connect-timeout"), Some(Verdict::RuledOut));
+    }
+
+    #[test]
+    fn silent_drop_confirms_connect_timeout_only() {
+        let mut o = latency(
+            Role::Listener,
+            answers(504, &[1000.0, 1000.0, 1000.0]),
+            None,
+        );
+        o.extend(latency(
+            Role::Backend,
+            vec![never_connected(ConnEnd::ConnectTimeout, 1000.0); 3],
+            None,
+        ));
+        o.push(connect(
+            Role::Backend,
+            &[(HandshakeOutcome::TimedOut, 1000.0); 3],
+        ));
+        let f = findings(o);
+        assert_eq!(verdict(&f, "504.connect-timeout"), Some(Verdict::Confirmed));
+        assert!(text(&f, "504.connect-timeout").contains("3 got no answer to the SYN within 1 s"));
+        assert_eq!(
+            verdict(&f, "502.backend-unreachable"),
+            Some(Verdict::RuledOut)
+        );
+        assert_eq!(verdict(&f, "504.backend-slow"), Some(Verdict::Inconclusive));
+        assert_eq!(verdict(&f, "499.backend-slow"), Some(Verdict::Inconclusive));
+        assert!(text(&f, "499.backend-slow").contains("no request got a valid answer"));
+    }
+
+    #[test]
+    fn a_listener_that_reports_slowness_as_502() {
+        let f = findings(both_sides(
+            answers(502, &[1000.0, 1000.0]),
+            answers(200, &[1500.0, 1500.0]),
+            None,
+        ));
+        assert_eq!(verdict(&f, "502.backend-slow"), Some(Verdict::Confirmed));
+        assert_eq!(verdict(&f, "504.backend-slow"), Some(Verdict::RuledOut));
+    }
+
+    #[test]
+    fn short_client_timeout_against_a_consistent_backend() {
+        let f = findings(both_sides(
+            answers(200, &[302.0, 301.0, 303.0, 302.0]),
+            answers(200, &[300.0, 300.5, 301.0, 300.0]),
+            Some(100),
+        ));
+        assert_eq!(
+            verdict(&f, "499.client-timeout-short"),
+            Some(Verdict::Confirmed)
+        );
+        assert_eq!(verdict(&f, "499.backend-slow"), Some(Verdict::RuledOut));
+        let why = text(&f, "499.client-timeout-short");
+        assert!(why.contains("recommended client timeout: 700 ms"), "{why}");
+    }
+
+    #[test]
+    fn backend_slow_at_times_against_a_sound_client_timeout() {
+        let f = findings(both_sides(
+            answers(200, &[21.0, 20.0, 22.0, 20.0, 902.0]),
+            answers(200, &[20.0, 20.0, 20.0, 20.0, 900.0]),
+            Some(500),
+        ));
+        assert_eq!(verdict(&f, "499.backend-slow"), Some(Verdict::Confirmed));
+        assert_eq!(
+            verdict(&f, "499.client-timeout-short"),
+            Some(Verdict::RuledOut)
+        );
+    }
+
+    #[test]
+    fn requests_within_the_client_timeout_rule_both_499s_out() {
+        let f = findings(both_sides(
+            answers(200, &[50.0, 52.0]),
+            answers(200, &[49.0, 50.0]),
+            Some(1000),
+        ));
+        assert_eq!(verdict(&f, "499.backend-slow"), Some(Verdict::RuledOut));
+        assert_eq!(
+            verdict(&f, "499.client-timeout-short"),
+            Some(Verdict::RuledOut)
+        );
+    }
+
+    #[test]
+    fn retransmits_or_high_rtt_confirm_network_loss() {
+        let mut lossy = answers(200, &[5.0, 5.0]);
+        lossy[1].tcp_retransmits = Some(2);
+        let f = findings(latency(Role::Listener, lossy, None));
+        assert_eq!(
+            verdict(&f, "408.network-rtt-loss"),
+            Some(Verdict::Confirmed)
+        );
+        assert!(text(&f, "499.network-rtt-loss").contains("2 retransmitted segments"));
+        assert_eq!(
+            verdict(&f, "408.bandwidth-throttled"),
+            Some(Verdict::Inconclusive)
+        );
+
+        let mut far = answers(200, &[600.0, 600.0]);
+        for e in &mut far {
+            e.tcp_rtt_us = Some(250_000);
+        }
+        let f = findings(latency(Role::Listener, far, None));
+        assert_eq!(
+            verdict(&f, "499.network-rtt-loss"),
+            Some(Verdict::Confirmed)
+        );
+    }
+
+    #[test]
+    fn the_baseline_alone_speaks_to_reachability_only() {
+        let refused = obs(
+            Family::Protocol,
+            "baseline",
+            Role::Backend,
+            Some(never_connected(ConnEnd::ConnectRefused, 0.1)),
+            Detail::None,
+        );
+        let f = findings(vec![refused]);
+        assert_eq!(
+            verdict(&f, "502.backend-unreachable"),
+            Some(Verdict::Confirmed)
+        );
+        assert_eq!(verdict(&f, "504.connect-timeout"), None);
+        assert_eq!(verdict(&f, "408.network-rtt-loss"), None);
+
+        let ok = obs(
+            Family::Protocol,
+            "baseline",
+            Role::Backend,
+            Some(ex(Some(200), 3.0)),
+            Detail::None,
+        );
+        let f = findings(vec![ok]);
+        assert_eq!(
+            verdict(&f, "502.backend-unreachable"),
+            Some(Verdict::RuledOut)
+        );
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        for (ms, want) in [
+            (0.04, "40 µs"),
+            (2.5, "2.5 ms"),
+            (300.2, "300 ms"),
+            (1500.0, "1.5 s"),
+            (60_000.0, "60 s"),
+        ] {
+            assert_eq!(fmt_ms(ms), want);
+        }
+    }
+
+    #[test]
+    fn recommended_timeouts_round_up_with_headroom() {
+        for (p99, want) in [
+            (0.4, 100.0),
+            (301.0, 700.0),
+            (900.0, 2000.0),
+            (2_300.0, 5000.0),
+            (40_000.0, 80_000.0),
+        ] {
+            assert_eq!(recommended_client_timeout_ms(p99), want, "p99 {p99}");
+        }
+    }
 }

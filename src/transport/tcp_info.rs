@@ -3,11 +3,13 @@
 //! Elsewhere [`tcp_info`] returns `None`: the counters are a bonus for the diagnosis (a lossy path
 //! shows as retransmits), never something a probe depends on.
 
-/// The two counters lbprobe reports.
+/// The counters lbprobe reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpInfo {
     /// Smoothed round-trip time, microseconds.
     pub rtt_us: u32,
+    /// The kernel's round-trip time variance estimate (mean deviation), microseconds.
+    pub rttvar_us: u32,
     /// Total retransmitted segments over the connection's life.
     pub retransmits: u32,
 }
@@ -21,6 +23,7 @@ pub fn tcp_info(socket: &impl std::os::fd::AsFd) -> Option<TcpInfo> {
     let info = getsockopt_tcp_info(fd)?;
     Some(TcpInfo {
         rtt_us: info.tcpi_rtt,
+        rttvar_us: info.tcpi_rttvar,
         // tcpi_retransmits only counts the current unrecovered timeout; the total is what
         // tells a lossy path.
         retransmits: info.tcpi_total_retrans,

@@ -283,6 +283,24 @@ pub fn limit(
     }))
 }
 
+/// The `limit` observation of a URI search on `role`.
+pub fn uri_limit(
+    role: Role,
+    accepted: Option<usize>,
+    rejected: Option<usize>,
+    status: Option<u16>,
+) -> Obs {
+    let exact = matches!((accepted, rejected), (Some(a), Some(r)) if r == a + 1);
+    obs(Family::UriLimit, "limit", role).detail(Detail::Limit(LimitSearch {
+        largest_accepted: accepted,
+        smallest_rejected: rejected,
+        rejected_status: status,
+        requests: 17,
+        exact,
+        refuses_everything: false,
+    }))
+}
+
 /// The `limit` observation of a header search that found the side refusing even its smallest
 /// request.
 pub fn refusing_everything(role: Role) -> Obs {

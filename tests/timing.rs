@@ -1,0 +1,257 @@
+//! The timing probes (latency, connect) against a real nginx with short upstream timeouts and
+//! lab backends that are slow, fast, closed or silent: the classifier names each cause and not
+//! its neighbours. Assertions are on verdicts and evidence, never on how long anything took.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lbprobe::catalogue::Catalogue;
+use lbprobe::classify::{self, Context, Finding, Verdict};
+use lbprobe::lab::{
+    BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec, UnacceptingListener,
+};
+use lbprobe::probe::{self, Detail, Family, Limits, Observation, Plan, ProbeSpec};
+use lbprobe::profile::Profile;
+use lbprobe::target::{Role, Target};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// nginx gives up on the backend after these, and the profile says so, so the classifier
+/// compares against what nginx really does.
+const NGINX_TIMEOUTS: &str = "proxy_read_timeout 1s; proxy_connect_timeout 1s;";
+
+fn profile() -> Profile {
+    Profile {
+        response_timeout: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(1),
+        ..Profile::nginx()
+    }
+}
+
+fn nginx_in_front_of(upstream: &str) -> Nginx {
+    let spec = NginxSpec::one(NginxServer::proxy(upstream).extra(NGINX_TIMEOUTS));
+    Nginx::start(&spec).unwrap_or_else(|e| panic!("cannot run the nginx tests: {e}"))
+}
+
+struct Outcome {
+    observations: Vec<Observation>,
+    findings: BTreeMap<String, Finding>,
+}
+
+impl Outcome {
+    fn verdict(&self, id: &str) -> Option<Verdict> {
+        self.findings.get(id).map(|f| f.verdict)
+    }
+
+    /// The reason and every evidence line of a finding, for assertions and failure messages.
+    fn text(&self, id: &str) -> String {
+        let Some(f) = self.findings.get(id) else {
+            return format!("(no finding for {id})");
+        };
+        let mut all = format!("{}: {}", f.verdict, f.reason);
+        for e in &f.evidence {
+            all.push_str("\n  - ");
+            all.push_str(&e.text);
+        }
+        all
+    }
+
+    fn assert(&self, id: &str, want: Verdict) {
+        assert_eq!(self.verdict(id), Some(want), "{id}\n{}", self.text(id));
+    }
+}
+
+/// Probe listener and backend with latency and connect, then classify.
+async fn probe(
+    listener: &str,
+    backend: &str,
+    requests: u32,
+    client_timeout: Option<Duration>,
+) -> Outcome {
+    let plan = Plan {
+        listener: Some(Target::parse(Role::Listener, listener).unwrap()),
+        backend: Some(Target::parse(Role::Backend, backend).unwrap()),
+        profile: profile(),
+        probes: vec![
+            ProbeSpec::Latency {
+                requests,
+                client_timeout,
+            },
+            ProbeSpec::Connect { attempts: 3 },
+        ],
+        limits: Limits {
+            request_timeout: Duration::from_secs(5),
+            max_rate: 200.0,
+            max_duration: Duration::from_secs(60),
+            ..Limits::default()
+        },
+        mask: Vec::new(),
+    };
+    let out = probe::run(&plan, Arc::new(|_| {})).await;
+    let ctx = Context {
+        profile: &plan.profile,
+        listener_tls: Some(false),
+        has_backend: true,
+    };
+    let findings = classify::classify(&out.observations, Catalogue::builtin(), &ctx)
+        .into_iter()
+        .map(|f| (f.cause.clone(), f))
+        .collect();
+    Outcome {
+        observations: out.observations,
+        findings,
+    }
+}
+
+/// A socket bound to a loopback port without SO_REUSEADDR and without listening.
+fn bound_not_listening() -> Socket {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+    socket
+        .bind(&SockAddr::from(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))))
+        .unwrap();
+    socket
+}
+
+fn stats_of(outcome: &Outcome, role: Role) -> &lbprobe::probe::latency::LatencyStats {
+    outcome
+        .observations
+        .iter()
+        .find_map(|o| match &o.detail {
+            Detail::Latency(s) if o.role == role => Some(s),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no latency stats for the {role}"))
+}
+
+#[tokio::test]
+async fn slow_backend_confirms_504_backend_slow_not_connect_timeout() {
+    let lab = LabBackend::start(
+        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(1500)))),
+    )
+    .await
+    .unwrap();
+    let nginx = nginx_in_front_of(&lab.url());
+    let o = probe(&nginx.url(0), &lab.url(), 3, None).await;
+
+    o.assert("504.backend-slow", Verdict::Confirmed);
+    o.assert("504.connect-timeout", Verdict::RuledOut);
+    o.assert("502.backend-slow", Verdict::RuledOut);
+    o.assert("502.backend-unreachable", Verdict::RuledOut);
+    let slow = o.text("504.backend-slow");
+    assert!(
+        slow.contains("straight to the backend, time to first byte"),
+        "{slow}"
+    );
+    assert!(slow.contains("got 504"), "{slow}");
+    // Every request got an answer: nginx's 504 through the listener, the slow 200 straight.
+    assert_eq!(
+        stats_of(&o, Role::Listener).statuses.get(&504),
+        Some(&3),
+        "{:?}",
+        stats_of(&o, Role::Listener)
+    );
+    assert_eq!(stats_of(&o, Role::Backend).statuses.get(&200), Some(&3));
+    // One observation per request and one summary per side.
+    let requests = o
+        .observations
+        .iter()
+        .filter(|o| o.family == Family::Latency && o.variant.starts_with("request-"))
+        .count();
+    assert_eq!(requests, 6);
+}
+
+#[tokio::test]
+async fn fast_backend_rules_out_both_504_causes() {
+    let lab = LabBackend::start(BackendConfig::default()).await.unwrap();
+    let nginx = nginx_in_front_of(&lab.url());
+    let o = probe(&nginx.url(0), &lab.url(), 5, None).await;
+
+    o.assert("504.backend-slow", Verdict::RuledOut);
+    o.assert("504.connect-timeout", Verdict::RuledOut);
+    o.assert("502.backend-slow", Verdict::RuledOut);
+    o.assert("502.backend-unreachable", Verdict::RuledOut);
+    // Loopback neither loses packets nor takes 200 ms.
+    o.assert("408.network-rtt-loss", Verdict::RuledOut);
+    o.assert("499.network-rtt-loss", Verdict::RuledOut);
+    o.assert("408.bandwidth-throttled", Verdict::Inconclusive);
+    let bandwidth = o.text("499.bandwidth-throttled");
+    assert!(bandwidth.contains("provider's monitoring"), "{bandwidth}");
+    assert!(bandwidth.contains("retransmitted segments"), "{bandwidth}");
+    // No client timeout declared: nothing to compare with, but a recommendation all the same.
+    o.assert("499.client-timeout-short", Verdict::Inconclusive);
+    let short = o.text("499.client-timeout-short");
+    assert!(short.contains("recommended client timeout"), "{short}");
+}
+
+#[tokio::test]
+async fn closed_backend_port_confirms_502_backend_unreachable() {
+    // Bound but never listening: connections are refused, and while it is held no other
+    // process (another test's nginx) can take the port.
+    let closed = bound_not_listening();
+    let backend = format!(
+        "http://{}",
+        closed.local_addr().unwrap().as_socket().unwrap()
+    );
+    let nginx = nginx_in_front_of(&backend);
+    let o = probe(&nginx.url(0), &backend, 3, None).await;
+
+    o.assert("502.backend-unreachable", Verdict::Confirmed);
+    let why = o.text("502.backend-unreachable");
+    assert!(why.contains("refused (RST)"), "{why}");
+    o.assert("504.connect-timeout", Verdict::RuledOut);
+    assert_ne!(o.verdict("504.backend-slow"), Some(Verdict::Confirmed));
+    assert_eq!(
+        stats_of(&o, Role::Listener).statuses.get(&502),
+        Some(&3),
+        "nginx answers 502 for a refused upstream"
+    );
+}
+
+#[tokio::test]
+async fn client_timeout_below_a_consistent_backend_is_too_short() {
+    let lab = LabBackend::start(
+        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(300)))),
+    )
+    .await
+    .unwrap();
+    let nginx = nginx_in_front_of(&lab.url());
+    let o = probe(
+        &nginx.url(0),
+        &lab.url(),
+        5,
+        Some(Duration::from_millis(100)),
+    )
+    .await;
+
+    o.assert("499.client-timeout-short", Verdict::Confirmed);
+    o.assert("499.backend-slow", Verdict::RuledOut);
+    let short = o.text("499.client-timeout-short");
+    assert!(short.contains("recommended client timeout: "), "{short}");
+    assert!(short.contains("× 2, rounded up"), "{short}");
+    assert!(
+        short.contains("the clients' declared timeout is 100 ms"),
+        "{short}"
+    );
+    // The backend is slow for this client, not for nginx.
+    o.assert("504.backend-slow", Verdict::RuledOut);
+    assert_eq!(
+        stats_of(&o, Role::Backend).client_timeout_ms,
+        Some(100.0),
+        "the stats carry the declared client timeout"
+    );
+}
+
+#[tokio::test]
+async fn silently_dropped_syns_confirm_504_connect_timeout() {
+    let silent = UnacceptingListener::start().expect("unaccepting listener");
+    let nginx = nginx_in_front_of(&silent.url());
+    let o = probe(&nginx.url(0), &silent.url(), 3, None).await;
+
+    o.assert("504.connect-timeout", Verdict::Confirmed);
+    let why = o.text("504.connect-timeout");
+    assert!(why.contains("got no answer to the SYN"), "{why}");
+    assert!(why.contains("got 504"), "{why}");
+    o.assert("502.backend-unreachable", Verdict::RuledOut);
+    assert_ne!(o.verdict("504.backend-slow"), Some(Verdict::Confirmed));
+}
