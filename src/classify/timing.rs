@@ -327,10 +327,15 @@ impl<'a> Attempts<'a> {
                 self.failed_detail.as_deref().unwrap_or("unknown")
             ));
         }
+        // "1 request", "3 requests", "1 TCP handshake".
+        let what = if self.total == 1 {
+            self.what.strip_suffix('s').unwrap_or(self.what)
+        } else {
+            self.what
+        };
         format!(
-            "{} {} to {}: {}",
+            "{} {what} to {}: {}",
             self.total,
-            self.what,
             self.endpoint,
             parts.join(", ")
         )
