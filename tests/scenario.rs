@@ -179,10 +179,11 @@ fn minimal_file_gets_every_default() {
     assert!(scenario.listener.as_ref().unwrap().tls_verify);
     assert_eq!(scenario.backend, None);
     assert_eq!(scenario.profile, Profile::clb());
-    // Every family but `partial`, which waits for the listener's timeout and runs when named.
+    // Every family but the ones that wait for timeouts or load the target: they run when named.
     let defaults: Vec<ProbeSpec> = Family::defaults().map(ProbeSpec::default_for).collect();
-    assert_eq!(defaults.len(), Family::ALL.len() - 1);
-    assert!(!defaults.iter().any(|p| p.family() == Family::Partial));
+    assert!(!defaults
+        .iter()
+        .any(|p| matches!(p.family(), Family::Partial | Family::Rate)));
     assert_eq!(scenario.probes, defaults);
     assert_eq!(scenario.limits, Limits::default());
     assert!(scenario.expect.is_empty());
@@ -518,8 +519,10 @@ fn semantic_error_display_is_rustc_style() {
     let e = error_of(&format!("{BACKEND}probes: [protocl]\n"));
     assert_eq!(
         e.to_string().lines().next().unwrap(),
-        "t.yaml:2:10: unknown probe family \"protocl\" (expected one of: protocol, malformed, \
-         methods, header-size, header-limit, uri-limit, partial, latency, connect, response)"
+        format!(
+            "t.yaml:2:10: unknown probe family \"protocl\" (expected one of: {})",
+            Family::ALL.map(Family::as_str).join(", ")
+        )
     );
     let e = error_of(&format!(
         "{BACKEND}expect: {{ 502.backend-unreachable: maybe }}\n"

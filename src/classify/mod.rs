@@ -2,7 +2,9 @@
 
 pub mod attribution;
 mod limits;
+mod mtu;
 mod partial;
+mod rate;
 mod response;
 mod rules;
 mod timing;

@@ -23,6 +23,8 @@ pub(crate) fn all(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     out.extend(super::partial::drafts(view, ctx));
     out.extend(super::timing::drafts(view, ctx));
     out.extend(super::response::drafts(view, ctx));
+    out.extend(super::rate::drafts(view, ctx));
+    out.extend(super::mtu::drafts(view, ctx));
     out
 }
 

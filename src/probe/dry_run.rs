@@ -8,8 +8,8 @@ use crate::transport::escape_bytes;
 
 use super::engine::{mask_headers, masked_target, Plan, Side};
 use super::{
-    header_size, latency, malformed, methods, partial, protocol, response, Family, Limits,
-    ProbeSpec,
+    header_size, latency, malformed, methods, mtu, partial, protocol, rate, response, Family,
+    Limits, ProbeSpec,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,6 +156,30 @@ pub fn dry_run(plan: &Plan) -> DryRun {
                     for (variant, bytes) in response::planned(side) {
                         push(
                             Family::Response,
+                            &variant,
+                            side,
+                            side.endpoint.label(),
+                            true,
+                            bytes,
+                        );
+                    }
+                }
+                ProbeSpec::Rate(spec) => {
+                    for (variant, bytes) in rate::planned(side, spec) {
+                        push(
+                            Family::Rate,
+                            &variant,
+                            side,
+                            side.endpoint.label(),
+                            true,
+                            bytes,
+                        );
+                    }
+                }
+                ProbeSpec::Mtu(spec) => {
+                    for (variant, bytes) in mtu::planned(side, spec) {
+                        push(
+                            Family::Mtu,
                             &variant,
                             side,
                             side.endpoint.label(),

@@ -10,7 +10,9 @@ use crate::target::{Role, Scheme, Target};
 use crate::transport::{self, Bounds, Endpoint, Exchange, Sniff, Wire};
 
 use super::budget::{Budget, Exhausted};
-use super::{connect, header_size, latency, malformed, methods, partial, protocol, response};
+use super::{
+    connect, header_size, latency, malformed, methods, mtu, partial, protocol, rate, response,
+};
 use super::{Detail, Family, Limits, Observation, ProbeSpec, SentRequest};
 
 /// Everything a run needs; built from a scenario or from `scan` flags.
@@ -405,6 +407,8 @@ pub async fn run(plan: &Plan, progress: ProgressFn) -> RunOutput {
                 } => latency::run(engine, sides, *requests, *client_timeout).await,
                 ProbeSpec::Connect { attempts } => connect::run(engine, sides, *attempts).await,
                 ProbeSpec::Response => response::run(engine, sides).await,
+                ProbeSpec::Rate(spec) => rate::run(engine, sides, spec).await,
+                ProbeSpec::Mtu(spec) => mtu::run(engine, sides, spec).await,
             };
             if spec.family() != Family::Protocol {
                 progress(Progress::FamilyDone {

@@ -23,10 +23,12 @@ pub enum Family {
     Latency,
     Connect,
     Response,
+    Rate,
+    Mtu,
 }
 
 impl Family {
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 12] = [
         Family::Protocol,
         Family::Malformed,
         Family::Methods,
@@ -37,13 +39,17 @@ impl Family {
         Family::Latency,
         Family::Connect,
         Family::Response,
+        Family::Rate,
+        Family::Mtu,
     ];
 
     /// What runs when nothing is named: every family but `partial`, which waits for the
-    /// listener's request timeout (60 s on most load balancers) and is asked for by name or
-    /// with `--only 408`.
+    /// listener's request timeout (60 s on most load balancers), and `rate`, which loads the
+    /// listener on purpose; both are asked for by name or with `--only`.
     pub fn defaults() -> impl Iterator<Item = Family> {
-        Family::ALL.into_iter().filter(|f| *f != Family::Partial)
+        Family::ALL
+            .into_iter()
+            .filter(|f| !matches!(f, Family::Partial | Family::Rate))
     }
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +64,8 @@ impl Family {
             Family::Latency => "latency",
             Family::Connect => "connect",
             Family::Response => "response",
+            Family::Rate => "rate",
+            Family::Mtu => "mtu",
         }
     }
 
@@ -120,6 +128,10 @@ pub enum ProbeSpec {
     },
     /// The backend's answer to a valid request, parsed strictly.
     Response,
+    /// A bounded ramp of request rate through the listener.
+    Rate(rate::RateSpec),
+    /// Path MTU and large-packet checks towards each side.
+    Mtu(mtu::MtuSpec),
 }
 
 impl ProbeSpec {
@@ -135,6 +147,8 @@ impl ProbeSpec {
             ProbeSpec::Latency { .. } => Family::Latency,
             ProbeSpec::Connect { .. } => Family::Connect,
             ProbeSpec::Response => Family::Response,
+            ProbeSpec::Rate(_) => Family::Rate,
+            ProbeSpec::Mtu(_) => Family::Mtu,
         }
     }
 
@@ -168,6 +182,8 @@ impl ProbeSpec {
             },
             Family::Connect => ProbeSpec::Connect { attempts: 3 },
             Family::Response => ProbeSpec::Response,
+            Family::Rate => ProbeSpec::Rate(rate::RateSpec::default()),
+            Family::Mtu => ProbeSpec::Mtu(mtu::MtuSpec::default()),
         }
     }
 }
@@ -245,6 +261,10 @@ pub enum Detail {
     Connect(connect::ConnectResult),
     /// A strict parse of one answer.
     Response(response::ResponseCheck),
+    /// What a rate ramp found.
+    Rate(rate::RateResult),
+    /// Path MTU towards one side.
+    Mtu(mtu::MtuResult),
 }
 
 /// The outcome of searching for the largest accepted size.
@@ -290,8 +310,10 @@ pub mod latency;
 pub mod limit;
 pub mod malformed;
 pub mod methods;
+pub mod mtu;
 pub mod partial;
 pub mod protocol;
+pub mod rate;
 pub mod request;
 pub mod response;
 pub mod templates;
