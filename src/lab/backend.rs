@@ -802,6 +802,14 @@ fn truncate_to(text: &mut String, max: usize) {
     }
 }
 
+/// True when the first non-blank byte cannot begin a method token (RFC 9110 tchar).
+fn cannot_be_a_request(buf: &[u8]) -> bool {
+    let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    buf.iter()
+        .find(|b| !matches!(b, b'\r' | b'\n'))
+        .is_some_and(|&b| !is_tchar(b))
+}
+
 async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, config: &BackendConfig) -> Outcome {
     let mut buf = Vec::with_capacity(4096);
     let deadline = Instant::now() + config.read_timeout;
@@ -820,6 +828,11 @@ async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, config: &BackendConf
         }
         let limit = MAX_HEAD_BYTES + 1 - buf.len();
         match read_some(stream, &mut buf, limit, deadline).await {
+            // Like real servers, refuse at once what cannot start a request line (a TLS
+            // ClientHello, binary garbage) instead of waiting for a head that will not come.
+            ReadResult::Data if cannot_be_a_request(&buf) => {
+                return unparsed(&buf, Reply::error(400, "not an HTTP request"))
+            }
             ReadResult::Data => {}
             ReadResult::Failed => return Outcome::Silent,
             _ if is_blank(&buf) => return Outcome::Silent,
@@ -1126,6 +1139,16 @@ fn reason(status: u16) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn refuses_at_once_what_cannot_start_a_request_line() {
+        assert!(cannot_be_a_request(b"\x16\x03\x01\x02\x00"));
+        assert!(cannot_be_a_request(b"\r\n\x00GET"));
+        assert!(!cannot_be_a_request(b"get / HTTP/1.1"));
+        assert!(!cannot_be_a_request(b"\r\nGET"));
+        assert!(!cannot_be_a_request(b""));
+    }
+
     use super::*;
 
     fn decide_raw(config: &BackendConfig, raw: &[u8]) -> Reply {
