@@ -26,10 +26,18 @@ pub struct Lab {
     pub skipped: Option<String>,
 }
 
-/// The demo's backend answers 405 to DELETE, as an application that does not implement it.
+/// The demo's backend answers 405 to DELETE, as an application that does not implement it,
+/// and 414 to request targets above 4000 bytes: a tighter limit than nginx's, so long URIs pass
+/// the listener and fail one hop further.
 pub fn backend_config() -> BackendConfig {
-    BackendConfig::default().reject_method("DELETE")
+    BackendConfig::default()
+        .reject_method("DELETE")
+        .max_uri_bytes(4000)
 }
+
+/// nginx's timeouts in the lab, short so that probes that wait for them finish quickly.
+pub const NGINX_TIMEOUTS: &str = "client_header_timeout 3s; client_body_timeout 3s; \
+     proxy_connect_timeout 2s; proxy_read_timeout 5s;";
 
 /// Start the lab: the backend, and nginx with an HTTPS listener in front of it when nginx is
 /// installed.
@@ -46,7 +54,11 @@ pub async fn start_lab() -> Result<Lab, LabError> {
             ),
         });
     }
-    let spec = NginxSpec::one(NginxServer::proxy(backend.url()).tls(true));
+    let spec = NginxSpec::one(
+        NginxServer::proxy(backend.url())
+            .tls(true)
+            .extra(NGINX_TIMEOUTS),
+    );
     let nginx = Nginx::start(&spec)?;
     Ok(Lab {
         backend,

@@ -340,16 +340,27 @@ async fn healthy_nginx_and_backend_confirm_nothing_and_exit_0() {
 }
 
 #[test]
-fn demo_confirms_nginx_header_limit_below_clb_and_meets_its_expectations() {
+fn demo_confirms_nginx_header_limit_below_clb_and_the_backend_uri_limit_and_meets_its_expectations()
+{
     // Without nginx the demo probes the backend alone, and this test is about the whole lab:
     // fail with the lab's own message (naming where nginx was looked for) rather than skip.
     drop(start_nginx(&NginxSpec::one(NginxServer::fixed())));
     let out = lbprobe(&["demo", "--format", "json"]);
     let report = json_stdout(&out);
     // The clb profile documents 32 KiB header lines; nginx's default buffers take 8190 bytes.
+    // And the lab backend's 4000-byte URI limit is tighter than nginx's: long URIs pass the
+    // listener and fail one hop further. Those two faults, and nothing else, are confirmed.
     assert_exit(&out, lbprobe::exit::FINDING);
+    let confirmed: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["verdict"] == "confirmed")
+        .filter_map(|f| f["cause"].as_str())
+        .collect();
     assert_eq!(
-        report["summary"]["confirmed"], 1,
+        confirmed,
+        ["400.header-too-large", "414.backend-uri-limit"],
         "{:#}",
         report["findings"]
     );
