@@ -261,8 +261,6 @@ async fn response_exchange(
     }
     let complete = end == ConnEnd::Complete;
     Exchange {
-        endpoint: side.endpoint.label(),
-        tls: side.is_tls(),
         timings: Timings {
             connect_ms: None,
             tls_ms: None,
@@ -284,9 +282,7 @@ async fn response_exchange(
             complete,
             problems: Vec::new(),
         }),
-        raw_prefix: String::new(),
-        tcp_rtt_us: None,
-        tcp_retransmits: None,
+        ..Exchange::not_started(&side.endpoint)
     }
 }
 
@@ -312,19 +308,12 @@ fn error_exchange(e: &reqwest::Error, started: Instant, side: &Side) -> Exchange
         ConnEnd::Io(chain.clone())
     };
     Exchange {
-        endpoint: side.endpoint.label(),
-        tls: side.is_tls(),
         timings: Timings {
             total_ms: ms(started.elapsed()),
             ..Timings::default()
         },
-        bytes_out: 0,
-        bytes_in: 0,
         end,
-        response: None,
-        raw_prefix: String::new(),
-        tcp_rtt_us: None,
-        tcp_retransmits: None,
+        ..Exchange::not_started(&side.endpoint)
     }
 }
 

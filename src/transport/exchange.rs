@@ -14,9 +14,7 @@ use tokio_rustls::TlsConnector;
 
 use super::response::{completion, parse_response, parse_response_closed, Completion};
 use super::tcp_info::tcp_info;
-use super::{
-    endpoint_label, escape_bytes, tls, Bounds, ConnEnd, Endpoint, Exchange, Timings, Wire,
-};
+use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, Exchange, Wire};
 
 /// Received bytes kept (escaped) in [`Exchange::raw_prefix`].
 const RAW_PREFIX_BYTES: usize = 512;
@@ -28,19 +26,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// server closes, the size bound or the deadline. Never fails: problems are in the result.
 pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> Exchange {
     let started = Instant::now();
-    let tls = matches!(endpoint.wire, Wire::Tls { .. });
-    let mut ex = Exchange {
-        endpoint: endpoint_label(&endpoint.host, endpoint.port, tls),
-        tls,
-        timings: Timings::default(),
-        bytes_out: 0,
-        bytes_in: 0,
-        end: ConnEnd::Io("not started".into()),
-        response: None,
-        raw_prefix: String::new(),
-        tcp_rtt_us: None,
-        tcp_retransmits: None,
-    };
+    let mut ex = Exchange::not_started(endpoint);
     let head_request = request.starts_with(b"HEAD ");
     let tcp = match connect(&endpoint.host, endpoint.port, bounds).await {
         Ok(tcp) => tcp,
@@ -450,6 +436,7 @@ fn handshake_error(e: &io::Error, seen: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::endpoint_label;
 
     #[test]
     fn labels() {

@@ -143,6 +143,22 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// The record of an exchange with `endpoint` before anything happened; the stages fill it.
+    pub fn not_started(endpoint: &Endpoint) -> Exchange {
+        Exchange {
+            endpoint: endpoint.label(),
+            tls: matches!(endpoint.wire, Wire::Tls { .. }),
+            timings: Timings::default(),
+            bytes_out: 0,
+            bytes_in: 0,
+            end: ConnEnd::Io("not started".into()),
+            response: None,
+            raw_prefix: String::new(),
+            tcp_rtt_us: None,
+            tcp_retransmits: None,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         self.response.as_ref().map(|r| r.status)
     }

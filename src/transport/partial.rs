@@ -10,7 +10,7 @@ use tokio::time::timeout_at;
 
 use super::exchange::{connect, tls_handshake};
 use super::response::{parse_response_closed, response_is_complete};
-use super::{endpoint_label, escape_bytes, Bounds, ConnEnd, Endpoint, Exchange, Timings, Wire};
+use super::{escape_bytes, Bounds, ConnEnd, Endpoint, Exchange, Wire};
 
 const RAW_PREFIX_BYTES: usize = 512;
 const READ_CHUNK: usize = 16 * 1024;
@@ -57,20 +57,8 @@ pub async fn send_then_close(
     bounds: &Bounds,
 ) -> EarlyClose {
     let started = Instant::now();
-    let tls = matches!(endpoint.wire, Wire::Tls { .. });
     let mut result = EarlyClose {
-        exchange: Exchange {
-            endpoint: endpoint_label(&endpoint.host, endpoint.port, tls),
-            tls,
-            timings: Timings::default(),
-            bytes_out: 0,
-            bytes_in: 0,
-            end: ConnEnd::Io("not started".into()),
-            response: None,
-            raw_prefix: String::new(),
-            tcp_rtt_us: None,
-            tcp_retransmits: None,
-        },
+        exchange: Exchange::not_started(endpoint),
         before: Reaction::Failed("not started".into()),
         before_ms: 0.0,
         after: None,
