@@ -972,6 +972,15 @@ fn path_text(p: &PathQuality, rttvar_max: Option<f64>) -> String {
     )
 }
 
+/// Loss worth naming: at least [`LOSS_MIN_RETRANSMITS`] retransmitted segments, and at least one
+/// for every five connections. A single retransmission happens on any busy host, loopback
+/// included, and proves nothing about the path.
+fn lossy(p: &PathQuality) -> bool {
+    p.retransmits >= LOSS_MIN_RETRANSMITS && p.retransmits * 5 >= p.connections
+}
+
+const LOSS_MIN_RETRANSMITS: u32 = 3;
+
 fn network_rtt_loss(l: &Probed<'_>) -> Vec<Draft> {
     let Some((path, rttvar, refs)) = listener_path(l) else {
         return Vec::new();
@@ -985,7 +994,7 @@ fn network_rtt_loss(l: &Probed<'_>) -> Vec<Draft> {
         ),
         Some(p) => {
             let text = path_text(p, rttvar);
-            let d = if p.retransmits > 0 {
+            let d = if lossy(p) {
                 Draft::new(
                     id,
                     Verdict::Confirmed,
@@ -1002,6 +1011,15 @@ fn network_rtt_loss(l: &Probed<'_>) -> Vec<Draft> {
                         "the round trip to the listener takes {} on average, above {}",
                         fmt_ms(p.rtt_mean_ms),
                         fmt_ms(HIGH_RTT_MS)
+                    ),
+                )
+            } else if p.retransmits > 0 {
+                Draft::new(
+                    id,
+                    Verdict::Inconclusive,
+                    format!(
+                        "{} retransmission(s) over {} connections: too few to call the path lossy (a busy host retransmits now and then); rerun with more latency requests",
+                        p.retransmits, p.connections
                     ),
                 )
             } else {
@@ -1419,13 +1437,22 @@ mod tests {
     #[test]
     fn retransmits_or_high_rtt_confirm_network_loss() {
         let mut lossy = answers(200, &[5.0, 5.0]);
-        lossy[1].tcp_retransmits = Some(2);
+        lossy[1].tcp_retransmits = Some(3);
         let f = findings(latency(Role::Listener, lossy, None));
         assert_eq!(
             verdict(&f, "408.network-rtt-loss"),
             Some(Verdict::Confirmed)
         );
-        assert!(text(&f, "499.network-rtt-loss").contains("2 retransmitted segments"));
+        assert!(text(&f, "499.network-rtt-loss").contains("3 retransmitted segments"));
+
+        // One retransmission happens on any busy host: not enough to blame the path.
+        let mut once = answers(200, &[5.0, 5.0]);
+        once[1].tcp_retransmits = Some(1);
+        let f = findings(latency(Role::Listener, once, None));
+        assert_eq!(
+            verdict(&f, "408.network-rtt-loss"),
+            Some(Verdict::Inconclusive)
+        );
         assert_eq!(
             verdict(&f, "408.bandwidth-throttled"),
             Some(Verdict::Inconclusive)
