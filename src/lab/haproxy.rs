@@ -335,7 +335,7 @@ fn render_conf(spec: &HaproxySpec, layout: &Layout, ports: &[u16]) -> Result<Str
     }
     let _ = write!(
         conf,
-        "\ndefaults\n    mode http\n    log global\n    option httplog\n    {DEFAULT_TIMEOUTS}\n"
+        "\ndefaults\n    mode http\n    log global\n    option httplog\n    option dontlognull\n    {DEFAULT_TIMEOUTS}\n"
     );
     if !spec.defaults_extra.is_empty() {
         let _ = writeln!(conf, "    {}", spec.defaults_extra);
