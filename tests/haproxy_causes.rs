@@ -555,3 +555,24 @@ async fn backend_503_is_passed_through_as_the_backends() {
     let line = log_line(&haproxy, |l| l.contains(" 503 "));
     assert!(line.contains("be0/s0") && line.contains(" ---- "), "{line}");
 }
+
+#[tokio::test]
+async fn backend_closing_without_response_gets_502_from_haproxy() {
+    let backend =
+        start_backend(BackendConfig::default().fault(FaultRule::all(Fault::CloseWithoutResponse)))
+            .await;
+    let haproxy = start_haproxy(&HaproxySpec::one(HaproxyFrontend::proxy(backend.url())));
+    let report = execute(
+        &haproxy.url(0),
+        Some(&backend.url()),
+        Profile::haproxy(),
+        vec![ProbeSpec::Response],
+    )
+    .await;
+    assert_verdict(&report, "500.backend-closed-early", Verdict::Confirmed);
+    let ev = assert_verdict(&report, "502.backend-error-mapped", Verdict::Confirmed);
+    assert!(ev.contains("502"), "{ev}");
+    // SH: the server aborted before sending its headers.
+    let line = log_line(&haproxy, |l| l.contains(" 502 "));
+    assert!(line.contains("SH--"), "{line}");
+}
