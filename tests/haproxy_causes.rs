@@ -398,6 +398,17 @@ async fn incomplete_head_gets_408_from_haproxy_after_timeout_http_request() {
         !attribution::looks_like_haproxy_answer(body_obs.exchange.as_ref().unwrap()),
         "the 400 for a missing body is the backend's"
     );
+    // A client that cuts its request and closes: nginx closes silently and logs 400; HAProxy
+    // answers the half-closed connection with its 400 page at once.
+    assert_verdict(&report, "400.client-closed-early", Verdict::Reproduced);
+    match &observation(&report, Family::Partial, "close-early", Role::Listener).detail {
+        Detail::Partial(r) => assert_eq!(
+            r.after_our_close,
+            Some(Outcome::Answered { status: 400 }),
+            "{r:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
     // HAProxy logs the timed-out head as 408, client-side timeout during the request (cR).
     let line = log_line(&haproxy, |l| l.contains(" 408 "));
     assert!(line.contains("cR--") && line.contains("<NOSRV>"), "{line}");
