@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the tests need (nginx from Debian's packages) and runs every test.
-# The tests start their own nginx instances and lab backends on free loopback ports.
+# Installs what the tests need (nginx and haproxy from Debian's packages) and runs every test.
+# The tests start their own nginx and haproxy instances and lab backends on free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

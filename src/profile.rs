@@ -9,6 +9,8 @@ pub struct Profile {
     pub name: String,
     /// Largest single header line (`Name: value`, without CRLF) the listener documents accepting.
     pub max_header_bytes: usize,
+    /// Largest header block (every header line with its CRLF) the listener documents accepting.
+    pub max_header_block_bytes: usize,
     /// Largest request URI the listener documents accepting.
     pub max_uri_bytes: usize,
     /// How long the listener waits for a complete client request.
@@ -40,6 +42,8 @@ impl Profile {
         Profile {
             name: "clb".into(),
             max_header_bytes: 32 * 1024,
+            // The page documents one number for headers; it bounds the block too.
+            max_header_block_bytes: 32 * 1024,
             max_uri_bytes: 32 * 1024,
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
@@ -56,6 +60,9 @@ impl Profile {
         Profile {
             name: "nginx".into(),
             max_header_bytes: 8190,
+            // nginx documents no total, only 4 buffers of 8k; how many bytes of a block fit
+            // depends on how its lines fill them, so the profile promises one full line.
+            max_header_block_bytes: 8190,
             max_uri_bytes: 8192 - "GET  HTTP/1.1\r\n".len(),
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(60),
@@ -65,19 +72,101 @@ impl Profile {
         }
     }
 
+    /// HAProxy 2.x defaults (configuration manual, section 3.2 `tune.bufsize`/`tune.maxrewrite`,
+    /// section 4.2 `timeout`):
+    /// - `tune.bufsize 16384` less `tune.maxrewrite 1024`: "If an HTTP request is larger than
+    ///   (tune.bufsize - tune.maxrewrite), HAProxy will return HTTP 400". The request line and
+    ///   every header share those 15 360 bytes, as HAProxy stores them (measured with 2.6 in
+    ///   tests/haproxy_causes.rs: a head passes while its bytes on the wire plus 4 per header
+    ///   line stay within bufsize − maxrewrite − 56), and an oversized URI gets 400, not 414.
+    ///   The profile documents 15 000 bytes for a header line, a block and a URI: the shared
+    ///   budget less a small request's other lines.
+    /// - HAProxy has no default timeouts (an unset one waits forever and draws a startup
+    ///   warning), so the profile assumes the configuration Debian and Ubuntu ship
+    ///   (/etc/haproxy/haproxy.cfg: `timeout connect 5000`, `timeout client 50000`, `timeout
+    ///   server 50000`); without `timeout http-request`, the client timeout bounds a request.
+    /// - HAProxy passes TRACE on to the backend.
+    pub fn haproxy() -> Profile {
+        const HEAD_BUDGET: usize = 15_000;
+        Profile {
+            name: "haproxy".into(),
+            max_header_bytes: HEAD_BUDGET,
+            max_header_block_bytes: HEAD_BUDGET,
+            max_uri_bytes: HEAD_BUDGET,
+            request_timeout: Duration::from_secs(50),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(50),
+            trace_allowed: true,
+            source: "HAProxy configuration manual (tune.bufsize 16384 - tune.maxrewrite 1024 \
+                     shared by the request head; no default timeouts: Debian's haproxy.cfg \
+                     connect 5 s, client and server 50 s)"
+                .into(),
+        }
+    }
+
+    /// AWS Application Load Balancer, from its quotas page ("HTTP headers": request line 16K,
+    /// single header 16K, whole request header 64K) and its troubleshooting page (504 when a
+    /// target connection is not established within 10 seconds; idle timeout 60 s by default;
+    /// TRACE is answered with 405).
+    pub fn aws_alb() -> Profile {
+        Profile {
+            name: "aws-alb".into(),
+            max_header_bytes: 16 * 1024,
+            max_header_block_bytes: 64 * 1024,
+            // The 16K request line holds the method and version too.
+            max_uri_bytes: 16 * 1024 - "GET  HTTP/1.1".len(),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(60),
+            trace_allowed: false,
+            source: "AWS Application Load Balancer quotas (HTTP headers) and troubleshooting \
+                     pages: request line 16 KB, single header 16 KB, all headers 64 KB, \
+                     target connect timeout 10 s, idle timeout 60 s"
+                .into(),
+        }
+    }
+
     pub fn by_name(name: &str) -> Option<Profile> {
         match name {
             "clb" => Some(Profile::clb()),
             "nginx" => Some(Profile::nginx()),
+            "haproxy" => Some(Profile::haproxy()),
+            "aws-alb" => Some(Profile::aws_alb()),
             _ => None,
         }
     }
 
-    pub const NAMES: &'static [&'static str] = &["clb", "nginx"];
+    pub const NAMES: &'static [&'static str] = &["clb", "nginx", "haproxy", "aws-alb"];
 }
 
 impl Default for Profile {
     fn default() -> Self {
         Profile::clb()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_has_its_profile() {
+        for name in Profile::NAMES {
+            let p = Profile::by_name(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(&p.name, name);
+            assert!(!p.source.is_empty());
+            // A block holds at least one line.
+            assert!(p.max_header_block_bytes >= p.max_header_bytes, "{name}");
+        }
+        assert_eq!(Profile::by_name("envoy"), None);
+    }
+
+    #[test]
+    fn alb_documents_its_quotas() {
+        let p = Profile::aws_alb();
+        assert_eq!(p.max_header_bytes, 16_384);
+        assert_eq!(p.max_header_block_bytes, 65_536);
+        assert_eq!(p.max_uri_bytes, 16_371);
+        assert_eq!(p.connect_timeout, Duration::from_secs(10));
     }
 }

@@ -99,6 +99,7 @@ fn full_file_round_trips_to_the_right_structs() {
         Profile {
             name: "nginx".into(),
             max_header_bytes: 16 * 1024,
+            max_header_block_bytes: nginx.max_header_block_bytes,
             max_uri_bytes: 8192,
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_millis(500),
@@ -303,11 +304,9 @@ fn each_semantic_error_points_at_its_value() {
             Problem::UnknownProfile { name: s("nginxx") },
         ),
         (
-            format!("{BACKEND}profile:\n  base: haproxy\n  max-header-bytes: 8k\n"),
+            format!("{BACKEND}profile:\n  base: envoy\n  max-header-bytes: 8k\n"),
             (3, 9),
-            Problem::UnknownProfile {
-                name: s("haproxy"),
-            },
+            Problem::UnknownProfile { name: s("envoy") },
         ),
         (
             format!("{BACKEND}probes:\n  - protocol\n  - malformd\n"),
@@ -513,7 +512,7 @@ fn semantic_error_display_is_rustc_style() {
     let e = error_of(&format!("{BACKEND}profile: nginxx\n"));
     assert_eq!(
         e.to_string(),
-        "t.yaml:2:10: unknown profile \"nginxx\" (expected one of: clb, nginx)\n  |\n2 | \
+        "t.yaml:2:10: unknown profile \"nginxx\" (expected one of: clb, nginx, haproxy, aws-alb)\n  |\n2 | \
          profile: nginxx\n  |          ^"
     );
     let e = error_of(&format!("{BACKEND}probes: [protocl]\n"));

@@ -25,7 +25,11 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     let block = Measure {
         family: Family::HeaderLimit,
         noun: "header blocks",
-        documented: ctx.profile.max_header_bytes,
+        // A block holds at least one line: a scenario that raises the line limit raises this.
+        documented: ctx
+            .profile
+            .max_header_block_bytes
+            .max(ctx.profile.max_header_bytes),
     };
     // One finding for the header cause, whichever of the two header searches ran.
     let header = [

@@ -1,10 +1,13 @@
-//! The lab: fault-injecting backends and an nginx harness on loopback, for `demo` and tests.
+//! The lab: fault-injecting backends and nginx and HAProxy harnesses on loopback, for `demo`
+//! and tests.
 //!
 //! Everything here binds 127.0.0.1 only and cleans up after itself: a [`LabBackend`] stops its
-//! accept loop when dropped, an [`Nginx`] stops its master and workers when dropped.
+//! accept loop when dropped, an [`Nginx`] stops its master and workers when dropped, a
+//! [`Haproxy`] stops its process when dropped.
 
 pub mod backend;
 pub mod cert;
+pub mod haproxy;
 pub mod nginx;
 pub mod ports;
 pub mod request;
@@ -19,6 +22,7 @@ pub use backend::{
     SPACE_BEFORE_COLON_LINE,
 };
 pub use cert::{self_signed, LabCert, LabCertFiles};
+pub use haproxy::{haproxy_binary, Haproxy, HaproxyFrontend, HaproxySpec, DEFAULT_TIMEOUTS};
 pub use nginx::{nginx_binary, Nginx, NginxServer, NginxSpec, ACCESS_LOG_FORMAT};
 pub use ports::free_port;
 pub use unaccepting::UnacceptingListener;
@@ -40,6 +44,17 @@ pub enum LabError {
     },
     #[error("nginx failed: {reason}\n--- tail of {log} ---\n{log_tail}")]
     NginxFailed {
+        reason: String,
+        log: PathBuf,
+        log_tail: String,
+    },
+    #[error(
+        "haproxy not found (looked for {looked_for}); install it with `apt-get install haproxy` \
+         or point LBPROBE_HAPROXY at a haproxy binary"
+    )]
+    HaproxyNotFound { looked_for: String },
+    #[error("haproxy failed: {reason}\n--- tail of {log} ---\n{log_tail}")]
+    HaproxyFailed {
         reason: String,
         log: PathBuf,
         log_tail: String,

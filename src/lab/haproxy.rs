@@ -1,0 +1,583 @@
+//! An HAProxy harness: a real haproxy on free loopback ports in a temp dir, in front of lab
+//! backends, with its `option httplog` access log captured to a file, stopped when dropped.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Read as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::cert::LabCert;
+use super::ports::free_port;
+use super::LabError;
+
+/// Timeouts of every harness haproxy, before [`HaproxySpec::defaults_extra`] (a later `timeout`
+/// line of the same kind replaces these). HAProxy itself has no default for any of them (an
+/// unset timeout waits forever and draws a warning), so the harness sets finite ones.
+pub const DEFAULT_TIMEOUTS: &str = "timeout connect 5s\n    timeout client 30s\n    \
+     timeout server 30s\n    timeout http-request 10s";
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
+/// Startups lost to another process taking a chosen port before haproxy bound it.
+const MAX_ATTEMPTS: usize = 4;
+const LOG_TAIL_LINES: usize = 30;
+const MAX_LOG_READ: u64 = 16 * 1024 * 1024;
+
+/// What haproxy should listen as: one frontend per entry, each with its own backend.
+#[derive(Debug, Clone, Default)]
+pub struct HaproxySpec {
+    /// Each on its own port, in this order (see [`Haproxy::port`]).
+    pub frontends: Vec<HaproxyFrontend>,
+    /// Raw lines inside `global`, e.g. `tune.bufsize 8192`.
+    pub global_extra: String,
+    /// Raw lines inside `defaults`, after [`DEFAULT_TIMEOUTS`], e.g. `timeout server 1s`.
+    pub defaults_extra: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HaproxyFrontend {
+    /// Terminate TLS with a self-signed certificate for localhost.
+    pub tls: bool,
+    /// The backend's servers as URLs (`http://127.0.0.1:9000`, or `https://` for TLS to the
+    /// server, unverified). None: a backend without servers, which haproxy answers with 503.
+    pub servers: Vec<String>,
+    /// Raw lines inside this `frontend`.
+    pub extra: String,
+    /// Raw lines inside this frontend's `backend`.
+    pub backend_extra: String,
+}
+
+impl HaproxyFrontend {
+    pub fn proxy(server: impl Into<String>) -> Self {
+        HaproxyFrontend {
+            servers: vec![server.into()],
+            ..HaproxyFrontend::default()
+        }
+    }
+
+    /// A frontend whose backend has no server: haproxy's "No server is available" 503.
+    pub fn no_server() -> Self {
+        HaproxyFrontend::default()
+    }
+
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    pub fn extra(mut self, lines: impl Into<String>) -> Self {
+        self.extra = lines.into();
+        self
+    }
+
+    pub fn backend_extra(mut self, lines: impl Into<String>) -> Self {
+        self.backend_extra = lines.into();
+        self
+    }
+}
+
+impl HaproxySpec {
+    pub fn one(frontend: HaproxyFrontend) -> Self {
+        HaproxySpec {
+            frontends: vec![frontend],
+            ..HaproxySpec::default()
+        }
+    }
+
+    pub fn global(mut self, lines: impl Into<String>) -> Self {
+        self.global_extra = lines.into();
+        self
+    }
+
+    pub fn defaults(mut self, lines: impl Into<String>) -> Self {
+        self.defaults_extra = lines.into();
+        self
+    }
+}
+
+/// The haproxy to run: `LBPROBE_HAPROXY` if set (and only it, so a wrong setting is not
+/// silently replaced), else /usr/sbin/haproxy, else `haproxy` on PATH.
+pub fn haproxy_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("LBPROBE_HAPROXY").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    let system = PathBuf::from("/usr/sbin/haproxy");
+    if system.is_file() {
+        return Some(system);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("haproxy"))
+        .find(|candidate| candidate.is_file())
+}
+
+fn where_we_looked() -> String {
+    match std::env::var_os("LBPROBE_HAPROXY").filter(|p| !p.is_empty()) {
+        Some(path) => format!("LBPROBE_HAPROXY={}", Path::new(&path).display()),
+        None => "/usr/sbin/haproxy and `haproxy` on PATH".to_string(),
+    }
+}
+
+/// A running haproxy; dropping it stops the process and removes the temp dir.
+#[derive(Debug)]
+pub struct Haproxy {
+    child: Child,
+    ports: Vec<u16>,
+    tls: Vec<bool>,
+    layout: Layout,
+    // Last, so the directory goes after the process is stopped.
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Debug, Clone)]
+struct Layout {
+    dir: PathBuf,
+    conf: PathBuf,
+    /// haproxy's stdout: the access log (`log stdout format raw`).
+    access_log: PathBuf,
+    /// haproxy's stderr: startup alerts and warnings.
+    stderr_log: PathBuf,
+    /// Certificate and key in one PEM, as `bind ... ssl crt` wants them.
+    pem: PathBuf,
+}
+
+impl Layout {
+    fn new(dir: &Path) -> Layout {
+        Layout {
+            dir: dir.to_path_buf(),
+            conf: dir.join("haproxy.cfg"),
+            access_log: dir.join("access.log"),
+            stderr_log: dir.join("stderr.log"),
+            pem: dir.join("localhost.pem"),
+        }
+    }
+}
+
+enum Startup {
+    Ready,
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+impl Haproxy {
+    pub fn start(spec: &HaproxySpec) -> Result<Haproxy, LabError> {
+        let binary = haproxy_binary().ok_or_else(|| LabError::HaproxyNotFound {
+            looked_for: where_we_looked(),
+        })?;
+        let dir = tempfile::Builder::new()
+            .prefix("lbprobe-haproxy-")
+            .tempdir()
+            .map_err(LabError::io("creating a temp dir for haproxy"))?;
+        let layout = Layout::new(dir.path());
+        if spec.frontends.iter().any(|f| f.tls) {
+            let cert = LabCert::localhost()?;
+            write_private(&layout.pem, &format!("{}{}", cert.cert_pem, cert.key_pem))?;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ports = distinct_free_ports(spec.frontends.len())?;
+            let conf = render_conf(spec, &layout, &ports)?;
+            fs::write(&layout.conf, conf)
+                .map_err(LabError::io(format!("writing {}", layout.conf.display())))?;
+            let mut child = spawn(&binary, &layout)?;
+            match wait_ready(&mut child, &ports)? {
+                Startup::Ready => {
+                    return Ok(Haproxy {
+                        child,
+                        tls: spec.frontends.iter().map(|f| f.tls).collect(),
+                        ports,
+                        layout,
+                        _dir: dir,
+                    })
+                }
+                Startup::Exited(status) => {
+                    let tail = log_tail(&layout);
+                    if tail.contains("cannot bind socket") && attempt < MAX_ATTEMPTS {
+                        continue;
+                    }
+                    return Err(LabError::HaproxyFailed {
+                        reason: format!("{} exited during startup ({status})", binary.display()),
+                        log: layout.stderr_log.clone(),
+                        log_tail: tail,
+                    });
+                }
+                Startup::TimedOut => {
+                    stop(&mut child);
+                    return Err(LabError::HaproxyFailed {
+                        reason: format!(
+                            "{} did not listen on 127.0.0.1 ports {ports:?} within {} s",
+                            binary.display(),
+                            STARTUP_TIMEOUT.as_secs()
+                        ),
+                        log: layout.stderr_log.clone(),
+                        log_tail: log_tail(&layout),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The port of frontend `i` (in [`HaproxySpec::frontends`] order). Panics if there is no
+    /// frontend `i`, like slice indexing.
+    pub fn port(&self, i: usize) -> u16 {
+        self.ports[i]
+    }
+
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port(i)))
+    }
+
+    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT` for frontend `i`.
+    pub fn url(&self, i: usize) -> String {
+        let scheme = if self.tls[i] { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port(i))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The temp dir holding haproxy.cfg, the logs and the certificate.
+    pub fn dir(&self) -> &Path {
+        &self.layout.dir
+    }
+
+    pub fn config(&self) -> String {
+        read_lossy(&self.layout.conf)
+    }
+
+    /// The access log so far: one `option httplog` line per request, e.g.
+    /// `127.0.0.1:5000 [..] fe0 be0/<NOSRV> 0/-1/-1/-1/0 503 217 - - SC-- ... "GET / HTTP/1.1"`.
+    pub fn access_log(&self) -> String {
+        read_lossy(&self.layout.access_log)
+    }
+
+    /// Startup alerts and warnings.
+    pub fn stderr_log(&self) -> String {
+        read_lossy(&self.layout.stderr_log)
+    }
+
+    /// Polls the access log (bounded by `within`) until a line satisfies `want`: haproxy logs
+    /// a request when it ends, which may trail the client's side of it by a moment.
+    pub fn wait_log_line(&self, within: Duration, want: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(line) = self.access_log().lines().find(|l| want(l)) {
+                return Some(line.to_string());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+fn distinct_free_ports(count: usize) -> Result<Vec<u16>, LabError> {
+    let mut ports: Vec<u16> = Vec::with_capacity(count);
+    for _ in 0..count * 4 + 4 {
+        if ports.len() == count {
+            break;
+        }
+        let port = free_port()?;
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    if ports.len() < count {
+        return Err(LabError::Io {
+            context: format!("finding {count} distinct free ports on 127.0.0.1"),
+            source: io::Error::new(io::ErrorKind::AddrInUse, "the same ports kept coming back"),
+        });
+    }
+    Ok(ports)
+}
+
+/// `server` line arguments for a URL: `127.0.0.1:9000`, plus `ssl verify none` for https (lab
+/// backends present self-signed certificates).
+fn server_address(url: &str) -> Result<String, LabError> {
+    let bad = |why: &str| LabError::Io {
+        context: format!("haproxy server URL {url:?}"),
+        source: io::Error::new(io::ErrorKind::InvalidInput, why.to_string()),
+    };
+    let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    let host = parsed.host_str().ok_or_else(|| bad("no host"))?;
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| bad("no port"))?;
+    match parsed.scheme() {
+        "http" => Ok(format!("{host}:{port}")),
+        "https" => Ok(format!("{host}:{port} ssl verify none")),
+        other => Err(bad(&format!("scheme {other} (expected http or https)"))),
+    }
+}
+
+fn render_conf(spec: &HaproxySpec, layout: &Layout, ports: &[u16]) -> Result<String, LabError> {
+    let mut conf = String::new();
+    // The access log goes to stdout, which the harness captures to a file: no syslog needed.
+    conf.push_str("global\n    maxconn 256\n    log stdout format raw local0\n");
+    if !spec.global_extra.is_empty() {
+        let _ = writeln!(conf, "    {}", spec.global_extra);
+    }
+    let _ = write!(
+        conf,
+        "\ndefaults\n    mode http\n    log global\n    option httplog\n    option dontlognull\n    {DEFAULT_TIMEOUTS}\n"
+    );
+    if !spec.defaults_extra.is_empty() {
+        let _ = writeln!(conf, "    {}", spec.defaults_extra);
+    }
+    for (i, (frontend, port)) in spec.frontends.iter().zip(ports).enumerate() {
+        let ssl = if frontend.tls {
+            format!(" ssl crt \"{}\"", layout.pem.display())
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            conf,
+            "\nfrontend fe{i}\n    bind 127.0.0.1:{port}{ssl}\n    default_backend be{i}\n"
+        );
+        if !frontend.extra.is_empty() {
+            let _ = writeln!(conf, "    {}", frontend.extra);
+        }
+        let _ = writeln!(conf, "\nbackend be{i}");
+        for (j, server) in frontend.servers.iter().enumerate() {
+            let _ = writeln!(conf, "    server s{j} {}", server_address(server)?);
+        }
+        if !frontend.backend_extra.is_empty() {
+            let _ = writeln!(conf, "    {}", frontend.backend_extra);
+        }
+    }
+    Ok(conf)
+}
+
+fn spawn(binary: &Path, layout: &Layout) -> Result<Child, LabError> {
+    let create = |path: &Path| {
+        fs::File::create(path).map_err(LabError::io(format!("creating {}", path.display())))
+    };
+    // Fresh files per attempt, so the tail names this attempt's failure.
+    let stdout = create(&layout.access_log)?;
+    let stderr = create(&layout.stderr_log)?;
+    Command::new(binary)
+        .arg("-f")
+        .arg(&layout.conf)
+        // Foreground, no daemon: the child is haproxy itself, and its exit is ours to see.
+        .arg("-db")
+        .current_dir(&layout.dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        // Its own process group, so that stopping it reaches anything it started.
+        .process_group(0)
+        .spawn()
+        .map_err(LabError::io(format!("starting {}", binary.display())))
+}
+
+fn wait_ready(child: &mut Child, ports: &[u16]) -> Result<Startup, LabError> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(LabError::io("waiting for haproxy"))?
+        {
+            return Ok(Startup::Exited(status));
+        }
+        // A port that accepts may belong to someone else who took it first: only sockets held
+        // by our child count.
+        if ports
+            .iter()
+            .all(|port| owns_listener(child.id(), *port) && accepts(*port))
+        {
+            return Ok(Startup::Ready);
+        }
+        if Instant::now() >= deadline {
+            return Ok(Startup::TimedOut);
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+fn accepts(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        CONNECT_TIMEOUT,
+    )
+    .is_ok()
+}
+
+/// Whether process `pid` holds the listening socket on 127.0.0.1:`port` (Linux /proc).
+fn owns_listener(pid: u32, port: u16) -> bool {
+    let Some(inodes) = listening_inodes(&read_lossy(Path::new("/proc/net/tcp")), port) else {
+        return false;
+    };
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        fs::read_link(fd.path()).is_ok_and(|target| {
+            let target = target.to_string_lossy();
+            inodes.iter().any(|i| target == format!("socket:[{i}]"))
+        })
+    })
+}
+
+/// Inodes of sockets listening on 127.0.0.1:`port` in /proc/net/tcp's text.
+fn listening_inodes(proc_net_tcp: &str, port: u16) -> Option<Vec<String>> {
+    // 0100007F is 127.0.0.1 in the kernel's little-endian hex; 0A is TCP_LISTEN.
+    let local = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = proc_net_tcp
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.len() > 9 && fields[1] == local && fields[3] == "0A")
+                .then(|| fields[9].to_string())
+        })
+        .collect();
+    (!inodes.is_empty()).then_some(inodes)
+}
+
+/// TERM to the group (haproxy stops at once on TERM), KILL if that takes too long, then reap.
+fn stop(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    let group = child.id();
+    signal_group(group, libc::SIGTERM);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
+            return;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    // Still before reaping, so the group id cannot have been reused.
+    signal_group(group, libc::SIGKILL);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Sends `signal` to the process group `group` leads. Refuses groups 0 and 1: kill(0, ..) would
+/// hit our own group and kill(-1, ..) every process we may signal.
+#[allow(unsafe_code)]
+fn signal_group(group: u32, signal: libc::c_int) {
+    let Ok(group) = libc::pid_t::try_from(group) else {
+        return;
+    };
+    if group <= 1 {
+        return;
+    }
+    // SAFETY: kill(2) takes two integers and touches no memory of this process; the negative
+    // pid addresses exactly the group of the haproxy we spawned with process_group(0).
+    unsafe {
+        libc::kill(-group, signal);
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), LabError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(LabError::io(format!("creating {}", path.display())))?;
+    file.write_all(contents.as_bytes())
+        .map_err(LabError::io(format!("writing {}", path.display())))
+}
+
+fn read_lossy(path: &Path) -> String {
+    let Ok(file) = fs::File::open(path) else {
+        return String::new();
+    };
+    let mut bytes = Vec::new();
+    let _ = file.take(MAX_LOG_READ).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The last lines of stderr (alerts) and stdout (the log), for startup failures.
+fn log_tail(layout: &Layout) -> String {
+    let mut tail = String::new();
+    for path in [&layout.stderr_log, &layout.access_log] {
+        let text = read_lossy(path);
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(LOG_TAIL_LINES);
+        for line in &lines[start..] {
+            tail.push_str(line);
+            tail.push('\n');
+        }
+    }
+    tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conf_has_one_backend_per_frontend_and_logs_to_stdout() {
+        let spec = HaproxySpec {
+            frontends: vec![
+                HaproxyFrontend::proxy("http://127.0.0.1:9000").tls(true),
+                HaproxyFrontend::no_server().extra("http-request deny if { path /x }"),
+                HaproxyFrontend {
+                    servers: vec!["https://127.0.0.1:9001".into(), "http://[::1]:9002".into()],
+                    ..HaproxyFrontend::default()
+                },
+            ],
+            global_extra: "tune.bufsize 8192".into(),
+            defaults_extra: "timeout server 1s".into(),
+        };
+        let layout = Layout::new(Path::new("/tmp/lab"));
+        let conf = render_conf(&spec, &layout, &[4001, 4002, 4003]).unwrap();
+        assert!(conf.contains("bind 127.0.0.1:4001 ssl crt \"/tmp/lab/localhost.pem\"\n"));
+        assert!(conf.contains("bind 127.0.0.1:4002\n"));
+        assert!(conf.contains("frontend fe1\n"));
+        assert!(conf.contains("http-request deny if { path /x }"));
+        assert!(conf.contains("backend be0\n    server s0 127.0.0.1:9000\n"));
+        // A backend without servers is just the section header.
+        assert!(conf.contains("backend be1\n\nfrontend fe2"));
+        assert!(conf.contains("server s0 127.0.0.1:9001 ssl verify none\n"));
+        assert!(conf.contains("server s1 [::1]:9002\n"));
+        assert!(conf.contains("log stdout format raw local0"));
+        assert!(conf.contains("option httplog"));
+        assert!(conf.contains("tune.bufsize 8192"));
+        // The spec's timeout comes after the harness's, so it wins.
+        let harness = conf.find("timeout server 30s").unwrap();
+        assert!(conf.find("timeout server 1s").unwrap() > harness);
+    }
+
+    #[test]
+    fn bad_server_urls_are_errors_not_config_lines() {
+        let layout = Layout::new(Path::new("/tmp/lab"));
+        for url in ["ftp://127.0.0.1:21", "not a url"] {
+            let spec = HaproxySpec::one(HaproxyFrontend::proxy(url));
+            assert!(render_conf(&spec, &layout, &[4001]).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn listening_inodes_reads_loopback_listeners_only() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1 0 100 0 0 10 0\n\
+   1: 0100007F:1F90 0100007F:C000 01 00000000:00000000 00:00000000 00000000     0        0 222 1 0 100 0 0 10 0\n\
+   2: 00000000:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 333 1 0 100 0 0 10 0\n";
+        assert_eq!(listening_inodes(table, 8080), Some(vec!["111".to_string()]));
+        assert_eq!(listening_inodes(table, 8081), None);
+    }
+}
