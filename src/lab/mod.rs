@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod cert;
+pub mod netns;
 pub mod nginx;
 pub mod ports;
 pub mod request;
