@@ -152,6 +152,7 @@ fn run_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
 fn black_hole_on_a_middle_link_confirms_mtu_mismatch() {
     let out = run_through_narrow_path("bh", true);
     let text = out.text();
+    println!("{text}");
     assert_eq!(out.finding.verdict, Verdict::Confirmed, "{text}");
     // Small requests pass both ways; the large ones are lost through the listener.
     assert_eq!(
@@ -181,6 +182,7 @@ fn black_hole_on_a_middle_link_confirms_mtu_mismatch() {
 fn icmp_allowed_discovery_reports_the_narrow_path_mtu() {
     let out = run_through_narrow_path("ok", false);
     let text = out.text();
+    println!("{text}");
     let d = out.discovery(Role::Backend);
     let found = d.discovery.as_ref().unwrap_or_else(|| panic!("{d:?}"));
     assert_eq!(found.kernel_mtu_before, 1500, "{found:?}");

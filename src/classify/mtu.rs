@@ -186,8 +186,9 @@ fn discovery_text(d: &Discovery) -> String {
         .as_deref()
         .map(|s| format!(" ({s})"))
         .unwrap_or_default();
+    let probes = if d.probes == 1 { "probe" } else { "probes" };
     format!(
-        "to {}: {path}; {icmp} [{} probes{stopped}]",
+        "to {}: {path}; {icmp} [{} {probes}{stopped}]",
         d.address, d.probes
     )
 }
@@ -334,4 +335,87 @@ fn mtu_mismatch(view: &View<'_>) -> Option<Draft> {
         ));
     }
     Some(finish(Draft::new(ID, Verdict::Inconclusive, reason)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::SentRequest;
+    use crate::transport::{ConnEnd, Timings};
+
+    fn obs(variant: &str, role: Role, exchange: Option<Exchange>, detail: Detail) -> Observation {
+        Observation {
+            id: format!("{variant}-{role}"),
+            family: Family::Mtu,
+            variant: variant.into(),
+            role,
+            well_formed: true,
+            evidence_for: vec![ID.into()],
+            request: SentRequest {
+                text: String::new(),
+                bytes: 0,
+                exact: false,
+            },
+            exchange,
+            detail,
+        }
+    }
+
+    fn ended(end: ConnEnd) -> Exchange {
+        Exchange {
+            endpoint: "10.0.0.2:80".into(),
+            tls: false,
+            timings: Timings::default(),
+            bytes_out: 0,
+            bytes_in: 0,
+            end,
+            response: None,
+            raw_prefix: String::new(),
+            tcp_rtt_us: None,
+            tcp_retransmits: None,
+        }
+    }
+
+    /// No privilege for discovery and every POST lost, even the small one: nothing to go on,
+    /// and the finding says what was missing.
+    #[test]
+    fn unprivileged_and_all_lost_is_inconclusive_naming_what_is_missing() {
+        let missing = MtuResult {
+            address: Some("10.0.0.2".into()),
+            discovery: None,
+            missing: vec!["no raw ICMP socket: needs root or CAP_NET_RAW".into()],
+        };
+        let observations = vec![
+            obs(
+                DISCOVERY_VARIANT,
+                Role::Listener,
+                None,
+                Detail::Mtu(missing),
+            ),
+            obs(
+                "post-1200",
+                Role::Listener,
+                Some(ended(ConnEnd::Timeout)),
+                Detail::None,
+            ),
+            obs(
+                "post-9000",
+                Role::Listener,
+                Some(ended(ConnEnd::Timeout)),
+                Detail::None,
+            ),
+        ];
+        let d = mtu_mismatch(&View {
+            observations: &observations,
+        })
+        .expect("a draft");
+        assert_eq!(d.verdict, Verdict::Inconclusive, "{}", d.reason);
+        assert!(d.reason.contains("CAP_NET_RAW"), "{}", d.reason);
+        assert!(d.reason.contains("even the smallest"), "{}", d.reason);
+    }
+
+    #[test]
+    fn no_mtu_observations_make_no_finding() {
+        assert!(mtu_mismatch(&View { observations: &[] }).is_none());
+    }
 }
