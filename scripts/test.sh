@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs what the tests need (nginx and haproxy from Debian's packages) and runs every test.
-# The tests start their own nginx and haproxy instances and lab backends on free loopback ports.
+# Installs what the tests need (nginx and haproxy from Debian's packages, iproute2 and
+# iptables for the mtu tests) and runs every test. The tests start their own nginx and haproxy
+# instances and lab backends on free loopback ports; the mtu tests (root) build network
+# namespaces with iproute2 and drop ICMP in them with iptables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -184,7 +184,7 @@ fn minimal_file_gets_every_default() {
     let defaults: Vec<ProbeSpec> = Family::defaults().map(ProbeSpec::default_for).collect();
     assert!(!defaults
         .iter()
-        .any(|p| matches!(p.family(), Family::Partial | Family::Rate)));
+        .any(|p| matches!(p.family(), Family::Partial | Family::Rate | Family::Mtu)));
     assert_eq!(scenario.probes, defaults);
     assert_eq!(scenario.limits, Limits::default());
     assert!(scenario.expect.is_empty());

@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod cert;
 pub mod haproxy;
+pub mod netns;
 pub mod nginx;
 pub mod ports;
 pub mod request;

@@ -44,12 +44,13 @@ impl Family {
     ];
 
     /// What runs when nothing is named: every family but `partial`, which waits for the
-    /// listener's request timeout (60 s on most load balancers), and `rate`, which loads the
-    /// listener on purpose; both are asked for by name or with `--only`.
+    /// listener's request timeout (60 s on most load balancers), `rate`, which loads the listener
+    /// on purpose, and `mtu`, which sends raw ICMP as root and large POST bodies; they are asked
+    /// for by name or with `--only`.
     pub fn defaults() -> impl Iterator<Item = Family> {
         Family::ALL
             .into_iter()
-            .filter(|f| !matches!(f, Family::Partial | Family::Rate))
+            .filter(|f| !matches!(f, Family::Partial | Family::Rate | Family::Mtu))
     }
 
     pub fn as_str(self) -> &'static str {

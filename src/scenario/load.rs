@@ -8,15 +8,18 @@ use std::time::Duration;
 use super::error::{Diagnostic, Problem, ScenarioError};
 use super::model::{Expectation, LoadContext, Scenario, ALWAYS_MASKED};
 use super::raw::{
-    Number, RawHeaderSize, RawPairs, RawParams, RawProbe, RawProfile, RawScenario, RawTarget,
+    Number, RawHeaderSize, RawMtu, RawPairs, RawParams, RawProbe, RawProfile, RawScenario,
+    RawTarget,
 };
 use super::units::{parse_duration, parse_size};
 use super::vars::{substitute, OffsetMap};
 use super::yaml::{self, MarkId, Marked, YamlError};
 use crate::classify::verdict::Verdict;
+use crate::probe::mtu::MtuSpec;
 use crate::probe::{Family, Limits, ProbeSpec};
 use crate::profile::Profile;
 use crate::target::{Role, Target};
+use crate::transport::pmtu;
 
 /// Scenario files are a few kilobytes; anything this big is the wrong file.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -475,6 +478,7 @@ impl Checker<'_> {
                 }
                 spec
             }
+            RawParams::Mtu(p) => self.mtu(p.map(|b| *b))?,
         };
         Ok((spec, named_at))
     }
@@ -533,6 +537,54 @@ impl Checker<'_> {
             return Err(self.at(id, Problem::MinAboveMax { min, max }));
         }
         Ok(rebuild(bisect, min, max))
+    }
+
+    /// `mtu: { sizes, discover, max-mtu, echo-wait, request-wait }` over the defaults.
+    fn mtu(&self, raw: Option<RawMtu>) -> Result<ProbeSpec, ScenarioError> {
+        let mut spec = MtuSpec::default();
+        let Some(raw) = raw else {
+            return Ok(ProbeSpec::Mtu(spec));
+        };
+        if let Some(list) = raw.sizes {
+            if list.value.is_empty() {
+                return Err(self.at(list.id, empty("sizes")));
+            }
+            spec.sizes = list
+                .value
+                .into_iter()
+                .map(|n| self.size("sizes", n))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(discover) = raw.discover {
+            spec.discover = discover;
+        }
+        if let Some(n) = raw.max_mtu {
+            let id = n.id;
+            let bytes = self.size("max-mtu", n)?;
+            spec.max_mtu = match u32::try_from(bytes) {
+                Ok(m) if (pmtu::IPV4_MIN_MTU as usize..=65_535).contains(&bytes) => m,
+                _ => {
+                    return Err(self.at(
+                        id,
+                        Problem::BadNumber {
+                            key: "max-mtu".into(),
+                            text: bytes.to_string(),
+                            expected: format!(
+                                "a packet size from {} to 65535 bytes",
+                                pmtu::IPV4_MIN_MTU
+                            ),
+                        },
+                    ))
+                }
+            };
+        }
+        if let Some(n) = raw.echo_wait {
+            spec.echo_wait = self.duration("echo-wait", n)?;
+        }
+        if let Some(n) = raw.request_wait {
+            spec.request_wait = Some(self.duration("request-wait", n)?);
+        }
+        Ok(ProbeSpec::Mtu(spec))
     }
 
     fn expectations(&self, pairs: RawPairs) -> Result<Vec<Expectation>, ScenarioError> {

@@ -184,6 +184,7 @@ pub(crate) enum RawParams {
     Latency(Option<RawLatency>),
     Connect(Option<RawConnect>),
     Response,
+    Mtu(Option<Box<RawMtu>>),
     /// The family name is not known; the check after parsing says so.
     Unknown,
 }
@@ -258,6 +259,20 @@ pub(crate) struct RawConnect {
     pub attempts: Option<Marked<Number>>,
 }
 
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with sizes, discover, max-mtu, echo-wait, request-wait"
+)]
+pub(crate) struct RawMtu {
+    pub sizes: Option<Marked<Vec<Marked<Number>>>>,
+    pub discover: Option<bool>,
+    pub max_mtu: Option<Marked<Number>>,
+    pub echo_wait: Option<Marked<Number>>,
+    pub request_wait: Option<Marked<Number>>,
+}
+
 impl<'de> Deserialize<'de> for RawProbe {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct ProbeVisitor;
@@ -288,6 +303,7 @@ impl<'de> Deserialize<'de> for RawProbe {
                     "partial" => RawParams::Partial(map.next_value()?),
                     "latency" => RawParams::Latency(map.next_value()?),
                     "connect" => RawParams::Connect(map.next_value()?),
+                    "mtu" => RawParams::Mtu(map.next_value()?),
                     "response" => {
                         map.next_value::<Option<NoParams>>()?;
                         RawParams::Response

@@ -6,6 +6,7 @@
 
 pub mod exchange;
 pub mod partial;
+pub mod pmtu;
 pub mod response;
 pub mod sniff;
 pub mod tcp_info;

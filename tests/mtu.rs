@@ -1,0 +1,224 @@
+//! The `mtu` family against a real narrow path: three network namespaces (client, router,
+//! backend) whose middle link carries 1280 bytes while both ends' interfaces say 1500, nginx in
+//! the client namespace proxying to a lab backend in the backend namespace.
+//!
+//! With the router's ICMP "fragmentation needed" dropped (a black hole), small POSTs pass and
+//! large ones are lost: `502.mtu-mismatch` is confirmed. With ICMP allowed, discovery reports the
+//! path MTU the router announced. Needs CAP_NET_ADMIN and CAP_NET_RAW (root, as in CI); every
+//! namespace and process is removed after, even on failure.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lbprobe::catalogue::Catalogue;
+use lbprobe::classify::{self, Context, Finding, Verdict};
+use lbprobe::lab::netns::{require_net_admin, NarrowPath};
+use lbprobe::lab::{BackendConfig, LabBackend, Nginx, NginxServer, NginxSpec};
+use lbprobe::probe::mtu::{MtuResult, MtuSpec, DISCOVERY_VARIANT};
+use lbprobe::probe::{self, Detail, Family, Limits, Observation, Plan, ProbeSpec};
+use lbprobe::profile::Profile;
+use lbprobe::scenario::{load_str, LoadContext};
+use lbprobe::target::{Role, Target};
+use lbprobe::transport::pmtu::{Icmp, Method};
+
+const NARROW_MTU: u32 = 1280;
+
+/// nginx gives up on a stalled upstream quickly, so a lost POST ends within the test's wait.
+const NGINX_TIMEOUTS: &str =
+    "proxy_connect_timeout 2s; proxy_send_timeout 2s; proxy_read_timeout 2s;";
+
+struct Outcome {
+    observations: Vec<Observation>,
+    finding: Finding,
+}
+
+impl Outcome {
+    fn text(&self) -> String {
+        let f = &self.finding;
+        let mut all = format!("{}: {}", f.verdict, f.reason);
+        for e in &f.evidence {
+            all.push_str("\n  - ");
+            all.push_str(&e.text);
+        }
+        all
+    }
+
+    fn discovery(&self, role: Role) -> &MtuResult {
+        self.observations
+            .iter()
+            .find_map(|o| match &o.detail {
+                Detail::Mtu(r)
+                    if o.role == role
+                        && o.family == Family::Mtu
+                        && o.variant == DISCOVERY_VARIANT =>
+                {
+                    Some(r)
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no discovery towards the {role}"))
+    }
+
+    fn status_of(&self, variant: &str, role: Role) -> Option<u16> {
+        self.observations
+            .iter()
+            .find(|o| o.family == Family::Mtu && o.variant == variant && o.role == role)
+            .and_then(|o| o.exchange.as_ref())
+            .and_then(|e| e.status())
+    }
+}
+
+/// Build the path, start the backend and nginx inside it, run the mtu family from the client
+/// namespace and classify.
+fn run_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
+    if let Err(e) = require_net_admin() {
+        panic!("the mtu tests build network namespaces: {e}");
+    }
+    let path = NarrowPath::build(tag, NARROW_MTU, drop_frag_needed)
+        .unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
+
+    // The backend's runtime is created inside its namespace, so its listening socket is there.
+    let (backend_rt, backend) = path
+        .backend
+        .run_in(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("backend runtime");
+            let backend = rt
+                .block_on(LabBackend::start_at(
+                    BackendConfig::default(),
+                    (NarrowPath::BACKEND, 0).into(),
+                ))
+                .expect("start the lab backend");
+            (rt, backend)
+        })
+        .expect("run in the backend namespace");
+    let backend_url = format!("http://{}/", backend.addr());
+
+    let outcome = path
+        .client
+        .run_in(|| {
+            let nginx = Nginx::start(&NginxSpec::one(
+                NginxServer::proxy(backend_url.trim_end_matches('/')).extra(NGINX_TIMEOUTS),
+            ))
+            .unwrap_or_else(|e| panic!("cannot start nginx in the client namespace: {e}"));
+            let plan = Plan {
+                listener: Some(Target::parse(Role::Listener, &nginx.url(0)).unwrap()),
+                backend: Some(Target::parse(Role::Backend, &backend_url).unwrap()),
+                profile: Profile::nginx(),
+                probes: vec![ProbeSpec::Mtu(MtuSpec {
+                    sizes: vec![200, 1200, 1400, 9000],
+                    echo_wait: Duration::from_millis(500),
+                    request_wait: Some(Duration::from_secs(4)),
+                    ..MtuSpec::default()
+                })],
+                limits: Limits {
+                    request_timeout: Duration::from_secs(4),
+                    ..Limits::default()
+                },
+                mask: Vec::new(),
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("probe runtime");
+            let output = rt.block_on(probe::run(&plan, Arc::new(|_| {})));
+            drop(nginx);
+            let ctx = Context {
+                profile: &plan.profile,
+                listener_tls: Some(false),
+                has_backend: true,
+            };
+            let findings = classify::classify(&output.observations, Catalogue::builtin(), &ctx);
+            let finding = findings
+                .into_iter()
+                .find(|f| f.cause == "502.mtu-mismatch")
+                .expect("a finding for 502.mtu-mismatch");
+            Outcome {
+                observations: output.observations,
+                finding,
+            }
+        })
+        .unwrap_or_else(|e| panic!("run in the client namespace: {e}"));
+    drop(backend);
+    drop(backend_rt);
+    drop(path);
+    outcome
+}
+
+#[test]
+fn black_hole_on_a_middle_link_confirms_mtu_mismatch() {
+    let out = run_through_narrow_path("bh", true);
+    let text = out.text();
+    println!("{text}");
+    assert_eq!(out.finding.verdict, Verdict::Confirmed, "{text}");
+    // Small requests pass both ways; the large ones are lost through the listener.
+    assert_eq!(
+        out.status_of("post-200", Role::Listener),
+        Some(200),
+        "{text}"
+    );
+    assert_eq!(
+        out.status_of("post-200", Role::Backend),
+        Some(200),
+        "{text}"
+    );
+    assert!(
+        !matches!(out.status_of("post-1400", Role::Listener), Some(s) if s < 500),
+        "{text}"
+    );
+    // Discovery from the client sees the hole: 1280 passes, larger sizes vanish with no ICMP.
+    let d = out.discovery(Role::Backend);
+    let found = d.discovery.as_ref().unwrap_or_else(|| panic!("{d:?}"));
+    assert_eq!(found.method, Method::RawEcho, "running as root: {d:?}");
+    assert_eq!(found.icmp, Icmp::Silent, "{found:?}");
+    assert_eq!(found.path_mtu, Some(NARROW_MTU), "{found:?}");
+    assert!(text.contains("black hole"), "{text}");
+}
+
+#[test]
+fn icmp_allowed_discovery_reports_the_narrow_path_mtu() {
+    let out = run_through_narrow_path("ok", false);
+    let text = out.text();
+    println!("{text}");
+    let d = out.discovery(Role::Backend);
+    let found = d.discovery.as_ref().unwrap_or_else(|| panic!("{d:?}"));
+    assert_eq!(found.kernel_mtu_before, 1500, "{found:?}");
+    assert_eq!(found.path_mtu, Some(NARROW_MTU), "{found:?}");
+    assert_eq!(found.icmp, Icmp::Returned { mtu: NARROW_MTU }, "{found:?}");
+    // Path MTU discovery works, so large requests get through and the cause is ruled out.
+    assert_eq!(
+        out.status_of("post-9000", Role::Listener),
+        Some(200),
+        "{text}"
+    );
+    assert_eq!(out.finding.verdict, Verdict::RuledOut, "{text}");
+}
+
+#[test]
+fn scenario_mtu_parameters_load_and_bad_ones_point_at_the_value() {
+    let no_vars = |_: &str| None;
+    let any = |_: &str| true;
+    let ctx = LoadContext {
+        vars: &no_vars,
+        known_cause: &any,
+        known_variant: &any,
+    };
+    let text = "targets:\n  listener:\n    url: http://127.0.0.1:8080/\nprobes:\n  - mtu: { sizes: [1200, 64k], discover: false, max-mtu: 1500, echo-wait: 500ms, request-wait: 3s }\n";
+    let s = load_str(text, "t.yaml", &ctx).unwrap_or_else(|e| panic!("{e}"));
+    let want = MtuSpec {
+        sizes: vec![1200, 65536],
+        discover: false,
+        max_mtu: 1500,
+        echo_wait: Duration::from_millis(500),
+        request_wait: Some(Duration::from_secs(3)),
+    };
+    assert_eq!(s.probes, vec![ProbeSpec::Mtu(want)]);
+
+    let bad = "targets:\n  listener:\n    url: http://127.0.0.1:8080/\nprobes:\n  - mtu: { max-mtu: 100 }\n";
+    let err = load_str(bad, "t.yaml", &ctx).unwrap_err();
+    assert_eq!(err.position(), Some((5, 21)), "{err}");
+    assert!(err.to_string().contains("max-mtu"), "{err}");
+}
