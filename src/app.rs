@@ -39,6 +39,8 @@ impl From<&OutputArgs> for Output {
             format: match a.format {
                 FormatArg::Human => Format::Human,
                 FormatArg::Json => Format::Json,
+                FormatArg::Junit => Format::Junit,
+                FormatArg::Markdown => Format::Markdown,
             },
             file: a.output.clone(),
             color: match a.color {
@@ -59,6 +61,17 @@ impl Output {
         })
     }
 
+    /// Human or JSON for output that is not a run's report (a catalogue, a plan, the lab's
+    /// addresses): JUnit and Markdown describe runs only.
+    fn plain_format(&self, what: &str) -> Result<Format, AppError> {
+        match self.format {
+            Format::Human | Format::Json => Ok(self.format),
+            Format::Junit | Format::Markdown => Err(AppError::Usage(format!(
+                "--format junit and --format markdown are for the reports of runs (demo, run, scan); {what} takes human or json"
+            ))),
+        }
+    }
+
     fn style(&self) -> report::Style {
         report::style_for(self.color, self.file.is_some())
     }
@@ -70,14 +83,15 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
     match cli.command {
         Command::Causes => {
             let cat = Catalogue::builtin();
-            let text = match out.format {
-                Format::Human => report::catalogue::causes_human(cat, out.style().color),
+            let text = match out.plain_format("`causes`")? {
                 Format::Json => report::to_json(&report::catalogue::causes_json(cat)),
+                _ => report::catalogue::causes_human(cat, out.style().color),
             };
             out.write(&text)?;
             Ok(crate::exit::OK)
         }
         Command::Explain { cause } => {
+            out.plain_format("`explain`")?;
             let cat = Catalogue::builtin();
             let Some(c) = cat.get(&cause) else {
                 let close: Vec<&str> = cat
@@ -97,8 +111,8 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
                 return Err(AppError::Usage(format!("unknown cause {cause:?}; {hint}")));
             };
             let text = match out.format {
-                Format::Human => report::catalogue::cause_human(c, out.style().color),
                 Format::Json => report::to_json(&report::catalogue::cause_json(c)),
+                _ => report::catalogue::cause_human(c, out.style().color),
             };
             out.write(&text)?;
             Ok(crate::exit::OK)
@@ -123,6 +137,7 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             finish(execute(job, &out)?, &out)
         }
         Command::Lab { duration } => {
+            out.plain_format("`lab`")?;
             let rt = runtime()?;
             rt.block_on(async {
                 let lab = crate::demo::start_lab()
@@ -130,8 +145,8 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
                     .map_err(|e| AppError::Usage(e.to_string()))?;
                 let info = crate::demo::LabInfo::of(&lab);
                 let text = match out.format {
-                    Format::Human => info.human(),
                     Format::Json => report::to_json(&info),
+                    _ => info.human(),
                 };
                 out.write(&text)?;
                 tokio::select! {
@@ -155,10 +170,11 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
 }
 
 fn dry_run(job: &Job, out: &Output) -> Result<i32, AppError> {
+    let format = out.plain_format("--dry-run")?;
     let plan = crate::probe::dry_run::dry_run(&job.plan);
-    let text = match out.format {
-        Format::Human => report::dry_run::render(&plan, out.style()),
+    let text = match format {
         Format::Json => report::to_json(&plan),
+        _ => report::dry_run::render(&plan, out.style()),
     };
     out.write(&text)?;
     Ok(crate::exit::OK)

@@ -20,7 +20,8 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Output format.
+    /// Output format: human, json, or for reports of runs (demo, run, scan) also junit (JUnit
+    /// XML for CI) and markdown (for a pull-request comment).
     #[arg(long, global = true, value_enum, default_value_t = FormatArg::Human)]
     pub format: FormatArg,
     /// Write the report to FILE instead of stdout.
@@ -38,6 +39,8 @@ pub struct OutputArgs {
 pub enum FormatArg {
     Human,
     Json,
+    Junit,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

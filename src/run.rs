@@ -7,17 +7,32 @@ use crate::catalogue::Catalogue;
 use crate::classify::{self, Context, Finding, Verdict};
 use crate::exit;
 use crate::probe::{self, Detail, Family, Plan, ProgressFn};
-use crate::report::{ExpectationResult, Report, Summary};
+use crate::report::{ExpectationResult, LimitExpectationResult, Report, Summary};
 use crate::target::{Role, Scheme};
 use crate::transport::Sniff;
 
 /// An `expect:` entry of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expect {
+    /// A cause id (`405.trace-unsupported`), or for a limit the family (`uri-limit`).
     pub cause: String,
-    pub verdict: Verdict,
+    pub expected: Expected,
     /// `file:line:column`, for the report.
     pub location: String,
+}
+
+/// What an `expect:` entry asks of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// This verdict for the cause.
+    Verdict(Verdict),
+    /// The side's measured largest accepted size of this limit family within these bounds
+    /// (bytes, inclusive).
+    Limit {
+        family: Family,
+        at_least: Option<usize>,
+        at_most: Option<usize>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +85,13 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
         findings.retain(|f| codes.contains(&f.code));
     }
     let expectations = check_expectations(&job.expect, &findings);
+    let limit_role = if job.plan.listener.is_some() {
+        Role::Listener
+    } else {
+        Role::Backend
+    };
+    let limit_expectations =
+        check_limit_expectations(&job.expect, &output.observations, limit_role);
     let covered: BTreeSet<&str> = findings.iter().map(|f| f.cause.as_str()).collect();
     let not_covered = catalogue
         .causes()
@@ -90,7 +112,8 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
         }
     }
 
-    let summary = Summary::of(&findings, &expectations);
+    let mut summary = Summary::of(&findings, &expectations);
+    summary.expectations_unmet += limit_expectations.iter().filter(|e| !e.met).count();
     let (exit_code, exit_reason) = if !unreachable.is_empty() {
         (
             exit::UNREACHABLE,
@@ -140,6 +163,7 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
         summary,
         findings,
         expectations,
+        limit_expectations,
         not_covered,
         unreachable,
         observations: output.observations,
@@ -151,20 +175,117 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
 fn check_expectations(expect: &[Expect], findings: &[Finding]) -> Vec<ExpectationResult> {
     expect
         .iter()
-        .map(|e| {
+        .filter_map(|e| {
+            let Expected::Verdict(verdict) = e.expected else {
+                return None;
+            };
             let actual = findings
                 .iter()
                 .find(|f| f.cause == e.cause)
                 .map(|f| f.verdict);
-            ExpectationResult {
+            Some(ExpectationResult {
                 cause: e.cause.clone(),
-                expected: e.verdict,
+                expected: verdict,
                 actual,
-                met: actual == Some(e.verdict),
+                met: actual == Some(verdict),
                 location: e.location.clone(),
-            }
+            })
         })
         .collect()
+}
+
+/// Compare each limit expectation with what that family's search measured on `role`.
+pub fn check_limit_expectations(
+    expect: &[Expect],
+    observations: &[probe::Observation],
+    role: Role,
+) -> Vec<LimitExpectationResult> {
+    expect
+        .iter()
+        .filter_map(|e| match e.expected {
+            Expected::Limit {
+                family,
+                at_least,
+                at_most,
+            } => {
+                let search = observations.iter().find_map(|o| match &o.detail {
+                    Detail::Limit(s) if o.family == family && o.role == role => Some(s),
+                    _ => None,
+                });
+                let (met, why) = judge_limit(family, role, at_least, at_most, search);
+                Some(LimitExpectationResult {
+                    limit: family,
+                    role,
+                    at_least,
+                    at_most,
+                    largest_accepted: search.and_then(|s| s.largest_accepted),
+                    smallest_rejected: search.and_then(|s| s.smallest_rejected),
+                    met,
+                    why,
+                    location: e.location.clone(),
+                })
+            }
+            Expected::Verdict(_) => None,
+        })
+        .collect()
+}
+
+/// Met only when the measurement proves it: `at-least N` needs a size of N or more accepted,
+/// `at-most N` needs a size of at most N + 1 refused (the limit lies below it).
+fn judge_limit(
+    family: Family,
+    role: Role,
+    at_least: Option<usize>,
+    at_most: Option<usize>,
+    search: Option<&probe::LimitSearch>,
+) -> (bool, String) {
+    let Some(s) = search else {
+        return (
+            false,
+            format!("the {role}'s {family} was not measured (is `{family}` among the scenario's probes, and was the {role} reached?)"),
+        );
+    };
+    if s.refuses_everything {
+        return (
+            false,
+            format!(
+                "the {role} refused even the smallest {family} request, so no limit was measured"
+            ),
+        );
+    }
+    let measured = match (s.largest_accepted, s.smallest_rejected) {
+        (Some(a), Some(r)) if s.exact => format!("the {role} accepts {a} bytes and refuses {r}"),
+        (Some(a), Some(r)) => {
+            format!("the {role} accepts {a} bytes and refuses {r} (the limit lies between)")
+        }
+        (Some(a), None) => format!("the {role} accepted every size tried, up to {a} bytes"),
+        (None, Some(r)) => format!("the {role} refuses {r} bytes, the smallest size tried"),
+        (None, None) => format!("the {role}'s {family} search measured nothing"),
+    };
+    let mut unmet = Vec::new();
+    if let Some(min) = at_least {
+        match s.largest_accepted {
+            Some(a) if a >= min => {}
+            Some(a) if s.smallest_rejected.is_none() => unmet.push(format!(
+                "at-least {min} is not shown: nothing above {a} bytes was tried (raise the probe's `max`)"
+            )),
+            _ => unmet.push(format!("below at-least {min}")),
+        }
+    }
+    if let Some(max) = at_most {
+        match s.smallest_rejected {
+            Some(r) if r <= max.saturating_add(1) => {}
+            Some(_) => unmet.push(format!("above at-most {max}")),
+            None => unmet.push(format!(
+                "at-most {max} is not shown: nothing up to the search's largest size was refused"
+            )),
+        }
+    }
+    if unmet.is_empty() {
+        (true, format!("{family}: {measured}"))
+    } else {
+        (false, format!("{family}: {measured}: {}", unmet.join("; ")))
+    }
 }
 
 /// `Some(why)` when every attempt to reach this side failed before a TCP connection existed.
