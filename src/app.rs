@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::catalogue::Catalogue;
 use crate::cli::{Cli, ColorArg, Command, FormatArg, OutputArgs, ScanArgs};
-use crate::probe::{Family, Limits, Plan, ProbeSpec};
+use crate::probe::{Family, Interrupt, Limits, Plan, ProbeSpec};
 use crate::profile::Profile;
 use crate::report::{self, progress::ProgressDisplay, ColorChoice, Format, Report};
 use crate::run::{self, Job};
@@ -190,9 +190,64 @@ fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
 fn execute(job: Job, out: &Output) -> Result<Report, AppError> {
     let rt = runtime()?;
     let progress = ProgressDisplay::new(out.quiet);
-    let report = rt.block_on(run::execute(job, progress.callback()));
+    let interrupt = Interrupt::new();
+    let report = rt.block_on(async {
+        let watcher = tokio::spawn(watch_ctrl_c(CtrlC::install(), interrupt.clone()));
+        let report = run::execute_interruptible(job, progress.callback(), interrupt).await;
+        watcher.abort();
+        report
+    });
     progress.finish();
     Ok(report)
+}
+
+/// SIGINT, listened to from the moment this is made: a Ctrl-C that comes before the first
+/// request is not lost to the default action (killing the process without a report).
+struct CtrlC {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl CtrlC {
+    /// Must run inside the runtime.
+    fn install() -> CtrlC {
+        CtrlC {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// The next Ctrl-C; `false` when none can be listened to.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            match self.signal.as_mut() {
+                Some(signal) => signal.recv().await.is_some(),
+                None => false,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
+    }
+}
+
+/// The first Ctrl-C stops new requests and lets the run write the report of what ran; the
+/// second quits at once. Once a handler is installed SIGINT no longer kills the process, so
+/// the second one must be handled here too.
+async fn watch_ctrl_c(mut ctrl_c: CtrlC, interrupt: Interrupt) {
+    if !ctrl_c.next().await {
+        return; // No handler could be installed: Ctrl-C keeps its default, killing the process.
+    }
+    interrupt.trigger();
+    report::warn(
+        "interrupted: no new requests; finishing those in flight and writing the report of what ran (Ctrl-C again quits at once, without a report)",
+    );
+    if ctrl_c.next().await {
+        report::warn("interrupted twice: quitting without a report");
+        std::process::exit(crate::exit::INTERRUPTED);
+    }
 }
 
 fn finish(report: Report, out: &Output) -> Result<i32, AppError> {
