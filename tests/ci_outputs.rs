@@ -284,3 +284,34 @@ async fn ctrl_c_stops_the_run_and_still_writes_a_partial_report() {
         .count();
     assert!(latency < 20, "{latency} latency observations");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ci_smoke_scenario_passes_against_a_healthy_nginx_and_backend() {
+    let backend = LabBackend::start(BackendConfig::default())
+        .await
+        .unwrap_or_else(|e| panic!("lab backend: {e}"));
+    let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(backend.url())));
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/ci-smoke.yaml");
+    let listener = format!("LISTENER_URL={}", nginx.url(0));
+    let direct = format!("BACKEND_URL={}", backend.url());
+    let out = lbprobe_async(&[
+        "run", scenario, "--var", &listener, "--var", &direct, "--format", "junit",
+    ])
+    .await;
+    let suite = junit_xml::parse(&text(&out.stdout));
+    let failed: Vec<&junit_xml::TestCase> = suite
+        .cases
+        .iter()
+        .filter(|c| c.outcome.as_deref() == Some("failure"))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_exit(&out, lbprobe::exit::OK);
+    // Every expectation of the file is a testcase: four verdicts and two limits.
+    let expectations = suite
+        .cases
+        .iter()
+        .filter(|c| c.classname == "expect")
+        .count();
+    assert_eq!(expectations, 6, "{:#?}", suite.cases);
+    assert_eq!(suite.case("header-size: at-least 4096").outcome, None);
+}
