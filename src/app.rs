@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::catalogue::Catalogue;
 use crate::cli::{Cli, ColorArg, Command, FormatArg, OutputArgs, ScanArgs};
-use crate::probe::{Family, Limits, Plan, ProbeSpec};
+use crate::probe::{Family, Interrupt, Limits, Plan, ProbeSpec};
 use crate::profile::Profile;
 use crate::report::{self, progress::ProgressDisplay, ColorChoice, Format, Report};
 use crate::run::{self, Job};
@@ -39,6 +39,8 @@ impl From<&OutputArgs> for Output {
             format: match a.format {
                 FormatArg::Human => Format::Human,
                 FormatArg::Json => Format::Json,
+                FormatArg::Junit => Format::Junit,
+                FormatArg::Markdown => Format::Markdown,
             },
             file: a.output.clone(),
             color: match a.color {
@@ -59,6 +61,17 @@ impl Output {
         })
     }
 
+    /// Human or JSON for output that is not a run's report (a catalogue, a plan, the lab's
+    /// addresses): JUnit and Markdown describe runs only.
+    fn plain_format(&self, what: &str) -> Result<Format, AppError> {
+        match self.format {
+            Format::Human | Format::Json => Ok(self.format),
+            Format::Junit | Format::Markdown => Err(AppError::Usage(format!(
+                "--format junit and --format markdown are for the reports of runs (demo, run, scan); {what} takes human or json"
+            ))),
+        }
+    }
+
     fn style(&self) -> report::Style {
         report::style_for(self.color, self.file.is_some())
     }
@@ -70,14 +83,15 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
     match cli.command {
         Command::Causes => {
             let cat = Catalogue::builtin();
-            let text = match out.format {
-                Format::Human => report::catalogue::causes_human(cat, out.style().color),
+            let text = match out.plain_format("`causes`")? {
                 Format::Json => report::to_json(&report::catalogue::causes_json(cat)),
+                _ => report::catalogue::causes_human(cat, out.style().color),
             };
             out.write(&text)?;
             Ok(crate::exit::OK)
         }
         Command::Explain { cause } => {
+            out.plain_format("`explain`")?;
             let cat = Catalogue::builtin();
             let Some(c) = cat.get(&cause) else {
                 let close: Vec<&str> = cat
@@ -97,8 +111,8 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
                 return Err(AppError::Usage(format!("unknown cause {cause:?}; {hint}")));
             };
             let text = match out.format {
-                Format::Human => report::catalogue::cause_human(c, out.style().color),
                 Format::Json => report::to_json(&report::catalogue::cause_json(c)),
+                _ => report::catalogue::cause_human(c, out.style().color),
             };
             out.write(&text)?;
             Ok(crate::exit::OK)
@@ -123,6 +137,7 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             finish(execute(job, &out)?, &out)
         }
         Command::Lab { duration } => {
+            out.plain_format("`lab`")?;
             let rt = runtime()?;
             rt.block_on(async {
                 let lab = crate::demo::start_lab()
@@ -130,8 +145,8 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
                     .map_err(|e| AppError::Usage(e.to_string()))?;
                 let info = crate::demo::LabInfo::of(&lab);
                 let text = match out.format {
-                    Format::Human => info.human(),
                     Format::Json => report::to_json(&info),
+                    _ => info.human(),
                 };
                 out.write(&text)?;
                 tokio::select! {
@@ -145,8 +160,14 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
         Command::Demo => {
             let rt = runtime()?;
             let progress = ProgressDisplay::new(out.quiet);
+            let interrupt = Interrupt::new();
             let report = rt
-                .block_on(crate::demo::run(progress.callback()))
+                .block_on(async {
+                    let watcher = tokio::spawn(watch_ctrl_c(CtrlC::install(), interrupt.clone()));
+                    let report = crate::demo::run(progress.callback(), interrupt).await;
+                    watcher.abort();
+                    report
+                })
                 .map_err(|e| AppError::Usage(e.to_string()))?;
             progress.finish();
             finish(report, &out)
@@ -155,10 +176,11 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
 }
 
 fn dry_run(job: &Job, out: &Output) -> Result<i32, AppError> {
+    let format = out.plain_format("--dry-run")?;
     let plan = crate::probe::dry_run::dry_run(&job.plan);
-    let text = match out.format {
-        Format::Human => report::dry_run::render(&plan, out.style()),
+    let text = match format {
         Format::Json => report::to_json(&plan),
+        _ => report::dry_run::render(&plan, out.style()),
     };
     out.write(&text)?;
     Ok(crate::exit::OK)
@@ -174,9 +196,64 @@ fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
 fn execute(job: Job, out: &Output) -> Result<Report, AppError> {
     let rt = runtime()?;
     let progress = ProgressDisplay::new(out.quiet);
-    let report = rt.block_on(run::execute(job, progress.callback()));
+    let interrupt = Interrupt::new();
+    let report = rt.block_on(async {
+        let watcher = tokio::spawn(watch_ctrl_c(CtrlC::install(), interrupt.clone()));
+        let report = run::execute_interruptible(job, progress.callback(), interrupt).await;
+        watcher.abort();
+        report
+    });
     progress.finish();
     Ok(report)
+}
+
+/// SIGINT, listened to from the moment this is made: a Ctrl-C that comes before the first
+/// request is not lost to the default action (killing the process without a report).
+struct CtrlC {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl CtrlC {
+    /// Must run inside the runtime.
+    fn install() -> CtrlC {
+        CtrlC {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// The next Ctrl-C; `false` when none can be listened to.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            match self.signal.as_mut() {
+                Some(signal) => signal.recv().await.is_some(),
+                None => false,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
+    }
+}
+
+/// The first Ctrl-C stops new requests and lets the run write the report of what ran; the
+/// second quits at once. Once a handler is installed SIGINT no longer kills the process, so
+/// the second one must be handled here too.
+async fn watch_ctrl_c(mut ctrl_c: CtrlC, interrupt: Interrupt) {
+    if !ctrl_c.next().await {
+        return; // No handler could be installed: Ctrl-C keeps its default, killing the process.
+    }
+    interrupt.trigger();
+    report::warn(
+        "interrupted: no new requests; finishing those in flight and writing the report of what ran (Ctrl-C again quits at once, without a report)",
+    );
+    if ctrl_c.next().await {
+        report::warn("interrupted twice: quitting without a report");
+        std::process::exit(crate::exit::INTERRUPTED);
+    }
 }
 
 fn finish(report: Report, out: &Output) -> Result<i32, AppError> {

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "lbprobe",
     version,
     about = "Finds out why an HTTP load balancer answers 400, 405, 408, 414, 499, 500, 502, 503 or 504",
-    after_help = "Exit codes: 0 ran, no fault confirmed and every expect met; 1 a fault confirmed or an expect unmet; 2 bad input; 3 a target could not be reached at all."
+    after_help = "Exit codes: 0 ran, no fault confirmed and every expect met; 1 a fault confirmed or an expect unmet (or the run was interrupted); 2 bad input; 3 a target could not be reached at all; 130 a second Ctrl-C."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -20,7 +20,8 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Output format.
+    /// Output format: human, json, or for reports of runs (demo, run, scan) also junit (JUnit
+    /// XML for CI) and markdown (for a pull-request comment).
     #[arg(long, global = true, value_enum, default_value_t = FormatArg::Human)]
     pub format: FormatArg,
     /// Write the report to FILE instead of stdout.
@@ -38,6 +39,8 @@ pub struct OutputArgs {
 pub enum FormatArg {
     Human,
     Json,
+    Junit,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

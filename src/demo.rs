@@ -3,7 +3,7 @@
 use crate::lab::{
     nginx_binary, BackendConfig, LabBackend, LabError, Nginx, NginxServer, NginxSpec,
 };
-use crate::probe::ProgressFn;
+use crate::probe::{Interrupt, ProgressFn};
 use crate::report::Report;
 use crate::scenario_job::{self, JobError};
 
@@ -99,7 +99,8 @@ impl LabInfo {
     }
 }
 
-pub async fn run(progress: ProgressFn) -> Result<Report, DemoError> {
+/// Run the demo; Ctrl-C (through `interrupt`) stops the probes and still yields the report.
+pub async fn run(progress: ProgressFn, interrupt: Interrupt) -> Result<Report, DemoError> {
     let lab = start_lab().await?;
     let listener = lab
         .nginx
@@ -119,7 +120,7 @@ pub async fn run(progress: ProgressFn) -> Result<Report, DemoError> {
         job.expect.clear();
         job.notes.push(why.clone());
     }
-    let report = crate::run::execute(job, progress).await;
+    let report = crate::run::execute_interruptible(job, progress, interrupt).await;
     drop(lab);
     Ok(report)
 }

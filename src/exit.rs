@@ -8,3 +8,5 @@ pub const FINDING: i32 = 1;
 pub const BAD_INPUT: i32 = 2;
 /// A target could not be reached at all.
 pub const UNREACHABLE: i32 = 3;
+/// A second Ctrl-C: quit at once, without a report (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: i32 = 130;

@@ -6,18 +6,33 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::catalogue::Catalogue;
 use crate::classify::{self, Context, Finding, Verdict};
 use crate::exit;
-use crate::probe::{self, Detail, Family, Plan, ProgressFn};
-use crate::report::{ExpectationResult, Report, Summary};
+use crate::probe::{self, Detail, Family, Interrupt, Plan, ProgressFn};
+use crate::report::{ExpectationResult, LimitExpectationResult, Report, Summary};
 use crate::target::{Role, Scheme};
 use crate::transport::Sniff;
 
 /// An `expect:` entry of a scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expect {
+    /// A cause id (`405.trace-unsupported`), or for a limit the family (`uri-limit`).
     pub cause: String,
-    pub verdict: Verdict,
+    pub expected: Expected,
     /// `file:line:column`, for the report.
     pub location: String,
+}
+
+/// What an `expect:` entry asks of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// This verdict for the cause.
+    Verdict(Verdict),
+    /// The side's measured largest accepted size of this limit family within these bounds
+    /// (bytes, inclusive).
+    Limit {
+        family: Family,
+        at_least: Option<usize>,
+        at_most: Option<usize>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +58,18 @@ pub fn families_for_codes(catalogue: &Catalogue, codes: &[u16]) -> BTreeSet<Fami
         .collect()
 }
 
-pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
+pub async fn execute(job: Job, progress: ProgressFn) -> Report {
+    execute_interruptible(job, progress, Interrupt::new()).await
+}
+
+/// [`execute`], stopping to issue requests when `interrupt` is triggered (Ctrl-C): the report
+/// then covers what ran, is marked partial, and the exit code is never 0 (what did not run
+/// was not checked).
+pub async fn execute_interruptible(
+    mut job: Job,
+    progress: ProgressFn,
+    interrupt: Interrupt,
+) -> Report {
     let catalogue = Catalogue::builtin();
     if let Some(codes) = &job.only_codes {
         let wanted = families_for_codes(catalogue, codes);
@@ -54,7 +80,8 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let output = probe::run(&job.plan, progress).await;
+    let output = probe::run_interruptible(&job.plan, progress, interrupt.clone()).await;
+    let interrupted = interrupt.is_triggered();
 
     let ctx = Context {
         profile: &job.plan.profile,
@@ -70,6 +97,13 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
         findings.retain(|f| codes.contains(&f.code));
     }
     let expectations = check_expectations(&job.expect, &findings);
+    let limit_role = if job.plan.listener.is_some() {
+        Role::Listener
+    } else {
+        Role::Backend
+    };
+    let limit_expectations =
+        check_limit_expectations(&job.expect, &output.observations, limit_role);
     let covered: BTreeSet<&str> = findings.iter().map(|f| f.cause.as_str()).collect();
     let not_covered = catalogue
         .causes()
@@ -90,14 +124,18 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
         }
     }
 
-    let summary = Summary::of(&findings, &expectations);
+    let mut summary = Summary::of(&findings, &expectations);
+    summary.expectations_unmet += limit_expectations.iter().filter(|e| !e.met).count();
     let (exit_code, exit_reason) = if !unreachable.is_empty() {
         (
             exit::UNREACHABLE,
             "a target could not be reached at all".to_string(),
         )
-    } else if summary.confirmed > 0 || summary.expectations_unmet > 0 {
+    } else if summary.confirmed > 0 || summary.expectations_unmet > 0 || interrupted {
         let mut parts = Vec::new();
+        if interrupted {
+            parts.push("interrupted (Ctrl-C) before the probes finished".to_string());
+        }
         if summary.confirmed > 0 {
             parts.push(format!("{} fault(s) confirmed", summary.confirmed));
         }
@@ -117,6 +155,7 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
 
     let mut notes = job.notes;
     notes.extend(output.notes);
+    notes.extend(redirect_notes(&output.observations, &job.plan));
     Report {
         schema_version: crate::report::model::SCHEMA_VERSION,
         tool: format!("lbprobe {}", env!("CARGO_PKG_VERSION")),
@@ -140,6 +179,7 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
         summary,
         findings,
         expectations,
+        limit_expectations,
         not_covered,
         unreachable,
         observations: output.observations,
@@ -151,20 +191,199 @@ pub async fn execute(mut job: Job, progress: ProgressFn) -> Report {
 fn check_expectations(expect: &[Expect], findings: &[Finding]) -> Vec<ExpectationResult> {
     expect
         .iter()
-        .map(|e| {
+        .filter_map(|e| {
+            let Expected::Verdict(verdict) = e.expected else {
+                return None;
+            };
             let actual = findings
                 .iter()
                 .find(|f| f.cause == e.cause)
                 .map(|f| f.verdict);
-            ExpectationResult {
+            Some(ExpectationResult {
                 cause: e.cause.clone(),
-                expected: e.verdict,
+                expected: verdict,
                 actual,
-                met: actual == Some(e.verdict),
+                met: actual == Some(verdict),
                 location: e.location.clone(),
-            }
+            })
         })
         .collect()
+}
+
+/// Compare each limit expectation with what that family's search measured on `role`.
+pub fn check_limit_expectations(
+    expect: &[Expect],
+    observations: &[probe::Observation],
+    role: Role,
+) -> Vec<LimitExpectationResult> {
+    expect
+        .iter()
+        .filter_map(|e| match e.expected {
+            Expected::Limit {
+                family,
+                at_least,
+                at_most,
+            } => {
+                let search = observations.iter().find_map(|o| match &o.detail {
+                    Detail::Limit(s) if o.family == family && o.role == role => Some(s),
+                    _ => None,
+                });
+                let (met, why) = judge_limit(family, role, at_least, at_most, search);
+                Some(LimitExpectationResult {
+                    limit: family,
+                    role,
+                    at_least,
+                    at_most,
+                    largest_accepted: search.and_then(|s| s.largest_accepted),
+                    smallest_rejected: search.and_then(|s| s.smallest_rejected),
+                    met,
+                    why,
+                    location: e.location.clone(),
+                })
+            }
+            Expected::Verdict(_) => None,
+        })
+        .collect()
+}
+
+/// Met only when the measurement proves it: `at-least N` needs a size of N or more accepted,
+/// `at-most N` needs a size of at most N + 1 refused (the limit lies below it).
+fn judge_limit(
+    family: Family,
+    role: Role,
+    at_least: Option<usize>,
+    at_most: Option<usize>,
+    search: Option<&probe::LimitSearch>,
+) -> (bool, String) {
+    let Some(s) = search else {
+        return (
+            false,
+            format!("the {role}'s {family} was not measured (is `{family}` among the scenario's probes, and was the {role} reached?)"),
+        );
+    };
+    if s.refuses_everything {
+        return (
+            false,
+            format!(
+                "the {role} refused even the smallest {family} request, so no limit was measured"
+            ),
+        );
+    }
+    let measured = match (s.largest_accepted, s.smallest_rejected) {
+        (Some(a), Some(r)) if s.exact => format!("the {role} accepts {a} bytes and refuses {r}"),
+        (Some(a), Some(r)) => {
+            format!("the {role} accepts {a} bytes and refuses {r} (the limit lies between)")
+        }
+        (Some(a), None) => format!("the {role} accepted every size tried, up to {a} bytes"),
+        (None, Some(r)) => format!("the {role} refuses {r} bytes, the smallest size tried"),
+        (None, None) => format!("the {role}'s {family} search measured nothing"),
+    };
+    let mut unmet = Vec::new();
+    if let Some(min) = at_least {
+        match s.largest_accepted {
+            Some(a) if a >= min => {}
+            Some(a) if s.smallest_rejected.is_none() => unmet.push(format!(
+                "at-least {min} is not shown: nothing above {a} bytes was tried (raise the probe's `max`)"
+            )),
+            _ => unmet.push(format!("below at-least {min}")),
+        }
+    }
+    if let Some(max) = at_most {
+        match s.smallest_rejected {
+            Some(r) if r <= max.saturating_add(1) => {}
+            Some(_) => unmet.push(format!("above at-most {max}")),
+            None => unmet.push(format!(
+                "at-most {max} is not shown: nothing up to the search's largest size was refused"
+            )),
+        }
+    }
+    if unmet.is_empty() {
+        (true, format!("{family}: {measured}"))
+    } else {
+        (false, format!("{family}: {measured}: {}", unmet.join("; ")))
+    }
+}
+
+/// At most this many off-target redirects are named one by one; the rest are counted.
+const REDIRECTS_NAMED: usize = 5;
+
+/// A note for every 3xx answer whose `Location` leaves the target: lbprobe records the answer
+/// and never follows it, and the person should know the side sends clients elsewhere.
+pub fn redirect_notes(observations: &[probe::Observation], plan: &Plan) -> Vec<String> {
+    let mut seen: Vec<(Role, u16, String, Vec<String>)> = Vec::new();
+    for o in observations {
+        let Some(resp) = o.exchange.as_ref().and_then(|e| e.response.as_ref()) else {
+            continue;
+        };
+        if !(300..400).contains(&resp.status) {
+            continue;
+        }
+        let Some((_, location)) = resp
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("location"))
+        else {
+            continue;
+        };
+        let target = match o.role {
+            Role::Listener => plan.listener.as_ref(),
+            Role::Backend => plan.backend.as_ref(),
+        };
+        let Some(target) = target else { continue };
+        if !leaves_target(location, &target.host, target.port) {
+            continue;
+        }
+        match seen
+            .iter_mut()
+            .find(|(r, s, l, _)| *r == o.role && *s == resp.status && l == location)
+        {
+            Some((_, _, _, ids)) => ids.push(o.id.clone()),
+            None => seen.push((o.role, resp.status, location.clone(), vec![o.id.clone()])),
+        }
+    }
+    let mut notes: Vec<String> = seen
+        .iter()
+        .take(REDIRECTS_NAMED)
+        .map(|(role, status, location, ids)| {
+            format!(
+                "the {role} answered {status} with Location {location:?}, off the target [{}]: recorded, not followed (lbprobe never follows a redirect)",
+                ids.join(" ")
+            )
+        })
+        .collect();
+    if seen.len() > REDIRECTS_NAMED {
+        notes.push(format!(
+            "{} more redirects off the target were recorded and not followed (the JSON report's observations hold them)",
+            seen.len() - REDIRECTS_NAMED
+        ));
+    }
+    notes
+}
+
+/// Whether a `Location` value points at another host or port than the target's. A relative
+/// reference stays on the target; a value that does not parse is treated as leaving it.
+fn leaves_target(location: &str, host: &str, port: u16) -> bool {
+    let location = location.trim();
+    let absolute = if location.starts_with("//") {
+        format!("http:{location}")
+    } else {
+        location.to_string()
+    };
+    match url::Url::parse(&absolute) {
+        Ok(url) => {
+            let same_host = url.host_str().is_some_and(|h| {
+                h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .eq_ignore_ascii_case(host)
+            });
+            // `//host/path` keeps the request's scheme: only the host can be compared.
+            let same_port = location.starts_with("//") && url.port().is_none()
+                || url.port_or_known_default() == Some(port);
+            !(same_host && same_port)
+        }
+        Err(url::ParseError::RelativeUrlWithoutBase) => false,
+        Err(_) => true,
+    }
 }
 
 /// `Some(why)` when every attempt to reach this side failed before a TCP connection existed.
@@ -186,4 +405,33 @@ fn never_reached(observations: &[probe::Observation], role: Role) -> Option<Stri
         }
     }
     why
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leaves_target;
+
+    #[test]
+    fn redirects_off_the_target_are_told_from_those_on_it() {
+        let table = [
+            ("/login", false),
+            ("login?next=/", false),
+            ("https://lb.example:8443/x", false),
+            ("HTTPS://LB.EXAMPLE:8443/", false),
+            ("https://lb.example/x", true),
+            ("https://other.example:8443/", true),
+            ("//lb.example/x", false),
+            ("//other.example/x", true),
+            ("http://[::1]:8443/", true),
+            ("http://exa mple/", true),
+        ];
+        for (location, leaves) in table {
+            assert_eq!(
+                leaves_target(location, "lb.example", 8443),
+                leaves,
+                "{location}"
+            );
+        }
+        assert!(!leaves_target("http://[::1]:8443/", "::1", 8443));
+    }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::catalogue::Catalogue;
 use crate::probe::{templates, Plan};
-use crate::run::{Expect, Job};
+use crate::run::{Expect, Expected, Job};
 use crate::scenario::{self, LoadContext, Scenario, ScenarioError};
 
 #[derive(Debug, thiserror::Error)]
@@ -62,15 +62,24 @@ pub fn from_text(
 }
 
 fn job(s: Scenario) -> Job {
-    let expect = s
+    let mut expect: Vec<Expect> = s
         .expect
         .iter()
         .map(|e| Expect {
             cause: e.cause.clone(),
-            verdict: e.verdict,
+            expected: Expected::Verdict(e.verdict),
             location: format!("{}:{}:{}", s.origin, e.line, e.column),
         })
         .collect();
+    expect.extend(s.expect_limits.iter().map(|e| Expect {
+        cause: e.family.to_string(),
+        expected: Expected::Limit {
+            family: e.family,
+            at_least: e.at_least,
+            at_most: e.at_most,
+        },
+        location: format!("{}:{}:{}", s.origin, e.line, e.column),
+    }));
     Job {
         name: s.name,
         origin: s.origin,

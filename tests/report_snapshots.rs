@@ -8,6 +8,9 @@
 
 mod support;
 
+#[path = "support/junit_xml.rs"]
+mod junit_xml;
+
 use std::collections::BTreeSet;
 
 use lbprobe::catalogue::Catalogue;
@@ -17,6 +20,7 @@ use lbprobe::probe::{Family, Limits};
 use lbprobe::profile::Profile;
 use lbprobe::report::model::SCHEMA_VERSION;
 use lbprobe::report::{render, ExpectationResult, Format, Report, Style, Summary};
+use lbprobe::run::{check_limit_expectations, Expect, Expected};
 use lbprobe::target::{Role, Target};
 use lbprobe::transport::ConnEnd;
 
@@ -121,7 +125,33 @@ fn fixed_report() -> Report {
             15,
         ),
     ];
-    let summary = Summary::of(&findings, &expectations);
+    // The listener's header lines: 8190 bytes pass, 8191 are refused.
+    let limit_expectations = check_limit_expectations(
+        &[
+            Expect {
+                cause: "header-size".into(),
+                expected: Expected::Limit {
+                    family: Family::HeaderSize,
+                    at_least: Some(4096),
+                    at_most: Some(16384),
+                },
+                location: "scenarios/snapshot.yaml:16:3".into(),
+            },
+            Expect {
+                cause: "header-size".into(),
+                expected: Expected::Limit {
+                    family: Family::HeaderSize,
+                    at_least: Some(16384),
+                    at_most: None,
+                },
+                location: "scenarios/snapshot.yaml:17:3".into(),
+            },
+        ],
+        &observations,
+        Role::Listener,
+    );
+    let mut summary = Summary::of(&findings, &expectations);
+    summary.expectations_unmet += limit_expectations.iter().filter(|e| !e.met).count();
     let covered: BTreeSet<&str> = findings.iter().map(|f| f.cause.as_str()).collect();
     let not_covered = catalogue
         .causes()
@@ -159,6 +189,7 @@ fn fixed_report() -> Report {
         summary,
         findings,
         expectations,
+        limit_expectations,
         not_covered,
         unreachable: Vec::new(),
         observations,
@@ -183,7 +214,9 @@ fn the_fixed_run_tells_its_story() {
         Some(Verdict::Inconclusive)
     );
     assert_eq!(verdict("502.backend-unreachable"), Some(Verdict::RuledOut));
-    assert_eq!(r.summary.expectations_unmet, 1);
+    assert_eq!(r.summary.expectations_unmet, 2);
+    let limits: Vec<bool> = r.limit_expectations.iter().map(|e| e.met).collect();
+    assert_eq!(limits, [true, false], "{:#?}", r.limit_expectations);
     assert_eq!(r.exit_code, exit::FINDING);
 }
 
@@ -270,4 +303,107 @@ fn docs_report_md_names_every_json_key() {
         missing.is_empty(),
         "docs/report.md does not name these JSON keys (write them as `key`): {missing:?}"
     );
+}
+
+#[test]
+fn junit_report() {
+    let text = render(&fixed_report(), Format::Junit, Style { color: false });
+    let suite = junit_xml::parse(&text);
+    // A confirmed fault fails, with its evidence and fix.
+    let header = suite.case("400.header-too-large");
+    assert_eq!(header.classname, "400");
+    assert_eq!(header.outcome.as_deref(), Some("failure"));
+    assert!(header.text.contains("8190 bytes pass"), "{header:#?}");
+    assert!(header.text.contains("fix:"), "{header:#?}");
+    // A body prefix holding markup comes back intact through the escaping.
+    let https = suite.case("400.backend-expects-https");
+    assert!(https.text.contains("\"<html>\\r\\n<head>"), "{https:#?}");
+    // Reproduced and ruled out pass; inconclusive is skipped, with its reason.
+    assert_eq!(suite.case("405.trace-unsupported").outcome, None);
+    assert_eq!(suite.case("502.backend-unreachable").outcome, None);
+    let malformed = suite.case("400.malformed-request");
+    assert_eq!(malformed.outcome.as_deref(), Some("skipped"));
+    assert!(malformed
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("control request")));
+    // One testcase per expectation; the unmet ones fail and say why.
+    assert_eq!(
+        suite.case("405.trace-unsupported: reproduced").outcome,
+        None
+    );
+    let unmet = suite.case("400.backend-expects-https: ruled_out");
+    assert_eq!(unmet.outcome.as_deref(), Some("failure"));
+    assert!(unmet
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("expected ruled_out, got confirmed")));
+    assert_eq!(
+        suite
+            .case("header-size: at-least 4096, at-most 16384")
+            .outcome,
+        None
+    );
+    let limit = suite.case("header-size: at-least 16384");
+    assert_eq!(limit.outcome.as_deref(), Some("failure"));
+    assert!(
+        limit
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("accepts 8190 bytes and refuses 8191")
+                && m.contains("below at-least 16384")),
+        "{limit:#?}"
+    );
+    assert!(suite.properties.contains(&(
+        "listener".into(),
+        "https://127.0.0.1:8443/ (TLS not verified)".into()
+    )));
+    insta::assert_snapshot!("junit", text);
+}
+
+#[test]
+fn junit_report_marks_an_unreachable_target_as_an_error() {
+    let mut report = fixed_report();
+    report.unreachable = vec!["backend http://127.0.0.1:9090/: connection refused".into()];
+    // Hostile text anywhere (a note quoting a server) stays well-formed.
+    report
+        .notes
+        .push("server said <x a=\"1\">&amp;\u{0}\u{1b}]]>".into());
+    let suite = junit_xml::parse(&render(&report, Format::Junit, Style { color: false }));
+    let error = suite.case("backend http://127.0.0.1:9090/");
+    assert_eq!(error.classname, "reachability");
+    assert_eq!(error.outcome.as_deref(), Some("error"));
+    assert!(error
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("connection refused")));
+    assert_eq!(suite.totals[2], 1, "one error");
+}
+
+#[test]
+fn markdown_report() {
+    let text = render(&fixed_report(), Format::Markdown, Style { color: false });
+    assert!(
+        text.starts_with("## ❌ lbprobe · scenario `snapshot` · exit 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| `400.header-too-large` | **confirmed** | listener |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#### `400.header-too-large` · **confirmed**"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`https://127.0.0.1:8443/` (TLS not verified)"),
+        "{text}"
+    );
+    // Ruled-out causes are in the table, not in the details.
+    assert!(
+        text.contains("| `502.backend-unreachable` | ruled\\_out |"),
+        "{text}"
+    );
+    assert!(!text.contains("#### `502.backend-unreachable`"), "{text}");
+    insta::assert_snapshot!("markdown", text);
 }

@@ -3,10 +3,11 @@
 //! Every request any probe sends takes a ticket here first, so no probe family can exceed the
 //! scenario's limits on its own.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Limits;
@@ -18,6 +19,48 @@ pub enum Exhausted {
     Requests(u32),
     #[error("the run's time cap ({0:?}) is reached")]
     Duration(Duration),
+    #[error("the run was interrupted (Ctrl-C)")]
+    Interrupted,
+}
+
+/// A request to stop issuing requests (Ctrl-C), shared by whoever asks and the run's budget.
+/// Once triggered it stays triggered.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(Arc<InterruptState>);
+
+#[derive(Debug, Default)]
+struct InterruptState {
+    triggered: AtomicBool,
+    notify: Notify,
+}
+
+impl Interrupt {
+    pub fn new() -> Interrupt {
+        Interrupt::default()
+    }
+
+    pub fn trigger(&self) {
+        self.0.triggered.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.0.triggered.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once [`trigger`](Self::trigger) has been called (at once if it was).
+    pub async fn triggered(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the flag is read, so a trigger in between is not missed.
+            notified.as_mut().enable();
+            if self.is_triggered() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 pub struct Budget {
@@ -28,6 +71,7 @@ pub struct Budget {
     /// When the next request may start (a token bucket of depth one: smooth, never bursty).
     next_slot: Mutex<Instant>,
     first_refusal: Mutex<Option<Exhausted>>,
+    interrupt: Interrupt,
 }
 
 impl Budget {
@@ -45,11 +89,25 @@ impl Budget {
             interval,
             next_slot: Mutex::new(now),
             first_refusal: Mutex::new(None),
+            interrupt: Interrupt::new(),
         }
+    }
+
+    /// The same budget, refusing every request once `interrupt` is triggered.
+    pub fn with_interrupt(mut self, interrupt: Interrupt) -> Budget {
+        self.interrupt = interrupt;
+        self
+    }
+
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.interrupt
     }
 
     /// Wait for the rate limiter and count one request, or refuse.
     pub async fn ticket(&self) -> Result<(), Exhausted> {
+        if self.interrupt.is_triggered() {
+            return Err(self.refuse(Exhausted::Interrupted));
+        }
         let deadline = self.started + self.limits.max_duration;
         let slot = {
             let mut next = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
@@ -60,7 +118,10 @@ impl Budget {
         if slot >= deadline {
             return Err(self.refuse(Exhausted::Duration(self.limits.max_duration)));
         }
-        tokio::time::sleep_until(slot).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(slot) => {}
+            _ = self.interrupt.triggered() => return Err(self.refuse(Exhausted::Interrupted)),
+        }
         let n = self.sent.fetch_add(1, Ordering::SeqCst);
         if n >= self.limits.max_requests {
             self.sent.fetch_sub(1, Ordering::SeqCst);
@@ -111,6 +172,32 @@ mod tests {
         assert_eq!(budget.ticket().await, Err(Exhausted::Requests(3)));
         assert_eq!(budget.sent(), 3);
         assert_eq!(budget.refusal(), Some(Exhausted::Requests(3)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupt_refuses_waiting_and_later_tickets() {
+        let interrupt = Interrupt::new();
+        let budget = Arc::new(
+            Budget::new(Limits {
+                max_requests: 100,
+                max_rate: 0.1,
+                max_duration: Duration::from_secs(600),
+                request_timeout: Duration::from_secs(1),
+            })
+            .with_interrupt(interrupt.clone()),
+        );
+        budget.ticket().await.unwrap();
+        // The next slot is 10 s away: the waiting ticket is refused when the interrupt comes.
+        let waiting = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.ticket().await }
+        });
+        tokio::task::yield_now().await;
+        interrupt.trigger();
+        assert_eq!(waiting.await.unwrap(), Err(Exhausted::Interrupted));
+        assert_eq!(budget.ticket().await, Err(Exhausted::Interrupted));
+        assert_eq!(budget.sent(), 1);
+        assert_eq!(budget.refusal(), Some(Exhausted::Interrupted));
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,7 +9,7 @@ use crate::profile::Profile;
 use crate::target::{Role, Scheme, Target};
 use crate::transport::{self, Bounds, Endpoint, Exchange, Sniff, Wire};
 
-use super::budget::{Budget, Exhausted};
+use super::budget::{Budget, Exhausted, Interrupt};
 use super::{
     connect, header_size, latency, malformed, methods, mtu, partial, protocol, rate, response,
 };
@@ -161,7 +161,12 @@ impl Engine {
             total_timeout: max_wait.min(self.budget.remaining().max(Duration::from_millis(1))),
             ..self.bounds(None)
         };
-        let mut exchange = transport::exchange(&side.endpoint, bytes, &bounds).await;
+        // Waits run long (a listener's request timeout, a slow backend): an interrupt drops
+        // the one in flight rather than hold the report back for it.
+        let mut exchange = tokio::select! {
+            ex = transport::exchange(&side.endpoint, bytes, &bounds) => ex,
+            _ = self.budget.interrupt().triggered() => return Err(Exhausted::Interrupted),
+        };
         self.mask_response(&mut exchange);
         Ok((self.sent(bytes, true), exchange))
     }
@@ -321,8 +326,19 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Run the plan. Never prints; progress goes to `progress`.
 pub async fn run(plan: &Plan, progress: ProgressFn) -> RunOutput {
+    run_interruptible(plan, progress, Interrupt::new()).await
+}
+
+/// Run the plan until `interrupt` is triggered: from then on no request is sent, the
+/// exchanges in flight finish (long waits are dropped) and the output, marked partial, holds
+/// what ran.
+pub async fn run_interruptible(
+    plan: &Plan,
+    progress: ProgressFn,
+    interrupt: Interrupt,
+) -> RunOutput {
     let engine = Engine {
-        budget: Budget::new(plan.limits),
+        budget: Budget::new(plan.limits).with_interrupt(interrupt.clone()),
         profile: plan.profile.clone(),
         request_timeout: plan.limits.request_timeout,
         connect_timeout: plan
@@ -440,9 +456,15 @@ pub async fn run(plan: &Plan, progress: ProgressFn) -> RunOutput {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let partial = engine.budget.refusal().is_some();
+    let partial = engine.budget.refusal().is_some() || interrupt.is_triggered();
     if let Some(why) = engine.budget.refusal() {
         notes.push(format!("stopped early: {why}; the report covers what ran"));
+    }
+    if interrupt.is_triggered() && engine.budget.refusal() != Some(Exhausted::Interrupted) {
+        notes.push(format!(
+            "stopped early: {}; the report covers what ran",
+            Exhausted::Interrupted
+        ));
     }
     RunOutput {
         observations,

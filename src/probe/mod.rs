@@ -319,4 +319,5 @@ pub mod request;
 pub mod response;
 pub mod templates;
 
-pub use engine::{run, Plan, Progress, ProgressFn, RunOutput};
+pub use budget::Interrupt;
+pub use engine::{run, run_interruptible, Plan, Progress, ProgressFn, RunOutput};

@@ -73,29 +73,46 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
         write_detail(out, f, s)?;
     }
 
-    if !r.expectations.is_empty() {
+    let total = r.expectations.len() + r.limit_expectations.len();
+    if total > 0 {
         writeln!(out)?;
-        let unmet = r.expectations.iter().filter(|e| !e.met).count();
+        let unmet = r.expectations.iter().filter(|e| !e.met).count()
+            + r.limit_expectations.iter().filter(|e| !e.met).count();
         writeln!(
             out,
             "{}",
             s.bold(&format!(
                 "Expectations: {} met, {unmet} unmet",
-                r.expectations.len() - unmet
+                total - unmet
             ))
         )?;
-        for e in &r.expectations {
-            let mark = if e.met {
+        let mark = |met: bool| {
+            if met {
                 s.paint("32", "ok  ")
             } else {
                 s.paint("1;31", "FAIL")
-            };
+            }
+        };
+        for e in &r.expectations {
             let actual = e.actual.map_or("no finding".to_string(), |v| v.to_string());
             writeln!(
                 out,
-                "  {mark} {}: expected {}, got {actual}  {}",
+                "  {} {}: expected {}, got {actual}  {}",
+                mark(e.met),
                 e.cause,
                 e.expected,
+                s.dim(&e.location)
+            )?;
+        }
+        for e in &r.limit_expectations {
+            writeln!(
+                out,
+                "  {} {} ({}) {}: {}  {}",
+                mark(e.met),
+                e.limit,
+                e.role,
+                e.bounds(),
+                e.why,
                 s.dim(&e.location)
             )?;
         }

@@ -3,6 +3,8 @@
 pub mod catalogue;
 pub mod dry_run;
 pub mod human;
+pub mod junit;
+pub mod markdown;
 pub mod model;
 pub mod progress;
 pub mod style;
@@ -10,7 +12,7 @@ pub mod style;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-pub use model::{ExpectationResult, Report, Summary};
+pub use model::{ExpectationResult, LimitExpectationResult, Report, Summary};
 pub use style::Style;
 
 /// Output formats every command takes.
@@ -18,6 +20,10 @@ pub use style::Style;
 pub enum Format {
     Human,
     Json,
+    /// JUnit XML for CI systems (reports of runs only).
+    Junit,
+    /// Markdown for a pull-request comment or an issue (reports of runs only).
+    Markdown,
 }
 
 /// When to color human output.
@@ -44,6 +50,8 @@ pub fn render(report: &Report, format: Format, style: Style) -> String {
     match format {
         Format::Human => human::render(report, style),
         Format::Json => to_json(report),
+        Format::Junit => junit::render(report),
+        Format::Markdown => markdown::render(report),
     }
 }
 

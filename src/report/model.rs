@@ -3,9 +3,9 @@
 use serde::Serialize;
 
 use crate::classify::{Finding, Verdict};
-use crate::probe::{Limits, Observation};
+use crate::probe::{Family, Limits, Observation};
 use crate::profile::Profile;
-use crate::target::Target;
+use crate::target::{Role, Target};
 
 /// Bumped when a field changes meaning or disappears (adding fields does not bump it).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -29,6 +29,8 @@ pub struct Report {
     pub summary: Summary,
     pub findings: Vec<Finding>,
     pub expectations: Vec<ExpectationResult>,
+    /// The scenario's limit expectations (`expect: { uri-limit: { at-least: 16k } }`).
+    pub limit_expectations: Vec<LimitExpectationResult>,
     /// Cause ids this run's probes could not speak to.
     pub not_covered: Vec<String>,
     /// Targets that could not be reached at all.
@@ -56,6 +58,41 @@ pub struct ExpectationResult {
     pub met: bool,
     /// Where the expectation is written (`file:line:column`).
     pub location: String,
+}
+
+/// A limit expectation: the measured largest accepted size of one limit family against the
+/// bounds the scenario wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LimitExpectationResult {
+    /// `header-size`, `header-limit` or `uri-limit`.
+    pub limit: Family,
+    /// The side whose limit was compared: the listener, or the backend when there is none.
+    pub role: Role,
+    pub at_least: Option<usize>,
+    pub at_most: Option<usize>,
+    /// What the limit search measured on that side (`None` when it did not run or measured
+    /// nothing).
+    pub largest_accepted: Option<usize>,
+    pub smallest_rejected: Option<usize>,
+    pub met: bool,
+    /// Why it is met or not, in words.
+    pub why: String,
+    /// Where the expectation is written (`file:line:column`).
+    pub location: String,
+}
+
+impl LimitExpectationResult {
+    /// The bounds as the scenario wrote them: `at-least 16384, at-most 65536`.
+    pub fn bounds(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(n) = self.at_least {
+            parts.push(format!("at-least {n}"));
+        }
+        if let Some(n) = self.at_most {
+            parts.push(format!("at-most {n}"));
+        }
+        parts.join(", ")
+    }
 }
 
 impl Summary {

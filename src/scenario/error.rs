@@ -139,6 +139,12 @@ pub enum Problem {
     UnknownCause { id: String },
     #[error("unknown verdict {value:?} (expected one of: {})", verdicts())]
     UnknownVerdict { value: String },
+    #[error("expected a verdict for {id:?} (one of: {}); only header-size, header-limit and uri-limit take at-least/at-most", verdicts())]
+    VerdictExpected { id: String },
+    #[error("a limit expectation for {family} needs bounds: {{ at-least: SIZE }}, {{ at-most: SIZE }} or both")]
+    LimitNeedsBounds { family: String },
+    #[error("`at-least` ({at_least}) is larger than `at-most` ({at_most})")]
+    BoundsCrossed { at_least: usize, at_most: usize },
     #[error("cause {id:?} is expected twice")]
     DuplicateExpect { id: String },
     #[error("bad duration {text:?} (expected seconds as a number, or a number with ms, s, m or h: 500ms, 60s, 2m)")]

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::{Diagnostic, Problem, ScenarioError};
-use super::model::{Expectation, LoadContext, Scenario, ALWAYS_MASKED};
+use super::model::{Expectation, LimitExpectation, LoadContext, Scenario, ALWAYS_MASKED};
 use super::raw::{
-    Number, RawHeaderSize, RawMtu, RawPairs, RawParams, RawProbe, RawProfile, RawScenario,
-    RawTarget,
+    Number, RawExpect, RawExpected, RawHeaderSize, RawMtu, RawParams, RawProbe, RawProfile,
+    RawScenario, RawTarget,
 };
 use super::units::{parse_duration, parse_size};
 use super::vars::{substitute, OffsetMap};
@@ -242,8 +242,8 @@ impl Checker<'_> {
                 limits
             }
         };
-        let expect = match raw.expect {
-            None => Vec::new(),
+        let (expect, expect_limits) = match raw.expect {
+            None => (Vec::new(), Vec::new()),
             Some(pairs) => self.expectations(pairs)?,
         };
         let mut mask: Vec<String> = ALWAYS_MASKED.iter().map(|s| s.to_string()).collect();
@@ -264,6 +264,7 @@ impl Checker<'_> {
             probes,
             limits,
             expect,
+            expect_limits,
             mask,
         })
     }
@@ -587,35 +588,85 @@ impl Checker<'_> {
         Ok(ProbeSpec::Mtu(spec))
     }
 
-    fn expectations(&self, pairs: RawPairs) -> Result<Vec<Expectation>, ScenarioError> {
+    fn expectations(
+        &self,
+        pairs: RawExpect,
+    ) -> Result<(Vec<Expectation>, Vec<LimitExpectation>), ScenarioError> {
         let mut expect: Vec<Expectation> = Vec::new();
-        for (cause, verdict) in pairs.0 {
-            if !(self.ctx.known_cause)(&cause.value) {
-                return Err(self.at(cause.id, Problem::UnknownCause { id: cause.value }));
-            }
-            let parsed = Verdict::parse(&verdict.value.0).ok_or_else(|| {
-                self.at(
-                    verdict.id,
-                    Problem::UnknownVerdict {
-                        value: verdict.value.0.clone(),
-                    },
+        let mut limits: Vec<LimitExpectation> = Vec::new();
+        for (key, value) in pairs.0 {
+            let limit_family = Family::parse(&key.value).filter(|f| {
+                matches!(
+                    f,
+                    Family::HeaderSize | Family::HeaderLimit | Family::UriLimit
                 )
-            })?;
-            let offset = self.offset(cause.id);
-            if expect.iter().any(|e| e.cause == cause.value) {
+            });
+            if let Some(family) = limit_family {
+                let RawExpected::Limit(bounds) = value.value else {
+                    return Err(self.at(value.id, Problem::LimitNeedsBounds { family: key.value }));
+                };
+                if bounds.at_least.is_none() && bounds.at_most.is_none() {
+                    return Err(self.at(value.id, Problem::LimitNeedsBounds { family: key.value }));
+                }
+                let mut blame = None;
+                let at_least = match bounds.at_least {
+                    Some(n) => {
+                        blame = Some(n.id);
+                        Some(self.size("at-least", n)?)
+                    }
+                    None => None,
+                };
+                let at_most = match bounds.at_most {
+                    Some(n) => {
+                        blame = Some(n.id);
+                        Some(self.size("at-most", n)?)
+                    }
+                    None => None,
+                };
+                if let (Some(id), Some(at_least), Some(at_most)) = (blame, at_least, at_most) {
+                    if at_least > at_most {
+                        return Err(self.at(id, Problem::BoundsCrossed { at_least, at_most }));
+                    }
+                }
+                let offset = self.offset(key.id);
+                if limits.iter().any(|l| l.family == family) {
+                    return Err(self
+                        .source
+                        .error(offset, Problem::DuplicateExpect { id: key.value }));
+                }
+                let (line, column, _) = self.source.line_column(offset);
+                limits.push(LimitExpectation {
+                    family,
+                    at_least,
+                    at_most,
+                    line,
+                    column,
+                });
+                continue;
+            }
+            if !(self.ctx.known_cause)(&key.value) {
+                return Err(self.at(key.id, Problem::UnknownCause { id: key.value }));
+            }
+            let RawExpected::Verdict(text) = value.value else {
+                return Err(self.at(value.id, Problem::VerdictExpected { id: key.value }));
+            };
+            let parsed = Verdict::parse(&text)
+                .ok_or_else(|| self.at(value.id, Problem::UnknownVerdict { value: text }))?;
+            let offset = self.offset(key.id);
+            if expect.iter().any(|e| e.cause == key.value) {
                 return Err(self
                     .source
-                    .error(offset, Problem::DuplicateExpect { id: cause.value }));
+                    .error(offset, Problem::DuplicateExpect { id: key.value }));
             }
             let (line, column, _) = self.source.line_column(offset);
             expect.push(Expectation {
-                cause: cause.value,
+                cause: key.value,
                 verdict: parsed,
                 line,
                 column,
             });
         }
-        Ok(expect)
+        Ok((expect, limits))
     }
 
     fn size(&self, key: &str, n: Marked<Number>) -> Result<usize, ScenarioError> {

@@ -15,5 +15,5 @@ mod yaml;
 
 pub use error::{Diagnostic, Problem, ScenarioError};
 pub use load::{load_file, load_str};
-pub use model::{Expectation, LoadContext, Scenario, ALWAYS_MASKED};
+pub use model::{Expectation, LimitExpectation, LoadContext, Scenario, ALWAYS_MASKED};
 pub use units::{parse_duration, parse_size};

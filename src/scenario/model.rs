@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::classify::verdict::Verdict;
-use crate::probe::{Limits, ProbeSpec};
+use crate::probe::{Family, Limits, ProbeSpec};
 use crate::profile::Profile;
 use crate::target::Target;
 
@@ -25,6 +25,8 @@ pub struct Scenario {
     pub limits: Limits,
     /// In file order.
     pub expect: Vec<Expectation>,
+    /// `expect: { uri-limit: { at-least: 16k } }` entries, in file order.
+    pub expect_limits: Vec<LimitExpectation>,
     /// Header names whose values reports mask: [`ALWAYS_MASKED`] first, then the file's
     /// `mask:` entries, without case-insensitive duplicates.
     pub mask: Vec<String>,
@@ -36,6 +38,19 @@ pub struct Expectation {
     pub cause: String,
     pub verdict: Verdict,
     /// Where the cause id is written (1-based), so that an unmet expectation can point at it.
+    pub line: usize,
+    pub column: usize,
+}
+
+/// `expect: { uri-limit: { at-least: 16384, at-most: 64k } }`: bounds on the largest size a
+/// limit family measures as accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LimitExpectation {
+    /// `header-size`, `header-limit` or `uri-limit`.
+    pub family: Family,
+    pub at_least: Option<usize>,
+    pub at_most: Option<usize>,
+    /// Where the family name is written (1-based).
     pub line: usize,
     pub column: usize,
 }

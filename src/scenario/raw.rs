@@ -24,7 +24,7 @@ pub(crate) struct RawScenario {
     pub profile: Option<Marked<RawProfile>>,
     pub probes: Option<Marked<Vec<Marked<RawProbe>>>>,
     pub limits: Option<RawLimits>,
-    pub expect: Option<RawPairs>,
+    pub expect: Option<RawExpect>,
     pub mask: Option<Vec<Marked<String>>>,
 }
 
@@ -81,6 +81,85 @@ impl<'de> Deserialize<'de> for RawPairs {
             }
         }
         d.deserialize_any(PairsVisitor)
+    }
+}
+
+/// `expect:` in file order: a cause id with a verdict, or a limit family with bounds.
+#[derive(Debug, Default)]
+pub(crate) struct RawExpect(pub Vec<(Marked<String>, Marked<RawExpected>)>);
+
+impl<'de> Deserialize<'de> for RawExpect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ExpectVisitor;
+        impl<'de> Visitor<'de> for ExpectVisitor {
+            type Value = RawExpect;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of cause ids to verdicts, or of limit families to bounds")
+            }
+            fn visit_unit<E>(self) -> Result<RawExpect, E> {
+                Ok(RawExpect::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawExpect, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(RawExpect(pairs))
+            }
+        }
+        d.deserialize_any(ExpectVisitor)
+    }
+}
+
+/// The value of one `expect:` entry: a verdict, or `{ at-least, at-most }`.
+#[derive(Debug)]
+pub(crate) enum RawExpected {
+    Verdict(String),
+    Limit(RawLimitBounds),
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with at-least and/or at-most"
+)]
+pub(crate) struct RawLimitBounds {
+    pub at_least: Option<Marked<Number>>,
+    pub at_most: Option<Marked<Number>>,
+}
+
+impl<'de> Deserialize<'de> for RawExpected {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ExpectedVisitor;
+        impl<'de> Visitor<'de> for ExpectedVisitor {
+            type Value = RawExpected;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a verdict, or a mapping with at-least and/or at-most")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RawExpected, E> {
+                Ok(RawExpected::Verdict(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<RawExpected, E> {
+                Ok(RawExpected::Verdict(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RawExpected, E> {
+                Ok(RawExpected::Verdict(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<RawExpected, E> {
+                Ok(RawExpected::Verdict(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<RawExpected, E> {
+                Ok(RawExpected::Verdict(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<RawExpected, E> {
+                Ok(RawExpected::Verdict(String::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawExpected, A::Error> {
+                RawLimitBounds::deserialize(MapAccessDeserializer::new(map)).map(RawExpected::Limit)
+            }
+        }
+        d.deserialize_any(ExpectedVisitor)
     }
 }
 

@@ -1,0 +1,247 @@
+//! The Markdown report, for a pull-request comment or an issue: a summary line, the findings
+//! table, then the evidence and fixes of every confirmed or reproduced cause.
+
+use std::fmt::Write;
+
+use crate::classify::{Finding, Verdict};
+
+use super::model::Report;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = write_report(&mut out, report);
+    out
+}
+
+fn write_report(out: &mut String, r: &Report) -> std::fmt::Result {
+    let mark = if r.exit_code == crate::exit::OK {
+        "✅"
+    } else {
+        "❌"
+    };
+    writeln!(
+        out,
+        "## {mark} lbprobe · scenario `{}` · exit {}: {}",
+        code(&r.scenario),
+        r.exit_code,
+        md(&r.exit_reason)
+    )?;
+    writeln!(out)?;
+    let s = &r.summary;
+    let unmet = s.expectations_unmet;
+    let expectations = r.expectations.len() + r.limit_expectations.len();
+    let mut summary = format!(
+        "**{} confirmed** · {} reproduced · {} ruled out · {} inconclusive",
+        s.confirmed, s.reproduced, s.ruled_out, s.inconclusive
+    );
+    if expectations > 0 {
+        let _ = write!(
+            summary,
+            " · expectations: {} met, **{unmet} unmet**",
+            expectations.saturating_sub(unmet)
+        );
+    }
+    let _ = write!(
+        summary,
+        " · profile `{}` · {} requests in {:.1} s",
+        code(&r.profile.name),
+        r.requests_sent,
+        r.duration_ms / 1000.0
+    );
+    writeln!(out, "{summary}")?;
+    writeln!(out)?;
+    if r.partial {
+        writeln!(
+            out,
+            "> **Partial run**: probes stopped before they finished; this report covers what ran (see the notes)."
+        )?;
+        writeln!(out)?;
+    }
+    for t in &r.targets {
+        let tls = if t.is_tls() && !t.tls_verify {
+            " (TLS not verified)"
+        } else {
+            ""
+        };
+        writeln!(out, "- {}: `{}`{tls}", t.role, code(&t.url()))?;
+    }
+    if !r.targets.is_empty() {
+        writeln!(out)?;
+    }
+
+    if r.findings.is_empty() {
+        writeln!(out, "No finding: the probes that ran speak to no cause.")?;
+    } else {
+        writeln!(out, "| cause | verdict | side | why |")?;
+        writeln!(out, "|---|---|---|---|")?;
+        for f in &r.findings {
+            writeln!(
+                out,
+                "| `{}` | {} | {} | {} |",
+                code(&f.cause),
+                verdict(f.verdict),
+                f.side,
+                cell(&f.reason)
+            )?;
+        }
+    }
+
+    let detailed: Vec<&Finding> = r
+        .findings
+        .iter()
+        .filter(|f| matches!(f.verdict, Verdict::Confirmed | Verdict::Reproduced))
+        .collect();
+    if !detailed.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "### Details")?;
+        for f in detailed {
+            write_detail(out, f)?;
+        }
+    }
+
+    if expectations > 0 {
+        writeln!(out)?;
+        writeln!(out, "### Expectations")?;
+        writeln!(out)?;
+        writeln!(out, "| | expectation | result | where |")?;
+        writeln!(out, "|---|---|---|---|")?;
+        for e in &r.expectations {
+            let actual = e.actual.map_or("no finding".to_string(), |v| v.to_string());
+            writeln!(
+                out,
+                "| {} | `{}`: {} | got {} | `{}` |",
+                if e.met { "✅" } else { "❌" },
+                code(&e.cause),
+                e.expected,
+                cell(&actual),
+                code(&e.location)
+            )?;
+        }
+        for e in &r.limit_expectations {
+            writeln!(
+                out,
+                "| {} | `{}` {} {} | {} | `{}` |",
+                if e.met { "✅" } else { "❌" },
+                e.limit,
+                e.role,
+                cell(&e.bounds()),
+                cell(&e.why),
+                code(&e.location)
+            )?;
+        }
+    }
+
+    if !r.notes.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "### Notes")?;
+        writeln!(out)?;
+        for n in &r.notes {
+            writeln!(out, "- {}", md(n))?;
+        }
+    }
+    if !r.unreachable.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "### Unreachable")?;
+        writeln!(out)?;
+        for u in &r.unreachable {
+            writeln!(out, "- {}", md(u))?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "<sub>{} · {} causes not covered by this run's probes (`lbprobe explain ID` tells one cause).</sub>",
+        md(&r.tool),
+        r.not_covered.len()
+    )?;
+    Ok(())
+}
+
+fn write_detail(out: &mut String, f: &Finding) -> std::fmt::Result {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "#### `{}` · {} · {}",
+        code(&f.cause),
+        verdict(f.verdict),
+        catalogue_text(&f.title)
+    )?;
+    writeln!(out)?;
+    writeln!(out, "{}", md(&f.reason))?;
+    if !f.evidence.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "**Evidence**")?;
+        writeln!(out)?;
+        for e in &f.evidence {
+            let refs = if e.observations.is_empty() {
+                String::new()
+            } else {
+                format!(" `[{}]`", e.observations.join(" "))
+            };
+            writeln!(out, "- {}{refs}", md(&e.text))?;
+        }
+    }
+    if !f.remediation.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "**Fix**")?;
+        writeln!(out)?;
+        for m in &f.remediation {
+            writeln!(out, "- {}", catalogue_text(m))?;
+        }
+    }
+    Ok(())
+}
+
+fn verdict(v: Verdict) -> String {
+    match v {
+        Verdict::Confirmed => "**confirmed**".into(),
+        v => v.to_string().replace('_', "\\_"),
+    }
+}
+
+/// Text shown as written: Markdown's punctuation escaped, so that a body prefix such as
+/// `<html>` or a `*` in a header value neither formats nor vanishes, and on one line.
+fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text of the embedded causes catalogue, written with Markdown in mind (`code` spans):
+/// kept as is, on one line.
+fn catalogue_text(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+/// A table cell: one line, no bare `|`.
+fn cell(s: &str) -> String {
+    md(s)
+}
+
+/// Text inside a code span: it cannot hold a backtick or a line break.
+fn code(s: &str) -> String {
+    s.replace('`', "'").replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_what_markdown_would_format() {
+        assert_eq!(
+            md("<html> a|b *x* \\r\\n\nnext"),
+            "\\<html\\> a\\|b \\*x\\* \\\\r\\\\n next"
+        );
+        assert_eq!(code("a`b\nc"), "a'b c");
+    }
+}
