@@ -73,11 +73,11 @@ impl StepStats {
     fn record(&mut self, outcome: Outcome) {
         self.sent += 1;
         match outcome.result {
-            Ok(response) => {
-                *self.answered.entry(response.status).or_insert(0) += 1;
+            Ok(answer) => {
+                *self.answered.entry(answer.status).or_insert(0) += 1;
                 self.latencies.push(outcome.ms);
-                if !(200..300).contains(&response.status) {
-                    self.samples.entry(response.status).or_insert(response);
+                if let Some(response) = answer.response {
+                    self.samples.entry(answer.status).or_insert(response);
                 }
             }
             Err(kind) => *self.errors.entry(kind).or_insert(0) += 1,
@@ -128,8 +128,7 @@ fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
 /// One request's outcome: the answer's status-bearing parse, or what went wrong.
 struct Outcome {
     ms: f64,
-    /// Only the status and, for samples, the parse of the answer.
-    result: Result<Response, String>,
+    result: Result<Answer, String>,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -180,7 +179,7 @@ impl Conn {
         &mut self,
         target: &LoadTarget,
         opened: &mut bool,
-    ) -> Result<Response, String> {
+    ) -> Result<Answer, String> {
         if self.stream.is_none() {
             self.open(target).await?;
             *opened = true;
@@ -218,7 +217,10 @@ impl Conn {
                 );
                 self.stream = None;
                 return match answer {
-                    Some(r) if r.complete => Ok(r),
+                    Some(r) if r.complete => Ok(Answer {
+                        status: r.status,
+                        response: Some(r),
+                    }),
                     _ if self.buf.is_empty() => Err("closed".into()),
                     _ => Err("cut-short".into()),
                 };
@@ -232,18 +234,59 @@ impl Conn {
                 Completion::AtBlankLine | Completion::AtClose => wait_for = 0,
             }
         }
-        let Some(response) = parse_response(&self.buf, head_request, limits) else {
+        let Some(head) = Head::read(&self.buf) else {
             self.stream = None;
             return Err("not-http".into());
         };
-        let close = response
-            .header("connection")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("close"))
-            || response.version == "HTTP/1.0";
-        if close {
+        if head.close {
             self.stream = None;
         }
-        Ok(response)
+        // The full parse only for answers worth keeping as samples: a 2xx is only counted.
+        let response = if (200..300).contains(&head.status) {
+            None
+        } else {
+            parse_response(&self.buf, head_request, limits)
+        };
+        Ok(Answer {
+            status: head.status,
+            response,
+        })
+    }
+}
+
+/// An answer as the counts need it: its status, and the parse of a non-2xx one.
+struct Answer {
+    status: u16,
+    response: Option<Response>,
+}
+
+/// What a complete answer's head says about the connection, read without a full parse.
+struct Head {
+    status: u16,
+    /// `Connection: close`, or HTTP/1.0: the server will not take another request.
+    close: bool,
+}
+
+impl Head {
+    fn read(bytes: &[u8]) -> Option<Head> {
+        let end = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(bytes.len());
+        let mut lines = bytes[..end].split(|&b| b == b'\n');
+        let status_line = lines.next()?;
+        let version = status_line.get(..8)?;
+        if !version.starts_with(b"HTTP/") {
+            return None;
+        }
+        let code = std::str::from_utf8(status_line.get(9..12)?).ok()?;
+        let status = code.parse().ok()?;
+        let close = version == b"HTTP/1.0"
+            || lines.any(|line| {
+                let line = line.to_ascii_lowercase();
+                line.starts_with(b"connection:") && line.windows(5).any(|w| w == b"close")
+            });
+        Some(Head { status, close })
     }
 }
 
@@ -437,6 +480,18 @@ mod tests {
     }
 
     #[test]
+    fn heads_give_status_and_whether_the_connection_closes() {
+        let h = Head::read(b"HTTP/1.1 503 Service Unavailable\r\nServer: x\r\n\r\n").unwrap();
+        assert_eq!((h.status, h.close), (503, false));
+        let h = Head::read(b"HTTP/1.1 200 OK\r\nCONNECTION: Close\r\n\r\nbody").unwrap();
+        assert_eq!((h.status, h.close), (200, true));
+        let h = Head::read(b"HTTP/1.0 200 OK\r\n\r\n").unwrap();
+        assert!(h.close);
+        assert!(Head::read(b"SSH-2.0 hello\r\n\r\n").is_none());
+        assert!(Head::read(b"HTTP/1.1 2x0 OK\r\n\r\n").is_none());
+    }
+
+    #[test]
     fn stats_count_answers_errors_and_keep_one_sample_per_status() {
         let mut s = StepStats::default();
         let answer = |status: u16| Response {
@@ -454,7 +509,10 @@ mod tests {
         for status in [200, 503, 503, 200] {
             s.record(Outcome {
                 ms: 1.0,
-                result: Ok(answer(status)),
+                result: Ok(Answer {
+                    status,
+                    response: (status != 200).then(|| answer(status)),
+                }),
             });
         }
         s.record(Outcome {
