@@ -14,6 +14,7 @@ use lbprobe::probe::load::{self, LoadTarget, Pool};
 use lbprobe::probe::rate::{RampStop, RateResult, RateSpec};
 use lbprobe::probe::{self, Detail, Family, Limits, Observation, Plan, ProbeSpec};
 use lbprobe::profile::Profile;
+use lbprobe::scenario::{load_str_as, LoadContext, Ownership};
 use lbprobe::target::{Role, Target};
 use lbprobe::transport::{Bounds, Endpoint, Wire};
 
@@ -252,4 +253,72 @@ fn ramp_caps_above_the_ceiling_need_i_own_this_target() {
         String::from_utf8_lossy(&allowed.stderr)
     );
     assert!(String::from_utf8_lossy(&allowed.stdout).contains("5000"));
+}
+
+fn load(text: &str, owner: Ownership) -> Result<RateSpec, String> {
+    let none = |_: &str| None;
+    let yes = |_: &str| true;
+    let ctx = LoadContext {
+        vars: &none,
+        known_cause: &yes,
+        known_variant: &yes,
+    };
+    let s = load_str_as(text, "r.yaml", &ctx, owner).map_err(|e| e.to_string())?;
+    match s.probes.as_slice() {
+        [ProbeSpec::Rate(spec)] => Ok(spec.clone()),
+        other => panic!("expected one rate probe, got {other:?}"),
+    }
+}
+
+const LISTENER: &str = "targets: { listener: { url: http://127.0.0.1:9/ } }\n";
+
+#[test]
+fn rate_parameters_load_over_safe_defaults() {
+    let spec = load(
+        &format!("{LISTENER}probes:\n  - rate: {{ start: 2, factor: 1.5, step: 500ms, max-rate: 40, max-requests: 300, max-duration: 20s, sustain: 25% }}\n"),
+        Ownership::Unconfirmed,
+    )
+    .unwrap();
+    assert_eq!(
+        spec,
+        RateSpec {
+            start: 2.0,
+            factor: 1.5,
+            step: Duration::from_millis(500),
+            max_rate: 40.0,
+            max_requests: 300,
+            max_duration: Duration::from_secs(20),
+            sustain: 0.25,
+            owner_confirmed: false,
+        }
+    );
+    let bare = load(&format!("{LISTENER}probes: [rate]\n"), Ownership::Confirmed).unwrap();
+    assert_eq!(
+        bare,
+        RateSpec {
+            owner_confirmed: true,
+            ..RateSpec::default()
+        }
+    );
+    assert_eq!(
+        RateSpec::default().rates(50.0),
+        vec![5.0, 10.0, 20.0, 40.0, 50.0]
+    );
+    for (params, want) in [
+        ("factor: 1", "`factor` must be between 1.05 and 10"),
+        ("sustain: 150%", "bad number \"150%\" for `sustain`"),
+        (
+            "start: 20, max-rate: 10",
+            "`max-rate` must be at least `start`",
+        ),
+        ("max-duration: 10m", "above the hard ceiling of 300 s"),
+        ("bogus: 1", "unknown key \"bogus\""),
+    ] {
+        let err = load(
+            &format!("{LISTENER}probes:\n  - rate: {{ {params} }}\n"),
+            Ownership::Unconfirmed,
+        )
+        .unwrap_err();
+        assert!(err.contains(want), "{params}: {err}");
+    }
 }
