@@ -128,8 +128,14 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             scenario,
             vars,
             dry_run: dry,
+            i_own_this_target,
         } => {
-            let job = crate::scenario_job::load(&scenario, &vars)
+            let owner = if i_own_this_target {
+                crate::scenario::Ownership::Confirmed
+            } else {
+                crate::scenario::Ownership::Unconfirmed
+            };
+            let job = crate::scenario_job::load_as(&scenario, &vars, owner)
                 .map_err(|e| AppError::Usage(e.to_string()))?;
             if dry {
                 return dry_run(&job, &out);
@@ -314,6 +320,16 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         }
         v
     };
+    let probes = probes
+        .into_iter()
+        .map(|p| match p {
+            ProbeSpec::Rate(spec) => ProbeSpec::Rate(crate::probe::rate::RateSpec {
+                owner_confirmed: args.i_own_this_target,
+                ..spec
+            }),
+            other => other,
+        })
+        .collect();
     let codes = Catalogue::builtin().codes();
     for code in &args.only {
         if !codes.contains(code) {

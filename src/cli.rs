@@ -64,6 +64,10 @@ pub enum Command {
         /// Print the plan and the exact bytes of every probe; send nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The target is yours: allow the `rate` ramp's caps above the hard ceiling (1000 rps,
+        /// 20000 requests, 300 s).
+        #[arg(long)]
+        i_own_this_target: bool,
     },
     /// Probe without a scenario file: targets from flags.
     Scan(ScanArgs),
@@ -125,4 +129,7 @@ pub struct ScanArgs {
     /// Print the plan and the exact bytes of every probe; send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// The target is yours: allow the `rate` ramp's caps above the hard ceiling.
+    #[arg(long)]
+    pub i_own_this_target: bool,
 }

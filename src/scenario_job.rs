@@ -25,6 +25,11 @@ fn known_variant(id: &str) -> bool {
 
 /// Load a scenario file. `${NAME}` comes from `--var NAME=VALUE`, then the environment.
 pub fn load(path: &Path, vars: &[String]) -> Result<Job, JobError> {
+    load_as(path, vars, scenario::Ownership::Unconfirmed)
+}
+
+/// [`load`], with the person's word on owning the target (`--i-own-this-target`).
+pub fn load_as(path: &Path, vars: &[String], owner: scenario::Ownership) -> Result<Job, JobError> {
     let mut pairs = Vec::new();
     for v in vars {
         let (k, val) = v
@@ -44,7 +49,7 @@ pub fn load(path: &Path, vars: &[String]) -> Result<Job, JobError> {
         known_cause: &known_cause,
         known_variant: &known_variant,
     };
-    Ok(job(scenario::load_file(path, &ctx)?))
+    Ok(job(scenario::load_file_as(path, &ctx, owner)?))
 }
 
 /// Load scenario text (e.g. the embedded demo) with the given variables only.

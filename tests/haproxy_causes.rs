@@ -490,9 +490,11 @@ async fn backend_without_server_gets_haproxys_own_503() {
         why.contains("the body is the listener's error page"),
         "{why}"
     );
-    // The current rules: the backend's own 503 is ruled out, and nothing blames the backend
-    // for passing one on (503.no-backends has no rule of its own yet).
+    // The backend's own 503 is ruled out, nothing blames the backend for passing one on, and
+    // the listener answering at once with its own page while the backend is fine is exactly
+    // 503.no-backends.
     assert_verdict(&report, "503.backend-error", Verdict::RuledOut);
+    assert_verdict(&report, "503.no-backends", Verdict::Confirmed);
     assert!(
         report
             .findings
@@ -502,7 +504,7 @@ async fn backend_without_server_gets_haproxys_own_503() {
         "{}",
         summary(&report)
     );
-    assert_eq!(report.summary.confirmed, 0, "{}", summary(&report));
+    assert_eq!(report.summary.confirmed, 1, "{}", summary(&report));
     let stats = report
         .observations
         .iter()

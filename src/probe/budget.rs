@@ -141,6 +141,11 @@ impl Budget {
         why
     }
 
+    /// The run's caps, for probes that size themselves under them (the rate ramp).
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     pub fn sent(&self) -> u32 {
         self.sent.load(Ordering::SeqCst)
     }

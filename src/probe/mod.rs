@@ -309,6 +309,7 @@ pub mod engine;
 pub mod header_size;
 pub mod latency;
 pub mod limit;
+pub mod load;
 pub mod malformed;
 pub mod methods;
 pub mod mtu;

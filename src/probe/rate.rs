@@ -1,27 +1,350 @@
 //! The `rate` family: a bounded ramp of request rate through the listener, to find where it
-//! starts answering 503 on its own (rate limiting).
+//! starts answering 503 on its own (rate limiting), with a slow check straight to the backend in
+//! the same window so that a backend's own 503 is never taken for the listener's.
+
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::engine::{Engine, Side};
-use super::Observation;
+use super::load::{self, LoadTarget, Pool, StepStats};
+use super::{Detail, Family, Observation};
+use crate::target::Role;
+
+/// Above these a ramp is refused at load time unless the person says the target is theirs
+/// (`--i-own-this-target`): a prober pointed at production must not become a load test by a typo.
+pub const CEILING_RATE: f64 = 1000.0;
+pub const CEILING_REQUESTS: u32 = 20_000;
+pub const CEILING_DURATION: Duration = Duration::from_secs(300);
 
 /// Parameters of a ramp. Every cap is required (defaults are safe); the engine's budget still
-/// bounds the whole run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct RateSpec {}
-
-/// What a ramp found on one side.
+/// bounds the whole run, so the ramp never goes above the run's `max-rate` either.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RateResult {}
-
-pub async fn run(engine: &Engine, sides: &[Side], spec: &RateSpec) -> Vec<Observation> {
-    let _ = (engine, sides, spec);
-    Vec::new()
+pub struct RateSpec {
+    /// Requests per second of the first step.
+    pub start: f64,
+    /// Each step's rate is the previous one times this.
+    pub factor: f64,
+    /// How long each step lasts.
+    #[serde(serialize_with = "ser_secs")]
+    pub step: Duration,
+    /// The ramp never asks for more than this many requests per second.
+    pub max_rate: f64,
+    /// Requests of the ramp, listener and backend together.
+    pub max_requests: u32,
+    #[serde(serialize_with = "ser_secs")]
+    pub max_duration: Duration,
+    /// Share of a step's answers that must be 503 for the ramp to stop there (0.1 = 10%).
+    pub sustain: f64,
+    /// `--i-own-this-target` was given: caps above the ceiling were allowed.
+    pub owner_confirmed: bool,
 }
 
-/// The request a ramp repeats, for `--dry-run`.
+fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl Default for RateSpec {
+    fn default() -> Self {
+        RateSpec {
+            start: 5.0,
+            factor: 2.0,
+            step: Duration::from_secs(2),
+            max_rate: 200.0,
+            max_requests: 2000,
+            max_duration: Duration::from_secs(30),
+            sustain: 0.1,
+            owner_confirmed: false,
+        }
+    }
+}
+
+impl RateSpec {
+    /// The caps above the hard ceiling, in words (`max-rate 5000 > 1000`); empty when none is.
+    pub fn above_ceiling(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.max_rate > CEILING_RATE {
+            out.push(format!("max-rate {} > {CEILING_RATE}", self.max_rate));
+        }
+        if self.start > CEILING_RATE {
+            out.push(format!("start {} > {CEILING_RATE}", self.start));
+        }
+        if self.max_requests > CEILING_REQUESTS {
+            out.push(format!(
+                "max-requests {} > {CEILING_REQUESTS}",
+                self.max_requests
+            ));
+        }
+        if self.max_duration > CEILING_DURATION {
+            out.push(format!(
+                "max-duration {} s > {} s",
+                self.max_duration.as_secs_f64(),
+                CEILING_DURATION.as_secs()
+            ));
+        }
+        out
+    }
+
+    /// The rates of the steps, in order: `start`, times `factor`, until `max_rate` (the last
+    /// step is `max_rate` itself when the factor overshoots it).
+    pub fn rates(&self, cap: f64) -> Vec<f64> {
+        let cap = cap.min(self.max_rate);
+        let mut out = Vec::new();
+        let mut r = self.start.min(cap);
+        // Bounded: a factor of at least 1.05 (the loader checks) reaches any cap in < 200 steps.
+        for _ in 0..200 {
+            out.push(r);
+            if r >= cap || self.factor <= 1.0 {
+                break;
+            }
+            r = (r * self.factor).min(cap);
+        }
+        out
+    }
+}
+
+/// Requests per second of the slow check straight to the backend during the ramp: enough to
+/// see whether the backend itself answers 503 in the same window, too few to load it.
+pub const BACKEND_CHECK_RPS: f64 = 2.0;
+
+/// Why a ramp ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RampStop {
+    /// A step's answers were 503 in at least the `sustain` share.
+    Sustained503,
+    /// The last step ran at the cap without sustained 503s.
+    CapReached,
+    MaxRequests,
+    MaxDuration,
+    /// The run's budget refused a request.
+    Budget,
+    /// Most of a step's requests got no HTTP answer: the ramp left the side alone.
+    Errors,
+    /// The ramp did not start (no listener, or caps above the ceiling).
+    NotRun,
+}
+
+impl RampStop {
+    pub fn describe(self) -> &'static str {
+        match self {
+            RampStop::Sustained503 => "sustained 503s",
+            RampStop::CapReached => "its rate cap",
+            RampStop::MaxRequests => "its request cap",
+            RampStop::MaxDuration => "its time cap",
+            RampStop::Budget => "the run's budget",
+            RampStop::Errors => "requests without an answer",
+            RampStop::NotRun => "not run",
+        }
+    }
+}
+
+/// What a ramp found on one side: the listener's steps, or the backend's slow direct check in
+/// the same windows (one entry per listener step).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RateResult {
+    pub steps: Vec<StepStats>,
+    pub stop: RampStop,
+    /// The highest rate the ramp could ask for: its `max-rate`, or below it the run's.
+    pub cap_rps: f64,
+    pub sustain: f64,
+    /// The achieved rate of the step where 503s became sustained (listener only).
+    pub onset_rps: Option<f64>,
+    /// The highest achieved rate of a step with no 503 at all, below the onset.
+    pub clean_rps: Option<f64>,
+}
+
+impl RateResult {
+    pub fn total(&self, status: u16) -> u32 {
+        self.steps.iter().map(|s| s.count(status)).sum()
+    }
+
+    pub fn answers(&self) -> u32 {
+        self.steps.iter().map(StepStats::answers).sum()
+    }
+
+    pub fn sent(&self) -> u32 {
+        self.steps.iter().map(|s| s.sent).sum()
+    }
+
+    /// The first 503 answer the side sent, for who-wrote-it checks.
+    pub fn sample(&self, status: u16) -> Option<&crate::transport::Response> {
+        self.steps.iter().find_map(|s| s.samples.get(&status))
+    }
+}
+
+/// The request the ramp repeats: the side's path, kept alive (no `Connection: close`).
+pub fn ramp_request(side: &Side) -> Vec<u8> {
+    format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\nAccept: */*\r\n{}\r\n",
+        side.target.path,
+        side.target.host_header(),
+        super::request::USER_AGENT,
+        side.extra_lines()
+    )
+    .into_bytes()
+}
+
+/// The engine's budget as the generator's gate: every ramp request takes a ticket.
+struct Tickets<'a>(&'a Engine);
+
+impl load::Gate for Tickets<'_> {
+    async fn admit(&self) -> bool {
+        self.0.ticket().await.is_ok()
+    }
+}
+
+fn target_of(engine: &Engine, side: &Side) -> LoadTarget {
+    LoadTarget {
+        endpoint: side.endpoint.clone(),
+        request: ramp_request(side),
+        bounds: engine.bounds(None),
+    }
+}
+
+pub async fn run(engine: &Engine, sides: &[Side], spec: &RateSpec) -> Vec<Observation> {
+    let Some(listener) = sides.iter().find(|s| s.role() == Role::Listener) else {
+        engine.note("rate: the ramp runs through the listener, and the scenario names none");
+        return Vec::new();
+    };
+    let backend = sides.iter().find(|s| s.role() == Role::Backend);
+    let over = spec.above_ceiling();
+    if !over.is_empty() && !spec.owner_confirmed {
+        // The loader refuses these already; a plan built by hand gets the same answer.
+        engine.note(format!(
+            "rate: not run: {} (above the ceiling; pass --i-own-this-target if the target is yours)",
+            over.join(", ")
+        ));
+        return Vec::new();
+    }
+    let run_rate = engine.budget.limits().max_rate;
+    let backend_rps = if backend.is_some() {
+        BACKEND_CHECK_RPS.min(spec.start)
+    } else {
+        0.0
+    };
+    // The run's max-rate bounds listener and backend together: the ramp is not given more.
+    let cap = spec.max_rate.min(run_rate - backend_rps).max(0.1);
+    if cap < spec.max_rate {
+        engine.note(format!(
+            "rate: the ramp stops at {cap} rps, under the run's max-rate ({run_rate} rps, {backend_rps} rps of it for the direct check of the backend), below its own max-rate ({} rps); raise limits.max-rate to ramp higher",
+            spec.max_rate
+        ));
+    }
+    let rates = spec.rates(cap);
+    let l_target = target_of(engine, listener);
+    let b_target = backend.map(|b| target_of(engine, b));
+    let gate = Tickets(engine);
+    let mut l_pool = Pool::default();
+    let mut b_pool = Pool::default();
+    let started = tokio::time::Instant::now();
+    let time_cap = spec.max_duration.min(engine.budget.remaining());
+    let mut left = spec.max_requests;
+    let mut l_steps: Vec<StepStats> = Vec::new();
+    let mut b_steps: Vec<StepStats> = Vec::new();
+    let mut stop = RampStop::CapReached;
+    let mut onset = None;
+    for (i, &rate) in rates.iter().enumerate() {
+        let length = spec.step.min(time_cap.saturating_sub(started.elapsed()));
+        if length < Duration::from_millis(200) {
+            stop = RampStop::MaxDuration;
+            break;
+        }
+        if left == 0 {
+            stop = RampStop::MaxRequests;
+            break;
+        }
+        let b_share = if b_target.is_some() {
+            ((backend_rps * length.as_secs_f64()).ceil() as u32).min(left / 2)
+        } else {
+            0
+        };
+        let l_share = left - b_share;
+        let listener_step = load::paced(&l_target, &mut l_pool, rate, length, l_share, &gate);
+        let ((l, l_end), b) = match &b_target {
+            Some(t) => {
+                let backend_step = load::paced(t, &mut b_pool, backend_rps, length, b_share, &gate);
+                let (l, b) = futures_util::future::join(listener_step, backend_step).await;
+                (l, Some(b.0))
+            }
+            None => (listener_step.await, None),
+        };
+        left = left.saturating_sub(l.sent + b.as_ref().map_or(0, |b| b.sent));
+        let answers = l.answers();
+        let sustained = answers > 0 && f64::from(l.count(503)) >= spec.sustain * f64::from(answers);
+        let failing = l.sent > 0 && l.error_count() * 2 > l.sent;
+        let achieved = l.achieved_rps;
+        l_steps.push(l);
+        b_steps.extend(b);
+        if sustained {
+            stop = RampStop::Sustained503;
+            onset = Some(achieved);
+            break;
+        }
+        if l_end == load::StepEnd::Refused {
+            stop = RampStop::Budget;
+            break;
+        }
+        if failing {
+            stop = RampStop::Errors;
+            break;
+        }
+        if l_end == load::StepEnd::Requests {
+            stop = RampStop::MaxRequests;
+            break;
+        }
+        if i + 1 == rates.len() {
+            stop = RampStop::CapReached;
+        }
+    }
+    let clean = l_steps
+        .iter()
+        .filter(|s| s.count(503) == 0 && s.answers() > 0)
+        .map(|s| s.achieved_rps)
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+    let result = |steps: Vec<StepStats>, onset, clean| RateResult {
+        steps,
+        stop,
+        cap_rps: cap,
+        sustain: spec.sustain,
+        onset_rps: onset,
+        clean_rps: clean,
+    };
+    let mut out = vec![engine.observation(
+        Family::Rate,
+        "ramp",
+        listener,
+        true,
+        &["503.rate-limited", "503.no-backends"],
+        engine.sent(&l_target.request, true),
+        None,
+        Detail::Rate(result(l_steps, onset, clean)),
+    )];
+    if let (Some(side), Some(t)) = (backend, &b_target) {
+        out.push(engine.observation(
+            Family::Rate,
+            "ramp",
+            side,
+            true,
+            &["503.rate-limited", "503.backend-error"],
+            engine.sent(&t.request, true),
+            None,
+            Detail::Rate(result(b_steps, None, None)),
+        ));
+    }
+    out
+}
+
+/// The request a ramp repeats, for `--dry-run`; the variant names the steps' rates.
 pub fn planned(side: &Side, spec: &RateSpec) -> Vec<(String, Vec<u8>)> {
-    let _ = (side, spec);
-    Vec::new()
+    let rates: Vec<String> = spec
+        .rates(spec.max_rate)
+        .iter()
+        .map(|r| format!("{r}"))
+        .collect();
+    let variant = match side.role() {
+        Role::Listener => format!("ramp {} rps", rates.join("→")),
+        Role::Backend => format!("ramp (direct check at {BACKEND_CHECK_RPS} rps)"),
+    };
+    vec![(variant, ramp_request(side))]
 }

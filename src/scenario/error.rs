@@ -163,6 +163,14 @@ pub enum Problem {
     TooLarge { key: String, max: String },
     #[error("`min` ({min}) is larger than `max` ({max})")]
     MinAboveMax { min: usize, max: usize },
+    #[error("`{key}` {value} is above the hard ceiling of {ceiling}: a prober must not turn into a load test by accident; pass --i-own-this-target if the target is yours")]
+    AboveCeiling {
+        key: String,
+        value: String,
+        ceiling: String,
+    },
+    #[error("`{key}` must be {expected}")]
+    OutOfRange { key: String, expected: String },
     #[error("`{key}` is empty (leave the key out to use the default)")]
     EmptyList { key: String },
 }

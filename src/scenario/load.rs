@@ -9,13 +9,14 @@ use super::error::{Diagnostic, Problem, ScenarioError};
 use super::model::{Expectation, LimitExpectation, LoadContext, Scenario, ALWAYS_MASKED};
 use super::raw::{
     Number, RawExpect, RawExpected, RawHeaderSize, RawMtu, RawParams, RawProbe, RawProfile,
-    RawScenario, RawTarget,
+    RawRate, RawScenario, RawTarget,
 };
 use super::units::{parse_duration, parse_size};
 use super::vars::{substitute, OffsetMap};
 use super::yaml::{self, MarkId, Marked, YamlError};
 use crate::classify::verdict::Verdict;
 use crate::probe::mtu::MtuSpec;
+use crate::probe::rate::{RateSpec, CEILING_DURATION, CEILING_RATE, CEILING_REQUESTS};
 use crate::probe::{Family, Limits, ProbeSpec};
 use crate::profile::Profile;
 use crate::target::{Role, Target};
@@ -26,6 +27,24 @@ const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Reads and loads a scenario file; errors name the file as `path` spells it.
 pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Scenario, ScenarioError> {
+    load_file_as(path, ctx, Ownership::Unconfirmed)
+}
+
+/// Whether the person said the target is theirs (`--i-own-this-target`): only then may a
+/// scenario's load caps (the `rate` ramp's) go above the hard ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ownership {
+    #[default]
+    Unconfirmed,
+    Confirmed,
+}
+
+/// [`load_file`], with the person's word on owning the target.
+pub fn load_file_as(
+    path: &Path,
+    ctx: &LoadContext,
+    owner: Ownership,
+) -> Result<Scenario, ScenarioError> {
     let read_error = |source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
@@ -41,11 +60,21 @@ pub fn load_file(path: &Path, ctx: &LoadContext) -> Result<Scenario, ScenarioErr
             limit: MAX_FILE_BYTES,
         });
     }
-    load_str(&text, &path.display().to_string(), ctx)
+    load_str_as(&text, &path.display().to_string(), ctx, owner)
 }
 
 /// Loads a scenario from text; `origin` names it in errors and gives the default name.
 pub fn load_str(text: &str, origin: &str, ctx: &LoadContext) -> Result<Scenario, ScenarioError> {
+    load_str_as(text, origin, ctx, Ownership::Unconfirmed)
+}
+
+/// [`load_str`], with the person's word on owning the target.
+pub fn load_str_as(
+    text: &str,
+    origin: &str,
+    ctx: &LoadContext,
+    owner: Ownership,
+) -> Result<Scenario, ScenarioError> {
     let source = Source { text, origin };
     let (substituted, offsets) =
         substitute(text, ctx.vars).map_err(|(at, problem)| source.error(at, problem))?;
@@ -80,6 +109,7 @@ pub fn load_str(text: &str, origin: &str, ctx: &LoadContext) -> Result<Scenario,
         text: &substituted,
         offsets: &offsets,
         ctx,
+        owner,
     }
     .scenario(raw)
 }
@@ -169,6 +199,7 @@ struct Checker<'a> {
     text: &'a str,
     offsets: &'a OffsetMap,
     ctx: &'a LoadContext<'a>,
+    owner: Ownership,
 }
 
 impl Checker<'_> {
@@ -223,6 +254,16 @@ impl Checker<'_> {
             None => Family::defaults().map(ProbeSpec::default_for).collect(),
             Some(probes) => self.probes(probes)?,
         };
+        let probes = probes
+            .into_iter()
+            .map(|p| match p {
+                ProbeSpec::Rate(spec) => ProbeSpec::Rate(RateSpec {
+                    owner_confirmed: self.owner == Ownership::Confirmed,
+                    ..spec
+                }),
+                other => other,
+            })
+            .collect();
         let limits = match raw.limits {
             None => Limits::default(),
             Some(raw) => {
@@ -470,6 +511,7 @@ impl Checker<'_> {
                 }
                 spec
             }
+            RawParams::Rate(p) => ProbeSpec::Rate(self.rate_spec(p)?),
             RawParams::Connect(p) => {
                 let mut spec = ProbeSpec::default_for(Family::Connect);
                 if let (ProbeSpec::Connect { attempts }, Some(n)) =
@@ -538,6 +580,129 @@ impl Checker<'_> {
             return Err(self.at(id, Problem::MinAboveMax { min, max }));
         }
         Ok(rebuild(bisect, min, max))
+    }
+    /// `rate: { start, step, factor, max-rate, max-requests, max-duration, sustain }` over the
+    /// safe defaults; caps above the hard ceiling only with `--i-own-this-target`.
+    fn rate_spec(&self, raw: Option<Box<RawRate>>) -> Result<RateSpec, ScenarioError> {
+        let mut spec = RateSpec::default();
+        let Some(raw) = raw else {
+            return Ok(spec);
+        };
+        let owner = self.owner == Ownership::Confirmed;
+        let above = |key: &str, value: String, ceiling: String| Problem::AboveCeiling {
+            key: key.to_string(),
+            value,
+            ceiling,
+        };
+        if let Some(n) = raw.start {
+            let id = n.id;
+            spec.start = self.rate("start", n)?;
+            if spec.start > CEILING_RATE && !owner {
+                return Err(self.at(
+                    id,
+                    above(
+                        "start",
+                        format!("{} rps", spec.start),
+                        format!("{CEILING_RATE} rps"),
+                    ),
+                ));
+            }
+        }
+        if let Some(n) = raw.max_rate {
+            let id = n.id;
+            spec.max_rate = self.rate("max-rate", n)?;
+            if spec.max_rate > CEILING_RATE && !owner {
+                return Err(self.at(
+                    id,
+                    above(
+                        "max-rate",
+                        format!("{} rps", spec.max_rate),
+                        format!("{CEILING_RATE} rps"),
+                    ),
+                ));
+            }
+            if spec.max_rate < spec.start {
+                return Err(self.at(
+                    id,
+                    Problem::OutOfRange {
+                        key: "max-rate".into(),
+                        expected: format!("at least `start` ({} rps)", spec.start),
+                    },
+                ));
+            }
+        }
+        if let Some(n) = raw.max_requests {
+            let id = n.id;
+            spec.max_requests = self.count("max-requests", n)?;
+            if spec.max_requests > CEILING_REQUESTS && !owner {
+                return Err(self.at(
+                    id,
+                    above(
+                        "max-requests",
+                        spec.max_requests.to_string(),
+                        CEILING_REQUESTS.to_string(),
+                    ),
+                ));
+            }
+        }
+        if let Some(n) = raw.max_duration {
+            let id = n.id;
+            spec.max_duration = self.duration("max-duration", n)?;
+            if spec.max_duration > CEILING_DURATION && !owner {
+                return Err(self.at(
+                    id,
+                    above(
+                        "max-duration",
+                        format!("{} s", spec.max_duration.as_secs_f64()),
+                        format!("{} s", CEILING_DURATION.as_secs()),
+                    ),
+                ));
+            }
+        }
+        if let Some(n) = raw.step {
+            spec.step = self.duration("step", n)?;
+        }
+        if let Some(n) = raw.factor {
+            let id = n.id;
+            spec.factor = self.rate("factor", n)?;
+            // Below 1.05 a ramp would crawl through hundreds of steps.
+            if !(1.05..=10.0).contains(&spec.factor) {
+                return Err(self.at(
+                    id,
+                    Problem::OutOfRange {
+                        key: "factor".into(),
+                        expected: "between 1.05 and 10 (each step's rate times this)".into(),
+                    },
+                ));
+            }
+        }
+        if let Some(n) = raw.sustain {
+            spec.sustain = self.share("sustain", n)?;
+        }
+        Ok(spec)
+    }
+
+    /// A share of something: `10%` or `0.1`, above 0 and at most 1.
+    fn share(&self, key: &str, n: Marked<Number>) -> Result<f64, ScenarioError> {
+        let value = match &n.value {
+            Number::Int(i) => Some(*i as f64),
+            Number::Float(f) => Some(*f),
+            Number::Text(t) => match t.trim().strip_suffix('%') {
+                Some(p) => p.trim().parse::<f64>().ok().map(|p| p / 100.0),
+                None => t.trim().parse::<f64>().ok(),
+            },
+        };
+        match value {
+            Some(v) if v > 0.0 && v <= 1.0 => Ok(v),
+            _ => Err(self.at(
+                n.id,
+                Problem::BadNumber {
+                    key: key.to_string(),
+                    text: n.value.to_string(),
+                    expected: "a share above 0 and at most 1, such as 10% or 0.1".to_string(),
+                },
+            )),
+        }
     }
 
     /// `mtu: { sizes, discover, max-mtu, echo-wait, request-wait }` over the defaults.

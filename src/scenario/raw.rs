@@ -264,6 +264,7 @@ pub(crate) enum RawParams {
     Connect(Option<RawConnect>),
     Response,
     Mtu(Option<Box<RawMtu>>),
+    Rate(Option<Box<RawRate>>),
     /// The family name is not known; the check after parsing says so.
     Unknown,
 }
@@ -352,6 +353,22 @@ pub(crate) struct RawMtu {
     pub request_wait: Option<Marked<Number>>,
 }
 
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with start, step, factor, max-rate, max-requests, max-duration, sustain"
+)]
+pub(crate) struct RawRate {
+    pub start: Option<Marked<Number>>,
+    pub step: Option<Marked<Number>>,
+    pub factor: Option<Marked<Number>>,
+    pub max_rate: Option<Marked<Number>>,
+    pub max_requests: Option<Marked<Number>>,
+    pub max_duration: Option<Marked<Number>>,
+    pub sustain: Option<Marked<Number>>,
+}
+
 impl<'de> Deserialize<'de> for RawProbe {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct ProbeVisitor;
@@ -382,6 +399,7 @@ impl<'de> Deserialize<'de> for RawProbe {
                     "partial" => RawParams::Partial(map.next_value()?),
                     "latency" => RawParams::Latency(map.next_value()?),
                     "connect" => RawParams::Connect(map.next_value()?),
+                    "rate" => RawParams::Rate(map.next_value()?),
                     "mtu" => RawParams::Mtu(map.next_value()?),
                     "response" => {
                         map.next_value::<Option<NoParams>>()?;

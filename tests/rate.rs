@@ -1,0 +1,328 @@
+//! The `rate` family and the availability rules against a real nginx: `limit_req` answering 503
+//! above its rate, a backend whose own 503 must not pass for rate limiting, an upstream whose
+//! servers are all down, and the hard ceiling on a ramp's caps. Assertions are on verdicts, on
+//! what the lab backends saw and on broad ranges, never on how long anything took.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lbprobe::catalogue::Catalogue;
+use lbprobe::classify::{self, Context, Finding, Verdict};
+use lbprobe::lab::{BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec};
+use lbprobe::probe::load::{self, LoadTarget, Pool};
+use lbprobe::probe::rate::{RampStop, RateResult, RateSpec};
+use lbprobe::probe::{self, Detail, Family, Limits, Observation, Plan, ProbeSpec};
+use lbprobe::profile::Profile;
+use lbprobe::scenario::{load_str_as, LoadContext, Ownership};
+use lbprobe::target::{Role, Target};
+use lbprobe::transport::{Bounds, Endpoint, Wire};
+
+fn start_nginx(spec: &NginxSpec) -> Nginx {
+    Nginx::start(spec).unwrap_or_else(|e| panic!("cannot run the nginx tests: {e}"))
+}
+
+struct Outcome {
+    observations: Vec<Observation>,
+    findings: BTreeMap<String, Finding>,
+}
+
+impl Outcome {
+    fn verdict(&self, id: &str) -> Option<Verdict> {
+        self.findings.get(id).map(|f| f.verdict)
+    }
+
+    fn text(&self, id: &str) -> String {
+        let Some(f) = self.findings.get(id) else {
+            return format!("(no finding for {id})");
+        };
+        let mut all = format!("{}: {}", f.verdict, f.reason);
+        for e in &f.evidence {
+            all.push_str("\n  - ");
+            all.push_str(&e.text);
+        }
+        all
+    }
+
+    fn assert(&self, id: &str, want: Verdict) {
+        assert_eq!(self.verdict(id), Some(want), "{id}\n{}", self.text(id));
+    }
+
+    fn ramp(&self, role: Role) -> &RateResult {
+        self.observations
+            .iter()
+            .find_map(|o| match &o.detail {
+                Detail::Rate(r) if o.role == role && o.family == Family::Rate => Some(r),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no ramp observation for the {role}"))
+    }
+}
+
+/// A short ramp: 1 s steps from 5 rps doubling, so a test stays well under 10 s.
+fn short_ramp(max_rate: f64) -> RateSpec {
+    RateSpec {
+        start: 5.0,
+        factor: 2.0,
+        step: Duration::from_secs(1),
+        max_rate,
+        max_requests: 1000,
+        max_duration: Duration::from_secs(8),
+        ..RateSpec::default()
+    }
+}
+
+async fn probe(listener: &str, backend: Option<&str>, spec: RateSpec) -> Outcome {
+    let plan = Plan {
+        listener: Some(Target::parse(Role::Listener, listener).unwrap()),
+        backend: backend.map(|b| Target::parse(Role::Backend, b).unwrap()),
+        profile: Profile::nginx(),
+        probes: vec![ProbeSpec::Rate(spec)],
+        limits: Limits {
+            request_timeout: Duration::from_secs(5),
+            max_rate: 300.0,
+            max_requests: 2000,
+            max_duration: Duration::from_secs(30),
+        },
+        mask: Vec::new(),
+    };
+    let out = probe::run(&plan, Arc::new(|_| {})).await;
+    let ctx = Context {
+        profile: &plan.profile,
+        listener_tls: Some(false),
+        has_backend: backend.is_some(),
+    };
+    let findings = classify::classify(&out.observations, Catalogue::builtin(), &ctx)
+        .into_iter()
+        .map(|f| (f.cause.clone(), f))
+        .collect();
+    Outcome {
+        observations: out.observations,
+        findings,
+    }
+}
+
+#[tokio::test]
+async fn nginx_limit_req_reproduces_503_rate_limited_with_its_onset() {
+    let lab = LabBackend::start(BackendConfig::default()).await.unwrap();
+    let nginx = start_nginx(&NginxSpec {
+        servers: vec![NginxServer::proxy(lab.url())
+            .extra("limit_req zone=z burst=5 nodelay; limit_req_status 503;")],
+        http_extra: "limit_req_zone $binary_remote_addr zone=z:1m rate=20r/s;".into(),
+    });
+    let out = probe(&nginx.url(0), Some(&lab.url()), short_ramp(160.0)).await;
+    out.assert("503.rate-limited", Verdict::Reproduced);
+    let ramp = out.ramp(Role::Listener);
+    assert_eq!(
+        ramp.stop,
+        RampStop::Sustained503,
+        "{}",
+        out.text("503.rate-limited")
+    );
+    // nginx allows 20 r/s (plus a burst of 5): the ramp sees limiting begin somewhere between
+    // its 10 and 80 rps steps, whatever the machine's timing.
+    let onset = ramp.onset_rps.expect("an onset rate");
+    assert!((10.0..=100.0).contains(&onset), "onset {onset} rps");
+    let why = out.text("503.rate-limited");
+    assert!(why.contains("503s began at"), "{why}");
+    assert!(why.contains("listener's own error page"), "{why}");
+    // The 503s never reached the backend: it saw fewer requests than the listener answered
+    // plus the direct checks.
+    let direct = out.ramp(Role::Backend).sent() as u64;
+    let passed = (ramp.answers() - ramp.total(503)) as u64;
+    assert!(
+        lab.requests_seen() <= passed + direct + 4,
+        "backend saw {} requests; the listener passed {passed}, {direct} went direct",
+        lab.requests_seen()
+    );
+    assert_eq!(out.ramp(Role::Backend).total(503), 0);
+    // A listener that forwards is not short of backends.
+    out.assert("503.no-backends", Verdict::RuledOut);
+}
+
+#[tokio::test]
+async fn backend_own_503_is_backend_error_not_rate_limiting() {
+    let lab = LabBackend::start(BackendConfig::default().fault(FaultRule::all(Fault::Status(503))))
+        .await
+        .unwrap();
+    let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(lab.url())));
+    let out = probe(&nginx.url(0), Some(&lab.url()), short_ramp(20.0)).await;
+    out.assert("503.rate-limited", Verdict::RuledOut);
+    assert!(
+        out.text("503.rate-limited")
+            .contains("backend answers 503 itself"),
+        "{}",
+        out.text("503.rate-limited")
+    );
+    out.assert("503.backend-error", Verdict::Confirmed);
+    out.assert("503.passthrough", Verdict::Confirmed);
+    out.assert("503.no-backends", Verdict::RuledOut);
+}
+
+#[tokio::test]
+async fn upstream_with_every_server_down_answers_at_once_without_a_backend() {
+    // The backend the scenario names is up; the upstream nginx uses lists only a second lab
+    // backend, marked down: nginx must answer without contacting it.
+    let named = LabBackend::start(BackendConfig::default()).await.unwrap();
+    let grouped = LabBackend::start(BackendConfig::default()).await.unwrap();
+    let nginx = start_nginx(&NginxSpec {
+        servers: vec![NginxServer::proxy("http://lbprobe_dead")],
+        http_extra: format!(
+            "upstream lbprobe_dead {{ server {} down; }}",
+            grouped.addr()
+        ),
+    });
+    let out = probe(&nginx.url(0), Some(&named.url()), short_ramp(10.0)).await;
+    assert_eq!(grouped.requests_seen(), 0, "nginx contacted a down server");
+    // What nginx 1.2x answers for an upstream with no live server: 502 ("no live upstreams").
+    let ramp = out.ramp(Role::Listener);
+    assert_eq!(ramp.total(502), ramp.answers(), "every ramp answer is 502");
+    out.assert("502.all-backends-unhealthy", Verdict::Confirmed);
+    out.assert("503.no-backends", Verdict::RuledOut);
+    assert!(
+        out.text("503.no-backends").contains("502, not 503"),
+        "{}",
+        out.text("503.no-backends")
+    );
+    let why = out.text("502.all-backends-unhealthy");
+    assert!(why.contains("straight to the backend: 200"), "{why}");
+    // Every answer 502 from the first step: not a rate limit.
+    out.assert("503.rate-limited", Verdict::RuledOut);
+}
+
+#[tokio::test]
+async fn generator_reuses_keep_alive_connections() {
+    let nginx = start_nginx(&NginxSpec::one(NginxServer::fixed()));
+    let target = LoadTarget {
+        endpoint: Endpoint {
+            host: "127.0.0.1".into(),
+            port: nginx.port(0),
+            wire: Wire::Plain,
+        },
+        request: b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
+        bounds: Bounds::default(),
+    };
+    let mut pool = Pool::default();
+    let (paced, _) = load::paced(
+        &target,
+        &mut pool,
+        50.0,
+        Duration::from_millis(600),
+        1000,
+        &load::Open,
+    )
+    .await;
+    assert!(paced.sent >= 5, "{paced:?}");
+    assert_eq!(paced.count(200), paced.sent, "{paced:?}");
+    assert!(paced.connections * 2 <= paced.sent, "{paced:?}");
+    // Back to back: never more connections than asked for, each one used.
+    let flat = load::flat_out(&target, 4, Duration::from_millis(500)).await;
+    assert_eq!(flat.error_count(), 0, "{flat:?}");
+    assert!(
+        flat.connections <= 4 && flat.sent >= flat.connections,
+        "{flat:?}"
+    );
+    assert!(flat.p50_ms.is_some());
+}
+
+#[test]
+fn ramp_caps_above_the_ceiling_need_i_own_this_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ramp.yaml");
+    std::fs::write(
+        &file,
+        "targets:\n  listener: { url: \"http://127.0.0.1:9/\" }\nprobes:\n  - rate: { max-rate: 5000, max-requests: 100000 }\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_lbprobe");
+    let refused = std::process::Command::new(bin)
+        .args(["run", "--dry-run"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ramp.yaml:4:"), "{stderr}");
+    assert!(stderr.contains("above the hard ceiling"), "{stderr}");
+    assert!(stderr.contains("--i-own-this-target"), "{stderr}");
+    let allowed = std::process::Command::new(bin)
+        .args(["run", "--dry-run", "--i-own-this-target"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        allowed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&allowed.stdout).contains("5000"));
+}
+
+fn load(text: &str, owner: Ownership) -> Result<RateSpec, String> {
+    let none = |_: &str| None;
+    let yes = |_: &str| true;
+    let ctx = LoadContext {
+        vars: &none,
+        known_cause: &yes,
+        known_variant: &yes,
+    };
+    let s = load_str_as(text, "r.yaml", &ctx, owner).map_err(|e| e.to_string())?;
+    match s.probes.as_slice() {
+        [ProbeSpec::Rate(spec)] => Ok(spec.clone()),
+        other => panic!("expected one rate probe, got {other:?}"),
+    }
+}
+
+const LISTENER: &str = "targets: { listener: { url: http://127.0.0.1:9/ } }\n";
+
+#[test]
+fn rate_parameters_load_over_safe_defaults() {
+    let spec = load(
+        &format!("{LISTENER}probes:\n  - rate: {{ start: 2, factor: 1.5, step: 500ms, max-rate: 40, max-requests: 300, max-duration: 20s, sustain: 25% }}\n"),
+        Ownership::Unconfirmed,
+    )
+    .unwrap();
+    assert_eq!(
+        spec,
+        RateSpec {
+            start: 2.0,
+            factor: 1.5,
+            step: Duration::from_millis(500),
+            max_rate: 40.0,
+            max_requests: 300,
+            max_duration: Duration::from_secs(20),
+            sustain: 0.25,
+            owner_confirmed: false,
+        }
+    );
+    let bare = load(&format!("{LISTENER}probes: [rate]\n"), Ownership::Confirmed).unwrap();
+    assert_eq!(
+        bare,
+        RateSpec {
+            owner_confirmed: true,
+            ..RateSpec::default()
+        }
+    );
+    assert_eq!(
+        RateSpec::default().rates(50.0),
+        vec![5.0, 10.0, 20.0, 40.0, 50.0]
+    );
+    for (params, want) in [
+        ("factor: 1", "`factor` must be between 1.05 and 10"),
+        ("sustain: 150%", "bad number \"150%\" for `sustain`"),
+        (
+            "start: 20, max-rate: 10",
+            "`max-rate` must be at least `start`",
+        ),
+        ("max-duration: 10m", "above the hard ceiling of 300 s"),
+        ("bogus: 1", "unknown key \"bogus\""),
+    ] {
+        let err = load(
+            &format!("{LISTENER}probes:\n  - rate: {{ {params} }}\n"),
+            Ownership::Unconfirmed,
+        )
+        .unwrap_err();
+        assert!(err.contains(want), "{params}: {err}");
+    }
+}
