@@ -192,7 +192,11 @@ async fn upstream_with_every_server_down_answers_at_once_without_a_backend() {
 
 #[tokio::test]
 async fn generator_reuses_keep_alive_connections() {
-    let nginx = start_nginx(&NginxSpec::one(NginxServer::fixed()));
+    // nginx closes a keep-alive connection after `keepalive_requests` (1000 by default); a fast
+    // generator passes that in well under a second, so lift it to see reuse alone.
+    let nginx = start_nginx(&NginxSpec::one(
+        NginxServer::fixed().extra("keepalive_requests 1000000;"),
+    ));
     let target = LoadTarget {
         endpoint: Endpoint {
             host: "127.0.0.1".into(),
