@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+[ -x /usr/sbin/ip ] || command -v ip >/dev/null 2>&1 || need+=(iproute2)
+[ -x /usr/sbin/iptables ] || command -v iptables >/dev/null 2>&1 || need+=(iptables)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::catalogue::Catalogue;
-use crate::cli::{Cli, ColorArg, Command, FormatArg, OutputArgs, ScanArgs};
+use crate::cli::{BackendArgs, Cli, ColorArg, Command, FormatArg, OutputArgs, ScanArgs};
 use crate::probe::{Family, Limits, Plan, ProbeSpec};
 use crate::profile::Profile;
 use crate::report::{self, progress::ProgressDisplay, ColorChoice, Format, Report};
@@ -142,6 +142,19 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
                 Ok(crate::exit::OK)
             })
         }
+        Command::Backend(args) => {
+            let config = backend_config(&args)?;
+            let rt = runtime()?;
+            let progress = ProgressDisplay::new(out.quiet);
+            let report = rt.block_on(crate::host::backend::run(config, progress.callback()));
+            progress.finish();
+            let text = match out.format {
+                Format::Human => report::host::render(&report, out.style()),
+                Format::Json => report::host::to_json(&report),
+            };
+            out.write(&text)?;
+            Ok(report.exit_code)
+        }
         Command::Demo => {
             let rt = runtime()?;
             let progress = ProgressDisplay::new(out.quiet);
@@ -276,4 +289,47 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         only_codes: (!args.only.is_empty()).then(|| args.only.clone()),
         notes: Vec::new(),
     })
+}
+
+/// Stage two of `backend`'s arguments.
+pub fn backend_config(args: &BackendArgs) -> Result<crate::host::backend::BackendConfig, AppError> {
+    let mut config = crate::host::backend::BackendConfig::new(args.port);
+    if args.port == 0 {
+        return Err(AppError::Usage("--port must be above 0".into()));
+    }
+    if let Some(client) = &args.client {
+        config.client = Some(client.parse().map_err(|_| {
+            AppError::Usage(format!("--client {client:?}: expected an IP address"))
+        })?);
+    }
+    for range in &args.health_check_ranges {
+        config.health_check_ranges.push(
+            range
+                .parse()
+                .map_err(|e| AppError::Usage(format!("--health-check-range: {e}")))?,
+        );
+    }
+    if let Some(url) = &args.url {
+        config.url = Some(
+            Target::parse(Role::Backend, url)
+                .map_err(|e| AppError::Usage(format!("--url: {e}")))?,
+        );
+    }
+    if let Some(t) = config.url.as_mut() {
+        t.tls_verify = !args.insecure;
+    }
+    if args.no_checks {
+        config.url = None;
+    }
+    if args.max_requests == 0 || args.timeout == 0 {
+        return Err(AppError::Usage(
+            "--max-requests and --timeout must be above 0".into(),
+        ));
+    }
+    config.limits = Limits {
+        max_requests: args.max_requests,
+        request_timeout: Duration::from_secs(args.timeout),
+        ..Limits::default()
+    };
+    Ok(config)
 }

@@ -72,6 +72,9 @@ pub enum Command {
         #[arg(long = "for", default_value_t = 600, value_name = "SECONDS")]
         duration: u64,
     },
+    /// Run on the backend host: the service's listen queue, kernel overflow counters, MTUs,
+    /// firewall rules, and local checks against the service on loopback.
+    Backend(BackendArgs),
     /// List the causes catalogue.
     Causes,
     /// Explain one cause: what it means, which side, what confirms or rules it out, the fix.
@@ -122,4 +125,32 @@ pub struct ScanArgs {
     /// Print the plan and the exact bytes of every probe; send nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// The service's TCP port on this host.
+    #[arg(long)]
+    pub port: u16,
+    /// The listener's (or a client's) address: report the route and its MTU towards it.
+    #[arg(long, value_name = "ADDRESS")]
+    pub client: Option<String>,
+    /// The load balancer's health-check source range (repeatable): flag firewall rules that drop it.
+    #[arg(long = "health-check-range", value_name = "CIDR")]
+    pub health_check_ranges: Vec<String>,
+    /// The service as the local checks reach it (default http://127.0.0.1:PORT/).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Read the host only: no local checks against the service.
+    #[arg(long)]
+    pub no_checks: bool,
+    /// Do not verify TLS certificates in the local checks.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Request cap for the local checks.
+    #[arg(long, default_value_t = 300)]
+    pub max_requests: u32,
+    /// Per-request timeout of the local checks, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
 }
