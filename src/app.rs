@@ -1,6 +1,8 @@
 //! Turns a parsed command line into work: validated config, the pipeline, the rendered output.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalogue::Catalogue;
@@ -146,7 +148,30 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             let config = backend_config(&args)?;
             let rt = runtime()?;
             let progress = ProgressDisplay::new(out.quiet);
-            let report = rt.block_on(crate::host::backend::run(config, progress.callback()));
+            let capture = args.capture.then(|| {
+                let port = args.port;
+                let secs = args.duration;
+                crate::host::backend::CaptureSettings {
+                    duration: Duration::from_secs(secs),
+                    stop: Arc::new(AtomicBool::new(false)),
+                    ready: Box::new(move || {
+                        report::warn(&format!(
+                            "capturing TCP port {port} for {secs} s (Ctrl-C ends it early)"
+                        ))
+                    }),
+                }
+            });
+            let stop = capture.as_ref().map(|c| c.stop.clone());
+            let report = rt.block_on(async {
+                if let Some(stop) = stop {
+                    tokio::spawn(async move {
+                        if tokio::signal::ctrl_c().await.is_ok() {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                    });
+                }
+                crate::host::backend::run(config, capture, progress.callback()).await
+            });
             progress.finish();
             let text = match out.format {
                 Format::Human => report::host::render(&report, out.style()),
@@ -154,6 +179,32 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             };
             out.write(&text)?;
             Ok(report.exit_code)
+        }
+        Command::Merge { client, backend } => {
+            let read = |path: &PathBuf| -> Result<String, AppError> {
+                std::fs::read_to_string(path)
+                    .map_err(|e| AppError::Usage(format!("cannot read {}: {e}", path.display())))
+            };
+            let client_report = serde_json::from_str(&read(&client)?).map_err(|e| {
+                AppError::Usage(format!(
+                    "{}: not a client JSON report: {e}",
+                    client.display()
+                ))
+            })?;
+            let backend_report = serde_json::from_str(&read(&backend)?).map_err(|e| {
+                AppError::Usage(format!(
+                    "{}: not a backend JSON report: {e}",
+                    backend.display()
+                ))
+            })?;
+            let merged = crate::host::merge::merge(&client_report, &backend_report)
+                .map_err(|e| AppError::Usage(e.to_string()))?;
+            let text = match out.format {
+                Format::Human => report::host::merge_human(&merged, out.style()),
+                Format::Json => report::to_json(&merged),
+            };
+            out.write(&text)?;
+            Ok(crate::exit::OK)
         }
         Command::Demo => {
             let rt = runtime()?;
@@ -284,6 +335,7 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
                 request_timeout: Duration::from_secs(args.timeout),
             },
             mask: Vec::new(),
+            marker: args.marker,
         },
         expect: Vec::new(),
         only_codes: (!args.only.is_empty()).then(|| args.only.clone()),

@@ -75,6 +75,14 @@ pub enum Command {
     /// Run on the backend host: the service's listen queue, kernel overflow counters, MTUs,
     /// firewall rules, and local checks against the service on loopback.
     Backend(BackendArgs),
+    /// Join a `scan --marker` report with a `backend --capture` report: which probes reached
+    /// the backend, and which the listener answered itself.
+    Merge {
+        /// The client's JSON report (`lbprobe scan --marker --format json`).
+        client: PathBuf,
+        /// The backend host's JSON report (`lbprobe backend --capture --format json`).
+        backend: PathBuf,
+    },
     /// List the causes catalogue.
     Causes,
     /// Explain one cause: what it means, which side, what confirms or rules it out, the fix.
@@ -125,6 +133,10 @@ pub struct ScanArgs {
     /// Print the plan and the exact bytes of every probe; send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Add `X-Lbprobe-Id: <run>-<n>` to every raw request, for `lbprobe backend --capture`
+    /// and `lbprobe merge`.
+    #[arg(long)]
+    pub marker: bool,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +156,13 @@ pub struct BackendArgs {
     /// Read the host only: no local checks against the service.
     #[arg(long)]
     pub no_checks: bool,
+    /// Instead of the local checks, watch the port for the `X-Lbprobe-Id` markers of a
+    /// `scan --marker` run (root or CAP_NET_RAW), for --for seconds or until Ctrl-C.
+    #[arg(long)]
+    pub capture: bool,
+    /// How long --capture watches, in seconds.
+    #[arg(long = "for", default_value_t = 30, value_name = "SECONDS")]
+    pub duration: u64,
     /// Do not verify TLS certificates in the local checks.
     #[arg(long)]
     pub insecure: bool,

@@ -573,3 +573,277 @@ fn backend_mode_flags_a_firewall_dropping_the_health_check_range() {
         .iter()
         .any(|f| f["cause"] == "502.backend-unreachable" && f["verdict"] == "confirmed"));
 }
+
+// ---------------------------------------------------------------- markers, capture, merge
+
+use lbprobe::host::capture::{find_marker, parse_frame, Capture, ACK, RST, SYN};
+use lbprobe::probe::engine::insert_marker;
+
+/// An Ethernet + IPv4 + TCP frame, as a packet socket hands it out on loopback.
+fn frame(
+    src: (u8, u16),
+    dst: u16,
+    seq: u32,
+    flags: u8,
+    mss: Option<u16>,
+    payload: &[u8],
+) -> Vec<u8> {
+    let options: Vec<u8> = match mss {
+        Some(m) => {
+            let b = m.to_be_bytes();
+            vec![2, 4, b[0], b[1]]
+        }
+        None => Vec::new(),
+    };
+    let tcp_len = 20 + options.len();
+    let total = 20 + tcp_len + payload.len();
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&(total as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+    f.extend_from_slice(&[127, 0, 0, src.0]);
+    f.extend_from_slice(&[127, 0, 0, 1]);
+    f.extend_from_slice(&src.1.to_be_bytes());
+    f.extend_from_slice(&dst.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&0u32.to_be_bytes());
+    f.push(((tcp_len / 4) as u8) << 4);
+    f.push(flags);
+    f.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(&options);
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn marker_goes_after_the_request_line_whatever_it_is() {
+    let marked = insert_marker(b"get /x HTTP/1.1\r\nHost: h\r\n\r\n", "ab12-3");
+    assert_eq!(
+        marked,
+        b"get /x HTTP/1.1\r\nX-Lbprobe-Id: ab12-3\r\nHost: h\r\n\r\n".to_vec()
+    );
+    let bare = insert_marker(b"GET / HTTP/1.1\nHost: h\n\n", "ab12-4");
+    assert_eq!(find_marker(&bare).as_deref(), Some("ab12-4"));
+    // Nothing to put it after: sent as it was.
+    assert_eq!(
+        insert_marker(b"GET / HTTP/1.1", "x-1"),
+        b"GET / HTTP/1.1".to_vec()
+    );
+    // A marker in the body is not the request's.
+    assert_eq!(
+        find_marker(b"POST / HTTP/1.1\r\nHost: h\r\n\r\nA\nX-Lbprobe-Id: no-1\r\n"),
+        None
+    );
+}
+
+#[test]
+fn frames_decode_to_segments_with_mss_and_payload() {
+    let syn = parse_frame(&frame((2, 40000), 8080, 7, SYN, Some(1460), b"")).expect("a segment");
+    assert_eq!(syn.src, "127.0.0.2:40000".parse().unwrap());
+    assert_eq!(syn.dst.port(), 8080);
+    assert_eq!(syn.mss, Some(1460));
+    let data = parse_frame(&frame((2, 40000), 8080, 8, ACK, None, b"GET /")).unwrap();
+    assert_eq!(data.payload, b"GET /");
+    // Cut short anywhere: no segment, no panic.
+    let full = frame((2, 40000), 8080, 8, ACK, None, b"GET /");
+    for n in 0..full.len() - 5 {
+        let _ = parse_frame(&full[..n]);
+    }
+    assert!(parse_frame(&full[..30]).is_none());
+}
+
+#[test]
+fn capture_finds_markers_resets_retransmissions_and_drops_loopback_copies() {
+    let ms = Duration::from_millis;
+    let mut cap = Capture::new(8080);
+    let req = b"GET / HTTP/1.1\r\nX-Lbprobe-Id: run1-1\r\nHost: h\r\n\r\n";
+    let syn = frame((2, 40000), 8080, 1, SYN, Some(65495), b"");
+    cap.frame(ms(0), &syn);
+    cap.frame(ms(0), &syn); // loopback's second copy
+    cap.frame(ms(1), &frame((2, 40000), 8080, 2, ACK, None, &req[..20]));
+    cap.frame(ms(1), &frame((2, 40000), 8080, 22, ACK, None, &req[20..]));
+    // The same data again 300 ms later: a retransmission.
+    cap.frame(ms(300), &frame((2, 40000), 8080, 22, ACK, None, &req[20..]));
+    // Another client, unmarked, reset by the service; a third port nobody asked about.
+    cap.frame(ms(400), &frame((3, 40001), 8080, 1, SYN, Some(1460), b""));
+    let mut rst = frame((1, 8080), 0, 9, RST | ACK, None, b"");
+    rst[36..38].copy_from_slice(&40001u16.to_be_bytes());
+    cap.frame(ms(401), &rst);
+    cap.frame(ms(402), &frame((3, 40002), 9999, 1, SYN, None, b""));
+    // The first client's port reused for a new marked connection.
+    cap.frame(
+        ms(500),
+        &frame((2, 40000), 8080, 900, SYN, Some(65495), b""),
+    );
+    cap.frame(
+        ms(501),
+        &frame(
+            (2, 40000),
+            8080,
+            901,
+            ACK,
+            None,
+            b"GET / HTTP/1.1\r\nX-Lbprobe-Id: run1-2\r\n\r\n",
+        ),
+    );
+    let r = cap.finish(1.0);
+    assert_eq!(r.connections, 3);
+    assert_eq!(r.syn_mss.get(&65495), Some(&2));
+    assert_eq!(r.syn_mss.get(&1460), Some(&1));
+    assert_eq!(r.retransmissions, 1);
+    assert_eq!(r.resets_from_service, 1);
+    let markers: Vec<(&str, u64)> = r
+        .markers
+        .iter()
+        .map(|m| (m.marker.as_str(), m.bytes))
+        .collect();
+    assert_eq!(markers, vec![("run1-1", req.len() as u64), ("run1-2", 40)]);
+}
+
+/// Reads a child's stderr on a thread until a line contains `needle`; bounded by `within`.
+fn wait_for_stderr(child: &mut Child, needle: &'static str, within: Duration) -> bool {
+    use std::io::BufRead as _;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().take(1000) {
+            let Ok(line) = line else { break };
+            if line.contains(needle) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(within).is_ok()
+}
+
+/// Waits for the file to hold JSON; bounded.
+fn read_json(path: &Path, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+        {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never held JSON",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn merge_tells_probes_nginx_rejected_from_probes_that_reached_the_backend() {
+    require_root("merge_tells_probes_nginx_rejected_from_probes_that_reached_the_backend");
+    let ns = Netns::new("cap");
+    let dir = tempfile::tempdir().unwrap();
+    let (lab_json, client_json, backend_json) = (
+        dir.path().join("lab.json"),
+        dir.path().join("client.json"),
+        dir.path().join("backend.json"),
+    );
+    let lab = ns
+        .exec(lbprobe_bin())
+        .args(["lab", "--for", "120", "--format", "json", "-o"])
+        .arg(&lab_json)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _lab = LabProcess { child: lab };
+    let info = read_json(&lab_json, Duration::from_secs(30));
+    let listener = info["listener"]
+        .as_str()
+        .expect("nginx in the lab: install nginx-light (scripts/test.sh does)")
+        .to_string();
+    let backend = info["backend"].as_str().unwrap();
+    let port = backend
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+
+    let mut capture = ns
+        .exec(lbprobe_bin())
+        .args([
+            "backend",
+            "--port",
+            &port,
+            "--capture",
+            "--for",
+            "120",
+            "--format",
+            "json",
+            "-o",
+        ])
+        .arg(&backend_json)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for_stderr(&mut capture, "capturing", Duration::from_secs(20)),
+        "lbprobe backend --capture did not start capturing"
+    );
+    let capture = LabProcess { child: capture };
+
+    let scan = ns
+        .exec(lbprobe_bin())
+        .args(["scan", "--listener", &listener, "--insecure", "--marker"])
+        .args([
+            "--probes",
+            "malformed",
+            "--timeout",
+            "3",
+            "--format",
+            "json",
+            "--quiet",
+            "-o",
+        ])
+        .arg(&client_json)
+        .output()
+        .unwrap();
+    assert!(scan.status.code().is_some_and(|c| c <= 1), "{scan:?}");
+    // Ctrl-C ends the capture, which then writes its report.
+    drop(capture);
+    read_json(&backend_json, Duration::from_secs(10));
+
+    let out = Command::new(lbprobe_bin())
+        .args(["merge", "--format", "json"])
+        .arg(&client_json)
+        .arg(&backend_json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let probes = merged["probes"].as_array().unwrap();
+    let by = |variant: &str| -> String {
+        probes
+            .iter()
+            .find(|p| p["variant"] == variant)
+            .map(|p| p["answered_by"].as_str().unwrap_or("").to_string())
+            .unwrap_or_else(|| panic!("no probe {variant}: {stdout}"))
+    };
+    // A valid request goes through nginx to the backend; nginx itself rejects these.
+    assert_eq!(by("baseline"), "forwarded", "{stdout}");
+    assert_eq!(by("control"), "forwarded", "{stdout}");
+    assert_eq!(by("lowercase-method"), "listener", "{stdout}");
+    assert_eq!(by("obs-fold"), "listener", "{stdout}");
+    // Every 400 the listener sent was its own: none of those requests reached the backend.
+    for p in probes.iter().filter(|p| p["status"] == 400) {
+        assert_eq!(p["answered_by"], "listener", "{p}");
+    }
+    assert!(merged["summary"]["forwarded"].as_u64().unwrap() >= 2);
+    assert!(merged["notes"].as_array().unwrap().is_empty(), "{stdout}");
+}

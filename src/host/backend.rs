@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -16,6 +18,7 @@ use crate::report::{Report, Summary};
 use crate::run::{self, Job};
 use crate::target::{Role, Target};
 
+use super::capture::CaptureResult;
 use super::{read_facts, Cidr, Counters, HostFacts, ListenSocket, Platform};
 
 /// Validated settings of `lbprobe backend`.
@@ -98,6 +101,8 @@ pub struct BackendReport {
     pub findings: Vec<Finding>,
     /// The local checks against the service (protocol, methods, header and URI limits).
     pub checks: Option<Report>,
+    /// What a capture on the service port saw (`--capture`): which probes' markers arrived.
+    pub capture: Option<CaptureResult>,
     /// Host findings and the checks' findings together.
     pub summary: Summary,
     pub exit_code: i32,
@@ -118,14 +123,28 @@ pub fn local_checks() -> Vec<ProbeSpec> {
     .collect()
 }
 
+/// `--capture`: watch the service port instead of running the local checks.
+pub struct CaptureSettings {
+    pub duration: Duration,
+    /// Set to end the capture early (Ctrl-C).
+    pub stop: Arc<AtomicBool>,
+    /// Called once the capture socket is open.
+    pub ready: Box<dyn Fn() + Send + Sync>,
+}
+
 /// Run `lbprobe backend` on this host.
-pub async fn run(config: BackendConfig, progress: ProgressFn) -> BackendReport {
-    run_on(&super::platform(), config, progress).await
+pub async fn run(
+    config: BackendConfig,
+    capture: Option<CaptureSettings>,
+    progress: ProgressFn,
+) -> BackendReport {
+    run_on(&super::platform(), config, capture, progress).await
 }
 
 pub async fn run_on(
     platform: &impl Platform,
     config: BackendConfig,
+    capture: Option<CaptureSettings>,
     progress: ProgressFn,
 ) -> BackendReport {
     let started = Instant::now();
@@ -136,8 +155,17 @@ pub async fn run_on(
     let mut facts = read_facts(platform, config.port, config.client);
     let before = keep(&mut facts, platform.counters());
 
-    let checks = match &config.url {
-        Some(target) => {
+    let mut captured = None;
+    let checks = match (&config.url, capture) {
+        (_, Some(c)) => {
+            // Blocking reads on a packet socket, bounded by the duration and the stop flag.
+            let result = tokio::task::block_in_place(|| {
+                platform.capture(config.port, c.duration, &c.stop, &*c.ready)
+            });
+            captured = keep(&mut facts, result);
+            None
+        }
+        (Some(target), None) => {
             let job = Job {
                 name: format!("backend host, port {}", config.port),
                 origin: "backend".into(),
@@ -148,6 +176,7 @@ pub async fn run_on(
                     probes: local_checks(),
                     limits: config.limits,
                     mask: Vec::new(),
+                    marker: false,
                 },
                 expect: Vec::new(),
                 only_codes: None,
@@ -155,7 +184,7 @@ pub async fn run_on(
             };
             Some(run::execute(job, progress).await)
         }
-        None => None,
+        (None, None) => None,
     };
 
     let after = keep(&mut facts, platform.counters());
@@ -190,6 +219,7 @@ pub async fn run_on(
         host,
         findings,
         checks,
+        capture: captured,
         summary,
         exit_code,
         exit_reason,

@@ -4,9 +4,11 @@
 //! what is missing and why. The parsers in [`parse`] are pure, so they are tested from fixtures.
 
 pub mod backend;
+pub mod capture;
 pub mod cidr;
 #[cfg(target_os = "linux")]
 mod linux;
+pub mod merge;
 #[cfg(not(target_os = "linux"))]
 mod other;
 pub mod parse;
@@ -14,6 +16,8 @@ mod tool;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -215,6 +219,15 @@ pub trait Platform {
     fn route_to(&self, addr: IpAddr) -> Result<Route, Unsupported>;
     /// Every firewall rule set a tool on this host can list; Unsupported when none can.
     fn firewall(&self) -> Result<(Vec<RuleSet>, Vec<Unsupported>), Unsupported>;
+    /// Watch TCP to and from `port` for `duration` or until `stop` is set; `ready` is called
+    /// once the capture socket is open (nothing sent before it is seen).
+    fn capture(
+        &self,
+        port: u16,
+        duration: Duration,
+        stop: &AtomicBool,
+        ready: &dyn Fn(),
+    ) -> Result<capture::CaptureResult, Unsupported>;
 }
 
 /// This host's platform.

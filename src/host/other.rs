@@ -35,6 +35,15 @@ impl Platform for Other {
     fn route_to(&self, _addr: IpAddr) -> Result<Route, Unsupported> {
         Err(unsupported("the route MTU towards the client"))
     }
+    fn capture(
+        &self,
+        _port: u16,
+        _duration: std::time::Duration,
+        _stop: &std::sync::atomic::AtomicBool,
+        _ready: &dyn Fn(),
+    ) -> Result<super::capture::CaptureResult, Unsupported> {
+        Err(unsupported("packet capture"))
+    }
     fn firewall(&self) -> Result<(Vec<RuleSet>, Vec<Unsupported>), Unsupported> {
         Err(unsupported("firewall rules"))
     }

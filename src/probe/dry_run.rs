@@ -252,6 +252,7 @@ mod tests {
                 .collect(),
             limits: Limits::default(),
             mask: vec!["x-token".into()],
+            marker: false,
         };
         let d = dry_run(&plan);
         let n = |f: Family| d.requests.iter().filter(|r| r.family == f).count();

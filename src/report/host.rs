@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use crate::classify::{Finding, Verdict};
 use crate::host::backend::BackendReport;
+use crate::host::merge::{AnsweredBy, MergeReport};
 use crate::host::ListenSocket;
 
 use super::style::Style;
@@ -152,6 +153,43 @@ fn write_report(out: &mut String, r: &BackendReport, s: Style) -> std::fmt::Resu
         write_finding(out, f, s)?;
     }
 
+    if let Some(c) = &r.capture {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            s.bold(&format!(
+                "Capture of port {} for {:.1} s",
+                c.port, c.seconds
+            ))
+        )?;
+        let mss: Vec<String> = c.syn_mss.iter().map(|(m, n)| format!("{m} ×{n}")).collect();
+        writeln!(
+            out,
+            "  {} connection(s), {} segment(s); SYN MSS {}; resets from the service {}, to it {}; retransmissions {}",
+            c.connections,
+            c.segments,
+            if mss.is_empty() { "none".to_string() } else { mss.join(", ") },
+            c.resets_from_service,
+            c.resets_to_service,
+            c.retransmissions
+        )?;
+        writeln!(
+            out,
+            "  {} marked request(s) reached the service",
+            c.markers.len()
+        )?;
+        for m in &c.markers {
+            writeln!(out, "    {}  from {}  {} bytes", m.marker, m.from, m.bytes)?;
+        }
+        if c.truncated {
+            writeln!(
+                out,
+                "  {}",
+                s.dim("a bound cut the capture short (connections or bytes kept)")
+            )?;
+        }
+    }
     if let Some(checks) = &r.checks {
         writeln!(out)?;
         writeln!(out, "{}", s.bold("Local checks against the service"))?;
@@ -181,6 +219,58 @@ fn write_finding(out: &mut String, f: &Finding, s: Style) -> std::fmt::Result {
         for m in &f.remediation {
             writeln!(out, "    fix: {m}")?;
         }
+    }
+    Ok(())
+}
+
+/// The merged client and capture reports: who answered each probe.
+pub fn merge_human(m: &MergeReport, s: Style) -> String {
+    let mut out = String::new();
+    let _ = write_merge(&mut out, m, s);
+    out
+}
+
+fn write_merge(out: &mut String, m: &MergeReport, s: Style) -> std::fmt::Result {
+    let sum = &m.summary;
+    writeln!(
+        out,
+        "{} · merge with the capture of port {} · {} forwarded, {} answered by the listener, {} direct, {} unmarked",
+        s.bold("lbprobe"),
+        m.capture_port,
+        sum.forwarded,
+        sum.answered_by_listener,
+        sum.direct_to_backend,
+        sum.unmarked
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        s.bold(&format!(
+            "{:<6} {:<12} {:<36} {:<9} {:<7} {}",
+            "OBS", "FAMILY", "VARIANT", "ROLE", "STATUS", "ANSWERED BY"
+        ))
+    )?;
+    for p in &m.probes {
+        let who = match p.answered_by {
+            AnsweredBy::Backend => "backend (sent directly)".to_string(),
+            AnsweredBy::Forwarded => format!(
+                "backend: forwarded, {} bytes arrived",
+                p.backend_bytes.unwrap_or(0)
+            ),
+            AnsweredBy::Listener => s.paint("33", "listener: never reached the backend"),
+            AnsweredBy::Unknown => s.dim("unknown (no marker)"),
+        };
+        let status = p.status.map_or("-".to_string(), |c| c.to_string());
+        writeln!(
+            out,
+            "{:<6} {:<12} {:<36} {:<9} {:<7} {who}",
+            p.observation, p.family, p.variant, p.role, status
+        )?;
+    }
+    for n in &m.notes {
+        writeln!(out)?;
+        writeln!(out, "note: {n}")?;
     }
     Ok(())
 }
