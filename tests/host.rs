@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::Parser as _;
 use lbprobe::catalogue::Catalogue;
 use lbprobe::classify::host::host_findings;
 use lbprobe::classify::{Finding, Verdict};
@@ -617,6 +618,41 @@ fn frame(
 }
 
 #[test]
+fn dry_run_shows_the_marker_only_when_asked() {
+    let args = |marker: bool| {
+        let mut a = vec![
+            "lbprobe",
+            "scan",
+            "--listener",
+            "http://127.0.0.1:1/",
+            "--probes",
+            "malformed",
+        ];
+        if marker {
+            a.push("--marker");
+        }
+        lbprobe::cli::Cli::try_parse_from(a).unwrap()
+    };
+    for marker in [false, true] {
+        let lbprobe::cli::Command::Scan(scan) = args(marker).command else {
+            panic!("not a scan")
+        };
+        let job = lbprobe::app::scan_job(&scan).unwrap();
+        let plan = lbprobe::probe::dry_run::dry_run(&job.plan);
+        let marked = plan
+            .requests
+            .iter()
+            .filter(|r| r.text.contains("X-Lbprobe-Id: RUN-"))
+            .count();
+        if marker {
+            assert_eq!(marked, plan.requests.iter().filter(|r| r.exact).count());
+        } else {
+            assert_eq!(marked, 0);
+        }
+    }
+}
+
+#[test]
 fn marker_goes_after_the_request_line_whatever_it_is() {
     let marked = insert_marker(b"get /x HTTP/1.1\r\nHost: h\r\n\r\n", "ab12-3");
     assert_eq!(
@@ -624,6 +660,10 @@ fn marker_goes_after_the_request_line_whatever_it_is() {
         b"get /x HTTP/1.1\r\nX-Lbprobe-Id: ab12-3\r\nHost: h\r\n\r\n".to_vec()
     );
     let bare = insert_marker(b"GET / HTTP/1.1\nHost: h\n\n", "ab12-4");
+    assert_eq!(
+        bare,
+        b"GET / HTTP/1.1\nX-Lbprobe-Id: ab12-4\nHost: h\n\n".to_vec()
+    );
     assert_eq!(find_marker(&bare).as_deref(), Some("ab12-4"));
     // Nothing to put it after: sent as it was.
     assert_eq!(

@@ -343,9 +343,15 @@ pub fn insert_marker(bytes: &[u8], value: &str) -> Vec<u8> {
     let Some(lf) = bytes.iter().position(|&b| b == b'\n') else {
         return bytes.to_vec();
     };
+    // The marker line ends like the request line, so a bare-LF probe stays bare-LF.
+    let eol = if lf > 0 && bytes[lf - 1] == b'\r' {
+        "\r\n"
+    } else {
+        "\n"
+    };
     let mut out = Vec::with_capacity(bytes.len() + 48);
     out.extend_from_slice(&bytes[..=lf]);
-    out.extend_from_slice(format!("{MARKER_HEADER}: {value}\r\n").as_bytes());
+    out.extend_from_slice(format!("{MARKER_HEADER}: {value}{eol}").as_bytes());
     out.extend_from_slice(&bytes[lf + 1..]);
     out
 }
