@@ -1,10 +1,12 @@
 //! Turns a parsed command line into work: validated config, the pipeline, the rendered output.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalogue::Catalogue;
-use crate::cli::{Cli, ColorArg, Command, FormatArg, OutputArgs, ScanArgs};
+use crate::cli::{BackendArgs, Cli, ColorArg, Command, FormatArg, OutputArgs, ScanArgs};
 use crate::probe::{Family, Interrupt, Limits, Plan, ProbeSpec};
 use crate::profile::Profile;
 use crate::report::{self, progress::ProgressDisplay, ColorChoice, Format, Report};
@@ -162,6 +164,69 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
                 drop(lab);
                 Ok(crate::exit::OK)
             })
+        }
+        Command::Backend(args) => {
+            let format = out.plain_format("backend")?;
+            let config = backend_config(&args)?;
+            let rt = runtime()?;
+            let progress = ProgressDisplay::new(out.quiet);
+            let capture = args.capture.then(|| {
+                let port = args.port;
+                let secs = args.duration;
+                crate::host::backend::CaptureSettings {
+                    duration: Duration::from_secs(secs),
+                    stop: Arc::new(AtomicBool::new(false)),
+                    ready: Box::new(move || {
+                        report::warn(&format!(
+                            "capturing TCP port {port} for {secs} s (Ctrl-C ends it early)"
+                        ))
+                    }),
+                }
+            });
+            let stop = capture.as_ref().map(|c| c.stop.clone());
+            let report = rt.block_on(async {
+                if let Some(stop) = stop {
+                    tokio::spawn(async move {
+                        if tokio::signal::ctrl_c().await.is_ok() {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                    });
+                }
+                crate::host::backend::run(config, capture, progress.callback()).await
+            });
+            progress.finish();
+            let text = match format {
+                Format::Json => report::host::to_json(&report),
+                _ => report::host::render(&report, out.style()),
+            };
+            out.write(&text)?;
+            Ok(report.exit_code)
+        }
+        Command::Merge { client, backend } => {
+            let read = |path: &PathBuf| -> Result<String, AppError> {
+                std::fs::read_to_string(path)
+                    .map_err(|e| AppError::Usage(format!("cannot read {}: {e}", path.display())))
+            };
+            let client_report = serde_json::from_str(&read(&client)?).map_err(|e| {
+                AppError::Usage(format!(
+                    "{}: not a client JSON report: {e}",
+                    client.display()
+                ))
+            })?;
+            let backend_report = serde_json::from_str(&read(&backend)?).map_err(|e| {
+                AppError::Usage(format!(
+                    "{}: not a backend JSON report: {e}",
+                    backend.display()
+                ))
+            })?;
+            let merged = crate::host::merge::merge(&client_report, &backend_report)
+                .map_err(|e| AppError::Usage(e.to_string()))?;
+            let text = match out.plain_format("merge")? {
+                Format::Json => report::to_json(&merged),
+                _ => report::host::merge_human(&merged, out.style()),
+            };
+            out.write(&text)?;
+            Ok(crate::exit::OK)
         }
         Command::Demo => {
             let rt = runtime()?;
@@ -364,9 +429,53 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
                 request_timeout: Duration::from_secs(args.timeout),
             },
             mask: Vec::new(),
+            marker: args.marker,
         },
         expect: Vec::new(),
         only_codes: (!args.only.is_empty()).then(|| args.only.clone()),
         notes: Vec::new(),
     })
+}
+
+/// Stage two of `backend`'s arguments.
+pub fn backend_config(args: &BackendArgs) -> Result<crate::host::backend::BackendConfig, AppError> {
+    let mut config = crate::host::backend::BackendConfig::new(args.port);
+    if args.port == 0 {
+        return Err(AppError::Usage("--port must be above 0".into()));
+    }
+    if let Some(client) = &args.client {
+        config.client = Some(client.parse().map_err(|_| {
+            AppError::Usage(format!("--client {client:?}: expected an IP address"))
+        })?);
+    }
+    for range in &args.health_check_ranges {
+        config.health_check_ranges.push(
+            range
+                .parse()
+                .map_err(|e| AppError::Usage(format!("--health-check-range: {e}")))?,
+        );
+    }
+    if let Some(url) = &args.url {
+        config.url = Some(
+            Target::parse(Role::Backend, url)
+                .map_err(|e| AppError::Usage(format!("--url: {e}")))?,
+        );
+    }
+    if let Some(t) = config.url.as_mut() {
+        t.tls_verify = !args.insecure;
+    }
+    if args.no_checks {
+        config.url = None;
+    }
+    if args.max_requests == 0 || args.timeout == 0 {
+        return Err(AppError::Usage(
+            "--max-requests and --timeout must be above 0".into(),
+        ));
+    }
+    config.limits = Limits {
+        max_requests: args.max_requests,
+        request_timeout: Duration::from_secs(args.timeout),
+        ..Limits::default()
+    };
+    Ok(config)
 }

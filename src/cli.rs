@@ -79,6 +79,17 @@ pub enum Command {
         #[arg(long = "for", default_value_t = 600, value_name = "SECONDS")]
         duration: u64,
     },
+    /// Run on the backend host: the service's listen queue, kernel overflow counters, MTUs,
+    /// firewall rules, and local checks against the service on loopback.
+    Backend(BackendArgs),
+    /// Join a `scan --marker` report with a `backend --capture` report: which probes reached
+    /// the backend, and which the listener answered itself.
+    Merge {
+        /// The client's JSON report (`lbprobe scan --marker --format json`).
+        client: PathBuf,
+        /// The backend host's JSON report (`lbprobe backend --capture --format json`).
+        backend: PathBuf,
+    },
     /// List the causes catalogue.
     Causes,
     /// Explain one cause: what it means, which side, what confirms or rules it out, the fix.
@@ -132,4 +143,43 @@ pub struct ScanArgs {
     /// The target is yours: allow the `rate` ramp's caps above the hard ceiling.
     #[arg(long)]
     pub i_own_this_target: bool,
+    /// Add `X-Lbprobe-Id: <run>-<n>` to every raw request, for `lbprobe backend --capture`
+    /// and `lbprobe merge`.
+    #[arg(long)]
+    pub marker: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// The service's TCP port on this host.
+    #[arg(long)]
+    pub port: u16,
+    /// The listener's (or a client's) address: report the route and its MTU towards it.
+    #[arg(long, value_name = "ADDRESS")]
+    pub client: Option<String>,
+    /// The load balancer's health-check source range (repeatable): flag firewall rules that drop it.
+    #[arg(long = "health-check-range", value_name = "CIDR")]
+    pub health_check_ranges: Vec<String>,
+    /// The service as the local checks reach it (default http://127.0.0.1:PORT/).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Read the host only: no local checks against the service.
+    #[arg(long)]
+    pub no_checks: bool,
+    /// Instead of the local checks, watch the port for the `X-Lbprobe-Id` markers of a
+    /// `scan --marker` run (root or CAP_NET_RAW), for --for seconds or until Ctrl-C.
+    #[arg(long)]
+    pub capture: bool,
+    /// How long --capture watches, in seconds.
+    #[arg(long = "for", default_value_t = 30, value_name = "SECONDS")]
+    pub duration: u64,
+    /// Do not verify TLS certificates in the local checks.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Request cap for the local checks.
+    #[arg(long, default_value_t = 300)]
+    pub max_requests: u32,
+    /// Per-request timeout of the local checks, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
 }

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod cli;
 pub mod demo;
 pub mod exit;
+pub mod host;
 pub mod lab;
 pub mod probe;
 pub mod profile;

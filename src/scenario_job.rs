@@ -95,6 +95,7 @@ fn job(s: Scenario) -> Job {
             probes: s.probes,
             limits: s.limits,
             mask: s.mask,
+            marker: false,
         },
         expect,
         only_codes: None,

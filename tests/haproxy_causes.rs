@@ -68,6 +68,7 @@ async fn execute(
                 request_timeout: Duration::from_secs(5),
             },
             mask: Vec::new(),
+            marker: false,
         },
         expect: Vec::new(),
         only_codes: None,

@@ -41,6 +41,7 @@ async fn run(listener: &str, backend: &str, profile: Profile, probes: Vec<ProbeS
                 request_timeout: Duration::from_secs(3),
             },
             mask: Vec::new(),
+            marker: false,
         },
         expect: Vec::new(),
         only_codes: None,

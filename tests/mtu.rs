@@ -119,6 +119,7 @@ fn run_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
                     ..Limits::default()
                 },
                 mask: Vec::new(),
+                marker: false,
             };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -56,6 +56,7 @@ fn job(
             probes,
             limits: limits(),
             mask: Vec::new(),
+            marker: false,
         },
         expect: Vec::new(),
         only_codes: None,

@@ -43,6 +43,7 @@ async fn probe_partial(max_wait: Duration) -> Lab {
         probes: vec![ProbeSpec::Partial { max_wait }],
         limits: Limits::default(),
         mask: Vec::new(),
+        marker: false,
     };
     let job = Job {
         name: "partial".into(),

@@ -85,6 +85,7 @@ async fn probe(listener: &str, backend: Option<&str>, spec: RateSpec) -> Outcome
             max_duration: Duration::from_secs(30),
         },
         mask: Vec::new(),
+        marker: false,
     };
     let out = probe::run(&plan, Arc::new(|_| {})).await;
     let ctx = Context {

@@ -18,6 +18,7 @@ fn plan() -> Plan {
         probes: Vec::new(),
         limits: Limits::default(),
         mask: Vec::new(),
+        marker: false,
     }
 }
 

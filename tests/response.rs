@@ -129,6 +129,7 @@ async fn scan(fault: Option<Fault>) -> Scan {
             ..Limits::default()
         },
         mask: Vec::new(),
+        marker: false,
     };
     let output = probe::run(&plan, std::sync::Arc::new(|_| {})).await;
     let ctx = Context {

@@ -87,6 +87,7 @@ async fn probe(
             ..Limits::default()
         },
         mask: Vec::new(),
+        marker: false,
     };
     let out = probe::run(&plan, Arc::new(|_| {})).await;
     let ctx = Context {

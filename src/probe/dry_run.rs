@@ -6,7 +6,7 @@ use crate::profile::Profile;
 use crate::target::{Role, Scheme, Target};
 use crate::transport::escape_bytes;
 
-use super::engine::{mask_headers, masked_target, Plan, Side};
+use super::engine::{insert_marker, mask_headers, masked_target, Plan, Side};
 use super::{
     header_size, latency, malformed, methods, mtu, partial, protocol, rate, response, Family,
     Limits, ProbeSpec,
@@ -45,12 +45,20 @@ pub fn dry_run(plan: &Plan) -> DryRun {
         .collect();
     let mut requests = Vec::new();
     let mut notes = Vec::new();
+    let mut marks = 0u32;
     let mut push = |family: Family,
                     variant: &str,
                     side: &Side,
                     endpoint: String,
                     exact: bool,
                     bytes: Vec<u8>| {
+        // The run id is drawn when the run starts: shown as RUN here.
+        let bytes = if plan.marker && exact {
+            marks += 1;
+            insert_marker(&bytes, &format!("RUN-{marks}"))
+        } else {
+            bytes
+        };
         requests.push(PlannedRequest {
             family,
             variant: variant.to_string(),
@@ -252,6 +260,7 @@ mod tests {
                 .collect(),
             limits: Limits::default(),
             mask: vec!["x-token".into()],
+            marker: false,
         };
         let d = dry_run(&plan);
         let n = |f: Family| d.requests.iter().filter(|r| r.family == f).count();

@@ -25,7 +25,13 @@ pub struct Plan {
     pub limits: Limits,
     /// Header names whose values are masked in every recorded request (besides the defaults).
     pub mask: Vec<String>,
+    /// Add `X-Lbprobe-Id: <run>-<n>` to every raw request, so that a capture on the backend
+    /// host can tell which probes reached it. Off by default: it changes the bytes sent.
+    pub marker: bool,
 }
+
+/// The marker header's name.
+pub const MARKER_HEADER: &str = "X-Lbprobe-Id";
 
 /// Headers whose values never appear in a report.
 pub const ALWAYS_MASKED: &[&str] = &[
@@ -111,6 +117,9 @@ pub struct Engine {
     progress: ProgressFn,
     notes: Mutex<Vec<String>>,
     counter: AtomicU32,
+    /// The run's id when requests carry the marker header.
+    marker: Option<String>,
+    marks: AtomicU32,
 }
 
 /// A probe family stops talking to a side after this many consecutive timeouts or connect
@@ -157,6 +166,8 @@ impl Engine {
         max_wait: Duration,
     ) -> Result<(SentRequest, Exchange), Exhausted> {
         self.ticket().await?;
+        let marked = self.mark(bytes);
+        let bytes = marked.as_slice();
         let bounds = Bounds {
             total_timeout: max_wait.min(self.budget.remaining().max(Duration::from_millis(1))),
             ..self.bounds(None)
@@ -191,9 +202,20 @@ impl Engine {
     ) -> Result<(SentRequest, Exchange), Exhausted> {
         let _ = side;
         self.ticket().await?;
+        let marked = self.mark(bytes);
+        let bytes = marked.as_slice();
         let mut exchange = transport::exchange(endpoint, bytes, &self.bounds(wait)).await;
         self.mask_response(&mut exchange);
         Ok((self.sent(bytes, true), exchange))
+    }
+
+    /// The request with the marker header after its first line, when the plan asks for it.
+    fn mark(&self, bytes: &[u8]) -> Vec<u8> {
+        let Some(run) = &self.marker else {
+            return bytes.to_vec();
+        };
+        let n = self.marks.fetch_add(1, Ordering::SeqCst) + 1;
+        insert_marker(bytes, &format!("{run}-{n}"))
     }
 
     pub async fn sniff(&self, side: &Side) -> Result<Sniff, Exhausted> {
@@ -320,6 +342,35 @@ pub fn mask_headers(bytes: &[u8], extra: &[String]) -> Vec<u8> {
     out
 }
 
+/// Insert `X-Lbprobe-Id: VALUE` after the request line (the first LF), leaving the request
+/// line, malformed or not, as it was. A request without a line end gets none.
+pub fn insert_marker(bytes: &[u8], value: &str) -> Vec<u8> {
+    let Some(lf) = bytes.iter().position(|&b| b == b'\n') else {
+        return bytes.to_vec();
+    };
+    // The marker line ends like the request line, so a bare-LF probe stays bare-LF.
+    let eol = if lf > 0 && bytes[lf - 1] == b'\r' {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let mut out = Vec::with_capacity(bytes.len() + 48);
+    out.extend_from_slice(&bytes[..=lf]);
+    out.extend_from_slice(format!("{MARKER_HEADER}: {value}{eol}").as_bytes());
+    out.extend_from_slice(&bytes[lf + 1..]);
+    out
+}
+
+/// A run id for markers: distinct across runs on one host without a random-number crate.
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
+    format!("{:08x}", (mixed ^ (mixed >> 29)) as u32)
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -349,7 +400,14 @@ pub async fn run_interruptible(
         progress: progress.clone(),
         notes: Mutex::new(Vec::new()),
         counter: AtomicU32::new(0),
+        marker: plan.marker.then(run_id),
+        marks: AtomicU32::new(0),
     };
+    if let Some(run) = &engine.marker {
+        engine.note(format!(
+            "raw requests carry `{MARKER_HEADER}: {run}-<n>` (run {run}); methods sent through the HTTP client do not"
+        ));
+    }
     let families: Vec<Family> = plan.probes.iter().map(ProbeSpec::family).collect();
     progress(Progress::Planned {
         families: families.clone(),

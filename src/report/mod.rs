@@ -2,6 +2,7 @@
 
 pub mod catalogue;
 pub mod dry_run;
+pub mod host;
 pub mod human;
 pub mod junit;
 pub mod markdown;
