@@ -8,6 +8,7 @@ pub mod cli;
 pub mod demo;
 pub mod exit;
 pub mod lab;
+pub mod logs;
 pub mod probe;
 pub mod profile;
 pub mod report;
