@@ -3,6 +3,7 @@
 pub mod catalogue;
 pub mod dry_run;
 pub mod human;
+pub mod logs;
 pub mod model;
 pub mod progress;
 pub mod style;
