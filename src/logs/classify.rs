@@ -169,6 +169,7 @@ pub fn classify(f: &Facts, t: &Timeouts) -> Classification {
 /// HAProxy says in its termination state what nginx and the LB leave to the timings.
 fn haproxy(f: &Facts, term: [u8; 2]) -> Option<Classification> {
     Some(match &term {
+        _ if f.no_server && f.status == 503 => shows("503.no-backends", "HAProxy picked no server (<NOSRV>): no server available in the backend"),
         b"sC" => shows("504.connect-timeout", "HAProxy termination sC: the connect to the server timed out (HAProxy answers 503)"),
         b"SC" => shows("502.backend-unreachable", "HAProxy termination SC: the server refused or reset the connection"),
         b"sH" => shows("504.backend-slow", "HAProxy termination sH: no response header before the server timeout"),
@@ -178,7 +179,6 @@ fn haproxy(f: &Facts, term: [u8; 2]) -> Option<Classification> {
         b"CR" => shows("400.client-closed-early", "HAProxy termination CR: the client closed before its request was complete"),
         b"PR" if f.status == 400 => shows("400.malformed-request", "HAProxy termination PR with 400: HAProxy refused the request as invalid"),
         b"sQ" | b"SQ" => shows("503.rate-limited", "HAProxy termination sQ/SQ: the request waited in the queue for a free server slot and gave up"),
-        _ if f.no_server && f.status == 503 => shows("503.no-backends", "HAProxy picked no server (<NOSRV>): no server available in the backend"),
         _ => return None,
     })
 }
@@ -223,9 +223,15 @@ fn never_reached(f: &Facts, t: &Timeouts) -> Classification {
             "499.network-rtt-loss",
             "499 with a tcpinfo_rtt above 200 ms: the client's network is slow or lossy",
         ),
+        499 if f.request_time.is_some_and(|rt| {
+            f.upstream_response_time.is_some_and(|ut| rt > 0.0 && ut >= rt * 0.9)
+        }) => shows(
+            "499.backend-slow",
+            "499 with upstream_response_time as long as request_time: the client gave up waiting for the backend",
+        ),
         499 => shows(
             "499.client-aborted",
-            "499 before any backend was asked: the client gave up on its own",
+            "499 before any backend answered: the client gave up on its own",
         ),
         500 => shows(
             "500.backend-closed-early",
