@@ -301,3 +301,172 @@ fn binary_explains_a_line_and_rejects_a_wrong_format() {
         "{err}"
     );
 }
+
+/// The format the real-nginx test logs with: every upstream list quoted.
+const NGINX_TEST_FORMAT: &str =
+    "$remote_addr [$time_local] \"$request\" $status \"$upstream_status\" \
+     $body_bytes_sent $request_length $request_time \"$upstream_response_time\" \
+     \"$upstream_connect_time\" \"$upstream_header_time\" \"$upstream_addr\"";
+
+/// Probes through a real nginx, then the classifier on nginx's own access logs: the log names
+/// the causes the probes found. Fails (never skips) without nginx.
+#[tokio::test]
+async fn nginx_access_log_names_the_causes_the_probes_found() {
+    use lbprobe::classify::Verdict;
+    use lbprobe::lab::{
+        BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec,
+    };
+    use lbprobe::probe::{Limits, Plan, ProbeSpec};
+    use lbprobe::run::{self, Job};
+    use lbprobe::target::{Role, Target};
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    let picky = LabBackend::start(BackendConfig::default().reject_method("DELETE"))
+        .await
+        .unwrap();
+    let slow = LabBackend::start(
+        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(1500)))),
+    )
+    .await
+    .unwrap();
+    let logs_dir = tempfile::tempdir().unwrap();
+    let log = |i: usize| logs_dir.path().join(format!("server{i}.log"));
+    let harness = logs_dir.path().join("harness.log");
+    // Each server also logs in the harness's own format (defined by lbprobe::lab as `lbprobe`).
+    let access = |i: usize| {
+        format!(
+            "access_log {} logs_test; access_log {} lbprobe;",
+            log(i).display(),
+            harness.display()
+        )
+    };
+    let spec = NginxSpec {
+        servers: vec![
+            NginxServer::proxy(picky.url()).extra(access(0)),
+            NginxServer::proxy(slow.url()).extra(format!(
+                "proxy_read_timeout 1s; proxy_connect_timeout 1s; {}",
+                access(1)
+            )),
+        ],
+        http_extra: format!("log_format logs_test '{NGINX_TEST_FORMAT}';"),
+    };
+    let nginx = Nginx::start(&spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    let profile = Profile {
+        connect_timeout: Duration::from_secs(1),
+        response_timeout: Duration::from_secs(1),
+        ..Profile::nginx()
+    };
+    let probe = |listener: String, backend: String, probes: Vec<ProbeSpec>| {
+        let profile = profile.clone();
+        async move {
+            let mut l = Target::parse(Role::Listener, &listener).unwrap();
+            l.tls_verify = false;
+            let b = Target::parse(Role::Backend, &backend).unwrap();
+            let job = Job {
+                name: "logs".into(),
+                origin: "tests/logs.rs".into(),
+                plan: Plan {
+                    listener: Some(l),
+                    backend: Some(b),
+                    profile,
+                    probes,
+                    limits: Limits {
+                        max_requests: 200,
+                        max_rate: 500.0,
+                        max_duration: Duration::from_secs(60),
+                        request_timeout: Duration::from_secs(5),
+                    },
+                    mask: Vec::new(),
+                },
+                expect: Vec::new(),
+                only_codes: None,
+                notes: Vec::new(),
+            };
+            run::execute(job, std::sync::Arc::new(|_| {})).await
+        }
+    };
+    let mut found = BTreeSet::new();
+    for report in [
+        probe(
+            nginx.url(0),
+            picky.url(),
+            vec![
+                ProbeSpec::Methods {
+                    methods: Some(vec!["GET".into(), "TRACE".into(), "DELETE".into()]),
+                },
+                ProbeSpec::Malformed {
+                    variants: Some(vec!["control".into(), "lowercase-method".into()]),
+                },
+            ],
+        )
+        .await,
+        probe(
+            nginx.url(1),
+            slow.url(),
+            vec![ProbeSpec::Latency {
+                requests: 2,
+                client_timeout: None,
+            }],
+        )
+        .await,
+    ] {
+        for f in &report.findings {
+            if matches!(f.verdict, Verdict::Confirmed | Verdict::Reproduced) {
+                found.insert(f.cause.clone());
+            }
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "400.malformed-request",
+        "405.backend-method-unsupported",
+        "405.trace-unsupported",
+        "504.backend-slow",
+    ]
+    .map(String::from)
+    .into();
+    assert!(expected.is_subset(&found), "the probes found {found:?}");
+
+    let opts = Options {
+        format: LogFormat::parse(NGINX_TEST_FORMAT).unwrap(),
+        profile: "nginx".into(),
+        timeouts: Timeouts::of(&profile),
+        threads: 2,
+    };
+    let inputs = [Input::File(log(0)), Input::File(log(1))];
+    let s = logs::analyze(&inputs, &opts).unwrap();
+    let named: BTreeSet<String> = s.causes.keys().map(|k| k.to_string()).collect();
+    let logs_text = || {
+        inputs
+            .iter()
+            .map(|i| match i {
+                Input::File(p) => std::fs::read_to_string(p).unwrap_or_default(),
+                Input::Stdin => String::new(),
+            })
+            .collect::<String>()
+    };
+    assert_eq!(s.bad, 0, "{:?}\n{}", s.bad_samples, logs_text());
+    assert_eq!(named, expected, "{}", logs_text());
+
+    // nginx's own harness log, in lbprobe::lab::ACCESS_LOG_FORMAT, parses too and shows the same
+    // 405s and 504s (it has no connect or header times, so fewer causes can be told apart).
+    let lab = Options {
+        format: LogFormat::parse(lbprobe::lab::ACCESS_LOG_FORMAT).unwrap(),
+        ..opts
+    };
+    let s = logs::analyze(&[Input::File(harness.clone())], &lab).unwrap();
+    assert_eq!(s.bad, 0, "{:?}", s.bad_samples);
+    let harness_text = std::fs::read_to_string(&harness).unwrap_or_default();
+    for id in [
+        "405.trace-unsupported",
+        "405.backend-method-unsupported",
+        "400.malformed-request",
+        "504.backend-slow",
+    ] {
+        assert!(
+            s.causes.contains_key(id),
+            "{id} missing: {:?}\n{harness_text}",
+            s.causes.keys()
+        );
+    }
+}
