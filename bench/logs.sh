@@ -19,24 +19,20 @@ bin=${CARGO_TARGET_DIR:-target}/release/lbprobe
 bytes=$(stat -c %s "$data")
 cat "$data" > /dev/null   # into the page cache, so every tool reads from memory
 
-now() { date +%s.%N; }
-rate() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%8.0f MB/s  (%.2f s)", b / 1048576 / s, s }'; }
-run() {
-  local t0 t1
-  t0=$(now); "$@" > /dev/null; t1=$(now)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
+# Wall time, and CPU time (user + sys), which stays fair on a machine shared with other work.
+measure() {
+  local f; f=$(mktemp)
+  /usr/bin/time -f "%e %U %S" -o "$f" "$@" > /dev/null
+  awk -v b="$bytes" '{ cpu = $2 + $3; printf "%7.0f MB/s wall (%.2f s)  %7.0f MB/s cpu (%.2f s)", b / 1048576 / $1, $1, b / 1048576 / cpu, cpu }' "$f"
+  rm -f "$f"
 }
+row() { local label=$1; shift; printf '  %-38s %s\n' "$label" "$(measure "$@")"; }
 
-# $9 is the status; upstream_status is field 15 (its retries `502, 200` split in two: counted as is).
-awk_count() { awk '{ n[$9 " " $15]++ } END { for (k in n) print k, n[k] }' "$data"; }
-cat_only() { cat "$data"; }
-
+# $9 is the status, $15 upstream_status (a retry's `502, 200` splits in two: counted as is).
+script='{ n[$9 " " $15]++ } END { for (k in n) print k, n[k] }'
 cores=$(nproc)
 printf '%s: %d MB, %d cores\n' "$data" $((bytes / 1048576)) "$cores"
-printf '  %-34s %s\n' "cat (page cache read)" "$(rate "$(run cat_only)")"
-printf '  %-34s %s\n' "awk (status, upstream_status) pairs" "$(rate "$(run awk_count)")"
-if command -v mawk >/dev/null; then
-  printf '  %-34s %s\n' "mawk, same script" "$(rate "$(run mawk '{ n[$9 " " $15]++ } END { for (k in n) print k, n[k] }' "$data")")"
-fi
-printf '  %-34s %s\n' "lbprobe logs, 1 thread" "$(rate "$(run "$bin" logs --threads 1 --log-format upstream "$data")")"
-printf '  %-34s %s\n' "lbprobe logs, $cores threads" "$(rate "$(run "$bin" logs --threads "$cores" --log-format upstream "$data")")"
+row "cat (page cache read)" cat "$data"
+row "awk (status, upstream_status) pairs" awk "$script" "$data"
+row "lbprobe logs, 1 thread" "$bin" logs --threads 1 --log-format upstream "$data"
+row "lbprobe logs, $cores threads" "$bin" logs --threads "$cores" --log-format upstream "$data"

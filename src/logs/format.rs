@@ -196,6 +196,29 @@ impl NginxFormat {
         Ok(rec)
     }
 
+    /// The status alone, when the line is good up to it: the fast path of every line.
+    /// `None` when the line does not parse that far (the full parse then says why).
+    #[inline]
+    pub fn status(&self, line: &[u8]) -> Option<u16> {
+        if !starts_with(line, &self.prefix) {
+            return None;
+        }
+        let mut pos = self.prefix.len();
+        for item in &self.items[..=self.status_at] {
+            let rest = &line[pos..];
+            let end = if item.delim.is_empty() {
+                rest.len()
+            } else {
+                find_end(rest, &item.delim, item.field.is_upstream_list())?
+            };
+            if item.field == Field::Status {
+                return status_of(&rest[..end]);
+            }
+            pos += end + item.delim.len();
+        }
+        None
+    }
+
     /// Every variable of the format with its value, for `--explain-line`.
     pub fn fields<'a>(&self, line: &'a [u8]) -> Result<Vec<(String, &'a [u8])>, LineError> {
         let mut out = Vec::new();
@@ -294,16 +317,18 @@ pub fn status_of(v: &[u8]) -> Option<u16> {
 
 /// Where `delim` first occurs in `hay`; for upstream lists, a delimiter that begins with a
 /// space is skipped where that space belongs to a `, ` or ` : ` separator.
+#[inline]
 fn find_end(hay: &[u8], delim: &[u8], list: bool) -> Option<usize> {
     let first = delim[0];
+    let rest = &delim[1..];
     let mut from = 0;
     while from <= hay.len() {
-        let at = from + memchr::memchr(first, &hay[from..])?;
-        if hay[at..].starts_with(delim) {
+        let at = from + find_byte(first, &hay[from..])?;
+        if starts_with(&hay[at + 1..], rest) {
             let separator = list
                 && first == b' '
                 && ((at > 0 && matches!(hay[at - 1], b',' | b':'))
-                    || hay[at + 1..].starts_with(b": "));
+                    || starts_with(&hay[at + 1..], b": "));
             if !separator {
                 return Some(at);
             }
@@ -311,6 +336,27 @@ fn find_end(hay: &[u8], delim: &[u8], list: bool) -> Option<usize> {
         from = at + 1;
     }
     None
+}
+
+/// Most fields are short (`-`, an address, a time): a plain loop over the first bytes beats
+/// memchr's set-up; longer values go to memchr.
+#[inline]
+fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
+    const SHORT: usize = 16;
+    let head = &hay[..hay.len().min(SHORT)];
+    if let Some(i) = head.iter().position(|&c| c == b) {
+        return Some(i);
+    }
+    if hay.len() <= SHORT {
+        return None;
+    }
+    memchr::memchr(b, &hay[SHORT..]).map(|i| i + SHORT)
+}
+
+/// Delimiters are a few bytes: comparing inline beats a call to memcmp.
+#[inline]
+fn starts_with(hay: &[u8], prefix: &[u8]) -> bool {
+    hay.len() >= prefix.len() && hay.iter().zip(prefix).all(|(a, b)| a == b)
 }
 
 pub(crate) fn lossy(b: &[u8]) -> String {

@@ -173,6 +173,12 @@ impl Options {
             acc.blank += 1;
             return;
         }
+        if let LogFormat::Nginx { format, .. } = &self.format {
+            if let Some(status) = format.status(line).filter(|s| *s < 400) {
+                acc.status[usize::from(status)] += 1;
+                return;
+            }
+        }
         match self.format.parse_line(line, true) {
             Err(e) => acc.bad_line(input, n, line, e),
             Ok(rec) if rec.status < 400 => acc.status[usize::from(rec.status)] += 1,
