@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalogue::Catalogue;
-use crate::cli::{BackendArgs, Cli, ColorArg, Command, FormatArg, OutputArgs, ScanArgs};
+use crate::cli::{BackendArgs, Cli, ColorArg, Command, FormatArg, LogsArgs, OutputArgs, ScanArgs};
 use crate::probe::{Family, Interrupt, Limits, Plan, ProbeSpec};
 use crate::profile::Profile;
 use crate::report::{self, progress::ProgressDisplay, ColorChoice, Format, Report};
@@ -83,6 +83,7 @@ impl Output {
 pub fn run(cli: Cli) -> Result<i32, AppError> {
     let out = Output::from(&cli.output);
     match cli.command {
+        Command::Logs(args) => logs(&args, &out),
         Command::Causes => {
             let cat = Catalogue::builtin();
             let text = match out.plain_format("`causes`")? {
@@ -478,4 +479,83 @@ pub fn backend_config(args: &BackendArgs) -> Result<crate::host::backend::Backen
         ..Limits::default()
     };
     Ok(config)
+}
+
+/// `lbprobe logs`: flags into options, then the summary or one line explained.
+fn logs(args: &LogsArgs, out: &Output) -> Result<i32, AppError> {
+    use crate::logs::{self, classify::Timeouts, Input, LogFormat, Options};
+    use report::logs as render;
+    let format = out.plain_format("logs")?;
+    let usage = |e: logs::LogsError| AppError::Usage(e.to_string());
+    let profile = Profile::by_name(&args.profile).ok_or_else(|| {
+        AppError::Usage(format!(
+            "unknown profile {:?} (expected one of: {})",
+            args.profile,
+            Profile::NAMES.join(", ")
+        ))
+    })?;
+    let mut timeouts = Timeouts::of(&profile);
+    for (flag, value, slot) in [
+        (
+            "--connect-timeout",
+            args.connect_timeout,
+            &mut timeouts.connect,
+        ),
+        (
+            "--response-timeout",
+            args.response_timeout,
+            &mut timeouts.response,
+        ),
+    ] {
+        if let Some(v) = value {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(AppError::Usage(format!(
+                    "{flag} must be a number of seconds above 0"
+                )));
+            }
+            *slot = v;
+        }
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        return Err(AppError::Usage("--threads must be at least 1".into()));
+    }
+    let opts = Options {
+        format: LogFormat::parse(&args.log_format).map_err(usage)?,
+        profile: profile.name.clone(),
+        timeouts,
+        threads,
+    };
+    let inputs: Vec<Input> = args.files.iter().map(|f| Input::from_arg(f)).collect();
+    if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+        return Err(AppError::Usage(
+            "`-` (standard input) can be named once".into(),
+        ));
+    }
+    let text = if let Some(n) = args.explain_line {
+        if n == 0 {
+            return Err(AppError::Usage("--explain-line counts from 1".into()));
+        }
+        let e = logs::explain_line(&inputs[0], n, &opts).map_err(usage)?;
+        match format {
+            Format::Json => report::to_json(&render::ExplanationJson::new(&e)),
+            _ => render::explanation_human(&e, out.style()),
+        }
+    } else {
+        let summary = logs::analyze(&inputs, &opts).map_err(usage)?;
+        let r = render::LogsReport::new(
+            &summary,
+            opts.format.name(),
+            opts.profile.clone(),
+            inputs.iter().map(Input::name).collect(),
+        );
+        match format {
+            Format::Json => report::to_json(&r),
+            _ => render::human(&r, out.style()),
+        }
+    };
+    out.write(&text)?;
+    Ok(crate::exit::OK)
 }

@@ -90,6 +90,8 @@ pub enum Command {
         /// The backend host's JSON report (`lbprobe backend --capture --format json`).
         backend: PathBuf,
     },
+    /// Read access logs and say which documented cause each error line shows.
+    Logs(LogsArgs),
     /// List the causes catalogue.
     Causes,
     /// Explain one cause: what it means, which side, what confirms or rules it out, the fix.
@@ -182,4 +184,29 @@ pub struct BackendArgs {
     /// Per-request timeout of the local checks, in seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Log files (plain or gzip); `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// combined, upstream, lab, json, haproxy, or an nginx log_format string as written.
+    #[arg(long, default_value = "upstream", value_name = "FORMAT")]
+    pub log_format: String,
+    /// Timeouts and limits to compare the lines with.
+    #[arg(long, default_value = "clb")]
+    pub profile: String,
+    /// Override the profile's backend connect timeout, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub connect_timeout: Option<f64>,
+    /// Override the profile's backend response timeout, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub response_timeout: Option<f64>,
+    /// Reader threads for plain files (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Show how line N (of the first FILE) parses and which cause it shows, and why.
+    #[arg(long, value_name = "N")]
+    pub explain_line: Option<u64>,
 }

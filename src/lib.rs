@@ -9,6 +9,7 @@ pub mod demo;
 pub mod exit;
 pub mod host;
 pub mod lab;
+pub mod logs;
 pub mod probe;
 pub mod profile;
 pub mod report;

@@ -5,6 +5,7 @@ pub mod dry_run;
 pub mod host;
 pub mod human;
 pub mod junit;
+pub mod logs;
 pub mod markdown;
 pub mod model;
 pub mod progress;

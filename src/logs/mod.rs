@@ -1,0 +1,246 @@
+//! Access logs: `lbprobe logs` reads nginx, HAProxy or the load balancer's JSON export, and says
+//! which documented cause each error line shows, with counts, shares, top URIs and clients, and
+//! when it started. Streaming in bounded memory; a file is split at line boundaries and its
+//! chunks are read in parallel.
+
+pub mod classify;
+pub mod format;
+pub mod haproxy;
+pub mod json;
+pub mod reader;
+pub mod record;
+pub mod summary;
+
+use std::path::PathBuf;
+
+use classify::{Classification, Facts, Timeouts};
+use format::{FormatError, NginxFormat};
+use record::Record;
+use summary::{BadLine, Summary};
+
+/// Why a line did not parse: where (0-based byte) and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    pub column: usize,
+    pub message: String,
+}
+
+impl LineError {
+    pub fn new(column: usize, message: String) -> LineError {
+        LineError { column, message }
+    }
+}
+
+/// The formats `--log-format` names, besides a `log_format` string given as is.
+pub const FORMAT_NAMES: &[(&str, &str)] = &[
+    ("combined", "nginx's predefined combined format (no upstream fields)"),
+    ("upstream", "combined plus $request_length $request_time $upstream_addr $upstream_status $upstream_response_time $upstream_connect_time $upstream_header_time"),
+    ("lab", "the key=value format of lbprobe's own nginx lab"),
+    ("json", "the load balancer's JSON export, one object per line"),
+    ("haproxy", "HAProxy's default HTTP log (option httplog)"),
+];
+
+/// A log format, compiled.
+#[derive(Debug, Clone)]
+pub enum LogFormat {
+    Nginx { name: String, format: NginxFormat },
+    Json,
+    Haproxy,
+}
+
+impl LogFormat {
+    /// A name of [`FORMAT_NAMES`], or an nginx `log_format` string (anything with a `$`).
+    pub fn parse(arg: &str) -> Result<LogFormat, LogsError> {
+        let nginx = |name: &str, source: &str| -> Result<LogFormat, LogsError> {
+            Ok(LogFormat::Nginx {
+                name: name.to_string(),
+                format: NginxFormat::compile(source).map_err(LogsError::Format)?,
+            })
+        };
+        match arg {
+            "combined" => nginx("combined", format::COMBINED),
+            "upstream" => nginx("upstream", format::COMBINED_UPSTREAM),
+            "lab" => nginx("lab", crate::lab::ACCESS_LOG_FORMAT),
+            "json" => Ok(LogFormat::Json),
+            "haproxy" => Ok(LogFormat::Haproxy),
+            s if s.contains('$') => nginx("nginx log_format", s),
+            other => Err(LogsError::UnknownFormat(other.to_string())),
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            LogFormat::Nginx { name, format } if name == "nginx log_format" => {
+                format!("nginx log_format '{}'", format.source())
+            }
+            LogFormat::Nginx { name, .. } => format!("nginx {name}"),
+            LogFormat::Json => "JSON export".into(),
+            LogFormat::Haproxy => "HAProxy HTTP log".into(),
+        }
+    }
+
+    /// Parse one line (without its newline); `fast` may stop after a status below 400.
+    pub fn parse_line<'a>(&self, line: &'a [u8], fast: bool) -> Result<Record<'a>, LineError> {
+        match self {
+            LogFormat::Nginx { format, .. } => format.parse(line, fast),
+            LogFormat::Json => json::parse(line, fast),
+            LogFormat::Haproxy => haproxy::parse(line, fast),
+        }
+    }
+
+    /// Every field of the line by name, for `--explain-line`.
+    pub fn fields<'a>(&self, line: &'a [u8]) -> Result<Vec<(String, &'a [u8])>, LineError> {
+        match self {
+            LogFormat::Nginx { format, .. } => format.fields(line),
+            LogFormat::Json => json::fields(line),
+            LogFormat::Haproxy => haproxy::fields(line),
+        }
+    }
+}
+
+/// An input: a file (plain or gzip) or standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Input {
+    pub fn from_arg(arg: &str) -> Input {
+        if arg == "-" {
+            Input::Stdin
+        } else {
+            Input::File(arg.into())
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Input::Stdin => "<stdin>".into(),
+            Input::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// What `lbprobe logs` is asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub format: LogFormat,
+    pub profile: String,
+    pub timeouts: Timeouts,
+    /// Worker threads for plain files (1: all in the calling thread).
+    pub threads: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    #[error("--log-format: {0}")]
+    Format(FormatError),
+    #[error("--log-format {0:?}: not a format name (combined, upstream, lab, json, haproxy) nor an nginx log_format string (it has no $variable)")]
+    UnknownFormat(String),
+    #[error("cannot read {input}: {source}")]
+    Read {
+        input: String,
+        source: std::io::Error,
+    },
+    #[error("{input} does not look like the {format} format: {bad} of its first {sampled} lines do not parse; first: line {line}: {reason} (column {column}): {text:?}", line = first.line, reason = first.reason, column = first.column, text = first.text)]
+    NotThisFormat {
+        input: String,
+        format: String,
+        bad: u64,
+        sampled: u64,
+        first: Box<BadLine>,
+    },
+    #[error("{input} has {lines} lines; there is no line {wanted}")]
+    NoSuchLine {
+        input: String,
+        wanted: u64,
+        lines: u64,
+    },
+}
+
+/// Lines of each input checked against the format before the rest is trusted to it.
+pub const SAMPLE_LINES: u64 = 100;
+
+impl Options {
+    /// Count one line (1-based number `n` within the current chunk) into `acc`.
+    #[inline]
+    pub fn line(&self, input: &str, n: u64, line: &[u8], acc: &mut Summary) {
+        acc.lines += 1;
+        acc.bytes += line.len() as u64 + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            acc.blank += 1;
+            return;
+        }
+        if let LogFormat::Nginx { format, .. } = &self.format {
+            if let Some(status) = format.status(line).filter(|s| *s < 400) {
+                acc.status[usize::from(status)] += 1;
+                return;
+            }
+        }
+        match self.format.parse_line(line, true) {
+            Err(e) => acc.bad_line(input, n, line, e),
+            Ok(rec) if rec.status < 400 => acc.status[usize::from(rec.status)] += 1,
+            Ok(_) => match self.format.parse_line(line, false) {
+                Err(e) => acc.bad_line(input, n, line, e),
+                Ok(rec) => {
+                    acc.status[usize::from(rec.status)] += 1;
+                    let facts = Facts::of(&rec);
+                    let c = classify::classify(&facts, &self.timeouts);
+                    acc.error_line(n, &rec, &facts, c);
+                }
+            },
+        }
+    }
+}
+
+/// Read every input and summarise what its error lines show.
+pub fn analyze(inputs: &[Input], opts: &Options) -> Result<Summary, LogsError> {
+    let mut total = Summary::default();
+    for input in inputs {
+        total.merge(reader::read_input(input, opts)?);
+    }
+    total.finish();
+    Ok(total)
+}
+
+/// One line, parsed and classified, with the reasoning.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    pub input: String,
+    pub line: u64,
+    pub text: String,
+    pub format: String,
+    pub fields: Result<Vec<(String, String)>, LineError>,
+    pub facts: Option<Facts>,
+    pub classification: Option<Classification>,
+}
+
+/// Parse and classify line `n` (1-based) of `input`, saying why.
+pub fn explain_line(input: &Input, n: u64, opts: &Options) -> Result<Explanation, LogsError> {
+    let text = reader::nth_line(input, n)?;
+    let line = text.strip_suffix(b"\r").unwrap_or(&text);
+    let fields = opts.format.fields(line).map(|v| {
+        v.into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(v).into_owned()))
+            .collect()
+    });
+    let (facts, classification) = match opts.format.parse_line(line, false) {
+        Ok(rec) => {
+            let f = Facts::of(&rec);
+            let c = classify::classify(&f, &opts.timeouts);
+            (Some(f), Some(c))
+        }
+        Err(_) => (None, None),
+    };
+    Ok(Explanation {
+        input: input.name(),
+        line: n,
+        text: String::from_utf8_lossy(line).into_owned(),
+        format: opts.format.name(),
+        fields,
+        facts,
+        classification,
+    })
+}

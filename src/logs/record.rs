@@ -1,0 +1,160 @@
+//! One parsed access-log line: raw field values borrowed from the line, parsed only on demand.
+
+/// The fields the classifier reads, whatever the format. Every value is the raw text of the
+/// field (without quotes); `None` means the format has no such field, which is not the same as
+/// a field that says `-`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Record<'a> {
+    pub status: u16,
+    pub upstream_status: Option<&'a [u8]>,
+    pub request_time: Option<&'a [u8]>,
+    pub upstream_response_time: Option<&'a [u8]>,
+    pub upstream_connect_time: Option<&'a [u8]>,
+    pub upstream_header_time: Option<&'a [u8]>,
+    /// The whole request line (`GET /x HTTP/1.1`), when the format logs it as one field.
+    pub request: Option<&'a [u8]>,
+    pub method: Option<&'a [u8]>,
+    pub uri: Option<&'a [u8]>,
+    pub client: Option<&'a [u8]>,
+    pub time: Option<&'a [u8]>,
+    pub bytes_sent: Option<&'a [u8]>,
+    pub request_length: Option<&'a [u8]>,
+    /// The client connection's TCP round-trip time, in microseconds (nginx and the LB's export).
+    pub tcpinfo_rtt: Option<&'a [u8]>,
+    pub upstream_addr: Option<&'a [u8]>,
+    pub scheme: Option<&'a [u8]>,
+    pub ssl_protocol: Option<&'a [u8]>,
+    /// HAProxy's two-letter termination state (`sH`, `SC`, `--`, …).
+    pub termination: Option<[u8; 2]>,
+    /// Seconds per unit of the `*_time` fields: 1 for nginx and the LB's export, 0.001 for
+    /// HAProxy's millisecond timers.
+    pub time_scale: f64,
+}
+
+impl Record<'_> {
+    pub fn new() -> Self {
+        Record {
+            time_scale: 1.0,
+            ..Record::default()
+        }
+    }
+
+    /// The method: its own field, else the first word of the request line.
+    pub fn method(&self) -> Option<&[u8]> {
+        self.method.or_else(|| {
+            let r = self.request?;
+            let end = r.iter().position(|&b| b == b' ')?;
+            Some(&r[..end])
+        })
+    }
+
+    /// The URI: its own field, else the second word of the request line.
+    pub fn uri(&self) -> Option<&[u8]> {
+        self.uri.or_else(|| {
+            let r = self.request?;
+            let mut words = r.split(|&b| b == b' ');
+            words.next()?;
+            words.next().filter(|w| !w.is_empty())
+        })
+    }
+}
+
+/// An absent value in nginx and the LB's export: `-`, or empty.
+pub fn is_dash(v: &[u8]) -> bool {
+    v.is_empty() || v == b"-"
+}
+
+/// A plain decimal number (`0.001`, `60`, `-1`); `None` for `-` and anything else.
+pub fn parse_number(v: &[u8]) -> Option<f64> {
+    let v = trim(v);
+    if v.is_empty() || v.len() > 32 {
+        return None;
+    }
+    let (neg, digits) = match v[0] {
+        b'-' => (true, &v[1..]),
+        b'+' => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut int: u64 = 0;
+    let mut frac: u64 = 0;
+    let mut frac_div: u64 = 1;
+    let mut seen_dot = false;
+    let mut any_digit = false;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                any_digit = true;
+                let d = u64::from(b - b'0');
+                if seen_dot {
+                    // Digits beyond 1e-12 cannot change a comparison against a timeout.
+                    if frac_div < 1_000_000_000_000 {
+                        frac = frac * 10 + d;
+                        frac_div *= 10;
+                    }
+                } else {
+                    int = int.checked_mul(10)?.checked_add(d)?;
+                }
+            }
+            b'.' if !seen_dot => seen_dot = true,
+            _ => return None,
+        }
+    }
+    if !any_digit {
+        return None;
+    }
+    let n = int as f64 + frac as f64 / frac_div as f64;
+    Some(if neg { -n } else { n })
+}
+
+pub fn trim(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// The values of a multi-valued upstream field: nginx separates the servers tried for one
+/// request with `, ` and the upstream groups of internal redirects with ` : `.
+pub fn split_upstream(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    v.split(|&b| b == b',' || b == b':')
+        .map(trim)
+        .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_number(b"0.001"), Some(0.001));
+        assert_eq!(parse_number(b"60"), Some(60.0));
+        assert_eq!(parse_number(b"-1"), Some(-1.0));
+        assert_eq!(parse_number(b"-"), None);
+        assert_eq!(parse_number(b""), None);
+        assert_eq!(parse_number(b"1.2.3"), None);
+        assert_eq!(parse_number(b"99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn upstream_lists() {
+        let v: Vec<&[u8]> = split_upstream(b"502, 504 : 200").collect();
+        assert_eq!(v, [&b"502"[..], b"504", b"200"]);
+    }
+
+    #[test]
+    fn method_and_uri_from_the_request_line() {
+        let r = Record {
+            request: Some(b"DELETE /a?b HTTP/1.1"),
+            ..Record::new()
+        };
+        assert_eq!(r.method(), Some(&b"DELETE"[..]));
+        assert_eq!(r.uri(), Some(&b"/a?b"[..]));
+    }
+}

@@ -1,0 +1,434 @@
+//! What a log shows, accumulated in bounded memory: counts per status and per cause, top URIs
+//! and clients per cause (approximate once a map is full), error buckets over time. Summaries
+//! of chunks merge, in file order, into the summary of the whole input.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::classify::{Classification, Facts};
+use super::record::Record;
+use super::LineError;
+
+/// Distinct keys a top-K map holds before it drops its smaller half.
+const TOP_CAPACITY: usize = 512;
+/// Keys are cut to this many bytes (a URI can be 32 KB).
+const MAX_KEY: usize = 200;
+/// Distinct time buckets before the bucket width doubles.
+const MAX_BUCKETS: usize = 512;
+/// Bad lines kept as samples.
+pub const BAD_SAMPLES: usize = 5;
+/// Distinct 499 request_time values (in 100 ms steps) kept for the fixed-timeout check.
+const MAX_RT_STEPS: usize = 256;
+
+/// Counts per key, bounded: when full, the smaller half is dropped and its counts are added to
+/// `dropped`, so a reported count is a lower bound (exact while nothing was dropped).
+#[derive(Debug, Clone, Default)]
+pub struct TopK {
+    counts: HashMap<Box<[u8]>, u64>,
+    pub dropped: u64,
+}
+
+impl TopK {
+    pub fn add(&mut self, key: &[u8], n: u64) {
+        let key = &key[..key.len().min(MAX_KEY)];
+        if let Some(c) = self.counts.get_mut(key) {
+            *c += n;
+            return;
+        }
+        if self.counts.len() >= TOP_CAPACITY {
+            self.shrink();
+        }
+        self.counts.insert(key.into(), n);
+    }
+
+    fn shrink(&mut self) {
+        let mut all: Vec<u64> = self.counts.values().copied().collect();
+        all.sort_unstable_by(|a, b| b.cmp(a));
+        let keep_above = all[TOP_CAPACITY / 2 - 1];
+        let mut kept = 0;
+        let mut dropped = 0;
+        self.counts.retain(|_, c| {
+            // Ties at the cut go too once half is kept, so the map always shrinks.
+            let keep = *c > keep_above || (*c == keep_above && kept < TOP_CAPACITY / 2);
+            if keep {
+                kept += 1;
+            } else {
+                dropped += *c;
+            }
+            keep
+        });
+        self.dropped += dropped;
+    }
+
+    pub fn merge(&mut self, other: TopK) {
+        self.dropped += other.dropped;
+        for (k, n) in other.counts {
+            self.add(&k, n);
+        }
+    }
+
+    /// The `n` largest, largest first (ties by key, so output is stable).
+    pub fn top(&self, n: usize) -> Vec<(String, u64)> {
+        let mut v: Vec<(&Box<[u8]>, &u64)> = self.counts.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        v.into_iter()
+            .take(n)
+            .map(|(k, c)| (String::from_utf8_lossy(k).into_owned(), *c))
+            .collect()
+    }
+}
+
+/// Error counts per time bucket; buckets start one minute wide and double when there would be
+/// more than [`MAX_BUCKETS`], so memory does not grow with the time span.
+#[derive(Debug, Clone)]
+pub struct TimeBuckets {
+    /// Bucket width in minutes.
+    pub width: u64,
+    /// Minute index (minutes since 1970, as the log writes its local time) → count.
+    pub counts: BTreeMap<u64, u64>,
+}
+
+impl Default for TimeBuckets {
+    fn default() -> Self {
+        TimeBuckets {
+            width: 1,
+            counts: BTreeMap::new(),
+        }
+    }
+}
+
+impl TimeBuckets {
+    pub fn add(&mut self, minute: u64, n: u64) {
+        *self.counts.entry(minute - minute % self.width).or_default() += n;
+        while self.counts.len() > MAX_BUCKETS {
+            self.widen(self.width * 2);
+        }
+    }
+
+    fn widen(&mut self, width: u64) {
+        self.width = width;
+        let old = std::mem::take(&mut self.counts);
+        for (m, n) in old {
+            *self.counts.entry(m - m % width).or_default() += n;
+        }
+    }
+
+    pub fn merge(&mut self, other: TimeBuckets) {
+        if other.width > self.width {
+            self.widen(other.width);
+        }
+        for (m, n) in other.counts {
+            self.add(m, n);
+        }
+    }
+}
+
+/// What is known of one cause.
+#[derive(Debug, Clone, Default)]
+pub struct CauseStats {
+    pub count: u64,
+    pub by_status: BTreeMap<u16, u64>,
+    pub uris: TopK,
+    pub clients: TopK,
+    pub upstreams: TopK,
+    pub buckets: TimeBuckets,
+    /// Line number (in the whole input) and time of the first line that showed it.
+    pub first_line: u64,
+    pub first_time: Option<String>,
+}
+
+/// A line that did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BadLine {
+    pub input: String,
+    pub line: u64,
+    pub column: usize,
+    pub reason: String,
+    /// The line, cut to 200 bytes.
+    pub text: String,
+}
+
+/// The summary of one chunk, one input or all inputs.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub lines: u64,
+    pub bytes: u64,
+    pub blank: u64,
+    pub bad: u64,
+    pub bad_samples: Vec<BadLine>,
+    /// Count per status code (index = code; 0 holds lines with no status, e.g. HAProxy's -1).
+    pub status: Vec<u64>,
+    pub causes: BTreeMap<&'static str, CauseStats>,
+    /// Error lines no documented cause explains, per status.
+    pub unexplained: BTreeMap<u16, u64>,
+    /// Lines that reached a backend (an upstream status was logged), among error lines.
+    pub reached_backend: u64,
+    /// 499 lines per request_time in 100 ms steps: one value for most of them is a client
+    /// timeout (`499.client-timeout-short`).
+    pub rt_499: BTreeMap<u64, u64>,
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Summary {
+            lines: 0,
+            bytes: 0,
+            blank: 0,
+            bad: 0,
+            bad_samples: Vec::new(),
+            status: vec![0; 1000],
+            causes: BTreeMap::new(),
+            unexplained: BTreeMap::new(),
+            reached_backend: 0,
+            rt_499: BTreeMap::new(),
+        }
+    }
+}
+
+impl Summary {
+    pub fn parsed(&self) -> u64 {
+        self.status.iter().sum()
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.status[400..].iter().sum()
+    }
+
+    pub fn bad_line(&mut self, input: &str, line: u64, text: &[u8], e: LineError) {
+        self.bad += 1;
+        if self.bad_samples.len() < BAD_SAMPLES {
+            self.bad_samples.push(BadLine {
+                input: input.to_string(),
+                line,
+                column: e.column + 1,
+                reason: e.message,
+                text: String::from_utf8_lossy(&text[..text.len().min(200)]).into_owned(),
+            });
+        }
+    }
+
+    /// Count an error line under what it shows.
+    pub fn error_line(&mut self, line: u64, rec: &Record<'_>, facts: &Facts, c: Classification) {
+        if !facts.upstream.is_empty() {
+            self.reached_backend += 1;
+        }
+        if facts.status == 499 {
+            if let Some(rt) = facts.request_time {
+                let step = (rt * 10.0).round().max(0.0) as u64;
+                if self.rt_499.len() < MAX_RT_STEPS || self.rt_499.contains_key(&step) {
+                    *self.rt_499.entry(step).or_default() += 1;
+                }
+            }
+        }
+        let Some(cause) = c.cause else {
+            *self.unexplained.entry(facts.status).or_default() += 1;
+            return;
+        };
+        let s = self.causes.entry(cause).or_default();
+        if s.count == 0 {
+            s.first_line = line;
+            s.first_time = rec.time.map(|t| String::from_utf8_lossy(t).into_owned());
+        }
+        s.count += 1;
+        *s.by_status.entry(facts.status).or_default() += 1;
+        if let Some(u) = rec.uri() {
+            let u = u.split(|&b| b == b'?').next().unwrap_or(u);
+            s.uris.add(u, 1);
+        }
+        if let Some(c) = rec.client {
+            s.clients.add(c, 1);
+        }
+        if let Some(a) = rec.upstream_addr.filter(|a| !super::record::is_dash(a)) {
+            s.upstreams.add(a, 1);
+        }
+        if let Some(m) = rec.time.and_then(minute_of) {
+            s.buckets.add(m, 1);
+        }
+    }
+
+    /// Merge the summary of the chunk that follows this one; its line numbers were counted from
+    /// its own start, so they move by the lines before it.
+    pub fn merge(&mut self, mut next: Summary) {
+        let offset = self.lines;
+        for b in &mut next.bad_samples {
+            b.line += offset;
+        }
+        self.lines += next.lines;
+        self.bytes += next.bytes;
+        self.blank += next.blank;
+        self.bad += next.bad;
+        let room = BAD_SAMPLES.saturating_sub(self.bad_samples.len());
+        self.bad_samples
+            .extend(next.bad_samples.into_iter().take(room));
+        for (a, b) in self.status.iter_mut().zip(next.status) {
+            *a += b;
+        }
+        for (id, n) in next.causes {
+            match self.causes.get_mut(id) {
+                None => {
+                    let mut n = n;
+                    n.first_line += offset;
+                    self.causes.insert(id, n);
+                }
+                Some(s) => {
+                    s.count += n.count;
+                    for (k, v) in n.by_status {
+                        *s.by_status.entry(k).or_default() += v;
+                    }
+                    s.uris.merge(n.uris);
+                    s.clients.merge(n.clients);
+                    s.upstreams.merge(n.upstreams);
+                    s.buckets.merge(n.buckets);
+                }
+            }
+        }
+        for (k, v) in next.unexplained {
+            *self.unexplained.entry(k).or_default() += v;
+        }
+        self.reached_backend += next.reached_backend;
+        for (k, v) in next.rt_499 {
+            if self.rt_499.len() < MAX_RT_STEPS || self.rt_499.contains_key(&k) {
+                *self.rt_499.entry(k).or_default() += v;
+            }
+        }
+    }
+
+    /// Conclusions only the whole input supports: 503s without an upstream when no line
+    /// reached any backend are the listener having none (`503.no-backends`), not a limit.
+    pub fn finish(&mut self) {
+        if self.reached_backend == 0 {
+            if let Some(s) = self.causes.remove("503.rate-limited") {
+                self.causes.insert("503.no-backends", s);
+            }
+        }
+    }
+
+    /// The one request_time most 499 lines share (seconds, share), when it is a client timeout.
+    pub fn fixed_499_timeout(&self) -> Option<(f64, f64)> {
+        let total: u64 = self.rt_499.values().sum();
+        let (step, n) = self.rt_499.iter().max_by_key(|(_, n)| **n)?;
+        let share = *n as f64 / total as f64;
+        (total >= 10 && share >= 0.8 && *step >= 5).then_some((*step as f64 / 10.0, share))
+    }
+}
+
+/// Minutes since 1970-01-01 of a logged time, as written (the zone is not applied): nginx's
+/// `$time_local` (`24/Nov/2025:19:29:01 +0000`, HAProxy's too), ISO 8601
+/// (`2025-11-24T19:29:01+00:00`) and `$msec` (`1764012541.123`).
+pub fn minute_of(t: &[u8]) -> Option<u64> {
+    let num = |s: &[u8]| -> Option<u64> {
+        if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(s).ok()?.parse().ok()
+    };
+    let civil = |y: u64, m: u64, d: u64, hh: u64, mm: u64| -> Option<u64> {
+        if !(1..=12).contains(&m)
+            || !(1..=31).contains(&d)
+            || hh > 23
+            || mm > 59
+            || !(1970..=9999).contains(&y)
+        {
+            return None;
+        }
+        Some(days_from_civil(y, m, d) * 1440 + hh * 60 + mm)
+    };
+    if t.len() >= 17 && t[2] == b'/' && t[6] == b'/' && t[11] == b':' {
+        const MONTHS: [&[u8]; 12] = [
+            b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+            b"Dec",
+        ];
+        let m = MONTHS.iter().position(|m| *m == &t[3..6])? as u64 + 1;
+        return civil(
+            num(&t[7..11])?,
+            m,
+            num(&t[0..2])?,
+            num(&t[12..14])?,
+            num(&t[15..17])?,
+        );
+    }
+    if t.len() >= 16 && t[4] == b'-' && t[7] == b'-' && matches!(t[10], b'T' | b' ') {
+        return civil(
+            num(&t[0..4])?,
+            num(&t[5..7])?,
+            num(&t[8..10])?,
+            num(&t[11..13])?,
+            num(&t[14..16])?,
+        );
+    }
+    let secs = t.split(|&b| b == b'.').next()?;
+    (secs.len() >= 9).then_some(num(secs)? / 60)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `2025-11-24 19:29` for a minute index.
+pub fn minute_label(minute: u64) -> String {
+    let days = minute / 1440;
+    let (hh, mm) = ((minute % 1440) / 60, minute % 60);
+    // Inverse of days_from_civil.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_of_every_format_agree() {
+        let a = minute_of(b"24/Nov/2025:19:29:01 +0000").unwrap();
+        assert_eq!(minute_of(b"2025-11-24T19:29:59+00:00"), Some(a));
+        assert_eq!(minute_of(b"1764012541.123"), Some(a));
+        assert_eq!(minute_label(a), "2025-11-24 19:29");
+        assert_eq!(
+            minute_of(b"06/Feb/2009:12:14:14.655")
+                .map(minute_label)
+                .as_deref(),
+            Some("2009-02-06 12:14")
+        );
+        assert_eq!(minute_of(b"nonsense"), None);
+        assert_eq!(minute_of(b"99/Xyz/2025:19:29:01"), None);
+    }
+
+    #[test]
+    fn top_k_stays_bounded_and_keeps_the_heavy_keys() {
+        let mut t = TopK::default();
+        for i in 0..100_000u32 {
+            t.add(format!("/rare/{i}").as_bytes(), 1);
+            t.add(b"/heavy", 1);
+        }
+        assert!(t.counts.len() <= TOP_CAPACITY);
+        assert_eq!(t.top(1), vec![("/heavy".to_string(), 100_000)]);
+        assert!(t.dropped > 0);
+    }
+
+    #[test]
+    fn buckets_widen_instead_of_growing() {
+        let mut b = TimeBuckets::default();
+        for m in 0..10_000 {
+            b.add(m, 1);
+        }
+        assert!(b.counts.len() <= MAX_BUCKETS);
+        assert_eq!(b.counts.values().sum::<u64>(), 10_000);
+        assert!(b.width >= 16);
+    }
+}

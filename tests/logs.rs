@@ -1,0 +1,473 @@
+//! `lbprobe logs`: golden lines per format (one per documented cause), the summary and its
+//! parallel reading, bad input, random bytes, and the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use lbprobe::logs::classify::{classify, Facts, Timeouts};
+use lbprobe::logs::{self, Input, LogFormat, LogsError, Options};
+use lbprobe::profile::Profile;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/logs")
+        .join(name)
+}
+
+fn options(format: &str, threads: usize) -> Options {
+    Options {
+        format: LogFormat::parse(format).unwrap(),
+        profile: "clb".into(),
+        timeouts: Timeouts::of(&Profile::clb()),
+        threads,
+    }
+}
+
+/// Every line of `log` against the cause (or `-`, or `bad`) on the same line of `expect`.
+fn golden(format: &str, log: &str, expect: &str) {
+    let opts = options(format, 1);
+    let text = std::fs::read(fixture(log)).unwrap();
+    let want = std::fs::read_to_string(fixture(expect)).unwrap();
+    let lines: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let want: Vec<&str> = want.lines().collect();
+    assert_eq!(
+        lines.len(),
+        want.len(),
+        "{log} and {expect} differ in length"
+    );
+    for (i, (line, want)) in lines.iter().zip(&want).enumerate() {
+        let got = match opts.format.parse_line(line, false) {
+            Err(e) => format!("bad ({})", e.message),
+            Ok(rec) => {
+                let c = classify(&Facts::of(&rec), &opts.timeouts);
+                c.cause.unwrap_or("-").to_string()
+            }
+        };
+        let got = if got.starts_with("bad") {
+            "bad"
+        } else {
+            got.as_str()
+        };
+        assert_eq!(
+            got,
+            *want,
+            "{log}:{}: {}",
+            i + 1,
+            String::from_utf8_lossy(line)
+        );
+    }
+}
+
+#[test]
+fn nginx_upstream_format_names_every_cause() {
+    golden("upstream", "nginx-upstream.log", "nginx-upstream.expect");
+}
+
+#[test]
+fn clb_json_export_names_every_cause() {
+    golden("json", "clb-export.jsonl", "clb-export.expect");
+}
+
+#[test]
+fn haproxy_http_log_names_every_cause() {
+    golden("haproxy", "haproxy.log", "haproxy.expect");
+}
+
+#[test]
+fn summary_counts_causes_and_shows_the_bad_line() {
+    let s = logs::analyze(
+        &[Input::File(fixture("nginx-upstream.log"))],
+        &options("upstream", 1),
+    )
+    .unwrap();
+    assert_eq!(s.lines, 29);
+    assert_eq!(s.bad, 1);
+    assert_eq!(s.bad_samples[0].line, 29);
+    assert_eq!(s.causes["502.passthrough"].count, 2);
+    assert_eq!(s.causes["504.backend-slow"].first_line, 25);
+    assert_eq!(s.status[200], 2);
+    assert_eq!(s.errors(), 26);
+    // 499s, 400s and the rest: one cause each, 404 counted but explained by none.
+    assert_eq!(s.unexplained.get(&404), Some(&1));
+}
+
+#[test]
+fn gzip_reads_like_the_plain_file() {
+    let opts = options("upstream", 1);
+    let plain = logs::analyze(&[Input::File(fixture("nginx-upstream.log"))], &opts).unwrap();
+    let gz = logs::analyze(&[Input::File(fixture("nginx-upstream.log.gz"))], &opts).unwrap();
+    assert_eq!(plain.status, gz.status);
+    assert_eq!(plain.bad, gz.bad);
+    assert_eq!(
+        plain.causes.keys().collect::<Vec<_>>(),
+        gz.causes.keys().collect::<Vec<_>>()
+    );
+}
+
+/// A file big enough to be split into chunks: threads must agree with one thread exactly,
+/// line numbers included.
+#[test]
+fn parallel_chunks_agree_with_one_thread() {
+    let one = std::fs::read(fixture("nginx-upstream.log")).unwrap();
+    let good: Vec<u8> = one
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty() && !l.starts_with(b"this line"))
+        .flat_map(|l| l.iter().copied().chain([b'\n']))
+        .collect();
+    let mut data = Vec::with_capacity(20 << 20);
+    while data.len() < 20 << 20 {
+        data.extend_from_slice(&good);
+    }
+    data.extend_from_slice(b"a bad line at the very end\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.log");
+    std::fs::write(&path, &data).unwrap();
+    let input = [Input::File(path)];
+    let a = logs::analyze(&input, &options("upstream", 1)).unwrap();
+    let b = logs::analyze(&input, &options("upstream", 3)).unwrap();
+    assert_eq!(a.lines, b.lines);
+    assert_eq!(a.status, b.status);
+    assert_eq!(a.bad_samples, b.bad_samples);
+    assert_eq!(b.bad_samples[0].line, b.lines);
+    for (id, s) in &a.causes {
+        assert_eq!(s.count, b.causes[id].count, "{id}");
+        assert_eq!(s.first_line, b.causes[id].first_line, "{id}");
+    }
+}
+
+#[test]
+fn a_file_in_another_format_stops_with_a_clear_error() {
+    let err = logs::analyze(
+        &[Input::File(fixture("clb-export.jsonl"))],
+        &options("combined", 1),
+    )
+    .unwrap_err();
+    assert!(matches!(err, LogsError::NotThisFormat { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("does not look like the nginx combined format"),
+        "{msg}"
+    );
+    assert!(msg.contains("line 1"), "{msg}");
+}
+
+#[test]
+fn explain_line_gives_fields_and_reasoning() {
+    let e = logs::explain_line(
+        &Input::File(fixture("nginx-upstream.log")),
+        21,
+        &options("upstream", 1),
+    )
+    .unwrap();
+    let fields = e.fields.as_ref().unwrap();
+    assert!(
+        fields
+            .iter()
+            .any(|(k, v)| k == "$upstream_status" && v == "502, 502"),
+        "{fields:?}"
+    );
+    let c = e.classification.unwrap();
+    assert_eq!(c.cause, Some("502.passthrough"));
+    assert_eq!(e.facts.unwrap().upstream, vec![502, 502]);
+    let err = logs::explain_line(
+        &Input::File(fixture("nginx-upstream.log")),
+        999,
+        &options("upstream", 1),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no line 999"), "{err}");
+}
+
+/// xorshift64*: a fixed seed, so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// Random bytes and mutated real lines through every parser and the classifier: no panic.
+#[test]
+fn random_bytes_never_panic_a_parser() {
+    let formats = [
+        "upstream",
+        "combined",
+        "lab",
+        "json",
+        "haproxy",
+        "$status \"$upstream_status\" $request_time",
+    ];
+    let opts: Vec<Options> = formats.iter().map(|f| options(f, 1)).collect();
+    let mut seeds: Vec<Vec<u8>> = Vec::new();
+    for f in ["nginx-upstream.log", "clb-export.jsonl", "haproxy.log"] {
+        let text = std::fs::read(fixture(f)).unwrap();
+        seeds.extend(text.split(|&b| b == b'\n').map(<[u8]>::to_vec));
+    }
+    let alphabet = b" \"[]{}:,-/.0123456789\\$\t\r{}";
+    let mut rng = Rng(0x5eed_1b9a_0b1e_c0de);
+    let mut parsed = 0;
+    for round in 0..20_000 {
+        let mut line = if round % 2 == 0 {
+            let len = (rng.next() % 300) as usize;
+            (0..len).map(|_| rng.next() as u8).collect::<Vec<u8>>()
+        } else {
+            seeds[(rng.next() % seeds.len() as u64) as usize].clone()
+        };
+        for _ in 0..(rng.next() % 8) {
+            if line.is_empty() {
+                break;
+            }
+            let at = (rng.next() % line.len() as u64) as usize;
+            match rng.next() % 3 {
+                0 => line[at] = alphabet[(rng.next() % alphabet.len() as u64) as usize],
+                1 => {
+                    line.remove(at);
+                }
+                _ => line.truncate(at),
+            }
+        }
+        for o in &opts {
+            if let Ok(rec) = o.format.parse_line(&line, false) {
+                parsed += 1;
+                let _ = classify(&Facts::of(&rec), &o.timeouts);
+            }
+            let _ = o.format.parse_line(&line, true);
+            let _ = o.format.fields(&line);
+        }
+    }
+    assert!(
+        parsed > 1000,
+        "mutations should leave many lines parseable, got {parsed}"
+    );
+}
+
+fn lbprobe() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lbprobe"))
+}
+
+#[test]
+fn binary_reads_gzip_from_stdin_and_writes_json() {
+    let gz = std::fs::read(fixture("nginx-upstream.log.gz")).unwrap();
+    let mut child = lbprobe()
+        .args(["logs", "-", "--format", "json", "--log-format", "upstream"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &gz).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["lines"], 29);
+    assert_eq!(v["bad_samples"][0]["line"], 29);
+    let causes = v["causes"].as_array().unwrap();
+    let mapped = causes
+        .iter()
+        .find(|c| c["cause"] == "502.backend-error-mapped")
+        .unwrap();
+    assert_eq!(mapped["count"], 1);
+    assert!(mapped["fix"].as_array().is_some_and(|f| !f.is_empty()));
+    assert_eq!(mapped["top_uris"][0]["value"], "/p/15");
+}
+
+#[test]
+fn binary_explains_a_line_and_rejects_a_wrong_format() {
+    let out = lbprobe()
+        .args(["logs", "--log-format", "haproxy", "--explain-line", "2"])
+        .arg(fixture("haproxy.log"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("termination state            sH"), "{text}");
+    assert!(text.contains("this line shows 504.backend-slow"), "{text}");
+
+    let out = lbprobe()
+        .args(["logs", "--log-format", "json"])
+        .arg(fixture("haproxy.log"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(lbprobe::exit::BAD_INPUT));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not look like the JSON export format"),
+        "{err}"
+    );
+}
+
+/// The format the real-nginx test logs with: every upstream list quoted.
+const NGINX_TEST_FORMAT: &str =
+    "$remote_addr [$time_local] \"$request\" $status \"$upstream_status\" \
+     $body_bytes_sent $request_length $request_time \"$upstream_response_time\" \
+     \"$upstream_connect_time\" \"$upstream_header_time\" \"$upstream_addr\"";
+
+/// Probes through a real nginx, then the classifier on nginx's own access logs: the log names
+/// the causes the probes found. Fails (never skips) without nginx.
+#[tokio::test]
+async fn nginx_access_log_names_the_causes_the_probes_found() {
+    use lbprobe::classify::Verdict;
+    use lbprobe::lab::{
+        BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec,
+    };
+    use lbprobe::probe::{Limits, Plan, ProbeSpec};
+    use lbprobe::run::{self, Job};
+    use lbprobe::target::{Role, Target};
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    let picky = LabBackend::start(BackendConfig::default().reject_method("DELETE"))
+        .await
+        .unwrap();
+    let slow = LabBackend::start(
+        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(1500)))),
+    )
+    .await
+    .unwrap();
+    let logs_dir = tempfile::tempdir().unwrap();
+    let log = |i: usize| logs_dir.path().join(format!("server{i}.log"));
+    let harness = logs_dir.path().join("harness.log");
+    // Each server also logs in the harness's own format (defined by lbprobe::lab as `lbprobe`).
+    let access = |i: usize| {
+        format!(
+            "access_log {} logs_test; access_log {} lbprobe;",
+            log(i).display(),
+            harness.display()
+        )
+    };
+    let spec = NginxSpec {
+        servers: vec![
+            NginxServer::proxy(picky.url()).extra(access(0)),
+            NginxServer::proxy(slow.url()).extra(format!(
+                "proxy_read_timeout 1s; proxy_connect_timeout 1s; {}",
+                access(1)
+            )),
+        ],
+        http_extra: format!("log_format logs_test '{NGINX_TEST_FORMAT}';"),
+    };
+    let nginx = Nginx::start(&spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    let profile = Profile {
+        connect_timeout: Duration::from_secs(1),
+        response_timeout: Duration::from_secs(1),
+        ..Profile::nginx()
+    };
+    let probe = |listener: String, backend: String, probes: Vec<ProbeSpec>| {
+        let profile = profile.clone();
+        async move {
+            let mut l = Target::parse(Role::Listener, &listener).unwrap();
+            l.tls_verify = false;
+            let b = Target::parse(Role::Backend, &backend).unwrap();
+            let job = Job {
+                name: "logs".into(),
+                origin: "tests/logs.rs".into(),
+                plan: Plan {
+                    listener: Some(l),
+                    backend: Some(b),
+                    profile,
+                    probes,
+                    limits: Limits {
+                        max_requests: 200,
+                        max_rate: 500.0,
+                        max_duration: Duration::from_secs(60),
+                        request_timeout: Duration::from_secs(5),
+                    },
+                    mask: Vec::new(),
+                    marker: false,
+                },
+                expect: Vec::new(),
+                only_codes: None,
+                notes: Vec::new(),
+            };
+            run::execute(job, std::sync::Arc::new(|_| {})).await
+        }
+    };
+    let mut found = BTreeSet::new();
+    for report in [
+        probe(
+            nginx.url(0),
+            picky.url(),
+            vec![
+                ProbeSpec::Methods {
+                    methods: Some(vec!["GET".into(), "TRACE".into(), "DELETE".into()]),
+                },
+                ProbeSpec::Malformed {
+                    variants: Some(vec!["control".into(), "lowercase-method".into()]),
+                },
+            ],
+        )
+        .await,
+        probe(
+            nginx.url(1),
+            slow.url(),
+            vec![ProbeSpec::Latency {
+                requests: 2,
+                client_timeout: None,
+            }],
+        )
+        .await,
+    ] {
+        for f in &report.findings {
+            if matches!(f.verdict, Verdict::Confirmed | Verdict::Reproduced) {
+                found.insert(f.cause.clone());
+            }
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "400.malformed-request",
+        "405.backend-method-unsupported",
+        "405.trace-unsupported",
+        "504.backend-slow",
+    ]
+    .map(String::from)
+    .into();
+    assert!(expected.is_subset(&found), "the probes found {found:?}");
+
+    let opts = Options {
+        format: LogFormat::parse(NGINX_TEST_FORMAT).unwrap(),
+        profile: "nginx".into(),
+        timeouts: Timeouts::of(&profile),
+        threads: 2,
+    };
+    let inputs = [Input::File(log(0)), Input::File(log(1))];
+    let s = logs::analyze(&inputs, &opts).unwrap();
+    let named: BTreeSet<String> = s.causes.keys().map(|k| k.to_string()).collect();
+    let logs_text = || {
+        inputs
+            .iter()
+            .map(|i| match i {
+                Input::File(p) => std::fs::read_to_string(p).unwrap_or_default(),
+                Input::Stdin => String::new(),
+            })
+            .collect::<String>()
+    };
+    assert_eq!(s.bad, 0, "{:?}\n{}", s.bad_samples, logs_text());
+    assert_eq!(named, expected, "{}", logs_text());
+
+    // nginx's own harness log, in lbprobe::lab::ACCESS_LOG_FORMAT, parses too and shows the same
+    // 405s and 504s (it has no connect or header times, so fewer causes can be told apart).
+    let lab = Options {
+        format: LogFormat::parse(lbprobe::lab::ACCESS_LOG_FORMAT).unwrap(),
+        ..opts
+    };
+    let s = logs::analyze(&[Input::File(harness.clone())], &lab).unwrap();
+    assert_eq!(s.bad, 0, "{:?}", s.bad_samples);
+    let harness_text = std::fs::read_to_string(&harness).unwrap_or_default();
+    for id in [
+        "405.trace-unsupported",
+        "405.backend-method-unsupported",
+        "400.malformed-request",
+        "504.backend-slow",
+    ] {
+        assert!(
+            s.causes.contains_key(id),
+            "{id} missing: {:?}\n{harness_text}",
+            s.causes.keys()
+        );
+    }
+}
