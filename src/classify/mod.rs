@@ -1,6 +1,7 @@
 //! Observations + catalogue -> findings. Pure: no sockets, no printing; tested with tables.
 
 pub mod attribution;
+mod keepalive;
 mod limits;
 mod mtu;
 mod partial;

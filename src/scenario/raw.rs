@@ -184,6 +184,7 @@ pub(crate) enum RawParams {
     Latency(Option<RawLatency>),
     Connect(Option<RawConnect>),
     Response,
+    Keepalive(Option<RawKeepalive>),
     /// The family name is not known; the check after parsing says so.
     Unknown,
 }
@@ -258,6 +259,17 @@ pub(crate) struct RawConnect {
     pub attempts: Option<Marked<Number>>,
 }
 
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with max-wait, reproduce"
+)]
+pub(crate) struct RawKeepalive {
+    pub max_wait: Option<Marked<Number>>,
+    pub reproduce: Option<bool>,
+}
+
 impl<'de> Deserialize<'de> for RawProbe {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct ProbeVisitor;
@@ -288,6 +300,7 @@ impl<'de> Deserialize<'de> for RawProbe {
                     "partial" => RawParams::Partial(map.next_value()?),
                     "latency" => RawParams::Latency(map.next_value()?),
                     "connect" => RawParams::Connect(map.next_value()?),
+                    "keepalive" => RawParams::Keepalive(map.next_value()?),
                     "response" => {
                         map.next_value::<Option<NoParams>>()?;
                         RawParams::Response
