@@ -22,6 +22,10 @@ pub struct Profile {
     /// How long the listener waits for a backend's response once the request is sent.
     #[serde(with = "secs")]
     pub response_timeout: Duration,
+    /// How long the listener keeps an idle connection to a backend open for reuse: a backend
+    /// that closes idle connections sooner meets the keep-alive race (`502.keepalive-race`).
+    #[serde(with = "secs")]
+    pub backend_keepalive_timeout: Duration,
     /// Whether the listener passes TRACE on.
     pub trace_allowed: bool,
     /// Where the numbers come from.
@@ -48,6 +52,10 @@ impl Profile {
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(60),
+            // Not on the reference page. Assumed: the load balancer's 60 s idle timeout also
+            // bounds reuse of its backend connections, as with most cloud load balancers (AWS
+            // ALB's default idle timeout is 60 s); override it when yours is set otherwise.
+            backend_keepalive_timeout: Duration::from_secs(60),
             trace_allowed: false,
             source: "CLB error status codes page (docs/causes.md)".into(),
         }
@@ -67,6 +75,9 @@ impl Profile {
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(60),
             response_timeout: Duration::from_secs(60),
+            // `keepalive_timeout` inside an `upstream` block with `keepalive N` (since 1.15.3):
+            // default 60 s. Without `keepalive`, nginx does not reuse backend connections.
+            backend_keepalive_timeout: Duration::from_secs(60),
             trace_allowed: false,
             source: "nginx documentation defaults (large_client_header_buffers 4 8k)".into(),
         }
@@ -96,6 +107,9 @@ impl Profile {
             request_timeout: Duration::from_secs(50),
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(50),
+            // Idle server-side connections are kept for reuse and purged in batches every
+            // `pool-purge-delay` (5 s by default).
+            backend_keepalive_timeout: Duration::from_secs(5),
             trace_allowed: true,
             source: "HAProxy configuration manual (tune.bufsize 16384 - tune.maxrewrite 1024 \
                      shared by the request head; no default timeouts: Debian's haproxy.cfg \
@@ -118,6 +132,9 @@ impl Profile {
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             response_timeout: Duration::from_secs(60),
+            // AWS asks for targets' keep-alive timeouts above the load balancer's idle
+            // timeout (60 s by default), the window in which it reuses their connections.
+            backend_keepalive_timeout: Duration::from_secs(60),
             trace_allowed: false,
             source: "AWS Application Load Balancer quotas (HTTP headers) and troubleshooting \
                      pages: request line 16 KB, single header 16 KB, all headers 64 KB, \

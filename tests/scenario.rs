@@ -104,6 +104,7 @@ fn full_file_round_trips_to_the_right_structs() {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_millis(500),
             response_timeout: nginx.response_timeout,
+            backend_keepalive_timeout: nginx.backend_keepalive_timeout,
             trace_allowed: true,
             source: format!(
                 "{}; max-header-bytes, max-uri-bytes, request-timeout, connect-timeout, \

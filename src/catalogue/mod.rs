@@ -30,6 +30,7 @@ pub const PROBE_FAMILIES: &[&str] = &[
     "backend-host",
     "capture",
     "rate",
+    "keepalive",
     "logs",
 ];
 
@@ -352,7 +353,7 @@ mod tests {
     #[test]
     fn sides_follow_the_design_table() {
         // Passthroughs are upstream too (the backend said it); checked by slug below.
-        const UPSTREAM: [&str; 12] = [
+        const UPSTREAM: [&str; 13] = [
             "400.backend-expects-https",
             "400.backend-validation",
             "405.backend-method-unsupported",
@@ -363,6 +364,7 @@ mod tests {
             "502.mtu-mismatch",
             "502.malformed-backend-response",
             "502.backend-slow",
+            "502.keepalive-race",
             "503.backend-error",
             "504.backend-dependency-timeout",
         ];

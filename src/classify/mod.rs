@@ -2,6 +2,7 @@
 
 pub mod attribution;
 pub mod host;
+mod keepalive;
 mod limits;
 mod mtu;
 mod partial;

@@ -73,6 +73,53 @@ pub struct BackendConfig {
     pub read_timeout: Duration,
     /// Injected faults, applied in order to the requests they match.
     pub faults: Vec<FaultRule>,
+    /// Keep connections open for more requests; `None` closes after one answer.
+    pub keep_alive: Option<KeepAlive>,
+}
+
+/// How a keep-alive backend ends idle connections: what decides whether a listener that reuses
+/// its connections to the backend meets the keep-alive race.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// How long a connection may stay idle after an answer.
+    pub idle: Duration,
+    pub close: IdleClose,
+    /// Requests answered on one connection; the last answer says `Connection: close`.
+    pub max_requests: u32,
+    /// The longest one connection stays open, idle or not.
+    pub max_lifetime: Duration,
+}
+
+/// When the backend acts on an idle connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleClose {
+    /// Close (FIN) as soon as the connection has been idle for `idle`, as most servers do.
+    Eager,
+    /// Leave the socket open, and close without answering when the next request comes more
+    /// than `idle` after the last answer: the request lands on a connection the server has
+    /// given up, the race a listener meets when the server's FIN is still on its way.
+    Lazy,
+}
+
+impl KeepAlive {
+    const MAX_REQUESTS: u32 = 1000;
+    const MAX_LIFETIME: Duration = Duration::from_secs(600);
+
+    pub fn eager(idle: Duration) -> KeepAlive {
+        KeepAlive {
+            idle,
+            close: IdleClose::Eager,
+            max_requests: KeepAlive::MAX_REQUESTS,
+            max_lifetime: KeepAlive::MAX_LIFETIME,
+        }
+    }
+
+    pub fn lazy(idle: Duration) -> KeepAlive {
+        KeepAlive {
+            close: IdleClose::Lazy,
+            ..KeepAlive::eager(idle)
+        }
+    }
 }
 
 impl Default for BackendConfig {
@@ -88,6 +135,7 @@ impl Default for BackendConfig {
             max_body_bytes: 1024 * 1024,
             read_timeout: Duration::from_secs(2),
             faults: Vec::new(),
+            keep_alive: None,
         }
     }
 }
@@ -140,6 +188,11 @@ impl BackendConfig {
 
     pub fn fault(mut self, rule: FaultRule) -> Self {
         self.faults.push(rule);
+        self
+    }
+
+    pub fn keep_alive(mut self, keep_alive: KeepAlive) -> Self {
+        self.keep_alive = Some(keep_alive);
         self
     }
 }
@@ -512,6 +565,9 @@ impl Conn for tokio_rustls::server::TlsStream<TcpStream> {
 }
 
 async fn handle<S: Conn>(mut stream: S, shared: &Shared) {
+    if let Some(keep_alive) = shared.config.keep_alive {
+        return handle_keep_alive(stream, shared, keep_alive).await;
+    }
     let Outcome::Answer {
         reply,
         seen,
@@ -537,6 +593,78 @@ async fn handle<S: Conn>(mut stream: S, shared: &Shared) {
         }
         Close::Reset => reset(stream),
         Close::Abandon => {}
+    }
+}
+
+/// Request after request on one connection, until the client leaves, the idle rule of
+/// `keep_alive` closes it, or its bounds (requests, lifetime) run out. Requests are taken one at
+/// a time: bytes pipelined behind a request are dropped with it (listeners do not pipeline).
+async fn handle_keep_alive<S: Conn>(mut stream: S, shared: &Shared, keep_alive: KeepAlive) {
+    let end_of_life = Instant::now() + keep_alive.max_lifetime;
+    let mut first_bytes = Vec::new();
+    for n in 0..keep_alive.max_requests {
+        if n > 0 {
+            let answered_at = Instant::now();
+            let wait_until = match keep_alive.close {
+                IdleClose::Eager => (answered_at + keep_alive.idle).min(end_of_life),
+                IdleClose::Lazy => end_of_life,
+            };
+            match read_some(&mut stream, &mut first_bytes, READ_CHUNK, wait_until).await {
+                ReadResult::Data => {}
+                ReadResult::Timeout => {
+                    let _ = timeout(WRITE_TIMEOUT, stream.shutdown()).await;
+                    return;
+                }
+                ReadResult::Eof | ReadResult::Failed => return,
+            }
+            if keep_alive.close == IdleClose::Lazy && answered_at.elapsed() > keep_alive.idle {
+                // Given up on already: close without reading the request or answering it.
+                let _ = timeout(WRITE_TIMEOUT, stream.shutdown()).await;
+                return;
+            }
+        }
+        let outcome = read_request_after(
+            &mut stream,
+            &shared.config,
+            std::mem::take(&mut first_bytes),
+        )
+        .await;
+        let Outcome::Answer {
+            reply,
+            seen,
+            head_only,
+            delay,
+            shape,
+        } = outcome
+        else {
+            return;
+        };
+        let client_closes = seen.headers.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case("connection")
+                && value
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("close"))
+        });
+        shared.record(seen);
+        if !delay.is_zero() && client_left_within(&mut stream, delay).await {
+            return;
+        }
+        let last = client_closes || n + 1 == keep_alive.max_requests || shape.is_some();
+        let close = match shape {
+            Some(fault) => write_faulty(&mut stream, &reply, head_only, &fault).await,
+            None if last => write_bounded(&mut stream, &reply.to_bytes(head_only)).await,
+            None => write_bounded(&mut stream, &reply.to_bytes_kept_alive(head_only)).await,
+        };
+        match close {
+            Close::Graceful if !last => {}
+            Close::Graceful => {
+                let _ = timeout(WRITE_TIMEOUT, stream.shutdown()).await;
+                linger(&mut stream).await;
+                return;
+            }
+            Close::Reset => return reset(stream),
+            Close::Abandon => return,
+        }
     }
 }
 
@@ -811,7 +939,15 @@ fn cannot_be_a_request(buf: &[u8]) -> bool {
 }
 
 async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, config: &BackendConfig) -> Outcome {
-    let mut buf = Vec::with_capacity(4096);
+    read_request_after(stream, config, Vec::with_capacity(4096)).await
+}
+
+/// [`read_request`] whose first bytes were already read (waiting on a kept-alive connection).
+async fn read_request_after<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    config: &BackendConfig,
+    mut buf: Vec<u8>,
+) -> Outcome {
     let deadline = Instant::now() + config.read_timeout;
     let head_end = loop {
         if let Some(end) = find_head_end(&buf) {
@@ -1076,6 +1212,15 @@ impl Reply {
         self.to_bytes_with(head_only, &[])
     }
 
+    /// [`Reply::to_bytes`] on a connection that stays open for the next request.
+    fn to_bytes_kept_alive(&self, head_only: bool) -> Vec<u8> {
+        let mut bytes = self.head_with(None, &[], "keep-alive").into_bytes();
+        if !self.bodiless() && !head_only {
+            bytes.extend_from_slice(&self.body);
+        }
+        bytes
+    }
+
     /// [`Reply::to_bytes`] with `extra_lines` (raw, unchecked) right after the `Server` header.
     fn to_bytes_with(&self, head_only: bool, extra_lines: &[&str]) -> Vec<u8> {
         let mut bytes = self.head(None, extra_lines).into_bytes();
@@ -1093,6 +1238,11 @@ impl Reply {
     /// Status line and headers up to the empty line; `announce` replaces the body's real length
     /// in Content-Length (for faults whose body falls short).
     fn head(&self, announce: Option<usize>, extra_lines: &[&str]) -> String {
+        self.head_with(announce, extra_lines, "close")
+    }
+
+    /// [`Reply::head`] with this `Connection` header.
+    fn head_with(&self, announce: Option<usize>, extra_lines: &[&str], connection: &str) -> String {
         let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         out.push_str(&format!("Server: {SERVER_NAME}\r\n"));
         for line in extra_lines {
@@ -1109,7 +1259,7 @@ impl Reply {
         for (name, value) in &self.headers {
             out.push_str(&format!("{name}: {value}\r\n"));
         }
-        out.push_str("Connection: close\r\n\r\n");
+        out.push_str(&format!("Connection: {connection}\r\n\r\n"));
         out
     }
 }

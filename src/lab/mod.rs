@@ -18,8 +18,8 @@ use std::io;
 use std::path::PathBuf;
 
 pub use backend::{
-    serve, BackendConfig, Fault, FaultRule, LabBackend, SeenRequest, ANNOUNCED_LENGTH,
-    MALFORMED_HEADER_LINE, MALFORMED_STATUS_LINE, MAX_HOSTILE_TIME, SHORT_BODY,
+    serve, BackendConfig, Fault, FaultRule, IdleClose, KeepAlive, LabBackend, SeenRequest,
+    ANNOUNCED_LENGTH, MALFORMED_HEADER_LINE, MALFORMED_STATUS_LINE, MAX_HOSTILE_TIME, SHORT_BODY,
     SPACE_BEFORE_COLON_LINE,
 };
 pub use cert::{self_signed, LabCert, LabCertFiles};

@@ -8,8 +8,8 @@ use crate::transport::escape_bytes;
 
 use super::engine::{insert_marker, mask_headers, masked_target, Plan, Side};
 use super::{
-    header_size, latency, malformed, methods, mtu, partial, protocol, rate, response, Family,
-    Limits, ProbeSpec,
+    header_size, keepalive, latency, malformed, methods, mtu, partial, protocol, rate, response,
+    Family, Limits, ProbeSpec,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,6 +196,18 @@ pub fn dry_run(plan: &Plan) -> DryRun {
                         );
                     }
                 }
+                ProbeSpec::Keepalive { reproduce, .. } => {
+                    for (variant, bytes) in keepalive::planned(side, *reproduce) {
+                        push(
+                            Family::Keepalive,
+                            &variant,
+                            side,
+                            side.endpoint.label(),
+                            true,
+                            bytes,
+                        );
+                    }
+                }
                 // TCP handshakes only: no bytes.
                 ProbeSpec::Connect { .. } => {}
             }
@@ -226,6 +238,9 @@ pub fn dry_run(plan: &Plan) -> DryRun {
             notes.push(format!(
                 "connect opens {attempts} TCP connections per backend and closes them without sending a byte"
             ));
+        }
+        if let ProbeSpec::Keepalive { max_wait, .. } = spec {
+            notes.push(keepalive::dry_run_note(*max_wait));
         }
     }
     DryRun {

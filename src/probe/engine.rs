@@ -11,7 +11,8 @@ use crate::transport::{self, Bounds, Endpoint, Exchange, Sniff, Wire};
 
 use super::budget::{Budget, Exhausted, Interrupt};
 use super::{
-    connect, header_size, latency, malformed, methods, mtu, partial, protocol, rate, response,
+    connect, header_size, keepalive, latency, malformed, methods, mtu, partial, protocol, rate,
+    response,
 };
 use super::{Detail, Family, Limits, Observation, ProbeSpec, SentRequest};
 
@@ -483,6 +484,10 @@ pub async fn run_interruptible(
                 ProbeSpec::Response => response::run(engine, sides).await,
                 ProbeSpec::Rate(spec) => rate::run(engine, sides, spec).await,
                 ProbeSpec::Mtu(spec) => mtu::run(engine, sides, spec).await,
+                ProbeSpec::Keepalive {
+                    max_wait,
+                    reproduce,
+                } => keepalive::run(engine, sides, *max_wait, *reproduce).await,
             };
             if spec.family() != Family::Protocol {
                 progress(Progress::FamilyDone {

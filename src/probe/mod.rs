@@ -25,10 +25,11 @@ pub enum Family {
     Response,
     Rate,
     Mtu,
+    Keepalive,
 }
 
 impl Family {
-    pub const ALL: [Family; 12] = [
+    pub const ALL: [Family; 13] = [
         Family::Protocol,
         Family::Malformed,
         Family::Methods,
@@ -41,16 +42,20 @@ impl Family {
         Family::Response,
         Family::Rate,
         Family::Mtu,
+        Family::Keepalive,
     ];
 
     /// What runs when nothing is named: every family but `partial`, which waits for the
     /// listener's request timeout (60 s on most load balancers), `rate`, which loads the listener
-    /// on purpose, and `mtu`, which sends raw ICMP as root and large POST bodies; they are asked
-    /// for by name or with `--only`.
+    /// on purpose, `mtu`, which sends raw ICMP as root and large POST bodies, and `keepalive`,
+    /// which waits out idle timeouts (up to 120 s); they are asked for by name or with `--only`.
     pub fn defaults() -> impl Iterator<Item = Family> {
-        Family::ALL
-            .into_iter()
-            .filter(|f| !matches!(f, Family::Partial | Family::Rate | Family::Mtu))
+        Family::ALL.into_iter().filter(|f| {
+            !matches!(
+                f,
+                Family::Partial | Family::Rate | Family::Mtu | Family::Keepalive
+            )
+        })
     }
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +72,7 @@ impl Family {
             Family::Response => "response",
             Family::Rate => "rate",
             Family::Mtu => "mtu",
+            Family::Keepalive => "keepalive",
         }
     }
 
@@ -133,6 +139,13 @@ pub enum ProbeSpec {
     Rate(rate::RateSpec),
     /// Path MTU and large-packet checks towards each side.
     Mtu(mtu::MtuSpec),
+    /// Idle keep-alive timeouts of each side, waiting at most `max_wait` for one; `reproduce`
+    /// then provokes the keep-alive race through the listener.
+    Keepalive {
+        #[serde(serialize_with = "ser_secs")]
+        max_wait: Duration,
+        reproduce: bool,
+    },
 }
 
 impl ProbeSpec {
@@ -150,6 +163,7 @@ impl ProbeSpec {
             ProbeSpec::Response => Family::Response,
             ProbeSpec::Rate(_) => Family::Rate,
             ProbeSpec::Mtu(_) => Family::Mtu,
+            ProbeSpec::Keepalive { .. } => Family::Keepalive,
         }
     }
 
@@ -185,6 +199,10 @@ impl ProbeSpec {
             Family::Response => ProbeSpec::Response,
             Family::Rate => ProbeSpec::Rate(rate::RateSpec::default()),
             Family::Mtu => ProbeSpec::Mtu(mtu::MtuSpec::default()),
+            Family::Keepalive => ProbeSpec::Keepalive {
+                max_wait: Duration::from_secs(120),
+                reproduce: false,
+            },
         }
     }
 }
@@ -266,6 +284,8 @@ pub enum Detail {
     Rate(rate::RateResult),
     /// Path MTU towards one side.
     Mtu(mtu::MtuResult),
+    /// An idle keep-alive timeout, or a provoked keep-alive race.
+    Keepalive(keepalive::KeepaliveDetail),
 }
 
 /// The outcome of searching for the largest accepted size.
@@ -307,6 +327,7 @@ pub mod connect;
 pub mod dry_run;
 pub mod engine;
 pub mod header_size;
+pub mod keepalive;
 pub mod latency;
 pub mod limit;
 pub mod load;

@@ -512,6 +512,25 @@ impl Checker<'_> {
                 spec
             }
             RawParams::Rate(p) => ProbeSpec::Rate(self.rate_spec(p)?),
+            RawParams::Keepalive(p) => {
+                let mut spec = ProbeSpec::default_for(Family::Keepalive);
+                if let (
+                    ProbeSpec::Keepalive {
+                        max_wait,
+                        reproduce,
+                    },
+                    Some(p),
+                ) = (&mut spec, p)
+                {
+                    if let Some(n) = p.max_wait {
+                        *max_wait = self.duration("max-wait", n)?;
+                    }
+                    if let Some(r) = p.reproduce {
+                        *reproduce = r;
+                    }
+                }
+                spec
+            }
             RawParams::Connect(p) => {
                 let mut spec = ProbeSpec::default_for(Family::Connect);
                 if let (ProbeSpec::Connect { attempts }, Some(n)) =

@@ -265,6 +265,7 @@ pub(crate) enum RawParams {
     Response,
     Mtu(Option<Box<RawMtu>>),
     Rate(Option<Box<RawRate>>),
+    Keepalive(Option<RawKeepalive>),
     /// The family name is not known; the check after parsing says so.
     Unknown,
 }
@@ -369,6 +370,17 @@ pub(crate) struct RawRate {
     pub sustain: Option<Marked<Number>>,
 }
 
+#[derive(Debug, serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "kebab-case",
+    expecting = "a mapping with max-wait, reproduce"
+)]
+pub(crate) struct RawKeepalive {
+    pub max_wait: Option<Marked<Number>>,
+    pub reproduce: Option<bool>,
+}
+
 impl<'de> Deserialize<'de> for RawProbe {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct ProbeVisitor;
@@ -401,6 +413,7 @@ impl<'de> Deserialize<'de> for RawProbe {
                     "connect" => RawParams::Connect(map.next_value()?),
                     "rate" => RawParams::Rate(map.next_value()?),
                     "mtu" => RawParams::Mtu(map.next_value()?),
+                    "keepalive" => RawParams::Keepalive(map.next_value()?),
                     "response" => {
                         map.next_value::<Option<NoParams>>()?;
                         RawParams::Response

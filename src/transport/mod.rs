@@ -5,6 +5,7 @@
 //! never a panic or a hang. `Err` is not used for the target's misbehaviour.
 
 pub mod exchange;
+pub mod keepalive;
 pub mod partial;
 pub mod pmtu;
 pub mod response;
