@@ -22,3 +22,6 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
+# The fuzz target (its own workspace; running it needs nightly and cargo-fuzz, see fuzz/Cargo.toml)
+# must keep compiling against the library.
+cargo check --manifest-path fuzz/Cargo.toml --quiet
