@@ -818,3 +818,21 @@ fn limit_timing_and_backend_families_take_their_parameters() {
     let err = error_of("targets:\n  listener: { url: 'http://127.0.0.1:8080/' }\nprobes:\n  - response: { x: 1 }\n");
     assert!(err.to_string().contains("4:"), "{err}");
 }
+
+#[test]
+fn keepalive_family_takes_its_parameters() {
+    let text = "targets:\n  listener: { url: 'http://127.0.0.1:8080/' }\nprobes:\n  - keepalive: { max-wait: 30s, reproduce: true }\n";
+    let s = load_str(text, "keepalive.yaml", &ctx()).unwrap();
+    assert_eq!(
+        s.probes,
+        vec![ProbeSpec::Keepalive {
+            max_wait: Duration::from_secs(30),
+            reproduce: true
+        }]
+    );
+    let err = error_of(
+        "targets:\n  listener: { url: 'http://127.0.0.1:8080/' }\nprobes:\n  - keepalive: { reproduse: true }\n",
+    );
+    assert!(err.to_string().contains("reproduse"), "{err}");
+    assert_eq!(err.position().map(|(line, _)| line), Some(4), "{err}");
+}
