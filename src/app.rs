@@ -208,7 +208,8 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
                 std::fs::read_to_string(path)
                     .map_err(|e| AppError::Usage(format!("cannot read {}: {e}", path.display())))
             };
-            let client_report = serde_json::from_str(&read(&client)?).map_err(|e| {
+            let client_text = read(&client)?;
+            let client_report = serde_json::from_str(&client_text).map_err(|e| {
                 AppError::Usage(format!(
                     "{}: not a client JSON report: {e}",
                     client.display()
@@ -220,8 +221,16 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
                     backend.display()
                 ))
             })?;
-            let merged = crate::host::merge::merge(&client_report, &backend_report)
-                .map_err(|e| AppError::Usage(e.to_string()))?;
+            // The whole run, for re-classification; a report that does not read back whole
+            // (an older lbprobe's) still merges, without new findings.
+            let client_run: Option<crate::host::merge::ClientRun> =
+                serde_json::from_str(&client_text).ok();
+            let merged = crate::host::merge::merge_and_reclassify(
+                &client_report,
+                client_run.as_ref(),
+                &backend_report,
+            )
+            .map_err(|e| AppError::Usage(e.to_string()))?;
             let text = match out.plain_format("merge")? {
                 Format::Json => report::to_json(&merged),
                 _ => report::host::merge_human(&merged, out.style()),

@@ -886,4 +886,41 @@ fn merge_tells_probes_nginx_rejected_from_probes_that_reached_the_backend() {
     }
     assert!(merged["summary"]["forwarded"].as_u64().unwrap() >= 2);
     assert!(merged["notes"].as_array().unwrap().is_empty(), "{stdout}");
+
+    // The scan named no backend, so nothing was compared side by side: the run is classified
+    // again with the capture, and the 400s are now the listener's on the capture's word.
+    let findings = merged["findings"]
+        .as_array()
+        .expect("re-classified findings");
+    let malformed = findings
+        .iter()
+        .find(|f| f["cause"] == "400.malformed-request")
+        .unwrap_or_else(|| panic!("no 400.malformed-request finding: {stdout}"));
+    assert_eq!(malformed["verdict"], "reproduced", "{malformed}");
+    let evidence: Vec<&str> = malformed["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    for variant in ["lowercase-method", "obs-fold"] {
+        assert!(
+            evidence
+                .iter()
+                .any(|t| t.starts_with(&format!("{variant}:"))
+                    && t.contains("the probe never reached the backend (capture)")),
+            "{variant}: {evidence:?}"
+        );
+    }
+    assert!(merged["changes"].is_array(), "{stdout}");
+
+    // The human rendering says what the re-classification did.
+    let out = Command::new(lbprobe_bin())
+        .args(["merge", "--format", "human"])
+        .arg(&client_json)
+        .arg(&backend_json)
+        .output()
+        .unwrap();
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert!(human.contains("re-classified with the capture"), "{human}");
 }

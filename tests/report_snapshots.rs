@@ -261,6 +261,19 @@ fn json_report() {
     insta::assert_snapshot!("json", text);
 }
 
+#[test]
+fn json_report_reads_back_whole_for_merge() {
+    // `lbprobe merge` classifies a client run again from its JSON report: the observations
+    // must come back exactly as they were recorded.
+    let report = fixed_report();
+    let text = render(&report, Format::Json, Style { color: false });
+    let run: lbprobe::host::merge::ClientRun =
+        serde_json::from_str(&text).expect("the JSON report reads back as a client run");
+    assert_eq!(run.observations, report.observations);
+    assert_eq!(run.profile.name, report.profile.name);
+    assert_eq!(run.findings.len(), report.findings.len());
+}
+
 /// Every object key anywhere in `value`, with the path of its first appearance.
 fn keys(value: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
     match value {

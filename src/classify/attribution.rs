@@ -198,6 +198,40 @@ pub fn origin(listener: &Exchange, backend: Option<&Exchange>) -> (Origin, Strin
     }
 }
 
+/// Attribute the listener's answer from a backend capture: whether the probe's marker arrived
+/// at the backend. A probe that never arrived can only have been answered by the listener; one
+/// that arrived was forwarded, and the answer is the backend's unless the body is the
+/// listener's own error page (a 502 after the backend reset the connection, say).
+pub fn origin_from_capture(listener: &Exchange, reached: bool) -> (Origin, String) {
+    if listener.response.is_none() {
+        let why = if reached {
+            "the listener sent no answer; the probe reached the backend (capture)"
+        } else {
+            "the listener sent no answer; the probe never reached the backend (capture)"
+        };
+        return (Origin::Unknown, why.into());
+    }
+    if !reached {
+        return (
+            Origin::Listener,
+            "the probe never reached the backend (capture)".into(),
+        );
+    }
+    if looks_like_lb_page(listener) {
+        (
+            Origin::Listener,
+            "the probe reached the backend (capture), but the body is the listener's own error page"
+                .into(),
+        )
+    } else {
+        (
+            Origin::Backend,
+            "the probe reached the backend (capture) and the body is not the listener's error page"
+                .into(),
+        )
+    }
+}
+
 fn end_text(ex: Option<&Exchange>) -> String {
     ex.map(|e| format!("{:?}", e.end)).unwrap_or_default()
 }

@@ -12,6 +12,8 @@ mod rules;
 mod timing;
 pub mod verdict;
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 pub use attribution::Origin;
@@ -81,13 +83,33 @@ impl Draft {
     }
 }
 
+/// What a backend capture saw, by observation id: `true` when the probe's marker arrived at
+/// the backend, `false` when it never did. Observations without an entry (unmarked probes,
+/// probes sent straight to the backend) are attributed by the answers alone.
+pub type Reached = HashMap<String, bool>;
+
 /// Classify a run. One finding per cause the observations can speak to, ordered by code.
 pub fn classify(
     observations: &[Observation],
     catalogue: &Catalogue,
     ctx: &Context<'_>,
 ) -> Vec<Finding> {
-    let view = View { observations };
+    classify_with_capture(observations, catalogue, ctx, None)
+}
+
+/// [`classify`], with what a backend capture saw of the listener's probes: the capture is
+/// definitive where the answers are only suggestive, so it decides the origin of every
+/// observation it speaks to before any answer is compared.
+pub fn classify_with_capture(
+    observations: &[Observation],
+    catalogue: &Catalogue,
+    ctx: &Context<'_>,
+    reached: Option<&Reached>,
+) -> Vec<Finding> {
+    let view = View {
+        observations,
+        reached,
+    };
     let mut findings: Vec<Finding> = rules::all(&view, ctx)
         .into_iter()
         .filter_map(|d| {
@@ -112,6 +134,7 @@ pub fn classify(
 /// Lookups over a run's observations.
 pub(crate) struct View<'a> {
     pub observations: &'a [Observation],
+    pub reached: Option<&'a Reached>,
 }
 
 impl<'a> View<'a> {
@@ -132,6 +155,7 @@ impl<'a> View<'a> {
                         variant: &o.variant,
                         listener: None,
                         backend: None,
+                        reached: self.reached,
                     });
                     out.len() - 1
                 }
@@ -157,6 +181,7 @@ pub(crate) struct Pair<'a> {
     pub variant: &'a str,
     pub listener: Option<&'a Observation>,
     pub backend: Option<&'a Observation>,
+    pub reached: Option<&'a Reached>,
 }
 
 impl<'a> Pair<'a> {
@@ -177,9 +202,16 @@ impl<'a> Pair<'a> {
     }
 
     pub fn origin(&self) -> (Origin, String) {
-        match self.listener_ex() {
-            Some(l) => attribution::origin(l, self.backend_ex()),
-            None => (Origin::Unknown, "not sent to the listener".into()),
+        let Some(l) = self.listener_ex() else {
+            return (Origin::Unknown, "not sent to the listener".into());
+        };
+        let reached = self
+            .listener
+            .zip(self.reached)
+            .and_then(|(o, r)| r.get(&o.id).copied());
+        match reached {
+            Some(reached) => attribution::origin_from_capture(l, reached),
+            None => attribution::origin(l, self.backend_ex()),
         }
     }
 

@@ -407,6 +407,7 @@ mod tests {
         ];
         let d = mtu_mismatch(&View {
             observations: &observations,
+            reached: None,
         })
         .expect("a draft");
         assert_eq!(d.verdict, Verdict::Inconclusive, "{}", d.reason);
@@ -416,6 +417,10 @@ mod tests {
 
     #[test]
     fn no_mtu_observations_make_no_finding() {
-        assert!(mtu_mismatch(&View { observations: &[] }).is_none());
+        assert!(mtu_mismatch(&View {
+            observations: &[],
+            reached: None
+        })
+        .is_none());
     }
 }

@@ -484,10 +484,16 @@ mod tests {
             listener_tls: Some(false),
             has_backend: true,
         };
-        drafts(&View { observations }, &ctx)
-            .into_iter()
-            .find(|d| d.cause == cause)
-            .unwrap_or_else(|| panic!("no draft for {cause}"))
+        drafts(
+            &View {
+                observations,
+                reached: None,
+            },
+            &ctx,
+        )
+        .into_iter()
+        .find(|d| d.cause == cause)
+        .unwrap_or_else(|| panic!("no draft for {cause}"))
     }
 
     fn evidence(d: &Draft) -> String {
@@ -599,6 +605,13 @@ mod tests {
             listener_tls: None,
             has_backend: false,
         };
-        assert!(drafts(&View { observations: &[] }, &ctx).is_empty());
+        assert!(drafts(
+            &View {
+                observations: &[],
+                reached: None
+            },
+            &ctx
+        )
+        .is_empty());
     }
 }

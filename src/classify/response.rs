@@ -501,6 +501,7 @@ mod tests {
         drafts(
             &View {
                 observations: &observations,
+                reached: None,
             },
             &ctx,
         )
@@ -753,6 +754,7 @@ mod tests {
         let drafts = drafts(
             &View {
                 observations: &observations,
+                reached: None,
             },
             &ctx,
         );
@@ -773,7 +775,14 @@ mod tests {
             listener_tls: None,
             has_backend: true,
         };
-        assert!(drafts(&View { observations: &[] }, &ctx).is_empty());
+        assert!(drafts(
+            &View {
+                observations: &[],
+                reached: None
+            },
+            &ctx
+        )
+        .is_empty());
     }
 
     #[test]

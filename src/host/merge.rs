@@ -1,12 +1,18 @@
 //! `lbprobe merge CLIENT.json BACKEND.json`: joins a `scan --marker` report with a
 //! `backend --capture` report. A marked probe whose marker never reached the backend was
-//! answered by the listener, definitively; one whose marker arrived was forwarded.
+//! answered by the listener, definitively; one whose marker arrived was forwarded. The client
+//! run is then classified again with that knowledge, and the findings it changes are listed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::capture::find_marker;
+use crate::catalogue::Catalogue;
+use crate::classify::{self, Context, Finding, Reached, Verdict};
+use crate::probe::Observation;
+use crate::profile::Profile;
+use crate::target::{Role, Scheme};
 
 /// The parts of a client report the merge reads (the report's JSON, unknown fields ignored).
 #[derive(Debug, Deserialize)]
@@ -92,12 +98,56 @@ pub struct MergeSummary {
     pub unmarked: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MergeReport {
     pub capture_port: u16,
     pub summary: MergeSummary,
     pub probes: Vec<MergedProbe>,
+    /// The client run classified again with the capture as an attribution signal (empty when
+    /// the client report could not be read back whole).
+    pub findings: Vec<Finding>,
+    /// Findings whose verdict the capture changed, or that it added.
+    pub changes: Vec<FindingChange>,
     pub notes: Vec<String>,
+}
+
+/// A finding the capture changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FindingChange {
+    pub cause: String,
+    /// The client report's verdict; `None` when the client report had no finding for the cause.
+    pub before: Option<Verdict>,
+    pub after: Verdict,
+    /// The new finding's reason.
+    pub reason: String,
+}
+
+/// The parts of a client report re-classification reads: the whole observations, the run's
+/// findings to compare with, and what the classifier's context is built from.
+#[derive(Debug, Deserialize)]
+pub struct ClientRun {
+    pub profile: ProfileName,
+    pub targets: Vec<TargetRecord>,
+    pub findings: Vec<FindingRecord>,
+    pub observations: Vec<Observation>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProfileName {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TargetRecord {
+    pub role: Role,
+    pub scheme: Scheme,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FindingRecord {
+    pub cause: String,
+    pub code: u16,
+    pub verdict: Verdict,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +221,255 @@ pub fn merge(client: &ClientReport, backend: &BackendCapture) -> Result<MergeRep
         capture_port: capture.port,
         summary,
         probes,
+        findings: Vec::new(),
+        changes: Vec::new(),
         notes,
     })
+}
+
+/// [`merge`], then classify the client run again with what the capture saw. `run` is the
+/// client report read back whole; without it (a report from an older lbprobe) the merge says
+/// who answered each probe and notes that the findings were not re-classified.
+pub fn merge_and_reclassify(
+    client: &ClientReport,
+    run: Option<&ClientRun>,
+    backend: &BackendCapture,
+) -> Result<MergeReport, MergeError> {
+    let mut merged = merge(client, backend)?;
+    match run {
+        Some(run) => {
+            let (findings, changes, notes) = reclassify(run, &merged.probes);
+            merged.findings = findings;
+            merged.changes = changes;
+            merged.notes.extend(notes);
+        }
+        None => merged.notes.push(
+            "the client report's observations could not be read back whole: findings not re-classified"
+                .to_string(),
+        ),
+    }
+    Ok(merged)
+}
+
+/// What the capture says of each listener probe, by observation id.
+pub fn reached(probes: &[MergedProbe]) -> Reached {
+    probes
+        .iter()
+        .filter_map(|p| match p.answered_by {
+            AnsweredBy::Forwarded => Some((p.observation.clone(), true)),
+            AnsweredBy::Listener => Some((p.observation.clone(), false)),
+            AnsweredBy::Backend | AnsweredBy::Unknown => None,
+        })
+        .collect()
+}
+
+/// Classify the client run again with the capture's verdicts as a definitive attribution
+/// signal. Returns the findings, the ones that changed against the client report, and notes.
+pub fn reclassify(
+    run: &ClientRun,
+    probes: &[MergedProbe],
+) -> (Vec<Finding>, Vec<FindingChange>, Vec<String>) {
+    let mut notes = Vec::new();
+    // The report names its profile; a scenario's overrides of it are not in the report, so
+    // the built-in profile of that name stands in.
+    let profile = Profile::by_name(&run.profile.name).unwrap_or_else(|| {
+        notes.push(format!(
+            "profile {} is not built in: re-classified with the default profile",
+            run.profile.name
+        ));
+        Profile::default()
+    });
+    let ctx = Context {
+        profile: &profile,
+        listener_tls: run
+            .targets
+            .iter()
+            .find(|t| t.role == Role::Listener)
+            .map(|t| t.scheme == Scheme::Https),
+        has_backend: run.targets.iter().any(|t| t.role == Role::Backend),
+    };
+    let reached = reached(probes);
+    let mut findings = classify::classify_with_capture(
+        &run.observations,
+        Catalogue::builtin(),
+        &ctx,
+        Some(&reached),
+    );
+    // A run restricted with --only reported some codes alone: keep to those.
+    let codes: BTreeSet<u16> = run.findings.iter().map(|f| f.code).collect();
+    if !codes.is_empty() {
+        findings.retain(|f| codes.contains(&f.code));
+    }
+    let changes = findings
+        .iter()
+        .filter_map(|f| {
+            let before = run
+                .findings
+                .iter()
+                .find(|b| b.cause == f.cause)
+                .map(|b| b.verdict);
+            (before != Some(f.verdict)).then(|| FindingChange {
+                cause: f.cause.clone(),
+                before,
+                after: f.verdict,
+                reason: f.reason.clone(),
+            })
+        })
+        .collect();
+    (findings, changes, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Origin;
+    use crate::probe::{Detail, Family, SentRequest};
+    use crate::transport::{escape_bytes, ConnEnd, Exchange, Response, Timings};
+
+    /// A client report of one TRACE through the listener, answered 405 with a plain body (not
+    /// a load balancer's page), and no backend target: nothing to compare the answer with.
+    fn client_json() -> serde_json::Value {
+        let request = b"TRACE / HTTP/1.1\r\nX-Lbprobe-Id: r1-1\r\nHost: x\r\n\r\n";
+        let body = b"method not allowed\n";
+        let observation = Observation {
+            id: "o1".into(),
+            family: Family::Methods,
+            variant: "TRACE".into(),
+            role: Role::Listener,
+            well_formed: true,
+            evidence_for: vec!["405.trace-unsupported".into()],
+            request: SentRequest {
+                text: escape_bytes(request),
+                bytes: request.len(),
+                exact: true,
+            },
+            exchange: Some(Exchange {
+                endpoint: "127.0.0.1:8080".into(),
+                tls: false,
+                timings: Timings::default(),
+                bytes_out: request.len(),
+                bytes_in: 100,
+                end: ConnEnd::Complete,
+                response: Some(Response {
+                    version: "HTTP/1.1".into(),
+                    status: 405,
+                    reason: "Method Not Allowed".into(),
+                    headers: vec![("Server".into(), "app".into())],
+                    body_prefix: escape_bytes(body),
+                    body_bytes: body.len(),
+                    content_length: Some(body.len() as u64),
+                    chunked: false,
+                    complete: true,
+                    problems: Vec::new(),
+                }),
+                raw_prefix: String::new(),
+                tcp_rtt_us: None,
+                tcp_retransmits: None,
+            }),
+            detail: Detail::Method {
+                method: "TRACE".into(),
+                via: "raw".into(),
+            },
+        };
+        let observations = vec![observation];
+        let findings = classify::classify(
+            &observations,
+            Catalogue::builtin(),
+            &Context {
+                profile: &Profile::nginx(),
+                listener_tls: Some(false),
+                has_backend: false,
+            },
+        );
+        serde_json::json!({
+            "profile": Profile::nginx(),
+            "targets": [{"role": "listener", "scheme": "http"}],
+            "findings": findings,
+            "observations": observations,
+        })
+    }
+
+    fn capture(markers: &[&str]) -> BackendCapture {
+        let markers: Vec<serde_json::Value> = markers
+            .iter()
+            .map(|m| serde_json::json!({"marker": m, "bytes": 60}))
+            .collect();
+        serde_json::from_value(serde_json::json!({"capture": {"port": 9000, "markers": markers}}))
+            .expect("a backend report")
+    }
+
+    fn merged(markers: &[&str]) -> MergeReport {
+        let json = client_json();
+        let client: ClientReport = serde_json::from_value(json.clone()).expect("client report");
+        let run: ClientRun = serde_json::from_value(json).expect("the run reads back whole");
+        merge_and_reclassify(&client, Some(&run), &capture(markers)).expect("merged")
+    }
+
+    fn trace(m: &MergeReport) -> &Finding {
+        m.findings
+            .iter()
+            .find(|f| f.cause == "405.trace-unsupported")
+            .expect("a TRACE finding")
+    }
+
+    #[test]
+    fn without_a_backend_target_the_attribution_is_unclear() {
+        let json = client_json();
+        let run: ClientRun = serde_json::from_value(json).expect("the run reads back whole");
+        let ex = run.observations[0].exchange.as_ref().unwrap();
+        let (origin, why) = classify::attribution::origin(ex, None);
+        assert_eq!(origin, Origin::Unknown, "{why}");
+        // The rule takes an unattributed 405 for the listener's own.
+        let f = run
+            .findings
+            .iter()
+            .find(|f| f.cause == "405.trace-unsupported")
+            .expect("a TRACE finding");
+        assert_eq!(f.verdict, Verdict::Reproduced);
+    }
+
+    #[test]
+    fn a_probe_that_reached_the_backend_makes_the_405_the_backends() {
+        let m = merged(&["r1-1"]);
+        assert_eq!(m.probes[0].answered_by, AnsweredBy::Forwarded);
+        let f = trace(&m);
+        assert_eq!(f.verdict, Verdict::RuledOut, "{}", f.reason);
+        assert!(
+            f.evidence.iter().any(|e| e.text.contains("(capture)")),
+            "{:?}",
+            f.evidence
+        );
+        assert_eq!(
+            m.changes,
+            vec![FindingChange {
+                cause: "405.trace-unsupported".into(),
+                before: Some(Verdict::Reproduced),
+                after: Verdict::RuledOut,
+                reason: f.reason.clone(),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_probe_that_never_reached_the_backend_was_the_listeners() {
+        let m = merged(&["r1-2"]);
+        assert_eq!(m.probes[0].answered_by, AnsweredBy::Listener);
+        let f = trace(&m);
+        assert_eq!(f.verdict, Verdict::Reproduced, "{}", f.reason);
+        let text: Vec<&str> = f.evidence.iter().map(|e| e.text.as_str()).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.contains("the probe never reached the backend (capture)")),
+            "{text:?}"
+        );
+        assert!(m.changes.is_empty(), "{:?}", m.changes);
+    }
+
+    #[test]
+    fn a_report_that_does_not_read_back_whole_still_merges() {
+        let client: ClientReport = serde_json::from_value(client_json()).expect("client report");
+        let m = merge_and_reclassify(&client, None, &capture(&["r1-1"])).expect("merged");
+        assert!(m.findings.is_empty());
+        assert!(m.notes.iter().any(|n| n.contains("not re-classified")));
+    }
 }

@@ -23,7 +23,7 @@ const EVIDENCE: &[&str] = &[
 ];
 
 /// How one handshake ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HandshakeOutcome {
     /// SYN, SYN-ACK, ACK: connected.
@@ -39,7 +39,7 @@ pub enum HandshakeOutcome {
 }
 
 /// One TCP handshake.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Handshake {
     pub outcome: HandshakeOutcome,
     /// Until the handshake completed or failed.
@@ -54,7 +54,7 @@ pub struct Handshake {
 }
 
 /// What the handshakes to one side showed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ConnectResult {
     pub endpoint: String,
     /// How long each handshake was given.

@@ -44,7 +44,7 @@ const MIN_BRACKET: f64 = 0.05;
 const GRACE: Duration = Duration::from_millis(500);
 
 /// What the family found on one side, or what the race did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum KeepaliveDetail {
     Idle(IdleResult),
@@ -52,7 +52,7 @@ pub enum KeepaliveDetail {
 }
 
 /// A side's idle keep-alive timeout and the trials behind it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct IdleResult {
     pub timeout: IdleTimeout,
     /// The longest gap the probe was prepared to try (ms).
@@ -62,7 +62,7 @@ pub struct IdleResult {
 }
 
 /// How long a side keeps an idle connection usable.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum IdleTimeout {
     /// It does not keep connections alive (`Connection: close`, or a close-delimited answer):
@@ -101,13 +101,13 @@ impl IdleTimeout {
 }
 
 /// One connection: a request, an idle gap, another request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Trial {
     pub gap_ms: f64,
     pub outcome: TrialOutcome,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum TrialOutcome {
     /// The request after the gap was answered.
@@ -138,7 +138,7 @@ impl TrialOutcome {
 }
 
 /// POSTs sent through the listener spaced just past the backend's idle timeout.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RaceResult {
     pub spacing_ms: f64,
     pub sent: u32,

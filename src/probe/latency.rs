@@ -30,7 +30,7 @@ const EVIDENCE: &[&str] = &[
 ];
 
 /// Order statistics of one timing in milliseconds; percentiles by nearest rank.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Percentiles {
     pub samples: u32,
     /// Samples that ran out of patience without an answer and count as the wait: with any, the
@@ -73,7 +73,7 @@ fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The path as the kernel saw it on our own connections (TCP_INFO after each exchange).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct PathQuality {
     /// Connections that reported TCP_INFO.
     pub connections: u32,
@@ -110,7 +110,7 @@ impl PathQuality {
 }
 
 /// Timing statistics of one side.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct LatencyStats {
     pub endpoint: String,
     /// Requests sent.
@@ -138,7 +138,7 @@ pub struct LatencyStats {
 }
 
 /// The distribution of each stage of the requests to one side.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct StageTimes {
     pub connect_ms: Option<Percentiles>,
     pub tls_ms: Option<Percentiles>,

@@ -33,7 +33,7 @@ pub struct LoadTarget {
 pub const MAX_POOL: usize = 64;
 
 /// What one step (a rate held for a while) got.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct StepStats {
     /// The rate asked for; `None` for back-to-back sending.
     pub target_rps: Option<f64>,
@@ -331,7 +331,7 @@ pub struct Pool {
 }
 
 /// Why a paced step ended before its time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepEnd {
     /// It ran its full length.

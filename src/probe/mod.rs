@@ -253,7 +253,7 @@ pub struct SentRequest {
 }
 
 /// Probe-specific facts beyond the exchange.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Detail {
     None,
@@ -289,7 +289,7 @@ pub enum Detail {
 }
 
 /// The outcome of searching for the largest accepted size.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct LimitSearch {
     /// Largest size that got a non-rejecting answer, if any did.
     pub largest_accepted: Option<usize>,
@@ -305,7 +305,7 @@ pub struct LimitSearch {
 }
 
 /// One request sent to one side, and what came back.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Observation {
     /// Unique within a run (`o1`, `o2`, ...), referenced by findings.
     pub id: String,

@@ -56,7 +56,7 @@ impl Default for MtuSpec {
 }
 
 /// Path MTU results towards one side.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct MtuResult {
     /// The address probed (the target's host, resolved).
     pub address: Option<String>,

@@ -38,7 +38,7 @@ pub const CLOSE_AFTER: Duration = Duration::from_millis(500);
 const WATCH_AFTER_CLOSE: Duration = Duration::from_secs(2);
 
 /// What one partial request showed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct PartialResult {
     /// How the request was incomplete, in words.
     pub incomplete: String,
@@ -65,7 +65,7 @@ impl PartialResult {
 }
 
 /// What a side did with an incomplete request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Outcome {
     /// An HTTP answer with this status.

@@ -108,7 +108,7 @@ impl RateSpec {
 pub const BACKEND_CHECK_RPS: f64 = 2.0;
 
 /// Why a ramp ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RampStop {
     /// A step's answers were 503 in at least the `sustain` share.
@@ -141,7 +141,7 @@ impl RampStop {
 
 /// What a ramp found on one side: the listener's steps, or the backend's slow direct check in
 /// the same windows (one entry per listener step).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RateResult {
     pub steps: Vec<StepStats>,
     pub stop: RampStop,

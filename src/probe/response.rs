@@ -29,7 +29,7 @@ const PREFIX_CHARS: usize = 80;
 const METHODS: [(&str, &str); 2] = [("get", "GET"), ("head", "HEAD")];
 
 /// How the connection of one answer ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Ending {
     /// The answer was complete when we stopped reading.
@@ -86,7 +86,7 @@ impl Ending {
 }
 
 /// One thing a strict parser objects to in an answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Problem {
     /// The bytes do not begin like an HTTP response at all.
@@ -206,7 +206,7 @@ impl fmt::Display for Problem {
 }
 
 /// What a strict parse of one answer found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ResponseCheck {
     /// The request's method (`GET`, `HEAD`): a HEAD's answer has no body whatever it announces.
     pub method: String,

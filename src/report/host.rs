@@ -268,6 +268,35 @@ fn write_merge(out: &mut String, m: &MergeReport, s: Style) -> std::fmt::Result 
             p.observation, p.family, p.variant, p.role, status
         )?;
     }
+    if !m.findings.is_empty() {
+        writeln!(out)?;
+        if m.changes.is_empty() {
+            writeln!(
+                out,
+                "re-classified with the capture: no verdict changed ({} findings)",
+                m.findings.len()
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{}",
+                s.bold(&format!(
+                    "re-classified with the capture: {} finding(s) changed",
+                    m.changes.len()
+                ))
+            )?;
+            for c in &m.changes {
+                let before = c.before.map_or("not reported", |v| v.as_str());
+                writeln!(
+                    out,
+                    "  {}: {before} → {} — {}",
+                    c.cause,
+                    c.after.as_str(),
+                    c.reason
+                )?;
+            }
+        }
+    }
     for n in &m.notes {
         writeln!(out)?;
         writeln!(out, "note: {n}")?;

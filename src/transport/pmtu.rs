@@ -38,7 +38,7 @@ pub enum PmtuError {
 }
 
 /// The socket a discovery used, which decides what its silences mean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// ICMP echo over a raw socket (root or CAP_NET_RAW).
@@ -73,7 +73,7 @@ pub enum Outcome {
 }
 
 /// Whether ICMP "fragmentation needed" came back when it had to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Icmp {
     /// The largest size probed got through: no ICMP was needed.
@@ -87,7 +87,7 @@ pub enum Icmp {
 }
 
 /// The result of one discovery.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Discovery {
     pub address: IpAddr,
     pub method: Method,
