@@ -93,6 +93,11 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             out.write(&text)?;
             Ok(crate::exit::OK)
         }
+        Command::Probes { tag } => {
+            let format = out.plain_format("`probes`")?;
+            out.write(&probes_listing(tag.as_deref(), format)?)?;
+            Ok(crate::exit::OK)
+        }
         Command::Explain { cause } => {
             out.plain_format("`explain`")?;
             let cat = Catalogue::builtin();
@@ -567,4 +572,70 @@ fn logs(args: &LogsArgs, out: &Output) -> Result<i32, AppError> {
     };
     out.write(&text)?;
     Ok(crate::exit::OK)
+}
+
+/// `lbprobe probes`: the malformed-request templates, all or of one kind.
+fn probes_listing(tag: Option<&str>, format: Format) -> Result<String, AppError> {
+    use crate::probe::templates::{self, Strict};
+    if let Some(tag) = tag {
+        if !templates::TAGS.contains(&tag) {
+            return Err(AppError::Usage(format!(
+                "unknown tag {tag:?}; known: {}",
+                templates::TAGS.join(", ")
+            )));
+        }
+    }
+    let chosen: Vec<_> = templates::malformed()
+        .iter()
+        .filter(|t| tag.is_none_or(|tag| t.has_tag(tag)))
+        .collect();
+    let strict = |t: &templates::Template| {
+        let word = match t.strict {
+            Strict::Accept => "accept",
+            Strict::Reject => "reject",
+            Strict::Close => "close",
+            Strict::Any => "any",
+        };
+        if t.strict_status.is_empty() {
+            word.to_string()
+        } else {
+            let codes: Vec<String> = t.strict_status.iter().map(u16::to_string).collect();
+            format!("{word} ({})", codes.join("/"))
+        }
+    };
+    if format == Format::Json {
+        let list: Vec<serde_json::Value> = chosen
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "id": t.id,
+                    "tags": t.tags,
+                    "summary": t.summary,
+                    "rfc": t.rfc,
+                    "strict": t.strict,
+                    "strict_status": t.strict_status,
+                    "wait_ms": t.wait.map(|w| w.as_millis() as u64),
+                    "evidence_for": t.evidence_for,
+                })
+            })
+            .collect();
+        return Ok(report::to_json(&serde_json::json!({ "templates": list })));
+    }
+    let mut text = String::new();
+    for t in &chosen {
+        text.push_str(&format!(
+            "{:<40} {:<22} {:<20} {}\n    {} · {}\n",
+            t.id,
+            t.tags.join(","),
+            strict(t),
+            t.evidence_for.join(", "),
+            t.rfc,
+            t.summary
+        ));
+    }
+    text.push_str(&format!(
+        "{} templates (probes/malformed.yaml); `variants:` in a scenario selects by id or tag\n",
+        chosen.len()
+    ));
+    Ok(text)
 }

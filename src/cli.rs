@@ -94,6 +94,14 @@ pub enum Command {
     Logs(LogsArgs),
     /// List the causes catalogue.
     Causes,
+    /// List the malformed-request templates: id, kinds, RFC clause, what a strict server does,
+    /// the causes each is evidence for.
+    Probes {
+        /// Only templates of this kind (request-line, header, host, content-length, te,
+        /// chunked, method).
+        #[arg(long)]
+        tag: Option<String>,
+    },
     /// Explain one cause: what it means, which side, what confirms or rules it out, the fix.
     Explain {
         /// A cause id, e.g. 400.http-to-https-listener.

@@ -182,6 +182,7 @@ pub async fn execute_interruptible(
         limit_expectations,
         not_covered,
         unreachable,
+        malformed: classify::malformed_table::table(&output.observations),
         observations: output.observations,
         exit_code,
         exit_reason,

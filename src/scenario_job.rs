@@ -20,7 +20,7 @@ fn known_cause(id: &str) -> bool {
 }
 
 fn known_variant(id: &str) -> bool {
-    templates::malformed_ids().any(|v| v == id)
+    templates::is_variant_or_tag(id)
 }
 
 /// Load a scenario file. `${NAME}` comes from `--var NAME=VALUE`, then the environment.
@@ -100,5 +100,18 @@ fn job(s: Scenario) -> Job {
         expect,
         only_codes: None,
         notes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_may_name_a_template_or_a_tag() {
+        assert!(known_variant("obs-fold"));
+        assert!(known_variant("chunked"));
+        assert!(known_variant("request-line"));
+        assert!(!known_variant("no-such-kind"));
     }
 }

@@ -152,6 +152,36 @@ fn explain_unknown_cause_exits_2() {
 }
 
 #[test]
+fn probes_lists_every_template_and_filters_by_tag() {
+    let out = lbprobe(&["probes", "--format", "json"]);
+    assert_exit(&out, lbprobe::exit::OK);
+    let json = json_stdout(&out);
+    let listed: Vec<&str> = json["templates"]
+        .as_array()
+        .expect("a `templates` array")
+        .iter()
+        .map(|t| t["id"].as_str().expect("an id per template"))
+        .collect();
+    let all: Vec<&str> = lbprobe::probe::templates::malformed_ids().collect();
+    assert_eq!(listed, all);
+    let fold = &json["templates"][listed.iter().position(|id| *id == "obs-fold").unwrap()];
+    assert_eq!(fold["rfc"], "RFC 9112 §5.2");
+    assert_eq!(fold["strict"], "reject");
+    assert_eq!(fold["tags"][0], "header");
+
+    let out = lbprobe(&["probes", "--tag", "te"]);
+    assert_exit(&out, lbprobe::exit::OK);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("te-xchunked"), "{text}");
+    assert!(text.contains("reject (400/501)"), "{text}");
+    assert!(!text.contains("obs-fold"), "{text}");
+
+    let out = lbprobe(&["probes", "--tag", "nope"]);
+    assert_exit(&out, lbprobe::exit::BAD_INPUT);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown tag"));
+}
+
+#[test]
 fn causes_as_json_lists_every_cause() {
     let out = lbprobe(&["causes", "--format", "json"]);
     assert_exit(&out, lbprobe::exit::OK);

@@ -214,6 +214,30 @@ async fn malformed_requests_some_refused_with_400_others_normalised() {
     // A NUL in a header value reaches the backend, whose own 400 is what the client sees.
     let ev = assert_verdict(&report, "400.passthrough", Verdict::Reproduced);
     assert!(ev.contains("malformed nul-in-header"), "{ev}");
+    // The report's table groups the same kinds by the side that refuses them.
+    let table = report.malformed.as_ref().expect("a malformed table");
+    let g = &table.groups;
+    // HAProxy's own 400 page for kinds the lab backend refuses too; its own refusal of kinds
+    // the backend takes (a fragment in the target).
+    for variant in ["duplicate-content-length", "header-without-colon"] {
+        assert!(g.rejected_by_both.iter().any(|v| v == variant), "{g:?}");
+    }
+    assert!(
+        g.listener_rejects.iter().any(|v| v == "rl-fragment"),
+        "{g:?}"
+    );
+    assert!(
+        g.backend_rejects_passed_on
+            .iter()
+            .any(|v| v == "nul-in-header"),
+        "{g:?}"
+    );
+    assert!(g.accepted_by_both.iter().any(|v| v == "obs-fold"), "{g:?}");
+    assert_eq!(
+        table.rows.len(),
+        lbprobe::probe::templates::malformed().len() - 1,
+        "every template but the control"
+    );
     log_line(&haproxy, |l| {
         l.contains(" 400 ") && l.contains("be0/s0") && l.contains("\"GET / HTTP/1.1\"")
     });

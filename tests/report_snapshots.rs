@@ -192,6 +192,7 @@ fn fixed_report() -> Report {
         limit_expectations,
         not_covered,
         unreachable: Vec::new(),
+        malformed: lbprobe::classify::malformed_table::table(&observations),
         observations,
         exit_code,
         exit_reason,

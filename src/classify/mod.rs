@@ -4,6 +4,7 @@ pub mod attribution;
 pub mod host;
 mod keepalive;
 mod limits;
+pub mod malformed_table;
 mod mtu;
 mod partial;
 mod rate;

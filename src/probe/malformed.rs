@@ -25,11 +25,12 @@ pub fn render(side: &Side, template: &Template, extra: &str) -> Vec<u8> {
     })
 }
 
-/// The templates a run uses: all, or the ones named.
+/// The templates a run uses: all, or the ones named; a name that is a tag (`te`, `host`)
+/// stands for every template with that tag.
 pub fn chosen(only: Option<&[String]>) -> Vec<&'static Template> {
     templates::malformed()
         .iter()
-        .filter(|t| only.is_none_or(|ids| ids.iter().any(|id| id == &t.id)))
+        .filter(|t| only.is_none_or(|names| names.iter().any(|n| n == &t.id || t.has_tag(n))))
         .collect()
 }
 
@@ -86,4 +87,26 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
         .into_iter()
         .flatten()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_chooses_every_template_with_it_and_ids_still_work() {
+        let te = chosen(Some(&["te".to_string()]));
+        assert!(te.len() >= 10, "{}", te.len());
+        assert!(te.iter().all(|t| t.has_tag("te")));
+        assert!(te
+            .iter()
+            .any(|t| t.id == "content-length-and-transfer-encoding"));
+        let mixed = chosen(Some(&["host".to_string(), "obs-fold".to_string()]));
+        assert!(mixed.iter().any(|t| t.id == "obs-fold"));
+        assert!(mixed.iter().any(|t| t.id == "host-missing"));
+        assert!(mixed
+            .iter()
+            .all(|t| t.id == "obs-fold" || t.has_tag("host")));
+        assert_eq!(chosen(None).len(), templates::malformed().len());
+    }
 }

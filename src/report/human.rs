@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
+use crate::classify::malformed_table::{MalformedTable, Strictness};
 use crate::classify::{Finding, Verdict};
+use crate::target::Role;
 
 use super::model::Report;
 use super::style::Style;
@@ -117,6 +119,9 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
             )?;
         }
     }
+    if let Some(m) = &r.malformed {
+        write_malformed(out, m, s)?;
+    }
     if !r.notes.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", s.bold("Notes"))?;
@@ -141,6 +146,73 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
             r.exit_reason
         ))
     )?;
+    Ok(())
+}
+
+/// The malformed-request kinds in a few lines: how strict each side is, then who refuses what.
+fn write_malformed(out: &mut String, m: &MalformedTable, s: Style) -> std::fmt::Result {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        s.bold(&format!(
+            "Malformed requests: {} kind{}",
+            m.rows.len(),
+            if m.rows.len() == 1 { "" } else { "s" }
+        ))
+    )?;
+    for role in [Role::Listener, Role::Backend] {
+        let counts: Vec<String> = [
+            Strictness::Strict,
+            Strictness::Lenient,
+            Strictness::OverStrict,
+            Strictness::Broken,
+            Strictness::Waited,
+        ]
+        .into_iter()
+        .map(|k| (k, m.count(role, k)))
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+        if !counts.is_empty() {
+            writeln!(out, "  {:<8} {}", role.to_string(), counts.join(" · "))?;
+        }
+    }
+    let g = &m.groups;
+    for (what, ids) in [
+        (
+            "refused by the listener, accepted by the backend",
+            &g.listener_rejects,
+        ),
+        (
+            "refused by the backend, passed on by the listener",
+            &g.backend_rejects_passed_on,
+        ),
+        ("refused by both", &g.rejected_by_both),
+        (
+            "accepted by the listener, refused by the backend",
+            &g.listener_accepts_backend_rejects,
+        ),
+    ] {
+        if !ids.is_empty() {
+            writeln!(out, "  {what} ({}): {}", ids.len(), ids.join(", "))?;
+        }
+    }
+    if !g.accepted_by_both.is_empty() {
+        writeln!(out, "  accepted by both: {}", g.accepted_by_both.len())?;
+    }
+    if !g.unlisted_codes.is_empty() {
+        let seen: Vec<String> = g
+            .unlisted_codes
+            .iter()
+            .map(|u| format!("{} {} {}", u.variant, u.role, u.status))
+            .collect();
+        writeln!(
+            out,
+            "  codes outside the reference page (as seen, no cause): {}",
+            seen.join(", ")
+        )?;
+    }
     Ok(())
 }
 

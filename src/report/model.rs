@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::classify::malformed_table::MalformedTable;
 use crate::classify::{Finding, Verdict};
 use crate::probe::{Family, Limits, Observation};
 use crate::profile::Profile;
@@ -36,6 +37,9 @@ pub struct Report {
     /// Targets that could not be reached at all.
     pub unreachable: Vec<String>,
     pub observations: Vec<Observation>,
+    /// Per malformed-request kind, each side's answer judged against a strict server, and the
+    /// kinds grouped by the side that refuses them; `None` when no `malformed` probe ran.
+    pub malformed: Option<MalformedTable>,
     pub exit_code: i32,
     pub exit_reason: String,
 }
