@@ -276,3 +276,90 @@ fn docs_malformed_md_is_rendered_from_the_golden_tables() {
         "docs/malformed.md is out of date: LBPROBE_BLESS=1 cargo test --test malformed_golden"
     );
 }
+
+/// nginx in front of a lab backend that refuses an unknown method nginx passes on: the report
+/// puts each kind on the side that refuses it, selected by tag in a scenario file.
+#[tokio::test]
+async fn a_stricter_backend_behind_nginx_gets_its_kinds_attributed() {
+    let backend = LabBackend::start(BackendConfig {
+        reject_methods: vec!["LBPROBE".into()],
+        ..BackendConfig::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("lab backend: {e}"));
+    let nginx = Nginx::start(&NginxSpec::one(NginxServer::proxy(backend.url())))
+        .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    let scenario = "name: strict-backend
+targets:
+  listener:
+    url: ${LISTENER}
+  backend:
+    url: ${BACKEND}
+profile: nginx
+probes:
+  - malformed: { variants: [method, te-unknown-coding, obs-fold] }
+limits:
+  max-requests: 200
+  max-rate: 1000
+  max-duration: 60s
+  request-timeout: 2s
+expect:
+  400.malformed-request: reproduced
+";
+    let (listener, backend_url) = (nginx.url(0), backend.url());
+    let vars = move |name: &str| match name {
+        "LISTENER" => Some(listener.clone()),
+        "BACKEND" => Some(backend_url.clone()),
+        _ => None,
+    };
+    let job = lbprobe::scenario_job::from_text(scenario, "strict-backend.yaml", &vars)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = run::execute(job, Arc::new(|_| {})).await;
+    let table = report.malformed.as_ref().expect("a malformed table");
+    let sent: Vec<&str> = table.rows.iter().map(|r| r.variant.as_str()).collect();
+    // The `method` tag picked every method kind, and only those besides the two named ids.
+    for t in templates::malformed()
+        .iter()
+        .filter(|t| t.has_tag("method"))
+    {
+        assert!(sent.contains(&t.id.as_str()), "{} not sent: {sent:?}", t.id);
+    }
+    assert!(!sent.contains(&"rl-fragment"), "{sent:?}");
+    let g = &table.groups;
+    // nginx's own refusals, the backend taking the same bytes.
+    for id in ["lowercase-method", "obs-fold"] {
+        assert!(g.listener_rejects.iter().any(|v| v == id), "{id}: {g:?}");
+    }
+    // The backend's 405 for a method nginx passes on.
+    assert!(
+        g.backend_rejects_passed_on
+            .iter()
+            .any(|v| v == "method-unknown"),
+        "{g:?}"
+    );
+    assert!(!g.listener_rejects.iter().any(|v| v == "method-unknown"));
+    // nginx's 501 for an unknown coding is reported as seen, in no cause's group.
+    assert!(
+        g.unlisted_codes
+            .iter()
+            .any(|u| u.variant == "te-unknown-coding"
+                && u.role == Role::Listener
+                && u.status == 501),
+        "{g:?}"
+    );
+    assert!(!g.listener_rejects.iter().any(|v| v == "te-unknown-coding"));
+    assert!(
+        report.expectations.iter().all(|e| e.met),
+        "{:?}",
+        report.expectations
+    );
+    let human = lbprobe::report::render(
+        &report,
+        lbprobe::report::Format::Human,
+        lbprobe::report::Style { color: false },
+    );
+    assert!(
+        human.contains("refused by the backend, passed on by the listener (1): method-unknown"),
+        "{human}"
+    );
+}
