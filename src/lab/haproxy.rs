@@ -104,25 +104,11 @@ impl HaproxySpec {
 /// The haproxy to run: `LBPROBE_HAPROXY` if set (and only it, so a wrong setting is not
 /// silently replaced), else /usr/sbin/haproxy, else `haproxy` on PATH.
 pub fn haproxy_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("LBPROBE_HAPROXY").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        return path.is_file().then_some(path);
-    }
-    let system = PathBuf::from("/usr/sbin/haproxy");
-    if system.is_file() {
-        return Some(system);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("haproxy"))
-        .find(|candidate| candidate.is_file())
+    super::find_binary("LBPROBE_HAPROXY", "haproxy")
 }
 
 fn where_we_looked() -> String {
-    match std::env::var_os("LBPROBE_HAPROXY").filter(|p| !p.is_empty()) {
-        Some(path) => format!("LBPROBE_HAPROXY={}", Path::new(&path).display()),
-        None => "/usr/sbin/haproxy and `haproxy` on PATH".to_string(),
-    }
+    super::where_we_looked("LBPROBE_HAPROXY", "haproxy")
 }
 
 /// A running haproxy; dropping it stops the process and removes the temp dir.

@@ -28,6 +28,30 @@ pub use nginx::{nginx_binary, Nginx, NginxServer, NginxSpec, ACCESS_LOG_FORMAT};
 pub use ports::free_port;
 pub use unaccepting::UnacceptingListener;
 
+/// Find a server binary: `$env_var` if set (and only that), then `/usr/sbin/NAME`, then PATH.
+pub(crate) fn find_binary(env_var: &str, name: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env_var).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    let system = PathBuf::from("/usr/sbin").join(name);
+    if system.is_file() {
+        return Some(system);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Where [`find_binary`] looked, for the "not found" error.
+pub(crate) fn where_we_looked(env_var: &str, name: &str) -> String {
+    match std::env::var_os(env_var).filter(|p| !p.is_empty()) {
+        Some(path) => format!("{env_var}={}", std::path::Path::new(&path).display()),
+        None => format!("/usr/sbin/{name} and `{name}` on PATH"),
+    }
+}
+
 /// Why the lab could not do what it was asked. Network misbehaviour of clients is never an
 /// error here: the backend answers it; these are failures of the lab itself.
 #[derive(Debug, thiserror::Error)]

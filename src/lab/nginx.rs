@@ -89,25 +89,11 @@ impl NginxSpec {
 /// The nginx to run: `LBPROBE_NGINX` if set (and only it, so a wrong setting is not silently
 /// replaced), else /usr/sbin/nginx, else `nginx` on PATH.
 pub fn nginx_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("LBPROBE_NGINX").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        return path.is_file().then_some(path);
-    }
-    let system = PathBuf::from("/usr/sbin/nginx");
-    if system.is_file() {
-        return Some(system);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("nginx"))
-        .find(|candidate| candidate.is_file())
+    super::find_binary("LBPROBE_NGINX", "nginx")
 }
 
 fn where_we_looked() -> String {
-    match std::env::var_os("LBPROBE_NGINX").filter(|p| !p.is_empty()) {
-        Some(path) => format!("LBPROBE_NGINX={}", Path::new(&path).display()),
-        None => "/usr/sbin/nginx and `nginx` on PATH".to_string(),
-    }
+    super::where_we_looked("LBPROBE_NGINX", "nginx")
 }
 
 /// A running nginx; dropping it stops the master and its workers and removes the temp dir.
