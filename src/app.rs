@@ -163,9 +163,12 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
                     _ => info.human(),
                 };
                 out.write(&text)?;
+                // SIGTERM too: the lab's nginx and HAProxy are stopped by `drop`, which a
+                // default-killed process never reaches.
+                let mut signals = CtrlC::install();
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_secs(duration)) => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = signals.next() => {}
                 }
                 drop(lab);
                 Ok(crate::exit::OK)
@@ -192,8 +195,9 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             let stop = capture.as_ref().map(|c| c.stop.clone());
             let report = rt.block_on(async {
                 if let Some(stop) = stop {
+                    let mut signals = CtrlC::install();
                     tokio::spawn(async move {
-                        if tokio::signal::ctrl_c().await.is_ok() {
+                        if signals.next().await {
                             stop.store(true, Ordering::SeqCst);
                         }
                     });
@@ -293,29 +297,49 @@ fn execute(job: Job, out: &Output) -> Result<Report, AppError> {
     Ok(report)
 }
 
-/// SIGINT, listened to from the moment this is made: a Ctrl-C that comes before the first
-/// request is not lost to the default action (killing the process without a report).
+/// SIGINT and SIGTERM, listened to from the moment this is made: a Ctrl-C that comes before the
+/// first request is not lost to the default action (killing the process without a report), and
+/// a supervisor's SIGTERM (CI job timeouts, systemd, `timeout(1)`) gets the same partial report.
 struct CtrlC {
     #[cfg(unix)]
-    signal: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
 }
 
 impl CtrlC {
     /// Must run inside the runtime.
     fn install() -> CtrlC {
-        CtrlC {
-            #[cfg(unix)]
-            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            CtrlC {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            CtrlC {}
         }
     }
 
-    /// The next Ctrl-C; `false` when none can be listened to.
+    /// The next Ctrl-C or SIGTERM; `false` when neither can be listened to.
     async fn next(&mut self) -> bool {
         #[cfg(unix)]
         {
-            match self.signal.as_mut() {
-                Some(signal) => signal.recv().await.is_some(),
-                None => false,
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) -> bool {
+                match s.as_mut() {
+                    Some(s) => s.recv().await.is_some(),
+                    None => std::future::pending().await,
+                }
+            }
+            if self.interrupt.is_none() && self.terminate.is_none() {
+                return false;
+            }
+            tokio::select! {
+                got = recv(&mut self.interrupt) => got,
+                got = recv(&mut self.terminate) => got,
             }
         }
         #[cfg(not(unix))]

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "lbprobe",
     version,
     about = "Finds out why an HTTP load balancer answers 400, 405, 408, 414, 499, 500, 502, 503 or 504",
-    after_help = "Exit codes: 0 ran, no fault confirmed and every expect met; 1 a fault confirmed or an expect unmet (or the run was interrupted); 2 bad input; 3 a target could not be reached at all; 130 a second Ctrl-C."
+    after_help = "Exit codes: 0 ran, no fault confirmed and every expect met; 1 a fault confirmed or an expect unmet (or the run was interrupted); 2 bad input; 3 a target could not be reached at all; 130 a second Ctrl-C or SIGTERM."
 )]
 pub struct Cli {
     #[command(flatten)]

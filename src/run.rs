@@ -134,7 +134,7 @@ pub async fn execute_interruptible(
     } else if summary.confirmed > 0 || summary.expectations_unmet > 0 || interrupted {
         let mut parts = Vec::new();
         if interrupted {
-            parts.push("interrupted (Ctrl-C) before the probes finished".to_string());
+            parts.push("interrupted (Ctrl-C or SIGTERM) before the probes finished".to_string());
         }
         if summary.confirmed > 0 {
             parts.push(format!("{} fault(s) confirmed", summary.confirmed));

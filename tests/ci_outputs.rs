@@ -183,18 +183,29 @@ async fn unmet_limit_expectation_exits_1_and_says_why() {
     );
 }
 
-/// Send SIGINT to a child process.
+/// Send `signal` to a child process.
 #[allow(unsafe_code)]
-fn interrupt(child: &std::process::Child) {
+fn send_signal(child: &std::process::Child, signal: libc::c_int) {
     let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
     // SAFETY: kill(2) with a pid of our own live child and a valid signal number touches no
     // memory of ours.
-    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
-    assert_eq!(rc, 0, "kill(SIGINT) failed");
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(rc, 0, "kill({signal}) failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_the_run_and_still_writes_a_partial_report() {
+    stops_on_signal_with_a_partial_report(libc::SIGINT).await;
+}
+
+/// CI job timeouts, `timeout(1)` and systemd stop with SIGTERM: the report of what ran must
+/// still be written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_run_and_still_writes_a_partial_report() {
+    stops_on_signal_with_a_partial_report(libc::SIGTERM).await;
+}
+
+async fn stops_on_signal_with_a_partial_report(signal: libc::c_int) {
     // Every answer takes 2 s: 20 latency requests would keep the run busy for 40 s.
     let backend = LabBackend::start(
         BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_secs(2)))),
@@ -237,7 +248,7 @@ async fn ctrl_c_stops_the_run_and_still_writes_a_partial_report() {
         assert!(Instant::now() < deadline, "no request reached the backend");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    interrupt(&child);
+    send_signal(&child, signal);
 
     // The requests in flight finish or are dropped; nothing new is sent.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -274,7 +285,9 @@ async fn ctrl_c_stops_the_run_and_still_writes_a_partial_report() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        notes.iter().any(|n| n.contains("interrupted (Ctrl-C)")),
+        notes
+            .iter()
+            .any(|n| n.contains("interrupted (Ctrl-C or SIGTERM)")),
         "{notes:?}"
     );
     assert!(
@@ -323,4 +336,66 @@ async fn ci_smoke_scenario_passes_against_a_healthy_nginx_and_backend() {
         .count();
     assert_eq!(expectations, 6, "{:#?}", suite.cases);
     assert_eq!(suite.case("header-size: at-least 4096").outcome, None);
+}
+
+/// `lbprobe lab` started by a script and stopped with SIGTERM must not leave its nginx behind:
+/// the listener's port is closed once lbprobe has exited.
+#[test]
+fn sigterm_on_lab_stops_its_nginx() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let info_path = dir.path().join("lab.json");
+    let mut child = Command::new(BIN)
+        .args(["lab", "--for", "120", "--format", "json", "-o"])
+        .arg(&info_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let info: Value = loop {
+        if let Some(v) = std::fs::read_to_string(&info_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+        {
+            break v;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("lbprobe lab did not start in 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let listener = info["listener"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the lab needs nginx for this test: {info}"));
+    let addr: std::net::SocketAddr = listener
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("listener address in {listener}: {e}"));
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .expect("the lab's nginx accepts connections while the lab runs");
+
+    send_signal(&child, libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("lbprobe lab did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "lab ends cleanly on SIGTERM");
+    // nginx's master is asked to stop when the lab is dropped; give it a bounded moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "nginx still listens on {addr} after lbprobe lab exited"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -19,7 +19,7 @@ pub enum Exhausted {
     Requests(u32),
     #[error("the run's time cap ({0:?}) is reached")]
     Duration(Duration),
-    #[error("the run was interrupted (Ctrl-C)")]
+    #[error("the run was interrupted (Ctrl-C or SIGTERM)")]
     Interrupted,
 }
 
