@@ -245,7 +245,7 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
                 _ => report::host::merge_human(&merged, out.style()),
             };
             out.write(&text)?;
-            Ok(crate::exit::OK)
+            Ok(merged.exit_code)
         }
         Command::Demo => {
             let rt = runtime()?;

@@ -18,6 +18,9 @@ use crate::target::{Role, Scheme};
 #[derive(Debug, Deserialize)]
 pub struct ClientReport {
     pub observations: Vec<ClientObservation>,
+    /// The client run's own exit code: the merge's when findings cannot be re-classified.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +112,9 @@ pub struct MergeReport {
     /// Findings whose verdict the capture changed, or that it added.
     pub changes: Vec<FindingChange>,
     pub notes: Vec<String>,
+    /// What `lbprobe merge` exits with: as a run would with the re-classified findings (1 when
+    /// a fault is confirmed), else the client report's own code, so CI can gate on the merge.
+    pub exit_code: i32,
 }
 
 /// A finding the capture changed.
@@ -224,6 +230,7 @@ pub fn merge(client: &ClientReport, backend: &BackendCapture) -> Result<MergeRep
         findings: Vec::new(),
         changes: Vec::new(),
         notes,
+        exit_code: client.exit_code.unwrap_or(crate::exit::OK),
     })
 }
 
@@ -239,6 +246,15 @@ pub fn merge_and_reclassify(
     match run {
         Some(run) => {
             let (findings, changes, notes) = reclassify(run, &merged.probes);
+            // The capture changes verdicts, not reachability; unmet expectations stay the client
+            // report's to gate on.
+            merged.exit_code = if client.exit_code == Some(crate::exit::UNREACHABLE) {
+                crate::exit::UNREACHABLE
+            } else if findings.iter().any(|f| f.verdict == Verdict::Confirmed) {
+                crate::exit::FINDING
+            } else {
+                crate::exit::OK
+            };
             merged.findings = findings;
             merged.changes = changes;
             merged.notes.extend(notes);
@@ -456,6 +472,8 @@ mod tests {
         assert_eq!(m.probes[0].answered_by, AnsweredBy::Listener);
         let f = trace(&m);
         assert_eq!(f.verdict, Verdict::Reproduced, "{}", f.reason);
+        // A reproduced listener behaviour is not a confirmed fault: the merge exits 0.
+        assert_eq!(m.exit_code, crate::exit::OK);
         let text: Vec<&str> = f.evidence.iter().map(|e| e.text.as_str()).collect();
         assert!(
             text.iter()
@@ -471,5 +489,23 @@ mod tests {
         let m = merge_and_reclassify(&client, None, &capture(&["r1-1"])).expect("merged");
         assert!(m.findings.is_empty());
         assert!(m.notes.iter().any(|n| n.contains("not re-classified")));
+        assert_eq!(m.exit_code, crate::exit::OK);
+
+        // Without re-classified findings the client run's own exit code stands.
+        let mut json = client_json();
+        json["exit_code"] = crate::exit::FINDING.into();
+        let client: ClientReport = serde_json::from_value(json).expect("client report");
+        let m = merge_and_reclassify(&client, None, &capture(&["r1-1"])).expect("merged");
+        assert_eq!(m.exit_code, crate::exit::FINDING);
+    }
+
+    #[test]
+    fn an_unreachable_client_run_stays_unreachable_after_the_merge() {
+        let mut json = client_json();
+        json["exit_code"] = crate::exit::UNREACHABLE.into();
+        let client: ClientReport = serde_json::from_value(json.clone()).expect("client report");
+        let run: ClientRun = serde_json::from_value(json).expect("the run reads back whole");
+        let m = merge_and_reclassify(&client, Some(&run), &capture(&["r1-1"])).expect("merged");
+        assert_eq!(m.exit_code, crate::exit::UNREACHABLE);
     }
 }
