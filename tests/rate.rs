@@ -331,3 +331,67 @@ fn rate_parameters_load_over_safe_defaults() {
         assert!(err.contains(want), "{params}: {err}");
     }
 }
+
+/// The ramp runs after every other probe, never beside them: a load that trips a rate limit
+/// would turn their answers into 503s and their timings into queueing delays.
+#[tokio::test]
+async fn the_ramp_runs_after_the_other_probes() {
+    // Each answer takes 30 ms: the latency probe's requests span a quarter of a second, long
+    // enough for a ramp started beside them to interleave.
+    let lab = LabBackend::start(
+        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(30)))),
+    )
+    .await
+    .unwrap();
+    let plan = Plan {
+        listener: Some(Target::parse(Role::Listener, &lab.url()).unwrap()),
+        backend: None,
+        profile: Profile::nginx(),
+        probes: vec![
+            ProbeSpec::Rate(RateSpec {
+                max_requests: 30,
+                ..short_ramp(20.0)
+            }),
+            ProbeSpec::Latency {
+                requests: 8,
+                client_timeout: None,
+            },
+        ],
+        limits: Limits {
+            request_timeout: Duration::from_secs(5),
+            max_rate: 300.0,
+            max_requests: 2000,
+            max_duration: Duration::from_secs(30),
+        },
+        mask: Vec::new(),
+        marker: false,
+    };
+    let out = probe::run(&plan, Arc::new(|_| {})).await;
+    assert!(
+        out.observations.iter().any(|o| o.family == Family::Rate),
+        "the ramp ran"
+    );
+    // Every probe but the ramp asks for `Connection: close`; the ramp keeps its connections.
+    let closes: Vec<bool> = lab
+        .recent_requests()
+        .iter()
+        .map(|r| {
+            r.headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v == "close")
+        })
+        .collect();
+    let first_ramp = closes
+        .iter()
+        .position(|c| !c)
+        .expect("the ramp's requests reached the backend");
+    let last_other = closes
+        .iter()
+        .rposition(|c| *c)
+        .expect("the latency requests reached the backend");
+    assert!(
+        last_other < first_ramp,
+        "a ramp request came before the last latency request: {closes:?}"
+    );
+    assert!(closes.iter().filter(|c| **c).count() >= 8, "{closes:?}");
+}

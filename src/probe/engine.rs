@@ -459,11 +459,12 @@ pub async fn run_interruptible(
         });
     }
     let mut work = Vec::new();
+    let mut alone = Vec::new();
     for spec in &plan.probes {
         let engine = &engine;
         let sides = &sides;
         let progress = progress.clone();
-        work.push(async move {
+        let probe = async move {
             let obs = match spec {
                 ProbeSpec::Protocol => Vec::new(),
                 ProbeSpec::Malformed { variants } => {
@@ -495,10 +496,20 @@ pub async fn run_interruptible(
                 });
             }
             obs
-        });
+        };
+        if spec.runs_alone() {
+            alone.push(probe);
+        } else {
+            work.push(probe);
+        }
     }
     for obs in futures_util::future::join_all(work).await {
         observations.extend(obs);
+    }
+    // After the others, one at a time: a load ramp that trips a rate limit would turn the
+    // other probes' answers into 503s and their timings into queueing delays.
+    for probe in alone {
+        observations.extend(probe.await);
     }
 
     // Stable ids in a stable order: family, variant, role, then send order.

@@ -167,6 +167,12 @@ impl ProbeSpec {
         }
     }
 
+    /// Probes that must not overlap the others: their traffic changes what the others see.
+    /// They run after the rest, one at a time.
+    pub fn runs_alone(&self) -> bool {
+        matches!(self, ProbeSpec::Rate(_))
+    }
+
     /// The family with its default parameters.
     pub fn default_for(family: Family) -> ProbeSpec {
         match family {
