@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::process::write_private;
 use super::LabError;
 
 /// A certificate and its private key, both PEM.
@@ -92,26 +93,6 @@ impl LabCert {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, contents: &str) -> Result<(), LabError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(LabError::io(format!("creating {}", path.display())))?;
-    file.write_all(contents.as_bytes())
-        .map_err(LabError::io(format!("writing {}", path.display())))
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, contents: &str) -> Result<(), LabError> {
-    fs::write(path, contents).map_err(LabError::io(format!("writing {}", path.display())))
 }
 
 #[cfg(test)]

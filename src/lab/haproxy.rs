@@ -3,15 +3,17 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, Read as _};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::cert::LabCert;
-use super::ports::free_port;
+use super::process::{
+    accepts, distinct_free_ports, read_lossy, stop_group, write_private, POLL_INTERVAL,
+};
 use super::LabError;
 
 /// Timeouts of every harness haproxy, before [`HaproxySpec::defaults_extra`] (a later `timeout`
@@ -21,13 +23,9 @@ pub const DEFAULT_TIMEOUTS: &str = "timeout connect 5s\n    timeout client 30s\n
      timeout server 30s\n    timeout http-request 10s";
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
 /// Startups lost to another process taking a chosen port before haproxy bound it.
 const MAX_ATTEMPTS: usize = 4;
 const LOG_TAIL_LINES: usize = 30;
-const MAX_LOG_READ: u64 = 16 * 1024 * 1024;
 
 /// What haproxy should listen as: one frontend per entry, each with its own backend.
 #[derive(Debug, Clone, Default)]
@@ -196,7 +194,7 @@ impl Haproxy {
                     });
                 }
                 Startup::TimedOut => {
-                    stop(&mut child);
+                    stop_group(&mut child);
                     return Err(LabError::HaproxyFailed {
                         reason: format!(
                             "{} did not listen on 127.0.0.1 ports {ports:?} within {} s",
@@ -269,28 +267,8 @@ impl Haproxy {
 
 impl Drop for Haproxy {
     fn drop(&mut self) {
-        stop(&mut self.child);
+        stop_group(&mut self.child);
     }
-}
-
-fn distinct_free_ports(count: usize) -> Result<Vec<u16>, LabError> {
-    let mut ports: Vec<u16> = Vec::with_capacity(count);
-    for _ in 0..count * 4 + 4 {
-        if ports.len() == count {
-            break;
-        }
-        let port = free_port()?;
-        if !ports.contains(&port) {
-            ports.push(port);
-        }
-    }
-    if ports.len() < count {
-        return Err(LabError::Io {
-            context: format!("finding {count} distinct free ports on 127.0.0.1"),
-            source: io::Error::new(io::ErrorKind::AddrInUse, "the same ports kept coming back"),
-        });
-    }
-    Ok(ports)
 }
 
 /// `server` line arguments for a URL: `127.0.0.1:9000`, plus `ssl verify none` for https (lab
@@ -396,14 +374,6 @@ fn wait_ready(child: &mut Child, ports: &[u16]) -> Result<Startup, LabError> {
     }
 }
 
-fn accepts(port: u16) -> bool {
-    TcpStream::connect_timeout(
-        &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        CONNECT_TIMEOUT,
-    )
-    .is_ok()
-}
-
 /// Whether process `pid` holds the listening socket on 127.0.0.1:`port` (Linux /proc).
 fn owns_listener(pid: u32, port: u16) -> bool {
     let Some(inodes) = listening_inodes(&read_lossy(Path::new("/proc/net/tcp")), port) else {
@@ -434,66 +404,6 @@ fn listening_inodes(proc_net_tcp: &str, port: u16) -> Option<Vec<String>> {
         })
         .collect();
     (!inodes.is_empty()).then_some(inodes)
-}
-
-/// TERM to the group (haproxy stops at once on TERM), KILL if that takes too long, then reap.
-fn stop(child: &mut Child) {
-    if matches!(child.try_wait(), Ok(Some(_))) {
-        return;
-    }
-    let group = child.id();
-    signal_group(group, libc::SIGTERM);
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
-            return;
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    }
-    // Still before reaping, so the group id cannot have been reused.
-    signal_group(group, libc::SIGKILL);
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// Sends `signal` to the process group `group` leads. Refuses groups 0 and 1: kill(0, ..) would
-/// hit our own group and kill(-1, ..) every process we may signal.
-#[allow(unsafe_code)]
-fn signal_group(group: u32, signal: libc::c_int) {
-    let Ok(group) = libc::pid_t::try_from(group) else {
-        return;
-    };
-    if group <= 1 {
-        return;
-    }
-    // SAFETY: kill(2) takes two integers and touches no memory of this process; the negative
-    // pid addresses exactly the group of the haproxy we spawned with process_group(0).
-    unsafe {
-        libc::kill(-group, signal);
-    }
-}
-
-fn write_private(path: &Path, contents: &str) -> Result<(), LabError> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(LabError::io(format!("creating {}", path.display())))?;
-    file.write_all(contents.as_bytes())
-        .map_err(LabError::io(format!("writing {}", path.display())))
-}
-
-fn read_lossy(path: &Path) -> String {
-    let Ok(file) = fs::File::open(path) else {
-        return String::new();
-    };
-    let mut bytes = Vec::new();
-    let _ = file.take(MAX_LOG_READ).read_to_end(&mut bytes);
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The last lines of stderr (alerts) and stdout (the log), for startup failures.

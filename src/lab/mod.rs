@@ -11,6 +11,7 @@ pub mod haproxy;
 pub mod netns;
 pub mod nginx;
 pub mod ports;
+mod process;
 pub mod request;
 pub mod unaccepting;
 

@@ -3,15 +3,15 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, Read as _, Seek as _, SeekFrom};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::cert::LabCert;
-use super::ports::free_port;
+use super::process::{accepts, distinct_free_ports, read_lossy, stop_group, POLL_INTERVAL};
 use super::LabError;
 
 /// The access-log format of the harness: key=value fields after the request line, so the
@@ -26,13 +26,9 @@ pub const ACCESS_LOG_FORMAT: &str = "$remote_addr [$time_local] \"$request\" sta
 pub const FIXED_BODY: &str = r#"{"ok":true,"server":"nginx"}"#;
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
 /// Startups lost to another process taking a chosen port before nginx bound it.
 const MAX_ATTEMPTS: usize = 4;
 const LOG_TAIL_LINES: usize = 30;
-const MAX_LOG_READ: u64 = 16 * 1024 * 1024;
 
 /// What nginx should listen as.
 #[derive(Debug, Clone, Default)]
@@ -225,7 +221,7 @@ impl Nginx {
                     });
                 }
                 Startup::TimedOut => {
-                    stop(&mut child);
+                    stop_group(&mut child);
                     return Err(LabError::NginxFailed {
                         reason: format!(
                             "{} did not accept on 127.0.0.1 ports {ports:?} within {} s",
@@ -286,7 +282,7 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        stop(&mut self.child);
+        stop_group(&mut self.child);
     }
 }
 
@@ -294,28 +290,6 @@ fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt as _;
     // /proc/self is owned by the effective uid: no unsafe geteuid() needed.
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-fn distinct_free_ports(count: usize) -> Result<Vec<u16>, LabError> {
-    let mut ports: Vec<u16> = Vec::with_capacity(count);
-    // The kernel rarely hands out the same ephemeral port twice in a row; a few spare tries
-    // cover it without an unbounded loop.
-    for _ in 0..count * 4 + 4 {
-        if ports.len() == count {
-            break;
-        }
-        let port = free_port()?;
-        if !ports.contains(&port) {
-            ports.push(port);
-        }
-    }
-    if ports.len() < count {
-        return Err(LabError::Io {
-            context: format!("finding {count} distinct free ports on 127.0.0.1"),
-            source: io::Error::new(io::ErrorKind::AddrInUse, "the same ports kept coming back"),
-        });
-    }
-    Ok(ports)
 }
 
 fn quoted(path: &Path) -> String {
@@ -450,61 +424,6 @@ fn wait_ready(child: &mut Child, ports: &[u16], pid_file: &Path) -> Result<Start
         }
         std::thread::sleep(POLL_INTERVAL);
     }
-}
-
-fn accepts(port: u16) -> bool {
-    TcpStream::connect_timeout(
-        &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        CONNECT_TIMEOUT,
-    )
-    .is_ok()
-}
-
-/// TERM to the whole group (the master then waits for its workers and exits), KILL to the group
-/// if that takes too long, then reap the master.
-fn stop(child: &mut Child) {
-    if matches!(child.try_wait(), Ok(Some(_))) {
-        return;
-    }
-    let group = child.id();
-    signal_group(group, libc::SIGTERM);
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
-            return;
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    }
-    // Still before reaping the master, so the group id cannot have been reused.
-    signal_group(group, libc::SIGKILL);
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// Sends `signal` to the process group `group` leads. Refuses groups 0 and 1: kill(0, ..) would
-/// hit our own group and kill(-1, ..) every process we may signal.
-#[allow(unsafe_code)]
-fn signal_group(group: u32, signal: libc::c_int) {
-    let Ok(group) = libc::pid_t::try_from(group) else {
-        return;
-    };
-    if group <= 1 {
-        return;
-    }
-    // SAFETY: kill(2) takes two integers and touches no memory of this process; the negative
-    // pid addresses exactly the group of the nginx master we spawned with process_group(0).
-    unsafe {
-        libc::kill(-group, signal);
-    }
-}
-
-fn read_lossy(path: &Path) -> String {
-    let Ok(file) = fs::File::open(path) else {
-        return String::new();
-    };
-    let mut bytes = Vec::new();
-    let _ = file.take(MAX_LOG_READ).read_to_end(&mut bytes);
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The last lines of the error log (and of stderr, where nginx writes before it has a log).
