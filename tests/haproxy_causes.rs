@@ -8,16 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::classify::attribution::{self, Origin};
-use lbprobe::classify::{Finding, Verdict};
-use lbprobe::lab::{
-    BackendConfig, Fault, FaultRule, Haproxy, HaproxyFrontend, HaproxySpec, LabBackend,
-};
+use lbprobe::classify::Verdict;
+use lbprobe::lab::{BackendConfig, Fault, FaultRule, Haproxy, HaproxyFrontend, HaproxySpec};
 use lbprobe::probe::partial::Outcome;
 use lbprobe::probe::{Detail, Family, LimitSearch, Limits, Observation, Plan, ProbeSpec};
 use lbprobe::profile::Profile;
 use lbprobe::report::Report;
 use lbprobe::run::{self, Job};
-use lbprobe::target::{Role, Target};
+use lbprobe::target::Role;
+
+mod support;
+use support::findings::{assert_verdict, finding, lab_target as target, start_backend, summary};
 
 /// HAProxy 2.6 keeps a request head within `tune.bufsize - tune.maxrewrite` as it stores it
 /// (HTX): the bytes on the wire, plus 4 per header line (a block header of 8 bytes replaces
@@ -30,19 +31,6 @@ const LOG_WAIT: Duration = Duration::from_secs(5);
 
 fn start_haproxy(spec: &HaproxySpec) -> Haproxy {
     Haproxy::start(spec).unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"))
-}
-
-async fn start_backend(config: BackendConfig) -> LabBackend {
-    LabBackend::start(config)
-        .await
-        .unwrap_or_else(|e| panic!("lab backend: {e}"))
-}
-
-/// A target for a lab URL; lab certificates are self-signed, so TLS is not verified.
-fn target(role: Role, url: &str) -> Target {
-    let mut t = Target::parse(role, url).unwrap_or_else(|e| panic!("{url}: {e}"));
-    t.tls_verify = false;
-    t
 }
 
 async fn execute(
@@ -75,49 +63,6 @@ async fn execute(
         notes: Vec::new(),
     };
     run::execute(job, Arc::new(|_| {})).await
-}
-
-/// Every finding in one line each, for assertion messages.
-fn summary(report: &Report) -> String {
-    let mut out = String::new();
-    for f in &report.findings {
-        out.push_str(&format!(
-            "\n  {} {}: {}\n    {}",
-            f.cause,
-            f.verdict,
-            f.reason,
-            evidence(f).replace('\n', "\n    ")
-        ));
-    }
-    out
-}
-
-fn finding<'a>(report: &'a Report, cause: &str) -> &'a Finding {
-    report
-        .findings
-        .iter()
-        .find(|f| f.cause == cause)
-        .unwrap_or_else(|| panic!("no finding for {cause}; findings:{}", summary(report)))
-}
-
-fn assert_verdict(report: &Report, cause: &str, verdict: Verdict) -> String {
-    let f = finding(report, cause);
-    assert_eq!(
-        f.verdict,
-        verdict,
-        "{cause}: {}; findings:{}",
-        f.reason,
-        summary(report)
-    );
-    evidence(f)
-}
-
-fn evidence(f: &Finding) -> String {
-    f.evidence
-        .iter()
-        .map(|e| e.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn observation<'a>(

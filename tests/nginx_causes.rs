@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lbprobe::classify::{Finding, Verdict};
+use lbprobe::classify::Verdict;
 use lbprobe::lab::{BackendConfig, LabBackend, Nginx, NginxServer, NginxSpec};
 use lbprobe::probe::{Limits, Plan, ProbeSpec};
 use lbprobe::profile::Profile;
@@ -13,21 +13,11 @@ use lbprobe::report::Report;
 use lbprobe::run::{self, Job};
 use lbprobe::target::{Role, Target};
 
+mod support;
+use support::findings::{assert_verdict, finding, lab_target as target, start_backend, summary};
+
 fn start_nginx(spec: &NginxSpec) -> Nginx {
     Nginx::start(spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
-}
-
-async fn start_backend(config: BackendConfig) -> LabBackend {
-    LabBackend::start(config)
-        .await
-        .unwrap_or_else(|e| panic!("lab backend: {e}"))
-}
-
-/// A target for a lab URL; lab certificates are self-signed, so TLS is not verified.
-fn target(role: Role, url: &str) -> Target {
-    let mut t = Target::parse(role, url).unwrap_or_else(|e| panic!("{url}: {e}"));
-    t.tls_verify = false;
-    t
 }
 
 /// Tight caps: loopback answers in milliseconds, and a stuck probe must not stall the suite.
@@ -66,53 +56,6 @@ fn job(
 
 async fn execute(job: Job) -> Report {
     run::execute(job, Arc::new(|_| {})).await
-}
-
-/// Every finding in one line each, for assertion messages.
-fn summary(report: &Report) -> String {
-    let mut out = String::new();
-    for f in &report.findings {
-        out.push_str(&format!(
-            "\n  {} {}: {}\n    {}",
-            f.cause,
-            f.verdict,
-            f.reason,
-            evidence(f).replace('\n', "\n    ")
-        ));
-    }
-    if !report.notes.is_empty() {
-        out.push_str(&format!("\n  notes: {:?}", report.notes));
-    }
-    out
-}
-
-fn finding<'a>(report: &'a Report, cause: &str) -> &'a Finding {
-    report
-        .findings
-        .iter()
-        .find(|f| f.cause == cause)
-        .unwrap_or_else(|| panic!("no finding for {cause}; findings:{}", summary(report)))
-}
-
-fn assert_verdict(report: &Report, cause: &str, verdict: Verdict) -> String {
-    let f = finding(report, cause);
-    assert_eq!(
-        f.verdict,
-        verdict,
-        "{cause}: {}; findings:{}",
-        f.reason,
-        summary(report)
-    );
-    evidence(f)
-}
-
-/// The evidence of a finding as one text, a line per fact.
-fn evidence(f: &Finding) -> String {
-    f.evidence
-        .iter()
-        .map(|e| e.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[tokio::test]

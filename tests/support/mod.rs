@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of the helpers.
 
+pub mod findings;
+
 use lbprobe::probe::{templates, Detail, Family, LimitSearch, Observation, SentRequest};
 use lbprobe::target::Role;
 use lbprobe::transport::{
