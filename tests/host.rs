@@ -579,6 +579,7 @@ fn backend_mode_flags_a_firewall_dropping_the_health_check_range() {
 
 use lbprobe::host::capture::{find_marker, parse_frame, Capture, ACK, RST, SYN};
 use lbprobe::probe::engine::insert_marker;
+use lbprobe::probe::templates::Fill;
 
 /// An Ethernet + IPv4 + TCP frame, as a packet socket hands it out on loopback.
 fn frame(
@@ -645,7 +646,19 @@ fn dry_run_shows_the_marker_only_when_asked() {
             .filter(|r| r.text.contains("X-Lbprobe-Id: RUN-"))
             .count();
         if marker {
-            assert_eq!(marked, plan.requests.iter().filter(|r| r.exact).count());
+            // Every exact request whose head ends carries it; one whose head never ends
+            // (CR-only line ends, HTTP/0.9) has no safe place for it.
+            let markable = plan
+                .requests
+                .iter()
+                .filter(|r| r.exact)
+                .filter(|r| {
+                    let bytes = lbprobe::transport::unescape_bytes(&r.text).expect("escaped");
+                    insert_marker(&bytes, "x-1") != bytes || r.text.contains("X-Lbprobe-Id: RUN-")
+                })
+                .count();
+            assert_eq!(marked, markable);
+            assert!(marked > 100, "{marked} marked");
         } else {
             assert_eq!(marked, 0);
         }
@@ -653,28 +666,105 @@ fn dry_run_shows_the_marker_only_when_asked() {
 }
 
 #[test]
-fn marker_goes_after_the_request_line_whatever_it_is() {
+fn marker_goes_last_in_the_head_whatever_the_request_line_is() {
     let marked = insert_marker(b"get /x HTTP/1.1\r\nHost: h\r\n\r\n", "ab12-3");
     assert_eq!(
         marked,
-        b"get /x HTTP/1.1\r\nX-Lbprobe-Id: ab12-3\r\nHost: h\r\n\r\n".to_vec()
+        b"get /x HTTP/1.1\r\nHost: h\r\nX-Lbprobe-Id: ab12-3\r\n\r\n".to_vec()
     );
     let bare = insert_marker(b"GET / HTTP/1.1\nHost: h\n\n", "ab12-4");
     assert_eq!(
         bare,
-        b"GET / HTTP/1.1\nX-Lbprobe-Id: ab12-4\nHost: h\n\n".to_vec()
+        b"GET / HTTP/1.1\nHost: h\nX-Lbprobe-Id: ab12-4\n\n".to_vec()
     );
     assert_eq!(find_marker(&bare).as_deref(), Some("ab12-4"));
-    // Nothing to put it after: sent as it was.
+    // A leading CRLF and a whitespace line stay in front of the request line.
     assert_eq!(
-        insert_marker(b"GET / HTTP/1.1", "x-1"),
-        b"GET / HTTP/1.1".to_vec()
+        insert_marker(b"\r\n \r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", "x-2"),
+        b"\r\n \r\nGET / HTTP/1.1\r\nHost: h\r\nX-Lbprobe-Id: x-2\r\n\r\n".to_vec()
     );
+    // A whitespace line right after the request line stays there (not a continuation of ours).
+    assert_eq!(
+        insert_marker(b"GET / HTTP/1.1\r\n \r\nHost: h\r\n\r\n", "x-3"),
+        b"GET / HTTP/1.1\r\n \r\nHost: h\r\nX-Lbprobe-Id: x-3\r\n\r\n".to_vec()
+    );
+    // The body's blank lines are not the head's end.
+    assert_eq!(
+        insert_marker(
+            b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n\r\n\r\n",
+            "x-4"
+        ),
+        b"POST / HTTP/1.1\r\nContent-Length: 4\r\nX-Lbprobe-Id: x-4\r\n\r\n\r\n\r\n".to_vec()
+    );
+    // No end of head (a partial request, CR-only lines, HTTP/0.9): sent as it was.
+    for unmarked in [
+        &b"GET / HTTP/1.1"[..],
+        b"GET / HTTP/1.1\r\nHost: h\r\n",
+        b"GET / HTTP/1.1\rHost: h\r\r",
+        b"GET /\r\n",
+    ] {
+        assert_eq!(insert_marker(unmarked, "x-1"), unmarked.to_vec());
+    }
     // A marker in the body is not the request's.
     assert_eq!(
         find_marker(b"POST / HTTP/1.1\r\nHost: h\r\n\r\nA\nX-Lbprobe-Id: no-1\r\n"),
         None
     );
+}
+
+/// Every template of the malformed catalogue, marked: removing the marker line gives back the
+/// exact bytes, the marker sits after every line of the head and before its blank line, and
+/// the capture's parser finds it.
+#[test]
+fn marker_moves_nothing_in_any_malformed_template() {
+    let fill = Fill {
+        method: "GET",
+        path: "/p",
+        host: "h:1",
+        extra: "X-A: 1\r\n",
+    };
+    let mut marked_count = 0;
+    for t in lbprobe::probe::templates::malformed() {
+        let bytes = t.render(&fill);
+        let marked = insert_marker(&bytes, "ab12-9");
+        if marked == bytes {
+            continue;
+        }
+        marked_count += 1;
+        let line = marked
+            .windows(b"X-Lbprobe-Id: ab12-9".len())
+            .position(|w| w == b"X-Lbprobe-Id: ab12-9")
+            .unwrap_or_else(|| panic!("{}: marker not found", t.id));
+        let eol = if marked[line + 20] == b'\r' { 2 } else { 1 };
+        let mut unmarked = marked[..line].to_vec();
+        unmarked.extend_from_slice(&marked[line + 20 + eol..]);
+        assert_eq!(unmarked, bytes, "{}: the marker moved other bytes", t.id);
+        // Right before the blank line that ends the head.
+        let after = &marked[line + 20 + eol..];
+        assert!(
+            after.starts_with(b"\r\n") || after.starts_with(b"\n"),
+            "{}: the marker is not the head's last line",
+            t.id
+        );
+        // Never before the request line: some content precedes it on an earlier line.
+        let before = &marked[..line];
+        assert!(
+            before
+                .split(|&b| b == b'\n')
+                .any(|l| l.iter().any(|b| !matches!(b, b' ' | b'\t' | b'\r'))),
+            "{}: the marker precedes the request line",
+            t.id
+        );
+        if eol == 2 && !before.windows(4).any(|w| w == b"\r\n\r\n") {
+            assert_eq!(
+                find_marker(&marked).as_deref(),
+                Some("ab12-9"),
+                "{}: the capture would not see the marker",
+                t.id
+            );
+        }
+    }
+    assert!(marked_count > 80, "only {marked_count} templates marked");
 }
 
 #[test]

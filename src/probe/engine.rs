@@ -343,13 +343,17 @@ pub fn mask_headers(bytes: &[u8], extra: &[String]) -> Vec<u8> {
     out
 }
 
-/// Insert `X-Lbprobe-Id: VALUE` after the request line (the first LF), leaving the request
-/// line, malformed or not, as it was. A request without a line end gets none.
+/// Insert `X-Lbprobe-Id: VALUE` as the last header line, just before the blank line that
+/// ends the head, so that every malformed line of the template keeps its place: right after
+/// the request line it would turn a whitespace line that must come first into the marker's
+/// continuation, and before a leading CRLF it would stand in front of the request line. A
+/// request whose head never ends (partial probes, CR-only line ends, HTTP/0.9) gets none: no
+/// place is safe, and such a request is not forwarded whole anyway.
 pub fn insert_marker(bytes: &[u8], value: &str) -> Vec<u8> {
-    let Some(lf) = bytes.iter().position(|&b| b == b'\n') else {
+    let Some(lf) = head_end(bytes) else {
         return bytes.to_vec();
     };
-    // The marker line ends like the request line, so a bare-LF probe stays bare-LF.
+    // The marker line ends like the line before it, so a bare-LF probe stays bare-LF.
     let eol = if lf > 0 && bytes[lf - 1] == b'\r' {
         "\r\n"
     } else {
@@ -360,6 +364,24 @@ pub fn insert_marker(bytes: &[u8], value: &str) -> Vec<u8> {
     out.extend_from_slice(format!("{MARKER_HEADER}: {value}{eol}").as_bytes());
     out.extend_from_slice(&bytes[lf + 1..]);
     out
+}
+
+/// The LF that ends the head's last line: the first one followed by a blank line (LF or CRLF)
+/// once a line with content (the request line) has been seen; leading blank or whitespace-only
+/// lines are not the end of a head.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    let mut line_start = 0;
+    let mut seen_content = false;
+    for lf in memchr::memchr_iter(b'\n', bytes) {
+        let line = &bytes[line_start..lf];
+        seen_content |= line.iter().any(|b| !matches!(b, b' ' | b'\t' | b'\r'));
+        let rest = &bytes[lf + 1..];
+        if seen_content && (rest.starts_with(b"\n") || rest.starts_with(b"\r\n")) {
+            return Some(lf);
+        }
+        line_start = lf + 1;
+    }
+    None
 }
 
 /// A run id for markers: distinct across runs on one host without a random-number crate.
