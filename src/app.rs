@@ -424,6 +424,7 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         }
         v
     };
+    let probes = with_malformed_selection(probes, &args.malformed)?;
     let probes = probes
         .into_iter()
         .map(|p| match p {
@@ -596,6 +597,37 @@ fn logs(args: &LogsArgs, out: &Output) -> Result<i32, AppError> {
     };
     out.write(&text)?;
     Ok(crate::exit::OK)
+}
+
+/// `--malformed ID|TAG,...`: the malformed family sends only these templates (added to the
+/// plan when `--probes` left it out, so the flag alone is enough).
+fn with_malformed_selection(
+    mut probes: Vec<ProbeSpec>,
+    names: &[String],
+) -> Result<Vec<ProbeSpec>, AppError> {
+    if names.is_empty() {
+        return Ok(probes);
+    }
+    if let Some(bad) = names
+        .iter()
+        .find(|n| !crate::probe::templates::is_variant_or_tag(n))
+    {
+        return Err(AppError::Usage(format!(
+            "--malformed: no template or tag {bad:?} (`lbprobe probes` lists them; tags: {})",
+            crate::probe::templates::TAGS.join(", ")
+        )));
+    }
+    let selected = ProbeSpec::Malformed {
+        variants: Some(names.to_vec()),
+    };
+    match probes
+        .iter_mut()
+        .find(|p| matches!(p, ProbeSpec::Malformed { .. }))
+    {
+        Some(p) => *p = selected,
+        None => probes.push(selected),
+    }
+    Ok(probes)
 }
 
 /// `lbprobe probes`: the malformed-request templates, all or of one kind.

@@ -126,6 +126,11 @@ pub struct ScanArgs {
     /// Probe families to run (default: all), e.g. protocol,methods.
     #[arg(long, value_delimiter = ',')]
     pub probes: Vec<String>,
+    /// Malformed-request templates to send, by id or tag (request-line, header, host,
+    /// content-length, te, chunked, method), e.g. te,chunked; adds the malformed family
+    /// with only these. `lbprobe probes` lists them.
+    #[arg(long, value_delimiter = ',', value_name = "ID|TAG")]
+    pub malformed: Vec<String>,
     /// TLS server name for the listener.
     #[arg(long)]
     pub sni: Option<String>,

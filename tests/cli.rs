@@ -410,3 +410,58 @@ fn demo_confirms_nginx_header_limit_below_clb_and_the_backend_uri_limit_and_meet
     assert_eq!(report["summary"]["expectations_unmet"], 0);
     assert!(report["unreachable"].as_array().is_some_and(Vec::is_empty));
 }
+
+/// `--malformed TAG,...` sends exactly the templates of those kinds (and no other family is
+/// needed on the command line), through a real nginx.
+#[tokio::test]
+async fn malformed_flag_selects_templates_by_tag_against_nginx() {
+    let nginx = Nginx::start(&NginxSpec::one(NginxServer::fixed()))
+        .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    let listener = nginx.url(0);
+    let mut args = vec![
+        "scan",
+        "--listener",
+        &listener,
+        "--probes",
+        "protocol",
+        "--malformed",
+        "te,chunked",
+        "--format",
+        "json",
+        "--quiet",
+    ];
+    args.extend_from_slice(TIGHT);
+    let out = lbprobe_async(&args).await;
+    assert!(code(&out) <= 1, "{}", text(&out.stderr));
+    let report = json_stdout(&out);
+    let sent: std::collections::BTreeSet<String> = report["observations"]
+        .as_array()
+        .expect("observations")
+        .iter()
+        .filter(|o| o["family"] == "malformed")
+        .map(|o| o["variant"].as_str().expect("variant").to_string())
+        .collect();
+    let want: std::collections::BTreeSet<String> = lbprobe::probe::templates::malformed()
+        .iter()
+        .filter(|t| t.has_tag("te") || t.has_tag("chunked"))
+        .map(|t| t.id.clone())
+        .collect();
+    assert!(want.len() > 20, "{} te/chunked templates", want.len());
+    assert_eq!(sent, want);
+}
+
+#[test]
+fn malformed_flag_names_an_unknown_tag() {
+    let out = lbprobe(&[
+        "scan",
+        "--listener",
+        "http://127.0.0.1:1/",
+        "--malformed",
+        "te,chunky",
+        "--dry-run",
+    ]);
+    assert_exit(&out, 2);
+    let err = text(&out.stderr);
+    assert!(err.contains("\"chunky\""), "{err}");
+    assert!(err.contains("content-length"), "{err}");
+}
