@@ -448,10 +448,14 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
             )));
         }
     }
-    if args.max_rate <= 0.0 || args.max_requests == 0 || args.max_duration == 0 || args.timeout == 0
+    // Ranges refuse NaN too.
+    if !(f64::MIN_POSITIVE..=f64::MAX).contains(&args.max_rate)
+        || args.max_requests == 0
+        || args.max_duration == 0
+        || !(0.001..=3600.0).contains(&args.timeout)
     {
         return Err(AppError::Usage(
-            "--max-rate, --max-requests, --max-duration and --timeout must be above 0".into(),
+            "--max-rate, --max-requests, --max-duration and --timeout must be above 0 (--timeout from 0.001 to 3600)".into(),
         ));
     }
     Ok(Job {
@@ -466,7 +470,7 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
                 max_requests: args.max_requests,
                 max_rate: args.max_rate,
                 max_duration: Duration::from_secs(args.max_duration),
-                request_timeout: Duration::from_secs(args.timeout),
+                request_timeout: Duration::from_secs_f64(args.timeout),
             },
             mask: Vec::new(),
             marker: args.marker,

@@ -149,9 +149,9 @@ pub struct ScanArgs {
     /// Time cap for the whole run, in seconds.
     #[arg(long, default_value_t = 300)]
     pub max_duration: u64,
-    /// Per-request timeout, in seconds.
-    #[arg(long, default_value_t = 10)]
-    pub timeout: u64,
+    /// Per-request timeout, in seconds (fractions allowed: 0.5).
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
     /// Print the plan and the exact bytes of every probe; send nothing.
     #[arg(long)]
     pub dry_run: bool,

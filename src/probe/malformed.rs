@@ -8,8 +8,10 @@ use super::engine::{Engine, ErrorBudget, Side};
 use super::templates::{self, Fill, Template};
 use super::{Detail, Family, Observation};
 
-/// Variants in flight at once per side.
-const IN_FLIGHT: usize = 4;
+/// Variants in flight at once per side (besides the waiting ones).
+const IN_FLIGHT: usize = 8;
+/// Variants that may sit waiting at once per side: every waiting template of the catalogue.
+const MAX_WAITING: usize = 64;
 
 fn lock(m: &Mutex<ErrorBudget>) -> MutexGuard<'_, ErrorBudget> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -36,29 +38,33 @@ pub fn chosen(only: Option<&[String]>) -> Vec<&'static Template> {
 
 pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Vec<Observation> {
     let chosen = chosen(only);
-    // Sides are probed concurrently, and a few variants at a time per side: some variants make a
-    // server wait for bytes that never come, and must not hold the others up. A side that keeps
-    // failing is left alone after a few tries (the error budget).
+    // Templates a server may sit on (a body that never comes) go out all at once, beside the
+    // others: each waits out its own bound, and the catalogue takes as long as the longest
+    // wait rather than the sum of the waits. The rest go a few at a time per side. A side
+    // that keeps failing is left alone after a few tries (the error budget).
+    let (waiting, quick): (Vec<&Template>, Vec<&Template>) =
+        chosen.iter().partition(|t| t.wait.is_some());
     let per_side = sides.iter().map(|side| {
-        let chosen = &chosen;
+        let (waiting, quick) = (&waiting, &quick);
         async move {
             let errors = Mutex::new(ErrorBudget::default());
             let extra = side.extra_lines();
-            let sends = stream::iter(chosen.iter()).map(|template| {
-                let errors = &errors;
-                let extra = &extra;
+            let send = |template: &'static Template| {
+                let (errors, extra) = (&errors, &extra);
                 async move {
                     if lock(errors).exhausted(side.role()) {
                         return None;
                     }
                     let bytes = render(side, template, extra);
-                    let (sent, exchange) = engine.send_raw(side, &bytes, template.wait).await.ok()?;
+                    let (sent, exchange) =
+                        engine.send_raw(side, &bytes, template.wait).await.ok()?;
                     // A template that declares a wait expects the server to sit on it: its
                     // timeout is an answer, not a failure.
                     if template.wait.is_none() {
                         lock(errors).record(side.role(), &exchange);
                     }
-                    let evidence: Vec<&str> = template.evidence_for.iter().map(String::as_str).collect();
+                    let evidence: Vec<&str> =
+                        template.evidence_for.iter().map(String::as_str).collect();
                     Some(engine.observation(
                         Family::Malformed,
                         template.id.clone(),
@@ -70,8 +76,19 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
                         Detail::None,
                     ))
                 }
-            });
-            let out: Vec<Observation> = sends.buffered(IN_FLIGHT).filter_map(|o| async { o }).collect().await;
+            };
+            let waits = stream::iter(waiting.iter().copied())
+                .map(send)
+                .buffer_unordered(MAX_WAITING)
+                .filter_map(|o| async { o })
+                .collect::<Vec<Observation>>();
+            let quick = stream::iter(quick.iter().copied())
+                .map(send)
+                .buffered(IN_FLIGHT)
+                .filter_map(|o| async { o })
+                .collect::<Vec<Observation>>();
+            let (mut out, waited) = futures_util::future::join(quick, waits).await;
+            out.extend(waited);
             if lock(&errors).exhausted(side.role()) {
                 engine.note(format!(
                     "malformed: stopped probing the {} after {} consecutive timeouts or connect failures",
