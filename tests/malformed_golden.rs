@@ -1,6 +1,6 @@
 //! Golden tables: every malformed-request template against a real nginx (a fixed 200 server)
 //! and a real HAProxy (in front of the lenient lab backend), compared with the checked-in
-//! tests/golden/malformed-{nginx,haproxy}.tsv, so a change in either package or in our bytes
+//! tests/golden/malformed-{nginx,haproxy}[-tls].tsv (plain HTTP and over TLS), so a change in either package or in our bytes
 //! shows up as a diff. docs/malformed.md is rendered from the same files.
 //!
 //! To accept a deliberate change: `LBPROBE_BLESS=1 cargo test --test malformed_golden`, then
@@ -35,7 +35,12 @@ async fn catalogue_against(url: &str, profile: Profile) -> MalformedTable {
         name: "malformed-golden".into(),
         origin: "tests/malformed_golden.rs".into(),
         plan: Plan {
-            listener: Some(Target::parse(Role::Listener, url).unwrap()),
+            listener: Some({
+                let mut t = Target::parse(Role::Listener, url).unwrap();
+                // Lab certificates are self-signed.
+                t.tls_verify = false;
+                t
+            }),
             backend: None,
             profile,
             probes: vec![ProbeSpec::Malformed { variants: None }],
@@ -143,9 +148,28 @@ fn strict_word(s: Strict, codes: &[u16]) -> String {
     }
 }
 
-/// docs/malformed.md from the two golden files and the templates.
-fn render_docs(nginx: &str, haproxy: &str) -> String {
-    let (n, h) = (parse_golden(nginx), parse_golden(haproxy));
+/// The four golden files docs/malformed.md is rendered from.
+struct Goldens {
+    nginx: String,
+    haproxy: String,
+    nginx_tls: String,
+    haproxy_tls: String,
+}
+
+impl Goldens {
+    fn read() -> Goldens {
+        Goldens {
+            nginx: read_golden("malformed-nginx.tsv"),
+            haproxy: read_golden("malformed-haproxy.tsv"),
+            nginx_tls: read_golden("malformed-nginx-tls.tsv"),
+            haproxy_tls: read_golden("malformed-haproxy-tls.tsv"),
+        }
+    }
+}
+
+/// docs/malformed.md from the golden files and the templates.
+fn render_docs(g: &Goldens) -> String {
+    let (n, h) = (parse_golden(&g.nginx), parse_golden(&g.haproxy));
     let cell = |m: &BTreeMap<String, (String, String)>, id: &str| {
         m.get(id).map_or("—".to_string(), |(a, j)| {
             if j == "strict" || j == "-" || j == "waited" {
@@ -202,6 +226,45 @@ fn render_docs(nginx: &str, haproxy: &str) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&tls_section(g));
+    out
+}
+
+/// The kinds whose answer over TLS differs from plain HTTP, per load balancer.
+fn tls_section(g: &Goldens) -> String {
+    let mut out = String::from(
+        "## Over TLS\n\n\
+         The same catalogue through an HTTPS listener (nginx `listen ssl`, HAProxy `bind ssl`, lab\n\
+         certificates; tests/golden/malformed-*-tls.tsv). The bytes inside TLS are the same; a row\n\
+         below is a kind whose answer differs from the plain-HTTP one.\n\n",
+    );
+    for (name, plain, tls) in [
+        ("nginx", &g.nginx, &g.nginx_tls),
+        ("HAProxy", &g.haproxy, &g.haproxy_tls),
+    ] {
+        let (p, t) = (parse_golden(plain), parse_golden(tls));
+        let differ: Vec<&templates::Template> = templates::malformed()
+            .iter()
+            .filter(|tp| p.get(&tp.id).map(|x| &x.0) != t.get(&tp.id).map(|x| &x.0))
+            .collect();
+        if differ.is_empty() {
+            out.push_str(&format!(
+                "- {name}: every kind gets the same answer over TLS as over plain HTTP.\n"
+            ));
+            continue;
+        }
+        out.push_str(&format!(
+            "- {name}: {} kind(s) differ:\n\n| id | plain | TLS |\n|---|---|---|\n",
+            differ.len()
+        ));
+        for tp in differ {
+            let cell = |m: &BTreeMap<String, (String, String)>| {
+                m.get(&tp.id).map_or("—".to_string(), |(a, _)| a.clone())
+            };
+            out.push_str(&format!("| `{}` | {} | {} |\n", tp.id, cell(&p), cell(&t)));
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -214,11 +277,7 @@ fn read_golden(name: &str) -> String {
 }
 
 fn regenerate_docs() {
-    let docs = render_docs(
-        &read_golden("malformed-nginx.tsv"),
-        &read_golden("malformed-haproxy.tsv"),
-    );
-    std::fs::write(docs_path(), docs).unwrap();
+    std::fs::write(docs_path(), render_docs(&Goldens::read())).unwrap();
 }
 
 #[tokio::test]
@@ -256,13 +315,52 @@ async fn haproxy_answers_the_catalogue_as_the_golden_table_says() {
     check_golden("malformed-haproxy.tsv", &text);
 }
 
+/// Over TLS: the same bytes inside the tunnel; a difference from the plain table shows in the
+/// docs' "Over TLS" section.
+#[tokio::test]
+async fn nginx_over_tls_answers_the_catalogue_as_the_golden_table_says() {
+    let nginx = Nginx::start(&NginxSpec::one(NginxServer::fixed().tls(true)))
+        .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    assert!(nginx.url(0).starts_with("https://"));
+    let table = catalogue_against(&nginx.url(0), Profile::nginx()).await;
+    assert_eq!(table.rows.len(), templates::malformed().len() - 1);
+    let text = golden_text(&table);
+    let answer = |id: &str| parse_golden(&text)[id].0.clone();
+    assert_eq!(answer("obs-fold"), "400");
+    assert_eq!(answer("method-trace"), "405");
+    check_golden("malformed-nginx-tls.tsv", &text);
+}
+
+#[tokio::test]
+async fn haproxy_over_tls_answers_the_catalogue_as_the_golden_table_says() {
+    let backend = LabBackend::start(BackendConfig::default())
+        .await
+        .unwrap_or_else(|e| panic!("lab backend: {e}"));
+    let haproxy = Haproxy::start(&HaproxySpec::one(
+        HaproxyFrontend::proxy(backend.url()).tls(true),
+    ))
+    .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
+    assert!(haproxy.url(0).starts_with("https://"));
+    let table = catalogue_against(&haproxy.url(0), Profile::haproxy()).await;
+    assert_eq!(table.rows.len(), templates::malformed().len() - 1);
+    let text = golden_text(&table);
+    let answer = |id: &str| parse_golden(&text)[id].0.clone();
+    assert_eq!(answer("url-100k"), "400");
+    check_golden("malformed-haproxy-tls.tsv", &text);
+}
+
 #[test]
 fn docs_malformed_md_is_rendered_from_the_golden_tables() {
     let read = |name: &str| {
         std::fs::read_to_string(root().join("tests/golden").join(name))
             .unwrap_or_else(|e| panic!("tests/golden/{name}: {e}"))
     };
-    let docs = render_docs(&read("malformed-nginx.tsv"), &read("malformed-haproxy.tsv"));
+    let docs = render_docs(&Goldens {
+        nginx: read("malformed-nginx.tsv"),
+        haproxy: read("malformed-haproxy.tsv"),
+        nginx_tls: read("malformed-nginx-tls.tsv"),
+        haproxy_tls: read("malformed-haproxy-tls.tsv"),
+    });
     for t in templates::malformed().iter().filter(|t| t.id != "control") {
         assert!(docs.contains(&format!("| `{}` |", t.id)), "{}", t.id);
     }
