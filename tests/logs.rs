@@ -213,6 +213,7 @@ fn random_bytes_never_panic_a_parser() {
     let alphabet = b" \"[]{}:,-/.0123456789\\$\t\r{}";
     let mut rng = Rng(0x5eed_1b9a_0b1e_c0de);
     let mut parsed = 0;
+    let mut anchored = 0;
     for round in 0..20_000 {
         let mut line = if round % 2 == 0 {
             let len = (rng.next() % 300) as usize;
@@ -234,6 +235,15 @@ fn random_bytes_never_panic_a_parser() {
             }
         }
         for o in &opts {
+            // The quote anchor never disagrees with the walk: where both place a status, it is
+            // the same one. (The anchor does not check the fields before the request, so a line
+            // damaged there still has its status read; docs/logs.md says so.)
+            if let LogFormat::Nginx { format, .. } = &o.format {
+                if let (Some(a), Some(w)) = (format.status_by_anchor(&line), format.status(&line)) {
+                    anchored += 1;
+                    assert_eq!(a, w, "{:?}", String::from_utf8_lossy(&line));
+                }
+            }
             if let Ok(rec) = o.format.parse_line(&line, false) {
                 parsed += 1;
                 let _ = classify(&Facts::of(&rec), &o.timeouts);
@@ -245,6 +255,10 @@ fn random_bytes_never_panic_a_parser() {
     assert!(
         parsed > 1000,
         "mutations should leave many lines parseable, got {parsed}"
+    );
+    assert!(
+        anchored > 1000,
+        "the anchor placed only {anchored} statuses"
     );
 }
 
@@ -470,4 +484,46 @@ async fn nginx_access_log_names_the_causes_the_probes_found() {
             s.causes.keys()
         );
     }
+}
+
+/// The fast path (status by the quote anchor, full parse only for errors) counts every status
+/// and every bad line as the field-by-field parse does: a line below 400 is read up to its
+/// status, any other in full.
+#[test]
+fn fast_path_counts_what_the_full_parse_counts() {
+    let path = fixture("nginx-upstream.log");
+    let text = std::fs::read(&path).unwrap();
+    // The fixture, then the same lines with damage after the anchor, which both paths must
+    // count as bad.
+    let mut lines: Vec<Vec<u8>> = text.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    let damaged: Vec<Vec<u8>> = lines
+        .iter()
+        .filter_map(|l| {
+            let mut d = l.clone();
+            let q = d.iter().rposition(|&b| b == b'"')?;
+            d.truncate(q - 1);
+            Some(d)
+        })
+        .collect();
+    lines.extend(damaged);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.log");
+    std::fs::write(&file, lines.join(&b'\n')).unwrap();
+    let o = options("upstream", 1);
+    let fast = logs::analyze(&[Input::File(file.clone())], &o).unwrap();
+    let mut status = vec![0u64; fast.status.len()];
+    let mut bad = 0;
+    for l in lines.iter().filter(|l| !l.is_empty()) {
+        let rec = match o.format.parse_line(l, true) {
+            Ok(rec) if rec.status < 400 => Ok(rec),
+            _ => o.format.parse_line(l, false),
+        };
+        match rec {
+            Ok(rec) => status[usize::from(rec.status)] += 1,
+            Err(_) => bad += 1,
+        }
+    }
+    assert!(bad > 0);
+    assert_eq!(fast.bad, bad);
+    assert_eq!(fast.status, status);
 }

@@ -174,23 +174,39 @@ impl Options {
             return;
         }
         if let LogFormat::Nginx { format, .. } = &self.format {
-            if let Some(status) = format.status(line).filter(|s| *s < 400) {
-                acc.status[usize::from(status)] += 1;
-                return;
+            let status = format
+                .status_by_anchor(line)
+                .or_else(|| format.status(line));
+            match status {
+                Some(status) if status < 400 => {
+                    acc.status[usize::from(status)] += 1;
+                    return;
+                }
+                // An error line, or one that does not parse up to its status: only the full
+                // parse can tell what it shows or why it is bad.
+                _ => return self.error_or_bad(input, n, line, acc),
             }
         }
         match self.format.parse_line(line, true) {
             Err(e) => acc.bad_line(input, n, line, e),
             Ok(rec) if rec.status < 400 => acc.status[usize::from(rec.status)] += 1,
-            Ok(_) => match self.format.parse_line(line, false) {
-                Err(e) => acc.bad_line(input, n, line, e),
-                Ok(rec) => {
-                    acc.status[usize::from(rec.status)] += 1;
+            Ok(_) => self.error_or_bad(input, n, line, acc),
+        }
+    }
+
+    /// The full parse and the classification of a line the fast path could not count.
+    #[cold]
+    fn error_or_bad(&self, input: &str, n: u64, line: &[u8], acc: &mut Summary) {
+        match self.format.parse_line(line, false) {
+            Err(e) => acc.bad_line(input, n, line, e),
+            Ok(rec) => {
+                acc.status[usize::from(rec.status)] += 1;
+                if rec.status >= 400 {
                     let facts = Facts::of(&rec);
                     let c = classify::classify(&facts, &self.timeouts);
                     acc.error_line(n, &rec, &facts, c);
                 }
-            },
+            }
         }
     }
 }
