@@ -22,8 +22,8 @@ cat "$data" > /dev/null   # into the page cache, so every tool reads from memory
 # Wall time, and CPU time (user + sys), which stays fair on a machine shared with other work.
 measure() {
   local f; f=$(mktemp)
-  /usr/bin/time -f "%e %U %S" -o "$f" "$@" > /dev/null
-  awk -v b="$bytes" '{ cpu = $2 + $3; printf "%7.0f MB/s wall (%.2f s)  %7.0f MB/s cpu (%.2f s)", b / 1048576 / $1, $1, b / 1048576 / cpu, cpu }' "$f"
+  /usr/bin/time -f "%e %U %S %M" -o "$f" "$@" > /dev/null
+  awk -v b="$bytes" '{ cpu = $2 + $3; printf "%7.0f MB/s wall (%.2f s)  %7.0f MB/s cpu (%.2f s)  max RSS %3.0f MB", b / 1048576 / $1, $1, b / 1048576 / cpu, cpu, $4 / 1024 }' "$f"
   rm -f "$f"
 }
 row() { local label=$1; shift; printf '  %-38s %s\n' "$label" "$(measure "$@")"; }

@@ -527,3 +527,48 @@ fn fast_path_counts_what_the_full_parse_counts() {
     assert_eq!(fast.bad, bad);
     assert_eq!(fast.status, status);
 }
+
+/// One thread or two, in chunks: the same lines, statuses, causes and bad lines (top-K lists
+/// aside: when they overflow, which keys survive depends on the split).
+#[test]
+fn files_summarise_alike_on_any_thread_count() {
+    let text = std::fs::read(fixture("nginx-upstream.log")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.log");
+    // Over 16 MB, so that two threads split it; no final newline, to end on a partial line.
+    let mut big = Vec::new();
+    while big.len() < 17 << 20 {
+        big.extend_from_slice(&text);
+    }
+    big.extend_from_slice(b"not nginx at the very end");
+    std::fs::write(&file, &big).unwrap();
+    let run = |threads: usize| {
+        logs::analyze(&[Input::File(file.clone())], &options("upstream", threads)).unwrap()
+    };
+    let reference = run(1);
+    assert!(reference.lines > 100_000);
+    for threads in [2, 3] {
+        let s = run(threads);
+        assert_eq!(
+            (s.lines, s.blank, s.bad, &s.status),
+            (
+                reference.lines,
+                reference.blank,
+                reference.bad,
+                &reference.status
+            ),
+            "threads {threads}"
+        );
+        let counts = |s: &logs::summary::Summary| -> Vec<(String, u64)> {
+            s.causes
+                .iter()
+                .map(|(k, c)| (k.to_string(), c.count))
+                .collect()
+        };
+        assert_eq!(counts(&s), counts(&reference));
+        let lines = |s: &logs::summary::Summary| -> Vec<u64> {
+            s.bad_samples.iter().map(|b| b.line).collect()
+        };
+        assert_eq!(lines(&s), lines(&reference));
+    }
+}

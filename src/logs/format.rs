@@ -241,12 +241,26 @@ impl NginxFormat {
     #[inline]
     pub fn status_by_anchor(&self, line: &[u8]) -> Option<u16> {
         let anchor = self.anchor.as_ref()?;
-        if !starts_with(line, &self.prefix) {
-            return None;
-        }
         let mut pos = 0;
         for _ in 0..anchor.quotes {
             pos += memchr::memchr(b'"', line.get(pos..)?)? + 1;
+        }
+        self.status_after_anchor(line, pos)
+    }
+
+    /// How many quotes come before `$status`, when the format has a quote anchor.
+    pub fn anchor_quotes(&self) -> Option<usize> {
+        self.anchor.as_ref().map(|a| a.quotes)
+    }
+
+    /// The status of `line` whose anchor quote ends right before `pos` (found by the caller,
+    /// who may scan many lines at once); the same checks as
+    /// [`status_by_anchor`](Self::status_by_anchor).
+    #[inline]
+    pub fn status_after_anchor(&self, line: &[u8], pos: usize) -> Option<u16> {
+        let anchor = self.anchor.as_ref()?;
+        if !starts_with(line, &self.prefix) || pos == 0 || pos > line.len() {
+            return None;
         }
         // `escape=json` writes a quote in a value as `\"`: such a quote is not the format's.
         if pos >= 2 && line[pos - 2] == b'\\' {

@@ -9,6 +9,7 @@ pub mod haproxy;
 pub mod json;
 pub mod reader;
 pub mod record;
+mod scan;
 pub mod summary;
 
 use std::path::PathBuf;
@@ -163,6 +164,35 @@ pub enum LogsError {
 pub const SAMPLE_LINES: u64 = 100;
 
 impl Options {
+    /// Count a block of whole lines (each ending in `\n`, the last one maybe not) into `acc`;
+    /// their numbers follow the lines `acc` has counted. Where the format has a quote anchor,
+    /// one memchr pass over the block finds both the line ends and each line's status.
+    pub fn block(&self, input: &str, block: &[u8], acc: &mut Summary) {
+        let anchored = match &self.format {
+            LogFormat::Nginx { format, .. } => format.anchor_quotes().map(|q| (format, q)),
+            _ => None,
+        };
+        let Some((format, quotes_needed)) = anchored else {
+            for line in block.split_inclusive(|&b| b == b'\n') {
+                let line = line.strip_suffix(b"\n").unwrap_or(line);
+                self.line(input, acc.lines + 1, line, acc);
+            }
+            return;
+        };
+        scan::lines_with_anchor(block, quotes_needed, |start, end, anchor| {
+            let line = &block[start..end];
+            let status = anchor.and_then(|at| format.status_after_anchor(line, at - start));
+            match status {
+                Some(s) if s < 400 => {
+                    acc.lines += 1;
+                    acc.bytes += line.len() as u64 + 1;
+                    acc.status[usize::from(s)] += 1;
+                }
+                _ => self.line(input, acc.lines + 1, line, acc),
+            }
+        });
+    }
+
     /// Count one line (1-based number `n` within the current chunk) into `acc`.
     #[inline]
     pub fn line(&self, input: &str, n: u64, line: &[u8], acc: &mut Summary) {

@@ -18,16 +18,23 @@ pub const MAX_LINE: usize = 1 << 20;
 const MIN_CHUNK: u64 = 8 << 20;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Feed each line of `r` (without its `\n`) to `each` with its 1-based number; an overlong line
-/// comes as `None`. Stops early when `stop` is set or `each` returns false.
-pub fn for_each_line<R: Read>(
+/// What the reader hands on: whole lines, or the news that a line was too long to keep.
+pub enum Block<'a> {
+    /// One or more whole lines, each ending in `\n` but for the input's last line.
+    Lines(&'a [u8]),
+    /// A line longer than [`MAX_LINE`]: counted, its bytes skipped.
+    Overlong,
+}
+
+/// Feed `r` to `each` in blocks of whole lines, as large as a read allows, so a consumer can
+/// scan many lines in one pass. Stops early when `stop` is set or `each` returns false.
+pub fn for_each_block<R: Read>(
     mut r: R,
     stop: &AtomicBool,
-    mut each: impl FnMut(u64, Option<&[u8]>) -> bool,
+    mut each: impl FnMut(Block<'_>) -> bool,
 ) -> io::Result<()> {
     let mut buf = vec![0u8; READ_SIZE + MAX_LINE];
     let (mut start, mut end) = (0usize, 0usize);
-    let mut n = 0u64;
     let mut skipping = false;
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -45,41 +52,68 @@ pub fn for_each_line<R: Read>(
             }
         };
         let eof = got == 0;
+        // Bytes before `scan_from` were searched already and hold no newline.
         let scan_from = end;
         end += got;
-        // Bytes before `scan_from` were searched already and hold no newline.
-        let mut pos = start;
-        for nl in memchr::memchr_iter(b'\n', &buf[scan_from..end]) {
-            let nl = scan_from + nl;
-            if skipping {
+        if skipping {
+            if let Some(nl) = memchr::memchr(b'\n', &buf[scan_from..end]) {
                 skipping = false;
+                start = scan_from + nl + 1;
             } else {
-                n += 1;
-                if !each(n, Some(&buf[pos..nl])) {
+                start = end;
+            }
+        }
+        if !skipping {
+            if let Some(nl) = memchr::memrchr(b'\n', &buf[start.max(scan_from)..end]) {
+                let nl = start.max(scan_from) + nl;
+                if !each(Block::Lines(&buf[start..=nl])) {
                     return Ok(());
                 }
+                start = nl + 1;
             }
-            pos = nl + 1;
         }
-        start = pos;
         if eof {
             if start < end && !skipping {
-                n += 1;
-                each(n, Some(&buf[start..end]));
+                each(Block::Lines(&buf[start..end]));
             }
             return Ok(());
         }
         if !skipping && end - start >= MAX_LINE {
-            n += 1;
-            if !each(n, None) {
+            if !each(Block::Overlong) {
                 return Ok(());
             }
             skipping = true;
-        }
-        if skipping {
             start = end;
         }
     }
+}
+
+/// Feed each line of `r` (without its `\n`) to `each` with its 1-based number; an overlong line
+/// comes as `None`. Stops early when `stop` is set or `each` returns false.
+pub fn for_each_line<R: Read>(
+    r: R,
+    stop: &AtomicBool,
+    mut each: impl FnMut(u64, Option<&[u8]>) -> bool,
+) -> io::Result<()> {
+    let mut n = 0u64;
+    for_each_block(r, stop, |block| match block {
+        Block::Overlong => {
+            n += 1;
+            each(n, None)
+        }
+        Block::Lines(lines) => {
+            let mut pos = 0;
+            while pos < lines.len() {
+                let end = memchr::memchr(b'\n', &lines[pos..]).map_or(lines.len(), |i| pos + i);
+                n += 1;
+                if !each(n, Some(&lines[pos..end])) {
+                    return false;
+                }
+                pos = end + 1;
+            }
+            true
+        }
+    })
 }
 
 /// The first lines of an input decide whether it is in the named format at all.
@@ -126,13 +160,25 @@ fn summarise<R: Read>(
     sample: bool,
     stop: &AtomicBool,
 ) -> Result<Summary, LogsError> {
+    summarise_blocks(input, opts, sample, |each| for_each_block(r, stop, each))
+}
+
+/// Summarise the blocks `feed` hands over; `sample`: check the first lines against the format.
+fn summarise_blocks(
+    input: &str,
+    opts: &Options,
+    sample: bool,
+    feed: impl FnOnce(&mut dyn FnMut(Block<'_>) -> bool) -> io::Result<()>,
+) -> Result<Summary, LogsError> {
     let mut acc = Summary::default();
     let mut check = Sample::new();
     let mut failed = None;
-    let read = for_each_line(r, stop, |n, line| {
+    // Line by line while the sample is checked, then whole blocks through the fast scanner.
+    let mut sampled = |acc: &mut Summary, line: Option<&[u8]>| -> bool {
+        let n = acc.lines + 1;
         let bad_before = acc.bad;
         match line {
-            Some(line) => opts.line(input, n, line, &mut acc),
+            Some(line) => opts.line(input, n, line, acc),
             None => {
                 acc.lines += 1;
                 acc.bytes += MAX_LINE as u64;
@@ -162,6 +208,23 @@ fn summarise<R: Read>(
                 }
             }
         }
+        true
+    };
+    let mut sampling = sample;
+    let read = feed(&mut |block| {
+        let mut lines = match block {
+            Block::Overlong => return sampled(&mut acc, None),
+            Block::Lines(lines) => lines,
+        };
+        while sampling && !lines.is_empty() {
+            let end = memchr::memchr(b'\n', lines).unwrap_or(lines.len());
+            if !sampled(&mut acc, Some(&lines[..end])) {
+                return false;
+            }
+            lines = &lines[(end + 1).min(lines.len())..];
+            sampling = acc.lines - acc.blank < SAMPLE_LINES;
+        }
+        opts.block(input, lines, &mut acc);
         true
     });
     read.map_err(|source| LogsError::Read {
@@ -209,7 +272,20 @@ pub fn read_input(input: &Input, opts: &Options) -> Result<Summary, LogsError> {
                     &stop,
                 );
             }
-            parallel(&file, len, &name, opts).map_err(|e| match e {
+            parallel(&file, len, opts, |i, pos, end, stop| {
+                summarise(
+                    Range {
+                        file: &file,
+                        pos,
+                        end,
+                    },
+                    &name,
+                    opts,
+                    i == 0,
+                    stop,
+                )
+            })
+            .map_err(|e| match e {
                 Failure::Io(source) => LogsError::Read {
                     input: name.clone(),
                     source,
@@ -296,7 +372,14 @@ fn chunk_starts(file: &File, len: u64, chunks: u64) -> io::Result<Vec<u64>> {
     Ok(starts)
 }
 
-fn parallel(file: &File, len: u64, name: &str, opts: &Options) -> Result<Summary, Failure> {
+/// Split `file` into chunks at line boundaries and summarise them on `opts.threads` threads with
+/// `run(index, start, end, stop)`; the summaries merge in file order.
+fn parallel(
+    file: &File,
+    len: u64,
+    opts: &Options,
+    run: impl Fn(usize, u64, u64, &AtomicBool) -> Result<Summary, LogsError> + Sync,
+) -> Result<Summary, Failure> {
     let chunks = (opts.threads as u64 * 4).min(len / MIN_CHUNK).max(1);
     let starts = chunk_starts(file, len, chunks).map_err(Failure::Io)?;
     let ranges: Vec<(u64, u64)> = starts
@@ -315,7 +398,7 @@ fn parallel(file: &File, len: u64, name: &str, opts: &Options) -> Result<Summary
                 let Some(&(pos, end)) = ranges.get(i) else {
                     return;
                 };
-                let r = summarise(Range { file, pos, end }, name, opts, i == 0, &stop);
+                let r = run(i, pos, end, &stop);
                 if r.is_err() {
                     stop.store(true, Ordering::Relaxed);
                 }
