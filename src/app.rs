@@ -373,7 +373,7 @@ fn finish(report: Report, out: &Output) -> Result<i32, AppError> {
 
 /// Stage two of `scan`'s arguments: raw flags into a validated plan.
 pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
-    if args.listener.is_none() && args.backend.is_none() {
+    if args.listener.is_none() && args.backend.is_empty() {
         return Err(AppError::Usage(
             "scan needs --listener URL, --backend URL or both".into(),
         ));
@@ -463,7 +463,7 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         origin: "scan".into(),
         plan: Plan {
             listener: target(Role::Listener, &args.listener)?,
-            backend: target(Role::Backend, &args.backend)?,
+            backend: target(Role::Backend, &args.backend.first().cloned())?,
             profile,
             probes,
             limits: Limits {
@@ -474,6 +474,15 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
             },
             mask: Vec::new(),
             marker: args.marker,
+            pool: if args.backend.len() >= 2 {
+                let mut pool = Vec::new();
+                for b in &args.backend {
+                    pool.extend(target(Role::Backend, &Some(b.clone()))?);
+                }
+                pool
+            } else {
+                Vec::new()
+            },
         },
         expect: Vec::new(),
         only_codes: (!args.only.is_empty()).then(|| args.only.clone()),

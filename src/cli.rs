@@ -114,9 +114,11 @@ pub struct ScanArgs {
     /// The load balancer's URL (http:// or https://).
     #[arg(long)]
     pub listener: Option<String>,
-    /// The backend's URL, probed directly for comparison.
+    /// The backend's URL, probed directly for comparison. Repeat it for a pool: the first is
+    /// compared side by side with the listener, and the `pool` probe asks every one directly
+    /// to find the member behind an intermittent error.
     #[arg(long)]
-    pub backend: Option<String>,
+    pub backend: Vec<String>,
     /// Documented limits to compare with.
     #[arg(long, default_value = "clb")]
     pub profile: String,

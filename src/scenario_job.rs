@@ -91,6 +91,7 @@ fn job(s: Scenario) -> Job {
         plan: Plan {
             listener: s.listener,
             backend: s.backend,
+            pool: s.pool,
             profile: s.profile,
             probes: s.probes,
             limits: s.limits,

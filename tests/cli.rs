@@ -121,7 +121,7 @@ fn scenario_with_unknown_key_exits_2_at_line_and_column() {
     scenario_error_is_bad_input_with_position(
         "unknown-key.yaml",
         "3:3",
-        "unknown key \"listner\" (expected one of: listener, backend)",
+        "unknown key \"listner\" (expected one of: listener, backend, pool)",
     );
 }
 
@@ -464,4 +464,45 @@ fn malformed_flag_names_an_unknown_tag() {
     let err = text(&out.stderr);
     assert!(err.contains("\"chunky\""), "{err}");
     assert!(err.contains("content-length"), "{err}");
+}
+
+/// `--backend` repeated names a pool: the dry run shows each member asked directly and the
+/// listener asked in turn, and nothing is sent.
+#[test]
+fn repeated_backend_makes_a_pool() {
+    let out = lbprobe(&[
+        "scan",
+        "--listener",
+        "http://127.0.0.1:1/",
+        "--backend",
+        "http://127.0.0.1:2/",
+        "--backend",
+        "http://127.0.0.1:3/",
+        "--probes",
+        "pool",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert_exit(&out, 0);
+    let plan = json_stdout(&out);
+    let pool: Vec<(&str, &str)> = plan["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| r["family"] == "pool")
+        .map(|r| {
+            (
+                r["variant"].as_str().unwrap_or(""),
+                r["endpoint"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let count = |v: &str| pool.iter().filter(|(variant, _)| *variant == v).count();
+    assert_eq!(count("member-1"), 3, "{pool:?}");
+    assert_eq!(count("member-2"), 3, "{pool:?}");
+    assert_eq!(count("through-listener"), 12, "{pool:?}");
+    assert!(pool
+        .iter()
+        .any(|(v, e)| *v == "member-2" && e.contains("127.0.0.1:3")));
 }

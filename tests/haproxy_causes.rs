@@ -57,6 +57,7 @@ async fn execute(
             },
             mask: Vec::new(),
             marker: false,
+            pool: Vec::new(),
         },
         expect: Vec::new(),
         only_codes: None,

@@ -982,8 +982,14 @@ fn merge_tells_probes_nginx_rejected_from_probes_that_reached_the_backend() {
     assert_eq!(by("lowercase-method"), "listener", "{stdout}");
     assert_eq!(by("obs-fold"), "listener", "{stdout}");
     // Every 400 the listener sent was its own: none of those requests reached the backend.
+    // Requests whose head never ends (CR-only lines) carry no marker: the capture cannot say.
     for p in probes.iter().filter(|p| p["status"] == 400) {
-        assert_eq!(p["answered_by"], "listener", "{p}");
+        let want = if p["marker"].is_null() {
+            "unknown"
+        } else {
+            "listener"
+        };
+        assert_eq!(p["answered_by"], want, "{p}");
     }
     assert!(merged["summary"]["forwarded"].as_u64().unwrap() >= 2);
     assert!(merged["notes"].as_array().unwrap().is_empty(), "{stdout}");

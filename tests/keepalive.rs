@@ -54,6 +54,7 @@ async fn probe(
         limits: Limits::default(),
         mask: Vec::new(),
         marker: false,
+        pool: Vec::new(),
     };
     let job = Job {
         name: "keepalive".into(),

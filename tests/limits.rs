@@ -42,6 +42,7 @@ async fn run(listener: &str, backend: &str, profile: Profile, probes: Vec<ProbeS
             },
             mask: Vec::new(),
             marker: false,
+            pool: Vec::new(),
         },
         expect: Vec::new(),
         only_codes: None,

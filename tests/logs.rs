@@ -393,6 +393,7 @@ async fn nginx_access_log_names_the_causes_the_probes_found() {
                     },
                     mask: Vec::new(),
                     marker: false,
+                    pool: Vec::new(),
                 },
                 expect: Vec::new(),
                 only_codes: None,

@@ -54,6 +54,7 @@ async fn catalogue_against(url: &str, profile: Profile) -> MalformedTable {
             },
             mask: Vec::new(),
             marker: false,
+            pool: Vec::new(),
         },
         expect: Vec::new(),
         only_codes: None,

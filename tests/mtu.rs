@@ -120,6 +120,7 @@ fn run_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
                 },
                 mask: Vec::new(),
                 marker: false,
+                pool: Vec::new(),
             };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -47,6 +47,7 @@ fn job(
             limits: limits(),
             mask: Vec::new(),
             marker: false,
+            pool: Vec::new(),
         },
         expect: Vec::new(),
         only_codes: None,

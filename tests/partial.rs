@@ -44,6 +44,7 @@ async fn probe_partial(max_wait: Duration) -> Lab {
         limits: Limits::default(),
         mask: Vec::new(),
         marker: false,
+        pool: Vec::new(),
     };
     let job = Job {
         name: "partial".into(),

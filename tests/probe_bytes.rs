@@ -71,6 +71,7 @@ async fn malformed_and_header_size_probes_send_the_bytes_they_report() {
         },
         mask: Vec::new(),
         marker: false,
+        pool: Vec::new(),
     };
     let out = probe::run(&plan, Arc::new(|_| {})).await;
     let received: BTreeSet<Vec<u8>> = seen.lock().unwrap().iter().cloned().collect();

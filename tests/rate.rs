@@ -86,6 +86,7 @@ async fn probe(listener: &str, backend: Option<&str>, spec: RateSpec) -> Outcome
         },
         mask: Vec::new(),
         marker: false,
+        pool: Vec::new(),
     };
     let out = probe::run(&plan, Arc::new(|_| {})).await;
     let ctx = Context {
@@ -365,6 +366,7 @@ async fn the_ramp_runs_after_the_other_probes() {
         },
         mask: Vec::new(),
         marker: false,
+        pool: Vec::new(),
     };
     let out = probe::run(&plan, Arc::new(|_| {})).await;
     assert!(

@@ -19,6 +19,7 @@ fn plan() -> Plan {
         limits: Limits::default(),
         mask: Vec::new(),
         marker: false,
+        pool: Vec::new(),
     }
 }
 

@@ -130,6 +130,7 @@ async fn scan(fault: Option<Fault>) -> Scan {
         },
         mask: Vec::new(),
         marker: false,
+        pool: Vec::new(),
     };
     let output = probe::run(&plan, std::sync::Arc::new(|_| {})).await;
     let ctx = Context {

@@ -234,7 +234,7 @@ fn unknown_nested_key_names_the_expected_keys() {
     assert_eq!(
         e.to_string(),
         format!(
-            "{}:4:3: unknown key \"listner\" (expected one of: listener, backend)\n  |\n4 |   \
+            "{}:4:3: unknown key \"listner\" (expected one of: listener, backend, pool)\n  |\n4 |   \
              listner:\n  |   ^",
             path.display()
         )
@@ -243,7 +243,7 @@ fn unknown_nested_key_names_the_expected_keys() {
         e.problem(),
         Some(&Problem::UnknownKey {
             key: "listner".into(),
-            expected: vec!["listener".into(), "backend".into()],
+            expected: vec!["listener".into(), "backend".into(), "pool".into()],
         })
     );
 }
@@ -489,6 +489,11 @@ fn each_semantic_error_points_at_its_value() {
             Problem::NoTargets,
         ),
         ("targets: {}\n".into(), (1, 10), Problem::NoTargets),
+        (
+            "targets:\n  pool:\n    - { url: http://127.0.0.1:1/ }\n".into(),
+            (3, 5),
+            Problem::PoolTooSmall,
+        ),
         (
             "# only a comment\n".into(),
             (1, 1),
@@ -835,4 +840,17 @@ fn keepalive_family_takes_its_parameters() {
     );
     assert!(err.to_string().contains("reproduse"), "{err}");
     assert_eq!(err.position().map(|(line, _)| line), Some(4), "{err}");
+}
+
+#[test]
+fn a_pool_lists_every_member_in_order() {
+    let scenario = load_str(
+        "targets:\n  listener: { url: http://127.0.0.1:8080/ }\n  pool:\n    - { url: http://127.0.0.1:9001/ }\n    - { url: http://127.0.0.1:9002/ }\n    - { url: http://127.0.0.1:9003/ }\n",
+        "t.yaml",
+        &ctx(),
+    )
+    .unwrap();
+    let ports: Vec<u16> = scenario.pool.iter().map(|t| t.port).collect();
+    assert_eq!(ports, [9001, 9002, 9003]);
+    assert!(scenario.backend.is_none());
 }

@@ -88,6 +88,7 @@ async fn probe(
         },
         mask: Vec::new(),
         marker: false,
+        pool: Vec::new(),
     };
     let out = probe::run(&plan, Arc::new(|_| {})).await;
     let ctx = Context {

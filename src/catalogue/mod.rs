@@ -31,6 +31,7 @@ pub const PROBE_FAMILIES: &[&str] = &[
     "capture",
     "rate",
     "keepalive",
+    "pool",
     "logs",
 ];
 
@@ -353,7 +354,7 @@ mod tests {
     #[test]
     fn sides_follow_the_design_table() {
         // Passthroughs are upstream too (the backend said it); checked by slug below.
-        const UPSTREAM: [&str; 13] = [
+        const UPSTREAM: [&str; 14] = [
             "400.backend-expects-https",
             "400.backend-validation",
             "405.backend-method-unsupported",
@@ -365,6 +366,7 @@ mod tests {
             "502.malformed-backend-response",
             "502.backend-slow",
             "502.keepalive-race",
+            "502.bad-pool-member",
             "503.backend-error",
             "504.backend-dependency-timeout",
         ];

@@ -7,6 +7,7 @@ mod limits;
 pub mod malformed_table;
 mod mtu;
 mod partial;
+mod pool;
 mod rate;
 mod response;
 mod rules;

@@ -177,6 +177,7 @@ pub async fn run_on(
                     limits: config.limits,
                     mask: Vec::new(),
                     marker: false,
+                    pool: Vec::new(),
                 },
                 expect: Vec::new(),
                 only_codes: None,

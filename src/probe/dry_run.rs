@@ -8,8 +8,8 @@ use crate::transport::escape_bytes;
 
 use super::engine::{insert_marker, mask_headers, masked_target, Plan, Side};
 use super::{
-    header_size, keepalive, latency, malformed, methods, mtu, partial, protocol, rate, response,
-    Family, Limits, ProbeSpec,
+    header_size, keepalive, latency, malformed, methods, mtu, partial, pool, protocol, rate,
+    response, Family, Limits, ProbeSpec,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -210,6 +210,34 @@ pub fn dry_run(plan: &Plan) -> DryRun {
                 }
                 // TCP handshakes only: no bytes.
                 ProbeSpec::Connect { .. } => {}
+                // Its own sides: the pool's members, below.
+                ProbeSpec::Pool(_) => {}
+            }
+        }
+        if let ProbeSpec::Pool(pool_spec) = spec {
+            let members: Vec<Side> = plan
+                .pool
+                .iter()
+                .map(|t| Side::new(t.clone(), t.scheme == crate::target::Scheme::Https))
+                .collect();
+            let listener = sides.iter().find(|s| s.role() == Role::Listener);
+            for (variant, member) in pool::planned(members.len(), pool_spec) {
+                if let Some(side) = member.map(|i| &members[i]).or(listener) {
+                    push(
+                        Family::Pool,
+                        &variant,
+                        side,
+                        side.endpoint.label(),
+                        true,
+                        protocol::baseline_request(side),
+                    );
+                }
+            }
+            if members.len() >= 2 {
+                notes.push(format!(
+                    "pool asks each of the {} members directly, then the listener one request at a time, after every other family",
+                    members.len()
+                ));
             }
         }
         if let ProbeSpec::HeaderSize {
@@ -276,6 +304,7 @@ mod tests {
             limits: Limits::default(),
             mask: vec!["x-token".into()],
             marker: false,
+            pool: Vec::new(),
         };
         let d = dry_run(&plan);
         let n = |f: Family| d.requests.iter().filter(|r| r.family == f).count();

@@ -11,8 +11,8 @@ use crate::transport::{self, Bounds, Endpoint, Exchange, Sniff, Wire};
 
 use super::budget::{Budget, Exhausted, Interrupt};
 use super::{
-    connect, header_size, keepalive, latency, malformed, methods, mtu, partial, protocol, rate,
-    response,
+    connect, header_size, keepalive, latency, malformed, methods, mtu, partial, pool, protocol,
+    rate, response,
 };
 use super::{Detail, Family, Limits, Observation, ProbeSpec, SentRequest};
 
@@ -29,6 +29,9 @@ pub struct Plan {
     /// Add `X-Lbprobe-Id: <run>-<n>` to every raw request, so that a capture on the backend
     /// host can tell which probes reached it. Off by default: it changes the bytes sent.
     pub marker: bool,
+    /// Every member of the backend pool behind the listener, when there are several: the
+    /// `pool` family asks each directly. `backend` stays the one compared side by side.
+    pub pool: Vec<Target>,
 }
 
 /// The marker header's name.
@@ -511,6 +514,7 @@ pub async fn run_interruptible(
                     max_wait,
                     reproduce,
                 } => keepalive::run(engine, sides, *max_wait, *reproduce).await,
+                ProbeSpec::Pool(spec) => pool::run(engine, sides, &plan.pool, spec).await,
             };
             if spec.family() != Family::Protocol {
                 progress(Progress::FamilyDone {

@@ -26,10 +26,11 @@ pub enum Family {
     Rate,
     Mtu,
     Keepalive,
+    Pool,
 }
 
 impl Family {
-    pub const ALL: [Family; 13] = [
+    pub const ALL: [Family; 14] = [
         Family::Protocol,
         Family::Malformed,
         Family::Methods,
@@ -43,6 +44,7 @@ impl Family {
         Family::Rate,
         Family::Mtu,
         Family::Keepalive,
+        Family::Pool,
     ];
 
     /// What runs when nothing is named: every family but `partial`, which waits for the
@@ -73,6 +75,7 @@ impl Family {
             Family::Rate => "rate",
             Family::Mtu => "mtu",
             Family::Keepalive => "keepalive",
+            Family::Pool => "pool",
         }
     }
 
@@ -146,6 +149,9 @@ pub enum ProbeSpec {
         max_wait: Duration,
         reproduce: bool,
     },
+    /// Each member of a backend pool directly, and the listener often enough to see the share
+    /// of its answers that fail.
+    Pool(pool::PoolSpec),
 }
 
 impl ProbeSpec {
@@ -164,13 +170,16 @@ impl ProbeSpec {
             ProbeSpec::Rate(_) => Family::Rate,
             ProbeSpec::Mtu(_) => Family::Mtu,
             ProbeSpec::Keepalive { .. } => Family::Keepalive,
+            ProbeSpec::Pool(_) => Family::Pool,
         }
     }
 
     /// Probes that must not overlap the others: their traffic changes what the others see.
     /// They run after the rest, one at a time.
     pub fn runs_alone(&self) -> bool {
-        matches!(self, ProbeSpec::Rate(_))
+        // The pool's listener share counts on the listener taking its members in turn:
+        // other probes' requests in between would skew which member each request meets.
+        matches!(self, ProbeSpec::Rate(_) | ProbeSpec::Pool(_))
     }
 
     /// The family with its default parameters.
@@ -209,6 +218,7 @@ impl ProbeSpec {
                 max_wait: Duration::from_secs(120),
                 reproduce: false,
             },
+            Family::Pool => ProbeSpec::Pool(pool::PoolSpec::default()),
         }
     }
 }
@@ -292,6 +302,7 @@ pub enum Detail {
     Mtu(mtu::MtuResult),
     /// An idle keep-alive timeout, or a provoked keep-alive race.
     Keepalive(keepalive::KeepaliveDetail),
+    Pool(pool::PoolDetail),
 }
 
 /// The outcome of searching for the largest accepted size.
@@ -341,6 +352,7 @@ pub mod malformed;
 pub mod methods;
 pub mod mtu;
 pub mod partial;
+pub mod pool;
 pub mod protocol;
 pub mod rate;
 pub mod request;

@@ -109,8 +109,10 @@ pub enum Problem {
     BadVariable,
     #[error("variable {name:?} holds a line break; a variable's value must fit on one line")]
     MultilineVariable { name: String },
-    #[error("no targets (expected `targets:` with `listener:` and/or `backend:`)")]
+    #[error("no targets (expected `targets:` with `listener:`, `backend:` and/or `pool:`)")]
     NoTargets,
+    #[error("a pool needs two or more backends; one backend goes under `backend:`")]
+    PoolTooSmall,
     #[error("bad {role} URL: {why}")]
     BadUrl { role: Role, why: String },
     #[error("the {role} URL holds credentials; put them in `headers:` (e.g. Authorization) so that reports mask them")]

@@ -224,16 +224,27 @@ impl Checker<'_> {
                 |s| s.to_string_lossy().into_owned(),
             ),
         };
-        let (listener, backend) = match raw.targets {
+        let (listener, backend, pool) = match raw.targets {
             None => return Err(self.source.error(0, Problem::NoTargets)),
             Some(Marked { value: None, id }) => return Err(self.at(id, Problem::NoTargets)),
             Some(Marked {
                 value: Some(targets),
                 id,
             }) => {
-                if targets.listener.is_none() && targets.backend.is_none() {
+                if targets.listener.is_none() && targets.backend.is_none() && targets.pool.is_none()
+                {
                     return Err(self.at(id, Problem::NoTargets));
                 }
+                let pool = match targets.pool {
+                    None => Vec::new(),
+                    Some(Marked { value, id }) if value.len() < 2 => {
+                        return Err(self.at(id, Problem::PoolTooSmall))
+                    }
+                    Some(Marked { value, .. }) => value
+                        .into_iter()
+                        .map(|t| self.target(Role::Backend, t.value))
+                        .collect::<Result<Vec<_>, _>>()?,
+                };
                 (
                     targets
                         .listener
@@ -243,6 +254,7 @@ impl Checker<'_> {
                         .backend
                         .map(|t| self.target(Role::Backend, t.value))
                         .transpose()?,
+                    pool,
                 )
             }
         };
@@ -301,6 +313,7 @@ impl Checker<'_> {
             origin: self.source.origin.to_string(),
             listener,
             backend,
+            pool,
             profile,
             probes,
             limits,

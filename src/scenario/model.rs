@@ -19,6 +19,8 @@ pub struct Scenario {
     pub origin: String,
     pub listener: Option<Target>,
     pub backend: Option<Target>,
+    /// `pool:`: every member of the backend pool (two or more), or none.
+    pub pool: Vec<Target>,
     pub profile: Profile,
     /// In the order the file lists them; every family with its defaults when it lists none.
     pub probes: Vec<ProbeSpec>,

@@ -37,11 +37,13 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 #[serde(
     deny_unknown_fields,
     rename_all = "kebab-case",
-    expecting = "a mapping with `listener:` and/or `backend:`"
+    expecting = "a mapping with `listener:`, `backend:` and/or `pool:`"
 )]
 pub(crate) struct RawTargets {
     pub listener: Option<Marked<RawTarget>>,
     pub backend: Option<Marked<RawTarget>>,
+    /// Every member of the backend pool behind the listener (two or more).
+    pub pool: Option<Marked<Vec<Marked<RawTarget>>>>,
 }
 
 #[derive(Debug, serde::Deserialize)]

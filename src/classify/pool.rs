@@ -1,0 +1,168 @@
+//! One bad backend in a pool (502): which member's direct answers explain the share of the
+//! listener's answers that fail.
+
+use std::collections::BTreeMap;
+
+use crate::probe::pool::PoolDetail;
+use crate::probe::{Detail, Family, Observation};
+use crate::transport::Exchange;
+
+use super::{Context, Draft, Verdict, View};
+
+const ID: &str = "502.bad-pool-member";
+
+fn detail(o: &Observation) -> Option<&PoolDetail> {
+    match &o.detail {
+        Detail::Pool(d) => Some(d),
+        _ => None,
+    }
+}
+
+/// Why a direct answer is not one a listener could pass on, or `None` when it is.
+fn failure(exchange: Option<&Exchange>) -> Option<String> {
+    let Some(ex) = exchange else {
+        return Some("not sent".into());
+    };
+    match &ex.response {
+        None => Some(super::describe(Some(ex))),
+        Some(r) if !r.problems.is_empty() => {
+            Some(format!("a malformed response ({})", r.problems.join("; ")))
+        }
+        Some(r) if r.status >= 500 => Some(format!("{} {}", r.status, r.reason)),
+        Some(_) => None,
+    }
+}
+
+struct Member<'a> {
+    address: String,
+    asked: usize,
+    failures: Vec<String>,
+    observations: Vec<&'a Observation>,
+}
+
+pub(crate) fn drafts(view: &View<'_>, _ctx: &Context<'_>) -> Vec<Draft> {
+    let pool: Vec<(&Observation, &PoolDetail)> = view
+        .observations
+        .iter()
+        .filter(|o| o.family == Family::Pool)
+        .filter_map(|o| detail(o).map(|d| (o, d)))
+        .collect();
+    let Some(size) = pool.first().map(|(_, d)| d.pool_size) else {
+        return Vec::new();
+    };
+    let mut members: BTreeMap<usize, Member<'_>> = BTreeMap::new();
+    let (mut asked, mut bad_gateway, mut listener_obs) = (0usize, 0usize, Vec::new());
+    for (o, d) in &pool {
+        match d.member {
+            Some(i) => {
+                let m = members.entry(i).or_insert_with(|| Member {
+                    address: d.address.clone(),
+                    asked: 0,
+                    failures: Vec::new(),
+                    observations: Vec::new(),
+                });
+                m.asked += 1;
+                m.failures.extend(failure(o.exchange.as_ref()));
+                m.observations.push(o);
+            }
+            None => {
+                asked += 1;
+                let status = o
+                    .exchange
+                    .as_ref()
+                    .and_then(|e| e.response.as_ref())
+                    .map(|r| r.status);
+                bad_gateway += usize::from(status == Some(502));
+                listener_obs.push(*o);
+            }
+        }
+    }
+    let failing: Vec<(&usize, &Member<'_>)> = members
+        .iter()
+        .filter(|(_, m)| !m.failures.is_empty())
+        .collect();
+    let share = |k: usize, n: usize| 100.0 * k as f64 / n.max(1) as f64;
+    let listener_text = format!(
+        "through the listener, {asked} valid GETs one after the other: {bad_gateway} answered \
+         502 ({:.0} %)",
+        share(bad_gateway, asked)
+    );
+    let (verdict, reason) = if asked == 0 {
+        (
+            Verdict::Inconclusive,
+            "no request went through the listener: name the listener to compare".to_string(),
+        )
+    } else if bad_gateway == 0 {
+        (
+            Verdict::RuledOut,
+            format!("the listener answered none of {asked} requests with 502"),
+        )
+    } else if failing.is_empty() {
+        (
+            Verdict::Inconclusive,
+            format!(
+                "the listener answered 502 to {bad_gateway} of {asked} requests, but every one of \
+                 the {size} members answered well directly: the failure is between the listener \
+                 and the members (see 502.keepalive-race) or is not in this pool"
+            ),
+        )
+    } else if failing.len() == members.len() {
+        (
+            Verdict::RuledOut,
+            format!(
+                "every one of the {size} members fails directly: not one bad member, the whole \
+                 pool (see the members' own causes)"
+            ),
+        )
+    } else {
+        let names: Vec<String> = failing
+            .iter()
+            .map(|(i, m)| format!("member {} of {size} ({})", *i + 1, m.address))
+            .collect();
+        let (observed, expected) = (share(bad_gateway, asked), share(failing.len(), size));
+        // A listener with passive health checks rests a member after a failure, so it gets
+        // fewer requests than its turn: still this member, at a lower share.
+        let resting = if observed < expected / 2.0 {
+            "; fewer than its turn: the listener seems to rest it after failures (passive \
+             health checks), so clients see bursts of 502 rather than a steady share"
+        } else {
+            ""
+        };
+        (
+            Verdict::Confirmed,
+            format!(
+                "{} fails when asked directly; the listener answered 502 to {bad_gateway} of \
+                 {asked} requests ({observed:.0} %), against the share a round-robin listener \
+                 sends it ({} of {size}: {expected:.0} %){resting}: take it out of the pool and \
+                 fix it",
+                names.join(" and "),
+                failing.len(),
+            ),
+        )
+    };
+    let mut draft = Draft::new(ID, verdict, reason);
+    for (i, m) in &members {
+        let text = if m.failures.is_empty() {
+            format!(
+                "member {} of {size} ({}) directly: {} valid GET(s), every answer usable",
+                i + 1,
+                m.address,
+                m.asked
+            )
+        } else {
+            format!(
+                "member {} of {size} ({}) directly: {} of {} answer(s) failed: {}",
+                i + 1,
+                m.address,
+                m.failures.len(),
+                m.asked,
+                m.failures[0]
+            )
+        };
+        draft = draft.with(text, &m.observations);
+    }
+    if asked > 0 {
+        draft = draft.with(listener_text, &listener_obs);
+    }
+    vec![draft]
+}

@@ -1,0 +1,171 @@
+//! One bad backend in a pool: nginx round-robin over three lab backends, one of which answers
+//! with a header line nginx refuses (502). The listener fails about a third of the time and
+//! the report names that member. Bounded: 3 requests to each member, 18 through nginx.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lbprobe::classify::Verdict;
+use lbprobe::lab::{BackendConfig, Fault, FaultRule, Nginx, NginxServer, NginxSpec};
+use lbprobe::probe::pool::PoolSpec;
+use lbprobe::probe::{Limits, Plan, ProbeSpec};
+use lbprobe::profile::Profile;
+use lbprobe::report::Report;
+use lbprobe::run::{self, Job};
+use lbprobe::target::Role;
+
+mod support;
+use support::findings::{assert_verdict, lab_target, start_backend};
+
+/// `max_fails=0`: nginx's passive health check would otherwise rest a member for 10 s after
+/// one bad answer, as a cloud listener that only runs active checks does not.
+fn nginx_over(members: &[String]) -> Nginx {
+    let servers: String = members
+        .iter()
+        .map(|u| format!("server {} max_fails=0; ", u.trim_start_matches("http://")))
+        .collect();
+    Nginx::start(&NginxSpec {
+        servers: vec![NginxServer::proxy("http://lbprobe_pool")],
+        http_extra: format!("upstream lbprobe_pool {{ {servers}}}"),
+    })
+    .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
+}
+
+async fn scan(listener: &str, members: &[String]) -> Report {
+    let job = Job {
+        name: "pool".into(),
+        origin: "tests/pool.rs".into(),
+        plan: Plan {
+            listener: Some(lab_target(Role::Listener, listener)),
+            backend: Some(lab_target(Role::Backend, &members[0])),
+            profile: Profile::nginx(),
+            probes: vec![ProbeSpec::Pool(PoolSpec::default())],
+            limits: Limits {
+                max_requests: 200,
+                max_rate: 500.0,
+                max_duration: Duration::from_secs(60),
+                request_timeout: Duration::from_secs(5),
+            },
+            mask: Vec::new(),
+            marker: false,
+            pool: members
+                .iter()
+                .map(|m| lab_target(Role::Backend, m))
+                .collect(),
+        },
+        expect: Vec::new(),
+        only_codes: None,
+        notes: Vec::new(),
+    };
+    run::execute(job, Arc::new(|_| {})).await
+}
+
+#[tokio::test]
+async fn the_member_with_a_bad_header_explains_a_third_of_502s() {
+    let good_a = start_backend(BackendConfig::default()).await;
+    let bad =
+        start_backend(BackendConfig::default().fault(FaultRule::all(Fault::SpaceBeforeColon)))
+            .await;
+    let good_b = start_backend(BackendConfig::default()).await;
+    let members = vec![good_a.url(), bad.url(), good_b.url()];
+    let nginx = nginx_over(&members);
+    let report = scan(&nginx.url(0), &members).await;
+
+    let evidence = assert_verdict(&report, "502.bad-pool-member", Verdict::Confirmed);
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.cause == "502.bad-pool-member")
+        .expect("finding");
+    let bad_addr = bad.url().trim_start_matches("http://").to_string();
+    assert!(
+        finding
+            .reason
+            .contains(&format!("member 2 of 3 ({bad_addr})")),
+        "{}",
+        finding.reason
+    );
+    assert!(!finding
+        .reason
+        .contains(good_a.url().trim_start_matches("http://")));
+    // Round-robin over three: 6 of the 18 requests met the bad member.
+    let listener: Vec<_> = report
+        .observations
+        .iter()
+        .filter(|o| o.variant == lbprobe::probe::pool::THROUGH_LISTENER)
+        .collect();
+    assert_eq!(listener.len(), 18);
+    let failed = listener
+        .iter()
+        .filter(|o| {
+            o.exchange
+                .as_ref()
+                .and_then(|e| e.response.as_ref())
+                .is_some_and(|r| r.status == 502)
+        })
+        .count();
+    assert!((4..=8).contains(&failed), "{failed} of 18 got 502");
+    assert!(evidence.contains("answered 502"), "{evidence}");
+    assert!(
+        finding.reason.contains("(1 of 3: 33 %)"),
+        "{}",
+        finding.reason
+    );
+    // Every member was asked directly, and only the bad one failed.
+    assert!(evidence.contains("member 1 of 3"), "{evidence}");
+    assert!(evidence.contains("member 3 of 3"), "{evidence}");
+    assert_eq!(
+        evidence.matches("every answer usable").count(),
+        2,
+        "{evidence}"
+    );
+}
+
+#[tokio::test]
+async fn a_healthy_pool_blames_nobody() {
+    let mut members = Vec::new();
+    let mut backends = Vec::new();
+    for _ in 0..3 {
+        let b = start_backend(BackendConfig::default()).await;
+        members.push(b.url());
+        backends.push(b);
+    }
+    let nginx = nginx_over(&members);
+    let report = scan(&nginx.url(0), &members).await;
+    assert_verdict(&report, "502.bad-pool-member", Verdict::RuledOut);
+    // nginx spread the 18 requests over all three.
+    for b in &backends {
+        assert!(b.requests_seen() >= 3 + 4, "{} requests", b.requests_seen());
+    }
+}
+
+/// nginx's default passive health check rests the bad member after its first failure: fewer
+/// 502s than its turn, the same member named, and the report says why the share is low.
+#[tokio::test]
+async fn passive_health_checks_lower_the_share_but_not_the_verdict() {
+    let good_a = start_backend(BackendConfig::default()).await;
+    let bad =
+        start_backend(BackendConfig::default().fault(FaultRule::all(Fault::SpaceBeforeColon)))
+            .await;
+    let good_b = start_backend(BackendConfig::default()).await;
+    let members = vec![good_a.url(), good_b.url(), bad.url()];
+    let servers: String = members
+        .iter()
+        .map(|u| format!("server {}; ", u.trim_start_matches("http://")))
+        .collect();
+    let nginx = Nginx::start(&NginxSpec {
+        servers: vec![NginxServer::proxy("http://lbprobe_pool")],
+        http_extra: format!("upstream lbprobe_pool {{ {servers}}}"),
+    })
+    .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    let report = scan(&nginx.url(0), &members).await;
+    assert_verdict(&report, "502.bad-pool-member", Verdict::Confirmed);
+    let reason = &report
+        .findings
+        .iter()
+        .find(|f| f.cause == "502.bad-pool-member")
+        .expect("finding")
+        .reason;
+    assert!(reason.contains("member 3 of 3"), "{reason}");
+    assert!(reason.contains("rest it after failures"), "{reason}");
+}
