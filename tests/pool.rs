@@ -17,12 +17,14 @@ use lbprobe::target::Role;
 mod support;
 use support::findings::{assert_verdict, lab_target, start_backend};
 
-/// `max_fails=0`: nginx's passive health check would otherwise rest a member for 10 s after
-/// one bad answer, as a cloud listener that only runs active checks does not.
-fn nginx_over(members: &[String]) -> Nginx {
+/// nginx round-robin over `members`. `passive`: nginx's default passive health check, which
+/// rests a member for 10 s after one bad answer; without it (`max_fails=0`) nginx keeps sending
+/// each member its turn, as a cloud listener that only runs active checks does.
+fn nginx_over(members: &[String], passive: bool) -> Nginx {
+    let option = if passive { "" } else { " max_fails=0" };
     let servers: String = members
         .iter()
-        .map(|u| format!("server {} max_fails=0; ", u.trim_start_matches("http://")))
+        .map(|u| format!("server {}{option}; ", u.trim_start_matches("http://")))
         .collect();
     Nginx::start(&NginxSpec {
         servers: vec![NginxServer::proxy("http://lbprobe_pool")],
@@ -68,7 +70,7 @@ async fn the_member_with_a_bad_header_explains_a_third_of_502s() {
             .await;
     let good_b = start_backend(BackendConfig::default()).await;
     let members = vec![good_a.url(), bad.url(), good_b.url()];
-    let nginx = nginx_over(&members);
+    let nginx = nginx_over(&members, false);
     let report = scan(&nginx.url(0), &members).await;
 
     let evidence = assert_verdict(&report, "502.bad-pool-member", Verdict::Confirmed);
@@ -130,7 +132,7 @@ async fn a_healthy_pool_blames_nobody() {
         members.push(b.url());
         backends.push(b);
     }
-    let nginx = nginx_over(&members);
+    let nginx = nginx_over(&members, false);
     let report = scan(&nginx.url(0), &members).await;
     assert_verdict(&report, "502.bad-pool-member", Verdict::RuledOut);
     // nginx spread the 18 requests over all three.
@@ -149,15 +151,7 @@ async fn passive_health_checks_lower_the_share_but_not_the_verdict() {
             .await;
     let good_b = start_backend(BackendConfig::default()).await;
     let members = vec![good_a.url(), good_b.url(), bad.url()];
-    let servers: String = members
-        .iter()
-        .map(|u| format!("server {}; ", u.trim_start_matches("http://")))
-        .collect();
-    let nginx = Nginx::start(&NginxSpec {
-        servers: vec![NginxServer::proxy("http://lbprobe_pool")],
-        http_extra: format!("upstream lbprobe_pool {{ {servers}}}"),
-    })
-    .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    let nginx = nginx_over(&members, true);
     let report = scan(&nginx.url(0), &members).await;
     assert_verdict(&report, "502.bad-pool-member", Verdict::Confirmed);
     let reason = &report
