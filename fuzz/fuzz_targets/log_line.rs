@@ -4,7 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use lbprobe::logs::classify::{classify, Facts, Timeouts};
-use lbprobe::logs::LogFormat;
+use lbprobe::logs::summary::Summary;
+use lbprobe::logs::{LogFormat, Options};
 use lbprobe::profile::Profile;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,6 +17,29 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = format.parse_line(data, true);
         let _ = format.fields(data);
+        // The quote anchor and the field walk agree wherever both find a status.
+        if let LogFormat::Nginx { format: f, .. } = &format {
+            if let (Some(a), Some(w)) = (f.status_by_anchor(data), f.status(data)) {
+                assert_eq!(a, w);
+            }
+        }
+        // The block scanner counts what the line-by-line path counts.
+        let opts = Options {
+            format,
+            profile: "clb".into(),
+            timeouts,
+            threads: 1,
+        };
+        let (mut by_block, mut by_line) = (Summary::default(), Summary::default());
+        opts.block("fuzz", data, &mut by_block);
+        for line in data.split_inclusive(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            opts.line("fuzz", by_line.lines + 1, line, &mut by_line);
+        }
+        assert_eq!(
+            (by_block.lines, by_block.bad, by_block.blank, &by_block.status),
+            (by_line.lines, by_line.bad, by_line.blank, &by_line.status)
+        );
     }
     // The first line may also be a log_format string of its own.
     if let Some(nl) = data.iter().position(|&b| b == b'\n') {
