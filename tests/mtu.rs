@@ -199,6 +199,121 @@ fn icmp_allowed_discovery_reports_the_narrow_path_mtu() {
     assert_eq!(out.finding.verdict, Verdict::RuledOut, "{text}");
 }
 
+/// A TLS lab backend across the narrow path, probed directly with the two ClientHellos (no
+/// discovery, one small POST): what the hellos alone say.
+fn hellos_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
+    if let Err(e) = require_net_admin() {
+        panic!("the mtu tests build network namespaces: {e}");
+    }
+    let path = NarrowPath::build(tag, NARROW_MTU, drop_frag_needed)
+        .unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
+    let (backend_rt, backend) = path
+        .backend
+        .run_in(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("backend runtime");
+            let backend = rt
+                .block_on(LabBackend::start_at(
+                    BackendConfig::default().tls(true),
+                    (NarrowPath::BACKEND, 0).into(),
+                ))
+                .expect("start the TLS lab backend");
+            (rt, backend)
+        })
+        .expect("run in the backend namespace");
+    let backend_url = format!("https://{}/", backend.addr());
+    let outcome = path
+        .client
+        .run_in(|| {
+            let mut target = Target::parse(Role::Backend, &backend_url).unwrap();
+            target.tls_verify = false;
+            let plan = Plan {
+                listener: None,
+                backend: Some(target),
+                profile: Profile::nginx(),
+                probes: vec![ProbeSpec::Mtu(MtuSpec {
+                    sizes: vec![200],
+                    discover: false,
+                    request_wait: Some(Duration::from_secs(3)),
+                    ..MtuSpec::default()
+                })],
+                limits: Limits {
+                    request_timeout: Duration::from_secs(3),
+                    ..Limits::default()
+                },
+                mask: Vec::new(),
+                marker: false,
+                pool: Vec::new(),
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("probe runtime");
+            let output = rt.block_on(probe::run(&plan, Arc::new(|_| {})));
+            let ctx = Context {
+                profile: &plan.profile,
+                listener_tls: None,
+                has_backend: true,
+            };
+            let finding = classify::classify(&output.observations, Catalogue::builtin(), &ctx)
+                .into_iter()
+                .find(|f| f.cause == "502.mtu-mismatch")
+                .expect("a finding for 502.mtu-mismatch");
+            Outcome {
+                observations: output.observations,
+                finding,
+            }
+        })
+        .unwrap_or_else(|e| panic!("run in the client namespace: {e}"));
+    drop(backend);
+    drop(backend_rt);
+    drop(path);
+    outcome
+}
+
+fn hello_answered(out: &Outcome, variant: &str) -> bool {
+    out.observations
+        .iter()
+        .find(|o| o.family == Family::Mtu && o.variant == variant)
+        .and_then(|o| o.exchange.as_ref())
+        .unwrap_or_else(|| panic!("no {variant}"))
+        .bytes_in
+        > 0
+}
+
+/// Behind the black hole the large ClientHello (a post-quantum key share, ~1.7 KB) hangs while
+/// the small one is answered: 502.mtu-mismatch on the TLS path.
+#[test]
+fn a_large_client_hello_hangs_in_the_black_hole() {
+    let out = hellos_through_narrow_path("th", true);
+    let text = out.text();
+    println!("{text}");
+    assert!(hello_answered(&out, "tls-hello-small"), "{text}");
+    assert!(!hello_answered(&out, "tls-hello-large"), "{text}");
+    assert_eq!(out.finding.verdict, Verdict::Confirmed, "{text}");
+    assert!(text.contains("TLS ClientHello"), "{text}");
+    assert!(text.contains("a ServerHello"), "{text}");
+    assert!(
+        text.contains("1694 bytes: nothing back") || text.contains("1694 bytes: no answer"),
+        "{text}"
+    );
+}
+
+/// With ICMP "fragmentation needed" allowed, the kernel learns the path MTU and the large
+/// hello gets through too: no hello evidence against the path.
+#[test]
+fn a_large_client_hello_passes_when_icmp_comes_back() {
+    let out = hellos_through_narrow_path("to", false);
+    let text = out.text();
+    println!("{text}");
+    assert!(hello_answered(&out, "tls-hello-small"), "{text}");
+    assert!(hello_answered(&out, "tls-hello-large"), "{text}");
+    assert_ne!(out.finding.verdict, Verdict::Confirmed, "{text}");
+}
+
 #[test]
 fn scenario_mtu_parameters_load_and_bad_ones_point_at_the_value() {
     let no_vars = |_: &str| None;

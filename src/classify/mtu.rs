@@ -5,7 +5,7 @@
 //! the documented signature), and its path MTU discovery (Don't-Fragment packets above some
 //! size vanishing with no ICMP "fragmentation needed": a black hole).
 
-use crate::probe::mtu::{post_size, MtuResult, DISCOVERY_VARIANT};
+use crate::probe::mtu::{post_size, MtuResult, DISCOVERY_VARIANT, HELLO_LARGE, HELLO_SMALL};
 use crate::probe::{Detail, Family, Observation};
 use crate::target::Role;
 use crate::transport::pmtu::{Discovery, Icmp};
@@ -50,6 +50,44 @@ struct Probed<'a> {
     /// (body size, observation, fate), smallest first.
     posts: Vec<(usize, &'a Observation, Fate)>,
     baseline: Option<&'a Observation>,
+    /// The small and the large TLS ClientHello, when the side speaks TLS.
+    hello_small: Option<&'a Observation>,
+    hello_large: Option<&'a Observation>,
+}
+
+/// Whether any byte of a server's first flight came back to a ClientHello.
+fn hello_answered(o: &Observation) -> bool {
+    o.exchange.as_ref().is_some_and(|ex| ex.bytes_in > 0)
+}
+
+/// `1719 bytes: no answer within 3.0 s` or `251 bytes: a ServerHello after 2 ms`.
+fn hello_text(o: &Observation) -> String {
+    let sent = o.exchange.as_ref().map_or(0, |ex| ex.bytes_out);
+    let Some(ex) = o.exchange.as_ref() else {
+        return format!("{sent} bytes: not sent");
+    };
+    if ex.bytes_in == 0 {
+        let secs = ex.timings.total_ms / 1000.0;
+        return match &ex.end {
+            crate::transport::ConnEnd::Timeout => {
+                format!("{sent} bytes: no answer within {secs:.1} s")
+            }
+            e if e.never_connected() => format!("{sent} bytes: no connection"),
+            crate::transport::ConnEnd::Reset => {
+                format!("{sent} bytes: nothing back in {secs:.1} s, then a reset")
+            }
+            _ => format!(
+                "{sent} bytes: nothing back in {secs:.1} s, then the server closed the \
+                 connection (it never got the whole hello)"
+            ),
+        };
+    }
+    let first = crate::transport::unescape_bytes(&ex.raw_prefix).unwrap_or_default();
+    format!(
+        "{sent} bytes: {} after {:.0} ms",
+        crate::transport::client_hello::first_record(&first),
+        ex.timings.first_byte_ms.unwrap_or(ex.timings.total_ms)
+    )
 }
 
 /// The pattern of one side's POSTs.
@@ -72,6 +110,8 @@ impl<'a> Probed<'a> {
             discovery: None,
             posts: Vec::new(),
             baseline: view.find(Family::Protocol, "baseline", role),
+            hello_small: view.find(Family::Mtu, HELLO_SMALL, role),
+            hello_large: view.find(Family::Mtu, HELLO_LARGE, role),
         };
         for o in view
             .observations
@@ -91,7 +131,13 @@ impl<'a> Probed<'a> {
     }
 
     fn is_empty(&self) -> bool {
-        self.discovery.is_none() && self.posts.is_empty()
+        self.discovery.is_none() && self.posts.is_empty() && self.hello_small.is_none()
+    }
+
+    /// The small hello answered and the large one not: the sizes of the large one are lost.
+    fn hello_hole(&self) -> Option<(&'a Observation, &'a Observation)> {
+        let (small, large) = (self.hello_small?, self.hello_large?);
+        (hello_answered(small) && !hello_answered(large)).then_some((small, large))
     }
 
     fn side_name(&self) -> &'static str {
@@ -213,6 +259,18 @@ fn mtu_mismatch(view: &View<'_>) -> Option<Draft> {
                 p.post_refs(),
             ));
         }
+        if let (Some(small), Some(large)) = (p.hello_small, p.hello_large) {
+            evidence.push((
+                format!(
+                    "TLS ClientHellos {}: small, {}; large (with a post-quantum key share, as \
+                     current clients send), {}",
+                    p.side_name(),
+                    hello_text(small),
+                    hello_text(large)
+                ),
+                vec![small, large],
+            ));
+        }
         if let Some((o, r)) = p.discovery {
             match &r.discovery {
                 Some(d) => {
@@ -273,6 +331,22 @@ fn mtu_mismatch(view: &View<'_>) -> Option<Draft> {
             format!(
                 "{} a POST with a {delivered}-byte body is answered but from {lost} bytes up none is, while the health check passes{hole}",
                 p.side_name()
+            ),
+        )));
+    }
+    if let Some((p, (small, large))) = sides.iter().find_map(|p| p.hello_hole().map(|h| (p, h))) {
+        let size = |o: &Observation| o.exchange.as_ref().map_or(0, |ex| ex.bytes_out);
+        return Some(finish(Draft::new(
+            ID,
+            Verdict::Confirmed,
+            format!(
+                "{} a {}-byte TLS ClientHello is answered but a {}-byte one, the size clients \
+                 with post-quantum key shares send, gets nothing back: packets above one small \
+                 segment are lost on the way (a path MTU black hole); TLS handshakes from such \
+                 clients hang",
+                p.side_name(),
+                size(small),
+                size(large)
             ),
         )));
     }

@@ -195,6 +195,11 @@ pub fn dry_run(plan: &Plan) -> DryRun {
                             bytes,
                         );
                     }
+                    // Over plain TCP to the TLS port: the hello is the payload.
+                    let plain = format!("{}:{}", side.endpoint.host, side.endpoint.port);
+                    for (variant, bytes) in mtu::hello_requests(side) {
+                        push(Family::Mtu, variant, side, plain.clone(), true, bytes);
+                    }
                 }
                 ProbeSpec::Keepalive { reproduce, .. } => {
                     for (variant, bytes) in keepalive::planned(side, *reproduce) {

@@ -353,6 +353,13 @@ pub fn mask_headers(bytes: &[u8], extra: &[String]) -> Vec<u8> {
 /// request whose head never ends (partial probes, CR-only line ends, HTTP/0.9) gets none: no
 /// place is safe, and such a request is not forwarded whole anyway.
 pub fn insert_marker(bytes: &[u8], value: &str) -> Vec<u8> {
+    // Binary (a TLS ClientHello, garbage) is no HTTP head: a marker would only corrupt it.
+    if bytes
+        .first()
+        .is_some_and(|b| !b.is_ascii_graphic() && !b.is_ascii_whitespace())
+    {
+        return bytes.to_vec();
+    }
     let Some(lf) = head_end(bytes) else {
         return bytes.to_vec();
     };

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::transport::pmtu::{self, Discovery, PmtuError, Prober, Search};
+use crate::transport::{client_hello, Endpoint, Wire};
 
 use super::engine::{Engine, ErrorBudget, Side};
 use super::{request, Detail, Family, Observation, SentRequest};
@@ -110,7 +111,63 @@ pub async fn run(engine: &Engine, sides: &[Side], spec: &MtuSpec) -> Vec<Observa
     let posts =
         futures_util::future::join_all(sides.iter().map(|side| posts(engine, side, spec))).await;
     out.extend(posts.into_iter().flatten());
+    // Last: a large hello that met ICMP "fragmentation needed" would teach the kernel the path
+    // MTU, and the POSTs above would no longer see the hole.
+    let hellos =
+        futures_util::future::join_all(sides.iter().map(|side| hellos(engine, side))).await;
+    out.extend(hellos.into_iter().flatten());
     out
+}
+
+/// The variants of the ClientHello pair.
+pub const HELLO_SMALL: &str = "tls-hello-small";
+pub const HELLO_LARGE: &str = "tls-hello-large";
+/// How long a hello waits for the server's first bytes (capped by the request timeout).
+const HELLO_WAIT: Duration = Duration::from_secs(3);
+
+/// The ClientHello bytes of a side, small and large.
+pub fn hello_requests(side: &Side) -> Vec<(&'static str, Vec<u8>)> {
+    if !side.is_tls() {
+        return Vec::new();
+    }
+    let name = side.target.server_name();
+    vec![
+        (HELLO_SMALL, client_hello::client_hello(name, false, 0x5eed)),
+        (HELLO_LARGE, client_hello::client_hello(name, true, 0x5eed)),
+    ]
+}
+
+/// A small and a large TLS ClientHello to a TLS side, side by side, over plain TCP: what
+/// matters is whether the server's first bytes come back, not the handshake.
+async fn hellos(engine: &Engine, side: &Side) -> Vec<Observation> {
+    let endpoint = Endpoint {
+        wire: Wire::Plain,
+        ..side.endpoint.clone()
+    };
+    let sends = hello_requests(side).into_iter().map(|(variant, bytes)| {
+        let endpoint = &endpoint;
+        async move {
+            let (sent, exchange) = engine
+                .send_raw_over(side, endpoint, &bytes, Some(HELLO_WAIT))
+                .await
+                .ok()?;
+            Some(engine.observation(
+                Family::Mtu,
+                variant,
+                side,
+                true,
+                EVIDENCE,
+                sent,
+                Some(exchange),
+                Detail::None,
+            ))
+        }
+    });
+    futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 async fn posts(engine: &Engine, side: &Side, spec: &MtuSpec) -> Vec<Observation> {

@@ -4,6 +4,7 @@
 //! server (endless headers, garbage, resets, silence) produces an [`Exchange`] describing it,
 //! never a panic or a hang. `Err` is not used for the target's misbehaviour.
 
+pub mod client_hello;
 pub mod exchange;
 pub mod keepalive;
 pub mod partial;
