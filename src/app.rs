@@ -392,10 +392,19 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
             .ok_or_else(|| AppError::Usage(format!("--header {h:?}: expected `Name: value`")))?;
         headers.push((name.trim().to_string(), value.trim().to_string()));
     }
+    // curl's order: --resolve is a DNS override, --connect-to takes precedence over it.
+    let mut rules = Vec::new();
+    for spec in &args.connect_to {
+        rules.push(crate::target::ConnectRule::connect_to(spec).map_err(AppError::Usage)?);
+    }
+    for spec in &args.resolve {
+        rules.push(crate::target::ConnectRule::resolve(spec).map_err(AppError::Usage)?);
+    }
     let target = |role: Role, url: &Option<String>| -> Result<Option<Target>, AppError> {
         let Some(url) = url else { return Ok(None) };
         let mut t =
             Target::parse(role, url).map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
+        let _ = rules.iter().any(|rule| rule.apply(&mut t));
         t.tls_verify = !args.insecure;
         t.headers = headers.clone();
         if role == Role::Listener {

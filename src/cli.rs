@@ -133,6 +133,14 @@ pub struct ScanArgs {
     /// with only these. `lbprobe probes` lists them.
     #[arg(long, value_delimiter = ',', value_name = "ID|TAG")]
     pub malformed: Vec<String>,
+    /// Connect to CONNECT_HOST:CONNECT_PORT instead of HOST:PORT, keeping the URL's Host header
+    /// and TLS server name (curl's meaning; an empty field matches any or keeps the URL's):
+    /// probe one node of many behind a name. Repeatable; the first rule that matches wins.
+    #[arg(long, value_name = "HOST:PORT:CONNECT_HOST:CONNECT_PORT")]
+    pub connect_to: Vec<String>,
+    /// Resolve HOST at PORT to ADDRESS instead of asking DNS (curl's meaning). Repeatable.
+    #[arg(long, value_name = "HOST:PORT:ADDRESS")]
+    pub resolve: Vec<String>,
     /// TLS server name for the listener.
     #[arg(long)]
     pub sni: Option<String>,

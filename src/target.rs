@@ -43,6 +43,126 @@ pub struct Target {
     pub tls_verify: bool,
     /// Extra headers added to every well-formed request (e.g. Host overrides, auth).
     pub headers: Vec<(String, String)>,
+    /// Where to connect instead of `host:port` (`--connect-to`, `--resolve`); the Host header
+    /// and the TLS server name stay those of the URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<ConnectTo>,
+}
+
+/// An address to connect to in place of the URL's: a host (an IP literal, or a name that is
+/// then resolved) and a port.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConnectTo {
+    pub host: String,
+    pub port: u16,
+}
+
+/// One `--connect-to HOST:PORT:CONNECT_HOST:CONNECT_PORT` or `--resolve HOST:PORT:ADDR` rule,
+/// with curl's meanings: an empty HOST or PORT (connect-to only) matches any; an empty
+/// CONNECT_HOST or CONNECT_PORT keeps the URL's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectRule {
+    host: Option<String>,
+    port: Option<u16>,
+    to_host: Option<String>,
+    to_port: Option<u16>,
+}
+
+impl ConnectRule {
+    /// `HOST:PORT:CONNECT_HOST:CONNECT_PORT`; IPv6 addresses in brackets.
+    pub fn connect_to(spec: &str) -> Result<ConnectRule, String> {
+        let parts = split_fields(spec)?;
+        let [host, port, to_host, to_port] = parts.as_slice() else {
+            return Err(format!(
+                "--connect-to {spec:?}: expected HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT"
+            ));
+        };
+        Ok(ConnectRule {
+            host: non_empty(host),
+            port: port_of(port, spec)?,
+            to_host: non_empty(to_host),
+            to_port: port_of(to_port, spec)?,
+        })
+    }
+
+    /// `HOST:PORT:ADDR`: the name at that port resolves to ADDR (an IP address).
+    pub fn resolve(spec: &str) -> Result<ConnectRule, String> {
+        let parts = split_fields(spec)?;
+        let [host, port, addr] = parts.as_slice() else {
+            return Err(format!("--resolve {spec:?}: expected HOST:PORT:ADDRESS"));
+        };
+        if host.is_empty() || port.is_empty() {
+            return Err(format!("--resolve {spec:?}: HOST and PORT are required"));
+        }
+        if addr.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("--resolve {spec:?}: {addr:?} is not an IP address"));
+        }
+        Ok(ConnectRule {
+            host: Some(host.to_string()),
+            port: port_of(port, spec)?,
+            to_host: Some(addr.to_string()),
+            to_port: None,
+        })
+    }
+
+    /// Point `target` at this rule's address when the rule matches its host and port.
+    pub fn apply(&self, target: &mut Target) -> bool {
+        let matches = self
+            .host
+            .as_ref()
+            .is_none_or(|h| h.eq_ignore_ascii_case(&target.host))
+            && self.port.is_none_or(|p| p == target.port);
+        if matches {
+            target.connect = Some(ConnectTo {
+                host: self.to_host.clone().unwrap_or_else(|| target.host.clone()),
+                port: self.to_port.unwrap_or(target.port),
+            });
+        }
+        matches
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn port_of(s: &str, spec: &str) -> Result<Option<u16>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .map(Some)
+        .ok_or_else(|| format!("{spec:?}: {s:?} is not a port"))
+}
+
+/// Colon-separated fields, where `[...]` (an IPv6 address) is one field without its brackets.
+fn split_fields(spec: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut rest = spec;
+    loop {
+        let (field, tail) = if let Some(inner) = rest.strip_prefix('[') {
+            let end = inner
+                .find(']')
+                .ok_or_else(|| format!("{spec:?}: unclosed ["))?;
+            let tail = &inner[end + 1..];
+            if !(tail.is_empty() || tail.starts_with(':')) {
+                return Err(format!("{spec:?}: expected : after ]"));
+            }
+            (inner[..end].to_string(), tail)
+        } else {
+            match rest.find(':') {
+                Some(i) => (rest[..i].to_string(), &rest[i..]),
+                None => (rest.to_string(), ""),
+            }
+        };
+        out.push(field);
+        match tail.strip_prefix(':') {
+            Some(t) => rest = t,
+            None => return Ok(out),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -98,6 +218,7 @@ impl Target {
             sni: None,
             tls_verify: true,
             headers: Vec::new(),
+            connect: None,
         })
     }
 
@@ -123,6 +244,14 @@ impl Target {
         }
     }
 
+    /// The host and port connections go to: `connect` when set, else the URL's.
+    pub fn connect_host_port(&self) -> (&str, u16) {
+        match &self.connect {
+            Some(c) => (&c.host, c.port),
+            None => (&self.host, self.port),
+        }
+    }
+
     /// The TLS server name to present.
     pub fn server_name(&self) -> &str {
         self.sni.as_deref().unwrap_or(&self.host)
@@ -145,6 +274,39 @@ impl fmt::Display for Target {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn connect_rules_follow_curls_fields() {
+        let mut t = Target::parse(Role::Listener, "https://lb.example.test/").unwrap();
+        let rule = ConnectRule::connect_to("lb.example.test:443:10.0.0.7:8443").unwrap();
+        assert!(rule.apply(&mut t));
+        assert_eq!(t.connect_host_port(), ("10.0.0.7", 8443));
+        assert_eq!(t.server_name(), "lb.example.test");
+        assert_eq!(t.host_header(), "lb.example.test");
+
+        // Empty fields: any host and port, the URL's port kept; IPv6 in brackets.
+        let mut t = Target::parse(Role::Backend, "http://a.test:8080/").unwrap();
+        assert!(ConnectRule::connect_to("::[::1]:").unwrap().apply(&mut t));
+        assert_eq!(t.connect_host_port(), ("::1", 8080));
+
+        // A rule for another port leaves the target alone.
+        let mut t = Target::parse(Role::Backend, "http://a.test:8080/").unwrap();
+        assert!(!ConnectRule::resolve("a.test:80:127.0.0.3")
+            .unwrap()
+            .apply(&mut t));
+        assert_eq!(t.connect_host_port(), ("a.test", 8080));
+        assert!(ConnectRule::resolve("a.test:8080:127.0.0.3")
+            .unwrap()
+            .apply(&mut t));
+        assert_eq!(t.connect_host_port(), ("127.0.0.3", 8080));
+
+        for bad in ["a:80", "a:80:b:99999", "a:x:b:1", "[::1:80:b:1"] {
+            assert!(ConnectRule::connect_to(bad).is_err(), "{bad}");
+        }
+        for bad in ["a:80:name", ":80:127.0.0.1", "a::127.0.0.1"] {
+            assert!(ConnectRule::resolve(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -506,3 +506,96 @@ fn repeated_backend_makes_a_pool() {
         .iter()
         .any(|(v, e)| *v == "member-2" && e.contains("127.0.0.1:3")));
 }
+
+/// `--connect-to` and `--resolve` aim every probe at one address while the Host header (and
+/// the TLS name) stay the URL's; every exchange records the address it went to. The name is
+/// never looked up: nothing here may reach DNS.
+#[tokio::test]
+async fn connect_to_and_resolve_reach_the_chosen_address_with_the_urls_host() {
+    let backend = LabBackend::start_at(
+        BackendConfig::default(),
+        "127.0.0.2:0".parse().expect("address"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("lab backend on 127.0.0.2: {e}"));
+    let port = backend.addr().port();
+    let peer = format!("127.0.0.2:{port}");
+    let connect_to = format!("lb.example.test:8080:127.0.0.2:{port}");
+    let resolve = format!("lb.example.test:{port}:127.0.0.2");
+    let resolved_url = format!("http://lb.example.test:{port}/");
+    let runs: [(&str, &str, &str, String); 2] = [
+        (
+            "http://lb.example.test:8080/",
+            "--connect-to",
+            &connect_to,
+            "lb.example.test:8080".into(),
+        ),
+        (
+            &resolved_url,
+            "--resolve",
+            &resolve,
+            format!("lb.example.test:{port}"),
+        ),
+    ];
+    for (url, flag, rule, host) in runs {
+        let before = backend.recent_requests().len();
+        let mut args = vec![
+            "scan",
+            "--listener",
+            url,
+            flag,
+            rule,
+            "--probes",
+            "protocol,methods",
+            "--format",
+            "json",
+            "--quiet",
+        ];
+        args.extend_from_slice(TIGHT);
+        let out = lbprobe_async(&args).await;
+        assert!(code(&out) <= 1, "{}", text(&out.stderr));
+        let report = json_stdout(&out);
+        let observations = report["observations"].as_array().expect("observations");
+        assert!(observations.len() > 5);
+        for o in observations {
+            if let Some(p) = o["exchange"]["peer"].as_str() {
+                assert_eq!(p, peer, "{o}");
+            }
+        }
+        let baseline = observations
+            .iter()
+            .find(|o| o["variant"] == "baseline")
+            .expect("baseline");
+        assert_eq!(
+            baseline["exchange"]["response"]["status"], 200,
+            "{baseline}"
+        );
+        // The methods go through reqwest: they reached the address too, with the URL's Host.
+        let seen: Vec<_> = backend.recent_requests().into_iter().skip(before).collect();
+        let methods: Vec<_> = seen.iter().filter(|r| r.method == "PUT").collect();
+        assert!(!methods.is_empty(), "no PUT reached the backend");
+        // (The cross-protocol check's TLS hello to this plain port has no head to read.)
+        for r in seen.iter().filter(|r| !r.method.is_empty()) {
+            let h = r
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.as_str());
+            assert_eq!(h, Some(host.as_str()), "{r:?}");
+        }
+    }
+    let bad = lbprobe(&[
+        "scan",
+        "--listener",
+        "http://a/",
+        "--resolve",
+        "a:80:nope",
+        "--dry-run",
+    ]);
+    assert_exit(&bad, 2);
+    assert!(
+        text(&bad.stderr).contains("not an IP address"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

@@ -86,6 +86,7 @@ fn full_file_round_trips_to_the_right_structs() {
                 ("X-Token".into(), "s3cret-token".into()),
                 ("X-Retries".into(), "3".into()),
             ],
+            connect: None,
         })
     );
     assert_eq!(

@@ -268,6 +268,7 @@ mod tests {
             raw_prefix: String::new(),
             tcp_rtt_us: None,
             tcp_retransmits: None,
+            peer: None,
         }
     }
 

@@ -422,6 +422,7 @@ mod tests {
                 raw_prefix: String::new(),
                 tcp_rtt_us: None,
                 tcp_retransmits: None,
+                peer: None,
             }),
             detail: Detail::Partial(PartialResult {
                 incomplete: "test".into(),

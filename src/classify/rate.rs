@@ -73,6 +73,7 @@ fn is_lb_page(r: &Response) -> bool {
         raw_prefix: String::new(),
         tcp_rtt_us: None,
         tcp_retransmits: None,
+        peer: None,
     })
 }
 

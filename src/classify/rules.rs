@@ -676,6 +676,7 @@ mod tests {
             raw_prefix: escape_bytes(raw),
             tcp_rtt_us: None,
             tcp_retransmits: None,
+            peer: None,
         }
     }
 

@@ -1126,6 +1126,7 @@ mod tests {
             raw_prefix: String::new(),
             tcp_rtt_us: Some(2000),
             tcp_retransmits: Some(0),
+            peer: None,
         }
     }
 
@@ -1143,6 +1144,7 @@ mod tests {
             response: None,
             tcp_rtt_us: None,
             tcp_retransmits: None,
+            peer: None,
             ..ex(None, 0.0)
         }
     }

@@ -83,10 +83,11 @@ impl Side {
         } else {
             Wire::Plain
         };
+        let (host, port) = target.connect_host_port();
         Side {
             endpoint: Endpoint {
-                host: target.host.clone(),
-                port: target.port,
+                host: host.to_string(),
+                port,
                 wire,
             },
             target,

@@ -399,6 +399,7 @@ mod tests {
             raw_prefix: String::new(),
             tcp_rtt_us: connected.then_some(2000),
             tcp_retransmits: connected.then_some(1),
+            peer: None,
         }
     }
 

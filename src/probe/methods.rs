@@ -155,21 +155,42 @@ async fn client_for(engine: &Engine, side: &Side) -> Result<(reqwest::Client, St
         builder = builder.danger_accept_invalid_certs(true);
     }
     let name = target.server_name().to_string();
-    let host_in_url = if target.sni.is_some() {
-        let addr: SocketAddr = tokio::net::lookup_host((target.host.as_str(), target.port))
-            .await
-            .map_err(|e| format!("cannot resolve {}: {e}", target.host))?
-            .next()
-            .ok_or_else(|| format!("{} resolves to nothing", target.host))?;
-        builder = builder.resolve(&name, addr);
-        name
-    } else if target.host.contains(':') {
-        format!("[{}]", target.host)
-    } else {
-        target.host.clone()
+    let (connect_host, connect_port) = target.connect_host_port();
+    let bracketed = |h: &str| {
+        if h.contains(':') {
+            format!("[{h}]")
+        } else {
+            h.to_string()
+        }
     };
+    let host_in_url = if target.sni.is_some() || target.connect.is_some() {
+        if name.parse::<std::net::IpAddr>().is_ok() {
+            // No name to pin an address to: the URL carries the address, the Host header the
+            // URL's host (below).
+            bracketed(connect_host)
+        } else {
+            let addr: SocketAddr = tokio::net::lookup_host((connect_host, connect_port))
+                .await
+                .map_err(|e| format!("cannot resolve {connect_host}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{connect_host} resolves to nothing"))?;
+            builder = builder.resolve(&name, addr);
+            name
+        }
+    } else {
+        bracketed(&target.host)
+    };
+    if target.connect.is_some() {
+        // reqwest connects to the URL's port and names it in Host: the URL takes the connect
+        // port, and Host is set back to the target's own.
+        let mut headers = reqwest::header::HeaderMap::new();
+        let host = reqwest::header::HeaderValue::from_str(&target.host_header())
+            .map_err(|e| format!("Host header {:?}: {e}", target.host_header()))?;
+        headers.insert(reqwest::header::HOST, host);
+        builder = builder.default_headers(headers);
+    }
     let scheme = if tls { "https" } else { "http" };
-    let url = format!("{scheme}://{host_in_url}:{}{}", target.port, target.path);
+    let url = format!("{scheme}://{host_in_url}:{connect_port}{}", target.path);
     let client = builder.build().map_err(|e| e.to_string())?;
     Ok((client, url))
 }

@@ -332,6 +332,7 @@ mod tests {
             raw_prefix: String::new(),
             tcp_rtt_us: None,
             tcp_retransmits: None,
+            peer: None,
         };
         assert_eq!(Outcome::of(&ex), Outcome::Closed);
         assert_eq!(waited_ms(&ex), 2000.0);

@@ -434,6 +434,7 @@ pub(crate) mod test_support {
             raw_prefix: escape_bytes(&raw[..raw.len().min(512)]),
             tcp_rtt_us: None,
             tcp_retransmits: None,
+            peer: None,
         }
     }
 }

@@ -37,6 +37,7 @@ pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> E
         }
     };
     ex.timings.connect_ms = Some(ms_since(started));
+    ex.peer = tcp.peer_addr().ok().map(|a| a.to_string());
     let deadline = tokio::time::Instant::now() + bounds.total_timeout;
 
     match &endpoint.wire {

@@ -143,6 +143,10 @@ pub struct Exchange {
     pub tcp_rtt_us: Option<u32>,
     /// Kernel retransmission count for the connection (TCP_INFO), where available.
     pub tcp_retransmits: Option<u32>,
+    /// The address the connection went to, after DNS, `--resolve` and `--connect-to`; `None`
+    /// when no connection was made.
+    #[serde(default)]
+    pub peer: Option<String>,
 }
 
 impl Exchange {
@@ -159,6 +163,7 @@ impl Exchange {
             raw_prefix: String::new(),
             tcp_rtt_us: None,
             tcp_retransmits: None,
+            peer: None,
         }
     }
 

@@ -148,6 +148,7 @@ fn exchange(role: Role, tls: bool) -> Exchange {
         raw_prefix: String::new(),
         tcp_rtt_us: Some(40),
         tcp_retransmits: Some(0),
+        peer: None,
     }
 }
 
