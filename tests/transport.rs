@@ -871,3 +871,46 @@ async fn hostile_tiny_pieces_of_a_close_delimited_body_end_at_the_size_bound() {
     assert_end(&ex, ConnEnd::SizeBound);
     assert_bounded(&ex, &b);
 }
+
+/// Phase timings: the lookup is timed only when a name was looked up, the transfer from the
+/// first byte to the end; a phase that did not happen is absent, never 0.
+#[tokio::test]
+async fn phases_are_timed_and_absent_ones_are_null() {
+    let backend = LabBackend::start(BackendConfig::default().fault(FaultRule::all(
+        Fault::Trickle {
+            byte_every: Duration::from_millis(2),
+        },
+    )))
+    .await
+    .unwrap();
+    let port = backend.addr().port();
+    let request = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let by_address = exchange(&plain(port), request, &bounds()).await;
+    assert_eq!(by_address.timings.dns_ms, None, "{by_address:?}");
+    assert_eq!(
+        by_address.peer.as_deref(),
+        Some(&*format!("127.0.0.1:{port}"))
+    );
+    let transfer = by_address.timings.transfer_ms.expect("a transfer phase");
+    // A trickled answer of ~150 bytes takes a while after its first byte.
+    assert!(transfer > 50.0, "{:?}", by_address.timings);
+    assert!(by_address.timings.tls_ms.is_none());
+
+    // `localhost` comes from /etc/hosts: a lookup, without the network.
+    let by_name = Endpoint {
+        host: "localhost".into(),
+        ..plain(port)
+    };
+    let ex = exchange(&by_name, request, &bounds()).await;
+    assert!(ex.timings.dns_ms.is_some(), "{:?}", ex.timings);
+
+    // Nothing listening: no connection, so no phase after it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = closed.local_addr().unwrap().port();
+    drop(closed);
+    let ex = exchange(&plain(gone), request, &bounds()).await;
+    assert_eq!(ex.peer, None);
+    assert_eq!(ex.timings.connect_ms, None);
+    assert_eq!(ex.timings.first_byte_ms, None);
+    assert_eq!(ex.timings.transfer_ms, None);
+}

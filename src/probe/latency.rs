@@ -380,6 +380,8 @@ mod tests {
                 tls_ms: None,
                 first_byte_ms: first_byte,
                 total_ms: total,
+                dns_ms: None,
+                transfer_ms: None,
             },
             bytes_out: 10,
             bytes_in: 10,

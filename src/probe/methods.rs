@@ -287,6 +287,8 @@ async fn response_exchange(
             tls_ms: None,
             first_byte_ms: Some(ms(first_byte)),
             total_ms: ms(started.elapsed()),
+            dns_ms: None,
+            transfer_ms: None,
         },
         bytes_out,
         bytes_in: body.len(),
@@ -331,6 +333,8 @@ fn error_exchange(e: &reqwest::Error, started: Instant, side: &Side) -> Exchange
     Exchange {
         timings: Timings {
             total_ms: ms(started.elapsed()),
+            dns_ms: None,
+            transfer_ms: None,
             ..Timings::default()
         },
         end,

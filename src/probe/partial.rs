@@ -324,6 +324,8 @@ mod tests {
                 tls_ms: None,
                 first_byte_ms: None,
                 total_ms: 2001.0,
+                dns_ms: None,
+                transfer_ms: None,
             },
             bytes_out: 10,
             bytes_in: 0,

@@ -28,7 +28,9 @@ pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> E
     let started = Instant::now();
     let mut ex = Exchange::not_started(endpoint);
     let head_request = request.starts_with(b"HEAD ");
-    let tcp = match connect(&endpoint.host, endpoint.port, bounds).await {
+    let (connected, dns_ms) = connect_measured(&endpoint.host, endpoint.port, bounds).await;
+    ex.timings.dns_ms = dns_ms;
+    let tcp = match connected {
         Ok(tcp) => tcp,
         Err(end) => {
             ex.end = end;
@@ -93,14 +95,38 @@ fn record_tcp_info(ex: &mut Exchange, tcp: &TcpStream) {
 /// included), with TCP_NODELAY so our bytes leave as written. The error is the [`ConnEnd`] of the
 /// last address tried.
 pub async fn connect(host: &str, port: u16, bounds: &Bounds) -> Result<TcpStream, ConnEnd> {
+    connect_measured(host, port, bounds).await.0
+}
+
+/// [`connect`], and how long the name lookup took (`None` for an address: none was made).
+pub async fn connect_measured(
+    host: &str,
+    port: u16,
+    bounds: &Bounds,
+) -> (Result<TcpStream, ConnEnd>, Option<f64>) {
+    let mut dns_ms = None;
+    let result = connect_inner(host, port, bounds, &mut dns_ms).await;
+    (result, dns_ms)
+}
+
+async fn connect_inner(
+    host: &str,
+    port: u16,
+    bounds: &Bounds,
+    dns_ms: &mut Option<f64>,
+) -> Result<TcpStream, ConnEnd> {
     let deadline = tokio::time::Instant::now() + bounds.connect_timeout;
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
+    let lookup_started = Instant::now();
     let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => match timeout_at(deadline, tokio::net::lookup_host((bare, port))).await {
+        Err(_) => match timeout_at(deadline, tokio::net::lookup_host((bare, port)))
+            .await
+            .inspect(|_| *dns_ms = Some(ms_since(lookup_started)))
+        {
             Err(_) => {
                 return Err(ConnEnd::Unreachable(format!(
                     "DNS lookup of {bare} timed out"
@@ -226,6 +252,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     }
     ex.bytes_out = written;
     let write_done = Instant::now();
+    let mut first_byte_at: Option<Instant> = None;
     let max = bounds.max_response_bytes;
     let mut bytes = Vec::new();
     let mut chunk = vec![0u8; READ_CHUNK];
@@ -249,6 +276,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Ok(n)) => {
                 if ex.timings.first_byte_ms.is_none() {
                     ex.timings.first_byte_ms = Some(ms_since(write_done));
+                    first_byte_at = Some(Instant::now());
                 }
                 let scan_from = bytes.len().saturating_sub(3);
                 bytes.extend_from_slice(&chunk[..n]);
@@ -272,6 +300,7 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Err(e)) => break read_error(e),
         }
     };
+    ex.timings.transfer_ms = first_byte_at.map(ms_since);
     Read {
         bytes,
         end,

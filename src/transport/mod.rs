@@ -80,10 +80,20 @@ impl Default for Bounds {
 /// Millisecond timings of one exchange; `None` when the stage was never reached.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
+    /// From the start to the TCP connection established (name lookup included).
     pub connect_ms: Option<f64>,
+    /// The TLS handshake alone.
     pub tls_ms: Option<f64>,
+    /// From the request fully written to the first byte of the answer.
     pub first_byte_ms: Option<f64>,
+    /// From the start to the end of the exchange.
     pub total_ms: f64,
+    /// The name lookup alone; `None` when the host is an address (nothing was looked up).
+    #[serde(default)]
+    pub dns_ms: Option<f64>,
+    /// From the first byte of the answer to the end of reading it.
+    #[serde(default)]
+    pub transfer_ms: Option<f64>,
 }
 
 /// How the connection ended, as seen by us.

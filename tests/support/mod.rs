@@ -140,6 +140,8 @@ fn exchange(role: Role, tls: bool) -> Exchange {
             tls_ms: tls.then_some(1.25),
             first_byte_ms: Some(2.0),
             total_ms: 2.5,
+            dns_ms: None,
+            transfer_ms: None,
         },
         bytes_out: 64,
         bytes_in: 0,
@@ -205,6 +207,8 @@ impl Obs {
         if end.never_connected() {
             ex.timings = Timings {
                 total_ms: 5000.0,
+                dns_ms: None,
+                transfer_ms: None,
                 ..Timings::default()
             };
             ex.tcp_rtt_us = None;
