@@ -914,3 +914,20 @@ async fn phases_are_timed_and_absent_ones_are_null() {
     assert_eq!(ex.timings.first_byte_ms, None);
     assert_eq!(ex.timings.transfer_ms, None);
 }
+
+/// A TLS exchange names what the handshake settled on; plain HTTP has nothing to name.
+#[tokio::test]
+async fn tls_exchanges_name_the_version_cipher_and_alpn() {
+    let backend = LabBackend::start(BackendConfig::default().tls(true))
+        .await
+        .unwrap();
+    let port = backend.addr().port();
+    let request = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let ex = exchange(&tls(port, false), request, &bounds()).await;
+    let info = ex.tls_info.as_ref().unwrap_or_else(|| panic!("{ex:?}"));
+    assert_eq!(info.version, "TLSv1.3", "{info:?}");
+    assert!(info.cipher.starts_with("TLS13_"), "{info:?}");
+    let plain_backend = LabBackend::start(BackendConfig::default()).await.unwrap();
+    let ex = exchange(&plain(plain_backend.addr().port()), request, &bounds()).await;
+    assert_eq!(ex.tls_info, None);
+}

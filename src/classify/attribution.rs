@@ -269,6 +269,7 @@ mod tests {
             tcp_rtt_us: None,
             tcp_retransmits: None,
             peer: None,
+            tls_info: None,
         }
     }
 

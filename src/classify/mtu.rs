@@ -448,6 +448,7 @@ mod tests {
             tcp_rtt_us: None,
             tcp_retransmits: None,
             peer: None,
+            tls_info: None,
         }
     }
 

@@ -423,6 +423,7 @@ mod tests {
                 tcp_rtt_us: None,
                 tcp_retransmits: None,
                 peer: None,
+                tls_info: None,
             }),
             detail: Detail::Partial(PartialResult {
                 incomplete: "test".into(),

@@ -74,6 +74,7 @@ fn is_lb_page(r: &Response) -> bool {
         tcp_rtt_us: None,
         tcp_retransmits: None,
         peer: None,
+        tls_info: None,
     })
 }
 

@@ -677,6 +677,7 @@ mod tests {
             tcp_rtt_us: None,
             tcp_retransmits: None,
             peer: None,
+            tls_info: None,
         }
     }
 

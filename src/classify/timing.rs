@@ -1129,6 +1129,7 @@ mod tests {
             tcp_rtt_us: Some(2000),
             tcp_retransmits: Some(0),
             peer: None,
+            tls_info: None,
         }
     }
 
@@ -1149,6 +1150,7 @@ mod tests {
             tcp_rtt_us: None,
             tcp_retransmits: None,
             peer: None,
+            tls_info: None,
             ..ex(None, 0.0)
         }
     }

@@ -382,6 +382,7 @@ mod tests {
                 tcp_rtt_us: None,
                 tcp_retransmits: None,
                 peer: None,
+                tls_info: None,
             }),
             detail: Detail::Method {
                 method: "TRACE".into(),

@@ -402,6 +402,7 @@ mod tests {
             tcp_rtt_us: connected.then_some(2000),
             tcp_retransmits: connected.then_some(1),
             peer: None,
+            tls_info: None,
         }
     }
 

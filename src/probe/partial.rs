@@ -335,6 +335,7 @@ mod tests {
             tcp_rtt_us: None,
             tcp_retransmits: None,
             peer: None,
+            tls_info: None,
         };
         assert_eq!(Outcome::of(&ex), Outcome::Closed);
         assert_eq!(waited_ms(&ex), 2000.0);

@@ -435,6 +435,7 @@ pub(crate) mod test_support {
             tcp_rtt_us: None,
             tcp_retransmits: None,
             peer: None,
+            tls_info: None,
         }
     }
 }

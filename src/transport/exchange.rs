@@ -14,7 +14,7 @@ use tokio_rustls::TlsConnector;
 
 use super::response::{completion, parse_response, parse_response_closed, Completion};
 use super::tcp_info::tcp_info;
-use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, Exchange, Wire};
+use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, Exchange, TlsInfo, Wire};
 
 /// Received bytes kept (escaped) in [`Exchange::raw_prefix`].
 const RAW_PREFIX_BYTES: usize = 512;
@@ -57,6 +57,7 @@ pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> E
             match tls_handshake(tcp, server_name, *verify, deadline).await {
                 Ok(mut stream) => {
                     ex.timings.tls_ms = Some(ms_since(tls_started));
+                    ex.tls_info = Some(tls_info(stream.get_ref().1));
                     let read = talk(&mut stream, request, bounds, deadline, &mut ex).await;
                     record_read(&mut ex, read, head_request, bounds);
                     record_tcp_info(&mut ex, &stream.get_ref().0.inner);
@@ -78,6 +79,24 @@ pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> E
     }
     ex.timings.total_ms = ms_since(started);
     ex
+}
+
+fn tls_info(conn: &rustls::ClientConnection) -> TlsInfo {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+        Some(other) => format!("{other:?}"),
+        None => "unknown".to_string(),
+    };
+    TlsInfo {
+        version,
+        cipher: conn
+            .negotiated_cipher_suite()
+            .map_or_else(|| "unknown".to_string(), |c| format!("{:?}", c.suite())),
+        alpn: conn
+            .alpn_protocol()
+            .map(|a| String::from_utf8_lossy(a).into_owned()),
+    }
 }
 
 fn ms_since(t: Instant) -> f64 {

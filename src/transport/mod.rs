@@ -157,6 +157,20 @@ pub struct Exchange {
     /// when no connection was made.
     #[serde(default)]
     pub peer: Option<String>,
+    /// What the TLS handshake settled on; `None` for plain HTTP or a failed handshake.
+    #[serde(default)]
+    pub tls_info: Option<TlsInfo>,
+}
+
+/// The parameters a TLS handshake negotiated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// `TLSv1.3`, `TLSv1.2`.
+    pub version: String,
+    /// e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher: String,
+    /// The protocol ALPN chose (`http/1.1`, `h2`), `None` when the server chose none.
+    pub alpn: Option<String>,
 }
 
 impl Exchange {
@@ -174,6 +188,7 @@ impl Exchange {
             tcp_rtt_us: None,
             tcp_retransmits: None,
             peer: None,
+            tls_info: None,
         }
     }
 

@@ -151,6 +151,7 @@ fn exchange(role: Role, tls: bool) -> Exchange {
         tcp_rtt_us: Some(40),
         tcp_retransmits: Some(0),
         peer: None,
+        tls_info: None,
     }
 }
 
