@@ -28,6 +28,7 @@ fn main() -> anyhow::Result<()> {
             host: target.host.clone(),
             port: target.port,
             wire,
+            family: None,
         },
         request: format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: lbprobe-bench\r\n\r\n",

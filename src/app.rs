@@ -405,6 +405,13 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         let mut t =
             Target::parse(role, url).map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
         let _ = rules.iter().any(|rule| rule.apply(&mut t));
+        t.family = if args.ipv4 {
+            Some(crate::transport::IpFamily::V4)
+        } else if args.ipv6 {
+            Some(crate::transport::IpFamily::V6)
+        } else {
+            None
+        };
         t.tls_verify = !args.insecure;
         t.headers = headers.clone();
         if role == Role::Listener {

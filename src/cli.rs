@@ -138,6 +138,12 @@ pub struct ScanArgs {
     /// probe one node of many behind a name. Repeatable; the first rule that matches wins.
     #[arg(long, value_name = "HOST:PORT:CONNECT_HOST:CONNECT_PORT")]
     pub connect_to: Vec<String>,
+    /// Connect over IPv4 only; a name without an IPv4 address is an error, not a fallback.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Connect over IPv6 only; a name without an IPv6 address is an error, not a fallback.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
     /// Resolve HOST at PORT to ADDRESS instead of asking DNS (curl's meaning). Repeatable.
     #[arg(long, value_name = "HOST:PORT:ADDRESS")]
     pub resolve: Vec<String>,

@@ -47,6 +47,9 @@ pub struct Target {
     /// and the TLS server name stay those of the URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect: Option<ConnectTo>,
+    /// `-4`/`-6`: connect over this address family only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<crate::transport::IpFamily>,
 }
 
 /// An address to connect to in place of the URL's: a host (an IP literal, or a name that is
@@ -219,6 +222,7 @@ impl Target {
             tls_verify: true,
             headers: Vec::new(),
             connect: None,
+            family: None,
         })
     }
 

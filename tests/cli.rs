@@ -599,3 +599,54 @@ async fn connect_to_and_resolve_reach_the_chosen_address_with_the_urls_host() {
         text(&bad.stderr)
     );
 }
+
+/// `-4`/`-6` hold every connection to one address family: an IPv4 target under `-6` is not
+/// reached over IPv4 behind the person's back, it is unreachable, and the report says why.
+#[tokio::test]
+async fn ip_family_flags_never_fall_back() {
+    let backend = LabBackend::start(BackendConfig::default())
+        .await
+        .unwrap_or_else(|e| panic!("lab backend: {e}"));
+    let url = backend.url();
+    let mut args = vec![
+        "scan",
+        "--listener",
+        &url,
+        "--probes",
+        "protocol,methods",
+        "--format",
+        "json",
+        "--quiet",
+    ];
+    args.extend_from_slice(TIGHT);
+    let mut v4 = args.clone();
+    v4.push("-4");
+    let out = lbprobe_async(&v4).await;
+    assert!(code(&out) <= 1, "{}", text(&out.stderr));
+
+    let mut v6 = args.clone();
+    v6.push("-6");
+    let out = lbprobe_async(&v6).await;
+    assert_exit(&out, lbprobe::exit::UNREACHABLE);
+    let report = json_stdout(&out);
+    let ends: Vec<String> = report["observations"]
+        .as_array()
+        .expect("observations")
+        .iter()
+        .filter_map(|o| o["exchange"]["end"]["detail"].as_str().map(String::from))
+        .collect();
+    assert!(
+        ends.iter().any(|e| e.contains("no IPv6 address (-6 given")),
+        "{ends:?}"
+    );
+    let methods_reached = report["observations"]
+        .as_array()
+        .expect("observations")
+        .iter()
+        .any(|o| o["family"] == "methods" && o["exchange"]["response"]["status"].is_u64());
+    assert!(!methods_reached, "a method got through over IPv4 under -6");
+    assert_exit(
+        &lbprobe(&["scan", "--listener", &url, "-4", "-6", "--dry-run"]),
+        2,
+    );
+}

@@ -603,6 +603,7 @@ async fn probe_at(addr: SocketAddr, path: &str, bounds: &Bounds) -> Exchange {
         host: addr.ip().to_string(),
         port: addr.port(),
         wire: Wire::Plain,
+        family: None,
     };
     transport::exchange(&endpoint, &get(path), bounds).await
 }
@@ -690,6 +691,7 @@ async fn tls_backend_reset_without_response_resets_under_tls() {
             server_name: "localhost".into(),
             verify: false,
         },
+        family: None,
     };
     let ex = transport::exchange(&endpoint, &get("/tls"), &probe_bounds()).await;
     assert!(ex.timings.tls_ms.is_some(), "{ex:#?}");
@@ -1084,6 +1086,7 @@ async fn nginx_turns_backend_faults_into_its_statuses() {
             host: "127.0.0.1".into(),
             port: nginx.port(0),
             wire: Wire::Plain,
+            family: None,
         };
         // get() asks for Connection: close, so that nginx ends the connection after an answer
         // without framing (an HTTP/0.9 relay) instead of keeping it alive for the next request.
@@ -1175,6 +1178,7 @@ async fn nginx_answers_504_to_a_silent_a_slow_and_an_unreachable_backend() {
             host: "127.0.0.1".into(),
             port,
             wire: Wire::Plain,
+            family: None,
         };
         async move { transport::exchange(&endpoint, &get(path), &probe_bounds()).await }
     };

@@ -204,6 +204,7 @@ async fn generator_reuses_keep_alive_connections() {
             host: "127.0.0.1".into(),
             port: nginx.port(0),
             wire: Wire::Plain,
+            family: None,
         },
         request: b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
         bounds: Bounds::default(),

@@ -87,6 +87,7 @@ fn full_file_round_trips_to_the_right_structs() {
                 ("X-Retries".into(), "3".into()),
             ],
             connect: None,
+            family: None,
         })
     );
     assert_eq!(

@@ -37,6 +37,7 @@ fn plain(port: u16) -> Endpoint {
         host: "127.0.0.1".into(),
         port,
         wire: Wire::Plain,
+        family: None,
     }
 }
 
@@ -48,6 +49,7 @@ fn tls(port: u16, verify: bool) -> Endpoint {
             server_name: "localhost".into(),
             verify,
         },
+        family: None,
     }
 }
 

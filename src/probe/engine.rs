@@ -89,6 +89,7 @@ impl Side {
                 host: host.to_string(),
                 port,
                 wire,
+                family: target.family,
             },
             target,
         }
@@ -227,10 +228,13 @@ impl Engine {
         // A sniff costs up to two connections.
         self.ticket().await?;
         self.ticket().await?;
-        Ok(transport::sniff(
-            &side.target.host,
-            side.target.port,
+        // The endpoint, not the URL: `--connect-to` and `-4`/`-6` hold for the sniff too.
+        Ok(transport::sniff::sniff_over(
+            &side.endpoint.host,
+            side.endpoint.port,
+            side.endpoint.family,
             side.target.server_name(),
+            &side.target.host_header(),
             &self.bounds(None),
         )
         .await)

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant, MissedTickBehavior};
 
-use crate::transport::exchange::{connect, tls_handshake};
+use crate::transport::exchange::{connect_endpoint, tls_handshake};
 use crate::transport::response::{completion, parse_response, Completion};
 use crate::transport::{Bounds, ConnEnd, Endpoint, Response, Wire};
 
@@ -143,7 +143,7 @@ pub struct Conn {
 
 impl Conn {
     async fn open(&mut self, target: &LoadTarget) -> Result<(), String> {
-        let tcp = connect(&target.endpoint.host, target.endpoint.port, &target.bounds)
+        let tcp = connect_endpoint(&target.endpoint, &target.bounds)
             .await
             .map_err(|end| end_kind(&end))?;
         self.stream = Some(match &target.endpoint.wire {

@@ -154,6 +154,16 @@ async fn client_for(engine: &Engine, side: &Side) -> Result<(reqwest::Client, St
     if tls && !target.tls_verify {
         builder = builder.danger_accept_invalid_certs(true);
     }
+    // A socket bound to the family's unspecified address connects over that family only.
+    match target.family {
+        Some(crate::transport::IpFamily::V4) => {
+            builder = builder.local_address(std::net::IpAddr::from([0u8; 4]));
+        }
+        Some(crate::transport::IpFamily::V6) => {
+            builder = builder.local_address(std::net::IpAddr::from([0u16; 8]));
+        }
+        None => {}
+    }
     let name = target.server_name().to_string();
     let (connect_host, connect_port) = target.connect_host_port();
     let bracketed = |h: &str| {

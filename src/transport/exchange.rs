@@ -14,7 +14,7 @@ use tokio_rustls::TlsConnector;
 
 use super::response::{completion, parse_response, parse_response_closed, Completion};
 use super::tcp_info::tcp_info;
-use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, Exchange, TlsInfo, Wire};
+use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, Exchange, IpFamily, TlsInfo, Wire};
 
 /// Received bytes kept (escaped) in [`Exchange::raw_prefix`].
 const RAW_PREFIX_BYTES: usize = 512;
@@ -28,7 +28,8 @@ pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> E
     let started = Instant::now();
     let mut ex = Exchange::not_started(endpoint);
     let head_request = request.starts_with(b"HEAD ");
-    let (connected, dns_ms) = connect_measured(&endpoint.host, endpoint.port, bounds).await;
+    let (connected, dns_ms) =
+        connect_measured(&endpoint.host, endpoint.port, endpoint.family, bounds).await;
     ex.timings.dns_ms = dns_ms;
     let tcp = match connected {
         Ok(tcp) => tcp,
@@ -114,23 +115,33 @@ fn record_tcp_info(ex: &mut Exchange, tcp: &TcpStream) {
 /// included), with TCP_NODELAY so our bytes leave as written. The error is the [`ConnEnd`] of the
 /// last address tried.
 pub async fn connect(host: &str, port: u16, bounds: &Bounds) -> Result<TcpStream, ConnEnd> {
-    connect_measured(host, port, bounds).await.0
+    connect_measured(host, port, None, bounds).await.0
 }
 
-/// [`connect`], and how long the name lookup took (`None` for an address: none was made).
+/// [`connect`] to an endpoint, held to its address family.
+pub async fn connect_endpoint(endpoint: &Endpoint, bounds: &Bounds) -> Result<TcpStream, ConnEnd> {
+    connect_measured(&endpoint.host, endpoint.port, endpoint.family, bounds)
+        .await
+        .0
+}
+
+/// [`connect`], only to addresses of `family` when given, and how long the name lookup took
+/// (`None` for an address: none was made).
 pub async fn connect_measured(
     host: &str,
     port: u16,
+    family: Option<IpFamily>,
     bounds: &Bounds,
 ) -> (Result<TcpStream, ConnEnd>, Option<f64>) {
     let mut dns_ms = None;
-    let result = connect_inner(host, port, bounds, &mut dns_ms).await;
+    let result = connect_inner(host, port, family, bounds, &mut dns_ms).await;
     (result, dns_ms)
 }
 
 async fn connect_inner(
     host: &str,
     port: u16,
+    family: Option<IpFamily>,
     bounds: &Bounds,
     dns_ms: &mut Option<f64>,
 ) -> Result<TcpStream, ConnEnd> {
@@ -158,6 +169,20 @@ async fn connect_inner(
             }
             Ok(Ok(addrs)) => addrs.collect(),
         },
+    };
+    let addrs: Vec<SocketAddr> = match family {
+        None => addrs,
+        Some(f) => {
+            let kept: Vec<SocketAddr> = addrs.into_iter().filter(|a| f.admits(&a.ip())).collect();
+            if kept.is_empty() {
+                return Err(ConnEnd::Unreachable(format!(
+                    "{bare} has no {} address ({} given; no fallback to the other family)",
+                    if f == IpFamily::V4 { "IPv4" } else { "IPv6" },
+                    f.flag()
+                )));
+            }
+            kept
+        }
     };
     let mut last = ConnEnd::Unreachable(format!("DNS lookup of {bare}: no addresses"));
     for addr in addrs {

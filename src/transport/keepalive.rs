@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout_at;
 
-use super::exchange::{connect, tls_handshake};
+use super::exchange::{connect_endpoint, tls_handshake};
 use super::response::{parse_response, parse_response_closed, response_is_complete};
 use super::{escape_bytes, Bounds, ConnEnd, Endpoint, Exchange, Wire};
 
@@ -52,7 +52,7 @@ impl KeepAliveConn {
     /// Connect (and handshake) within `bounds`; the error is how the attempt ended.
     pub async fn open(endpoint: &Endpoint, bounds: &Bounds) -> Result<KeepAliveConn, ConnEnd> {
         let started = Instant::now();
-        let tcp = connect(&endpoint.host, endpoint.port, bounds).await?;
+        let tcp = connect_endpoint(endpoint, bounds).await?;
         let connect_ms = ms_since(started);
         let (stream, tls_ms): (Pin<Box<dyn Stream>>, _) = match &endpoint.wire {
             Wire::Plain => (Box::pin(tcp), None),
@@ -190,6 +190,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
             wire: Wire::Plain,
+            family: None,
         }
     }
 

@@ -36,6 +36,32 @@ pub struct Endpoint {
     pub host: String,
     pub port: u16,
     pub wire: Wire,
+    /// `-4`/`-6`: only addresses of this family; none of it is an error, never a fallback.
+    pub family: Option<IpFamily>,
+}
+
+/// An IP address family a connection is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    V4,
+    V6,
+}
+
+impl IpFamily {
+    pub fn admits(self, ip: &std::net::IpAddr) -> bool {
+        match self {
+            IpFamily::V4 => ip.is_ipv4(),
+            IpFamily::V6 => ip.is_ipv6(),
+        }
+    }
+
+    pub fn flag(self) -> &'static str {
+        match self {
+            IpFamily::V4 => "-4",
+            IpFamily::V6 => "-6",
+        }
+    }
 }
 
 impl Endpoint {

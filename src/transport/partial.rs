@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout_at;
 
-use super::exchange::{connect, tls_handshake};
+use super::exchange::{connect_endpoint, tls_handshake};
 use super::response::{parse_response_closed, response_is_complete};
 use super::{escape_bytes, Bounds, ConnEnd, Endpoint, Exchange, Wire};
 
@@ -64,7 +64,7 @@ pub async fn send_then_close(
         after: None,
         after_ms: None,
     };
-    let tcp = match connect(&endpoint.host, endpoint.port, bounds).await {
+    let tcp = match connect_endpoint(endpoint, bounds).await {
         Ok(tcp) => tcp,
         Err(end) => {
             result.before = Reaction::Failed(format!("{end:?}"));
@@ -301,6 +301,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
             wire: Wire::Plain,
+            family: None,
         }
     }
 

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use rustls::ProtocolVersion;
 
-use super::exchange::{connect, exchange, tls_handshake};
+use super::exchange::{connect_measured, exchange, tls_handshake};
 use super::response::parse_response;
-use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, Wire};
+use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, IpFamily, Wire};
 
 /// The verdict of a protocol sniff on one port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +28,25 @@ pub enum Sniff {
 /// TLS is tried without certificate verification and with `server_name` as SNI (an IP literal
 /// sends none). Each attempt is bounded by `bounds` like an exchange.
 pub async fn sniff(host: &str, port: u16, server_name: &str, bounds: &Bounds) -> Sniff {
-    let tcp = match connect(host, port, bounds).await {
+    let authority = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    sniff_over(host, port, None, server_name, &authority, bounds).await
+}
+
+/// [`sniff`] of `host:port` (over one address family only when `family` is given), naming
+/// `authority` in the plain GET's Host header: the URL's, when `--connect-to` points elsewhere.
+pub async fn sniff_over(
+    host: &str,
+    port: u16,
+    family: Option<IpFamily>,
+    server_name: &str,
+    authority: &str,
+    bounds: &Bounds,
+) -> Sniff {
+    let tcp = match connect_measured(host, port, family, bounds).await.0 {
         Ok(tcp) => tcp,
         Err(end) => return Sniff::Unreachable { end },
     };
@@ -54,16 +72,12 @@ pub async fn sniff(host: &str, port: u16, server_name: &str, bounds: &Bounds) ->
         Err(failure) => failure.seen,
     };
 
-    let authority = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
     let request = format!("GET / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     let endpoint = Endpoint {
         host: host.to_string(),
         port,
         wire: Wire::Plain,
+        family,
     };
     let ex = exchange(&endpoint, request.as_bytes(), bounds).await;
     if let Some(response) = &ex.response {
