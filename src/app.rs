@@ -440,7 +440,25 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         }
         v
     };
-    let probes = with_malformed_selection(probes, &args.malformed)?;
+    let mut probes = with_malformed_selection(probes, &args.malformed)?;
+    if args.reproduce {
+        match probes
+            .iter_mut()
+            .find(|p| matches!(p, ProbeSpec::Keepalive { .. }))
+        {
+            Some(ProbeSpec::Keepalive { reproduce, .. }) => *reproduce = true,
+            _ => {
+                if let ProbeSpec::Keepalive { max_wait, .. } =
+                    ProbeSpec::default_for(Family::Keepalive)
+                {
+                    probes.push(ProbeSpec::Keepalive {
+                        max_wait,
+                        reproduce: true,
+                    });
+                }
+            }
+        }
+    }
     let probes = probes
         .into_iter()
         .map(|p| match p {

@@ -138,6 +138,10 @@ pub struct ScanArgs {
     /// probe one node of many behind a name. Repeatable; the first rule that matches wins.
     #[arg(long, value_name = "HOST:PORT:CONNECT_HOST:CONNECT_PORT")]
     pub connect_to: Vec<String>,
+    /// Provoke the keep-alive race through the listener once the backend's idle timeout is
+    /// measured: up to 6 POSTs spaced just past it (adds the keepalive family).
+    #[arg(long)]
+    pub reproduce: bool,
     /// Connect over IPv4 only; a name without an IPv4 address is an error, not a fallback.
     #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
     pub ipv4: bool,

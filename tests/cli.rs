@@ -650,3 +650,38 @@ async fn ip_family_flags_never_fall_back() {
         2,
     );
 }
+
+/// `scan --reproduce` adds the keep-alive family with the race's POSTs through the listener,
+/// which the dry run shows.
+#[test]
+fn reproduce_adds_the_keepalive_race() {
+    let plan = |extra: &[&str]| {
+        let mut args = vec![
+            "scan",
+            "--listener",
+            "http://127.0.0.1:1/",
+            "--backend",
+            "http://127.0.0.1:2/",
+            "--probes",
+            "protocol",
+            "--dry-run",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = lbprobe(&args);
+        assert_exit(&out, 0);
+        json_stdout(&out)
+    };
+    let races = |p: &Value| {
+        p["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .filter(|r| r["family"] == "keepalive" && r["role"] == "listener")
+            .filter(|r| r["text"].as_str().is_some_and(|t| t.starts_with("POST ")))
+            .count()
+    };
+    assert_eq!(races(&plan(&[])), 0);
+    assert!(races(&plan(&["--reproduce"])) > 0);
+}
