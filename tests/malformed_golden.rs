@@ -281,10 +281,12 @@ fn regenerate_docs() {
     std::fs::write(docs_path(), render_docs(&Goldens::read())).unwrap();
 }
 
-#[tokio::test]
-async fn nginx_answers_the_catalogue_as_the_golden_table_says() {
-    let nginx = Nginx::start(&NginxSpec::one(NginxServer::fixed()))
+/// The catalogue through nginx (a fixed 200 server), plain or over TLS, checked against its
+/// golden table.
+async fn nginx_golden(tls: bool, golden: &str) {
+    let nginx = Nginx::start(&NginxSpec::one(NginxServer::fixed().tls(tls)))
         .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    assert_eq!(nginx.url(0).starts_with("https://"), tls);
     let table = catalogue_against(&nginx.url(0), Profile::nginx()).await;
     assert_eq!(table.rows.len(), templates::malformed().len() - 1);
     let text = golden_text(&table);
@@ -293,16 +295,19 @@ async fn nginx_answers_the_catalogue_as_the_golden_table_says() {
     assert_eq!(answer("obs-fold"), "400");
     assert_eq!(answer("method-trace"), "405");
     assert_eq!(answer("te-unknown-coding"), "501");
-    check_golden("malformed-nginx.tsv", &text);
+    check_golden(golden, &text);
 }
 
-#[tokio::test]
-async fn haproxy_answers_the_catalogue_as_the_golden_table_says() {
+/// The catalogue through HAProxy in front of the lenient lab backend, plain or over TLS.
+async fn haproxy_golden(tls: bool, golden: &str) {
     let backend = LabBackend::start(BackendConfig::default())
         .await
         .unwrap_or_else(|e| panic!("lab backend: {e}"));
-    let haproxy = Haproxy::start(&HaproxySpec::one(HaproxyFrontend::proxy(backend.url())))
-        .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
+    let haproxy = Haproxy::start(&HaproxySpec::one(
+        HaproxyFrontend::proxy(backend.url()).tls(tls),
+    ))
+    .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
+    assert_eq!(haproxy.url(0).starts_with("https://"), tls);
     let table = catalogue_against(&haproxy.url(0), Profile::haproxy()).await;
     assert_eq!(table.rows.len(), templates::malformed().len() - 1);
     let text = golden_text(&table);
@@ -313,41 +318,29 @@ async fn haproxy_answers_the_catalogue_as_the_golden_table_says() {
         "HAProxy unfolds and passes it on"
     );
     assert_eq!(answer("url-100k"), "400");
-    check_golden("malformed-haproxy.tsv", &text);
+    check_golden(golden, &text);
+}
+
+#[tokio::test]
+async fn nginx_answers_the_catalogue_as_the_golden_table_says() {
+    nginx_golden(false, "malformed-nginx.tsv").await;
+}
+
+#[tokio::test]
+async fn haproxy_answers_the_catalogue_as_the_golden_table_says() {
+    haproxy_golden(false, "malformed-haproxy.tsv").await;
 }
 
 /// Over TLS: the same bytes inside the tunnel; a difference from the plain table shows in the
 /// docs' "Over TLS" section.
 #[tokio::test]
 async fn nginx_over_tls_answers_the_catalogue_as_the_golden_table_says() {
-    let nginx = Nginx::start(&NginxSpec::one(NginxServer::fixed().tls(true)))
-        .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
-    assert!(nginx.url(0).starts_with("https://"));
-    let table = catalogue_against(&nginx.url(0), Profile::nginx()).await;
-    assert_eq!(table.rows.len(), templates::malformed().len() - 1);
-    let text = golden_text(&table);
-    let answer = |id: &str| parse_golden(&text)[id].0.clone();
-    assert_eq!(answer("obs-fold"), "400");
-    assert_eq!(answer("method-trace"), "405");
-    check_golden("malformed-nginx-tls.tsv", &text);
+    nginx_golden(true, "malformed-nginx-tls.tsv").await;
 }
 
 #[tokio::test]
 async fn haproxy_over_tls_answers_the_catalogue_as_the_golden_table_says() {
-    let backend = LabBackend::start(BackendConfig::default())
-        .await
-        .unwrap_or_else(|e| panic!("lab backend: {e}"));
-    let haproxy = Haproxy::start(&HaproxySpec::one(
-        HaproxyFrontend::proxy(backend.url()).tls(true),
-    ))
-    .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
-    assert!(haproxy.url(0).starts_with("https://"));
-    let table = catalogue_against(&haproxy.url(0), Profile::haproxy()).await;
-    assert_eq!(table.rows.len(), templates::malformed().len() - 1);
-    let text = golden_text(&table);
-    let answer = |id: &str| parse_golden(&text)[id].0.clone();
-    assert_eq!(answer("url-100k"), "400");
-    check_golden("malformed-haproxy-tls.tsv", &text);
+    haproxy_golden(true, "malformed-haproxy-tls.tsv").await;
 }
 
 #[test]

@@ -68,6 +68,27 @@ impl Outcome {
     }
 }
 
+/// A lab backend in the path's backend namespace. Its runtime is created inside the namespace,
+/// so its listening socket is there; keep the runtime as long as the backend.
+fn backend_in(path: &NarrowPath, config: BackendConfig) -> (tokio::runtime::Runtime, LabBackend) {
+    path.backend
+        .run_in(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("backend runtime");
+            let backend = rt
+                .block_on(LabBackend::start_at(
+                    config,
+                    (NarrowPath::BACKEND, 0).into(),
+                ))
+                .expect("start the lab backend");
+            (rt, backend)
+        })
+        .expect("run in the backend namespace")
+}
+
 /// Build the path, start the backend and nginx inside it, run the mtu family from the client
 /// namespace and classify.
 fn run_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
@@ -77,24 +98,7 @@ fn run_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
     let path = NarrowPath::build(tag, NARROW_MTU, drop_frag_needed)
         .unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
 
-    // The backend's runtime is created inside its namespace, so its listening socket is there.
-    let (backend_rt, backend) = path
-        .backend
-        .run_in(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("backend runtime");
-            let backend = rt
-                .block_on(LabBackend::start_at(
-                    BackendConfig::default(),
-                    (NarrowPath::BACKEND, 0).into(),
-                ))
-                .expect("start the lab backend");
-            (rt, backend)
-        })
-        .expect("run in the backend namespace");
+    let (backend_rt, backend) = backend_in(&path, BackendConfig::default());
     let backend_url = format!("http://{}/", backend.addr());
 
     let outcome = path
@@ -207,23 +211,7 @@ fn hellos_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
     }
     let path = NarrowPath::build(tag, NARROW_MTU, drop_frag_needed)
         .unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
-    let (backend_rt, backend) = path
-        .backend
-        .run_in(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("backend runtime");
-            let backend = rt
-                .block_on(LabBackend::start_at(
-                    BackendConfig::default().tls(true),
-                    (NarrowPath::BACKEND, 0).into(),
-                ))
-                .expect("start the TLS lab backend");
-            (rt, backend)
-        })
-        .expect("run in the backend namespace");
+    let (backend_rt, backend) = backend_in(&path, BackendConfig::default().tls(true));
     let backend_url = format!("https://{}/", backend.addr());
     let outcome = path
         .client
