@@ -188,7 +188,15 @@ impl Options {
                     acc.bytes += line.len() as u64 + 1;
                     acc.status[usize::from(s)] += 1;
                 }
-                _ => self.line(input, acc.lines + 1, line, acc),
+                // An error line: straight to the full parse, not through the fast paths again.
+                Some(_) => {
+                    acc.lines += 1;
+                    acc.bytes += line.len() as u64 + 1;
+                    let n = acc.lines;
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    self.error_or_bad(input, n, line, acc);
+                }
+                None => self.line(input, acc.lines + 1, line, acc),
             }
         });
     }
