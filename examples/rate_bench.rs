@@ -18,7 +18,7 @@ fn main() -> anyhow::Result<()> {
     let wire = if target.is_tls() {
         Wire::Tls {
             server_name: target.server_name().to_string(),
-            verify: false,
+            tls: lbprobe::transport::tls::TlsSettings::insecure(),
         }
     } else {
         Wire::Plain

@@ -414,8 +414,16 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         };
         t.tls_verify = !args.insecure;
         t.headers = headers.clone();
-        if role == Role::Listener {
-            t.sni = args.sni.clone();
+        t.sni = match role {
+            Role::Listener => args.sni.clone(),
+            Role::Backend => args.backend_sni.clone(),
+        };
+        if t.is_tls() {
+            t.ca_file = args.cacert.clone();
+            t.client_cert = args.cert.clone();
+            t.client_key = args.key.clone();
+            t.check_tls_files()
+                .map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
         }
         Ok(Some(t))
     };

@@ -70,7 +70,8 @@ pub enum Command {
         i_own_this_target: bool,
     },
     /// Probe without a scenario file: targets from flags.
-    Scan(ScanArgs),
+    // Boxed: its many flags would make every other command as large.
+    Scan(Box<ScanArgs>),
     /// Start the demo lab on loopback (a lab backend, and nginx in front when installed), print
     /// its URLs and keep it up for --for seconds or until Ctrl-C: for trying lbprobe by hand
     /// and for benchmarks.
@@ -154,9 +155,22 @@ pub struct ScanArgs {
     /// TLS server name for the listener.
     #[arg(long)]
     pub sni: Option<String>,
+    /// TLS server name for the backend(s), when it differs from the backend URL's host.
+    #[arg(long, value_name = "NAME")]
+    pub backend_sni: Option<String>,
     /// Do not verify TLS certificates (shown in the report).
     #[arg(long)]
     pub insecure: bool,
+    /// Trust the PEM certificates in FILE instead of the web PKI's roots (curl's --cacert).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
+    /// Present this PEM client certificate to TLS sides that ask for one (mutual TLS); the
+    /// key may be in the same file (curl's --cert).
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The client certificate's PEM private key, when it is not in --cert's file.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<std::path::PathBuf>,
     /// Extra header on every well-formed request, `Name: value` (repeatable).
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,

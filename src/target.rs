@@ -1,6 +1,7 @@
 //! The endpoints a scenario names: the listener (the load balancer) and the backend behind it.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,15 @@ pub struct Target {
     /// `-4`/`-6`: connect over this address family only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<crate::transport::IpFamily>,
+    /// PEM certificates trusted instead of the web PKI (`ca-file`, `--cacert`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (`client-cert`, `--cert`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    /// Its private key, when not in the certificate's file (`client-key`, `--key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
 }
 
 /// An address to connect to in place of the URL's: a host (an IP literal, or a name that is
@@ -223,6 +233,9 @@ impl Target {
             headers: Vec::new(),
             connect: None,
             family: None,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
         })
     }
 
@@ -253,6 +266,59 @@ impl Target {
         match &self.connect {
             Some(c) => (&c.host, c.port),
             None => (&self.host, self.port),
+        }
+    }
+
+    /// How TLS connections to this target check the server and present a client certificate.
+    pub fn tls_settings(&self) -> crate::transport::tls::TlsSettings {
+        crate::transport::tls::TlsSettings {
+            verify: self.tls_verify,
+            ca_file: self.ca_file.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+        }
+    }
+
+    /// Builds this target's TLS client configuration now, so that a missing or broken CA,
+    /// certificate or key file is an input error before anything is sent.
+    pub fn check_tls_files(&self) -> Result<(), crate::transport::tls::TlsSetupError> {
+        if self.ca_file.is_none() && self.client_cert.is_none() && self.client_key.is_none() {
+            return Ok(());
+        }
+        crate::transport::tls::client_config(
+            &self.tls_settings(),
+            crate::transport::tls::Alpn::None,
+        )
+        .map(drop)
+    }
+
+    /// What reports say after the URL: TLS left unverified, a CA file or client certificate
+    /// in use, a connect-to address; empty for a plain target.
+    pub fn connection_note(&self) -> String {
+        let mut notes = Vec::new();
+        if self.is_tls() {
+            if !self.tls_verify {
+                notes.push("TLS not verified".to_string());
+            } else if let Some(ca) = &self.ca_file {
+                notes.push(format!("CA file {}", ca.display()));
+            }
+            if let Some(cert) = &self.client_cert {
+                notes.push(format!("client certificate {}", cert.display()));
+            }
+            if let Some(sni) = &self.sni {
+                notes.push(format!("SNI {sni}"));
+            }
+        }
+        if let Some(c) = &self.connect {
+            notes.push(format!(
+                "connecting to {}",
+                crate::transport::endpoint_label(&c.host, c.port, false)
+            ));
+        }
+        if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join(", "))
         }
     }
 

@@ -478,6 +478,7 @@ async fn http_to_https_port_gets_400() {
 async fn nginx_serves_several_servers_on_distinct_ports() {
     let lab = backend(BackendConfig::default()).await;
     let spec = NginxSpec {
+        cert: None,
         servers: vec![
             NginxServer::proxy(lab.url()),
             NginxServer::fixed().extra("large_client_header_buffers 4 1k;"),
@@ -564,6 +565,7 @@ fn nginx_not_found_names_what_was_looked_for_and_the_fix() {
 #[test]
 fn nginx_start_failure_carries_the_error_log_tail() {
     let spec = NginxSpec {
+        cert: None,
         servers: vec![NginxServer::fixed()],
         http_extra: "this_is_not_a_directive on;".to_string(),
     };
@@ -689,7 +691,7 @@ async fn tls_backend_reset_without_response_resets_under_tls() {
         port: lab.addr().port(),
         wire: Wire::Tls {
             server_name: "localhost".into(),
-            verify: false,
+            tls: lbprobe::transport::tls::TlsSettings::insecure(),
         },
         family: None,
     };
@@ -1167,6 +1169,7 @@ async fn nginx_answers_504_to_a_silent_a_slow_and_an_unreachable_backend() {
     .await;
     let silent = UnacceptingListener::start().expect("unaccepting listener");
     let nginx = nginx(&NginxSpec {
+        cert: None,
         servers: vec![
             NginxServer::proxy(lab.url()).extra(FAULT_PROXY_EXTRA),
             NginxServer::proxy(silent.url()).extra(FAULT_PROXY_EXTRA),

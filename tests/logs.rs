@@ -356,6 +356,7 @@ async fn nginx_access_log_names_the_causes_the_probes_found() {
         )
     };
     let spec = NginxSpec {
+        cert: None,
         servers: vec![
             NginxServer::proxy(picky.url()).extra(access(0)),
             NginxServer::proxy(slow.url()).extra(format!(

@@ -246,6 +246,7 @@ const NGINX_4K_LINE_LIMIT: usize = 4096 - "\r\n".len();
 
 async fn header_limit_with_4k_buffers(profile: Profile) -> Report {
     let nginx = start_nginx(&NginxSpec {
+        cert: None,
         servers: vec![NginxServer::fixed()],
         http_extra: "large_client_header_buffers 4 4k;".into(),
     });

@@ -27,6 +27,7 @@ fn nginx_over(members: &[String], passive: bool) -> Nginx {
         .map(|u| format!("server {}{option}; ", u.trim_start_matches("http://")))
         .collect();
     Nginx::start(&NginxSpec {
+        cert: None,
         servers: vec![NginxServer::proxy("http://lbprobe_pool")],
         http_extra: format!("upstream lbprobe_pool {{ {servers}}}"),
     })

@@ -108,6 +108,7 @@ async fn probe(listener: &str, backend: Option<&str>, spec: RateSpec) -> Outcome
 async fn nginx_limit_req_reproduces_503_rate_limited_with_its_onset() {
     let lab = LabBackend::start(BackendConfig::default()).await.unwrap();
     let nginx = start_nginx(&NginxSpec {
+        cert: None,
         servers: vec![NginxServer::proxy(lab.url())
             .extra("limit_req zone=z burst=5 nodelay; limit_req_status 503;")],
         http_extra: "limit_req_zone $binary_remote_addr zone=z:1m rate=20r/s;".into(),
@@ -168,6 +169,7 @@ async fn upstream_with_every_server_down_answers_at_once_without_a_backend() {
     let named = LabBackend::start(BackendConfig::default()).await.unwrap();
     let grouped = LabBackend::start(BackendConfig::default()).await.unwrap();
     let nginx = start_nginx(&NginxSpec {
+        cert: None,
         servers: vec![NginxServer::proxy("http://lbprobe_dead")],
         http_extra: format!(
             "upstream lbprobe_dead {{ server {} down; }}",

@@ -370,7 +370,7 @@ fn junit_report() {
     );
     assert!(suite.properties.contains(&(
         "listener".into(),
-        "https://127.0.0.1:8443/ (TLS not verified)".into()
+        "https://127.0.0.1:8443/ (TLS not verified, SNI lb.example.test)".into()
     )));
     insta::assert_snapshot!("junit", text);
 }
@@ -410,7 +410,7 @@ fn markdown_report() {
         "{text}"
     );
     assert!(
-        text.contains("`https://127.0.0.1:8443/` (TLS not verified)"),
+        text.contains("`https://127.0.0.1:8443/` (TLS not verified, SNI lb.example.test)"),
         "{text}"
     );
     // Ruled-out causes are in the table, not in the details.

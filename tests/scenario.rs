@@ -88,6 +88,9 @@ fn full_file_round_trips_to_the_right_structs() {
             ],
             connect: None,
             family: None,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
         })
     );
     assert_eq!(
@@ -258,9 +261,19 @@ fn unknown_key_in_a_flow_mapping_points_at_the_key() {
         e.problem(),
         Some(&Problem::UnknownKey {
             key: "verify".into(),
-            expected: ["url", "sni", "tls-verify", "headers"]
-                .map(String::from)
-                .to_vec(),
+            expected: [
+                "url",
+                "sni",
+                "tls-verify",
+                "ca-file",
+                "client-cert",
+                "client-key",
+                "connect-to",
+                "ip-version",
+                "headers"
+            ]
+            .map(String::from)
+            .to_vec(),
         })
     );
 }
@@ -855,4 +868,31 @@ fn a_pool_lists_every_member_in_order() {
     let ports: Vec<u16> = scenario.pool.iter().map(|t| t.port).collect();
     assert_eq!(ports, [9001, 9002, 9003]);
     assert!(scenario.backend.is_none());
+}
+
+#[test]
+fn connect_to_ip_version_and_tls_files_are_checked_where_written() {
+    let e = error_of("targets: { listener: { url: https://a.test/, connect-to: nowhere } }\n");
+    assert_eq!(e.position(), Some((1, 58)));
+    assert!(e.to_string().contains("bad connect-to \"nowhere\""), "{e}");
+    let e = error_of("targets: { listener: { url: https://a.test/, ip-version: 5 } }\n");
+    assert_eq!(e.position(), Some((1, 58)));
+    assert!(e.to_string().contains("4 or 6"), "{e}");
+    let e = error_of("targets: { backend: { url: http://a.test/, ca-file: ca.pem } }\n");
+    assert_eq!(e.position(), Some((1, 53)));
+    assert!(
+        e.to_string().contains("`ca-file` needs an https URL"),
+        "{e}"
+    );
+
+    let s = load_str(
+        "targets: { listener: { url: \"https://lb.test:8443/\", connect-to: \"[::1]:9443\", ip-version: 6 } }\n",
+        "inline.yaml",
+        &ctx(),
+    )
+    .unwrap();
+    let l = s.listener.unwrap();
+    assert_eq!(l.connect_host_port(), ("::1", 9443));
+    assert_eq!(l.host_header(), "lb.test:8443");
+    assert_eq!(l.family, Some(lbprobe::transport::IpFamily::V6));
 }

@@ -47,7 +47,7 @@ fn tls(port: u16, verify: bool) -> Endpoint {
         port,
         wire: Wire::Tls {
             server_name: "localhost".into(),
-            verify,
+            tls: lbprobe::transport::tls::TlsSettings::new(verify),
         },
         family: None,
     }

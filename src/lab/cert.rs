@@ -50,6 +50,79 @@ pub fn self_signed(names: &[&str]) -> Result<LabCert, LabError> {
     })
 }
 
+/// A lab certificate authority: it issues server certificates that verify against its own
+/// certificate (for `--cacert` tests) and client certificates for mutual TLS.
+pub struct LabCa {
+    /// The CA's own certificate, PEM: what a verifying client or server trusts.
+    pub cert_pem: String,
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl std::fmt::Debug for LabCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabCa")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LabCa {
+    pub fn new(name: &str) -> Result<LabCa, LabError> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate()?;
+        let cert = params.self_signed(&key)?;
+        Ok(LabCa {
+            cert_pem: cert.pem(),
+            cert,
+            key,
+        })
+    }
+
+    /// A server certificate for `names` (IP literals become IP SANs), signed by this CA.
+    pub fn server(&self, names: &[&str]) -> Result<LabCert, LabError> {
+        self.issue(
+            names,
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            "lbprobe lab server",
+        )
+    }
+
+    /// A client certificate named `name`, signed by this CA.
+    pub fn client(&self, name: &str) -> Result<LabCert, LabError> {
+        self.issue(&[name], rcgen::ExtendedKeyUsagePurpose::ClientAuth, name)
+    }
+
+    fn issue(
+        &self,
+        names: &[&str],
+        usage: rcgen::ExtendedKeyUsagePurpose,
+        common_name: &str,
+    ) -> Result<LabCert, LabError> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names)?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        params.extended_key_usages = vec![usage];
+        let key = rcgen::KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.cert, &self.key)?;
+        Ok(LabCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
 impl LabCert {
     /// The usual lab certificate: localhost, 127.0.0.1 and ::1.
     pub fn localhost() -> Result<LabCert, LabError> {
@@ -105,6 +178,41 @@ mod tests {
         assert!(cert.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(cert.key_pem.contains("PRIVATE KEY"));
         cert.server_config().unwrap();
+    }
+
+    #[test]
+    fn a_lab_ca_issues_certificates_that_verify_against_it() {
+        use rustls::client::danger::ServerCertVerifier as _;
+        let ca = LabCa::new("lbprobe test CA").unwrap();
+        let server = ca.server(&["localhost", "127.0.0.1"]).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()).unwrap())
+            .unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let now = rustls::pki_types::UnixTime::now();
+        verifier
+            .verify_server_cert(&server.cert_der().unwrap(), &[], &name, &[], now)
+            .unwrap();
+        // Another CA's certificate does not.
+        let other = LabCa::new("another CA")
+            .unwrap()
+            .server(&["localhost"])
+            .unwrap();
+        assert!(verifier
+            .verify_server_cert(&other.cert_der().unwrap(), &[], &name, &[], now)
+            .is_err());
+        assert!(ca
+            .client("client.lbprobe.test")
+            .unwrap()
+            .key_pem
+            .contains("PRIVATE KEY"));
     }
 
     #[test]

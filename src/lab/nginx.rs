@@ -37,6 +37,8 @@ pub struct NginxSpec {
     pub servers: Vec<NginxServer>,
     /// Raw directives inside `http {}`.
     pub http_extra: String,
+    /// The certificate TLS servers present; `None` makes a self-signed one for localhost.
+    pub cert: Option<LabCert>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -78,6 +80,7 @@ impl NginxSpec {
         NginxSpec {
             servers: vec![server],
             http_extra: String::new(),
+            cert: None,
         }
     }
 }
@@ -181,7 +184,11 @@ impl Nginx {
         fs::create_dir(&layout.temp)
             .map_err(LabError::io(format!("creating {}", layout.temp.display())))?;
         if spec.servers.iter().any(|s| s.tls) {
-            let files = LabCert::localhost()?.write_to(dir.path())?;
+            let cert = match &spec.cert {
+                Some(cert) => cert.clone(),
+                None => LabCert::localhost()?,
+            };
+            let files = cert.write_to(dir.path())?;
             layout.cert = Some((files.cert, files.key));
         }
         let modules = Modules::of(&binary);
@@ -476,6 +483,7 @@ mod tests {
     #[test]
     fn conf_keeps_every_path_in_the_dir_and_proxies_https_unverified() {
         let spec = NginxSpec {
+            cert: None,
             servers: vec![
                 NginxServer::proxy("https://127.0.0.1:9000").tls(true),
                 NginxServer::fixed().extra("client_max_body_size 1k;"),

@@ -78,7 +78,7 @@ impl Side {
         let wire = if tls {
             Wire::Tls {
                 server_name: target.server_name().to_string(),
-                verify: target.tls_verify,
+                tls: target.tls_settings(),
             }
         } else {
             Wire::Plain

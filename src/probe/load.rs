@@ -148,12 +148,9 @@ impl Conn {
             .map_err(|end| end_kind(&end))?;
         self.stream = Some(match &target.endpoint.wire {
             Wire::Plain => Box::new(tcp),
-            Wire::Tls {
-                server_name,
-                verify,
-            } => {
+            Wire::Tls { server_name, tls } => {
                 let deadline = Instant::now() + target.bounds.total_timeout;
-                let tls = tls_handshake(tcp, server_name, *verify, deadline)
+                let tls = tls_handshake(tcp, server_name, tls, deadline)
                     .await
                     .map_err(|f| end_kind(&f.end))?;
                 Box::new(tls)

@@ -151,8 +151,15 @@ async fn client_for(engine: &Engine, side: &Side) -> Result<(reqwest::Client, St
         .connect_timeout(engine.connect_timeout())
         .timeout(engine.request_timeout())
         .user_agent(request::USER_AGENT);
-    if tls && !target.tls_verify {
-        builder = builder.danger_accept_invalid_certs(true);
+    if tls {
+        // The raw probes' own rustls settings (CA file, client certificate, verification), so
+        // both paths trust and present the same things.
+        let config = crate::transport::tls::client_config(
+            &target.tls_settings(),
+            crate::transport::tls::Alpn::Http1,
+        )
+        .map_err(|e| e.to_string())?;
+        builder = builder.use_preconfigured_tls((*config).clone());
     }
     // A socket bound to the family's unspecified address connects over that family only.
     match target.family {

@@ -58,7 +58,7 @@ pub fn cross_request(side: &Side) -> (&'static str, Endpoint, &'static [&'static
             Endpoint {
                 wire: Wire::Tls {
                     server_name: side.target.server_name().to_string(),
-                    verify: false,
+                    tls: crate::transport::tls::TlsSettings::insecure(),
                 },
                 ..side.endpoint.clone()
             },

@@ -28,11 +28,7 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
         if r.partial { " · PARTIAL" } else { "" }
     )?;
     for t in &r.targets {
-        let tls = if t.is_tls() && !t.tls_verify {
-            " (TLS not verified)"
-        } else {
-            ""
-        };
+        let tls = t.connection_note();
         writeln!(out, "  {:<8} {}{tls}", t.role.to_string(), t.url())?;
     }
     writeln!(out)?;

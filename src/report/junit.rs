@@ -77,11 +77,7 @@ fn properties(r: &Report) -> Vec<(String, String)> {
         ("profile".to_string(), r.profile.name.clone()),
     ];
     for t in &r.targets {
-        let tls = if t.is_tls() && !t.tls_verify {
-            " (TLS not verified)"
-        } else {
-            ""
-        };
+        let tls = t.connection_note();
         p.push((t.role.to_string(), format!("{}{tls}", t.url())));
     }
     p.extend([

@@ -58,11 +58,7 @@ fn write_report(out: &mut String, r: &Report) -> std::fmt::Result {
         writeln!(out)?;
     }
     for t in &r.targets {
-        let tls = if t.is_tls() && !t.tls_verify {
-            " (TLS not verified)"
-        } else {
-            ""
-        };
+        let tls = t.connection_note();
         writeln!(out, "- {}: `{}`{tls}", t.role, code(&t.url()))?;
     }
     if !r.targets.is_empty() {

@@ -119,6 +119,14 @@ pub enum Problem {
     UrlCredentials { role: Role },
     #[error("`sni` needs an https URL (the {role} URL is http)")]
     SniWithoutTls { role: Role },
+    #[error("`{key}` needs an https URL (the {role} URL is http)")]
+    TlsKeyWithoutTls { key: String, role: Role },
+    #[error("{why}")]
+    TlsFiles { why: String },
+    #[error(
+        "bad connect-to {text:?} (expected HOST:PORT, an IPv6 address in brackets: [::1]:8443)"
+    )]
+    BadConnectTo { text: String },
     #[error(
         "bad header name {name:?} (expected an HTTP token: letters, digits and !#$%&'*+-.^_`|~)"
     )]

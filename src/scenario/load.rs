@@ -353,6 +353,66 @@ impl Checker<'_> {
         if let Some(verify) = raw.tls_verify {
             target.tls_verify = verify;
         }
+        // Files are named relative to the scenario file, as its author sees them.
+        let base = Path::new(self.source.origin)
+            .parent()
+            .unwrap_or(Path::new(""));
+        let mut first_file = None;
+        let tls = target.is_tls();
+        for (key, value, slot) in [
+            ("ca-file", raw.ca_file, &mut target.ca_file),
+            ("client-cert", raw.client_cert, &mut target.client_cert),
+            ("client-key", raw.client_key, &mut target.client_key),
+        ] {
+            let Some(value) = value else { continue };
+            if !tls {
+                return Err(self.at(
+                    value.id,
+                    Problem::TlsKeyWithoutTls {
+                        key: key.to_string(),
+                        role,
+                    },
+                ));
+            }
+            if value.value.trim().is_empty() {
+                return Err(self.at(value.id, empty(key)));
+            }
+            first_file.get_or_insert(value.id);
+            *slot = Some(base.join(&value.value));
+        }
+        if let Some(at) = first_file {
+            target
+                .check_tls_files()
+                .map_err(|e| self.at(at, Problem::TlsFiles { why: e.to_string() }))?;
+        }
+        if let Some(to) = raw.connect_to {
+            let rule = crate::target::ConnectRule::connect_to(&format!("::{}", to.value))
+                .ok()
+                .filter(|_| !to.value.trim().is_empty());
+            match rule {
+                Some(rule) => {
+                    rule.apply(&mut target);
+                }
+                None => {
+                    return Err(self.at(to.id, Problem::BadConnectTo { text: to.value }));
+                }
+            }
+        }
+        if let Some(v) = raw.ip_version {
+            target.family = match &v.value {
+                Number::Int(4) => Some(crate::transport::IpFamily::V4),
+                Number::Int(6) => Some(crate::transport::IpFamily::V6),
+                _ => {
+                    return Err(self.at(
+                        v.id,
+                        Problem::OutOfRange {
+                            key: "ip-version".into(),
+                            expected: "4 or 6".into(),
+                        },
+                    ))
+                }
+            };
+        }
         for (name, value) in raw.headers.unwrap_or_default().0 {
             if !is_token(&name.value) {
                 return Err(self.at(name.id, Problem::BadHeaderName { name: name.value }));

@@ -50,12 +50,18 @@ pub(crate) struct RawTargets {
 #[serde(
     deny_unknown_fields,
     rename_all = "kebab-case",
-    expecting = "a target: a mapping with `url:` and optionally sni, tls-verify, headers"
+    expecting = "a target: a mapping with `url:` and optionally sni, tls-verify, ca-file, client-cert, client-key, connect-to, ip-version, headers"
 )]
 pub(crate) struct RawTarget {
     pub url: Marked<String>,
     pub sni: Option<Marked<String>>,
     pub tls_verify: Option<bool>,
+    pub ca_file: Option<Marked<String>>,
+    pub client_cert: Option<Marked<String>>,
+    pub client_key: Option<Marked<String>>,
+    /// `HOST:PORT` to connect to instead of the URL's, keeping its Host header and SNI.
+    pub connect_to: Option<Marked<String>>,
+    pub ip_version: Option<Marked<Number>>,
     pub headers: Option<RawPairs>,
 }
 

@@ -50,12 +50,9 @@ pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> E
             record_read(&mut ex, read, head_request, bounds);
             record_tcp_info(&mut ex, &tcp);
         }
-        Wire::Tls {
-            server_name,
-            verify,
-        } => {
+        Wire::Tls { server_name, tls } => {
             let tls_started = Instant::now();
-            match tls_handshake(tcp, server_name, *verify, deadline).await {
+            match tls_handshake(tcp, server_name, tls, deadline).await {
                 Ok(mut stream) => {
                     ex.timings.tls_ms = Some(ms_since(tls_started));
                     ex.tls_info = Some(tls_info(stream.get_ref().1));
@@ -454,7 +451,7 @@ fn looks_like_tls_record(bytes: &[u8]) -> bool {
 pub(crate) async fn tls_handshake(
     tcp: TcpStream,
     server_name: &str,
-    verify: bool,
+    settings: &tls::TlsSettings,
     deadline: tokio::time::Instant,
 ) -> Result<TlsStream<Recorder>, HandshakeFailure> {
     let recorder = Recorder::new(tcp);
@@ -469,7 +466,18 @@ pub(crate) async fn tls_handshake(
             tcp: Some(recorder.inner),
         });
     };
-    let connector = TlsConnector::from(tls::client_config(verify));
+    let config = match tls::client_config(settings, tls::Alpn::None) {
+        Ok(config) => config,
+        Err(e) => {
+            return Err(HandshakeFailure {
+                end: ConnEnd::TlsFailed(format!("client TLS settings: {e}")),
+                seen: Vec::new(),
+                bytes_in: 0,
+                tcp: Some(recorder.inner),
+            })
+        }
+    };
+    let connector = TlsConnector::from(config);
     match timeout_at(deadline, connector.connect(name, recorder).into_fallible()).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err((e, recorder))) => Err(HandshakeFailure {

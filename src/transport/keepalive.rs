@@ -56,13 +56,10 @@ impl KeepAliveConn {
         let connect_ms = ms_since(started);
         let (stream, tls_ms): (Pin<Box<dyn Stream>>, _) = match &endpoint.wire {
             Wire::Plain => (Box::pin(tcp), None),
-            Wire::Tls {
-                server_name,
-                verify,
-            } => {
+            Wire::Tls { server_name, tls } => {
                 let tls_started = Instant::now();
                 let deadline = tokio::time::Instant::now() + bounds.total_timeout;
-                let stream = tls_handshake(tcp, server_name, *verify, deadline)
+                let stream = tls_handshake(tcp, server_name, tls, deadline)
                     .await
                     .map_err(|failure| failure.end)?;
                 (Box::pin(stream), Some(ms_since(tls_started)))

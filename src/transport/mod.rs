@@ -27,7 +27,11 @@ pub use sniff::{sniff, Sniff};
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Wire {
     Plain,
-    Tls { server_name: String, verify: bool },
+    Tls {
+        server_name: String,
+        #[serde(flatten)]
+        tls: tls::TlsSettings,
+    },
 }
 
 /// Where to connect and how.

@@ -79,14 +79,11 @@ pub async fn send_then_close(
             let mut tcp = tcp;
             cut_and_close(&mut tcp, request, pause, linger, bounds, &mut result).await;
         }
-        Wire::Tls {
-            server_name,
-            verify,
-        } => {
+        Wire::Tls { server_name, tls } => {
             let tls_started = Instant::now();
             // The handshake gets the connect timeout: the pause is for after our bytes.
             let deadline = tokio::time::Instant::now() + bounds.connect_timeout;
-            match tls_handshake(tcp, server_name, *verify, deadline).await {
+            match tls_handshake(tcp, server_name, tls, deadline).await {
                 Ok(mut stream) => {
                     result.exchange.timings.tls_ms = Some(ms_since(tls_started));
                     cut_and_close(&mut stream, request, pause, linger, bounds, &mut result).await;

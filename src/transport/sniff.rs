@@ -58,19 +58,20 @@ pub async fn sniff_over(
     } else {
         host
     };
-    let tls_answer = match tls_handshake(tcp, server_name, false, deadline).await {
-        Ok(stream) => {
-            let version = stream.get_ref().1.protocol_version().map(version_name);
-            return Sniff::Tls { version };
-        }
-        Err(failure) if failure.peer_spoke_tls() => {
-            // A ServerHello or an alert is TLS even when we could not agree on the rest.
-            return Sniff::Tls {
-                version: server_hello_version(&failure.seen),
-            };
-        }
-        Err(failure) => failure.seen,
-    };
+    let tls_answer =
+        match tls_handshake(tcp, server_name, &tls::TlsSettings::insecure(), deadline).await {
+            Ok(stream) => {
+                let version = stream.get_ref().1.protocol_version().map(version_name);
+                return Sniff::Tls { version };
+            }
+            Err(failure) if failure.peer_spoke_tls() => {
+                // A ServerHello or an alert is TLS even when we could not agree on the rest.
+                return Sniff::Tls {
+                    version: server_hello_version(&failure.seen),
+                };
+            }
+            Err(failure) => failure.seen,
+        };
 
     let request = format!("GET / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     let endpoint = Endpoint {

@@ -1,0 +1,294 @@
+//! Exact TLS targeting against a real nginx: a listener whose certificate a private CA signed
+//! (`--cacert`, `ca-file:`), one that demands a client certificate (`--cert`/`--key`,
+//! `client-cert:`), and the backend's own SNI (`--backend-sni`). nginx-backed tests fail (never
+//! skip) when nginx is missing.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use lbprobe::lab::cert::LabCa;
+use lbprobe::lab::{Nginx, NginxServer, NginxSpec};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lbprobe");
+const TIGHT: &[&str] = &[
+    "--timeout",
+    "3",
+    "--max-rate",
+    "500",
+    "--max-duration",
+    "30",
+];
+
+fn lbprobe(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"))
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The listener's baseline GET, as the report's JSON holds it.
+fn baseline(report: &Value) -> &Value {
+    report["observations"]
+        .as_array()
+        .expect("observations")
+        .iter()
+        .find(|o| {
+            o["family"] == "protocol" && o["variant"] == "baseline" && o["role"] == "listener"
+        })
+        .unwrap_or_else(|| panic!("no listener baseline in {report:#}"))
+}
+
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: LabCa,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        Pki {
+            dir: tempfile::tempdir().unwrap(),
+            ca: LabCa::new("lbprobe test CA").unwrap(),
+        }
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+/// nginx over TLS with a CA-signed certificate for localhost, asking clients for a certificate
+/// of the same CA (`ssl_verify_client on`) when `mtls`.
+fn nginx(pki: &Pki, mtls: bool) -> Nginx {
+    let ca_file = pki.write("ca.pem", &pki.ca.cert_pem);
+    let extra = if mtls {
+        format!("ssl_verify_client on; ssl_client_certificate \"{ca_file}\";")
+    } else {
+        String::new()
+    };
+    Nginx::start(&NginxSpec {
+        cert: Some(pki.ca.server(&["localhost", "127.0.0.1"]).unwrap()),
+        ..NginxSpec::one(NginxServer::fixed().tls(true).extra(extra))
+    })
+    .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
+}
+
+fn scan(nginx: &Nginx, extra: &[&str]) -> Output {
+    let url = format!("https://localhost:{}/", nginx.port(0));
+    let mut args = vec![
+        "scan",
+        "--listener",
+        &url,
+        "--probes",
+        "protocol",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(TIGHT);
+    args.extend_from_slice(extra);
+    lbprobe(&args)
+}
+
+#[test]
+fn a_private_ca_verifies_the_listener_that_the_web_pki_does_not() {
+    let pki = Pki::new();
+    let nginx = nginx(&pki, false);
+    let ca = pki.path("ca.pem");
+
+    let verified = json(&scan(&nginx, &["--cacert", &ca]));
+    let b = baseline(&verified);
+    assert_eq!(b["exchange"]["response"]["status"], 200, "{b:#}");
+    // Debian's nginx 1.22 offers TLS 1.2 by default, later ones 1.3 as well.
+    assert!(
+        b["exchange"]["tls_info"]["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("TLSv1.")),
+        "{b:#}"
+    );
+    assert_eq!(verified["targets"][0]["tls_verify"], true);
+    assert_eq!(verified["targets"][0]["ca_file"], ca.as_str());
+
+    // Without the CA, Mozilla's roots do not know the lab CA: the handshake fails and says so.
+    let unknown = json(&scan(&nginx, &[]));
+    let end = &baseline(&unknown)["exchange"]["end"];
+    assert_eq!(end["kind"], "tls_failed", "{end:#}");
+    assert!(
+        end["detail"].as_str().unwrap().contains("UnknownIssuer"),
+        "{end:#}"
+    );
+}
+
+#[test]
+fn a_listener_that_demands_a_client_certificate_gets_one() {
+    let pki = Pki::new();
+    let nginx = nginx(&pki, true);
+    let ca = pki.path("ca.pem");
+    let client = pki.ca.client("client.lbprobe.test").unwrap();
+    let cert = pki.write("client.pem", &client.cert_pem);
+    let key = pki.write("client.key", &client.key_pem);
+
+    let with = json(&scan(
+        &nginx,
+        &["--cacert", &ca, "--cert", &cert, "--key", &key],
+    ));
+    let b = baseline(&with);
+    assert_eq!(b["exchange"]["response"]["status"], 200, "{b:#}");
+
+    // nginx finishes the handshake without a certificate and answers 400 itself.
+    let without = json(&scan(&nginx, &["--cacert", &ca]));
+    let b = baseline(&without);
+    assert_eq!(b["exchange"]["response"]["status"], 400, "{b:#}");
+    assert!(
+        b["exchange"]["response"]["body_prefix"]
+            .as_str()
+            .unwrap()
+            .contains("No required SSL certificate was sent"),
+        "{b:#}"
+    );
+
+    // The key in the certificate's file works too (curl's --cert with both).
+    let both = pki.write(
+        "both.pem",
+        &format!("{}{}", client.cert_pem, client.key_pem),
+    );
+    let b = json(&scan(&nginx, &["--cacert", &ca, "--cert", &both]));
+    assert_eq!(baseline(&b)["exchange"]["response"]["status"], 200);
+}
+
+#[test]
+fn broken_tls_files_are_input_errors_before_anything_is_sent() {
+    let pki = Pki::new();
+    let missing = pki.path("missing.pem");
+    let out = lbprobe(&[
+        "scan",
+        "--listener",
+        "https://127.0.0.1:9/",
+        "--cacert",
+        &missing,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read CA file") && stderr.contains("missing.pem"),
+        "{stderr}"
+    );
+
+    // In a scenario the error points at the key, relative paths meaning the scenario's dir.
+    let scenario = pki.write(
+        "s.yaml",
+        "targets:\n  listener:\n    url: https://127.0.0.1:9/\n    client-cert: nowhere.pem\n",
+    );
+    let out = lbprobe(&["run", &scenario]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("s.yaml:4:18"), "{stderr}");
+    assert!(
+        stderr.contains(&Path::new(&pki.path("nowhere.pem")).display().to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_scenario_names_the_ca_the_client_certificate_and_where_to_connect() {
+    let pki = Pki::new();
+    let nginx = nginx(&pki, true);
+    let client = pki.ca.client("client.lbprobe.test").unwrap();
+    pki.write("client.pem", &client.cert_pem);
+    pki.write("client.key", &client.key_pem);
+    // The URL names a host that never reaches DNS; connect-to points at the nginx.
+    let scenario = pki.write(
+        "mtls.yaml",
+        &format!(
+            "targets:\n  listener:\n    url: https://localhost:{port}/\n    sni: localhost\n    \
+             ca-file: ca.pem\n    client-cert: client.pem\n    client-key: client.key\n    \
+             connect-to: \"127.0.0.1:{port}\"\n    ip-version: 4\n\
+             probes: [protocol, methods]\nlimits: {{ max-rate: 500, request-timeout: 3s }}\n",
+            port = nginx.port(0)
+        ),
+    );
+    let out = lbprobe(&["run", &scenario, "--format", "json"]);
+    let report = json(&out);
+    let b = baseline(&report);
+    assert_eq!(b["exchange"]["response"]["status"], 200, "{b:#}");
+    assert_eq!(
+        b["exchange"]["peer"],
+        format!("127.0.0.1:{}", nginx.port(0)),
+        "{b:#}"
+    );
+    // The client library's checks present the same certificate.
+    let get = report["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["family"] == "methods" && o["variant"] == "GET")
+        .expect("a GET method check");
+    assert_eq!(get["exchange"]["response"]["status"], 200, "{get:#}");
+
+    let human = lbprobe(&["run", &scenario]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("client certificate") && text.contains("connecting to 127.0.0.1:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_backend_gets_its_own_server_name() {
+    let pki = Pki::new();
+    let ca_file = pki.write("ca.pem", &pki.ca.cert_pem);
+    let nginx = Nginx::start(&NginxSpec {
+        cert: Some(pki.ca.server(&["backend.lbprobe.test"]).unwrap()),
+        ..NginxSpec::one(NginxServer::fixed().tls(true))
+    })
+    .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    let url = format!("https://127.0.0.1:{}/", nginx.port(0));
+    let mut args = vec![
+        "scan",
+        "--backend",
+        &url,
+        "--cacert",
+        &ca_file,
+        "--probes",
+        "protocol",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(TIGHT);
+    // Verified against the name on the certificate, not the URL's address.
+    let mut named = args.clone();
+    named.extend_from_slice(&["--backend-sni", "backend.lbprobe.test"]);
+    let report = json(&lbprobe(&named));
+    let b = report["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["variant"] == "baseline" && o["role"] == "backend")
+        .expect("backend baseline");
+    assert_eq!(b["exchange"]["response"]["status"], 200, "{b:#}");
+    assert_eq!(report["targets"][0]["sni"], "backend.lbprobe.test");
+
+    let report = json(&lbprobe(&args));
+    let b = report["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["variant"] == "baseline" && o["role"] == "backend")
+        .expect("backend baseline");
+    assert_eq!(b["exchange"]["end"]["kind"], "tls_failed", "{b:#}");
+}
