@@ -270,6 +270,7 @@ mod tests {
             tcp_retransmits: None,
             peer: None,
             tls_info: None,
+            http_version: None,
         }
     }
 

@@ -33,8 +33,18 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     };
     // One finding for the header cause, whichever of the two header searches ran.
     let header = [
-        listener_limit(view, ctx, &line, "400.header-too-large"),
-        listener_limit(view, ctx, &block, "400.header-too-large"),
+        with_h2(
+            view,
+            ctx,
+            &line,
+            listener_limit(view, ctx, &line, "400.header-too-large"),
+        ),
+        with_h2(
+            view,
+            ctx,
+            &block,
+            listener_limit(view, ctx, &block, "400.header-too-large"),
+        ),
     ]
     .into_iter()
     .flatten()
@@ -49,7 +59,12 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
         noun: "request targets",
         documented: ctx.profile.max_uri_bytes,
     };
-    out.extend(listener_limit(view, ctx, &uri, "414.uri-too-long"));
+    out.extend(with_h2(
+        view,
+        ctx,
+        &uri,
+        listener_limit(view, ctx, &uri, "414.uri-too-long"),
+    ));
     out.extend(backend_uri_limit(view, &uri));
     out
 }
@@ -59,11 +74,66 @@ fn limit_of<'a>(
     family: Family,
     role: Role,
 ) -> Option<(&'a Observation, &'a LimitSearch)> {
-    let o = view.find(family, "limit", role)?;
+    limit_named(view, family, role, "limit")
+}
+
+fn limit_named<'a>(
+    view: &View<'a>,
+    family: Family,
+    role: Role,
+    variant: &str,
+) -> Option<(&'a Observation, &'a LimitSearch)> {
+    let o = view.find(family, variant, role)?;
     match &o.detail {
         Detail::Limit(l) => Some((o, l)),
         _ => None,
     }
+}
+
+/// The same search over HTTP/2, where the listener negotiated it: its threshold joins the
+/// evidence, a threshold that differs from HTTP/1.1's is said outright (clients meet one or
+/// the other by their ALPN alone), and h2 clients refused below the documented limit confirm
+/// the cause as HTTP/1.1 clients would.
+fn with_h2(view: &View<'_>, ctx: &Context<'_>, m: &Measure, d: Option<Draft>) -> Option<Draft> {
+    let mut d = d?;
+    let h2_variant = crate::probe::h2::variant("limit");
+    let Some((ho, h)) = limit_named(view, m.family, Role::Listener, &h2_variant) else {
+        return Some(d);
+    };
+    let status = status_text(h);
+    d = d.with(
+        format!(
+            "listener over HTTP/2 ({}): {} (refused with {status}; {} requests, {})",
+            m.family,
+            threshold_text(h, m.noun),
+            h.requests,
+            if h.exact { "exact" } else { "bounds" }
+        ),
+        &[ho],
+    );
+    let (Some(h2_accepted), Some(_)) = (h.largest_accepted, h.smallest_rejected) else {
+        return Some(d);
+    };
+    if let Some((lo, l)) = limit_of(view, m.family, Role::Listener) {
+        if l.largest_accepted != Some(h2_accepted) && l.smallest_rejected.is_some() {
+            d = d.with(
+                format!(
+                    "HTTP/2 and HTTP/1.1 clients meet different limits: {} of up to {h2_accepted} bytes pass over h2, up to {} bytes over HTTP/1.1",
+                    m.noun,
+                    l.largest_accepted.unwrap_or(0)
+                ),
+                &[lo, ho],
+            );
+        }
+    }
+    if h2_accepted < m.documented && d.verdict > Verdict::Confirmed {
+        d.verdict = Verdict::Confirmed;
+        d.reason = format!(
+            "over HTTP/2 the listener refuses {} above {h2_accepted} bytes with {status}, below the {} bytes the {} profile documents",
+            m.noun, m.documented, ctx.profile.name
+        );
+    }
+    Some(d)
 }
 
 fn threshold_text(l: &LimitSearch, noun: &str) -> String {

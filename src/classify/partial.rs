@@ -424,6 +424,7 @@ mod tests {
                 tcp_retransmits: None,
                 peer: None,
                 tls_info: None,
+                http_version: None,
             }),
             detail: Detail::Partial(PartialResult {
                 incomplete: "test".into(),

@@ -75,6 +75,7 @@ fn is_lb_page(r: &Response) -> bool {
         tcp_retransmits: None,
         peer: None,
         tls_info: None,
+        http_version: None,
     })
 }
 

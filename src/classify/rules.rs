@@ -347,10 +347,10 @@ fn well_formed_pairs<'a>(view: &View<'a>) -> Vec<(Family, Pair<'a>)> {
                     | Family::Latency
                     | Family::Response
             ) && p.observations().iter().all(|o| o.well_formed)
-                && p.variant != "CONNECT"
-                && p.variant != "TRACE"
-                && p.variant != "plain-http-to-tls-port"
-                && p.variant != "tls-to-plain-port"
+                && !matches!(
+                    crate::probe::h2::h1_twin(p.variant).unwrap_or(p.variant),
+                    "CONNECT" | "TRACE" | "plain-http-to-tls-port" | "tls-to-plain-port" | "alpn"
+                )
         })
         .collect()
 }
@@ -424,7 +424,38 @@ fn backend_validation(view: &View<'_>) -> Option<Draft> {
     Some(d)
 }
 
+/// TRACE over HTTP/1.1 decides; over h2, where the listener negotiated it, the answer joins
+/// the evidence (and says so when it differs: a listener may refuse TRACE in one protocol only).
 fn trace_unsupported(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
+    let mut d = trace_unsupported_h1(view, ctx)?;
+    let h2 = crate::probe::h2::variant("TRACE");
+    let pairs = view.pairs(Family::Methods);
+    let Some(p) = pairs
+        .iter()
+        .find(|p| p.variant == h2 && p.listener.is_some())
+    else {
+        return Some(d);
+    };
+    let h1_status = pairs
+        .iter()
+        .find(|p| p.variant == "TRACE")
+        .and_then(|p| p.listener_status());
+    let differs = if p.listener_status() != h1_status {
+        " — not what HTTP/1.1 clients get"
+    } else {
+        ""
+    };
+    d = d.with(
+        format!(
+            "TRACE over HTTP/2 via the listener: {}{differs}",
+            describe(p.listener_ex())
+        ),
+        &p.observations(),
+    );
+    Some(d)
+}
+
+fn trace_unsupported_h1(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
     const ID: &str = "405.trace-unsupported";
     let pairs = view.pairs(Family::Methods);
     let Some(p) = pairs
@@ -678,6 +709,7 @@ mod tests {
             tcp_retransmits: None,
             peer: None,
             tls_info: None,
+            http_version: None,
         }
     }
 

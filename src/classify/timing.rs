@@ -1130,6 +1130,7 @@ mod tests {
             tcp_retransmits: Some(0),
             peer: None,
             tls_info: None,
+            http_version: None,
         }
     }
 

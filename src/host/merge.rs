@@ -383,6 +383,7 @@ mod tests {
                 tcp_retransmits: None,
                 peer: None,
                 tls_info: None,
+                http_version: None,
             }),
             detail: Detail::Method {
                 method: "TRACE".into(),

@@ -45,6 +45,8 @@ pub struct NginxSpec {
 pub struct NginxServer {
     /// Listen with TLS (a self-signed certificate for localhost).
     pub tls: bool,
+    /// Offer HTTP/2 (ALPN h2) on the TLS listener.
+    pub http2: bool,
     /// `proxy_pass` target for `location /`, e.g. "http://127.0.0.1:9000" or "https://...";
     /// `None` answers 200 with [`FIXED_BODY`] from nginx itself.
     pub upstream: Option<String>,
@@ -66,6 +68,13 @@ impl NginxServer {
 
     pub fn tls(mut self, tls: bool) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// TLS with HTTP/2 offered (`listen ... ssl http2`).
+    pub fn http2(mut self) -> Self {
+        self.tls = true;
+        self.http2 = true;
         self
     }
 
@@ -347,7 +356,13 @@ fn render_conf(
         let _ = writeln!(conf, "    {}", spec.http_extra);
     }
     for (server, port) in spec.servers.iter().zip(ports) {
-        let ssl = if server.tls { " ssl" } else { "" };
+        // `listen ... http2` is the spelling every nginx since 1.9.5 takes (1.25 prefers an
+        // `http2 on;` directive but still accepts it, with a warning).
+        let ssl = match (server.tls, server.http2) {
+            (true, true) => " ssl http2",
+            (true, false) => " ssl",
+            _ => "",
+        };
         let _ = write!(
             conf,
             "\n    server {{\n        listen 127.0.0.1:{port}{ssl};\n        server_name localhost;\n"

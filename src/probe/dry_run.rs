@@ -77,6 +77,22 @@ pub fn dry_run(plan: &Plan) -> DryRun {
         );
     }
     let families: Vec<Family> = plan.probes.iter().map(ProbeSpec::family).collect();
+    let h2_families: Vec<&str> = families
+        .iter()
+        .filter(|f| {
+            matches!(
+                f,
+                Family::Methods | Family::HeaderSize | Family::HeaderLimit | Family::UriLimit
+            )
+        })
+        .map(|f| f.as_str())
+        .collect();
+    if !h2_families.is_empty() && sides.iter().any(Side::is_tls) {
+        notes.push(format!(
+            "each TLS side is first offered h2 and http/1.1 (ALPN, a handshake and no request); where it picks h2, {} run again over HTTP/2 through the client library (variants ending in \" h2\", the same requests as the HTTP/1.1 bytes shown)",
+            h2_families.join(", ")
+        ));
+    }
     let cross = families.contains(&Family::Protocol);
     for side in &sides {
         push(

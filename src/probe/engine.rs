@@ -11,7 +11,7 @@ use crate::transport::{self, Bounds, Endpoint, Exchange, Sniff, Wire};
 
 use super::budget::{Budget, Exhausted, Interrupt};
 use super::{
-    connect, header_size, keepalive, latency, malformed, methods, mtu, partial, pool, protocol,
+    connect, h2, header_size, keepalive, latency, malformed, methods, mtu, partial, pool, protocol,
     rate, response,
 };
 use super::{Detail, Family, Limits, Observation, ProbeSpec, SentRequest};
@@ -71,6 +71,8 @@ pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 pub struct Side {
     pub target: Target,
     pub endpoint: Endpoint,
+    /// The side chose h2 when offered it (ALPN): client-library checks run over h2 too.
+    pub h2: bool,
 }
 
 impl Side {
@@ -92,6 +94,7 @@ impl Side {
                 family: target.family,
             },
             target,
+            h2: false,
         }
     }
 
@@ -486,10 +489,20 @@ pub async fn run_interruptible(
             *side = Side::new(side.target.clone(), tls);
         }
     }
-    let sides: Vec<Side> = listener.into_iter().chain(backend).collect();
+    let mut sides: Vec<Side> = listener.into_iter().chain(backend).collect();
     // The baseline (a valid GET to each side) always runs: reachability and the backend's own
     // answer to a valid request are what every comparison leans on.
     observations.extend(protocol::run(&engine, &sides, want_protocol).await);
+    // Whether TLS sides speak h2 decides whether the client-library checks run over it too.
+    if families.iter().any(|f| {
+        matches!(
+            f,
+            Family::Methods | Family::HeaderSize | Family::HeaderLimit | Family::UriLimit
+        )
+    }) {
+        observations.extend(h2::detect(&engine, &mut sides).await);
+    }
+    let sides = sides;
     if want_protocol {
         progress(Progress::FamilyDone {
             family: Family::Protocol,

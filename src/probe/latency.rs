@@ -403,6 +403,7 @@ mod tests {
             tcp_retransmits: connected.then_some(1),
             peer: None,
             tls_info: None,
+            http_version: None,
         }
     }
 

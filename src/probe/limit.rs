@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 
+use crate::transport::tls::Alpn;
 use crate::transport::{ConnEnd, Exchange};
 
 use super::engine::{Engine, Side};
@@ -161,26 +162,49 @@ pub trait SizedRequest {
     /// The smallest meaningful size for this side.
     fn floor(side: &Side) -> usize;
     fn request(side: &Side, size: usize) -> Vec<u8>;
+    /// The largest size the client library can send over h2 (none for headers).
+    fn h2_max() -> usize {
+        usize::MAX
+    }
+}
+
+/// How a search's requests travel.
+#[derive(Clone, Copy)]
+pub enum Over<'a> {
+    /// The exact HTTP/1.1 bytes over the side's wire.
+    Raw,
+    /// The same request as h2 through a client-library `client` whose origin (scheme and
+    /// authority, no path) is the `&str`.
+    H2(&'a reqwest::Client, &'a str),
 }
 
 /// Run a search on one side: every sized request becomes an observation, plus one `limit`
-/// observation with the result.
+/// observation with the result (variants suffixed ` h2` over h2).
 pub async fn run_search<S: SizedRequest>(
     engine: &Engine,
     side: &Side,
     mut search: Search,
+    over: Over<'_>,
 ) -> Vec<Observation> {
+    let named = |v: String| match over {
+        Over::Raw => v,
+        Over::H2(..) => super::h2::variant(&v),
+    };
     let mut out = Vec::new();
     while let Some(size) = search.next_size() {
         let bytes = S::request(side, size);
-        let Ok((sent, ex)) = engine.send_raw(side, &bytes, None).await else {
+        let sent = match over {
+            Over::Raw => engine.send_raw(side, &bytes, None).await.ok(),
+            Over::H2(client, origin) => super::h2::send(engine, side, client, origin, &bytes).await,
+        };
+        let Some((sent, ex)) = sent else {
             search.record(size, Outcome::Unknown);
             break;
         };
         let result = outcome(&ex);
         out.push(engine.observation(
             S::FAMILY,
-            format!("{}-{size}", S::PREFIX),
+            named(format!("{}-{size}", S::PREFIX)),
             side,
             true,
             S::EVIDENCE,
@@ -193,15 +217,20 @@ pub async fn run_search<S: SizedRequest>(
     let result = search.result();
     if result.refuses_everything {
         engine.note(format!(
-            "{}: the {} refuses even a {}-byte request, so no limit could be measured",
+            "{}: the {} refuses even a {}-byte request{}, so no limit could be measured",
             S::FAMILY,
             side.role(),
-            S::floor(side)
+            S::floor(side),
+            if matches!(over, Over::H2(..)) {
+                " over h2"
+            } else {
+                ""
+            }
         ));
     }
     out.push(engine.observation(
         S::FAMILY,
-        "limit",
+        named("limit".into()),
         side,
         true,
         S::EVIDENCE,
@@ -222,12 +251,42 @@ pub async fn run_all<S: SizedRequest>(
     fixed: impl Fn(&Side) -> Vec<usize>,
 ) -> Vec<Observation> {
     let per_side = sides.iter().map(|side| {
-        let search = if bisect {
-            Search::bisect(min, max, S::floor(side))
-        } else {
-            Search::fixed(&fixed(side), S::floor(side))
+        // `cap`: the largest size the transport can carry (the client library's, over h2).
+        let search = |cap: usize| {
+            if bisect {
+                Search::bisect(min.min(cap), max.min(cap), S::floor(side))
+            } else {
+                let sizes: Vec<usize> = fixed(side).into_iter().filter(|&n| n <= cap).collect();
+                Search::fixed(&sizes, S::floor(side))
+            }
         };
-        run_search::<S>(engine, side, search)
+        async move {
+            let mut out = run_search::<S>(engine, side, search(usize::MAX), Over::Raw).await;
+            if side.h2 {
+                // A listener may hold h2 requests to other limits (nginx: HPACK-decoded
+                // fields against its h2 buffers), so the search runs again over h2.
+                match super::methods::client_for(engine, side, Alpn::H2OrHttp1).await {
+                    Ok((client, url)) => {
+                        let origin = url.strip_suffix(&side.target.path).unwrap_or(&url);
+                        out.extend(
+                            run_search::<S>(
+                                engine,
+                                side,
+                                search(S::h2_max()),
+                                Over::H2(&client, origin),
+                            )
+                            .await,
+                        );
+                    }
+                    Err(why) => engine.note(format!(
+                        "{}: no HTTP/2 client for the {}: {why}",
+                        S::FAMILY,
+                        side.role()
+                    )),
+                }
+            }
+            out
+        }
     });
     futures_util::future::join_all(per_side)
         .await
@@ -328,6 +387,11 @@ impl SizedRequest for Uri {
 
     fn floor(side: &Side) -> usize {
         Uri::prefix(side).len() + 1
+    }
+
+    /// The client library's URIs hold at most 65 534 bytes, authority included.
+    fn h2_max() -> usize {
+        65_000
     }
 
     fn request(side: &Side, size: usize) -> Vec<u8> {

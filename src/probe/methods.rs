@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::transport::tls::Alpn;
 use crate::transport::{escape_bytes, ConnEnd, Exchange, Response, Timings};
 
 use super::engine::{Engine, ErrorBudget, Side};
@@ -28,7 +29,7 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
     let per_side = sides.iter().map(|side| {
         let methods = &methods;
         async move {
-            let client = match client_for(engine, side).await {
+            let client = match client_for(engine, side, Alpn::Http1).await {
                 Ok(c) => Some(c),
                 Err(why) => {
                     engine.note(format!(
@@ -40,7 +41,7 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
             };
             let mut out = Vec::new();
             let mut errors = ErrorBudget::default();
-            for method in methods {
+            for method in methods.iter() {
                 if errors.exhausted(side.role()) {
                     engine.note(format!(
                         "methods: stopped probing the {} after {} consecutive timeouts or connect failures",
@@ -66,6 +67,9 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
                     None => break,
                 }
             }
+            if side.h2 && !errors.exhausted(side.role()) {
+                out.extend(over_h2(engine, side, methods).await);
+            }
             out
         }
     });
@@ -74,6 +78,37 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// The matrix again over h2, for a side that negotiated it: a listener may treat a method
+/// differently per protocol version (nginx's h2 module is its own request parser). CONNECT
+/// stays out: over h2 it is the extended tunnel handshake, not an origin request.
+async fn over_h2(engine: &Engine, side: &Side, methods: &[String]) -> Vec<Observation> {
+    let (client, url) = match client_for(engine, side, Alpn::H2OrHttp1).await {
+        Ok(c) => c,
+        Err(why) => {
+            engine.note(format!(
+                "methods: no HTTP/2 client for the {}: {why}",
+                side.role()
+            ));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    let mut errors = ErrorBudget::default();
+    for method in methods.iter().filter(|m| via_client_library(m)) {
+        if errors.exhausted(side.role()) {
+            break;
+        }
+        let Some(o) = via_client_as(engine, side, &client, &url, method, true).await else {
+            break;
+        };
+        if let Some(ex) = &o.exchange {
+            errors.record(side.role(), ex);
+        }
+        out.push(o);
+    }
+    out
 }
 
 /// The bytes of a method check: what goes out raw, and how a client-library request is shown.
@@ -139,26 +174,30 @@ fn body_for(method: &str) -> Option<&'static str> {
     matches!(method, "POST" | "PUT" | "PATCH").then_some("{}")
 }
 
-/// A client that talks only to this side: no redirects, HTTP/1.1, the side's TLS settings, and
-/// the SNI name pinned to the side's address.
-async fn client_for(engine: &Engine, side: &Side) -> Result<(reqwest::Client, String), String> {
+/// A client that talks only to this side: no redirects, the side's TLS settings, the SNI name
+/// pinned to the side's address, HTTP/1.1 only or h2 where ALPN picks it (`alpn`). The URL is
+/// the side's, path included.
+pub(super) async fn client_for(
+    engine: &Engine,
+    side: &Side,
+    alpn: Alpn,
+) -> Result<(reqwest::Client, String), String> {
     let tls = side.is_tls();
     let target = &side.target;
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .http1_only()
         .pool_max_idle_per_host(0)
         .connect_timeout(engine.connect_timeout())
         .timeout(engine.request_timeout())
         .user_agent(request::USER_AGENT);
+    if alpn != Alpn::H2OrHttp1 {
+        builder = builder.http1_only();
+    }
     if tls {
         // The raw probes' own rustls settings (CA file, client certificate, verification), so
-        // both paths trust and present the same things.
-        let config = crate::transport::tls::client_config(
-            &target.tls_settings(),
-            crate::transport::tls::Alpn::Http1,
-        )
-        .map_err(|e| e.to_string())?;
+        // both paths trust and present the same things; ALPN as asked.
+        let config = crate::transport::tls::client_config(&target.tls_settings(), alpn)
+            .map_err(|e| e.to_string())?;
         builder = builder.use_preconfigured_tls((*config).clone());
     }
     // A socket bound to the family's unspecified address connects over that family only.
@@ -219,9 +258,23 @@ async fn via_client(
     url: &str,
     method: &str,
 ) -> Option<Observation> {
+    via_client_as(engine, side, client, url, method, false).await
+}
+
+async fn via_client_as(
+    engine: &Engine,
+    side: &Side,
+    client: &reqwest::Client,
+    url: &str,
+    method: &str,
+    h2: bool,
+) -> Option<Observation> {
     engine.ticket().await.ok()?;
     let m = reqwest::Method::from_bytes(method.as_bytes()).ok()?;
     let mut req = client.request(m, url);
+    if h2 {
+        req = req.version(reqwest::Version::HTTP_2);
+    }
     for (k, v) in &side.target.headers {
         req = req.header(k, v);
     }
@@ -239,9 +292,14 @@ async fn via_client(
         Err(e) => error_exchange(&e, started, side),
     };
     engine.mask_response(&mut exchange);
+    let (variant, via) = if h2 {
+        (super::h2::variant(method), "reqwest-h2")
+    } else {
+        (method.to_string(), "reqwest")
+    };
     Some(engine.observation(
         Family::Methods,
-        method,
+        variant,
         side,
         true,
         EVIDENCE,
@@ -249,12 +307,13 @@ async fn via_client(
         Some(exchange),
         Detail::Method {
             method: method.to_string(),
-            via: "reqwest".into(),
+            via: via.into(),
         },
     ))
 }
 
-async fn response_exchange(
+/// The record of a client-library exchange that got an answer.
+pub(super) async fn response_exchange(
     mut resp: reqwest::Response,
     started: Instant,
     side: &Side,
@@ -263,6 +322,7 @@ async fn response_exchange(
     let first_byte = started.elapsed();
     let status = resp.status();
     let version = format!("{:?}", resp.version());
+    let http_version = version.clone();
     let headers: Vec<(String, String)> = resp
         .headers()
         .iter()
@@ -322,11 +382,13 @@ async fn response_exchange(
             complete,
             problems: Vec::new(),
         }),
+        http_version: Some(http_version),
         ..Exchange::not_started(&side.endpoint)
     }
 }
 
-fn error_exchange(e: &reqwest::Error, started: Instant, side: &Side) -> Exchange {
+/// The record of a client-library exchange that failed.
+pub(super) fn error_exchange(e: &reqwest::Error, started: Instant, side: &Side) -> Exchange {
     let chain = error_chain(e);
     let end = if e.is_connect() {
         if chain.contains("refused") {

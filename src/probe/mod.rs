@@ -303,6 +303,8 @@ pub enum Detail {
     /// An idle keep-alive timeout, or a provoked keep-alive race.
     Keepalive(keepalive::KeepaliveDetail),
     Pool(pool::PoolDetail),
+    /// What a TLS side chose when offered h2 and http/1.1.
+    Alpn(h2::AlpnResult),
 }
 
 /// The outcome of searching for the largest accepted size.
@@ -343,6 +345,7 @@ pub mod budget;
 pub mod connect;
 pub mod dry_run;
 pub mod engine;
+pub mod h2;
 pub mod header_size;
 pub mod keepalive;
 pub mod latency;

@@ -336,6 +336,7 @@ mod tests {
             tcp_retransmits: None,
             peer: None,
             tls_info: None,
+            http_version: None,
         };
         assert_eq!(Outcome::of(&ex), Outcome::Closed);
         assert_eq!(waited_ms(&ex), 2000.0);

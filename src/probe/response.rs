@@ -436,6 +436,7 @@ pub(crate) mod test_support {
             tcp_retransmits: None,
             peer: None,
             tls_info: None,
+            http_version: None,
         }
     }
 }

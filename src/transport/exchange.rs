@@ -21,6 +21,8 @@ const RAW_PREFIX_BYTES: usize = 512;
 /// Bytes of a failed TLS handshake's answer kept to say what the peer spoke instead.
 const HANDSHAKE_KEEP_BYTES: usize = 4096;
 const READ_CHUNK: usize = 16 * 1024;
+/// What raw exchanges speak: bytes written as HTTP/1.x, over TLS without ALPN.
+pub const RAW_HTTP_VERSION: &str = "HTTP/1.1";
 
 /// Connect, (handshake,) write `request` exactly, read until the response is complete, the
 /// server closes, the size bound or the deadline. Never fails: problems are in the result.
@@ -41,6 +43,7 @@ pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> E
     };
     ex.timings.connect_ms = Some(ms_since(started));
     ex.peer = tcp.peer_addr().ok().map(|a| a.to_string());
+    ex.http_version = Some(RAW_HTTP_VERSION.to_string());
     let deadline = tokio::time::Instant::now() + bounds.total_timeout;
 
     match &endpoint.wire {
@@ -447,11 +450,83 @@ fn looks_like_tls_record(bytes: &[u8]) -> bool {
     matches!(bytes, [0x15 | 0x16, 0x03, ..])
 }
 
-/// TLS handshake over `tcp` before `deadline`, SNI (or IP name) from `server_name`.
+/// TLS handshake over `tcp` before `deadline`, SNI (or IP name) from `server_name`, offering
+/// no ALPN: the raw probes' bytes are HTTP/1.x whatever the server would prefer.
 pub(crate) async fn tls_handshake(
     tcp: TcpStream,
     server_name: &str,
     settings: &tls::TlsSettings,
+    deadline: tokio::time::Instant,
+) -> Result<TlsStream<Recorder>, HandshakeFailure> {
+    tls_handshake_offering(tcp, server_name, settings, tls::Alpn::None, deadline).await
+}
+
+/// What a TLS side chose when offered `h2` and `http/1.1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlpnAnswer {
+    /// The handshake's record: timings, peer, `tls_info` (whose `alpn` is the choice), or how
+    /// it failed.
+    pub exchange: Exchange,
+}
+
+impl AlpnAnswer {
+    /// The server chose HTTP/2.
+    pub fn h2(&self) -> bool {
+        self.exchange
+            .tls_info
+            .as_ref()
+            .is_some_and(|t| t.alpn.as_deref() == Some("h2"))
+    }
+}
+
+/// A TLS handshake alone, offering `h2` then `http/1.1`: does this side speak HTTP/2? No
+/// request is sent; the connection is closed after the handshake.
+pub async fn offer_h2(endpoint: &Endpoint, bounds: &Bounds) -> AlpnAnswer {
+    let started = Instant::now();
+    let mut ex = Exchange::not_started(endpoint);
+    let Wire::Tls { server_name, tls } = &endpoint.wire else {
+        ex.end = ConnEnd::Io("ALPN needs TLS".into());
+        return AlpnAnswer { exchange: ex };
+    };
+    let (connected, dns_ms) =
+        connect_measured(&endpoint.host, endpoint.port, endpoint.family, bounds).await;
+    ex.timings.dns_ms = dns_ms;
+    let tcp = match connected {
+        Ok(tcp) => tcp,
+        Err(end) => {
+            ex.end = end;
+            ex.timings.total_ms = ms_since(started);
+            return AlpnAnswer { exchange: ex };
+        }
+    };
+    ex.timings.connect_ms = Some(ms_since(started));
+    ex.peer = tcp.peer_addr().ok().map(|a| a.to_string());
+    let deadline = tokio::time::Instant::now() + bounds.total_timeout;
+    let tls_started = Instant::now();
+    match tls_handshake_offering(tcp, server_name, tls, tls::Alpn::H2OrHttp1, deadline).await {
+        Ok(mut stream) => {
+            ex.timings.tls_ms = Some(ms_since(tls_started));
+            ex.tls_info = Some(tls_info(stream.get_ref().1));
+            ex.end = ConnEnd::Complete;
+            // A polite close_notify; the answer does not depend on it.
+            let _ = timeout_at(deadline, stream.shutdown()).await;
+        }
+        Err(failure) => {
+            ex.bytes_in = failure.bytes_in;
+            ex.raw_prefix = escape_bytes(&failure.seen[..failure.seen.len().min(RAW_PREFIX_BYTES)]);
+            ex.end = failure.end;
+        }
+    }
+    ex.timings.total_ms = ms_since(started);
+    AlpnAnswer { exchange: ex }
+}
+
+/// [`tls_handshake`], offering `alpn`.
+pub(crate) async fn tls_handshake_offering(
+    tcp: TcpStream,
+    server_name: &str,
+    settings: &tls::TlsSettings,
+    alpn: tls::Alpn,
     deadline: tokio::time::Instant,
 ) -> Result<TlsStream<Recorder>, HandshakeFailure> {
     let recorder = Recorder::new(tcp);
@@ -466,7 +541,7 @@ pub(crate) async fn tls_handshake(
             tcp: Some(recorder.inner),
         });
     };
-    let config = match tls::client_config(settings, tls::Alpn::None) {
+    let config = match tls::client_config(settings, alpn) {
         Ok(config) => config,
         Err(e) => {
             return Err(HandshakeFailure {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use exchange::exchange;
+pub use exchange::{exchange, offer_h2, AlpnAnswer};
 pub use response::{parse_response, ParseLimits, Response};
 pub use sniff::{sniff, Sniff};
 
@@ -190,6 +190,11 @@ pub struct Exchange {
     /// What the TLS handshake settled on; `None` for plain HTTP or a failed handshake.
     #[serde(default)]
     pub tls_info: Option<TlsInfo>,
+    /// The HTTP version the exchange spoke: `HTTP/1.1` for raw bytes (written as HTTP/1.x
+    /// whatever the server prefers), what the client library negotiated for its checks
+    /// (`HTTP/2.0` over ALPN h2); `None` when no connection was made.
+    #[serde(default)]
+    pub http_version: Option<String>,
 }
 
 /// The parameters a TLS handshake negotiated.
@@ -219,6 +224,7 @@ impl Exchange {
             tcp_retransmits: None,
             peer: None,
             tls_info: None,
+            http_version: None,
         }
     }
 

@@ -152,6 +152,7 @@ fn exchange(role: Role, tls: bool) -> Exchange {
         tcp_retransmits: Some(0),
         peer: None,
         tls_info: None,
+        http_version: None,
     }
 }
 

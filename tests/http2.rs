@@ -1,0 +1,174 @@
+//! HTTP/2 where the listener negotiates it: the method checks and the limit searches run over
+//! h2 as well as HTTP/1.1, every exchange says which version it spoke, and the raw probes stay
+//! HTTP/1.1. Against a real nginx (`listen ... ssl http2`); fails, never skips, without nginx.
+
+use std::process::{Command, Output};
+
+use lbprobe::lab::{Nginx, NginxServer, NginxSpec};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lbprobe");
+
+fn lbprobe(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"))
+}
+
+fn nginx(server: NginxServer) -> Nginx {
+    Nginx::start(&NginxSpec::one(server))
+        .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
+}
+
+fn scan(nginx: &Nginx, extra: &[&str]) -> Value {
+    let url = format!("{}/", nginx.url(0));
+    let mut args = vec![
+        "scan",
+        "--listener",
+        &url,
+        "--insecure",
+        "--format",
+        "json",
+        "--timeout",
+        "3",
+        "--max-rate",
+        "1000",
+    ];
+    args.extend_from_slice(extra);
+    let out = lbprobe(&args);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn variants(report: &Value) -> Vec<String> {
+    report["observations"]
+        .as_array()
+        .expect("observations")
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["family"].as_str().unwrap_or(""),
+                o["variant"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+fn observation<'a>(report: &'a Value, family: &str, variant: &str, role: &str) -> &'a Value {
+    report["observations"]
+        .as_array()
+        .expect("observations")
+        .iter()
+        .find(|o| o["family"] == family && o["variant"] == variant && o["role"] == role)
+        .unwrap_or_else(|| panic!("no {role} {family} {variant} among {:?}", variants(report)))
+}
+
+fn finding<'a>(report: &'a Value, cause: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["cause"] == cause)
+        .unwrap_or_else(|| panic!("no finding {cause} in {:#}", report["findings"]))
+}
+
+#[test]
+fn methods_and_limits_run_over_h2_where_the_listener_negotiates_it() {
+    let nginx = nginx(NginxServer::fixed().http2());
+    let report = scan(
+        &nginx,
+        &[
+            "--probes",
+            "protocol,methods,header-size,uri-limit",
+            "--malformed",
+            "lowercase-method",
+        ],
+    );
+    let alpn = observation(&report, "protocol", "alpn", "listener");
+    assert_eq!(alpn["detail"]["chosen"], "h2", "{alpn:#}");
+    assert_eq!(alpn["exchange"]["tls_info"]["alpn"], "h2");
+
+    // The same method over each version, each saying which it spoke.
+    let get = observation(&report, "methods", "GET", "listener");
+    assert_eq!(get["exchange"]["http_version"], "HTTP/1.1", "{get:#}");
+    let get2 = observation(&report, "methods", "GET h2", "listener");
+    assert_eq!(get2["exchange"]["http_version"], "HTTP/2.0", "{get2:#}");
+    assert_eq!(get2["exchange"]["response"]["status"], 200);
+    assert_eq!(get2["detail"]["via"], "reqwest-h2");
+    let trace2 = observation(&report, "methods", "TRACE h2", "listener");
+    assert_eq!(trace2["exchange"]["response"]["status"], 405, "{trace2:#}");
+    // CONNECT has no origin-request form over h2: HTTP/1.1 only.
+    assert!(!variants(&report).contains(&"methods CONNECT h2".to_string()));
+
+    // Raw probes stay HTTP/1.1 and have no h2 twin.
+    let raw = observation(&report, "malformed", "lowercase-method", "listener");
+    assert_eq!(raw["exchange"]["http_version"], "HTTP/1.1", "{raw:#}");
+    assert!(!variants(&report)
+        .iter()
+        .any(|v| v.starts_with("malformed") && v.ends_with(" h2")));
+
+    // Each limit measured over both versions: nginx's h2 module holds header fields to its own
+    // buffers, so the header-line limit differs from HTTP/1.1's 8190 bytes.
+    let h1 = &observation(&report, "header-size", "limit", "listener")["detail"];
+    let h2 = &observation(&report, "header-size", "limit h2", "listener")["detail"];
+    assert_eq!(h1["largest_accepted"], 8190, "{h1:#}");
+    assert_eq!(h2["exact"], true, "{h2:#}");
+    assert_ne!(h2["largest_accepted"], h1["largest_accepted"], "{h2:#}");
+    let uri2 = &observation(&report, "uri-limit", "limit h2", "listener")["detail"];
+    assert!(
+        uri2["largest_accepted"].as_u64().unwrap() >= 1024,
+        "{uri2:#}"
+    );
+
+    let header = finding(&report, "400.header-too-large");
+    let evidence = header["evidence"].to_string();
+    assert!(evidence.contains("listener over HTTP/2"), "{evidence}");
+    assert!(
+        evidence.contains("HTTP/2 and HTTP/1.1 clients meet different limits"),
+        "{evidence}"
+    );
+    let trace = finding(&report, "405.trace-unsupported");
+    assert!(
+        trace["evidence"]
+            .to_string()
+            .contains("TRACE over HTTP/2 via the listener: 405"),
+        "{trace:#}"
+    );
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("negotiates HTTP/2"), "{notes}");
+}
+
+#[test]
+fn a_listener_without_h2_is_checked_over_http1_only() {
+    let nginx = nginx(NginxServer::fixed().tls(true));
+    let report = scan(&nginx, &["--probes", "protocol,methods"]);
+    let alpn = observation(&report, "protocol", "alpn", "listener");
+    assert_ne!(alpn["detail"]["chosen"], "h2", "{alpn:#}");
+    assert!(
+        !variants(&report).iter().any(|v| v.ends_with(" h2")),
+        "{:?}",
+        variants(&report)
+    );
+    let get = observation(&report, "methods", "GET", "listener");
+    assert_eq!(get["exchange"]["http_version"], "HTTP/1.1");
+}
+
+#[test]
+fn plain_http_sides_are_not_offered_h2() {
+    let nginx = nginx(NginxServer::fixed());
+    let report = scan(&nginx, &["--probes", "methods"]);
+    assert!(
+        !variants(&report)
+            .iter()
+            .any(|v| v.contains("alpn") || v.ends_with(" h2")),
+        "{:?}",
+        variants(&report)
+    );
+}
