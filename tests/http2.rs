@@ -4,7 +4,9 @@
 
 use std::process::{Command, Output};
 
-use lbprobe::lab::{Nginx, NginxServer, NginxSpec};
+use lbprobe::lab::{
+    BackendConfig, Haproxy, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
+};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lbprobe");
@@ -171,4 +173,66 @@ fn plain_http_sides_are_not_offered_h2() {
         "{:?}",
         variants(&report)
     );
+}
+
+/// HAProxy converts h2 and HTTP/1.1 requests into one internal form held in one buffer
+/// (`tune.bufsize`): its limits over h2 sit within a few bytes of HTTP/1.1's (the pseudo-headers
+/// take the difference), where nginx's h2 module has limits of its own; it refuses an oversized
+/// h2 request by resetting the stream or the connection, and passes TRACE on in both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_holds_h2_to_the_same_buffer_and_resets_what_does_not_fit() {
+    let backend = LabBackend::start(BackendConfig::default()).await.unwrap();
+    let haproxy = Haproxy::start(&HaproxySpec {
+        frontends: vec![HaproxyFrontend::proxy(backend.url()).http2()],
+        ..HaproxySpec::default()
+    })
+    .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
+    let url = format!("https://127.0.0.1:{}/", haproxy.port(0));
+    let out = tokio::process::Command::new(BIN)
+        .args([
+            "scan",
+            "--listener",
+            &url,
+            "--insecure",
+            "--format",
+            "json",
+            "--timeout",
+            "3",
+            "--max-rate",
+            "1000",
+            "--probes",
+            "protocol,methods,header-size",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let alpn = observation(&report, "protocol", "alpn", "listener");
+    assert_eq!(alpn["detail"]["chosen"], "h2", "{alpn:#}");
+    let trace2 = observation(&report, "methods", "TRACE h2", "listener");
+    assert_eq!(trace2["exchange"]["response"]["status"], 200, "{trace2:#}");
+    assert_eq!(trace2["exchange"]["http_version"], "HTTP/2.0");
+
+    let h1 = &observation(&report, "header-size", "limit", "listener")["detail"];
+    let h2 = &observation(&report, "header-size", "limit h2", "listener")["detail"];
+    assert_eq!(
+        (h1["exact"].as_bool(), h2["exact"].as_bool()),
+        (Some(true), Some(true)),
+        "{h1:#} {h2:#}"
+    );
+    let (a1, a2) = (
+        h1["largest_accepted"].as_u64().unwrap(),
+        h2["largest_accepted"].as_u64().unwrap(),
+    );
+    assert!(
+        a1.abs_diff(a2) < 64,
+        "HTTP/1.1 {a1}, h2 {a2}: one buffer for both"
+    );
+    // The first refused size over h2 was reset, not answered.
+    let refused = format!("header-{} h2", h2["smallest_rejected"]);
+    let r = observation(&report, "header-size", &refused, "listener");
+    assert_eq!(r["exchange"]["end"]["kind"], "reset", "{r:#}");
+    assert!(r["exchange"]["response"].is_null());
 }

@@ -45,6 +45,8 @@ pub struct HaproxyFrontend {
     /// The backend's servers as URLs (`http://127.0.0.1:9000`, or `https://` for TLS to the
     /// server, unverified). None: a backend without servers, which haproxy answers with 503.
     pub servers: Vec<String>,
+    /// Offer HTTP/2 on the TLS bind (`alpn h2,http/1.1`).
+    pub http2: bool,
     /// Raw lines inside this `frontend`.
     pub extra: String,
     /// Raw lines inside this frontend's `backend`.
@@ -66,6 +68,13 @@ impl HaproxyFrontend {
 
     pub fn tls(mut self, tls: bool) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// TLS with HTTP/2 offered by ALPN.
+    pub fn http2(mut self) -> Self {
+        self.tls = true;
+        self.http2 = true;
         self
     }
 
@@ -305,10 +314,10 @@ fn render_conf(spec: &HaproxySpec, layout: &Layout, ports: &[u16]) -> Result<Str
         let _ = writeln!(conf, "    {}", spec.defaults_extra);
     }
     for (i, (frontend, port)) in spec.frontends.iter().zip(ports).enumerate() {
-        let ssl = if frontend.tls {
-            format!(" ssl crt \"{}\"", layout.pem.display())
-        } else {
-            String::new()
+        let ssl = match (frontend.tls, frontend.http2) {
+            (true, false) => format!(" ssl crt \"{}\"", layout.pem.display()),
+            (true, true) => format!(" ssl crt \"{}\" alpn h2,http/1.1", layout.pem.display()),
+            _ => String::new(),
         };
         let _ = write!(
             conf,

@@ -402,7 +402,11 @@ pub(super) fn error_exchange(e: &reqwest::Error, started: Instant, side: &Side) 
         }
     } else if e.is_timeout() {
         ConnEnd::Timeout
-    } else if chain.contains("reset") {
+    } else if chain.contains("reset")
+        || chain.contains("http2 error: ") && chain.contains("error received")
+    {
+        // An h2 peer that ends the stream or the connection (RST_STREAM, GOAWAY) with an error
+        // code refuses the request as a reset would: HAProxy does so for oversized headers.
         ConnEnd::Reset
     } else if chain.contains("closed") || chain.contains("incomplete") {
         ConnEnd::Fin
@@ -421,6 +425,8 @@ pub(super) fn error_exchange(e: &reqwest::Error, started: Instant, side: &Side) 
     }
 }
 
+/// The error and its causes, without the request URL (a limit search's URL is up to 64 KiB of
+/// padding) and at most [`ERROR_TEXT_MAX`] bytes.
 fn error_chain(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -429,8 +435,21 @@ fn error_chain(e: &reqwest::Error) -> String {
         text.push_str(&s.to_string());
         source = s.source();
     }
+    if let Some(url) = e.url() {
+        text = text.replace(&format!(" for url ({url})"), "");
+    }
+    if text.len() > ERROR_TEXT_MAX {
+        let mut cut = ERROR_TEXT_MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
     text
 }
+
+const ERROR_TEXT_MAX: usize = 400;
 
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
