@@ -104,6 +104,11 @@ fn methods_and_limits_run_over_h2_where_the_listener_negotiates_it() {
     assert_eq!(get2["exchange"]["http_version"], "HTTP/2.0", "{get2:#}");
     assert_eq!(get2["exchange"]["response"]["status"], 200);
     assert_eq!(get2["detail"]["via"], "reqwest-h2");
+    assert_eq!(
+        get2["exchange"]["peer"],
+        format!("127.0.0.1:{}", nginx.port(0)),
+        "the client library's exchanges record the address they reached too"
+    );
     let trace2 = observation(&report, "methods", "TRACE h2", "listener");
     assert_eq!(trace2["exchange"]["response"]["status"], 405, "{trace2:#}");
     // CONNECT has no origin-request form over h2: HTTP/1.1 only.

@@ -323,6 +323,7 @@ pub(super) async fn response_exchange(
     let status = resp.status();
     let version = format!("{:?}", resp.version());
     let http_version = version.clone();
+    let peer = resp.remote_addr().map(|a| a.to_string());
     let headers: Vec<(String, String)> = resp
         .headers()
         .iter()
@@ -383,6 +384,7 @@ pub(super) async fn response_exchange(
             problems: Vec::new(),
         }),
         http_version: Some(http_version),
+        peer,
         ..Exchange::not_started(&side.endpoint)
     }
 }
