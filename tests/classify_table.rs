@@ -227,6 +227,66 @@ fn http_to_https_listener() {
     check(&http_to_https_listener_rows());
 }
 
+// ---------------------------------------------------------- 400.client-certificate-required
+
+fn client_certificate_required_rows() -> Vec<Row> {
+    const ID: &str = "400.client-certificate-required";
+    let page = |title: &str| nginx_page(400, title);
+    vec![
+        row(
+            "nginx with ssl_verify_client on and no certificate presented",
+            vec![baseline(LISTENER, 400, "Bad Request").answer(
+                400,
+                "Bad Request",
+                &page("No required SSL certificate was sent"),
+            )],
+        )
+        .expect(ID, Reproduced)
+        .mentions(ID, "none was presented"),
+        row(
+            "nginx refuses the certificate presented",
+            vec![baseline(LISTENER, 400, "Bad Request").answer(
+                400,
+                "Bad Request",
+                &page("The SSL certificate error"),
+            )],
+        )
+        .expect(ID, Reproduced)
+        .mentions(ID, "refused the one presented"),
+        row(
+            "HAProxy's verify required ends the handshake with an alert",
+            vec![
+                obs(Family::Protocol, "baseline", LISTENER).ended(ConnEnd::TlsAlert(
+                    "received fatal alert: CertificateRequired".into(),
+                )),
+            ],
+        )
+        .expect(ID, Reproduced)
+        .mentions(ID, "none was presented"),
+        row(
+            "a TLS listener that answers the baseline asks for no certificate",
+            vec![baseline(LISTENER, 200, "OK")],
+        )
+        .expect(ID, RuledOut),
+        row(
+            "another 400 says nothing about certificates",
+            vec![baseline(LISTENER, 400, "Bad Request")],
+        )
+        .absent(ID),
+        row(
+            "a plain listener has no TLS",
+            vec![baseline(LISTENER, 200, "OK")],
+        )
+        .plain_listener()
+        .absent(ID),
+    ]
+}
+
+#[test]
+fn client_certificate_required() {
+    check(&client_certificate_required_rows());
+}
+
 // ---------------------------------------------------------------- 400.backend-expects-https
 
 fn backend_expects_https_rows() -> Vec<Row> {

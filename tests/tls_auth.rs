@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use lbprobe::lab::cert::LabCa;
-use lbprobe::lab::{Nginx, NginxServer, NginxSpec};
+use lbprobe::lab::{
+    BackendConfig, Haproxy, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
+};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lbprobe");
@@ -35,6 +37,15 @@ fn json(out: &Output) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
+}
+
+fn finding<'a>(report: &'a Value, cause: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["cause"] == cause)
+        .unwrap_or_else(|| panic!("no finding {cause} in {:#}", report["findings"]))
 }
 
 /// The listener's baseline GET, as the report's JSON holds it.
@@ -150,8 +161,19 @@ fn a_listener_that_demands_a_client_certificate_gets_one() {
     let b = baseline(&with);
     assert_eq!(b["exchange"]["response"]["status"], 200, "{b:#}");
 
+    assert_eq!(
+        finding(&with, "400.client-certificate-required")["verdict"],
+        "ruled_out"
+    );
+
     // nginx finishes the handshake without a certificate and answers 400 itself.
     let without = json(&scan(&nginx, &["--cacert", &ca]));
+    let f = finding(&without, "400.client-certificate-required");
+    assert_eq!(f["verdict"], "reproduced", "{f:#}");
+    assert!(
+        f["reason"].as_str().unwrap().contains("none was presented"),
+        "{f:#}"
+    );
     let b = baseline(&without);
     assert_eq!(b["exchange"]["response"]["status"], 400, "{b:#}");
     assert!(
@@ -169,6 +191,89 @@ fn a_listener_that_demands_a_client_certificate_gets_one() {
     );
     let b = json(&scan(&nginx, &["--cacert", &ca, "--cert", &both]));
     assert_eq!(baseline(&b)["exchange"]["response"]["status"], 200);
+
+    // A certificate of another CA is presented and refused: nginx's other 400 page.
+    let stranger = LabCa::new("another CA")
+        .unwrap()
+        .client("stranger.lbprobe.test")
+        .unwrap();
+    let stranger = pki.write(
+        "stranger.pem",
+        &format!("{}{}", stranger.cert_pem, stranger.key_pem),
+    );
+    let refused = json(&scan(&nginx, &["--cacert", &ca, "--cert", &stranger]));
+    let f = finding(&refused, "400.client-certificate-required");
+    assert_eq!(f["verdict"], "reproduced", "{f:#}");
+    assert!(
+        f["reason"]
+            .as_str()
+            .unwrap()
+            .contains("refused the one presented"),
+        "{f:#}"
+    );
+}
+
+/// HAProxy with `verify required` ends the handshake with an alert instead of answering 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_refuses_a_missing_client_certificate_in_the_handshake() {
+    let pki = Pki::new();
+    let ca = pki.write("ca.pem", &pki.ca.cert_pem);
+    let backend = LabBackend::start(BackendConfig::default()).await.unwrap();
+    let haproxy = Haproxy::start(&HaproxySpec {
+        frontends: vec![HaproxyFrontend {
+            bind_extra: format!("ca-file \"{ca}\" verify required"),
+            ..HaproxyFrontend::proxy(backend.url()).tls(true)
+        }],
+        ..HaproxySpec::default()
+    })
+    .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
+    let url = format!("https://127.0.0.1:{}/", haproxy.port(0));
+    let run = |extra: Vec<String>| {
+        let url = url.clone();
+        async move {
+            let mut args: Vec<String> = [
+                "scan",
+                "--listener",
+                &url,
+                "--insecure",
+                "--probes",
+                "protocol",
+                "--format",
+                "json",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            args.extend(TIGHT.iter().map(|s| s.to_string()));
+            args.extend(extra);
+            let out = tokio::process::Command::new(BIN)
+                .args(&args)
+                .output()
+                .await
+                .unwrap();
+            json(&out)
+        }
+    };
+    let without = run(Vec::new()).await;
+    let f = finding(&without, "400.client-certificate-required");
+    assert_eq!(f["verdict"], "reproduced", "{f:#}");
+    assert!(
+        f["reason"].as_str().unwrap().contains("none was presented"),
+        "{f:#} {:#}",
+        baseline(&without)
+    );
+
+    let client = pki.ca.client("client.lbprobe.test").unwrap();
+    let both = pki.write(
+        "client.pem",
+        &format!("{}{}", client.cert_pem, client.key_pem),
+    );
+    let with = run(vec!["--cert".into(), both]).await;
+    assert_eq!(baseline(&with)["exchange"]["response"]["status"], 200);
+    assert_eq!(
+        finding(&with, "400.client-certificate-required")["verdict"],
+        "ruled_out"
+    );
 }
 
 #[test]

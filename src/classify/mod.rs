@@ -12,6 +12,7 @@ mod rate;
 mod response;
 mod rules;
 mod timing;
+mod tls_auth;
 pub mod verdict;
 
 use std::collections::HashMap;

@@ -27,6 +27,7 @@ pub(crate) fn all(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     out.extend(super::mtu::drafts(view, ctx));
     out.extend(super::keepalive::drafts(view, ctx));
     out.extend(super::pool::drafts(view, ctx));
+    out.extend(super::tls_auth::drafts(view, ctx));
     out
 }
 

@@ -47,6 +47,8 @@ pub struct HaproxyFrontend {
     pub servers: Vec<String>,
     /// Offer HTTP/2 on the TLS bind (`alpn h2,http/1.1`).
     pub http2: bool,
+    /// Raw options appended to the `bind` line, e.g. `ca-file ca.pem verify required`.
+    pub bind_extra: String,
     /// Raw lines inside this `frontend`.
     pub extra: String,
     /// Raw lines inside this frontend's `backend`.
@@ -314,6 +316,11 @@ fn render_conf(spec: &HaproxySpec, layout: &Layout, ports: &[u16]) -> Result<Str
         let _ = writeln!(conf, "    {}", spec.defaults_extra);
     }
     for (i, (frontend, port)) in spec.frontends.iter().zip(ports).enumerate() {
+        let bind_extra = if frontend.bind_extra.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", frontend.bind_extra)
+        };
         let ssl = match (frontend.tls, frontend.http2) {
             (true, false) => format!(" ssl crt \"{}\"", layout.pem.display()),
             (true, true) => format!(" ssl crt \"{}\" alpn h2,http/1.1", layout.pem.display()),
@@ -321,7 +328,7 @@ fn render_conf(spec: &HaproxySpec, layout: &Layout, ports: &[u16]) -> Result<Str
         };
         let _ = write!(
             conf,
-            "\nfrontend fe{i}\n    bind 127.0.0.1:{port}{ssl}\n    default_backend be{i}\n"
+            "\nfrontend fe{i}\n    bind 127.0.0.1:{port}{ssl}{bind_extra}\n    default_backend be{i}\n"
         );
         if !frontend.extra.is_empty() {
             let _ = writeln!(conf, "    {}", frontend.extra);

@@ -384,7 +384,7 @@ mod tests {
         let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle}"));
         assert!(at("405 Method Not Allowed") < at("405.trace-unsupported"));
         assert!(at("405.trace-unsupported") < at("408 Request Timeout"));
-        assert!(text.contains("44 causes"), "{text}");
+        assert!(text.contains("45 causes"), "{text}");
     }
 
     #[test]
@@ -422,11 +422,19 @@ mod tests {
             .find(|l| l.contains("502.keepalive-race"))
             .expect("extension row");
         assert!(row.ends_with("(extension)"), "{row}");
-        assert!(text.contains("2 marked (extension)"), "{text}");
+        assert!(text.contains("3 marked (extension)"), "{text}");
         let page_rows = text
             .lines()
             .filter(|l| l.starts_with("  ") && l.contains("(extension)"))
-            .filter(|l| !l.contains("502.keepalive-race") && !l.contains("502.bad-pool-member"));
+            .filter(|l| {
+                ![
+                    "502.keepalive-race",
+                    "502.bad-pool-member",
+                    "400.client-certificate-required",
+                ]
+                .iter()
+                .any(|id| l.contains(id))
+            });
         assert_eq!(page_rows.count(), 0, "{text}");
         let detail = cause_human(cause("502.keepalive-race"), false);
         assert!(detail.contains("extension: not on the reference page"));
