@@ -2,7 +2,7 @@
 //! status with upstream_status, then the timings with the profile's timeouts. Pure: a table
 //! test below has a row per rule.
 
-use super::record::{is_dash, parse_number, split_upstream, Record};
+use super::record::{is_dash, last_upstream, parse_number, split_upstream, Record};
 use crate::profile::Profile;
 
 /// A client connection's round-trip time above this (µs) is a network problem of its own.
@@ -83,17 +83,25 @@ pub struct Facts {
 
 impl Facts {
     pub fn of(r: &Record<'_>) -> Facts {
+        let mut f = Facts::default();
+        f.fill(r);
+        f
+    }
+
+    /// [`Facts::of`] into `self`, reusing its allocations: the path of every error line.
+    pub fn fill(&mut self, r: &Record<'_>) {
         let scale = r.time_scale;
         let last = |v: Option<&[u8]>| -> (Option<f64>, bool) {
             match v {
                 None => (None, false),
-                Some(v) => match split_upstream(v).last() {
+                Some(v) => match last_upstream(v) {
                     Some(t) if !is_dash(t) => (parse_number(t).map(|n| n * scale), false),
                     _ => (None, true),
                 },
             }
         };
-        let mut upstream = Vec::new();
+        let mut upstream = std::mem::take(&mut self.upstream);
+        upstream.clear();
         let mut last_try_dash = false;
         if let Some(u) = r.upstream_status {
             for (i, s) in split_upstream(u).enumerate() {
@@ -109,7 +117,13 @@ impl Facts {
         let (connect, connect_failed) = last(r.upstream_connect_time);
         let (_, no_response_header) = last(r.upstream_header_time);
         let request = r.request;
-        Facts {
+        let method = r.method().filter(|m| !is_dash(m)).map(|m| {
+            let mut v = self.method.take().unwrap_or_default();
+            v.clear();
+            v.extend_from_slice(m);
+            v
+        });
+        *self = Facts {
             status: r.status,
             upstream_logged: r.upstream_status.is_some(),
             upstream,
@@ -119,7 +133,7 @@ impl Facts {
             upstream_connect_time: connect,
             connect_failed,
             no_response_header,
-            method: r.method().filter(|m| !is_dash(m)).map(<[u8]>::to_vec),
+            method,
             request_missing: request.is_some_and(is_dash)
                 || (request.is_none() && r.method.is_some_and(is_dash)),
             bytes_sent: r.bytes_sent.and_then(parse_number).map(|n| n as u64),
@@ -128,7 +142,7 @@ impl Facts {
             plain_on_tls: r.scheme == Some(b"https") && r.ssl_protocol.is_some_and(is_dash),
             termination: r.termination,
             no_server: r.upstream_addr.is_some_and(|a| a.ends_with(b"<NOSRV>")),
-        }
+        };
     }
 
     /// The backend's status the listener compares with: the last try's.

@@ -240,9 +240,11 @@ impl Options {
             Ok(rec) => {
                 acc.status[usize::from(rec.status)] += 1;
                 if rec.status >= 400 {
-                    let facts = Facts::of(&rec);
+                    let mut facts = std::mem::take(&mut acc.scratch);
+                    facts.fill(&rec);
                     let c = classify::classify(&facts, &self.timeouts);
                     acc.error_line(n, &rec, &facts, c);
+                    acc.scratch = facts;
                 }
             }
         }

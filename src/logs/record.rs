@@ -78,31 +78,37 @@ pub fn parse_number(v: &[u8]) -> Option<f64> {
     if digits.is_empty() {
         return None;
     }
+    // The integer digits, then the fraction's: two tight loops, no state per byte.
+    let mut i = 0;
     let mut int: u64 = 0;
+    while let Some(&b) = digits.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        int = int.checked_mul(10)?.checked_add(u64::from(d))?;
+        i += 1;
+    }
+    let mut any_digit = i > 0;
     let mut frac: u64 = 0;
     let mut frac_div: u64 = 1;
-    let mut seen_dot = false;
-    let mut any_digit = false;
-    for &b in digits {
-        match b {
-            b'0'..=b'9' => {
-                any_digit = true;
-                let d = u64::from(b - b'0');
-                if seen_dot {
-                    // Digits beyond 1e-12 cannot change a comparison against a timeout.
-                    if frac_div < 1_000_000_000_000 {
-                        frac = frac * 10 + d;
-                        frac_div *= 10;
-                    }
-                } else {
-                    int = int.checked_mul(10)?.checked_add(d)?;
-                }
+    if digits.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(&b) = digits.get(i) {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                break;
             }
-            b'.' if !seen_dot => seen_dot = true,
-            _ => return None,
+            any_digit = true;
+            // Digits beyond 1e-12 cannot change a comparison against a timeout.
+            if frac_div < 1_000_000_000_000 {
+                frac = frac * 10 + u64::from(d);
+                frac_div *= 10;
+            }
+            i += 1;
         }
     }
-    if !any_digit {
+    if i != digits.len() || !any_digit {
         return None;
     }
     let n = int as f64 + frac as f64 / frac_div as f64;
@@ -127,6 +133,27 @@ pub fn split_upstream(v: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|s| !s.is_empty())
 }
 
+/// The last value of [`split_upstream`] (the last try's), found from the end: no walk over the
+/// tries before it.
+#[inline]
+pub fn last_upstream(v: &[u8]) -> Option<&[u8]> {
+    let mut end = v.len();
+    loop {
+        let start = v[..end]
+            .iter()
+            .rposition(|&b| b == b',' || b == b':')
+            .map_or(0, |i| i + 1);
+        let t = trim(&v[start..end]);
+        if !t.is_empty() {
+            return Some(t);
+        }
+        if start == 0 {
+            return None;
+        }
+        end = start - 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,12 +167,32 @@ mod tests {
         assert_eq!(parse_number(b""), None);
         assert_eq!(parse_number(b"1.2.3"), None);
         assert_eq!(parse_number(b"99999999999999999999999"), None);
+        assert_eq!(parse_number(b" 1. "), Some(1.0));
+        assert_eq!(parse_number(b".5"), Some(0.5));
+        assert_eq!(parse_number(b"."), None);
+        assert_eq!(parse_number(b"+"), None);
+        assert_eq!(parse_number(b"1x"), None);
+        assert_eq!(parse_number(b"0.1234567890123456"), Some(0.123456789012));
     }
 
     #[test]
     fn upstream_lists() {
         let v: Vec<&[u8]> = split_upstream(b"502, 504 : 200").collect();
         assert_eq!(v, [&b"502"[..], b"504", b"200"]);
+        for v in [
+            &b"502, 504 : 200"[..],
+            b"-",
+            b"",
+            b" ",
+            b"1,",
+            b",",
+            b"a, ,",
+            b": 7 ,:",
+            b"0.001, -",
+            b"x:y",
+        ] {
+            assert_eq!(last_upstream(v), split_upstream(v).last(), "{v:?}");
+        }
     }
 
     #[test]

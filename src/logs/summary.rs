@@ -201,6 +201,10 @@ pub struct Summary {
     /// 499 lines per request_time in 100 ms steps: one value for most of them is a client
     /// timeout (`499.client-timeout-short`).
     pub rt_499: BTreeMap<u64, u64>,
+    /// Reused by every error line, so reading one allocates nothing.
+    pub(super) scratch: Facts,
+    /// The minute of the last time field that [`minute_of`] reads from its first bytes alone.
+    minute_cache: Option<([u8; 17], Option<u64>)>,
 }
 
 impl Default for Summary {
@@ -216,6 +220,8 @@ impl Default for Summary {
             unexplained: BTreeMap::new(),
             reached_backend: 0,
             rt_499: BTreeMap::new(),
+            scratch: Facts::default(),
+            minute_cache: None,
         }
     }
 }
@@ -276,7 +282,10 @@ impl Summary {
         if let Some(a) = rec.upstream_addr.filter(|a| !super::record::is_dash(a)) {
             s.upstreams.add(a, 1);
         }
-        if let Some(m) = rec.time.and_then(minute_of) {
+        if let Some(m) = rec
+            .time
+            .and_then(|t| minute_cached(&mut self.minute_cache, t))
+        {
             s.buckets.add(m, 1);
         }
     }
@@ -395,6 +404,29 @@ pub fn minute_of(t: &[u8]) -> Option<u64> {
     (secs.len() >= 9).then_some(num(secs)? / 60)
 }
 
+/// [`minute_of`], remembering the last answer: a log's lines come in time order, so most error
+/// lines share the minute of the one before. Only times whose minute is a function of their
+/// first 17 bytes (`$time_local`, ISO 8601) are remembered; `$msec` is read every time.
+fn minute_cached(cache: &mut Option<([u8; 17], Option<u64>)>, t: &[u8]) -> Option<u64> {
+    let Some(head) = t.get(..17) else {
+        return minute_of(t);
+    };
+    if let Some((key, minute)) = cache {
+        if key[..] == *head {
+            return *minute;
+        }
+    }
+    let minute = minute_of(t);
+    let fixed = (t[2] == b'/' && t[6] == b'/' && t[11] == b':')
+        || (t[4] == b'-' && t[7] == b'-' && matches!(t[10], b'T' | b' '));
+    if fixed {
+        let mut key = [0u8; 17];
+        key.copy_from_slice(head);
+        *cache = Some((key, minute));
+    }
+    minute
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -441,6 +473,28 @@ mod tests {
         );
         assert_eq!(minute_of(b"nonsense"), None);
         assert_eq!(minute_of(b"99/Xyz/2025:19:29:01"), None);
+    }
+
+    /// The remembered minute is the minute of the line at hand, whatever came before.
+    #[test]
+    fn cached_minutes_agree_with_minute_of() {
+        let times: [&[u8]; 9] = [
+            b"24/Nov/2025:19:29:01 +0000",
+            b"24/Nov/2025:19:29:59 +0000",
+            b"24/Nov/2025:19:30:00 +0000",
+            b"2025-11-24T19:29:59+00:00",
+            b"1764012541.123",
+            b"17640125411234567.5",
+            b"17640125411234567",
+            b"99/Xyz/2025:19:29:01",
+            b"24/Nov/2025:19:30:00 +0000",
+        ];
+        let mut cache = None;
+        for _ in 0..2 {
+            for t in times {
+                assert_eq!(minute_cached(&mut cache, t), minute_of(t), "{t:?}");
+            }
+        }
     }
 
     #[test]
