@@ -55,8 +55,10 @@ pub async fn start_lab() -> Result<Lab, LabError> {
         });
     }
     let spec = NginxSpec::one(
+        // HTTP/2 offered, as listeners in front of browsers do: the method checks and limits
+        // then show what h2 clients meet next to HTTP/1.1 ones.
         NginxServer::proxy(backend.url())
-            .tls(true)
+            .http2()
             .extra(NGINX_TIMEOUTS),
     );
     let nginx = Nginx::start(&spec)?;

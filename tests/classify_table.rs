@@ -625,6 +625,11 @@ fn header_too_large_rows() -> Vec<Row> {
     ]
 }
 
+/// The same observation as its h2 twin (`limit h2`).
+fn h2_twin(o: Obs) -> Obs {
+    o.variant(&lbprobe::probe::h2::variant("limit"))
+}
+
 fn uri_limit_rows() -> Vec<Row> {
     const LISTENER_ID: &str = "414.uri-too-long";
     const BACKEND_ID: &str = "414.backend-uri-limit";
@@ -657,6 +662,32 @@ fn uri_limit_rows() -> Vec<Row> {
         .mentions(LISTENER_ID, "are the backend's")
         .expect(BACKEND_ID, Confirmed)
         .mentions(BACKEND_ID, "pass the listener"),
+        row(
+            "over h2 too the backend's 414 is relayed: the h2 threshold confirms nothing",
+            vec![
+                uri_limit(LISTENER, Some(2000), Some(2001), Some(414)),
+                uri_limit(BACKEND, Some(2000), Some(2001), Some(414)),
+                h2_twin(uri_limit(LISTENER, Some(2000), Some(2001), Some(414))),
+            ],
+        )
+        .expect(LISTENER_ID, RuledOut)
+        .mentions(
+            LISTENER_ID,
+            "over HTTP/2 the refusals above 2000 bytes are the backend's too",
+        ),
+        row(
+            "h2 clients refused below the documented limit confirm it, HTTP/1.1 ones passing",
+            vec![
+                uri_limit(LISTENER, Some(65000), None, None),
+                h2_twin(uri_limit(LISTENER, Some(8000), Some(8001), None)),
+            ],
+        )
+        .no_backend()
+        .expect(LISTENER_ID, Confirmed)
+        .mentions(
+            LISTENER_ID,
+            "over HTTP/2 the listener refuses request targets above 8000 bytes",
+        ),
         row(
             "the backend refuses long URIs; no listener measured",
             vec![uri_limit(BACKEND, Some(4000), Some(4001), Some(414))],

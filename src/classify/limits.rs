@@ -111,9 +111,21 @@ fn with_h2(view: &View<'_>, ctx: &Context<'_>, m: &Measure, d: Option<Draft>) ->
         ),
         &[ho],
     );
-    let (Some(h2_accepted), Some(_)) = (h.largest_accepted, h.smallest_rejected) else {
+    let (Some(h2_accepted), Some(h2_rejected)) = (h.largest_accepted, h.smallest_rejected) else {
         return Some(d);
     };
+    // The same threshold straight to the backend: over h2 too the refusals are the backend's,
+    // passed on (the listener speaks HTTP/1.1 to it whatever the client spoke).
+    if let Some((bo, b)) = limit_of(view, m.family, Role::Backend) {
+        if b.smallest_rejected == Some(h2_rejected) && b.largest_accepted == Some(h2_accepted) {
+            return Some(d.with(
+                format!(
+                    "over HTTP/2 the refusals above {h2_accepted} bytes are the backend's too (the same threshold straight to it)"
+                ),
+                &[ho, bo],
+            ));
+        }
+    }
     if let Some((lo, l)) = limit_of(view, m.family, Role::Listener) {
         if l.largest_accepted != Some(h2_accepted) && l.smallest_rejected.is_some() {
             d = d.with(

@@ -226,6 +226,12 @@ impl Obs {
         self
     }
 
+    /// Rename the variant (e.g. to its h2 twin).
+    pub fn variant(mut self, variant: &str) -> Obs {
+        self.o.variant = variant.to_string();
+        self
+    }
+
     pub fn build(self) -> Observation {
         self.o
     }
