@@ -351,6 +351,15 @@ fn a_scenario_names_the_ca_the_client_certificate_and_where_to_connect() {
         text.contains("client certificate") && text.contains("connecting to 127.0.0.1:"),
         "{text}"
     );
+    // Under the target: where the baseline went and what TLS and ALPN settled on.
+    let under = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("reached 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        under.contains("TLSv1.") && under.contains("ALPN http/1.1"),
+        "{under}"
+    );
 }
 
 #[test]

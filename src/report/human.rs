@@ -30,6 +30,9 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
     for t in &r.targets {
         let tls = t.connection_note();
         writeln!(out, "  {:<8} {}{tls}", t.role.to_string(), t.url())?;
+        if let Some(line) = connection_line(r, t.role) {
+            writeln!(out, "  {:<8} {}", "", s.dim(&line))?;
+        }
     }
     writeln!(out)?;
 
@@ -241,4 +244,29 @@ fn write_detail(out: &mut String, f: &Finding, s: Style) -> std::fmt::Result {
         }
     }
     Ok(())
+}
+
+/// How the baseline reached a side: the address, what TLS settled on, what ALPN chose.
+fn connection_line(r: &Report, role: Role) -> Option<String> {
+    use crate::probe::{Detail, Family};
+    let find = |variant: &str| {
+        r.observations
+            .iter()
+            .find(|o| o.family == Family::Protocol && o.variant == variant && o.role == role)
+    };
+    let ex = find("baseline")?.exchange.as_ref()?;
+    let mut parts = Vec::new();
+    if let Some(peer) = &ex.peer {
+        parts.push(format!("reached {peer}"));
+    }
+    if let Some(t) = &ex.tls_info {
+        parts.push(format!("{} {}", t.version, t.cipher));
+    }
+    if let Some(Detail::Alpn(a)) = find("alpn").map(|o| &o.detail) {
+        parts.push(match &a.chosen {
+            Some(p) => format!("ALPN {p}"),
+            None => "no ALPN protocol chosen".to_string(),
+        });
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
