@@ -2,22 +2,13 @@
 //! h2 as well as HTTP/1.1, every exchange says which version it spoke, and the raw probes stay
 //! HTTP/1.1. Against a real nginx (`listen ... ssl http2`); fails, never skips, without nginx.
 
-use std::process::{Command, Output};
+mod support;
 
 use lbprobe::lab::{
     BackendConfig, Haproxy, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
 };
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_lbprobe");
-
-fn lbprobe(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"))
-}
+use support::report_json::{finding, json, lbprobe, lbprobe_async, observation, variants, TIGHT};
 
 fn nginx(server: NginxServer) -> Nginx {
     Nginx::start(&NginxSpec::one(server))
@@ -26,59 +17,10 @@ fn nginx(server: NginxServer) -> Nginx {
 
 fn scan(nginx: &Nginx, extra: &[&str]) -> Value {
     let url = format!("{}/", nginx.url(0));
-    let mut args = vec![
-        "scan",
-        "--listener",
-        &url,
-        "--insecure",
-        "--format",
-        "json",
-        "--timeout",
-        "3",
-        "--max-rate",
-        "1000",
-    ];
+    let mut args = vec!["scan", "--listener", &url, "--insecure", "--format", "json"];
+    args.extend_from_slice(TIGHT);
     args.extend_from_slice(extra);
-    let out = lbprobe(&args);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn variants(report: &Value) -> Vec<String> {
-    report["observations"]
-        .as_array()
-        .expect("observations")
-        .iter()
-        .map(|o| {
-            format!(
-                "{} {}",
-                o["family"].as_str().unwrap_or(""),
-                o["variant"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
-}
-
-fn observation<'a>(report: &'a Value, family: &str, variant: &str, role: &str) -> &'a Value {
-    report["observations"]
-        .as_array()
-        .expect("observations")
-        .iter()
-        .find(|o| o["family"] == family && o["variant"] == variant && o["role"] == role)
-        .unwrap_or_else(|| panic!("no {role} {family} {variant} among {:?}", variants(report)))
-}
-
-fn finding<'a>(report: &'a Value, cause: &str) -> &'a Value {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|f| f["cause"] == cause)
-        .unwrap_or_else(|| panic!("no finding {cause} in {:#}", report["findings"]))
+    json(&lbprobe(&args))
 }
 
 #[test]
@@ -193,27 +135,10 @@ async fn haproxy_holds_h2_to_the_same_buffer_and_resets_what_does_not_fit() {
     })
     .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
     let url = format!("https://127.0.0.1:{}/", haproxy.port(0));
-    let out = tokio::process::Command::new(BIN)
-        .args([
-            "scan",
-            "--listener",
-            &url,
-            "--insecure",
-            "--format",
-            "json",
-            "--timeout",
-            "3",
-            "--max-rate",
-            "1000",
-            "--probes",
-            "protocol,methods,header-size",
-        ])
-        .env("NO_COLOR", "1")
-        .output()
-        .await
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let mut args = vec!["scan", "--listener", &url, "--insecure", "--format", "json"];
+    args.extend_from_slice(TIGHT);
+    args.extend_from_slice(&["--probes", "protocol,methods,header-size"]);
+    let report = json(&lbprobe_async(&args).await);
     let alpn = observation(&report, "protocol", "alpn", "listener");
     assert_eq!(alpn["detail"]["chosen"], "h2", "{alpn:#}");
     let trace2 = observation(&report, "methods", "TRACE h2", "listener");

@@ -3,61 +3,20 @@
 //! `client-cert:`), and the backend's own SNI (`--backend-sni`). nginx-backed tests fail (never
 //! skip) when nginx is missing.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use lbprobe::lab::cert::LabCa;
 use lbprobe::lab::{
     BackendConfig, Haproxy, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
 };
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_lbprobe");
-const TIGHT: &[&str] = &[
-    "--timeout",
-    "3",
-    "--max-rate",
-    "500",
-    "--max-duration",
-    "30",
-];
-
-fn lbprobe(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"))
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn finding<'a>(report: &'a Value, cause: &str) -> &'a Value {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|f| f["cause"] == cause)
-        .unwrap_or_else(|| panic!("no finding {cause} in {:#}", report["findings"]))
-}
+use support::report_json::{finding, json, lbprobe, lbprobe_async, observation, TIGHT};
 
 /// The listener's baseline GET, as the report's JSON holds it.
 fn baseline(report: &Value) -> &Value {
-    report["observations"]
-        .as_array()
-        .expect("observations")
-        .iter()
-        .find(|o| {
-            o["family"] == "protocol" && o["variant"] == "baseline" && o["role"] == "listener"
-        })
-        .unwrap_or_else(|| panic!("no listener baseline in {report:#}"))
+    observation(report, "protocol", "baseline", "listener")
 }
 
 struct Pki {
@@ -100,7 +59,7 @@ fn nginx(pki: &Pki, mtls: bool) -> Nginx {
     .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
 }
 
-fn scan(nginx: &Nginx, extra: &[&str]) -> Output {
+fn scan(nginx: &Nginx, extra: &[&str]) -> std::process::Output {
     let url = format!("https://localhost:{}/", nginx.port(0));
     let mut args = vec![
         "scan",
@@ -213,6 +172,22 @@ fn a_listener_that_demands_a_client_certificate_gets_one() {
     );
 }
 
+/// The protocol probes to `url`, its certificate unverified, from a test that serves a backend.
+async fn scan_insecure(url: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "scan",
+        "--listener",
+        url,
+        "--insecure",
+        "--probes",
+        "protocol",
+    ];
+    args.extend_from_slice(&["--format", "json"]);
+    args.extend_from_slice(TIGHT);
+    args.extend_from_slice(extra);
+    json(&lbprobe_async(&args).await)
+}
+
 /// HAProxy with `verify required` ends the handshake with an alert instead of answering 400.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_refuses_a_missing_client_certificate_in_the_handshake() {
@@ -228,33 +203,7 @@ async fn haproxy_refuses_a_missing_client_certificate_in_the_handshake() {
     })
     .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
     let url = format!("https://127.0.0.1:{}/", haproxy.port(0));
-    let run = |extra: Vec<String>| {
-        let url = url.clone();
-        async move {
-            let mut args: Vec<String> = [
-                "scan",
-                "--listener",
-                &url,
-                "--insecure",
-                "--probes",
-                "protocol",
-                "--format",
-                "json",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            args.extend(TIGHT.iter().map(|s| s.to_string()));
-            args.extend(extra);
-            let out = tokio::process::Command::new(BIN)
-                .args(&args)
-                .output()
-                .await
-                .unwrap();
-            json(&out)
-        }
-    };
-    let without = run(Vec::new()).await;
+    let without = scan_insecure(&url, &[]).await;
     let f = finding(&without, "400.client-certificate-required");
     assert_eq!(f["verdict"], "reproduced", "{f:#}");
     assert!(
@@ -268,7 +217,7 @@ async fn haproxy_refuses_a_missing_client_certificate_in_the_handshake() {
         "client.pem",
         &format!("{}{}", client.cert_pem, client.key_pem),
     );
-    let with = run(vec!["--cert".into(), both]).await;
+    let with = scan_insecure(&url, &["--cert", &both]).await;
     assert_eq!(baseline(&with)["exchange"]["response"]["status"], 200);
     assert_eq!(
         finding(&with, "400.client-certificate-required")["verdict"],
@@ -337,12 +286,7 @@ fn a_scenario_names_the_ca_the_client_certificate_and_where_to_connect() {
         "{b:#}"
     );
     // The client library's checks present the same certificate.
-    let get = report["observations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["family"] == "methods" && o["variant"] == "GET")
-        .expect("a GET method check");
+    let get = observation(&report, "methods", "GET", "listener");
     assert_eq!(get["exchange"]["response"]["status"], 200, "{get:#}");
 
     let human = lbprobe(&["run", &scenario]);
@@ -388,21 +332,11 @@ fn the_backend_gets_its_own_server_name() {
     let mut named = args.clone();
     named.extend_from_slice(&["--backend-sni", "backend.lbprobe.test"]);
     let report = json(&lbprobe(&named));
-    let b = report["observations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["variant"] == "baseline" && o["role"] == "backend")
-        .expect("backend baseline");
+    let b = observation(&report, "protocol", "baseline", "backend");
     assert_eq!(b["exchange"]["response"]["status"], 200, "{b:#}");
     assert_eq!(report["targets"][0]["sni"], "backend.lbprobe.test");
 
     let report = json(&lbprobe(&args));
-    let b = report["observations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["variant"] == "baseline" && o["role"] == "backend")
-        .expect("backend baseline");
+    let b = observation(&report, "protocol", "baseline", "backend");
     assert_eq!(b["exchange"]["end"]["kind"], "tls_failed", "{b:#}");
 }

@@ -103,11 +103,9 @@ fn with_h2(view: &View<'_>, ctx: &Context<'_>, m: &Measure, d: Option<Draft>) ->
     let status = status_text(h);
     d = d.with(
         format!(
-            "listener over HTTP/2 ({}): {} (refused with {status}; {} requests, {})",
+            "listener over HTTP/2 ({}): {}",
             m.family,
-            threshold_text(h, m.noun),
-            h.requests,
-            if h.exact { "exact" } else { "bounds" }
+            search_text(h, m.noun, &status)
         ),
         &[ho],
     );
@@ -158,6 +156,16 @@ fn threshold_text(l: &LimitSearch, noun: &str) -> String {
         (None, Some(r)) => format!("{noun} of {r} bytes are refused"),
         (None, None) => "no limit measured".into(),
     }
+}
+
+/// A search's threshold with how it was refused and how it was measured.
+fn search_text(l: &LimitSearch, noun: &str, status: &str) -> String {
+    format!(
+        "{} (status {status}; {} requests, {})",
+        threshold_text(l, noun),
+        l.requests,
+        if l.exact { "exact" } else { "bounds" }
+    )
 }
 
 fn status_text(l: &LimitSearch) -> String {
@@ -252,11 +260,9 @@ fn listener_limit(view: &View<'_>, ctx: &Context<'_>, m: &Measure, id: &str) -> 
     };
     d = d.with(
         format!(
-            "listener ({}): {} (status {status}; {} requests, {})",
+            "listener ({}): {}",
             m.family,
-            threshold_text(l, m.noun),
-            l.requests,
-            if l.exact { "exact" } else { "bounds" }
+            search_text(l, m.noun, &status)
         ),
         &[lo],
     );

@@ -30,19 +30,9 @@ pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> E
     let started = Instant::now();
     let mut ex = Exchange::not_started(endpoint);
     let head_request = request.starts_with(b"HEAD ");
-    let (connected, dns_ms) =
-        connect_measured(&endpoint.host, endpoint.port, endpoint.family, bounds).await;
-    ex.timings.dns_ms = dns_ms;
-    let tcp = match connected {
-        Ok(tcp) => tcp,
-        Err(end) => {
-            ex.end = end;
-            ex.timings.total_ms = ms_since(started);
-            return ex;
-        }
+    let Some(tcp) = connect_recorded(endpoint, bounds, started, &mut ex).await else {
+        return ex;
     };
-    ex.timings.connect_ms = Some(ms_since(started));
-    ex.peer = tcp.peer_addr().ok().map(|a| a.to_string());
     ex.http_version = Some(RAW_HTTP_VERSION.to_string());
     let deadline = tokio::time::Instant::now() + bounds.total_timeout;
 
@@ -108,6 +98,31 @@ fn record_tcp_info(ex: &mut Exchange, tcp: &TcpStream) {
     if let Some(info) = tcp_info(tcp) {
         ex.tcp_rtt_us = Some(info.rtt_us);
         ex.tcp_retransmits = Some(info.retransmits);
+    }
+}
+
+/// Connect to `endpoint`, recording the name lookup, the connect time and the peer in `ex`; on
+/// failure `ex` ends there (its end and total time set) and `None` is returned.
+async fn connect_recorded(
+    endpoint: &Endpoint,
+    bounds: &Bounds,
+    started: Instant,
+    ex: &mut Exchange,
+) -> Option<TcpStream> {
+    let (connected, dns_ms) =
+        connect_measured(&endpoint.host, endpoint.port, endpoint.family, bounds).await;
+    ex.timings.dns_ms = dns_ms;
+    match connected {
+        Ok(tcp) => {
+            ex.timings.connect_ms = Some(ms_since(started));
+            ex.peer = tcp.peer_addr().ok().map(|a| a.to_string());
+            Some(tcp)
+        }
+        Err(end) => {
+            ex.end = end;
+            ex.timings.total_ms = ms_since(started);
+            None
+        }
     }
 }
 
@@ -488,19 +503,9 @@ pub async fn offer_h2(endpoint: &Endpoint, bounds: &Bounds) -> AlpnAnswer {
         ex.end = ConnEnd::Io("ALPN needs TLS".into());
         return AlpnAnswer { exchange: ex };
     };
-    let (connected, dns_ms) =
-        connect_measured(&endpoint.host, endpoint.port, endpoint.family, bounds).await;
-    ex.timings.dns_ms = dns_ms;
-    let tcp = match connected {
-        Ok(tcp) => tcp,
-        Err(end) => {
-            ex.end = end;
-            ex.timings.total_ms = ms_since(started);
-            return AlpnAnswer { exchange: ex };
-        }
+    let Some(tcp) = connect_recorded(endpoint, bounds, started, &mut ex).await else {
+        return AlpnAnswer { exchange: ex };
     };
-    ex.timings.connect_ms = Some(ms_since(started));
-    ex.peer = tcp.peer_addr().ok().map(|a| a.to_string());
     let deadline = tokio::time::Instant::now() + bounds.total_timeout;
     let tls_started = Instant::now();
     match tls_handshake_offering(tcp, server_name, tls, tls::Alpn::H2OrHttp1, deadline).await {

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own part of the helpers.
 
 pub mod findings;
+pub mod report_json;
 
 use lbprobe::probe::{templates, Detail, Family, LimitSearch, Observation, SentRequest};
 use lbprobe::target::Role;
