@@ -4,12 +4,14 @@
 
 #[path = "support/junit_xml.rs"]
 mod junit_xml;
+mod support;
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use lbprobe::lab::{BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec};
 use serde_json::Value;
+use support::report_json::lbprobe_async;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lbprobe");
 
@@ -29,15 +31,6 @@ fn assert_exit(out: &Output, want: i32) {
 
 fn start_nginx(spec: &NginxSpec) -> Nginx {
     Nginx::start(spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
-}
-
-async fn lbprobe_async(args: &[&str]) -> Output {
-    tokio::process::Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"))
 }
 
 #[test]

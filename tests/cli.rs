@@ -1,14 +1,16 @@
 //! The binary: exit codes, error positions, JSON on stdout, `--output`, and whole runs against a
 //! real nginx and the lab. nginx-backed tests fail (never skip) when nginx is missing.
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use support::report_json::{lbprobe, lbprobe_async};
 
 use lbprobe::lab::{BackendConfig, LabBackend, Nginx, NginxServer, NginxSpec};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_lbprobe");
 
 /// Caps for runs against loopback targets: fast, and a stuck probe cannot stall the suite.
 const TIGHT: &[&str] = &[
@@ -24,24 +26,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/cli")
         .join(name)
-}
-
-fn lbprobe(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"))
-}
-
-/// Like [`lbprobe`], without blocking the runtime that serves the lab backend.
-async fn lbprobe_async(args: &[&str]) -> Output {
-    tokio::process::Command::new(BIN)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"))
 }
 
 fn text(bytes: &[u8]) -> String {
