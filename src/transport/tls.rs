@@ -98,6 +98,8 @@ pub enum TlsSetupError {
         key: PathBuf,
         why: String,
     },
+    #[error("{path} holds an encrypted private key, which lbprobe cannot read: decrypt a copy (`openssl pkey -in KEY -out PLAIN`) and keep it private")]
+    EncryptedKey { path: PathBuf },
     #[error("a client key ({key}) needs a client certificate")]
     KeyWithoutCert { key: PathBuf },
 }
@@ -205,6 +207,15 @@ fn ca_roots(path: &Path) -> Result<RootCertStore, TlsSetupError> {
 
 fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
     let pem = read("client key", path)?;
+    // rustls reads no encrypted keys, and "no key" would send the person looking elsewhere.
+    if pem
+        .windows(b"ENCRYPTED PRIVATE KEY".len())
+        .any(|w| w == b"ENCRYPTED PRIVATE KEY")
+    {
+        return Err(TlsSetupError::EncryptedKey {
+            path: path.to_path_buf(),
+        });
+    }
     PrivateKeyDer::from_pem_slice(&pem).map_err(|_| TlsSetupError::NoKey {
         path: path.to_path_buf(),
     })
@@ -351,6 +362,19 @@ mod tests {
             client_config(&settings, Alpn::None),
             Err(TlsSetupError::NoKey { .. })
         ));
+        let encrypted = dir.path().join("encrypted.pem");
+        std::fs::write(
+            &encrypted,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let settings = TlsSettings {
+            client_cert: Some(both),
+            client_key: Some(encrypted),
+            ..TlsSettings::insecure()
+        };
+        let e = client_config(&settings, Alpn::None).unwrap_err();
+        assert!(e.to_string().contains("openssl pkey"), "{e}");
     }
 
     #[test]
