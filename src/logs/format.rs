@@ -463,12 +463,13 @@ fn find_end(hay: &[u8], delim: &[u8], list: bool) -> Option<usize> {
     None
 }
 
-/// Most fields are short (`-`, an address, a time): eight bytes at a time in a register (the
-/// classic "has a zero byte" trick on `word ^ pattern`) beats memchr's set-up and a loop over
-/// single bytes; longer values go to memchr.
+/// Most fields are short (`-`, an address, a time, a request line or user agent below 64
+/// bytes): eight bytes at a time in a register (the classic "has a zero byte" trick on
+/// `word ^ pattern`) beats memchr's set-up and a loop over single bytes; longer values go to
+/// memchr.
 #[inline]
 fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
-    const SHORT: usize = 32;
+    const SHORT: usize = 64;
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let pattern = LO * u64::from(b);
@@ -549,7 +550,7 @@ mod tests {
         let mut seed = 7u64;
         for _ in 0..20_000 {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            let len = (seed >> 33) as usize % 80;
+            let len = (seed >> 33) as usize % 150;
             let hay: Vec<u8> = (0..len)
                 .map(|i| alphabet[((seed >> (i % 60)) as usize + i * 7) % alphabet.len()])
                 .collect();

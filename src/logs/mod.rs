@@ -259,11 +259,10 @@ impl Options {
             Ok(rec) => {
                 acc.status[usize::from(rec.status)] += 1;
                 if rec.status >= 400 {
-                    let mut facts = std::mem::take(&mut acc.scratch);
-                    facts.fill(&rec);
-                    let c = classify::classify(&facts, &self.timeouts);
-                    acc.error_line(n, &rec, &facts, c);
-                    acc.scratch = facts;
+                    // Filled in place: no copy of the Facts in and out of the summary.
+                    acc.scratch.fill(&rec);
+                    let c = classify::classify(&acc.scratch, &self.timeouts);
+                    acc.scratch_error_line(n, &rec, c);
                 }
             }
         }

@@ -310,6 +310,25 @@ pub struct BadLine {
     pub text: String,
 }
 
+/// What the summary keeps of an error line's [`Facts`].
+#[derive(Clone, Copy)]
+struct Seen {
+    status: u16,
+    request_time: Option<f64>,
+    /// An upstream status was logged.
+    reached: bool,
+}
+
+impl Seen {
+    fn of(f: &Facts) -> Seen {
+        Seen {
+            status: f.status,
+            request_time: f.request_time,
+            reached: !f.upstream.is_empty(),
+        }
+    }
+}
+
 /// The summary of one chunk, one input or all inputs.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -377,7 +396,18 @@ impl Summary {
 
     /// Count an error line under what it shows.
     pub fn error_line(&mut self, line: u64, rec: &Record<'_>, facts: &Facts, c: Classification) {
-        if !facts.upstream.is_empty() {
+        let seen = Seen::of(facts);
+        self.count_error(line, rec, seen, c);
+    }
+
+    /// [`error_line`](Self::error_line) with the facts in [`Summary::scratch`].
+    pub(super) fn scratch_error_line(&mut self, line: u64, rec: &Record<'_>, c: Classification) {
+        let seen = Seen::of(&self.scratch);
+        self.count_error(line, rec, seen, c);
+    }
+
+    fn count_error(&mut self, line: u64, rec: &Record<'_>, facts: Seen, c: Classification) {
+        if facts.reached {
             self.reached_backend += 1;
         }
         if facts.status == 499 {
