@@ -468,7 +468,7 @@ fn find_end(hay: &[u8], delim: &[u8], list: bool) -> Option<usize> {
 /// `word ^ pattern`) beats memchr's set-up and a loop over single bytes; longer values go to
 /// memchr.
 #[inline]
-fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
+pub(crate) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
     const SHORT: usize = 64;
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;

@@ -430,7 +430,7 @@ impl Summary {
         s.count += 1;
         *s.by_status.entry(facts.status).or_default() += 1;
         if let Some(u) = rec.uri() {
-            let u = u.split(|&b| b == b'?').next().unwrap_or(u);
+            let u = &u[..super::format::find_byte(b'?', u).unwrap_or(u.len())];
             s.uris.add(u, 1);
         }
         if let Some(c) = rec.client {
