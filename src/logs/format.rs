@@ -270,13 +270,30 @@ impl NginxFormat {
     pub fn status_after_anchor(&self, line: &[u8], pos: usize) -> Option<u16> {
         let anchor = self.anchor.as_ref()?;
         if let Some((after, delim)) = anchor.simple {
-            // `after`, three digits, `delim`; the quote not an escaped `\"`.
-            let t = line.get(pos..pos + 5)?;
-            if pos == 0 || (pos >= 2 && line[pos - 2] == b'\\') || t[0] != after || t[4] != delim {
-                return None;
+            // The 8 bytes from two before `pos` (the byte before the quote, the quote, `after`,
+            // three digits, `delim`, one more) checked in a register; lines too short for that
+            // take the byte-by-byte check.
+            if let Some(w) = line.get(pos.wrapping_sub(2)..pos.wrapping_add(6)) {
+                let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+                let want = u64::from(after) << 16 | u64::from(delim) << 48;
+                let digits = (w >> 24) & 0x00ff_ffff;
+                let is_digits = digits & 0x00f0_f0f0 == 0x0030_3030
+                    && (digits + 0x0006_0606) & 0x00f0_f0f0 == 0x0030_3030;
+                if w & 0xff == u64::from(b'\\') || w & 0x00ff_0000_00ff_0000 != want || !is_digits {
+                    return None;
+                }
+                let d = |i: u32| ((digits >> (8 * i)) & 0xf) as u16;
+                return Some(d(0) * 100 + d(1) * 10 + d(2));
             }
-            return status_of(&t[1..4]);
+            return simple_status_short(line, pos, after, delim);
         }
+        self.status_after_anchor_general(line, pos)
+    }
+
+    /// [`status_after_anchor`](Self::status_after_anchor) of a format without the usual anchor.
+    #[inline(never)]
+    fn status_after_anchor_general(&self, line: &[u8], pos: usize) -> Option<u16> {
+        let anchor = self.anchor.as_ref()?;
         if !starts_with(line, &self.prefix) || pos == 0 || pos > line.len() {
             return None;
         }
@@ -383,6 +400,18 @@ fn set<'a>(rec: &mut Record<'a>, field: Field, value: &'a [u8]) -> Result<(), Li
     Ok(())
 }
 
+/// The usual anchor's check byte by byte (`after`, three digits, `delim`; the quote not an
+/// escaped `\"`), for an anchor near either end of the line.
+#[cold]
+#[inline(never)]
+fn simple_status_short(line: &[u8], pos: usize, after: u8, delim: u8) -> Option<u16> {
+    let t = line.get(pos..pos.checked_add(5)?)?;
+    if pos == 0 || (pos >= 2 && line[pos - 2] == b'\\') || t[0] != after || t[4] != delim {
+        return None;
+    }
+    status_of(&t[1..4])
+}
+
 /// The quote anchor of a format whose `$status` follows a quote with only literal text in
 /// between (`"$request" $status`); `None` for formats without one.
 fn quote_anchor(prefix: &[u8], before_status: &[Item]) -> Option<QuoteAnchor> {
@@ -434,12 +463,13 @@ fn find_end(hay: &[u8], delim: &[u8], list: bool) -> Option<usize> {
     None
 }
 
-/// Most fields are short (`-`, an address, a time): eight bytes at a time in a register (the
-/// classic "has a zero byte" trick on `word ^ pattern`) beats memchr's set-up and a loop over
-/// single bytes; longer values go to memchr.
+/// Most fields are short (`-`, an address, a time, a request line or user agent below 64
+/// bytes): eight bytes at a time in a register (the classic "has a zero byte" trick on
+/// `word ^ pattern`) beats memchr's set-up and a loop over single bytes; longer values go to
+/// memchr.
 #[inline]
-fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
-    const SHORT: usize = 32;
+pub(crate) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
+    const SHORT: usize = 64;
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let pattern = LO * u64::from(b);
@@ -520,7 +550,7 @@ mod tests {
         let mut seed = 7u64;
         for _ in 0..20_000 {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            let len = (seed >> 33) as usize % 80;
+            let len = (seed >> 33) as usize % 150;
             let hay: Vec<u8> = (0..len)
                 .map(|i| alphabet[((seed >> (i % 60)) as usize + i * 7) % alphabet.len()])
                 .collect();
@@ -563,6 +593,33 @@ mod tests {
             }
         }
         assert!(tried > 100);
+    }
+
+    /// The usual anchor's check in a register says what the byte-by-byte check says, at every
+    /// position of lines damaged around the status, the ends of the line included.
+    #[test]
+    fn register_anchor_check_agrees_with_the_byte_check() {
+        let f = NginxFormat::compile(COMBINED).unwrap();
+        let (after, delim) = f.anchor.as_ref().unwrap().simple.unwrap();
+        let base = br#"1 - - [t] "GET / HTTP/1.1" 502 157 "-" "c""#;
+        let mut lines: Vec<Vec<u8>> = vec![base.to_vec(), b"\" 200 ".to_vec(), b"\" 200".to_vec()];
+        for i in 0..base.len() {
+            for b in [b'\\', b' ', b'0', b'9', b'/', b':', b'"', 0xb9, 0x3a] {
+                let mut v = base.to_vec();
+                v[i] = b;
+                lines.push(v);
+            }
+            lines.push(base[..i].to_vec());
+        }
+        for v in &lines {
+            for pos in (0..v.len() + 8).chain([usize::MAX - 3, usize::MAX]) {
+                assert_eq!(
+                    f.status_after_anchor(v, pos),
+                    simple_status_short(v, pos, after, delim),
+                    "{pos} in {v:?}"
+                );
+            }
+        }
     }
 
     #[test]

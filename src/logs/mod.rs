@@ -179,26 +179,39 @@ impl Options {
             }
             return;
         };
+        // Every line counts its length and its newline (the last one too, if it has none): all
+        // of them at once here, not per line.
+        acc.bytes += block.len() as u64 + u64::from(block.last().is_some_and(|&b| b != b'\n'));
+        // The closure stays small (the error and unanchored lines are calls), so the scan
+        // inlines it.
         scan::lines_with_anchor(block, quotes_needed, |start, end, anchor| {
             let line = &block[start..end];
+            acc.lines += 1;
             let status = anchor.and_then(|at| format.status_after_anchor(line, at - start));
             match status {
-                Some(s) if s < 400 => {
-                    acc.lines += 1;
-                    acc.bytes += line.len() as u64 + 1;
-                    acc.status[usize::from(s)] += 1;
-                }
+                Some(s) if s < 400 => acc.status[usize::from(s)] += 1,
                 // An error line: straight to the full parse, not through the fast paths again.
-                Some(_) => {
-                    acc.lines += 1;
-                    acc.bytes += line.len() as u64 + 1;
-                    let n = acc.lines;
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    self.error_or_bad(input, n, line, acc);
-                }
-                None => self.line(input, acc.lines + 1, line, acc),
+                Some(_) => self.placed_error_line(input, line, acc),
+                None => self.unplaced_line(input, line, acc),
             }
         });
+    }
+
+    /// An error line the block scan placed, counted already.
+    #[cold]
+    #[inline(never)]
+    fn placed_error_line(&self, input: &str, line: &[u8], acc: &mut Summary) {
+        let n = acc.lines;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        self.error_or_bad(input, n, line, acc);
+    }
+
+    /// A line the block scan found no status in (blank, damaged, an unusual quote), counted
+    /// already: the line-by-line path says what it is.
+    #[cold]
+    #[inline(never)]
+    fn unplaced_line(&self, input: &str, line: &[u8], acc: &mut Summary) {
+        self.uncounted_line(input, acc.lines, line, acc);
     }
 
     /// Count one line (1-based number `n` within the current chunk) into `acc`.
@@ -206,6 +219,12 @@ impl Options {
     pub fn line(&self, input: &str, n: u64, line: &[u8], acc: &mut Summary) {
         acc.lines += 1;
         acc.bytes += line.len() as u64 + 1;
+        self.uncounted_line(input, n, line, acc);
+    }
+
+    /// [`line`](Self::line) for a line whose number and bytes are counted already.
+    #[inline]
+    fn uncounted_line(&self, input: &str, n: u64, line: &[u8], acc: &mut Summary) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             acc.blank += 1;
@@ -240,11 +259,10 @@ impl Options {
             Ok(rec) => {
                 acc.status[usize::from(rec.status)] += 1;
                 if rec.status >= 400 {
-                    let mut facts = std::mem::take(&mut acc.scratch);
-                    facts.fill(&rec);
-                    let c = classify::classify(&facts, &self.timeouts);
-                    acc.error_line(n, &rec, &facts, c);
-                    acc.scratch = facts;
+                    // Filled in place: no copy of the Facts in and out of the summary.
+                    acc.scratch.fill(&rec);
+                    let c = classify::classify(&acc.scratch, &self.timeouts);
+                    acc.scratch_error_line(n, &rec, c);
                 }
             }
         }

@@ -2,8 +2,8 @@
 //! and clients per cause (approximate once a map is full), error buckets over time. Summaries
 //! of chunks merge, in file order, into the summary of the whole input.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
+use std::hash::Hasher;
 
 use serde::Serialize;
 
@@ -57,60 +57,187 @@ impl Hasher for WordHasher {
 
 /// Counts per key, bounded: when full, the smaller half is dropped and its counts are added to
 /// `dropped`, so a reported count is a lower bound (exact while nothing was dropped).
+///
+/// An open-addressing table of at most [`TOP_CAPACITY`] keys whose bytes live in one arena: a
+/// new key costs a copy into the arena, no allocation of its own (a log with many clients adds
+/// one on most error lines); the table is probed by a hash of the bytes, which are compared only
+/// where the stored hash matches. Pruning finds the cut with `select_nth_unstable`, not a sort.
 #[derive(Debug, Clone, Default)]
 pub struct TopK {
-    counts: HashMap<Box<[u8]>, u64, BuildHasherDefault<WordHasher>>,
+    /// `TABLE_SLOTS` slots once a key was added: 0 empty, else the low 32 bits of the key's
+    /// hash (a tag) in the high 32 and the index of its entry + 1 in the low 32.
+    slots: Vec<u64>,
+    entries: Vec<Entry>,
+    /// The bytes of every entry's key, one after the other.
+    arena: Vec<u8>,
     pub dropped: u64,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    count: u64,
+    hash: u64,
+    start: u32,
+    len: u32,
+}
+
+/// Slots of a [`TopK`] table: a power of two, at least twice [`TOP_CAPACITY`] so a probe ends
+/// at an empty slot soon.
+const TABLE_SLOTS: usize = 4 * TOP_CAPACITY;
+
 impl TopK {
+    #[inline]
     pub fn add(&mut self, key: &[u8], n: u64) {
         let key = &key[..key.len().min(MAX_KEY)];
-        if let Some(c) = self.counts.get_mut(key) {
-            *c += n;
-            return;
+        let hash = hash_bytes(key);
+        if self.slots.is_empty() {
+            self.slots = vec![0; TABLE_SLOTS];
         }
-        if self.counts.len() >= TOP_CAPACITY {
+        let slot = match self.find(key, hash) {
+            Ok(i) => {
+                self.entries[i].count += n;
+                return;
+            }
+            Err(slot) => slot,
+        };
+        if self.entries.len() >= TOP_CAPACITY {
             self.shrink();
+            // The table was rebuilt: the free slot for this key moved.
+            let Err(slot) = self.find(key, hash) else {
+                unreachable!("a key absent before the shrink is absent after it");
+            };
+            return self.insert_at(slot, key, hash, n);
         }
-        self.counts.insert(key.into(), n);
+        self.insert_at(slot, key, hash, n);
     }
 
+    /// `Ok(entry index)` of `key`, or `Err(free slot)` where it would go.
+    #[inline]
+    fn find(&self, key: &[u8], hash: u64) -> Result<usize, usize> {
+        let mask = TABLE_SLOTS - 1;
+        let tag = hash & 0xffff_ffff;
+        let mut i = slot_of(hash);
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return Err(i);
+            }
+            if s >> 32 == tag {
+                let idx = (s as u32 - 1) as usize;
+                let e = &self.entries[idx];
+                if e.hash == hash && self.key(e) == key {
+                    return Ok(idx);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn key(&self, e: &Entry) -> &[u8] {
+        &self.arena[e.start as usize..(e.start + e.len) as usize]
+    }
+
+    fn insert_at(&mut self, slot: usize, key: &[u8], hash: u64, n: u64) {
+        let start = self.arena.len() as u32;
+        self.arena.extend_from_slice(key);
+        self.entries.push(Entry {
+            count: n,
+            hash,
+            start,
+            len: key.len() as u32,
+        });
+        self.slots[slot] = hash << 32 | self.entries.len() as u64;
+    }
+
+    /// Keep the [`TOP_CAPACITY`] / 2 largest counts (ties at the cut: the earliest entries),
+    /// add the others to `dropped`, and rebuild the arena and the table from what is kept.
     fn shrink(&mut self) {
-        let mut all: Vec<u64> = self.counts.values().copied().collect();
-        all.sort_unstable_by(|a, b| b.cmp(a));
-        let keep_above = all[TOP_CAPACITY / 2 - 1];
+        let half = TOP_CAPACITY / 2;
+        let mut counts: Vec<u64> = self.entries.iter().map(|e| e.count).collect();
+        let (_, keep_above, _) = counts.select_nth_unstable_by(half - 1, |a, b| b.cmp(a));
+        let keep_above = *keep_above;
         let mut kept = 0;
         let mut dropped = 0;
-        self.counts.retain(|_, c| {
-            // Ties at the cut go too once half is kept, so the map always shrinks.
-            let keep = *c > keep_above || (*c == keep_above && kept < TOP_CAPACITY / 2);
-            if keep {
+        let mut arena_end = 0usize;
+        let mut w = 0;
+        for r in 0..self.entries.len() {
+            let e = self.entries[r];
+            // Ties at the cut go too once half is kept, so the table always shrinks.
+            if e.count > keep_above || (e.count == keep_above && kept < half) {
                 kept += 1;
+                let (from, len) = (e.start as usize, e.len as usize);
+                self.arena.copy_within(from..from + len, arena_end);
+                self.entries[w] = Entry {
+                    start: arena_end as u32,
+                    ..e
+                };
+                arena_end += len;
+                w += 1;
             } else {
-                dropped += *c;
+                dropped += e.count;
             }
-            keep
-        });
+        }
+        self.entries.truncate(w);
+        self.arena.truncate(arena_end);
         self.dropped += dropped;
+        self.slots.iter_mut().for_each(|s| *s = 0);
+        let mask = TABLE_SLOTS - 1;
+        for (idx, e) in self.entries.iter().enumerate() {
+            let mut i = slot_of(e.hash);
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = e.hash << 32 | (idx as u64 + 1);
+        }
+    }
+
+    /// Distinct keys held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every key with its count, in the order the keys were first added (since the last shrink).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> + '_ {
+        self.entries.iter().map(|e| (self.key(e), e.count))
     }
 
     pub fn merge(&mut self, other: TopK) {
         self.dropped += other.dropped;
-        for (k, n) in other.counts {
-            self.add(&k, n);
+        for (k, n) in other.iter() {
+            self.add(k, n);
         }
     }
 
     /// The `n` largest, largest first (ties by key, so output is stable).
     pub fn top(&self, n: usize) -> Vec<(String, u64)> {
-        let mut v: Vec<(&Box<[u8]>, &u64)> = self.counts.iter().collect();
-        v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let mut v: Vec<(&[u8], u64)> = self.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         v.into_iter()
             .take(n)
-            .map(|(k, c)| (String::from_utf8_lossy(k).into_owned(), *c))
+            .map(|(k, c)| (String::from_utf8_lossy(k).into_owned(), c))
             .collect()
     }
+}
+
+/// [`WordHasher`] over the bytes of a key, mixed once more: its top bits pick the slot (they
+/// depend on every byte), its low 32 are the tag a slot keeps.
+#[inline]
+fn hash_bytes(key: &[u8]) -> u64 {
+    let mut h = WordHasher::default();
+    h.write(key);
+    let x = h.finish();
+    (x ^ (x >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The first slot a key with this hash probes: the hash's top bits.
+#[inline]
+fn slot_of(hash: u64) -> usize {
+    (hash >> (64 - TABLE_SLOTS.trailing_zeros())) as usize
 }
 
 /// Error counts per time bucket; buckets start one minute wide and double when there would be
@@ -183,6 +310,25 @@ pub struct BadLine {
     pub text: String,
 }
 
+/// What the summary keeps of an error line's [`Facts`].
+#[derive(Clone, Copy)]
+struct Seen {
+    status: u16,
+    request_time: Option<f64>,
+    /// An upstream status was logged.
+    reached: bool,
+}
+
+impl Seen {
+    fn of(f: &Facts) -> Seen {
+        Seen {
+            status: f.status,
+            request_time: f.request_time,
+            reached: !f.upstream.is_empty(),
+        }
+    }
+}
+
 /// The summary of one chunk, one input or all inputs.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -250,7 +396,18 @@ impl Summary {
 
     /// Count an error line under what it shows.
     pub fn error_line(&mut self, line: u64, rec: &Record<'_>, facts: &Facts, c: Classification) {
-        if !facts.upstream.is_empty() {
+        let seen = Seen::of(facts);
+        self.count_error(line, rec, seen, c);
+    }
+
+    /// [`error_line`](Self::error_line) with the facts in [`Summary::scratch`].
+    pub(super) fn scratch_error_line(&mut self, line: u64, rec: &Record<'_>, c: Classification) {
+        let seen = Seen::of(&self.scratch);
+        self.count_error(line, rec, seen, c);
+    }
+
+    fn count_error(&mut self, line: u64, rec: &Record<'_>, facts: Seen, c: Classification) {
+        if facts.reached {
             self.reached_backend += 1;
         }
         if facts.status == 499 {
@@ -273,7 +430,7 @@ impl Summary {
         s.count += 1;
         *s.by_status.entry(facts.status).or_default() += 1;
         if let Some(u) = rec.uri() {
-            let u = u.split(|&b| b == b'?').next().unwrap_or(u);
+            let u = &u[..super::format::find_byte(b'?', u).unwrap_or(u.len())];
             s.uris.add(u, 1);
         }
         if let Some(c) = rec.client {
@@ -457,6 +614,8 @@ pub fn minute_label(minute: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     #[test]
@@ -504,9 +663,156 @@ mod tests {
             t.add(format!("/rare/{i}").as_bytes(), 1);
             t.add(b"/heavy", 1);
         }
-        assert!(t.counts.len() <= TOP_CAPACITY);
+        assert!(t.len() <= TOP_CAPACITY);
         assert_eq!(t.top(1), vec![("/heavy".to_string(), 100_000)]);
         assert!(t.dropped > 0);
+    }
+
+    /// The semantics of [`TopK`] written the slow way: keys in the order they were added, a
+    /// linear search, and the documented pruning (keep the half with the largest counts, ties at
+    /// the cut to the earliest keys, the rest counted in `dropped`).
+    #[derive(Default)]
+    struct ModelTopK {
+        keys: Vec<(Vec<u8>, u64)>,
+        dropped: u64,
+    }
+
+    impl ModelTopK {
+        fn add(&mut self, key: &[u8], n: u64) {
+            let key = &key[..key.len().min(MAX_KEY)];
+            if let Some(e) = self.keys.iter_mut().find(|e| e.0 == key) {
+                e.1 += n;
+                return;
+            }
+            if self.keys.len() >= TOP_CAPACITY {
+                let mut counts: Vec<u64> = self.keys.iter().map(|e| e.1).collect();
+                counts.sort_unstable_by(|a, b| b.cmp(a));
+                let cut = counts[TOP_CAPACITY / 2 - 1];
+                let mut kept = 0;
+                let mut dropped = 0;
+                self.keys.retain(|e| {
+                    let keep = e.1 > cut || (e.1 == cut && kept < TOP_CAPACITY / 2);
+                    if keep {
+                        kept += 1;
+                    } else {
+                        dropped += e.1;
+                    }
+                    keep
+                });
+                self.dropped += dropped;
+            }
+            self.keys.push((key.to_vec(), n));
+        }
+    }
+
+    fn lcg(seed: &mut u64) -> u64 {
+        *seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        *seed >> 16
+    }
+
+    /// A random key: mostly a few heavy ones, else one of many rare ones; lengths from 0 to
+    /// past [`MAX_KEY`] (keys that differ only after the cut are one key).
+    fn random_key(seed: &mut u64, rare: u64) -> Vec<u8> {
+        let r = lcg(seed);
+        let id = if r % 4 == 0 { r % 7 } else { r % rare };
+        let len = match id % 5 {
+            0 => 0,
+            1 => 1 + id as usize % 8,
+            2 => MAX_KEY - 1 + id as usize % 3,
+            3 => MAX_KEY + 40,
+            _ => 9 + id as usize % 60,
+        };
+        let mut k: Vec<u8> = format!("/{id}/")
+            .into_bytes()
+            .into_iter()
+            .cycle()
+            .take(len)
+            .collect();
+        if len > MAX_KEY {
+            // Beyond the cut: must not make a different key.
+            k[MAX_KEY..].fill(b'x' + (r % 3) as u8);
+        }
+        k
+    }
+
+    /// The table holds what the slow model holds, key for key and count for count, and drops
+    /// the same counts, on random keys below and far above its capacity; merging agrees too.
+    #[test]
+    fn top_k_table_agrees_with_the_slow_model() {
+        let mut seed = 12_345u64;
+        for (round, rare) in [50u64, 400, 600, 5_000, 100_000].into_iter().enumerate() {
+            let mut t = TopK::default();
+            let mut m = ModelTopK::default();
+            let mut exact: HashMap<Vec<u8>, u64> = HashMap::new();
+            let mut total = 0;
+            for _ in 0..20_000 {
+                let k = random_key(&mut seed, rare);
+                let n = 1 + lcg(&mut seed) % 3;
+                t.add(&k, n);
+                m.add(&k, n);
+                *exact.entry(k[..k.len().min(MAX_KEY)].to_vec()).or_default() += n;
+                total += n;
+            }
+            let got: Vec<(Vec<u8>, u64)> = t.iter().map(|(k, n)| (k.to_vec(), n)).collect();
+            assert_eq!(got, m.keys, "round {round}");
+            assert_eq!(t.dropped, m.dropped, "round {round}");
+            assert!(t.len() <= TOP_CAPACITY);
+            assert_eq!(got.iter().map(|e| e.1).sum::<u64>() + t.dropped, total);
+            // Approximate only once something was dropped; counts are lower bounds.
+            assert_eq!(t.dropped == 0, exact.len() <= TOP_CAPACITY, "round {round}");
+            for (k, n) in &got {
+                assert!(*n <= exact[k]);
+                if t.dropped == 0 {
+                    assert_eq!(*n, exact[k]);
+                }
+            }
+            let mut merged = TopK::default();
+            let mut model = ModelTopK::default();
+            for (k, n) in m.keys.iter().rev() {
+                merged.add(k, *n);
+                model.add(k, *n);
+            }
+            merged.merge(t.clone());
+            model.dropped += m.dropped;
+            for (k, n) in &m.keys {
+                model.add(k, *n);
+            }
+            let got: Vec<(Vec<u8>, u64)> = merged.iter().map(|(k, n)| (k.to_vec(), n)).collect();
+            assert_eq!(got, model.keys, "merge, round {round}");
+            assert_eq!(merged.dropped, model.dropped, "merge, round {round}");
+        }
+    }
+
+    /// A full table finds each of its keys again (probes past the keys that share a slot), and
+    /// the first key beyond it drops the smaller half.
+    #[test]
+    fn top_k_finds_every_key_of_a_full_table() {
+        let mut t = TopK::default();
+        for i in 0..TOP_CAPACITY as u32 {
+            t.add(&i.to_le_bytes(), u64::from(i) + 1);
+        }
+        assert_eq!(t.len(), TOP_CAPACITY);
+        for i in 0..TOP_CAPACITY as u32 {
+            t.add(&i.to_le_bytes(), 1);
+        }
+        assert_eq!(t.dropped, 0);
+        for (k, n) in t.iter() {
+            let i = u32::from_le_bytes(k.try_into().unwrap());
+            assert_eq!(n, u64::from(i) + 2);
+        }
+        // One more key: the smaller half goes (counts 2..=257), the new key is in.
+        t.add(b"new", 1);
+        assert_eq!(t.len(), TOP_CAPACITY / 2 + 1);
+        assert_eq!(t.dropped, (2..=257).sum::<u64>());
+        assert_eq!(
+            t.top(1),
+            vec![(
+                String::from_utf8_lossy(&511u32.to_le_bytes()).into_owned(),
+                513
+            )]
+        );
     }
 
     #[test]
