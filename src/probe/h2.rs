@@ -48,18 +48,14 @@ pub async fn detect(engine: &Engine, sides: &mut [Side]) -> Vec<Observation> {
         let Some(side) = sides.iter_mut().find(|s| s.role() == role) else {
             continue;
         };
-        side.h2 = answer.h2();
+        let chosen = answer.tls_info.as_ref().and_then(|t| t.alpn.clone());
+        side.h2 = chosen.as_deref() == Some("h2");
         if side.h2 {
             engine.note(format!(
                 "the {role} negotiates HTTP/2 (ALPN h2): method checks and limits ran over h2 too (variants ending in \"{}\"); raw probes speak HTTP/1.1 as written, over TLS without ALPN",
                 SUFFIX.trim()
             ));
         }
-        let chosen = answer
-            .exchange
-            .tls_info
-            .as_ref()
-            .and_then(|t| t.alpn.clone());
         out.push(engine.observation(
             Family::Protocol,
             "alpn",
@@ -67,7 +63,7 @@ pub async fn detect(engine: &Engine, sides: &mut [Side]) -> Vec<Observation> {
             false,
             &[],
             engine.sent(b"", false),
-            Some(answer.exchange),
+            Some(answer),
             Detail::Alpn(AlpnResult {
                 offered: vec!["h2".into(), "http/1.1".into()],
                 chosen,

@@ -476,35 +476,18 @@ pub(crate) async fn tls_handshake(
     tls_handshake_offering(tcp, server_name, settings, tls::Alpn::None, deadline).await
 }
 
-/// What a TLS side chose when offered `h2` and `http/1.1`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlpnAnswer {
-    /// The handshake's record: timings, peer, `tls_info` (whose `alpn` is the choice), or how
-    /// it failed.
-    pub exchange: Exchange,
-}
-
-impl AlpnAnswer {
-    /// The server chose HTTP/2.
-    pub fn h2(&self) -> bool {
-        self.exchange
-            .tls_info
-            .as_ref()
-            .is_some_and(|t| t.alpn.as_deref() == Some("h2"))
-    }
-}
-
-/// A TLS handshake alone, offering `h2` then `http/1.1`: does this side speak HTTP/2? No
-/// request is sent; the connection is closed after the handshake.
-pub async fn offer_h2(endpoint: &Endpoint, bounds: &Bounds) -> AlpnAnswer {
+/// A TLS handshake alone, offering `h2` then `http/1.1`: does this side speak HTTP/2? The
+/// record's `tls_info.alpn` is the side's choice (`None` when the handshake failed). No request
+/// is sent; the connection is closed after the handshake.
+pub async fn offer_h2(endpoint: &Endpoint, bounds: &Bounds) -> Exchange {
     let started = Instant::now();
     let mut ex = Exchange::not_started(endpoint);
     let Wire::Tls { server_name, tls } = &endpoint.wire else {
         ex.end = ConnEnd::Io("ALPN needs TLS".into());
-        return AlpnAnswer { exchange: ex };
+        return ex;
     };
     let Some(tcp) = connect_recorded(endpoint, bounds, started, &mut ex).await else {
-        return AlpnAnswer { exchange: ex };
+        return ex;
     };
     let deadline = tokio::time::Instant::now() + bounds.total_timeout;
     let tls_started = Instant::now();
@@ -523,7 +506,7 @@ pub async fn offer_h2(endpoint: &Endpoint, bounds: &Bounds) -> AlpnAnswer {
         }
     }
     ex.timings.total_ms = ms_since(started);
-    AlpnAnswer { exchange: ex }
+    ex
 }
 
 /// [`tls_handshake`], offering `alpn`.

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use exchange::{exchange, offer_h2, AlpnAnswer};
+pub use exchange::{exchange, offer_h2};
 pub use response::{parse_response, ParseLimits, Response};
 pub use sniff::{sniff, Sniff};
 
