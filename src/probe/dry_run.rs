@@ -79,12 +79,7 @@ pub fn dry_run(plan: &Plan) -> DryRun {
     let families: Vec<Family> = plan.probes.iter().map(ProbeSpec::family).collect();
     let h2_families: Vec<&str> = families
         .iter()
-        .filter(|f| {
-            matches!(
-                f,
-                Family::Methods | Family::HeaderSize | Family::HeaderLimit | Family::UriLimit
-            )
-        })
+        .filter(|f| super::h2::FAMILIES.contains(f))
         .map(|f| f.as_str())
         .collect();
     if !h2_families.is_empty() && sides.iter().any(Side::is_tls) {

@@ -494,12 +494,7 @@ pub async fn run_interruptible(
     // answer to a valid request are what every comparison leans on.
     observations.extend(protocol::run(&engine, &sides, want_protocol).await);
     // Whether TLS sides speak h2 decides whether the client-library checks run over it too.
-    if families.iter().any(|f| {
-        matches!(
-            f,
-            Family::Methods | Family::HeaderSize | Family::HeaderLimit | Family::UriLimit
-        )
-    }) {
+    if families.iter().any(|f| h2::FAMILIES.contains(f)) {
         observations.extend(h2::detect(&engine, &mut sides).await);
     }
     let sides = sides;

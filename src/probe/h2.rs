@@ -10,6 +10,14 @@ use crate::transport::{self, ConnEnd, Exchange};
 use super::engine::{Engine, Side};
 use super::{Detail, Family, Observation, SentRequest};
 
+/// The families that run again over h2 where a side negotiates it; the others are raw bytes.
+pub const FAMILIES: [Family; 4] = [
+    Family::Methods,
+    Family::HeaderSize,
+    Family::HeaderLimit,
+    Family::UriLimit,
+];
+
 /// Variant suffix of every observation made over h2 (`GET h2`, `header-8190 h2`, `limit h2`).
 pub const SUFFIX: &str = " h2";
 
