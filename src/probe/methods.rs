@@ -53,7 +53,7 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
                 let obs = if !via_client_library(method) || client.is_none() {
                     raw(engine, side, method).await
                 } else if let Some((client, url)) = client.as_ref() {
-                    via_client(engine, side, client, url, method).await
+                    via_client(engine, side, client, url, method, false).await
                 } else {
                     None
                 };
@@ -100,7 +100,7 @@ async fn over_h2(engine: &Engine, side: &Side, methods: &[String]) -> Vec<Observ
         if errors.exhausted(side.role()) {
             break;
         }
-        let Some(o) = via_client_as(engine, side, &client, &url, method, true).await else {
+        let Some(o) = via_client(engine, side, &client, &url, method, true).await else {
             break;
         };
         if let Some(ex) = &o.exchange {
@@ -251,17 +251,8 @@ pub(super) async fn client_for(
     Ok((client, url))
 }
 
+/// One method through the client library, over HTTP/2 when `h2` (the client offers it).
 async fn via_client(
-    engine: &Engine,
-    side: &Side,
-    client: &reqwest::Client,
-    url: &str,
-    method: &str,
-) -> Option<Observation> {
-    via_client_as(engine, side, client, url, method, false).await
-}
-
-async fn via_client_as(
     engine: &Engine,
     side: &Side,
     client: &reqwest::Client,
