@@ -904,7 +904,7 @@ fn is_blank(buf: &[u8]) -> bool {
 
 fn unparsed(buf: &[u8], reply: Reply) -> Outcome {
     let mut line = String::from_utf8_lossy(first_line(buf)).into_owned();
-    truncate_to(&mut line, 1024);
+    crate::transport::truncate_utf8(&mut line, 1024);
     Outcome::Answer {
         seen: SeenRequest {
             method: String::new(),
@@ -917,16 +917,6 @@ fn unparsed(buf: &[u8], reply: Reply) -> Outcome {
         head_only: false,
         delay: Duration::ZERO,
         shape: None,
-    }
-}
-
-fn truncate_to(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
     }
 }
 
@@ -987,7 +977,7 @@ async fn read_request_after<S: AsyncRead + Unpin>(
     };
     let answer = |reply: Reply, delay: Duration, shape: Option<Fault>| {
         let mut line = String::from_utf8_lossy(first_line(&raw_head)).into_owned();
-        truncate_to(&mut line, 1024);
+        crate::transport::truncate_utf8(&mut line, 1024);
         Outcome::Answer {
             seen: SeenRequest {
                 method: head.method.clone(),

@@ -431,12 +431,7 @@ fn error_chain(e: &reqwest::Error) -> String {
     if let Some(url) = e.url() {
         text = text.replace(&format!(" for url ({url})"), "");
     }
-    if text.len() > ERROR_TEXT_MAX {
-        let mut cut = ERROR_TEXT_MAX;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
+    if crate::transport::truncate_utf8(&mut text, ERROR_TEXT_MAX) {
         text.push('…');
     }
     text

@@ -233,6 +233,19 @@ impl Exchange {
     }
 }
 
+/// Cut `text` to at most `max` bytes, at a character boundary; true when something was cut.
+pub fn truncate_utf8(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    true
+}
+
 /// Escape bytes for display: printable ASCII as is, `\r` `\n` `\t` `\\` and `\xNN` otherwise.
 pub fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
@@ -288,6 +301,16 @@ pub fn unescape_bytes(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncation_stays_on_a_character_boundary() {
+        let mut t = "aé€".to_string(); // 1 + 2 + 3 bytes
+        assert!(!truncate_utf8(&mut t, 6));
+        assert!(truncate_utf8(&mut t, 5));
+        assert_eq!(t, "aé");
+        assert!(truncate_utf8(&mut t, 2));
+        assert_eq!(t, "a");
+    }
 
     #[test]
     fn escape_round_trips() {
