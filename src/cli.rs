@@ -120,8 +120,10 @@ pub struct ScanArgs {
     /// to find the member behind an intermittent error.
     #[arg(long)]
     pub backend: Vec<String>,
-    /// Documented limits to compare with.
-    #[arg(long, default_value = "clb")]
+    /// Which load balancer's documented limits and timeouts to compare with: auto (from the
+    /// listener's own answers; none when nothing matches), clb, nginx, haproxy, aws-alb, or
+    /// none (report what is measured without judging it).
+    #[arg(long, default_value = "auto")]
     pub profile: String,
     /// Only causes of these codes, e.g. 400,405.
     #[arg(long, value_delimiter = ',')]

@@ -83,8 +83,9 @@ pub async fn execute_interruptible(
     let output = probe::run_interruptible(&job.plan, progress, interrupt.clone()).await;
     let interrupted = interrupt.is_triggered();
 
+    let profile = classify::resolve_profile(&output.observations, &job.plan.profile);
     let ctx = Context {
-        profile: &job.plan.profile,
+        profile: &profile,
         listener_tls: job
             .plan
             .listener
@@ -163,7 +164,7 @@ pub async fn execute_interruptible(
         origin: job.origin,
         started_unix_ms,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        profile: job.plan.profile.clone(),
+        profile,
         // Header values the scenario marks secret never reach a report.
         targets: job
             .plan

@@ -733,10 +733,7 @@ fn trace_unsupported_rows() -> Vec<Row> {
             "a profile that documents TRACE as allowed is named in the evidence",
             vec![method(LISTENER, "TRACE", 405, "Not Allowed", &page)],
         )
-        .profile(Profile {
-            trace_allowed: true,
-            ..Profile::clb()
-        })
+        .profile(Profile::haproxy())
         .no_backend()
         .expect(ID, Reproduced)
         .mentions(ID, "documents TRACE as allowed"),

@@ -12,7 +12,7 @@ use lbprobe::classify::Verdict;
 use lbprobe::lab::{BackendConfig, Fault, FaultRule, Haproxy, HaproxyFrontend, HaproxySpec};
 use lbprobe::probe::partial::Outcome;
 use lbprobe::probe::{Detail, Family, LimitSearch, Limits, Observation, Plan, ProbeSpec};
-use lbprobe::profile::Profile;
+use lbprobe::profile::{Numbers, Profile};
 use lbprobe::report::Report;
 use lbprobe::run::{self, Job};
 use lbprobe::target::Role;
@@ -395,11 +395,11 @@ async fn slow_backend_gets_504_after_timeout_server() {
         &HaproxySpec::one(HaproxyFrontend::proxy(backend.url()))
             .defaults("timeout server 1s\n    timeout connect 1s"),
     );
-    let profile = Profile {
-        response_timeout: Duration::from_secs(1),
-        connect_timeout: Duration::from_secs(1),
-        ..Profile::haproxy()
-    };
+    let profile = Profile::haproxy().with_declared(&Numbers {
+        response_timeout: Some(Duration::from_secs(1)),
+        connect_timeout: Some(Duration::from_secs(1)),
+        ..Numbers::default()
+    });
     let report = execute(
         &haproxy.url(0),
         Some(&backend.url()),

@@ -11,7 +11,7 @@ use lbprobe::probe::keepalive::{
     IdleResult, IdleTimeout, KeepaliveDetail, RaceResult, IDLE_TIMEOUT, RACE, RACE_REQUESTS,
 };
 use lbprobe::probe::{Detail, Family, Limits, Plan, ProbeSpec};
-use lbprobe::profile::Profile;
+use lbprobe::profile::{Numbers, Profile};
 use lbprobe::report::Report;
 use lbprobe::run::{execute, Job};
 use lbprobe::target::{Role, Target};
@@ -130,7 +130,7 @@ async fn lazy_backend_idle_shorter_than_nginx_pool_confirms_and_reproduces_the_r
     let f = finding(&report);
     let said = text(f);
     assert_eq!(f.verdict, Verdict::Confirmed, "{said}");
-    assert!(said.contains("60 s (profile nginx)"), "{said}");
+    assert!(said.contains("the nginx profile documents that the listener reuses idle backend connections for 60 s"), "{said}");
     assert!(
         said.contains("raise the backend's keep-alive timeout"),
         "{said}"
@@ -158,10 +158,10 @@ async fn backend_idle_longer_than_the_pool_rules_the_race_out() {
     .expect("lab backend starts");
     // nginx drops its pooled connections after 2 s idle, and the profile says so.
     let nginx = pooling_nginx(&backend, "keepalive_timeout 2s;");
-    let profile = Profile {
-        backend_keepalive_timeout: Duration::from_secs(2),
-        ..Profile::nginx()
-    };
+    let profile = Profile::nginx().with_declared(&Numbers {
+        backend_keepalive_timeout: Some(Duration::from_secs(2)),
+        ..Numbers::default()
+    });
     let report = probe(Some(nginx.url(0)), &backend, profile, false).await;
     let measured = idle(&report, Role::Backend);
     assert!(

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use lbprobe::logs::classify::{classify, Facts, Timeouts};
 use lbprobe::logs::{self, Input, LogFormat, LogsError, Options};
-use lbprobe::profile::Profile;
+use lbprobe::profile::{Numbers, Profile};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -367,11 +367,11 @@ async fn nginx_access_log_names_the_causes_the_probes_found() {
         http_extra: format!("log_format logs_test '{NGINX_TEST_FORMAT}';"),
     };
     let nginx = Nginx::start(&spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
-    let profile = Profile {
-        connect_timeout: Duration::from_secs(1),
-        response_timeout: Duration::from_secs(1),
-        ..Profile::nginx()
-    };
+    let profile = Profile::nginx().with_declared(&Numbers {
+        connect_timeout: Some(Duration::from_secs(1)),
+        response_timeout: Some(Duration::from_secs(1)),
+        ..Numbers::default()
+    });
     let probe = |listener: String, backend: String, probes: Vec<ProbeSpec>| {
         let profile = profile.clone();
         async move {

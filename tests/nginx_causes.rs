@@ -8,7 +8,7 @@ use std::time::Duration;
 use lbprobe::classify::Verdict;
 use lbprobe::lab::{BackendConfig, LabBackend, Nginx, NginxServer, NginxSpec};
 use lbprobe::probe::{Limits, Plan, ProbeSpec};
-use lbprobe::profile::Profile;
+use lbprobe::profile::{Numbers, Profile};
 use lbprobe::report::Report;
 use lbprobe::run::{self, Job};
 use lbprobe::target::{Role, Target};
@@ -275,11 +275,10 @@ fn assert_exact_4k_threshold(ev: &str) {
 
 #[tokio::test]
 async fn header_above_nginx_4k_buffer_gets_400_at_the_documented_limit() {
-    let profile = Profile {
-        max_header_bytes: NGINX_4K_LINE_LIMIT,
-        source: "nginx with large_client_header_buffers 4 4k".into(),
-        ..Profile::nginx()
-    };
+    let profile = Profile::nginx().with_declared(&Numbers {
+        max_header_bytes: Some(NGINX_4K_LINE_LIMIT),
+        ..Numbers::default()
+    });
     let report = header_limit_with_4k_buffers(profile).await;
     let ev = assert_verdict(&report, "400.header-too-large", Verdict::Reproduced);
     assert_exact_4k_threshold(&ev);

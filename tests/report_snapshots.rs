@@ -271,7 +271,11 @@ fn json_report_reads_back_whole_for_merge() {
     let run: lbprobe::host::merge::ClientRun =
         serde_json::from_str(&text).expect("the JSON report reads back as a client run");
     assert_eq!(run.observations, report.observations);
-    assert_eq!(run.profile.name, report.profile.name);
+    // The whole profile comes back, declared numbers and how it was chosen included.
+    match run.profile {
+        lbprobe::host::merge::RunProfile::Whole(p) => assert_eq!(*p, report.profile),
+        other => panic!("the profile read back by name only: {other:?}"),
+    }
     assert_eq!(run.findings.len(), report.findings.len());
 }
 

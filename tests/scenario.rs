@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lbprobe::classify::verdict::Verdict;
 use lbprobe::probe::{Family, Limits, ProbeSpec};
-use lbprobe::profile::Profile;
+use lbprobe::profile::{Basis, Numbers, Profile};
 use lbprobe::scenario::{
     load_file, load_str, parse_duration, parse_size, Expectation, LoadContext, Problem,
     ScenarioError, ALWAYS_MASKED,
@@ -98,25 +98,25 @@ fn full_file_round_trips_to_the_right_structs() {
         Some(Target::parse(Role::Backend, "http://127.0.0.1:9090/").unwrap())
     );
 
-    let nginx = Profile::nginx();
+    // What the scenario sets is declared, apart from what nginx documents.
     assert_eq!(
         scenario.profile,
-        Profile {
-            name: "nginx".into(),
-            max_header_bytes: 16 * 1024,
-            max_header_block_bytes: nginx.max_header_block_bytes,
-            max_uri_bytes: 8192,
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_millis(500),
-            response_timeout: nginx.response_timeout,
-            backend_keepalive_timeout: nginx.backend_keepalive_timeout,
-            trace_allowed: true,
-            source: format!(
-                "{}; max-header-bytes, max-uri-bytes, request-timeout, connect-timeout, \
-                 trace-allowed set by the scenario",
-                nginx.source
-            ),
-        }
+        Profile::nginx().with_declared(&Numbers {
+            max_header_bytes: Some(16 * 1024),
+            max_uri_bytes: Some(8192),
+            request_timeout: Some(Duration::from_secs(30)),
+            connect_timeout: Some(Duration::from_millis(500)),
+            trace_allowed: Some(true),
+            ..Numbers::default()
+        })
+    );
+    assert_eq!(
+        scenario.profile.response_timeout().map(|c| c.basis),
+        Some(Basis::Documented)
+    );
+    assert_eq!(
+        scenario.profile.request_timeout().map(|c| c.basis),
+        Some(Basis::Declared)
     );
 
     assert_eq!(
@@ -185,7 +185,7 @@ fn minimal_file_gets_every_default() {
     );
     assert!(scenario.listener.as_ref().unwrap().tls_verify);
     assert_eq!(scenario.backend, None);
-    assert_eq!(scenario.profile, Profile::clb());
+    assert_eq!(scenario.profile, Profile::auto());
     // Every family but the ones that wait for timeouts or load the target: they run when named.
     let defaults: Vec<ProbeSpec> = Family::defaults().map(ProbeSpec::default_for).collect();
     assert!(!defaults
@@ -533,7 +533,7 @@ fn semantic_error_display_is_rustc_style() {
     let e = error_of(&format!("{BACKEND}profile: nginxx\n"));
     assert_eq!(
         e.to_string(),
-        "t.yaml:2:10: unknown profile \"nginxx\" (expected one of: clb, nginx, haproxy, aws-alb)\n  |\n2 | \
+        "t.yaml:2:10: unknown profile \"nginxx\" (expected one of: auto, clb, nginx, haproxy, aws-alb, none)\n  |\n2 | \
          profile: nginxx\n  |          ^"
     );
     let e = error_of(&format!("{BACKEND}probes: [protocl]\n"));
@@ -670,8 +670,12 @@ fn durations_and_sizes() {
             &ctx(),
         )
         .unwrap();
-        assert_eq!(scenario.profile.max_uri_bytes as u64, want, "{text}");
-        assert_eq!(scenario.profile.name, "clb", "base defaults to clb");
+        assert_eq!(
+            scenario.profile.max_uri_bytes().map(|c| c.value as u64),
+            Some(want),
+            "{text}"
+        );
+        assert_eq!(scenario.profile.name, "auto", "base defaults to auto");
     }
     for bad in ["", "60 s", "1d", "-1s", "abc", "1e3"] {
         assert_eq!(parse_duration(bad), None, "{bad:?}");

@@ -13,7 +13,7 @@ use lbprobe::lab::{
     BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec, UnacceptingListener,
 };
 use lbprobe::probe::{self, Detail, Family, Limits, Observation, Plan, ProbeSpec};
-use lbprobe::profile::Profile;
+use lbprobe::profile::{Numbers, Profile};
 use lbprobe::target::{Role, Target};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -22,11 +22,11 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 const NGINX_TIMEOUTS: &str = "proxy_read_timeout 1s; proxy_connect_timeout 1s;";
 
 fn profile() -> Profile {
-    Profile {
-        response_timeout: Duration::from_secs(1),
-        connect_timeout: Duration::from_secs(1),
-        ..Profile::nginx()
-    }
+    Profile::nginx().with_declared(&Numbers {
+        response_timeout: Some(Duration::from_secs(1)),
+        connect_timeout: Some(Duration::from_secs(1)),
+        ..Numbers::default()
+    })
 }
 
 fn nginx_in_front_of(upstream: &str) -> Nginx {

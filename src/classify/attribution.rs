@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::transport::Exchange;
+use crate::transport::{Exchange, Response};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,9 +115,13 @@ pub fn looks_like_lb_page(ex: &Exchange) -> bool {
 /// "Bad request" (lowercase r, which backends and nginx do not use) on a 400 without a `Server`
 /// header (HAProxy's own answers carry none).
 pub fn looks_like_haproxy_answer(ex: &Exchange) -> bool {
-    let Some(r) = ex.response.as_ref() else {
-        return false;
-    };
+    ex.response
+        .as_ref()
+        .is_some_and(looks_like_haproxy_response)
+}
+
+/// [`looks_like_haproxy_answer`] on a parsed response.
+pub fn looks_like_haproxy_response(r: &Response) -> bool {
     let page = HAPROXY_PAGES
         .iter()
         .filter(|(status, _, _)| *status == r.status)

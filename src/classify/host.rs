@@ -6,7 +6,7 @@ use crate::catalogue::Catalogue;
 use crate::host::backend::HostReport;
 use crate::host::ListenSocket;
 
-use super::{Draft, Evidence, Finding, Verdict};
+use super::{Basis, Draft, Evidence, Finding, Verdict};
 
 /// Findings from one backend host report, ordered like [`super::classify`]'s.
 pub fn host_findings(report: &HostReport, catalogue: &Catalogue) -> Vec<Finding> {
@@ -14,30 +14,13 @@ pub fn host_findings(report: &HostReport, catalogue: &Catalogue) -> Vec<Finding>
     drafts.extend(backlog_full(report));
     drafts.extend(not_listening(report));
     drafts.extend(health_check_firewall(report));
-    let mut findings: Vec<Finding> = drafts
-        .into_iter()
-        .filter_map(|d| {
-            let cause = catalogue.get(&d.cause)?;
-            Some(Finding {
-                cause: d.cause,
-                code: cause.code,
-                side: cause.side,
-                kind: cause.kind,
-                verdict: d.verdict,
-                title: cause.title.clone(),
-                reason: d.reason,
-                evidence: d.evidence,
-                remediation: cause.remediation.clone(),
-            })
-        })
-        .collect();
-    findings.sort_by(|a, b| (a.code, a.verdict, &a.cause).cmp(&(b.code, b.verdict, &b.cause)));
-    findings
+    super::findings(drafts, catalogue)
 }
 
 fn fact(mut d: Draft, text: impl Into<String>) -> Draft {
     d.evidence.push(Evidence {
         text: text.into(),
+        basis: Basis::Measured,
         observations: Vec::new(),
     });
     d

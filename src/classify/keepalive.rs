@@ -66,8 +66,9 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     if backend.is_none() && listener.is_none() {
         return Vec::new();
     }
-    let window_ms = ctx.profile.backend_keepalive_timeout.as_secs_f64() * 1000.0;
-    let window = format!("{} (profile {})", secs(window_ms), ctx.profile.name);
+    let cited = ctx.profile.keepalive_window();
+    let window_ms = cited.value.as_secs_f64() * 1000.0;
+    let window = format!("{} ({})", secs(window_ms), cited.basis);
     let mut draft = match backend.and_then(|o| idle(o).map(|r| (o, r))) {
         None => Draft::new(
             ID,
@@ -129,6 +130,7 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
             &[obs],
         );
     }
+    let mut reproduced = false;
     if let Some((obs, r)) = view
         .find(Family::Keepalive, RACE, Role::Listener)
         .and_then(|o| race(o).map(|r| (o, r)))
@@ -157,6 +159,29 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
             )
         };
         draft = draft.with(text, &[obs]);
+        reproduced = r.bad_gateway > 0;
+    }
+    draft = draft.cites(
+        &cited,
+        format!(
+            "{} that the listener reuses idle backend connections for {}",
+            cited.who,
+            secs(window_ms)
+        ),
+    );
+    // The listener's reuse window is its configuration, which no probe here measures: a
+    // verdict that rests on lbprobe's own guess of it, with no 502 reproduced, is not one.
+    if cited.basis == crate::profile::Basis::Assumed
+        && draft.verdict == Verdict::Confirmed
+        && !reproduced
+    {
+        draft.verdict = Verdict::Inconclusive;
+        draft.reason = format!(
+            "{}; but how long this listener reuses idle backend connections is not known (60 s \
+             assumed): declare it (`backend-keepalive-timeout`) or reproduce the race \
+             (`scan --reproduce`)",
+            draft.reason
+        );
     }
     vec![draft]
 }

@@ -2,6 +2,7 @@
 //! compared side by side and with the profile's documented limit.
 
 use crate::probe::{Detail, Family, LimitSearch, Observation};
+use crate::profile::Cited;
 use crate::target::Role;
 
 use super::{describe, Context, Draft, Verdict, View};
@@ -11,8 +12,9 @@ struct Measure {
     family: Family,
     /// e.g. "header lines", "header blocks", "request targets".
     noun: &'static str,
-    /// The profile's documented limit for it.
-    documented: usize,
+    /// The profile's limit for it (declared or documented); `None` when no profile speaks to
+    /// it, and the threshold is then reported as measured, not judged.
+    documented: Option<Cited<usize>>,
 }
 
 pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
@@ -20,28 +22,29 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     let line = Measure {
         family: Family::HeaderSize,
         noun: "header lines",
-        documented: ctx.profile.max_header_bytes,
+        documented: ctx.profile.max_header_bytes(),
     };
     let block = Measure {
         family: Family::HeaderLimit,
         noun: "header blocks",
         // A block holds at least one line: a scenario that raises the line limit raises this.
-        documented: ctx
-            .profile
-            .max_header_block_bytes
-            .max(ctx.profile.max_header_bytes),
+        documented: match (
+            ctx.profile.max_header_block_bytes(),
+            ctx.profile.max_header_bytes(),
+        ) {
+            (Some(block), Some(line)) if line.value > block.value => Some(line),
+            (block, line) => block.or(line),
+        },
     };
     // One finding for the header cause, whichever of the two header searches ran.
     let header = [
         with_h2(
             view,
-            ctx,
             &line,
             listener_limit(view, ctx, &line, "400.header-too-large"),
         ),
         with_h2(
             view,
-            ctx,
             &block,
             listener_limit(view, ctx, &block, "400.header-too-large"),
         ),
@@ -57,11 +60,10 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     let uri = Measure {
         family: Family::UriLimit,
         noun: "request targets",
-        documented: ctx.profile.max_uri_bytes,
+        documented: ctx.profile.max_uri_bytes(),
     };
     out.extend(with_h2(
         view,
-        ctx,
         &uri,
         listener_limit(view, ctx, &uri, "414.uri-too-long"),
     ));
@@ -94,7 +96,7 @@ fn limit_named<'a>(
 /// evidence, a threshold that differs from HTTP/1.1's is said outright (clients meet one or
 /// the other by their ALPN alone), and h2 clients refused below the documented limit confirm
 /// the cause as HTTP/1.1 clients would.
-fn with_h2(view: &View<'_>, ctx: &Context<'_>, m: &Measure, d: Option<Draft>) -> Option<Draft> {
+fn with_h2(view: &View<'_>, m: &Measure, d: Option<Draft>) -> Option<Draft> {
     let mut d = d?;
     let h2_variant = crate::probe::h2::variant("limit");
     let Some((ho, h)) = limit_named(view, m.family, Role::Listener, &h2_variant) else {
@@ -136,12 +138,16 @@ fn with_h2(view: &View<'_>, ctx: &Context<'_>, m: &Measure, d: Option<Draft>) ->
             );
         }
     }
-    if h2_accepted < m.documented && d.verdict > Verdict::Confirmed {
-        d.verdict = Verdict::Confirmed;
-        d.reason = format!(
-            "over HTTP/2 the listener refuses {} above {h2_accepted} bytes with {status}, below the {} bytes the {} profile documents",
-            m.noun, m.documented, ctx.profile.name
-        );
+    if let Some(doc) = m.documented.as_ref().filter(|doc| h2_accepted < doc.value) {
+        if d.verdict > Verdict::Confirmed {
+            d.verdict = Verdict::Confirmed;
+            d.reason = format!(
+                "over HTTP/2 the listener refuses {} above {h2_accepted} bytes with {status}, below the {} bytes {}",
+                m.noun,
+                doc.value,
+                doc.who
+            );
+        }
     }
     Some(d)
 }
@@ -230,8 +236,6 @@ fn listener_limit(view: &View<'_>, ctx: &Context<'_>, m: &Measure, id: &str) -> 
     };
     let accepted = l.largest_accepted.unwrap_or(0);
     let status = status_text(l);
-    let documented = m.documented;
-    let profile = &ctx.profile.name;
     // The listener's refusals may be the backend's, passed on: the same threshold on both.
     let relayed = backend.is_some_and(|(_, b)| {
         b.smallest_rejected == Some(rejected) && b.largest_accepted == l.largest_accepted
@@ -245,18 +249,34 @@ fn listener_limit(view: &View<'_>, ctx: &Context<'_>, m: &Measure, id: &str) -> 
                 m.noun
             ),
         )
-    } else if accepted < documented {
-        Draft::new(
-            id,
-            Verdict::Confirmed,
-            format!("the listener refuses {} above {accepted} bytes with {status}, below the {documented} bytes the {profile} profile documents", m.noun),
-        )
     } else {
-        Draft::new(
-            id,
-            Verdict::Reproduced,
-            format!("{} above {accepted} bytes get {status} from the listener; the {profile} profile documents {documented}", m.noun),
-        )
+        match &m.documented {
+            Some(doc) if accepted < doc.value => Draft::new(
+                id,
+                Verdict::Confirmed,
+                format!(
+                    "the listener refuses {} above {accepted} bytes with {status}, below the {} bytes {}",
+                    m.noun, doc.value, doc.who
+                ),
+            ),
+            Some(doc) => Draft::new(
+                id,
+                Verdict::Reproduced,
+                format!(
+                    "{} above {accepted} bytes get {status} from the listener; {}",
+                    m.noun,
+                    doc.says(&doc.value.to_string())
+                ),
+            ),
+            None => Draft::new(
+                id,
+                Verdict::Reproduced,
+                format!(
+                    "{} above {accepted} bytes get {status} from the listener (as measured; the {} profile documents no limit to judge it by)",
+                    m.noun, ctx.profile.name
+                ),
+            ),
+        }
     };
     d = d.with(
         format!(
@@ -288,6 +308,12 @@ fn listener_limit(view: &View<'_>, ctx: &Context<'_>, m: &Measure, id: &str) -> 
                 );
             }
         }
+    }
+    if let Some(doc) = &m.documented {
+        d = d.cites(
+            doc,
+            doc.says(&format!("{} bytes for {}", doc.value, m.noun)),
+        );
     }
     Some(d)
 }

@@ -2,6 +2,7 @@
 
 pub mod attribution;
 pub mod host;
+pub mod identify;
 mod keepalive;
 mod limits;
 pub mod malformed_table;
@@ -22,6 +23,8 @@ use serde::Serialize;
 pub use attribution::Origin;
 pub use verdict::{Kind, Side, Verdict};
 
+pub use crate::profile::Basis;
+
 use crate::catalogue::Catalogue;
 use crate::probe::{Family, Observation};
 use crate::profile::Profile;
@@ -39,14 +42,18 @@ pub struct Finding {
     pub title: String,
     /// One line: why this verdict.
     pub reason: String,
+    /// What the verdict rests on, most trusted first: `measured` in this run, `declared` by
+    /// the user, `documented` by the profile, `assumed` by lbprobe.
+    pub rests_on: Vec<Basis>,
     pub evidence: Vec<Evidence>,
     pub remediation: Vec<String>,
 }
 
-/// A fact behind a finding, with the observations it rests on.
+/// A fact behind a finding, with the observations it rests on and where it comes from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evidence {
     pub text: String,
+    pub basis: Basis,
     pub observations: Vec<String>,
 }
 
@@ -56,6 +63,25 @@ pub struct Context<'a> {
     pub profile: &'a Profile,
     pub listener_tls: Option<bool>,
     pub has_backend: bool,
+}
+
+impl Evidence {
+    /// `documented: ` / `declared: ` / `assumed: ` in front of a fact that was not measured in
+    /// this run; nothing in front of a measured one.
+    pub fn basis_prefix(&self) -> String {
+        match self.basis {
+            Basis::Measured => String::new(),
+            other => format!("{other}: "),
+        }
+    }
+}
+
+impl Finding {
+    /// `measured, documented`.
+    pub fn rests_on_text(&self) -> String {
+        let words: Vec<&str> = self.rests_on.iter().map(|b| b.as_str()).collect();
+        words.join(", ")
+    }
 }
 
 /// A rule's output before the catalogue fills in the cause's fixed facts.
@@ -77,10 +103,27 @@ impl Draft {
         }
     }
 
+    /// Evidence measured in this run, resting on these observations.
     pub(crate) fn with(mut self, text: impl Into<String>, observations: &[&Observation]) -> Draft {
         self.evidence.push(Evidence {
             text: text.into(),
+            basis: Basis::Measured,
             observations: observations.iter().map(|o| o.id.clone()).collect(),
+        });
+        self
+    }
+
+    /// A number the verdict is compared with, cited from the profile (declared or
+    /// documented): `cited.says(shown)` plus what follows.
+    pub(crate) fn cites<T>(
+        mut self,
+        cited: &crate::profile::Cited<T>,
+        text: impl Into<String>,
+    ) -> Draft {
+        self.evidence.push(Evidence {
+            text: text.into(),
+            basis: cited.basis,
+            observations: Vec::new(),
         });
         self
     }
@@ -90,6 +133,12 @@ impl Draft {
 /// the backend, `false` when it never did. Observations without an entry (unmarked probes,
 /// probes sent straight to the backend) are attributed by the answers alone.
 pub type Reached = HashMap<String, bool>;
+
+/// The profile a run is classified with: `auto` resolved from the listener's own answers
+/// (which profile, and why, is recorded in it); any named profile as it is.
+pub fn resolve_profile(observations: &[Observation], profile: &Profile) -> Profile {
+    profile.resolve(identify::identify(observations).map(|i| (i.profile, i.why)))
+}
 
 /// Classify a run. One finding per cause the observations can speak to, ordered by code.
 pub fn classify(
@@ -113,10 +162,27 @@ pub fn classify_with_capture(
         observations,
         reached,
     };
-    let mut findings: Vec<Finding> = rules::all(&view, ctx)
+    findings(rules::all(&view, ctx), catalogue)
+}
+
+/// Drafts completed with the catalogue's fixed facts, ordered by code, then verdict, then id.
+pub(crate) fn findings(drafts: Vec<Draft>, catalogue: &Catalogue) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = drafts
         .into_iter()
         .filter_map(|d| {
-            let cause = catalogue.get(&d.cause)?;
+            // An id the catalogue lacks is a bug in a rule: loud in debug builds, never a
+            // finding without title or fix in a release.
+            let Some(cause) = catalogue.get(&d.cause) else {
+                debug_assert!(
+                    false,
+                    "a rule emitted {}, which the catalogue lacks",
+                    d.cause
+                );
+                return None;
+            };
+            let mut rests_on: Vec<Basis> = d.evidence.iter().map(|e| e.basis).collect();
+            rests_on.sort();
+            rests_on.dedup();
             Some(Finding {
                 cause: d.cause,
                 code: cause.code,
@@ -125,6 +191,7 @@ pub fn classify_with_capture(
                 verdict: d.verdict,
                 title: cause.title.clone(),
                 reason: d.reason,
+                rests_on,
                 evidence: d.evidence,
                 remediation: cause.remediation.clone(),
             })

@@ -5,8 +5,11 @@
 //! and writes 408 or 400 into its access log), so the evidence says which part was seen and
 //! which part lives in the listener's log.
 
+use std::time::Duration;
+
 use crate::probe::partial::{Outcome, PartialResult, CLOSE_EARLY, WAITING};
 use crate::probe::{Detail, Family, Observation};
+use crate::profile::Cited;
 
 use super::{Context, Draft, Pair, Verdict, View};
 
@@ -139,8 +142,7 @@ fn partial_request(pairs: &[Pair<'_>], ctx: &Context<'_>) -> Option<Draft> {
     if waiting.is_empty() {
         return None;
     }
-    let documented = ctx.profile.request_timeout.as_secs_f64() * 1000.0;
-    let profile = &ctx.profile.name;
+    let documented = ctx.profile.request_timeout();
     let gave_up = waiting.iter().find_map(|(p, e)| match e {
         Ending::GaveUp { ms, answered } => Some((p, *ms, *answered)),
         _ => None,
@@ -165,20 +167,28 @@ fn partial_request(pairs: &[Pair<'_>], ctx: &Context<'_>) -> Option<Draft> {
             ),
         );
         d = d.with(
-            compare_with_profile(ms, documented, profile),
+            format!(
+                "the listener gave up after {} (measured: its own request timeout)",
+                time(ms)
+            ),
             &p.observations(),
         );
+        if let Some(doc) = &documented {
+            d = d.cites(doc, compare_with_profile(ms, doc));
+        }
         d
     } else if let Some(p) = still {
         let cap = result(p.listener).map_or(0.0, |r| r.cap_ms);
+        let known = documented.as_ref().map_or(String::new(), |doc| {
+            format!(" ({})", doc.says(&time(doc.value.as_secs_f64() * 1000.0)))
+        });
         Draft::new(
             PARTIAL_REQUEST,
             Verdict::Inconclusive,
             format!(
                 "the listener was still waiting for the rest of the request when the cap of {} ran out; \
-                 raise max-wait above the listener's request timeout (the profile {profile} documents {})",
+                 raise max-wait above the listener's request timeout{known}",
                 time(cap),
-                time(documented)
             ),
         )
     } else if waiting
@@ -225,23 +235,19 @@ fn partial_request(pairs: &[Pair<'_>], ctx: &Context<'_>) -> Option<Draft> {
     Some(draft)
 }
 
-/// The measured wait against the profile's documented request timeout.
-fn compare_with_profile(ms: f64, documented: f64, profile: &str) -> String {
+/// The measured wait against the profile's request timeout (declared or documented).
+fn compare_with_profile(ms: f64, doc: &Cited<Duration>) -> String {
+    let documented = doc.value.as_secs_f64() * 1000.0;
+    let says = doc.says(&format!("a request timeout of {}", time(documented)));
     let differs = (ms - documented).abs() > (documented * 0.2).max(1000.0);
     if !differs {
-        return format!(
-            "the listener's wait of {} matches the request timeout the profile {profile} documents ({})",
-            time(ms),
-            time(documented)
-        );
+        return format!("{says}: the measured wait of {} matches it", time(ms));
     }
     let which = if ms < documented { "shorter" } else { "longer" };
     format!(
-        "the listener gave up after {}, markedly {which} than the request timeout the profile \
-         {profile} documents ({}): this listener is configured differently, and clients that \
-         pause longer than {} mid-request are cut off",
+        "{says}; the measured wait of {} is markedly {which}: this listener is configured \
+         differently, and clients that pause longer than {} mid-request are cut off",
         time(ms),
-        time(documented),
         time(ms)
     )
 }

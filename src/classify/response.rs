@@ -156,6 +156,7 @@ fn merge(cause: &str, judgements: Vec<Judgement>) -> Option<Draft> {
         for text in &j.evidence {
             draft.evidence.push(super::Evidence {
                 text: text.clone(),
+                basis: super::Basis::Measured,
                 observations: j.observations.clone(),
             });
         }

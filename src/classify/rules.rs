@@ -502,23 +502,22 @@ fn trace_unsupported_h1(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
             Draft::new(ID, Verdict::RuledOut, "the 405 to TRACE is the backend's, passed on by the listener (see 405.backend-method-unsupported)")
                 .with(format!("TRACE via the listener: {got} ({why})"), &p.observations())
         } else {
-            let profile_note = if ctx.profile.trace_allowed {
-                format!(
-                    "; the {} profile documents TRACE as allowed",
-                    ctx.profile.name
-                )
-            } else {
-                String::new()
-            };
-            Draft::new(
+            let d = Draft::new(
                 ID,
                 Verdict::Reproduced,
                 "the listener itself answers TRACE with 405",
             )
             .with(
-                format!("TRACE via the listener: {got} ({why}){profile_note}"),
+                format!("TRACE via the listener: {got} ({why})"),
                 &p.observations(),
-            )
+            );
+            match ctx.profile.trace_allowed() {
+                Some(c) if c.value => d.cites(
+                    &c,
+                    format!("{} TRACE as allowed; this listener refuses it", c.who),
+                ),
+                _ => d,
+            }
         }
     } else if p.listener_status().is_none() {
         Draft::new(

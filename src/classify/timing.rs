@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::probe::connect::{ConnectResult, HandshakeOutcome};
 use crate::probe::latency::{self, LatencyStats, PathQuality, Percentiles};
 use crate::probe::{Detail, Family, Observation};
+use crate::profile::Cited;
 use crate::target::Role;
 use crate::transport::{ConnEnd, Exchange};
 
@@ -115,6 +116,16 @@ impl<'a> Probed<'a> {
             (None, None) => Vec::new(),
         }
     }
+}
+
+/// The listener's timeout as the profile gives it (declared or documented), else the usual
+/// 60 s, marked assumed.
+fn timeout_of(cited: Option<Cited<Duration>>) -> Cited<Duration> {
+    cited.unwrap_or(Cited {
+        value: Duration::from_secs(60),
+        basis: crate::profile::Basis::Assumed,
+        who: "lbprobe assumes the usual".into(),
+    })
 }
 
 fn ms(d: Duration) -> f64 {
@@ -357,7 +368,7 @@ fn backend_attempts<'a>(b: &Probed<'a>, with_baseline: bool) -> Option<Attempts<
 
 fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<Draft> {
     const ID: &str = "504.connect-timeout";
-    let limit = ms(ctx.profile.connect_timeout);
+    let limit = ms(timeout_of(ctx.profile.connect_timeout()).value);
     let profile = &ctx.profile.name;
     // Only the timing probes speak to this cause; the baseline alone is not asked.
     let ran = b.connect.is_some() || b.stats.is_some();
@@ -453,7 +464,7 @@ fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<
 
 fn backend_slow_504(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<Draft> {
     const ID: &str = "504.backend-slow";
-    let t = ms(ctx.profile.response_timeout);
+    let t = ms(timeout_of(ctx.profile.response_timeout()).value);
     let profile = &ctx.profile.name;
     let listener_504 = l.answered_with(504);
     let Some((bo, bs)) = b.stats else {
@@ -601,7 +612,7 @@ fn slow_against(fb: &Percentiles, firsts: &[(f64, bool)], t: f64) -> bool {
 
 fn backend_slow_502(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<Draft> {
     const ID: &str = "502.backend-slow";
-    let t = ms(ctx.profile.response_timeout);
+    let t = ms(timeout_of(ctx.profile.response_timeout()).value);
     let backend = b
         .stats
         .and_then(|(o, s)| Some((o, s, s.times.first_byte_ms.as_ref()?)));
@@ -712,7 +723,7 @@ fn slowness(times: &Percentiles, firsts: &[(f64, bool)], t: f64) -> Option<Strin
 fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     const SLOW: &str = "499.backend-slow";
     const SHORT: &str = "499.client-timeout-short";
-    let t = ms(ctx.profile.response_timeout);
+    let t = ms(timeout_of(ctx.profile.response_timeout()).value);
     // Clients wait for the listener; when it only fails, the backend's own answers are the
     // best estimate of what a good answer takes.
     let (seen, total, place) = match (l.client_times(), b.client_times()) {
@@ -1086,11 +1097,10 @@ mod tests {
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
     fn profile() -> Profile {
-        Profile {
-            response_timeout: MS(1000),
-            connect_timeout: MS(1000),
-            ..Profile::nginx()
-        }
+        let mut p = Profile::nginx();
+        p.documented.response_timeout = Some(MS(1000));
+        p.documented.connect_timeout = Some(MS(1000));
+        p
     }
 
     /// An exchange that connected; `status: None` means nothing came before the wait ran out.

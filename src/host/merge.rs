@@ -132,15 +132,19 @@ pub struct FindingChange {
 /// findings to compare with, and what the classifier's context is built from.
 #[derive(Debug, Deserialize)]
 pub struct ClientRun {
-    pub profile: ProfileName,
+    pub profile: RunProfile,
     pub targets: Vec<TargetRecord>,
     pub findings: Vec<FindingRecord>,
     pub observations: Vec<Observation>,
 }
 
+/// The report's profile: whole since schema 2 (documented and declared numbers, how it was
+/// chosen), only its name before.
 #[derive(Debug, Deserialize)]
-pub struct ProfileName {
-    pub name: String,
+#[serde(untagged)]
+pub enum RunProfile {
+    Whole(Box<Profile>),
+    Named { name: String },
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,15 +290,18 @@ pub fn reclassify(
     probes: &[MergedProbe],
 ) -> (Vec<Finding>, Vec<FindingChange>, Vec<String>) {
     let mut notes = Vec::new();
-    // The report names its profile; a scenario's overrides of it are not in the report, so
-    // the built-in profile of that name stands in.
-    let profile = Profile::by_name(&run.profile.name).unwrap_or_else(|| {
-        notes.push(format!(
-            "profile {} is not built in: re-classified with the default profile",
-            run.profile.name
-        ));
-        Profile::default()
-    });
+    // The report carries the profile it was classified with (auto already resolved, the
+    // declared numbers with it); a report from before that names it only, and the built-in
+    // profile of that name stands in.
+    let profile = match &run.profile {
+        RunProfile::Whole(p) => (**p).clone(),
+        RunProfile::Named { name } => Profile::by_name(name).unwrap_or_else(|| {
+            notes.push(format!(
+                "profile {name} is not built in: re-classified without a profile"
+            ));
+            Profile::none()
+        }),
+    };
     let ctx = Context {
         profile: &profile,
         listener_tls: run

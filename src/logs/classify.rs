@@ -41,12 +41,16 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
+    /// A number the profile does not give matches no line: a timing at "the timeout" cannot
+    /// be told without knowing it.
     pub fn of(profile: &Profile) -> Timeouts {
+        let n = profile.effective();
+        let secs = |d: Option<std::time::Duration>| d.map_or(f64::INFINITY, |d| d.as_secs_f64());
         Timeouts {
-            connect: profile.connect_timeout.as_secs_f64(),
-            response: profile.response_timeout.as_secs_f64(),
-            request: profile.request_timeout.as_secs_f64(),
-            max_header_bytes: profile.max_header_bytes as u64,
+            connect: secs(n.connect_timeout),
+            response: secs(n.response_timeout),
+            request: secs(n.request_timeout),
+            max_header_bytes: n.max_header_bytes.map_or(u64::MAX, |b| b as u64),
         }
     }
 }

@@ -433,9 +433,13 @@ pub async fn run_interruptible(
         budget: Budget::new(plan.limits).with_interrupt(interrupt.clone()),
         profile: plan.profile.clone(),
         request_timeout: plan.limits.request_timeout,
+        // A connect waits as long as the listener's own connect timeout would (so a listener
+        // that gives up first is seen doing so), never past the run's request timeout.
         connect_timeout: plan
             .profile
+            .effective()
             .connect_timeout
+            .unwrap_or(plan.limits.request_timeout)
             .min(plan.limits.request_timeout),
         mask: plan.mask.clone(),
         progress: progress.clone(),

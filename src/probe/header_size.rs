@@ -5,18 +5,20 @@ use super::engine::{Engine, Side};
 use super::limit::{self, HeaderBlock, HeaderLine, SizedRequest, Uri};
 use super::{Family, Observation, ProbeSpec};
 
-/// Sizes sent without bisection: the profile's documented limit and one byte past it.
-fn at_and_past(limit: usize) -> Vec<usize> {
+/// Sizes sent without bisection: the profile's limit (declared or documented) and one byte
+/// past it; with no profile number, the search's upper bound.
+fn at_and_past(limit: Option<usize>, max: usize) -> Vec<usize> {
+    let limit = limit.unwrap_or(max);
     vec![limit, limit + 1]
 }
 
 pub async fn run(engine: &Engine, sides: &[Side], spec: &ProbeSpec) -> Vec<Observation> {
-    let profile = &engine.profile;
+    let profile = engine.profile.effective();
     match *spec {
         ProbeSpec::HeaderSize { bisect, min, max } => {
             let documented = profile.max_header_bytes;
             limit::run_all::<HeaderLine>(engine, sides, bisect, min, max, |_| {
-                at_and_past(documented)
+                at_and_past(documented, max)
             })
             .await
         }
@@ -25,14 +27,16 @@ pub async fn run(engine: &Engine, sides: &[Side], spec: &ProbeSpec) -> Vec<Obser
             // single-header limit as a block.
             let documented = profile.max_header_bytes;
             limit::run_all::<HeaderBlock>(engine, sides, bisect, min, max, |_| {
-                at_and_past(documented)
+                at_and_past(documented, max)
             })
             .await
         }
         ProbeSpec::UriLimit { bisect, min, max } => {
             let documented = profile.max_uri_bytes;
-            limit::run_all::<Uri>(engine, sides, bisect, min, max, |_| at_and_past(documented))
-                .await
+            limit::run_all::<Uri>(engine, sides, bisect, min, max, |_| {
+                at_and_past(documented, max)
+            })
+            .await
         }
         _ => Vec::new(),
     }
@@ -50,13 +54,14 @@ pub fn planned(
             .map(|n| (S::FAMILY, format!("{}-{n}", S::PREFIX), S::request(side, n)))
             .collect()
     }
-    let first = |bisect: bool, min: usize, max: usize, documented: usize| {
+    let first = |bisect: bool, min: usize, max: usize, documented: Option<usize>| {
         if bisect {
             vec![min, max]
         } else {
-            at_and_past(documented)
+            at_and_past(documented, max)
         }
     };
+    let profile = profile.effective();
     match *spec {
         ProbeSpec::HeaderSize { bisect, min, max } => {
             sized::<HeaderLine>(side, first(bisect, min, max, profile.max_header_bytes))

@@ -226,7 +226,7 @@ pub async fn run(
         engine.note("keepalive: reproduce needs a listener; skipped");
         return out;
     };
-    let window = engine.profile.backend_keepalive_timeout.as_secs_f64();
+    let window = engine.profile.keepalive_window().value.as_secs_f64();
     let upper = backend_timeout
         .as_ref()
         .and_then(IdleTimeout::at_most_ms)

@@ -252,8 +252,7 @@ impl LatencyStats {
 /// doing so. The engine still caps it by the run's remaining time.
 pub fn wait_for(profile: &Profile, client_timeout: Option<Duration>) -> Duration {
     let longest = profile
-        .response_timeout
-        .max(profile.connect_timeout)
+        .longest_timeout()
         .max(client_timeout.unwrap_or_default());
     longest + WAIT_MARGIN.max(longest / 10)
 }
@@ -458,11 +457,11 @@ mod tests {
 
     #[test]
     fn waits_past_the_longest_timeout() {
-        let p = Profile {
-            response_timeout: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(1),
-            ..Profile::nginx()
-        };
+        let p = Profile::nginx().with_declared(&crate::profile::Numbers {
+            response_timeout: Some(Duration::from_secs(1)),
+            connect_timeout: Some(Duration::from_secs(1)),
+            ..Default::default()
+        });
         assert_eq!(wait_for(&p, None), Duration::from_secs(2));
         assert_eq!(
             wait_for(&p, Some(Duration::from_secs(30))),

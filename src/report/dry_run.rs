@@ -20,7 +20,7 @@ fn write(out: &mut String, p: &DryRun, s: Style) -> std::fmt::Result {
     writeln!(
         out,
         "  profile {} · caps: {} requests, {} per second, {:.0} s in all, {:.0} s per request",
-        p.profile.name,
+        p.profile.label(),
         p.limits.max_requests,
         p.limits.max_rate,
         p.limits.max_duration.as_secs_f64(),

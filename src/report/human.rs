@@ -22,7 +22,7 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
         "{} · scenario {} · profile {} · {} requests in {:.1} s{}",
         s.bold("lbprobe"),
         r.scenario,
-        r.profile.name,
+        r.profile.label(),
         r.requests_sent,
         r.duration_ms / 1000.0,
         if r.partial { " · PARTIAL" } else { "" }
@@ -227,14 +227,19 @@ fn write_detail(out: &mut String, f: &Finding, s: Style) -> std::fmt::Result {
     )?;
     writeln!(out, "  {}", f.reason)?;
     if !f.evidence.is_empty() {
-        writeln!(out, "  {}", s.bold("evidence"))?;
+        writeln!(
+            out,
+            "  {} {}",
+            s.bold("evidence"),
+            s.dim(&format!("(rests on: {})", f.rests_on_text()))
+        )?;
         for e in &f.evidence {
             let refs = if e.observations.is_empty() {
                 String::new()
             } else {
                 format!(" {}", s.dim(&format!("[{}]", e.observations.join(" "))))
             };
-            writeln!(out, "    • {}{refs}", e.text)?;
+            writeln!(out, "    • {}{}{refs}", s.dim(&e.basis_prefix()), e.text)?;
         }
     }
     if !f.remediation.is_empty() {

@@ -74,7 +74,7 @@ fn properties(r: &Report) -> Vec<(String, String)> {
     let mut p = vec![
         ("scenario".to_string(), r.scenario.clone()),
         ("origin".to_string(), r.origin.clone()),
-        ("profile".to_string(), r.profile.name.clone()),
+        ("profile".to_string(), r.profile.label()),
     ];
     for t in &r.targets {
         let tls = t.connection_note();
@@ -122,9 +122,14 @@ fn finding_case(f: &Finding) -> Case {
         .iter()
         .map(|e| {
             if e.observations.is_empty() {
-                format!("- {}", e.text)
+                format!("- {}{}", e.basis_prefix(), e.text)
             } else {
-                format!("- {} [{}]", e.text, e.observations.join(" "))
+                format!(
+                    "- {}{} [{}]",
+                    e.basis_prefix(),
+                    e.text,
+                    e.observations.join(" ")
+                )
             }
         })
         .collect();

@@ -44,7 +44,7 @@ fn write_report(out: &mut String, r: &Report) -> std::fmt::Result {
     let _ = write!(
         summary,
         " · profile `{}` · {} requests in {:.1} s",
-        code(&r.profile.name),
+        code(&r.profile.label()),
         r.requests_sent,
         r.duration_ms / 1000.0
     );
@@ -166,7 +166,7 @@ fn write_detail(out: &mut String, f: &Finding) -> std::fmt::Result {
     writeln!(out, "{}", md(&f.reason))?;
     if !f.evidence.is_empty() {
         writeln!(out)?;
-        writeln!(out, "**Evidence**")?;
+        writeln!(out, "**Evidence** (rests on: {})", f.rests_on_text())?;
         writeln!(out)?;
         for e in &f.evidence {
             let refs = if e.observations.is_empty() {
@@ -174,7 +174,13 @@ fn write_detail(out: &mut String, f: &Finding) -> std::fmt::Result {
             } else {
                 format!(" `[{}]`", e.observations.join(" "))
             };
-            writeln!(out, "- {}{refs}", md(&e.text))?;
+            let basis = e.basis_prefix();
+            let basis = if basis.is_empty() {
+                basis
+            } else {
+                format!("_{}_ ", basis.trim_end())
+            };
+            writeln!(out, "- {basis}{}{refs}", md(&e.text))?;
         }
     }
     if !f.remediation.is_empty() {

@@ -9,7 +9,7 @@ use crate::profile::Profile;
 use crate::target::{Role, Target};
 
 /// Bumped when a field changes meaning or disappears (adding fields does not bump it).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {

@@ -443,40 +443,33 @@ impl Checker<'_> {
             None => Profile::default(),
             Some(base) => by_name(base)?,
         };
-        let mut changed = Vec::new();
+        let mut declared = crate::profile::Numbers::default();
         if let Some(n) = o.max_header_bytes {
-            profile.max_header_bytes = self.size("max-header-bytes", n)?;
-            changed.push("max-header-bytes");
+            declared.max_header_bytes = Some(self.size("max-header-bytes", n)?);
+        }
+        if let Some(n) = o.max_header_block_bytes {
+            declared.max_header_block_bytes = Some(self.size("max-header-block-bytes", n)?);
         }
         if let Some(n) = o.max_uri_bytes {
-            profile.max_uri_bytes = self.size("max-uri-bytes", n)?;
-            changed.push("max-uri-bytes");
+            declared.max_uri_bytes = Some(self.size("max-uri-bytes", n)?);
         }
         if let Some(n) = o.request_timeout {
-            profile.request_timeout = self.duration("request-timeout", n)?;
-            changed.push("request-timeout");
+            declared.request_timeout = Some(self.duration("request-timeout", n)?);
         }
         if let Some(n) = o.connect_timeout {
-            profile.connect_timeout = self.duration("connect-timeout", n)?;
-            changed.push("connect-timeout");
+            declared.connect_timeout = Some(self.duration("connect-timeout", n)?);
         }
         if let Some(n) = o.response_timeout {
-            profile.response_timeout = self.duration("response-timeout", n)?;
-            changed.push("response-timeout");
+            declared.response_timeout = Some(self.duration("response-timeout", n)?);
         }
-        if let Some(allowed) = o.trace_allowed {
-            profile.trace_allowed = allowed;
-            changed.push("trace-allowed");
+        if let Some(n) = o.backend_keepalive_timeout {
+            declared.backend_keepalive_timeout =
+                Some(self.duration("backend-keepalive-timeout", n)?);
         }
-        if !changed.is_empty() {
-            // Reports quote the source next to a threshold: it must not claim the vendor
-            // documents a number the scenario chose.
-            profile.source = format!(
-                "{}; {} set by the scenario",
-                profile.source,
-                changed.join(", ")
-            );
-        }
+        declared.trace_allowed = o.trace_allowed;
+        // Declared numbers stay apart from the documented ones, so a finding never says the
+        // vendor documents a number the scenario chose.
+        profile = profile.with_declared(&declared);
         Ok(profile)
     }
 

@@ -220,10 +220,12 @@ pub(crate) enum RawProfile {
 pub(crate) struct RawProfileOverrides {
     pub base: Option<Marked<String>>,
     pub max_header_bytes: Option<Marked<Number>>,
+    pub max_header_block_bytes: Option<Marked<Number>>,
     pub max_uri_bytes: Option<Marked<Number>>,
     pub request_timeout: Option<Marked<Number>>,
     pub connect_timeout: Option<Marked<Number>>,
     pub response_timeout: Option<Marked<Number>>,
+    pub backend_keepalive_timeout: Option<Marked<Number>>,
     pub trace_allowed: Option<bool>,
 }
 
