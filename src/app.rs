@@ -378,13 +378,29 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
             "scan needs --listener URL, --backend URL or both".into(),
         ));
     }
-    let profile = Profile::by_name(&args.profile).ok_or_else(|| {
-        AppError::Usage(format!(
-            "unknown profile {:?} (expected one of: {})",
-            args.profile,
-            Profile::NAMES.join(", ")
-        ))
-    })?;
+    let profile = profile_named(&args.profile)?;
+    let profile = profile.with_declared(&declared_numbers(args)?);
+    let client_timeout = args
+        .client_timeout
+        .as_deref()
+        .map(|text| match crate::scenario::parse_duration(text) {
+            Some(d) if !d.is_zero() => Ok(d),
+            _ => Err(AppError::Usage(format!(
+                "--client-timeout: expected a duration above 0 such as 2s or 500ms, not {text:?}"
+            ))),
+        })
+        .transpose()?;
+    let mut mask: Vec<String> = Vec::new();
+    for name in &args.mask {
+        if !crate::transport::is_token(name) {
+            return Err(AppError::Usage(format!(
+                "--mask {name:?}: expected a header name"
+            )));
+        }
+        if !mask.iter().any(|m| m.eq_ignore_ascii_case(name)) {
+            mask.push(name.clone());
+        }
+    }
     let mut headers = Vec::new();
     for h in &args.headers {
         let (name, value) = h
@@ -474,6 +490,13 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
                 owner_confirmed: args.i_own_this_target,
                 ..spec
             }),
+            ProbeSpec::Latency {
+                requests,
+                client_timeout: None,
+            } if client_timeout.is_some() => ProbeSpec::Latency {
+                requests,
+                client_timeout,
+            },
             other => other,
         })
         .collect();
@@ -514,7 +537,7 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
                 max_duration: Duration::from_secs(args.max_duration),
                 request_timeout: Duration::from_secs_f64(args.timeout),
             },
-            mask: Vec::new(),
+            mask,
             marker: args.marker,
             pool: if args.backend.len() >= 2 {
                 let mut pool = Vec::new();
@@ -530,6 +553,55 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         only_codes: (!args.only.is_empty()).then(|| args.only.clone()),
         notes: Vec::new(),
     })
+}
+
+/// `--profile NAME`, with the nearest name when it is a typo.
+fn profile_named(name: &str) -> Result<Profile, AppError> {
+    Profile::by_name(name).ok_or_else(|| {
+        let near = crate::profile::nearest(name, Profile::NAMES)
+            .map(|n| format!("did you mean {n}? "))
+            .unwrap_or_default();
+        AppError::Usage(format!(
+            "unknown profile {name:?} ({near}expected one of: {})",
+            Profile::NAMES.join(", ")
+        ))
+    })
+}
+
+/// `--set KEY=VALUE`, `--response-timeout` and `--connect-timeout`: what the person declares
+/// of the listener. A key given twice is an error rather than a silent choice.
+fn declared_numbers(args: &ScanArgs) -> Result<crate::profile::Numbers, AppError> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for item in &args.set {
+        let (key, value) = item.split_once('=').ok_or_else(|| {
+            AppError::Usage(format!(
+                "--set {item:?}: expected KEY=VALUE, such as response-timeout=2s"
+            ))
+        })?;
+        pairs.push((key.trim().to_string(), value.trim().to_string()));
+    }
+    for (key, value) in [
+        ("response-timeout", &args.response_timeout),
+        ("connect-timeout", &args.connect_timeout),
+    ] {
+        if let Some(v) = value {
+            pairs.push((key.to_string(), v.clone()));
+        }
+    }
+    let mut declared = crate::profile::Numbers::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, value) in &pairs {
+        if seen.contains(&key.as_str()) {
+            return Err(AppError::Usage(format!(
+                "{key} is declared twice (--set and its own flag, or --set twice)"
+            )));
+        }
+        seen.push(key);
+        declared
+            .set(key, value)
+            .map_err(|e| AppError::Usage(format!("--set {e}")))?;
+    }
+    Ok(declared)
 }
 
 /// Stage two of `backend`'s arguments.
@@ -581,13 +653,7 @@ fn logs(args: &LogsArgs, out: &Output) -> Result<i32, AppError> {
     use report::logs as render;
     let format = out.plain_format("logs")?;
     let usage = |e: logs::LogsError| AppError::Usage(e.to_string());
-    let profile = Profile::by_name(&args.profile).ok_or_else(|| {
-        AppError::Usage(format!(
-            "unknown profile {:?} (expected one of: {})",
-            args.profile,
-            Profile::NAMES.join(", ")
-        ))
-    })?;
+    let profile = profile_named(&args.profile)?;
     let mut timeouts = Timeouts::of(&profile);
     for (flag, value, slot) in [
         (

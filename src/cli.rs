@@ -125,6 +125,27 @@ pub struct ScanArgs {
     /// none (report what is measured without judging it).
     #[arg(long, default_value = "auto")]
     pub profile: String,
+    /// Declare what you know of this listener, over what its profile documents: KEY=VALUE with
+    /// the keys of a scenario's `profile:` mapping (max-header-bytes=16k,
+    /// max-header-block-bytes, max-uri-bytes, request-timeout=30s, connect-timeout,
+    /// response-timeout=2s, backend-keepalive-timeout, trace-allowed=true). Repeatable; findings
+    /// quote these as declared.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// The listener's backend read timeout, when you know it: --set response-timeout=DURATION.
+    #[arg(long, value_name = "DURATION")]
+    pub response_timeout: Option<String>,
+    /// The listener's backend connect timeout, when you know it: --set connect-timeout=DURATION.
+    #[arg(long, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+    /// How long your clients wait for an answer (2s, 500ms): the latency probe compares the
+    /// measured times with it (the 499 causes), as a scenario's `client-timeout` does.
+    #[arg(long, value_name = "DURATION")]
+    pub client_timeout: Option<String>,
+    /// Mask this header's values in every output, besides Authorization, Proxy-Authorization,
+    /// Cookie and Set-Cookie (repeatable), as a scenario's `mask:` does.
+    #[arg(long, value_name = "NAME")]
+    pub mask: Vec<String>,
     /// Only causes of these codes, e.g. 400,405.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<u16>,

@@ -669,3 +669,109 @@ fn reproduce_adds_the_keepalive_race() {
     assert_eq!(races(&plan(&[])), 0);
     assert!(races(&plan(&["--reproduce"])) > 0);
 }
+
+/// What a scenario can say of a listener, `scan` can too: profile numbers (declared, apart
+/// from the documented ones), the clients' timeout, and headers to mask.
+#[test]
+fn scan_declares_profile_numbers_client_timeout_and_masks() {
+    use clap::Parser as _;
+    use lbprobe::cli::{Cli, Command};
+    use lbprobe::probe::ProbeSpec;
+    use lbprobe::profile::Basis;
+    use std::time::Duration;
+
+    let args = [
+        "lbprobe",
+        "scan",
+        "--listener",
+        "http://127.0.0.1:1/",
+        "--profile",
+        "nginx",
+        "--set",
+        "max-uri-bytes=4k",
+        "--response-timeout",
+        "2s",
+        "--client-timeout",
+        "1500ms",
+        "--mask",
+        "X-Api-Key",
+        "--probes",
+        "protocol,latency",
+    ];
+    let Command::Scan(scan) = Cli::parse_from(args).command else {
+        panic!("scan expected");
+    };
+    let job = lbprobe::app::scan_job(&scan).expect("valid flags");
+    let p = &job.plan.profile;
+    let uri = p.max_uri_bytes().expect("declared");
+    assert_eq!((uri.value, uri.basis), (4096, Basis::Declared));
+    let read = p.response_timeout().expect("declared");
+    assert_eq!(
+        (read.value, read.basis),
+        (Duration::from_secs(2), Basis::Declared)
+    );
+    // What was not declared is still the profile's own documentation.
+    assert_eq!(
+        p.connect_timeout().map(|c| c.basis),
+        Some(Basis::Documented)
+    );
+    assert!(job.plan.probes.iter().any(|s| matches!(
+        s,
+        ProbeSpec::Latency { client_timeout: Some(t), .. } if *t == Duration::from_millis(1500)
+    )));
+    assert_eq!(job.plan.mask, vec!["X-Api-Key".to_string()]);
+
+    // The masked header's value never reaches the plan a person or CI reads.
+    let out = lbprobe(&[
+        "scan",
+        "--listener",
+        "http://127.0.0.1:1/",
+        "-H",
+        "X-Api-Key: sekrit-value",
+        "--mask",
+        "x-api-key",
+        "--set",
+        "response-timeout=2s",
+        "--probes",
+        "protocol",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert_exit(&out, 0);
+    let plan = json_stdout(&out);
+    assert!(!text(&out.stdout).contains("sekrit-value"), "{plan}");
+    assert_eq!(plan["profile"]["declared"]["response_timeout"], 2.0);
+}
+
+#[test]
+fn scan_refuses_an_unknown_or_malformed_declaration() {
+    for (flags, says) in [
+        (
+            &["--set", "respons-timeout=2s"][..],
+            "did you mean response-timeout?",
+        ),
+        (&["--set", "response-timeout"][..], "expected KEY=VALUE"),
+        (
+            &["--set", "max-uri-bytes=lots"][..],
+            "expected a size above 0",
+        ),
+        (
+            &["--response-timeout", "0s"][..],
+            "expected a duration above 0",
+        ),
+        (&["--client-timeout", "soon"][..], "--client-timeout"),
+        (&["--mask", "X Api"][..], "expected a header name"),
+        (
+            &["--set", "connect-timeout=1s", "--connect-timeout", "2s"][..],
+            "declared twice",
+        ),
+    ] {
+        let mut args = vec!["scan", "--listener", "http://127.0.0.1:1/", "--dry-run"];
+        args.extend_from_slice(flags);
+        let out = lbprobe(&args);
+        assert_exit(&out, lbprobe::exit::BAD_INPUT);
+        let err = text(&out.stderr);
+        assert!(err.contains(says), "{flags:?}: {err}");
+    }
+}

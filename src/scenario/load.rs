@@ -20,7 +20,7 @@ use crate::probe::rate::{RateSpec, CEILING_DURATION, CEILING_RATE, CEILING_REQUE
 use crate::probe::{Family, Limits, ProbeSpec};
 use crate::profile::Profile;
 use crate::target::{Role, Target};
-use crate::transport::pmtu;
+use crate::transport::{is_token, pmtu};
 
 /// Scenario files are a few kilobytes; anything this big is the wrong file.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -1029,12 +1029,4 @@ fn not_positive(key: &str) -> Problem {
     Problem::NotPositive {
         key: key.to_string(),
     }
-}
-
-/// An HTTP token (RFC 9110 §5.6.2): what header names and methods are made of.
-fn is_token(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

@@ -298,6 +298,16 @@ pub fn unescape_bytes(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// An RFC 9110 token character (§5.6.2): what header names and methods are made of.
+pub fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A non-empty RFC 9110 token.
+pub fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(is_token_byte)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
