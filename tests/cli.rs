@@ -775,3 +775,28 @@ fn scan_refuses_an_unknown_or_malformed_declaration() {
         assert!(err.contains(says), "{flags:?}: {err}");
     }
 }
+
+/// `--listener` is used exactly as written: a URL a parser would repair, or one with
+/// credentials, is refused before anything is sent, and the error never echoes the password.
+#[test]
+fn scan_refuses_targets_it_would_have_to_repair() {
+    for (url, says) in [
+        ("http:///127.0.0.1:8080/", "the host is empty"),
+        (
+            "http://127.0.0.1/a\r\nX-Injected: 1",
+            "a carriage return (CR)",
+        ),
+        ("127.0.0.1:8080", "add http:// or https://"),
+        ("http://user:hunter2@127.0.0.1:1/", "-H 'Authorization: …'"),
+    ] {
+        let out = lbprobe(&["scan", "--listener", url, "--dry-run"]);
+        assert_exit(&out, lbprobe::exit::BAD_INPUT);
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("--listener") && err.contains(says),
+            "{url:?}: {err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(out.stdout.is_empty(), "nothing planned for {url:?}");
+    }
+}

@@ -414,7 +414,7 @@ fn each_semantic_error_points_at_its_value() {
             (3, 10),
             Problem::BadUrl {
                 role: Role::Backend,
-                why: s("\"not a url\" is not a URL: relative URL without a base"),
+                why: s("\"not a url\": a space at byte 3; a target is used exactly as written"),
             },
         ),
         (

@@ -19,7 +19,7 @@ use crate::probe::mtu::MtuSpec;
 use crate::probe::rate::{RateSpec, CEILING_DURATION, CEILING_RATE, CEILING_REQUESTS};
 use crate::probe::{Family, Limits, ProbeSpec};
 use crate::profile::Profile;
-use crate::target::{Role, Target};
+use crate::target::{Role, Target, TargetError};
 use crate::transport::{is_token, pmtu};
 
 /// Scenario files are a few kilobytes; anything this big is the wrong file.
@@ -326,21 +326,16 @@ impl Checker<'_> {
     fn target(&self, role: Role, raw: RawTarget) -> Result<Target, ScenarioError> {
         let url = raw.url;
         let mut target = Target::parse(role, &url.value).map_err(|e| {
-            self.at(
-                url.id,
-                Problem::BadUrl {
+            let problem = match e {
+                // A scenario has its own place for credentials: say that one.
+                TargetError::Credentials { .. } => Problem::UrlCredentials { role },
+                e => Problem::BadUrl {
                     role,
                     why: e.to_string(),
                 },
-            )
+            };
+            self.at(url.id, problem)
         })?;
-        // Target drops credentials silently; a person who wrote them expects them used, and
-        // they would end up unmasked in reports.
-        if let Ok(parsed) = url::Url::parse(&url.value) {
-            if !parsed.username().is_empty() || parsed.password().is_some() {
-                return Err(self.at(url.id, Problem::UrlCredentials { role }));
-            }
-        }
         if let Some(sni) = raw.sni {
             if !target.is_tls() {
                 return Err(self.at(sni.id, Problem::SniWithoutTls { role }));
