@@ -257,7 +257,7 @@ fn client_certificate_required_rows() -> Vec<Row> {
             "HAProxy's verify required ends the handshake with an alert",
             vec![
                 obs(Family::Protocol, "baseline", LISTENER).ended(ConnEnd::TlsAlert(
-                    "received fatal alert: CertificateRequired".into(),
+                    "the peer sent a fatal alert: certificate required".into(),
                 )),
             ],
         )

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::lab::{BackendConfig, Fault, FaultRule, LabBackend, LabCert};
+use lbprobe::transport::tls::{CertCheck, CertFault};
 use lbprobe::transport::{
     exchange, sniff, Bounds, ConnEnd, Endpoint, Exchange, ParseLimits, Sniff, Wire,
 };
@@ -433,12 +434,25 @@ async fn tls_to_plain_http_port_fails_with_what_came_back() {
 async fn sniff_tls_server() {
     let port = tls_server(2).await;
     let got = sniff("127.0.0.1", port, "localhost", &bounds()).await;
-    assert_eq!(
-        got,
+    // The port speaks TLS whatever its certificate; the certificate (self-signed, so not one
+    // the web PKI vouches for) is judged on its own.
+    match got {
         Sniff::Tls {
-            version: Some("TLSv1.3".into())
+            version,
+            certificate:
+                Some(CertCheck::Failed {
+                    fault: CertFault::UnknownIssuer,
+                    self_signed: true,
+                    why,
+                    against,
+                }),
+        } => {
+            assert_eq!(version.as_deref(), Some("TLSv1.3"));
+            assert!(why.starts_with("self-signed"), "{why}");
+            assert_eq!(against, "the web PKI's roots");
         }
-    );
+        other => panic!("expected TLS with a self-signed certificate, got {other:?}"),
+    }
 }
 
 #[tokio::test]

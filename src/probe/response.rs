@@ -24,6 +24,8 @@ pub const EVIDENCE_FOR: &[&str] = &[
 
 /// Escaped characters of a non-HTTP answer kept in [`Problem::NotHttp`].
 const PREFIX_CHARS: usize = 80;
+/// Escaped characters of a TLS record kept in [`Problem::SpeaksTls`]: its header says enough.
+const TLS_PREFIX_CHARS: usize = 28;
 
 /// The requests of the family: variant name and method.
 const METHODS: [(&str, &str); 2] = [("get", "GET"), ("head", "HEAD")];
@@ -91,6 +93,11 @@ impl Ending {
 pub enum Problem {
     /// The bytes do not begin like an HTTP response at all.
     NotHttp {
+        prefix: String,
+    },
+    /// The bytes are a TLS record (a handshake or an alert): the port speaks TLS, and nothing
+    /// HTTP was answered, malformed or not.
+    SpeaksTls {
         prefix: String,
     },
     MalformedStatusLine {
@@ -171,6 +178,10 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::NotHttp { prefix } => write!(f, "not an HTTP response: \"{prefix}\""),
+            Problem::SpeaksTls { prefix } => write!(
+                f,
+                "a TLS record, not an HTTP answer (\"{prefix}\"): the port speaks TLS"
+            ),
             Problem::MalformedStatusLine { detail }
             | Problem::InvalidHeader { detail }
             | Problem::HeaderBlockTooLarge { detail }
@@ -234,6 +245,16 @@ impl ResponseCheck {
                     problems.push(kind_of(text, r));
                 }
             }
+            // The server's half of a handshake that failed (often on the certificate): TLS
+            // talking, which the connection's end already says.
+            None if matches!(exchange.end, ConnEnd::TlsFailed(_)) => {}
+            None if exchange.bytes_in > 0
+                && crate::transport::escaped_tls_record(&exchange.raw_prefix) =>
+            {
+                problems.push(Problem::SpeaksTls {
+                    prefix: exchange.raw_prefix.chars().take(TLS_PREFIX_CHARS).collect(),
+                })
+            }
             None if exchange.bytes_in > 0 => problems.push(Problem::NotHttp {
                 prefix: exchange.raw_prefix.chars().take(PREFIX_CHARS).collect(),
             }),
@@ -269,7 +290,7 @@ impl ResponseCheck {
                     received: exchange.bytes_in,
                 }),
                 Ending::Tls | Ending::Io => problems.push(Problem::Other {
-                    detail: format!("{:?}", exchange.end),
+                    detail: exchange.end.to_string(),
                 }),
                 _ => {}
             }
