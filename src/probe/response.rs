@@ -476,6 +476,7 @@ mod tests {
             .iter()
             .map(|p| match p {
                 Problem::NotHttp { .. } => "not-http",
+                Problem::SpeaksTls { .. } => "speaks-tls",
                 Problem::MalformedStatusLine { .. } => "status-line",
                 Problem::InvalidHeader { .. } => "header",
                 Problem::HeaderBlockTooLarge { .. } => "too-large",
@@ -618,6 +619,30 @@ mod tests {
             ),
         );
         assert!(head.clean(), "{head:?}");
+    }
+
+    /// TLS bytes are a TLS peer talking, never a malformed HTTP answer: a TLS port's alert to
+    /// plain HTTP, and the server's half of a verified handshake that failed on the certificate.
+    #[test]
+    fn tls_bytes_are_no_malformed_answer() {
+        let alert = check(b"\x15\x03\x03\x00\x02\x02\x32", ConnEnd::Fin);
+        assert_eq!(kinds(&alert), ["speaks-tls"], "{alert:?}");
+        assert!(alert.malformed().is_empty());
+        assert!(alert.problems[0]
+            .to_string()
+            .ends_with("the port speaks TLS"));
+
+        let hello = b"\x16\x03\x03\x00\x7a\x02\x00\x00\x76\x03\x03";
+        let failed = check(
+            hello,
+            ConnEnd::TlsFailed("invalid certificate: unknown issuer".into()),
+        );
+        assert!(failed.malformed().is_empty(), "{failed:?}");
+        assert_eq!(kinds(&failed), ["other"]);
+        assert_eq!(
+            failed.problems[0].to_string(),
+            "TLS handshake failed: invalid certificate: unknown issuer"
+        );
     }
 
     #[test]

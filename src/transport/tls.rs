@@ -418,7 +418,7 @@ fn certificate_fault(e: &rustls::Error, self_signed: bool) -> (CertFault, String
         C::Other(other) if ca_used_as_end_entity(other) => (
             CertFault::CaAsServer,
             format!(
-                "{signed}a CA certificate (basic constraints CA:TRUE, as `openssl req -x509` makes by default) used as the server's own certificate, which rustls refuses even from a trusted CA file"
+                "{signed}a CA certificate (basic constraints CA:TRUE, as `openssl req -x509` makes by default) used as the server's own certificate"
             ),
         ),
         C::Expired | C::ExpiredContext { .. } => (CertFault::Expired, certificate_words(cert)),
@@ -446,7 +446,7 @@ pub fn error_words(e: &rustls::Error) -> String {
     match e {
         E::InvalidCertificate(cert) => format!("invalid certificate: {}", certificate_words(cert)),
         E::AlertReceived(alert) => format!(
-            "the peer sent a fatal alert: {}",
+            "the peer sent a fatal TLS alert: {}",
             alert
                 .as_str()
                 .map_or_else(|| "an unknown alert".to_string(), name_words)
@@ -512,7 +512,8 @@ fn certificate_words(e: &rustls::CertificateError) -> String {
             let names = if presented.is_empty() {
                 "no names at all".to_string()
             } else {
-                presented.join(", ")
+                let names: Vec<&str> = presented.iter().map(|n| presented_name(n)).collect();
+                names.join(", ")
             };
             format!(
                 "the certificate is not valid for {} (it names {names})",
@@ -540,6 +541,16 @@ fn webpki_words(e: &webpki::Error) -> String {
         webpki::Error::EndEntityUsedAsCa => "a server certificate used as a CA in the chain".into(),
         other => name_words(&format!("{other:?}")),
     }
+}
+
+/// A name a certificate carries, as webpki renders it for an error (`DnsName("localhost")`,
+/// `IpAddress(127.0.0.1)`): the name alone.
+fn presented_name(rendered: &str) -> &str {
+    rendered
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .map(|inner| inner.trim_matches('"'))
+        .unwrap_or(rendered)
 }
 
 /// `3 days`, `5 h`, `40 s`.
@@ -714,6 +725,89 @@ mod tests {
         };
         let e = client_config(&settings, Alpn::None).unwrap_err();
         assert!(e.to_string().contains("openssl pkey"), "{e}");
+    }
+
+    fn der(pem: &str) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn self_signed_certificates_are_told_from_issued_ones() {
+        let own = crate::lab::cert::self_signed(&["localhost"]).unwrap();
+        assert_eq!(self_issued(&der(&own.cert_pem)), Some(true));
+        let ca = crate::lab::cert::LabCa::new("test CA").unwrap();
+        let issued = ca.server(&["localhost"]).unwrap();
+        assert_eq!(self_issued(&der(&issued.cert_pem)), Some(false));
+        assert_eq!(self_issued(b"\x30\x03\x02"), None);
+        assert_eq!(self_issued(b""), None);
+    }
+
+    #[test]
+    fn certificates_are_checked_against_what_the_user_trusts() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::lab::cert::LabCa::new("test CA").unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, &ca.cert_pem).unwrap();
+        let chain = [der(&ca.server(&["localhost"]).unwrap().cert_pem)];
+        let with_ca = TlsSettings {
+            ca_file: Some(ca_file.clone()),
+            ..TlsSettings::verified()
+        };
+        assert_eq!(
+            check_certificate(&chain, "localhost", &with_ca),
+            CertCheck::Verified {
+                against: format!("the CA file {}", ca_file.display())
+            }
+        );
+        let CertCheck::Failed { fault, why, .. } =
+            check_certificate(&chain, "other.test", &with_ca)
+        else {
+            panic!("another name must not verify");
+        };
+        assert_eq!(fault, CertFault::WrongName);
+        assert_eq!(
+            why,
+            "the certificate is not valid for other.test (it names localhost)"
+        );
+        let CertCheck::Failed {
+            fault, self_signed, ..
+        } = check_certificate(&chain, "localhost", &TlsSettings::verified())
+        else {
+            panic!("the web PKI does not know the lab CA");
+        };
+        assert_eq!((fault, self_signed), (CertFault::UnknownIssuer, false));
+        assert_eq!(
+            check_certificate(&chain, "localhost", &TlsSettings::insecure()),
+            CertCheck::NotChecked
+        );
+    }
+
+    #[test]
+    fn rustls_errors_read_as_words() {
+        let ca_as_server = rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+            rustls::OtherError(Arc::new(webpki::Error::CaUsedAsEndEntity)),
+        ));
+        assert_eq!(
+            error_words(&ca_as_server),
+            "invalid certificate: a CA certificate (basic constraints CA:TRUE) used as the server's own certificate"
+        );
+        assert_eq!(
+            error_words(&rustls::Error::AlertReceived(
+                rustls::AlertDescription::CertificateRequired
+            )),
+            "the peer sent a fatal TLS alert: certificate required"
+        );
+        assert_eq!(
+            error_words(&rustls::Error::PeerIncompatible(
+                rustls::PeerIncompatible::NoCipherSuitesInCommon
+            )),
+            "the peer has nothing in common with us: no cipher suites in common"
+        );
+        assert_eq!(name_words("Tls12NotOffered"), "tls12 not offered");
+        assert_eq!(presented_name("DnsName(\"localhost\")"), "localhost");
+        assert_eq!(presented_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(presented_name("localhost"), "localhost");
+        assert_eq!(name_words("UnknownCA"), "unknown ca");
     }
 
     #[test]
