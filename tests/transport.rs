@@ -720,7 +720,7 @@ async fn hostile_tls_alert_during_the_handshake_fails_it_by_name() {
     let ex = exchange(&tls(port, false), GET, &b).await;
     match &ex.end {
         ConnEnd::TlsFailed(why) => assert!(
-            why.contains("alert") && why.contains("HandshakeFailure"),
+            why.contains("alert") && why.contains("handshake failure"),
             "{why}"
         ),
         other => panic!("expected TlsFailed, got {other:?}"),
@@ -771,7 +771,7 @@ async fn hostile_tls_alert_after_the_handshake_is_named() {
     let ex = exchange(&tls(port, false), GET, &b).await;
     assert!(ex.timings.tls_ms.is_some(), "{ex:#?}");
     match &ex.end {
-        ConnEnd::TlsAlert(why) => assert!(why.contains("CertificateRequired"), "{why}"),
+        ConnEnd::TlsAlert(why) => assert!(why.contains("certificate required"), "{why}"),
         other => panic!("expected TlsAlert, got {other:?}: {ex:#?}"),
     }
     assert_bounded(&ex, &b);
