@@ -434,13 +434,13 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
             Role::Listener => args.sni.clone(),
             Role::Backend => args.backend_sni.clone(),
         };
-        if t.is_tls() {
-            t.ca_file = args.cacert.clone();
-            t.client_cert = args.cert.clone();
-            t.client_key = args.key.clone();
-            t.check_tls_files()
-                .map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
-        }
+        // For http:// targets too: when the sniff finds TLS behind one, the direct probes
+        // switch to TLS and must trust what the user said to trust.
+        t.ca_file = args.cacert.clone();
+        t.client_cert = args.cert.clone();
+        t.client_key = args.key.clone();
+        t.check_tls_files()
+            .map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
         Ok(Some(t))
     };
     let probes = if args.probes.is_empty() && !args.only.is_empty() {

@@ -394,7 +394,7 @@ fn never_reached(observations: &[probe::Observation], role: Role) -> Option<Stri
     for o in observations.iter().filter(|o| o.role == role) {
         if let Detail::Sniff { sniff } = &o.detail {
             match sniff {
-                Sniff::Unreachable { end } => why = Some(format!("{end:?}")),
+                Sniff::Unreachable { end } => why = Some(end.to_string()),
                 _ => return None,
             }
         }

@@ -233,6 +233,7 @@ impl Engine {
             side.endpoint.family,
             side.target.server_name(),
             &side.target.host_header(),
+            &side.target.tls_settings(),
             &self.bounds(None),
         )
         .await)
