@@ -102,19 +102,26 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             out.plain_format("`explain`")?;
             let cat = Catalogue::builtin();
             let Some(c) = cat.get(&cause) else {
-                let close: Vec<&str> = cat
-                    .causes()
-                    .iter()
-                    .map(|c| c.id.as_str())
-                    .filter(|id| {
-                        id.split('.').next() == cause.split('.').next()
-                            || id.contains(cause.as_str())
-                    })
-                    .collect();
-                let hint = if close.is_empty() {
-                    "run `lbprobe causes` for the list".to_string()
-                } else {
-                    format!("did you mean one of: {}", close.join(", "))
+                let ids: Vec<&str> = cat.causes().iter().map(|c| c.id.as_str()).collect();
+                // A typo gets the one id it was meant to be; a bare code or a fragment gets
+                // the ids that hold it.
+                let hint = match crate::profile::nearest(&cause, &ids) {
+                    Some(id) => format!("did you mean {id}?"),
+                    None => {
+                        let close: Vec<&str> = ids
+                            .iter()
+                            .copied()
+                            .filter(|id| {
+                                id.split('.').next() == Some(cause.as_str())
+                                    || id.contains(cause.as_str())
+                            })
+                            .collect();
+                        if close.is_empty() {
+                            "run `lbprobe causes` for the list".to_string()
+                        } else {
+                            format!("did you mean one of: {}", close.join(", "))
+                        }
+                    }
                 };
                 return Err(AppError::Usage(format!("unknown cause {cause:?}; {hint}")));
             };
@@ -267,7 +274,10 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
 
 fn dry_run(job: &Job, out: &Output) -> Result<i32, AppError> {
     let format = out.plain_format("--dry-run")?;
-    let plan = crate::probe::dry_run::dry_run(&job.plan);
+    let mut plan = crate::probe::dry_run::dry_run(&job.plan);
+    // What the job itself says before anything runs (--only's left-out families, the demo's
+    // skipped half) belongs in the plan a person reads.
+    plan.notes.splice(0..0, job.notes.iter().cloned());
     let text = match format {
         Format::Json => report::to_json(&plan),
         _ => report::dry_run::render(&plan, out.style()),
@@ -443,13 +453,7 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
             .map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
         Ok(Some(t))
     };
-    let probes = if args.probes.is_empty() && !args.only.is_empty() {
-        // `--only` narrows every family down to the codes asked for, slow ones included.
-        Family::ALL
-            .into_iter()
-            .map(ProbeSpec::default_for)
-            .collect()
-    } else if args.probes.is_empty() {
+    let probes = if args.probes.is_empty() {
         Family::defaults().map(ProbeSpec::default_for).collect()
     } else {
         let mut v = Vec::new();
@@ -500,7 +504,34 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
             other => other,
         })
         .collect();
-    let codes = Catalogue::builtin().codes();
+    let catalogue = Catalogue::builtin();
+    let codes = catalogue.codes();
+    let mut notes = Vec::new();
+    let mut probes: Vec<ProbeSpec> = probes;
+    if !args.only.is_empty() {
+        // `--only` narrows what would run down to the families that speak to those codes; it
+        // never adds one (a slow or loading family runs only when named with --probes).
+        let wanted = crate::run::families_for_codes(catalogue, &args.only);
+        probes.retain(|p| wanted.contains(&p.family()));
+        let named: std::collections::BTreeSet<Family> =
+            probes.iter().map(ProbeSpec::family).collect();
+        let left_out: Vec<&str> = wanted
+            .iter()
+            .filter(|f| !named.contains(f))
+            .map(|f| f.as_str())
+            .collect();
+        if !left_out.is_empty() {
+            notes.push(format!(
+                "--only {}: also spoken to by {}, which run only when named (--probes): they wait out timeouts, load the target or send large bodies",
+                args.only
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                left_out.join(", ")
+            ));
+        }
+    }
     for code in &args.only {
         if !codes.contains(code) {
             return Err(AppError::Usage(format!(
@@ -551,7 +582,7 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         },
         expect: Vec::new(),
         only_codes: (!args.only.is_empty()).then(|| args.only.clone()),
-        notes: Vec::new(),
+        notes,
     })
 }
 

@@ -133,6 +133,59 @@ fn explain_unknown_cause_exits_2() {
         text(&out.stderr)
     );
     assert!(out.stdout.is_empty());
+    // A typo gets the id it was meant to be, not every id of its code.
+    let out = lbprobe(&["explain", "502.backend-unreachble"]);
+    assert_exit(&out, lbprobe::exit::BAD_INPUT);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("did you mean 502.backend-unreachable?"),
+        "{err}"
+    );
+    assert!(!err.contains("502.mtu-mismatch"), "{err}");
+}
+
+/// `--only` narrows a scan to the families that speak to the codes and never adds one: the
+/// dry run shows the same families the run sends, and names the slow ones left out.
+#[test]
+fn only_never_means_more_and_the_dry_run_shows_it() {
+    let families = |only: &str| {
+        let out = lbprobe(&[
+            "scan",
+            "--listener",
+            "http://127.0.0.1:1/",
+            "--backend",
+            "http://127.0.0.1:2/",
+            "--only",
+            only,
+            "--dry-run",
+            "--format",
+            "json",
+        ]);
+        assert_exit(&out, 0);
+        json_stdout(&out)
+    };
+    let defaults: Vec<&str> = lbprobe::probe::Family::defaults()
+        .map(|f| f.as_str())
+        .collect();
+    for only in ["400", "502", "408,499"] {
+        let plan = families(only);
+        let sent: std::collections::BTreeSet<&str> = plan["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .filter_map(|r| r["family"].as_str())
+            .collect();
+        for f in &sent {
+            assert!(defaults.contains(f), "--only {only} added {f}");
+        }
+        assert!(!sent.is_empty(), "--only {only} sends nothing");
+    }
+    let plan = families("502");
+    let notes = plan["notes"].to_string();
+    assert!(
+        notes.contains("keepalive") && notes.contains("--probes"),
+        "{notes}"
+    );
 }
 
 #[test]
