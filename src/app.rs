@@ -93,6 +93,18 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             out.write(&text)?;
             Ok(crate::exit::OK)
         }
+        Command::Completions { shell } => {
+            out.write(&report::shell::completions(shell))?;
+            Ok(crate::exit::OK)
+        }
+        Command::Man => {
+            let page = report::shell::man_page().map_err(|source| AppError::Output {
+                path: "the man page".into(),
+                source,
+            })?;
+            out.write(&page)?;
+            Ok(crate::exit::OK)
+        }
         Command::Probes { tag } => {
             let format = out.plain_format("`probes`")?;
             out.write(&probes_listing(tag.as_deref(), format)?)?;
