@@ -121,8 +121,8 @@ pub struct ScanArgs {
     #[arg(long)]
     pub backend: Vec<String>,
     /// Which load balancer's documented limits and timeouts to compare with: auto (from the
-    /// listener's own answers; none when nothing matches), clb, nginx, haproxy, aws-alb, or
-    /// none (report what is measured without judging it).
+    /// listener's own answers; none when nothing matches), clb, nginx, haproxy, aws-alb,
+    /// apache, envoy, go, or none (report what is measured without judging it).
     #[arg(long, default_value = "auto")]
     pub profile: String,
     /// Only causes of these codes, e.g. 400,405.

@@ -97,6 +97,13 @@ impl Product {
         matches!(self, Product::Nginx | Product::Tengine | Product::Envoy)
     }
 
+    /// Whether every answer it sends, its own and relayed ones, carries a `Server` header
+    /// (nginx, Tengine and Envoy write theirs over the backend's; Apache adds its own where
+    /// the backend sent none): an answer without one did not come through it.
+    pub fn always_sends_server(self) -> bool {
+        self.replaces_server() || self == Product::Apache
+    }
+
     /// The product a `Server` header names, if any.
     pub fn from_server(value: &str) -> Option<Product> {
         let lower = value.trim().to_ascii_lowercase();
@@ -332,12 +339,26 @@ fn is_json(r: &Response) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sign {
     pub origin: Origin,
-    /// The signals, in words.
-    pub why: String,
+    /// The signals, each in words (`the body is JSON, ...`).
+    pub signals: Vec<String>,
     /// Whether the signature settles it: a product's own page, another product's page, a
     /// `Server` header the listener never sends. A JSON body or a page that is not the
     /// listener's only suggest a relayed answer: a listener may serve custom error pages.
     pub decisive: bool,
+}
+
+impl Sign {
+    /// The signals in one text that stands alone.
+    pub fn text(&self) -> String {
+        let signals = self.signals.join("; ");
+        match (self.origin, self.decisive) {
+            (Origin::Backend, true) => format!("relayed from behind the listener: {signals}"),
+            (Origin::Backend, false) => format!(
+                "{signals}: relayed from behind the listener, unless it serves custom error pages"
+            ),
+            _ => signals,
+        }
+    }
 }
 
 /// What the answer itself says about who wrote it, knowing (or not) what the listener is:
@@ -349,21 +370,21 @@ pub fn signature(r: &Response, listener: Option<Product>) -> Option<Sign> {
         return Some(match listener {
             Some(l) if l != page => Sign {
                 origin: Origin::Backend,
-                why: format!(
-                    "relayed from behind the listener: the body is {}'s {} page ({mark}), not {}'s own",
+                signals: vec![format!(
+                    "the body is {}'s {} page ({mark}), not {}'s own",
                     page.name(),
                     r.status,
                     l.name()
-                ),
+                )],
                 decisive: true,
             },
             _ => Sign {
                 origin: Origin::Listener,
-                why: format!(
+                signals: vec![format!(
                     "the body is {}'s own {} page ({mark})",
                     page.name(),
                     r.status
-                ),
+                )],
                 decisive: true,
             },
         });
@@ -391,21 +412,12 @@ pub fn signature(r: &Response, listener: Option<Product>) -> Option<Sign> {
             suggestive.push(format!("the body is not {}'s own {} page", l.name(), r.status));
         }
     }
-    if !decisive.is_empty() {
-        decisive.extend(suggestive);
-        return Some(Sign {
-            origin: Origin::Backend,
-            why: format!("relayed from behind the listener: {}", decisive.join("; ")),
-            decisive: true,
-        });
-    }
-    (!suggestive.is_empty()).then(|| Sign {
+    let is_decisive = !decisive.is_empty();
+    decisive.extend(suggestive);
+    (!decisive.is_empty()).then_some(Sign {
         origin: Origin::Backend,
-        why: format!(
-            "{} (relayed from behind the listener, unless it serves custom error pages)",
-            suggestive.join("; ")
-        ),
-        decisive: false,
+        signals: decisive,
+        decisive: is_decisive,
     })
 }
 
@@ -473,21 +485,23 @@ pub fn attribute(
     match (side, sig) {
         (None, None) => (Origin::Unknown, "no backend answer to compare with".into()),
         (Some((o, why, _)), None) => (o, why),
-        (None, Some(g)) if g.decisive => (g.origin, g.why),
+        (None, Some(g)) if g.decisive => (g.origin, g.text()),
         (None, Some(g)) => (
             Origin::Unknown,
-            format!("no backend answer to compare with; {}", g.why),
+            format!("no backend answer to compare with; {}", g.text()),
         ),
-        (Some((so, swhy, _)), Some(g)) if so == g.origin => (so, format!("{swhy}; {}", g.why)),
-        (Some((so, swhy, true)), Some(g)) => (so, format!("{swhy} (though {})", g.why)),
+        (Some((so, swhy, _)), Some(g)) if so == g.origin => {
+            (so, format!("{swhy}; {}", g.signals.join("; ")))
+        }
+        (Some((so, swhy, true)), Some(g)) => (so, format!("{swhy} (though {})", g.text())),
         (Some((Origin::Backend, _, false)), Some(g)) if g.decisive => (
             g.origin,
-            format!("the backend also answers {}, but {}", l.status, g.why),
+            format!("the backend also answers {}, but {}", l.status, g.text()),
         ),
         (Some((_, swhy, _)), Some(g)) if g.decisive => {
-            (g.origin, format!("{} (though {swhy})", g.why))
+            (g.origin, format!("{} (though {swhy})", g.text()))
         }
-        (Some((so, swhy, _)), Some(g)) => (so, format!("{swhy} (though {})", g.why)),
+        (Some((so, swhy, _)), Some(g)) => (so, format!("{swhy} (though {})", g.text())),
     }
 }
 
@@ -521,13 +535,9 @@ pub fn from_capture(
         );
     }
     match signature(r, listener_is) {
-        Some(Sign {
-            origin: Origin::Listener,
-            why,
-            ..
-        }) => (
+        Some(sign) if sign.origin == Origin::Listener => (
             Origin::Listener,
-            format!("the probe reached the backend (capture), but {why}"),
+            format!("the probe reached the backend (capture), but {}", sign.text()),
         ),
         _ => (
             Origin::Backend,
@@ -797,10 +807,13 @@ mod tests {
         // rules settling it against the listener's answer to the largest request).
         let sign = signature(response(&json), Some(Product::Nginx)).expect("a sign");
         assert_eq!((sign.origin, sign.decisive), (Origin::Backend, false));
-        assert!(sign.why.contains("JSON"), "{}", sign.why);
+        assert!(sign.text().contains("JSON"), "{}", sign.text());
         let (o, why) = attribute(&json, None, Some(Product::Nginx));
         assert_eq!(o, Origin::Unknown, "{why}");
-        assert!(why.contains("relayed from behind the listener, unless it serves custom error pages"), "{why}");
+        assert!(
+            why.contains("relayed from behind the listener, unless it serves custom error pages"),
+            "{why}"
+        );
 
         // HAProxy in front of nginx: nginx's page is relayed, HAProxy's own is the listener's.
         let nginx414 = answer(414, "Request-URI Too Large", Some("nginx/1.22.1"), &nginx_page(414, "Request-URI Too Large"));

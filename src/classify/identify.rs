@@ -200,6 +200,12 @@ fn by_pages(
         });
         entry.2 += 1;
     }
+    // An answer without a Server header did not come through a product that always sends
+    // one: of HAProxy's page and a relayed nginx page, HAProxy is in front.
+    let bare = listener.iter().any(|(_, r)| r.header("server").is_none());
+    if votes.len() > 1 && bare {
+        votes.retain(|_, (p, _, _)| !p.always_sends_server());
+    }
     match votes.len() {
         0 => None,
         1 => {

@@ -267,32 +267,45 @@ impl<'v, 'a> Judge<'v, 'a> {
                 .iter()
                 .find(|(b, _)| *b == bytes)
                 .and_then(|(_, b)| b.exchange.as_ref());
-            let (origin, why) = attribution::attribute(ex, direct, self.listener_is);
             if direct.is_some() {
-                return Some((origin, why));
+                return Some(attribution::attribute(ex, direct, self.listener_is));
             }
+            let sign = attribution::signature(r, self.listener_is);
             let front = front.filter(|(size, _)| *size != bytes).and_then(|(size, f)| {
                 Some((size, f, f.exchange.as_ref()?.response.as_ref()?))
             });
-            match front {
-                Some((size, f, fr)) if !attribution::same_writer(r, fr) => Some((
-                    Origin::Backend,
+            Some(match (front, sign) {
+                // Written by another hand than the largest refusal: from behind the listener,
+                // whatever the listener is (a decisive sign of its own page would mean the
+                // largest one came from something in front of it, which no listener has).
+                (Some((size, f, fr)), sign) if !attribution::same_writer(r, fr) => {
+                    let mut why = format!(
+                        "relayed from behind the listener: unlike its answer to the largest request tried ({size} bytes: {})",
+                        describe(f.exchange.as_ref())
+                    );
+                    if let Some(sign) = sign.filter(|s| s.origin == Origin::Backend) {
+                        why.push_str(&format!("; {}", sign.signals.join("; ")));
+                    }
+                    (Origin::Backend, why)
+                }
+                (_, Some(sign)) if sign.decisive => (sign.origin, sign.text()),
+                // The same hand as the largest refusal, and nothing decisive: an application
+                // behind a listener that passes every size on, or the listener's own custom
+                // error page.
+                (Some((size, _, _)), Some(sign)) => (
+                    Origin::Unknown,
                     format!(
-                        "relayed from behind the listener: unlike its answer to the largest request tried ({size} bytes: {}){}",
-                        describe(f.exchange.as_ref()),
-                        if origin == Origin::Listener {
-                            String::new()
-                        } else {
-                            format!("; {why}")
-                        }
+                        "{}, the same kind of answer as to the largest request tried ({size} bytes): an application's behind a listener that passes every size on, or the listener's own custom error page",
+                        sign.signals.join("; ")
                     ),
-                )),
-                Some((size, _, _)) if origin != Origin::Listener => Some((
-                    origin,
-                    format!("{why}; the same kind of answer as to the largest request tried ({size} bytes)"),
-                )),
-                _ => Some((origin, why)),
-            }
+                ),
+                (None, Some(sign)) => (Origin::Unknown, sign.text()),
+                (Some((size, _, _)), None) => (
+                    Origin::Unknown,
+                    format!("no signature, the same kind of answer as to the largest request tried ({size} bytes)"),
+                ),
+                (None, None) => (Origin::Unknown, "no signature to read".to_string()),
+            })
         };
         // The whole search straight to the backend speaks for the threshold too.
         let search_side = self
@@ -488,8 +501,8 @@ impl<'v, 'a> Judge<'v, 'a> {
                 id,
                 Verdict::Reproduced,
                 format!(
-                    "{} above {accepted} bytes get {got} through the listener; whether the listener or a server behind it answers is not known ({}): name the backend (--backend) to compare",
-                    m.noun, r.why
+                    "{} above {accepted} bytes get {got} through the listener; whether the listener or a server behind it answers is not known: name the backend (--backend) to compare",
+                    m.noun
                 ),
             );
         }
@@ -768,8 +781,8 @@ impl<'v, 'a> Judge<'v, 'a> {
             let mut refs = vec![lo];
             refs.extend(r.at);
             let text = format!(
-                "{} above {accepted} bytes get a 400 relayed from behind the listener ({})",
-                m.noun, r.why
+                "{}: {} above {accepted} bytes get 400; who answered {} bytes: {}",
+                m.family, m.noun, r.rejected, r.why
             );
             out = Some(match out {
                 None => Draft::new(
