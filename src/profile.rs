@@ -569,6 +569,31 @@ mod tests {
     }
 
     #[test]
+    fn apache_envoy_and_go_document_their_numbers() {
+        let apache = Profile::apache();
+        assert_eq!(apache.max_uri_bytes().map(|c| c.value), Some(8178));
+        assert_eq!(apache.max_header_bytes().map(|c| c.value), Some(8191));
+        assert_eq!(
+            apache.response_timeout().map(|c| c.value),
+            Some(Duration::from_secs(60))
+        );
+        let envoy = Profile::envoy();
+        assert_eq!(envoy.max_header_bytes().map(|c| c.value), Some(61_440));
+        assert_eq!(
+            envoy.response_timeout().map(|c| c.value),
+            Some(Duration::from_secs(15))
+        );
+        // Nobody documents a request timeout for Envoy or Go: reported as measured.
+        assert_eq!(envoy.request_timeout(), None);
+        let go = Profile::go();
+        assert_eq!(go.max_uri_bytes().map(|c| c.value), Some(1 << 20));
+        assert_eq!(go.response_timeout(), None);
+        for p in [apache, envoy, go] {
+            assert!(p.source.contains("documentation") || p.source.contains("reference"));
+        }
+    }
+
+    #[test]
     fn declared_wins_over_documented_and_says_so() {
         let declared = Numbers {
             response_timeout: Some(Duration::from_secs(2)),
@@ -607,7 +632,11 @@ mod tests {
 
         let unknown = Profile::auto().resolve(Err("Server: app names none".into()));
         assert_eq!(unknown.name, "none");
-        assert!(unknown.label().contains("Server: app names none"), "{}", unknown.label());
+        assert!(
+            unknown.label().contains("Server: app names none"),
+            "{}",
+            unknown.label()
+        );
         assert_eq!(unknown.response_timeout(), None);
         // A named profile is never replaced by what auto would pick.
         assert_eq!(

@@ -73,11 +73,17 @@ async fn raw_get(port: u16, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("write");
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(3), s.take(256 * 1024).read_to_end(&mut out)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(3),
+        s.take(256 * 1024).read_to_end(&mut out),
+    )
+    .await;
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -109,7 +115,10 @@ async fn apache_relays_the_backends_answers_and_its_server_header_and_answers_50
     // from mod_proxy's memory of the first failure.
     for _ in 0..2 {
         let down = raw_get(apache.port(1), "/").await;
-        assert!(down.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{down}");
+        assert!(
+            down.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{down}"
+        );
         assert!(down.contains("Server: Apache"), "{down}");
     }
     assert!(
@@ -152,7 +161,10 @@ async fn apache_limits_are_its_own_pages_at_its_documented_numbers_and_auto_pick
     .await;
     assert_eq!(report.profile.name, "apache", "{}", summary(&report));
     let Chosen::Evidence { why } = &report.profile.chosen else {
-        panic!("auto should be resolved from evidence: {:?}", report.profile.chosen);
+        panic!(
+            "auto should be resolved from evidence: {:?}",
+            report.profile.chosen
+        );
     };
     assert!(why.starts_with("Apache httpd: its own"), "{why}");
 
@@ -161,13 +173,21 @@ async fn apache_limits_are_its_own_pages_at_its_documented_numbers_and_auto_pick
     // LimitRequestFieldSize + 1 bytes.
     let uri = search(&report, Family::UriLimit);
     assert_eq!(
-        (uri.largest_accepted, uri.smallest_rejected, uri.rejected_status),
+        (
+            uri.largest_accepted,
+            uri.smallest_rejected,
+            uri.rejected_status
+        ),
         (Some(8178), Some(8179), Some(414)),
         "{uri:?}"
     );
     let header = search(&report, Family::HeaderSize);
     assert_eq!(
-        (header.largest_accepted, header.smallest_rejected, header.rejected_status),
+        (
+            header.largest_accepted,
+            header.smallest_rejected,
+            header.rejected_status
+        ),
         (Some(8191), Some(8192), Some(400)),
         "{header:?}"
     );
@@ -226,7 +246,11 @@ async fn apache_relaying_the_backends_414_is_not_its_own_limit() {
     let f = finding(&report, "414.uri-too-long");
     assert_ne!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
     assert_ne!(f.verdict, Verdict::Reproduced, "{}", summary(&report));
-    assert!(f.reason.contains("relayed from behind the listener"), "{}", f.reason);
+    assert!(
+        f.reason.contains("relayed from behind the listener"),
+        "{}",
+        f.reason
+    );
     let ev = assert_verdict(&report, "414.backend-uri-limit", Verdict::Reproduced);
     // Apache passes the backend's Server header on: that, and the JSON, say relayed.
     assert!(
@@ -248,7 +272,10 @@ fn identify_reads_apache_from_its_own_page_not_the_relayed_server_header() {
             &apache.url(0),
             None,
             Profile::auto(),
-            vec![ProbeSpec::Protocol, ProbeSpec::default_for(Family::UriLimit)],
+            vec![
+                ProbeSpec::Protocol,
+                ProbeSpec::default_for(Family::UriLimit),
+            ],
         )
         .await
     });

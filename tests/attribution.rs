@@ -13,8 +13,7 @@ use lbprobe::catalogue::Catalogue;
 use lbprobe::classify::attribution::Product;
 use lbprobe::classify::{self, identify, Context, Verdict};
 use lbprobe::lab::{
-    BackendConfig, Haproxy, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer,
-    NginxSpec,
+    BackendConfig, Haproxy, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
 };
 use lbprobe::probe::{Detail, Family, LimitSearch, Limits, Plan, ProbeSpec};
 use lbprobe::profile::{Chosen, Profile};
@@ -202,7 +201,10 @@ async fn nginx_refusing_with_its_own_414_page_is_the_listeners_limit() {
     assert_eq!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
     let ev = support::findings::evidence(f);
     assert!(ev.contains("the body is nginx's own 414 page"), "{ev}");
-    assert!(report.findings.iter().all(|f| f.cause != "414.backend-uri-limit"));
+    assert!(report
+        .findings
+        .iter()
+        .all(|f| f.cause != "414.backend-uri-limit"));
     // ...and judged by no documentation, the listener's own limit is reproduced as measured.
     let none = Profile::none();
     let ctx = Context {
@@ -277,7 +279,9 @@ async fn haproxy_in_front_of_nginx_is_identified_as_haproxy() {
         .and_then(|o| o.exchange.as_ref()?.response.as_ref())
         .expect("a baseline answer");
     assert!(
-        baseline.header("server").is_some_and(|s| s.starts_with("nginx")),
+        baseline
+            .header("server")
+            .is_some_and(|s| s.starts_with("nginx")),
         "{:?}",
         baseline.headers
     );
@@ -304,7 +308,11 @@ async fn nginx_alone_is_identified_as_nginx() {
     )
     .await;
     assert_eq!(report.profile.name, "nginx", "{}", chosen_why(&report));
-    assert!(chosen_why(&report).starts_with("nginx: "), "{}", chosen_why(&report));
+    assert!(
+        chosen_why(&report).starts_with("nginx: "),
+        "{}",
+        chosen_why(&report)
+    );
 }
 
 #[tokio::test]
@@ -333,9 +341,16 @@ async fn an_unknown_server_at_its_own_default_limits_is_judged_by_no_documentati
         .filter(|f| f["verdict"] == "confirmed")
         .collect();
     assert!(confirmed.is_empty(), "{confirmed:#?}");
-    assert_eq!(out.status.code(), Some(lbprobe::exit::OK), "{:#}", report["findings"]);
+    assert_eq!(
+        out.status.code(),
+        Some(lbprobe::exit::OK),
+        "{:#}",
+        report["findings"]
+    );
     assert_eq!(report["profile"]["name"], "none", "{:#}", report["profile"]);
-    let why = report["profile"]["chosen"]["why"].as_str().unwrap_or_default();
+    let why = report["profile"]["chosen"]["why"]
+        .as_str()
+        .unwrap_or_default();
     assert!(why.contains("no known load balancer's page"), "{why}");
     assert!(why.contains("Server: lbprobe-lab"), "{why}");
     // Limits reported as measured, never against someone's documented number.
@@ -364,16 +379,31 @@ async fn a_server_answering_431_for_any_oversized_head_gets_neither_a_400_nor_a_
     .await;
     assert_eq!(report.profile.name, "none", "{}", chosen_why(&report));
     for family in [Family::HeaderSize, Family::HeaderLimit, Family::UriLimit] {
-        assert_eq!(search(&report, family).rejected_status, Some(431), "{family}");
+        assert_eq!(
+            search(&report, family).rejected_status,
+            Some(431),
+            "{family}"
+        );
     }
     let f = finding(&report, "414.uri-too-long");
     assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));
-    assert!(f.reason.contains("431 Request Header Fields Too Large, not 414"), "{}", f.reason);
+    assert!(
+        f.reason
+            .contains("431 Request Header Fields Too Large, not 414"),
+        "{}",
+        f.reason
+    );
     let f = finding(&report, "400.header-too-large");
     assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));
     assert!(f.reason.contains("not 400"), "{}", f.reason);
-    assert!(report.findings.iter().all(|f| f.cause != "414.backend-uri-limit"
-        && f.cause != "400.passthrough"), "{}", summary(&report));
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.cause != "414.backend-uri-limit" && f.cause != "400.passthrough"),
+        "{}",
+        summary(&report)
+    );
     assert_eq!(report.summary.confirmed, 0, "{}", summary(&report));
     assert_eq!(report.exit_code, lbprobe::exit::OK);
 }

@@ -560,7 +560,13 @@ fn header_too_large_rows() -> Vec<Row> {
             "the listener's limit is below the profile's documented one",
             vec![
                 limit(LISTENER, Some(8190), Some(8191), Some(400)),
-                header_probe(LISTENER, 8191, 400, "Bad Request", &nginx_page(400, "Bad Request")),
+                header_probe(
+                    LISTENER,
+                    8191,
+                    400,
+                    "Bad Request",
+                    &nginx_page(400, "Bad Request"),
+                ),
             ],
         )
         .expect(ID, Confirmed)
@@ -576,7 +582,10 @@ fn header_too_large_rows() -> Vec<Row> {
         )
         .no_backend()
         .expect(ID, Reproduced)
-        .mentions(ID, "whether the listener or a server behind it answers is not known"),
+        .mentions(
+            ID,
+            "whether the listener or a server behind it answers is not known",
+        ),
         row(
             "the listener's limit is the profile's own: a trigger, reproduced",
             vec![
@@ -615,11 +624,29 @@ fn header_too_large_rows() -> Vec<Row> {
             "a Go server's 431 for oversized heads is neither 400 nor 414",
             vec![
                 limit(LISTENER, Some(16000), Some(16001), Some(431)),
-                header_probe(LISTENER, 16001, 431, "Request Header Fields Too Large", "431 Request Header Fields Too Large")
-                    .headers_exactly(&[("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")]),
+                header_probe(
+                    LISTENER,
+                    16001,
+                    431,
+                    "Request Header Fields Too Large",
+                    "431 Request Header Fields Too Large",
+                )
+                .headers_exactly(&[
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Connection", "close"),
+                ]),
                 uri_limit(LISTENER, Some(16020), Some(16021), Some(431)),
-                uri_probe(LISTENER, 16021, 431, "Request Header Fields Too Large", "431 Request Header Fields Too Large")
-                    .headers_exactly(&[("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")]),
+                uri_probe(
+                    LISTENER,
+                    16021,
+                    431,
+                    "Request Header Fields Too Large",
+                    "431 Request Header Fields Too Large",
+                )
+                .headers_exactly(&[
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Connection", "close"),
+                ]),
             ],
         )
         .no_backend()
@@ -1320,6 +1347,108 @@ fn attribution_tells_who_answered() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     assert!(attribution::looks_like_lb_page(answer_of(&l_page)));
     assert!(!attribution::looks_like_lb_page(answer_of(&l_app)));
+}
+
+// ---------------------------------------------------------------- which listener
+
+#[test]
+fn identify_names_the_front_from_its_own_answers() {
+    use lbprobe::classify::attribution::Product;
+    use lbprobe::classify::identify::identify;
+    let hap400 = || haproxy_page(400, "Bad request", "Your browser sent an invalid request.");
+    let nginx414 = || nginx_page(414, "Request-URI Too Large");
+    let table: Vec<(&str, Vec<Obs>, Option<Product>, &str)> = vec![
+        (
+            "HAProxy's page on the largest URI, nginx's (relayed, Server: nginx) at a smaller one",
+            vec![
+                baseline(LISTENER, 200, "OK"),
+                uri_probe(LISTENER, 8178, 414, "Request-URI Too Large", &nginx414()),
+                uri_probe(LISTENER, 131072, 400, "Bad request", &hap400()).without_header("Server"),
+            ],
+            Some(Product::Haproxy),
+            "answers the largest request of its uri-limit search (131072 bytes)",
+        ),
+        (
+            "no limit search: HAProxy's own 400 and nginx's relayed 405, one answer without Server",
+            vec![
+                method(LISTENER, "TRACE", 405, "Not Allowed", &nginx_page(405, "Not Allowed")),
+                malformed("header-without-colon", LISTENER, 400, "Bad request", &hap400())
+                    .without_header("Server"),
+            ],
+            Some(Product::Haproxy),
+            "its own 400 page",
+        ),
+        (
+            "the backend gives the same page to the same bytes: relayed, not the listener's",
+            vec![
+                method(LISTENER, "TRACE", 405, "Not Allowed", &nginx_page(405, "Not Allowed"))
+                    .headers_exactly(&[("Server", "lab-app")]),
+                method(BACKEND, "TRACE", 405, "Not Allowed", &nginx_page(405, "Not Allowed")),
+                baseline(LISTENER, 200, "OK").headers_exactly(&[("Server", "lab-app")]),
+            ],
+            None,
+            "Server: lab-app names no load balancer",
+        ),
+        (
+            "every answer says Server: nginx",
+            vec![baseline(LISTENER, 200, "OK"), baseline(LISTENER, 200, "OK")],
+            Some(Product::Nginx),
+            "Server: nginx/1.22.1 on every answer",
+        ),
+        (
+            "different Server headers: passed on from backends, they name nothing",
+            vec![
+                baseline(LISTENER, 200, "OK").headers_exactly(&[("Server", "nginx")]),
+                method(LISTENER, "GET", 200, "OK", &app_body(200)).headers_exactly(&[]),
+            ],
+            None,
+            "different Server headers (none, nginx)",
+        ),
+        (
+            "the largest refusal carries no known page: smaller nginx pages are from behind it",
+            vec![
+                uri_probe(LISTENER, 8178, 414, "Request-URI Too Large", &nginx414()),
+                uri_probe(LISTENER, 131072, 431, "Request Header Fields Too Large", "too large")
+                    .headers_exactly(&[("Content-Type", "text/plain")]),
+            ],
+            None,
+            "gets 431 Request Header Fields Too Large: no known load balancer's page",
+        ),
+        (
+            "Apache's own 414 page on the largest URI, the backend's Server header on the rest",
+            vec![
+                baseline(LISTENER, 200, "OK").headers_exactly(&[("Server", "lab-app")]),
+                uri_probe(
+                    LISTENER,
+                    131072,
+                    414,
+                    "Request-URI Too Long",
+                    &lbprobe::transport::escape_bytes(
+                        b"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n<html><head>\n<title>414 Request-URI Too Long</title>\n</head><body>\n<h1>Request-URI Too Long</h1>\n</body></html>\n",
+                    ),
+                )
+                .headers_exactly(&[("Server", "Apache/2.4.71 (Debian)")]),
+            ],
+            Some(Product::Apache),
+            "Apache httpd: its own 414 page",
+        ),
+        ("no answer from the listener", vec![], None, "no HTTP answer"),
+    ];
+    let mut failures = Vec::new();
+    for (name, observations, want, says) in table {
+        let found = identify(&numbered(observations));
+        let why = found
+            .identity
+            .as_ref()
+            .map_or(found.why_none.clone(), |i| i.why.clone());
+        if found.product() != want || !why.contains(says) {
+            failures.push(format!(
+                "{name}: expected {want:?} saying {says:?}, got {:?}: {why}",
+                found.product()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 // ---------------------------------------------------------------- ids and the catalogue

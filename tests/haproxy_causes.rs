@@ -309,9 +309,9 @@ async fn header_and_uri_limits_share_bufsize_minus_maxrewrite_at_8k() {
     let ev = assert_verdict(&report, "414.uri-too-long", Verdict::RuledOut);
     assert!(ev.contains("(status 400;"), "{ev}");
     assert!(
-        f.evidence
-            .iter()
-            .any(|e| e.text.contains("HAProxy answers an over-long URI with 400, not the 414")),
+        f.evidence.iter().any(|e| e
+            .text
+            .contains("HAProxy answers an over-long URI with 400, not the 414")),
         "{}",
         summary(&report)
     );

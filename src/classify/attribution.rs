@@ -313,8 +313,13 @@ pub fn looks_like_haproxy_response(r: &Response) -> bool {
 /// whatever stands in front; a smaller one answered otherwise came from behind it).
 pub fn same_writer(a: &Response, b: &Response) -> bool {
     let content_type = |r: &Response| {
-        r.header("content-type")
-            .map(|t| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        r.header("content-type").map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
     };
     match (page_of(a), page_of(b)) {
         (Some((pa, _)), Some((pb, _))) => pa == pb,
@@ -405,11 +410,16 @@ pub fn signature(r: &Response, listener: Option<Product>) -> Option<Sign> {
         }
     }
     if is_json(r) {
-        suggestive.push("the body is JSON, which a load balancer does not write on its own".to_string());
+        suggestive
+            .push("the body is JSON, which a load balancer does not write on its own".to_string());
     }
     if let Some(l) = listener {
         if !r.body_prefix.is_empty() && suggestive.is_empty() {
-            suggestive.push(format!("the body is not {}'s own {} page", l.name(), r.status));
+            suggestive.push(format!(
+                "the body is not {}'s own {} page",
+                l.name(),
+                r.status
+            ));
         }
     }
     let is_decisive = !decisive.is_empty();
@@ -537,7 +547,10 @@ pub fn from_capture(
     match signature(r, listener_is) {
         Some(sign) if sign.origin == Origin::Listener => (
             Origin::Listener,
-            format!("the probe reached the backend (capture), but {}", sign.text()),
+            format!(
+                "the probe reached the backend (capture), but {}",
+                sign.text()
+            ),
         ),
         _ => (
             Origin::Backend,
@@ -799,7 +812,10 @@ mod tests {
         let json = answer_with(
             414,
             "URI Too Long",
-            &[("Server", "nginx/1.22.1"), ("Content-Type", "application/json")],
+            &[
+                ("Server", "nginx/1.22.1"),
+                ("Content-Type", "application/json"),
+            ],
             b"{\"error\":\"uri too long\"}",
         );
         // A JSON body suggests an application wrote it, but a listener may serve JSON error
@@ -816,17 +832,28 @@ mod tests {
         );
 
         // HAProxy in front of nginx: nginx's page is relayed, HAProxy's own is the listener's.
-        let nginx414 = answer(414, "Request-URI Too Large", Some("nginx/1.22.1"), &nginx_page(414, "Request-URI Too Large"));
+        let nginx414 = answer(
+            414,
+            "Request-URI Too Large",
+            Some("nginx/1.22.1"),
+            &nginx_page(414, "Request-URI Too Large"),
+        );
         let (o, why) = attribute(&nginx414, None, Some(Product::Haproxy));
         assert_eq!(o, Origin::Backend, "{why}");
         assert!(why.contains("not HAProxy's own"), "{why}");
-        assert_eq!(attribute(&nginx414, None, Some(Product::Nginx)).0, Origin::Listener);
+        assert_eq!(
+            attribute(&nginx414, None, Some(Product::Nginx)).0,
+            Origin::Listener
+        );
 
         // A Server header HAProxy never sends on its own answers.
         let html = answer(400, "Bad Request", Some("app/1.0"), b"<p>no</p>");
         let (o, why) = attribute(&html, None, Some(Product::Haproxy));
         assert_eq!(o, Origin::Backend, "{why}");
-        assert!(why.contains("Server: app/1.0, which HAProxy does not send"), "{why}");
+        assert!(
+            why.contains("Server: app/1.0, which HAProxy does not send"),
+            "{why}"
+        );
         // With nothing known of the listener, a plain page says nothing.
         assert_eq!(attribute(&html, None, None).0, Origin::Unknown);
     }
@@ -837,7 +864,10 @@ mod tests {
         let relayed = answer(414, "URI Too Long", Some("app"), b"{\"e\":1}");
         let (o, why) = attribute(&relayed, Some(&backend), Some(Product::Haproxy));
         assert_eq!(o, Origin::Backend);
-        assert!(why.contains("same status 414 and same body") && why.contains("JSON"), "{why}");
+        assert!(
+            why.contains("same status 414 and same body") && why.contains("JSON"),
+            "{why}"
+        );
         // The backend answers the same bytes otherwise: side by side outweighs a JSON body
         // (which the listener's custom error page may be), and the JSON is still named.
         let ok = answer(200, "OK", Some("app"), b"{}");
@@ -848,10 +878,21 @@ mod tests {
 
     #[test]
     fn a_capture_decides_reach_and_the_page_decides_who_wrote_it() {
-        let nginx502 = answer(502, "Bad Gateway", Some("nginx"), &nginx_page(502, "Bad Gateway"));
+        let nginx502 = answer(
+            502,
+            "Bad Gateway",
+            Some("nginx"),
+            &nginx_page(502, "Bad Gateway"),
+        );
         assert_eq!(from_capture(&nginx502, true, None).0, Origin::Listener);
         // Behind HAProxy, that nginx page came from the backend the probe reached.
-        assert_eq!(from_capture(&nginx502, true, Some(Product::Haproxy)).0, Origin::Backend);
-        assert_eq!(from_capture(&nginx502, false, Some(Product::Haproxy)).0, Origin::Listener);
+        assert_eq!(
+            from_capture(&nginx502, true, Some(Product::Haproxy)).0,
+            Origin::Backend
+        );
+        assert_eq!(
+            from_capture(&nginx502, false, Some(Product::Haproxy)).0,
+            Origin::Listener
+        );
     }
 }

@@ -116,7 +116,10 @@ fn by_front_refusals(observations: &[Observation]) -> Option<Identification> {
     let mut named: Vec<(Product, String)> = Vec::new();
     let mut unnamed: Vec<String> = Vec::new();
     for (o, bytes, r) in &refusals {
-        let what = format!("the largest request of its {} search ({bytes} bytes)", o.family);
+        let what = format!(
+            "the largest request of its {} search ({bytes} bytes)",
+            o.family
+        );
         match page_of(r) {
             Some((p, mark)) => named.push((
                 p,
@@ -139,8 +142,10 @@ fn by_front_refusals(observations: &[Observation]) -> Option<Identification> {
         // came from behind it, and only a Server header the listener writes on its own
         // refusals too could still name it.
         None => {
-            let servers: Vec<Option<&str>> =
-                refusals.iter().map(|(_, _, r)| r.header("server")).collect();
+            let servers: Vec<Option<&str>> = refusals
+                .iter()
+                .map(|(_, _, r)| r.header("server"))
+                .collect();
             let product = servers
                 .first()
                 .copied()
@@ -181,9 +186,9 @@ fn by_pages(
             continue;
         };
         // The backend's own page for the same bytes: relayed, not the listener's.
-        let direct = observations.iter().find(|b| {
-            b.role == Role::Backend && b.family == o.family && b.variant == o.variant
-        });
+        let direct = observations
+            .iter()
+            .find(|b| b.role == Role::Backend && b.family == o.family && b.variant == o.variant);
         let relayed = direct
             .and_then(|b| b.exchange.as_ref()?.response.as_ref())
             .and_then(page_of)
@@ -194,7 +199,10 @@ fn by_pages(
         let entry = votes.entry(product.name()).or_insert_with(|| {
             (
                 product,
-                format!("its own {} page ({mark}) on {} {}", r.status, o.family, o.variant),
+                format!(
+                    "its own {} page ({mark}) on {} {}",
+                    r.status, o.family, o.variant
+                ),
                 0,
             )
         });

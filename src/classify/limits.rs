@@ -231,7 +231,12 @@ fn unmeasured(view: &View<'_>, family: Family, role: Role, l: &LimitSearch) -> O
 }
 
 impl<'v, 'a> Judge<'v, 'a> {
-    fn limit(&self, family: Family, role: Role, h2: bool) -> Option<(&'a Observation, &'a LimitSearch)> {
+    fn limit(
+        &self,
+        family: Family,
+        role: Role,
+        h2: bool,
+    ) -> Option<(&'a Observation, &'a LimitSearch)> {
         limit_named(self.view, family, role, &limit_variant(h2))
     }
 
@@ -271,9 +276,9 @@ impl<'v, 'a> Judge<'v, 'a> {
                 return Some(attribution::attribute(ex, direct, self.listener_is));
             }
             let sign = attribution::signature(r, self.listener_is);
-            let front = front.filter(|(size, _)| *size != bytes).and_then(|(size, f)| {
-                Some((size, f, f.exchange.as_ref()?.response.as_ref()?))
-            });
+            let front = front
+                .filter(|(size, _)| *size != bytes)
+                .and_then(|(size, f)| Some((size, f, f.exchange.as_ref()?.response.as_ref()?)));
             Some(match (front, sign) {
                 // Written by another hand than the largest refusal: from behind the listener,
                 // whatever the listener is (a decisive sign of its own page would mean the
@@ -353,10 +358,11 @@ impl<'v, 'a> Judge<'v, 'a> {
                 continue;
             };
             match who {
-                Origin::Listener if *bytes > rejected => {
-                    if own_above.as_ref().is_none_or(|(b, _, _)| bytes < b) {
-                        own_above = Some((*bytes, *o, why));
-                    }
+                Origin::Listener
+                    if *bytes > rejected
+                        && own_above.as_ref().is_none_or(|(b, _, _)| bytes < b) =>
+                {
+                    own_above = Some((*bytes, *o, why));
                 }
                 Origin::Backend => relayed_up_to = relayed_up_to.max(Some(*bytes)),
                 _ => {}
@@ -585,8 +591,7 @@ impl<'v, 'a> Judge<'v, 'a> {
         // The same threshold straight to the backend: over h2 too the refusals are the
         // backend's, passed on (the listener speaks HTTP/1.1 to it whatever the client spoke).
         if let Some((bo, b)) = self.limit(m.family, Role::Backend, false) {
-            if b.smallest_rejected == Some(h2_rejected) && b.largest_accepted == Some(h2_accepted)
-            {
+            if b.smallest_rejected == Some(h2_rejected) && b.largest_accepted == Some(h2_accepted) {
                 return Some(d.with(
                     format!(
                         "over HTTP/2 the refusals above {h2_accepted} bytes are the backend's too (the same threshold straight to it)"

@@ -346,7 +346,9 @@ pub fn uri_probe(role: Role, bytes: usize, status: u16, reason: &str, body: &str
 
 /// HAProxy's own error page for `status`, escaped as `body_prefix` holds it (2.6's pages).
 pub fn haproxy_page(status: u16, title: &str, sentence: &str) -> String {
-    escape_bytes(format!("<html><body><h1>{status} {title}</h1>\n{sentence}\n</body></html>\n").as_bytes())
+    escape_bytes(
+        format!("<html><body><h1>{status} {title}</h1>\n{sentence}\n</body></html>\n").as_bytes(),
+    )
 }
 
 impl Obs {
