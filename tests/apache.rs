@@ -10,7 +10,7 @@ use std::time::Duration;
 use lbprobe::classify::attribution::{self, Origin, Product};
 use lbprobe::classify::identify;
 use lbprobe::classify::Verdict;
-use lbprobe::lab::{free_port, Apache, ApacheSpec, ApacheVhost, BackendConfig};
+use lbprobe::lab::{free_port, Apache, ApacheSpec, ApacheVhost, BackendConfig, Fault, FaultRule};
 use lbprobe::probe::{Detail, Family, LimitSearch, Limits, Plan, ProbeSpec};
 use lbprobe::profile::{Chosen, Profile};
 use lbprobe::report::Report;
@@ -98,11 +98,14 @@ fn limit_probes() -> Vec<ProbeSpec> {
 async fn apache_relays_the_backends_answers_and_its_server_header_and_answers_503_for_a_refused_backend(
 ) {
     let backend = start_backend(BackendConfig::default()).await;
+    let broken =
+        start_backend(BackendConfig::default().fault(FaultRule::all(Fault::MalformedHeader))).await;
     let refused = free_port().expect("a free port");
     let apache = start_apache(&ApacheSpec {
         vhosts: vec![
             ApacheVhost::proxy(backend.url()),
             ApacheVhost::proxy(format!("http://127.0.0.1:{refused}")),
+            ApacheVhost::proxy(broken.url()),
         ],
         global_extra: String::new(),
     });
@@ -121,6 +124,13 @@ async fn apache_relays_the_backends_answers_and_its_server_header_and_answers_50
         );
         assert!(down.contains("Server: Apache"), "{down}");
     }
+    // A backend whose answer has a header line without a colon: Apache's own 502.
+    let bad = raw_get(apache.port(2), "/").await;
+    assert!(bad.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{bad}");
+    assert!(
+        bad.contains("The proxy server received an invalid\r\nresponse from an upstream server."),
+        "{bad}"
+    );
     assert!(
         apache.error_log().contains("AH01114"),
         "the error log names the failed connection: {}",

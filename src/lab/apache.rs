@@ -2,9 +2,9 @@
 //! ports in a temp dir, in front of lab backends, stopped when the guard is dropped.
 //!
 //! Apache's own answers as a listener, for attribution tests: 503 "Service Unavailable" when the
-//! backend refuses the connection, 502 "Proxy Error" when it answers garbage or closes, 504
-//! when `ProxyTimeout` passes, its own 414 and 400 pages above `LimitRequestLine` and
-//! `LimitRequestFieldSize`; relayed answers keep the backend's `Server` header.
+//! backend refuses the connection, 502 "Bad Gateway" when its answer is malformed, its own 414
+//! and 400 pages above `LimitRequestLine` and `LimitRequestFieldSize`; relayed answers keep the
+//! backend's `Server` header.
 
 use std::fmt::Write as _;
 use std::fs;
