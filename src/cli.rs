@@ -148,8 +148,8 @@ pub struct ScanArgs {
     #[arg(long)]
     pub backend: Vec<String>,
     /// Which load balancer's documented limits and timeouts to compare with: auto (from the
-    /// listener's own answers; none when nothing matches), clb, nginx, haproxy, aws-alb, or
-    /// none (report what is measured without judging it).
+    /// listener's own answers; none when nothing matches), clb, nginx, haproxy, aws-alb,
+    /// apache, envoy, go, or none (report what is measured without judging it).
     #[arg(long, default_value = "auto")]
     pub profile: String,
     /// Declare what you know of this listener, over what its profile documents: KEY=VALUE with

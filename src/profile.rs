@@ -400,6 +400,80 @@ impl Profile {
         )
     }
 
+    /// Apache httpd 2.4 with mod_proxy, from its core documentation: `LimitRequestLine 8190`
+    /// (the whole request line, method and version included), `LimitRequestFieldSize 8190`
+    /// (one header line), `LimitRequestFields 100`, `Timeout 60`; mod_proxy's `ProxyTimeout`
+    /// and a worker's `connectiontimeout` default to `Timeout`. `TraceEnable on` (the default)
+    /// lets TRACE through to the backend. mod_reqtimeout, where loaded, gives up on a slow request
+    /// head sooner (20 to 40 s).
+    pub fn apache() -> Profile {
+        Profile::named(
+            "apache",
+            "Apache httpd 2.4 documentation defaults (LimitRequestLine 8190, LimitRequestFieldSize 8190, LimitRequestFields 100; Timeout 60 s, which ProxyTimeout and connectiontimeout default to; TraceEnable on)",
+            // Measured with 2.4.71 (tests/apache.rs): a line of the limit + 1 bytes passes,
+            // both for a header line ("Name: value") and for the request line (8178 bytes of
+            // URI after "GET " and before " HTTP/1.1").
+            Numbers {
+                max_header_bytes: Some(8190 + 1),
+                // Apache counts header lines (100), not their total: the profile promises one
+                // full line, as nginx's does.
+                max_header_block_bytes: Some(8190 + 1),
+                max_uri_bytes: Some(8190 + 1 - "GET  HTTP/1.1".len()),
+                request_timeout: Some(Duration::from_secs(60)),
+                connect_timeout: Some(Duration::from_secs(60)),
+                response_timeout: Some(Duration::from_secs(60)),
+                // mod_proxy keeps backend connections without an idle limit unless a worker
+                // sets `ttl`: nothing documented to compare with.
+                backend_keepalive_timeout: None,
+                trace_allowed: Some(true),
+            },
+        )
+    }
+
+    /// Envoy, from its API reference: `max_request_headers_kb` 60 KiB for the whole request
+    /// head, the path included (431 above it); a route's `timeout` 15 s; a cluster's
+    /// `connect_timeout` 5 s; upstream connections' `idle_timeout` 1 hour. Envoy sets no
+    /// request (head) timeout by default.
+    pub fn envoy() -> Profile {
+        const HEAD: usize = 60 * 1024;
+        Profile::named(
+            "envoy",
+            "Envoy API reference defaults (HttpConnectionManager max_request_headers_kb 60 KiB, answered with 431; route timeout 15 s; cluster connect_timeout 5 s; upstream idle_timeout 1 h; no request timeout)",
+            Numbers {
+                max_header_bytes: Some(HEAD),
+                max_header_block_bytes: Some(HEAD),
+                max_uri_bytes: Some(HEAD),
+                request_timeout: None,
+                connect_timeout: Some(Duration::from_secs(5)),
+                response_timeout: Some(Duration::from_secs(15)),
+                backend_keepalive_timeout: Some(Duration::from_secs(3600)),
+                trace_allowed: None,
+            },
+        )
+    }
+
+    /// A Go net/http server proxying with httputil.ReverseProxy and http.DefaultTransport, from
+    /// the standard library's documentation: `DefaultMaxHeaderBytes` 1 MiB for the request line
+    /// and headers together (431 above it), no read timeouts unless set, the dialer's 30 s
+    /// connect timeout, no response-header timeout, `IdleConnTimeout` 90 s.
+    pub fn go() -> Profile {
+        const HEAD: usize = 1 << 20;
+        Profile::named(
+            "go",
+            "Go net/http documentation defaults (Server DefaultMaxHeaderBytes 1 MiB, answered with 431, no ReadTimeout; DefaultTransport dial timeout 30 s, no ResponseHeaderTimeout, IdleConnTimeout 90 s)",
+            Numbers {
+                max_header_bytes: Some(HEAD),
+                max_header_block_bytes: Some(HEAD),
+                max_uri_bytes: Some(HEAD),
+                request_timeout: None,
+                connect_timeout: Some(Duration::from_secs(30)),
+                response_timeout: None,
+                backend_keepalive_timeout: Some(Duration::from_secs(90)),
+                trace_allowed: None,
+            },
+        )
+    }
+
     /// A listener nobody documents: limits and timeouts are reported as measured, not judged.
     pub fn none() -> Profile {
         Profile::named(
@@ -429,13 +503,17 @@ impl Profile {
             "nginx" => Some(Profile::nginx()),
             "haproxy" => Some(Profile::haproxy()),
             "aws-alb" => Some(Profile::aws_alb()),
+            "apache" => Some(Profile::apache()),
+            "envoy" => Some(Profile::envoy()),
+            "go" => Some(Profile::go()),
             "none" => Some(Profile::none()),
             _ => None,
         }
     }
 
-    pub const NAMES: &'static [&'static str] =
-        &["auto", "clb", "nginx", "haproxy", "aws-alb", "none"];
+    pub const NAMES: &'static [&'static str] = &[
+        "auto", "clb", "nginx", "haproxy", "aws-alb", "apache", "envoy", "go", "none",
+    ];
 
     /// The same profile with `declared` set over whatever was declared before.
     pub fn with_declared(mut self, declared: &Numbers) -> Profile {
@@ -443,24 +521,26 @@ impl Profile {
         self
     }
 
-    /// An `auto` profile resolved: the identified listener's profile (or `none` when nothing
-    /// identified it), keeping what was declared. Any other profile is returned as it is.
-    pub fn resolve(&self, identified: Option<(&str, String)>) -> Profile {
+    /// An `auto` profile resolved: the identified listener's profile and why it was chosen, or
+    /// `none` and why nothing identified the listener; what was declared is kept. Any other
+    /// profile is returned as it is.
+    pub fn resolve(&self, identified: Result<(&str, String), String>) -> Profile {
         if self.chosen != Chosen::Pending {
             return self.clone();
         }
         let (base, why) = match identified {
-            Some((name, why)) => match Profile::by_name(name) {
+            Ok((name, why)) => match Profile::by_name(name) {
                 Some(p) => (p, why),
                 None => (
                     Profile::none(),
                     format!("{why}; no profile documents {name}"),
                 ),
             },
-            None => (
+            Err(why) if why.is_empty() => (
                 Profile::none(),
                 "the listener's answers match no known load balancer".to_string(),
             ),
+            Err(why) => (Profile::none(), why),
         };
         Profile {
             chosen: Chosen::Evidence { why },
@@ -558,6 +638,31 @@ mod tests {
     }
 
     #[test]
+    fn apache_envoy_and_go_document_their_numbers() {
+        let apache = Profile::apache();
+        assert_eq!(apache.max_uri_bytes().map(|c| c.value), Some(8178));
+        assert_eq!(apache.max_header_bytes().map(|c| c.value), Some(8191));
+        assert_eq!(
+            apache.response_timeout().map(|c| c.value),
+            Some(Duration::from_secs(60))
+        );
+        let envoy = Profile::envoy();
+        assert_eq!(envoy.max_header_bytes().map(|c| c.value), Some(61_440));
+        assert_eq!(
+            envoy.response_timeout().map(|c| c.value),
+            Some(Duration::from_secs(15))
+        );
+        // Nobody documents a request timeout for Envoy or Go: reported as measured.
+        assert_eq!(envoy.request_timeout(), None);
+        let go = Profile::go();
+        assert_eq!(go.max_uri_bytes().map(|c| c.value), Some(1 << 20));
+        assert_eq!(go.response_timeout(), None);
+        for p in [apache, envoy, go] {
+            assert!(p.source.contains("documentation") || p.source.contains("reference"));
+        }
+    }
+
+    #[test]
     fn declared_wins_over_documented_and_says_so() {
         let declared = Numbers {
             response_timeout: Some(Duration::from_secs(2)),
@@ -581,7 +686,7 @@ mod tests {
         };
         let auto = Profile::auto().with_declared(&declared);
         assert_eq!(auto.max_header_bytes(), None, "auto documents nothing");
-        let p = auto.resolve(Some(("haproxy", "its own 400 page".into())));
+        let p = auto.resolve(Ok(("haproxy", "its own 400 page".into())));
         assert_eq!(p.name, "haproxy");
         assert_eq!(p.max_uri_bytes().map(|c| c.basis), Some(Basis::Declared));
         assert_eq!(
@@ -594,12 +699,17 @@ mod tests {
             p.label()
         );
 
-        let unknown = Profile::auto().resolve(None);
+        let unknown = Profile::auto().resolve(Err("Server: app names none".into()));
         assert_eq!(unknown.name, "none");
+        assert!(
+            unknown.label().contains("Server: app names none"),
+            "{}",
+            unknown.label()
+        );
         assert_eq!(unknown.response_timeout(), None);
         // A named profile is never replaced by what auto would pick.
         assert_eq!(
-            Profile::clb().resolve(Some(("nginx", "x".into()))).name,
+            Profile::clb().resolve(Ok(("nginx", "x".into()))).name,
             "clb"
         );
     }
@@ -611,7 +721,7 @@ mod tests {
                 response_timeout: Some(Duration::from_millis(2500)),
                 ..Numbers::default()
             })
-            .resolve(Some(("nginx", "Server: nginx".into())));
+            .resolve(Ok(("nginx", "Server: nginx".into())));
         let json = serde_json::to_string(&p).expect("json");
         let back: Profile = serde_json::from_str(&json).expect("back");
         assert_eq!(back, p);

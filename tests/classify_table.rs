@@ -534,7 +534,7 @@ fn malformed_request_rows() -> Vec<Row> {
             ],
         )
         .expect(ID, Reproduced)
-        .mentions(ID, "the listener's body is its own error page")
+        .mentions(ID, "but the body is nginx's own 400 page")
         .absent("400.passthrough"),
         row(
             "the listener passes every malformed variant on and the backend accepts them",
@@ -583,7 +583,7 @@ fn malformed_request_rows() -> Vec<Row> {
         )
         .no_backend()
         .expect(ID, Reproduced)
-        .mentions(ID, "the body is the listener's own error page"),
+        .mentions(ID, "the body is nginx's own 400 page"),
         row(
             "no backend and no signature: the 400 still counts, origin unknown",
             vec![
@@ -680,11 +680,34 @@ fn header_too_large_rows() -> Vec<Row> {
     vec![
         row(
             "the listener's limit is below the profile's documented one",
-            vec![limit(LISTENER, Some(8190), Some(8191), Some(400))],
+            vec![
+                limit(LISTENER, Some(8190), Some(8191), Some(400)),
+                header_probe(
+                    LISTENER,
+                    8191,
+                    400,
+                    "Bad Request",
+                    &nginx_page(400, "Bad Request"),
+                ),
+            ],
         )
         .expect(ID, Confirmed)
         .mentions(ID, "below the 32768 bytes the clb profile documents")
-        .mentions(ID, "8190 bytes pass"),
+        .mentions(ID, "8190 bytes pass")
+        .mentions(ID, "the body is nginx's own 400 page"),
+        row(
+            "the same threshold, but nothing says who refused: reproduced, never confirmed",
+            vec![
+                limit(LISTENER, Some(8190), Some(8191), Some(400)),
+                header_probe(LISTENER, 8191, 400, "Bad Request", "bad request"),
+            ],
+        )
+        .no_backend()
+        .expect(ID, Reproduced)
+        .mentions(
+            ID,
+            "whether the listener or a server behind it answers is not known",
+        ),
         row(
             "the listener's limit is the profile's own: a trigger, reproduced",
             vec![
@@ -714,11 +737,47 @@ fn header_too_large_rows() -> Vec<Row> {
         .expect(ID, RuledOut)
         .mentions(ID, "are the backend's"),
         row(
-            "a rejection by closing the connection",
+            "a rejection by closing the connection is no 400",
             vec![limit(LISTENER, Some(16383), Some(16384), None)],
         )
-        .expect(ID, Confirmed)
-        .mentions(ID, "a close"),
+        .expect(ID, Inconclusive)
+        .mentions(ID, "no 400 was seen"),
+        row(
+            "a Go server's 431 for oversized heads is neither 400 nor 414",
+            vec![
+                limit(LISTENER, Some(16000), Some(16001), Some(431)),
+                header_probe(
+                    LISTENER,
+                    16001,
+                    431,
+                    "Request Header Fields Too Large",
+                    "431 Request Header Fields Too Large",
+                )
+                .headers_exactly(&[
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Connection", "close"),
+                ]),
+                uri_limit(LISTENER, Some(16020), Some(16021), Some(431)),
+                uri_probe(
+                    LISTENER,
+                    16021,
+                    431,
+                    "Request Header Fields Too Large",
+                    "431 Request Header Fields Too Large",
+                )
+                .headers_exactly(&[
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Connection", "close"),
+                ]),
+            ],
+        )
+        .no_backend()
+        .expect(ID, RuledOut)
+        .mentions(ID, "with 431 Request Header Fields Too Large, not 400")
+        .expect("414.uri-too-long", RuledOut)
+        .mentions("414.uri-too-long", "not 414")
+        .absent("414.backend-uri-limit")
+        .absent("400.passthrough"),
         row(
             "the listener accepts the largest header tried",
             vec![limit(LISTENER, Some(131072), None, None)],
@@ -801,7 +860,9 @@ fn uri_limit_rows() -> Vec<Row> {
             "h2 clients refused below the documented limit confirm it, HTTP/1.1 ones passing",
             vec![
                 uri_limit(LISTENER, Some(65000), None, None),
-                h2_twin(uri_limit(LISTENER, Some(8000), Some(8001), None)),
+                h2_twin(uri_limit(LISTENER, Some(8000), Some(8001), Some(414))),
+                uri_probe(LISTENER, 8001, 414, "Request-URI Too Large", &nginx_page(414, "Request-URI Too Large"))
+                    .variant(&lbprobe::probe::h2::variant("uri-8001")),
             ],
         )
         .no_backend()
@@ -811,11 +872,98 @@ fn uri_limit_rows() -> Vec<Row> {
             "over HTTP/2 the listener refuses request targets above 8000 bytes",
         ),
         row(
+            "h2 clients closed on, not answered 414: nothing confirmed",
+            vec![
+                uri_limit(LISTENER, Some(65000), None, None),
+                h2_twin(uri_limit(LISTENER, Some(8000), Some(8001), None)),
+            ],
+        )
+        .no_backend()
+        .expect(LISTENER_ID, RuledOut),
+        row(
             "the backend refuses long URIs; no listener measured",
             vec![uri_limit(BACKEND, Some(4000), Some(4001), Some(414))],
         )
         .expect(BACKEND_ID, Reproduced)
         .absent(LISTENER_ID),
+        row(
+            "listener only: nginx relays the backend's JSON 414 from 4001 bytes, its own page comes at 131072",
+            vec![
+                uri_limit(LISTENER, Some(4000), Some(4001), Some(414)),
+                uri_probe(LISTENER, 1024, 200, "OK", &app_body(200)),
+                uri_probe(LISTENER, 131072, 414, "Request-URI Too Large", &nginx_page(414, "Request-URI Too Large")),
+                uri_probe(LISTENER, 66048, 414, "Request-URI Too Large", &nginx_page(414, "Request-URI Too Large")),
+                uri_probe(LISTENER, 8500, 414, "Request-URI Too Large", &nginx_page(414, "Request-URI Too Large")),
+                uri_probe(LISTENER, 6000, 414, "URI Too Long", &app_body(414)),
+                uri_probe(LISTENER, 4001, 414, "URI Too Long", &app_body(414)),
+            ],
+        )
+        .no_backend()
+        .profile(Profile::nginx())
+        .expect(LISTENER_ID, Inconclusive)
+        .mentions(LISTENER_ID, "relayed from behind the listener")
+        .mentions(LISTENER_ID, "its own limit lies between 6000 and 8500 bytes")
+        .mentions(LISTENER_ID, "unlike its answer to the largest request tried (131072 bytes")
+        .expect(BACKEND_ID, Reproduced)
+        .mentions(BACKEND_ID, "relayed from behind the listener")
+        .mentions(BACKEND_ID, "the listener's own refusal (414 Request-URI Too Large) comes only at 8500 bytes"),
+        row(
+            "listener only: nginx refuses with its own 414 page at its threshold",
+            vec![
+                uri_limit(LISTENER, Some(2033), Some(2034), Some(414)),
+                uri_probe(LISTENER, 2034, 414, "Request-URI Too Large", &nginx_page(414, "Request-URI Too Large")),
+                uri_probe(LISTENER, 131072, 414, "Request-URI Too Large", &nginx_page(414, "Request-URI Too Large")),
+            ],
+        )
+        .no_backend()
+        .profile(Profile::none())
+        .expect(LISTENER_ID, Reproduced)
+        .mentions(LISTENER_ID, "the body is nginx's own 414 page")
+        .absent(BACKEND_ID),
+        row(
+            "HAProxy answers an over-long URI with 400: a 400 cause, not a 414 one",
+            vec![
+                uri_limit(LISTENER, Some(15190), Some(15191), Some(400)),
+                uri_probe(LISTENER, 15191, 400, "Bad request", &haproxy_page(400, "Bad request", "Your browser sent an invalid request."))
+                    .without_header("Server"),
+                uri_probe(LISTENER, 131072, 400, "Bad request", &haproxy_page(400, "Bad request", "Your browser sent an invalid request."))
+                    .without_header("Server"),
+                uri_limit(BACKEND, Some(131072), None, None),
+            ],
+        )
+        .profile(Profile::haproxy())
+        .expect(LISTENER_ID, RuledOut)
+        .mentions(LISTENER_ID, "with 400 Bad request, not 414")
+        .expect("400.header-too-large", Reproduced)
+        .mentions("400.header-too-large", "HAProxy answers an over-long URI with 400, not the 414")
+        .mentions("400.header-too-large", "the body is HAProxy's own 400 page"),
+        row(
+            "the same JSON answer at every refused size: the listener's own, or an application's",
+            vec![
+                uri_limit(LISTENER, Some(4000), Some(4001), Some(414)),
+                uri_probe(LISTENER, 4001, 414, "URI Too Long", &app_body(414)).headers_exactly(&[("Server", "lbprobe-lab")]),
+                uri_probe(LISTENER, 131072, 414, "URI Too Long", &app_body(414)).headers_exactly(&[("Server", "lbprobe-lab")]),
+            ],
+        )
+        .no_backend()
+        .profile(Profile::none())
+        .expect(LISTENER_ID, Reproduced)
+        .mentions(LISTENER_ID, "is not known")
+        .absent(BACKEND_ID)
+        .absent("400.passthrough"),
+        row(
+            "listener only: a 400 relayed from behind the listener is passed through, not its limit",
+            vec![
+                limit(LISTENER, Some(4000), Some(4001), Some(400)),
+                header_probe(LISTENER, 4001, 400, "Bad Request", &app_body(400)),
+                header_probe(LISTENER, 131072, 400, "Bad Request", &nginx_page(400, "Bad Request")),
+            ],
+        )
+        .no_backend()
+        .profile(Profile::nginx())
+        .expect("400.header-too-large", Inconclusive)
+        .expect("400.passthrough", Reproduced)
+        .mentions("400.passthrough", "relayed from behind the listener"),
     ]
 }
 
@@ -1264,7 +1412,7 @@ fn attribution_tells_who_answered() {
             &l_page,
             Some(&b_app),
             Origin::Listener,
-            "its own error page",
+            "but the body is nginx's own 400 page",
         ),
         (
             "same status, both bodies empty, no signature: passed on",
@@ -1292,7 +1440,7 @@ fn attribution_tells_who_answered() {
             &l_page,
             None,
             Origin::Listener,
-            "the body is the listener's own error page",
+            "the body is nginx's own 400 page",
         ),
         (
             "no backend, no signature: unknown",
@@ -1321,6 +1469,108 @@ fn attribution_tells_who_answered() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     assert!(attribution::looks_like_lb_page(answer_of(&l_page)));
     assert!(!attribution::looks_like_lb_page(answer_of(&l_app)));
+}
+
+// ---------------------------------------------------------------- which listener
+
+#[test]
+fn identify_names_the_front_from_its_own_answers() {
+    use lbprobe::classify::attribution::Product;
+    use lbprobe::classify::identify::identify;
+    let hap400 = || haproxy_page(400, "Bad request", "Your browser sent an invalid request.");
+    let nginx414 = || nginx_page(414, "Request-URI Too Large");
+    let table: Vec<(&str, Vec<Obs>, Option<Product>, &str)> = vec![
+        (
+            "HAProxy's page on the largest URI, nginx's (relayed, Server: nginx) at a smaller one",
+            vec![
+                baseline(LISTENER, 200, "OK"),
+                uri_probe(LISTENER, 8178, 414, "Request-URI Too Large", &nginx414()),
+                uri_probe(LISTENER, 131072, 400, "Bad request", &hap400()).without_header("Server"),
+            ],
+            Some(Product::Haproxy),
+            "answers the largest request of its uri-limit search (131072 bytes)",
+        ),
+        (
+            "no limit search: HAProxy's own 400 and nginx's relayed 405, one answer without Server",
+            vec![
+                method(LISTENER, "TRACE", 405, "Not Allowed", &nginx_page(405, "Not Allowed")),
+                malformed("header-without-colon", LISTENER, 400, "Bad request", &hap400())
+                    .without_header("Server"),
+            ],
+            Some(Product::Haproxy),
+            "its own 400 page",
+        ),
+        (
+            "the backend gives the same page to the same bytes: relayed, not the listener's",
+            vec![
+                method(LISTENER, "TRACE", 405, "Not Allowed", &nginx_page(405, "Not Allowed"))
+                    .headers_exactly(&[("Server", "lab-app")]),
+                method(BACKEND, "TRACE", 405, "Not Allowed", &nginx_page(405, "Not Allowed")),
+                baseline(LISTENER, 200, "OK").headers_exactly(&[("Server", "lab-app")]),
+            ],
+            None,
+            "Server: lab-app names no load balancer",
+        ),
+        (
+            "every answer says Server: nginx",
+            vec![baseline(LISTENER, 200, "OK"), baseline(LISTENER, 200, "OK")],
+            Some(Product::Nginx),
+            "Server: nginx/1.22.1 on every answer",
+        ),
+        (
+            "different Server headers: passed on from backends, they name nothing",
+            vec![
+                baseline(LISTENER, 200, "OK").headers_exactly(&[("Server", "nginx")]),
+                method(LISTENER, "GET", 200, "OK", &app_body(200)).headers_exactly(&[]),
+            ],
+            None,
+            "different Server headers (none, nginx)",
+        ),
+        (
+            "the largest refusal carries no known page: smaller nginx pages are from behind it",
+            vec![
+                uri_probe(LISTENER, 8178, 414, "Request-URI Too Large", &nginx414()),
+                uri_probe(LISTENER, 131072, 431, "Request Header Fields Too Large", "too large")
+                    .headers_exactly(&[("Content-Type", "text/plain")]),
+            ],
+            None,
+            "gets 431 Request Header Fields Too Large: no known load balancer's page",
+        ),
+        (
+            "Apache's own 414 page on the largest URI, the backend's Server header on the rest",
+            vec![
+                baseline(LISTENER, 200, "OK").headers_exactly(&[("Server", "lab-app")]),
+                uri_probe(
+                    LISTENER,
+                    131072,
+                    414,
+                    "Request-URI Too Long",
+                    &lbprobe::transport::escape_bytes(
+                        b"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n<html><head>\n<title>414 Request-URI Too Long</title>\n</head><body>\n<h1>Request-URI Too Long</h1>\n</body></html>\n",
+                    ),
+                )
+                .headers_exactly(&[("Server", "Apache/2.4.71 (Debian)")]),
+            ],
+            Some(Product::Apache),
+            "Apache httpd: its own 414 page",
+        ),
+        ("no answer from the listener", vec![], None, "no HTTP answer"),
+    ];
+    let mut failures = Vec::new();
+    for (name, observations, want, says) in table {
+        let found = identify(&numbered(observations));
+        let why = found
+            .identity
+            .as_ref()
+            .map_or(found.why_none.clone(), |i| i.why.clone());
+        if found.product() != want || !why.contains(says) {
+            failures.push(format!(
+                "{name}: expected {want:?} saying {says:?}, got {:?}: {why}",
+                found.product()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 // ---------------------------------------------------------------- ids and the catalogue

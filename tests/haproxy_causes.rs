@@ -141,7 +141,7 @@ async fn malformed_requests_some_refused_with_400_others_normalised() {
         );
     }
     assert!(
-        ev.contains("the listener's body is its own error page"),
+        ev.contains("but the body is HAProxy's own 400 page"),
         "{ev}"
     );
     // Passed to the backend, repaired where needed: a lowercase method as is, a bare LF
@@ -304,7 +304,17 @@ async fn header_and_uri_limits_share_bufsize_minus_maxrewrite_at_8k() {
         "{}",
         f.reason
     );
-    assert_verdict(&report, "414.uri-too-long", Verdict::Confirmed);
+    // HAProxy answers an over-long URI with 400: that belongs to the 400 cause, with a note,
+    // and no 414 cause is reproduced with a 400.
+    let ev = assert_verdict(&report, "414.uri-too-long", Verdict::RuledOut);
+    assert!(ev.contains("(status 400;"), "{ev}");
+    assert!(
+        f.evidence.iter().any(|e| e
+            .text
+            .contains("HAProxy answers an over-long URI with 400, not the 414")),
+        "{}",
+        summary(&report)
+    );
 }
 
 #[tokio::test]
@@ -313,7 +323,16 @@ async fn header_and_uri_limits_share_bufsize_minus_maxrewrite_at_the_default_16k
     // HAProxy's defaults meet its profile: the limits are reproduced, not a mismatch.
     let ev = assert_verdict(&report, "400.header-too-large", Verdict::Reproduced);
     assert!(ev.contains("(status 400;"), "{ev}");
-    let ev = assert_verdict(&report, "414.uri-too-long", Verdict::Reproduced);
+    // The over-long URI's 400 is reported under the 400 cause, never as a 414.
+    assert!(
+        ev.contains("listener (uri-limit): request targets above"),
+        "{ev}"
+    );
+    assert!(
+        ev.contains("HAProxy answers an over-long URI with 400, not the 414"),
+        "{ev}"
+    );
+    let ev = assert_verdict(&report, "414.uri-too-long", Verdict::RuledOut);
     assert!(ev.contains("(status 400;"), "{ev}");
     // The lab backend takes far longer URIs: its limit is not the tighter one.
     let f = finding(&report, "414.backend-uri-limit");
@@ -457,10 +476,7 @@ async fn backend_without_server_gets_haproxys_own_503() {
     let direct = observation(&report, Family::Protocol, "baseline", Role::Backend);
     let (origin, why) = attribution::origin(listener, direct.exchange.as_ref());
     assert_eq!(origin, Origin::Listener, "{why}");
-    assert!(
-        why.contains("the body is the listener's error page"),
-        "{why}"
-    );
+    assert!(why.contains("the body is HAProxy's own 503 page"), "{why}");
     // The backend's own 503 is ruled out, nothing blames the backend for passing one on, and
     // the listener answering at once with its own page while the backend is fine is exactly
     // 503.no-backends.

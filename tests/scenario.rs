@@ -320,9 +320,9 @@ fn each_semantic_error_points_at_its_value() {
             Problem::UnknownProfile { name: s("nginxx") },
         ),
         (
-            format!("{BACKEND}profile:\n  base: envoy\n  max-header-bytes: 8k\n"),
+            format!("{BACKEND}profile:\n  base: traefik\n  max-header-bytes: 8k\n"),
             (3, 9),
-            Problem::UnknownProfile { name: s("envoy") },
+            Problem::UnknownProfile { name: s("traefik") },
         ),
         (
             format!("{BACKEND}probes:\n  - protocol\n  - malformd\n"),
@@ -545,7 +545,7 @@ fn semantic_error_display_is_rustc_style() {
     let e = error_of(&format!("{BACKEND}profile: nginxx\n"));
     assert_eq!(
         e.to_string(),
-        "t.yaml:2:10: unknown profile \"nginxx\" (expected one of: auto, clb, nginx, haproxy, aws-alb, none)\n  |\n2 | \
+        "t.yaml:2:10: unknown profile \"nginxx\" (expected one of: auto, clb, nginx, haproxy, aws-alb, apache, envoy, go, none)\n  |\n2 | \
          profile: nginxx\n  |          ^"
     );
     let e = error_of(&format!("{BACKEND}probes: [protocl]\n"));

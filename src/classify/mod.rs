@@ -137,7 +137,11 @@ pub type Reached = HashMap<String, bool>;
 /// The profile a run is classified with: `auto` resolved from the listener's own answers
 /// (which profile, and why, is recorded in it); any named profile as it is.
 pub fn resolve_profile(observations: &[Observation], profile: &Profile) -> Profile {
-    profile.resolve(identify::identify(observations).map(|i| (i.profile, i.why)))
+    let found = identify::identify(observations);
+    profile.resolve(match found.identity {
+        Some(i) => Ok((i.profile, i.why)),
+        None => Err(found.why_none),
+    })
 }
 
 /// Classify a run. One finding per cause the observations can speak to, ordered by code.
@@ -217,15 +221,19 @@ impl<'a> View<'a> {
     /// Listener/backend pairs of one family, in observation order, keyed by variant.
     pub fn pairs(&self, family: Family) -> Vec<Pair<'a>> {
         let mut out: Vec<Pair<'a>> = Vec::new();
+        let mut identified = None;
         for o in self.observations.iter().filter(|o| o.family == family) {
             let idx = match out.iter().position(|p| p.variant == o.variant) {
                 Some(i) => i,
                 None => {
+                    // Identified once per call, and only for families that have observations.
+                    let listener_is = *identified.get_or_insert_with(|| self.listener_is());
                     out.push(Pair {
                         variant: &o.variant,
                         listener: None,
                         backend: None,
                         reached: self.reached,
+                        listener_is,
                     });
                     out.len() - 1
                 }
@@ -236,6 +244,12 @@ impl<'a> View<'a> {
             }
         }
         out
+    }
+
+    /// What the listener is, from its own answers (see [`identify`]): attribution reads its
+    /// pages and the `Server` header it sends against that.
+    pub fn listener_is(&self) -> Option<attribution::Product> {
+        identify::identify(self.observations).product()
     }
 
     pub fn all_pairs(&self) -> Vec<(Family, Pair<'a>)> {
@@ -252,6 +266,8 @@ pub(crate) struct Pair<'a> {
     pub listener: Option<&'a Observation>,
     pub backend: Option<&'a Observation>,
     pub reached: Option<&'a Reached>,
+    /// What the listener is, when its own answers said so.
+    pub listener_is: Option<attribution::Product>,
 }
 
 impl<'a> Pair<'a> {
@@ -280,8 +296,8 @@ impl<'a> Pair<'a> {
             .zip(self.reached)
             .and_then(|(o, r)| r.get(&o.id).copied());
         match reached {
-            Some(reached) => attribution::origin_from_capture(l, reached),
-            None => attribution::origin(l, self.backend_ex()),
+            Some(reached) => attribution::from_capture(l, reached, self.listener_is),
+            None => attribution::attribute(l, self.backend_ex(), self.listener_is),
         }
     }
 

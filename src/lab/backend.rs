@@ -67,6 +67,10 @@ pub struct BackendConfig {
     pub max_uri_bytes: Option<usize>,
     /// Header lines (`Name: value`) longer than this get 400.
     pub max_header_bytes: Option<usize>,
+    /// Request heads (request line and headers with their CRLFs) longer than `.0` bytes get
+    /// status `.1`, whichever part is long: one budget for the whole head, answered the same
+    /// for a long URI as for a long header, as Go's net/http and Envoy do with 431.
+    pub max_head: Option<(usize, u16)>,
     /// Bodies above this get 413.
     pub max_body_bytes: usize,
     /// How long the head, and then the body, may take to arrive.
@@ -132,6 +136,7 @@ impl Default for BackendConfig {
             required_header: None,
             max_uri_bytes: None,
             max_header_bytes: None,
+            max_head: None,
             max_body_bytes: 1024 * 1024,
             read_timeout: Duration::from_secs(2),
             faults: Vec::new(),
@@ -173,6 +178,12 @@ impl BackendConfig {
 
     pub fn max_header_bytes(mut self, max: usize) -> Self {
         self.max_header_bytes = Some(max);
+        self
+    }
+
+    /// See [`BackendConfig::max_head`].
+    pub fn max_head(mut self, max: usize, status: u16) -> Self {
+        self.max_head = Some((max, status));
         self
     }
 
@@ -946,8 +957,11 @@ async fn read_request_after<S: AsyncRead + Unpin>(
             }
         }
         if buf.len() > MAX_HEAD_BYTES {
-            let reply = match config.max_uri_bytes {
-                Some(max) if first_line(&buf).len() > max => Reply::error(414, "uri too long"),
+            let reply = match (config.max_head, config.max_uri_bytes) {
+                (Some((_, status)), _) => Reply::error(status, "request head too large"),
+                (None, Some(max)) if first_line(&buf).len() > max => {
+                    Reply::error(414, "uri too long")
+                }
                 _ => Reply::error(400, "request head too large"),
             };
             return unparsed(&buf, reply);
@@ -997,7 +1011,7 @@ async fn read_request_after<S: AsyncRead + Unpin>(
         }
     };
 
-    if let Some(reply) = check_head(config, &head) {
+    if let Some(reply) = check_head(config, &head, raw_head.len()) {
         return answer(reply, Duration::ZERO, None);
     }
 
@@ -1059,7 +1073,12 @@ async fn read_request_after<S: AsyncRead + Unpin>(
 }
 
 /// Limits that are checked as soon as the head is in, before any body is read.
-fn check_head(config: &BackendConfig, head: &RequestHead) -> Option<Reply> {
+fn check_head(config: &BackendConfig, head: &RequestHead, head_bytes: usize) -> Option<Reply> {
+    if let Some((max, status)) = config.max_head {
+        if head_bytes > max {
+            return Some(Reply::error(status, "request head too large"));
+        }
+    }
     if let Some(max) = config.max_uri_bytes {
         if head.target.len() > max {
             return Some(Reply::error(414, "uri too long"));

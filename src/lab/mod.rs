@@ -1,10 +1,11 @@
-//! The lab: fault-injecting backends and nginx and HAProxy harnesses on loopback, for `demo`
-//! and tests.
+//! The lab: fault-injecting backends and nginx, HAProxy and Apache httpd harnesses on
+//! loopback, for `demo` and tests.
 //!
 //! Everything here binds 127.0.0.1 only and cleans up after itself: a [`LabBackend`] stops its
 //! accept loop when dropped, an [`Nginx`] stops its master and workers when dropped, a
-//! [`Haproxy`] stops its process when dropped.
+//! [`Haproxy`] stops its process when dropped, an [`Apache`] its parent and children.
 
+pub mod apache;
 pub mod backend;
 pub mod cert;
 pub mod haproxy;
@@ -18,6 +19,7 @@ pub mod unaccepting;
 use std::io;
 use std::path::PathBuf;
 
+pub use apache::{apache_binary, Apache, ApacheSpec, ApacheVhost};
 pub use backend::{
     serve, BackendConfig, Fault, FaultRule, IdleClose, KeepAlive, LabBackend, SeenRequest,
     ANNOUNCED_LENGTH, MALFORMED_HEADER_LINE, MALFORMED_STATUS_LINE, MAX_HOSTILE_TIME, SHORT_BODY,
@@ -81,6 +83,17 @@ pub enum LabError {
     HaproxyNotFound { looked_for: String },
     #[error("haproxy failed: {reason}\n--- tail of {log} ---\n{log_tail}")]
     HaproxyFailed {
+        reason: String,
+        log: PathBuf,
+        log_tail: String,
+    },
+    #[error(
+        "apache httpd not found (looked for {looked_for}); install it with `apt-get install \
+         apache2` or point LBPROBE_APACHE at an httpd binary"
+    )]
+    ApacheNotFound { looked_for: String },
+    #[error("apache httpd failed: {reason}\n--- tail of {log} ---\n{log_tail}")]
+    ApacheFailed {
         reason: String,
         log: PathBuf,
         log_tail: String,

@@ -337,3 +337,47 @@ pub fn header_probe(role: Role, bytes: usize, status: u16, reason: &str, body: &
         .answer(status, reason, body)
         .detail(Detail::Size { bytes })
 }
+
+/// One request of a URI search, `bytes` bytes of request target.
+pub fn uri_probe(role: Role, bytes: usize, status: u16, reason: &str, body: &str) -> Obs {
+    obs(Family::UriLimit, &format!("uri-{bytes}"), role)
+        .answer(status, reason, body)
+        .detail(Detail::Size { bytes })
+}
+
+/// HAProxy's own error page for `status`, escaped as `body_prefix` holds it (2.6's pages).
+pub fn haproxy_page(status: u16, title: &str, sentence: &str) -> String {
+    escape_bytes(
+        format!("<html><body><h1>{status} {title}</h1>\n{sentence}\n</body></html>\n").as_bytes(),
+    )
+}
+
+impl Obs {
+    /// Drop a response header (after [`Obs::answer`]): HAProxy's and Go's own answers carry no
+    /// `Server` header.
+    pub fn without_header(mut self, name: &str) -> Obs {
+        let r = self
+            .o
+            .exchange
+            .as_mut()
+            .and_then(|e| e.response.as_mut())
+            .expect("without_header() after answer()");
+        r.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self
+    }
+
+    /// Replace every response header (after [`Obs::answer`]).
+    pub fn headers_exactly(mut self, headers: &[(&str, &str)]) -> Obs {
+        let r = self
+            .o
+            .exchange
+            .as_mut()
+            .and_then(|e| e.response.as_mut())
+            .expect("headers_exactly() after answer()");
+        r.headers = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        self
+    }
+}

@@ -1,0 +1,467 @@
+//! An Apache httpd harness: a real httpd 2.4 with mod_proxy and mod_proxy_http on free loopback
+//! ports in a temp dir, in front of lab backends, stopped when the guard is dropped.
+//!
+//! Apache's own answers as a listener, for attribution tests: 503 "Service Unavailable" when the
+//! backend refuses the connection, 502 "Bad Gateway" when its answer is malformed, its own 414
+//! and 400 pages above `LimitRequestLine` and `LimitRequestFieldSize`; relayed answers keep the
+//! backend's `Server` header.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::process::{accepts, distinct_free_ports, read_lossy, stop_group, POLL_INTERVAL};
+use super::LabError;
+
+/// The harness's `Timeout` (how long Apache waits for a client's request and, through
+/// `ProxyTimeout`, for a backend's answer) before [`ApacheSpec::global_extra`], whose own
+/// `Timeout` or `ProxyTimeout` line replaces it: short, so tests never wait Apache's 60 s.
+pub const DEFAULT_TIMEOUT: &str = "Timeout 10";
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Startups lost to another process taking a chosen port before httpd bound it.
+const MAX_ATTEMPTS: usize = 4;
+const LOG_TAIL_LINES: usize = 30;
+
+/// Where distributions keep httpd's modules, tried in order after `LBPROBE_APACHE_MODULES`.
+const MODULE_DIRS: &[&str] = &[
+    "/usr/lib/apache2/modules",
+    "/usr/lib64/httpd/modules",
+    "/usr/lib/httpd/modules",
+    "/usr/libexec/apache2",
+];
+/// The modules every harness httpd loads; the rest (mod_log_config, mod_unixd) are built in
+/// on Debian and Fedora alike.
+const MODULES: &[(&str, &str)] = &[
+    ("mpm_event_module", "mod_mpm_event.so"),
+    ("authz_core_module", "mod_authz_core.so"),
+    ("proxy_module", "mod_proxy.so"),
+    ("proxy_http_module", "mod_proxy_http.so"),
+];
+
+/// The access-log format: the request line, the status Apache sent, the bytes and the time
+/// taken in microseconds.
+pub const ACCESS_LOG_FORMAT: &str = "%h %t \\\"%r\\\" %>s %b %D";
+
+/// What httpd should listen as.
+#[derive(Debug, Clone, Default)]
+pub struct ApacheSpec {
+    /// One `<VirtualHost>` each, each on its own port, in this order (see [`Apache::port`]).
+    pub vhosts: Vec<ApacheVhost>,
+    /// Raw directives at the server level, after the harness's own (so a `Timeout` here wins),
+    /// e.g. `LimitRequestLine 2048`.
+    pub global_extra: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApacheVhost {
+    /// The backend `ProxyPass /` sends to, `http://127.0.0.1:9000`; `None` serves nothing
+    /// (Apache's own 404 for every path).
+    pub upstream: Option<String>,
+    /// Raw directives inside this `<VirtualHost>`, before `ProxyPass`.
+    pub extra: String,
+}
+
+impl ApacheVhost {
+    pub fn proxy(upstream: impl Into<String>) -> Self {
+        ApacheVhost {
+            upstream: Some(upstream.into()),
+            ..ApacheVhost::default()
+        }
+    }
+
+    pub fn extra(mut self, directives: impl Into<String>) -> Self {
+        self.extra = directives.into();
+        self
+    }
+}
+
+impl ApacheSpec {
+    pub fn one(vhost: ApacheVhost) -> Self {
+        ApacheSpec {
+            vhosts: vec![vhost],
+            global_extra: String::new(),
+        }
+    }
+
+    pub fn global(mut self, directives: impl Into<String>) -> Self {
+        self.global_extra = directives.into();
+        self
+    }
+}
+
+/// The httpd to run: `LBPROBE_APACHE` if set (and only it), else `apache2` (Debian's name), else
+/// `httpd`, each in /usr/sbin then on PATH.
+pub fn apache_binary() -> Option<PathBuf> {
+    // With LBPROBE_APACHE set, both look only there.
+    super::find_binary("LBPROBE_APACHE", "apache2")
+        .or_else(|| super::find_binary("LBPROBE_APACHE", "httpd"))
+}
+
+/// The directory holding mod_proxy.so: `LBPROBE_APACHE_MODULES` if set (and only it), else the
+/// first of the distributions' usual places that has it.
+pub fn apache_modules() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("LBPROBE_APACHE_MODULES").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        return dir.join("mod_proxy.so").is_file().then_some(dir);
+    }
+    MODULE_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .find(|dir| dir.join("mod_proxy.so").is_file())
+}
+
+fn where_we_looked() -> String {
+    match std::env::var_os("LBPROBE_APACHE").filter(|p| !p.is_empty()) {
+        Some(path) => format!("LBPROBE_APACHE={}", Path::new(&path).display()),
+        None => "/usr/sbin/apache2, /usr/sbin/httpd and both on PATH".into(),
+    }
+}
+
+/// A running httpd; dropping it stops the parent and its children and removes the temp dir.
+#[derive(Debug)]
+pub struct Apache {
+    child: Child,
+    ports: Vec<u16>,
+    layout: Layout,
+    // Last, so the directory goes after the process is stopped.
+    _dir: tempfile::TempDir,
+}
+
+/// Where everything of one httpd lives inside its temp dir.
+#[derive(Debug, Clone)]
+struct Layout {
+    dir: PathBuf,
+    conf: PathBuf,
+    error_log: PathBuf,
+    stderr_log: PathBuf,
+    access_log: PathBuf,
+    pid_file: PathBuf,
+}
+
+impl Layout {
+    fn new(dir: &Path) -> Layout {
+        Layout {
+            dir: dir.to_path_buf(),
+            conf: dir.join("httpd.conf"),
+            error_log: dir.join("error.log"),
+            stderr_log: dir.join("stderr.log"),
+            access_log: dir.join("access.log"),
+            pid_file: dir.join("httpd.pid"),
+        }
+    }
+}
+
+enum Startup {
+    Ready,
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+/// Who the children run as when httpd starts as root (it refuses to serve as root): the
+/// unprivileged user and its group, `nogroup` on Debian, `nobody` elsewhere. They need nothing
+/// of the temp dir: the parent opens the logs and reads the configuration before it forks.
+fn unprivileged() -> Option<(&'static str, &'static str)> {
+    use std::os::unix::fs::MetadataExt as _;
+    // /proc/self is owned by the effective uid: no unsafe geteuid() needed.
+    let root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if !root {
+        return None;
+    }
+    let groups = read_lossy(Path::new("/etc/group"));
+    let group = if groups.lines().any(|l| l.starts_with("nogroup:")) {
+        "nogroup"
+    } else {
+        "nobody"
+    };
+    Some(("nobody", group))
+}
+
+impl Apache {
+    pub fn start(spec: &ApacheSpec) -> Result<Apache, LabError> {
+        let binary = apache_binary().ok_or_else(|| LabError::ApacheNotFound {
+            looked_for: where_we_looked(),
+        })?;
+        let modules = apache_modules().ok_or_else(|| LabError::ApacheNotFound {
+            looked_for: format!(
+                "mod_proxy.so in {} (set LBPROBE_APACHE_MODULES to the modules directory)",
+                MODULE_DIRS.join(", ")
+            ),
+        })?;
+        if let Some(bad) = spec
+            .vhosts
+            .iter()
+            .filter_map(|v| v.upstream.as_deref())
+            .find(|u| !u.starts_with("http://"))
+        {
+            return Err(LabError::ApacheFailed {
+                reason: format!(
+                    "upstream {bad}: the harness proxies to http:// backends only (https needs mod_ssl)"
+                ),
+                log: PathBuf::new(),
+                log_tail: String::new(),
+            });
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("lbprobe-apache-")
+            .tempdir()
+            .map_err(LabError::io("creating a temp dir for apache"))?;
+        let layout = Layout::new(dir.path());
+        let user = unprivileged();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ports = distinct_free_ports(spec.vhosts.len())?;
+            let conf = render_conf(spec, &layout, &ports, &modules, user);
+            fs::write(&layout.conf, conf)
+                .map_err(LabError::io(format!("writing {}", layout.conf.display())))?;
+            for log in [&layout.error_log, &layout.stderr_log] {
+                fs::write(log, "").map_err(LabError::io(format!("creating {}", log.display())))?;
+            }
+            let _ = fs::remove_file(&layout.pid_file);
+            let mut child = spawn(&binary, &layout)?;
+            match wait_ready(&mut child, &ports, &layout.pid_file)? {
+                Startup::Ready => {
+                    return Ok(Apache {
+                        child,
+                        ports,
+                        layout,
+                        _dir: dir,
+                    })
+                }
+                Startup::Exited(status) => {
+                    let tail = log_tail(&layout);
+                    if tail.contains("Address already in use") && attempt < MAX_ATTEMPTS {
+                        continue;
+                    }
+                    return Err(LabError::ApacheFailed {
+                        reason: format!("{} exited during startup ({status})", binary.display()),
+                        log: layout.error_log.clone(),
+                        log_tail: tail,
+                    });
+                }
+                Startup::TimedOut => {
+                    stop_group(&mut child);
+                    let shown: Vec<String> = ports.iter().map(u16::to_string).collect();
+                    return Err(LabError::ApacheFailed {
+                        reason: format!(
+                            "{} did not accept on 127.0.0.1 ports {} within {} s",
+                            binary.display(),
+                            shown.join(", "),
+                            STARTUP_TIMEOUT.as_secs()
+                        ),
+                        log: layout.error_log.clone(),
+                        log_tail: log_tail(&layout),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The port of virtual host `i` (in [`ApacheSpec::vhosts`] order). Panics if there is no
+    /// virtual host `i`, like slice indexing.
+    pub fn port(&self, i: usize) -> u16 {
+        self.ports[i]
+    }
+
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port(i)))
+    }
+
+    /// `http://127.0.0.1:PORT` for virtual host `i`.
+    pub fn url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.port(i))
+    }
+
+    /// The parent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The temp dir holding httpd.conf, the logs and the pid file.
+    pub fn dir(&self) -> &Path {
+        &self.layout.dir
+    }
+
+    pub fn config(&self) -> String {
+        read_lossy(&self.layout.conf)
+    }
+
+    /// The access log so far, in [`ACCESS_LOG_FORMAT`].
+    pub fn access_log(&self) -> String {
+        read_lossy(&self.layout.access_log)
+    }
+
+    /// The error log so far: why Apache answered 502 or 503 (`AH01114: HTTP: failed to make
+    /// connection to backend`, `AH00898: Error reading from remote server`).
+    pub fn error_log(&self) -> String {
+        read_lossy(&self.layout.error_log)
+    }
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        stop_group(&mut self.child);
+    }
+}
+
+fn quoted(path: &Path) -> String {
+    format!("\"{}\"", path.display())
+}
+
+fn render_conf(
+    spec: &ApacheSpec,
+    layout: &Layout,
+    ports: &[u16],
+    modules: &Path,
+    user: Option<(&str, &str)>,
+) -> String {
+    let mut conf = String::new();
+    let _ = writeln!(conf, "ServerRoot {}", quoted(&layout.dir));
+    conf.push_str("ServerName localhost\n");
+    let _ = writeln!(conf, "PidFile {}", quoted(&layout.pid_file));
+    let _ = writeln!(conf, "DefaultRuntimeDir {}", quoted(&layout.dir));
+    let _ = writeln!(conf, "ErrorLog {}", quoted(&layout.error_log));
+    conf.push_str("LogLevel warn\n");
+    for (name, file) in MODULES {
+        let _ = writeln!(conf, "LoadModule {name} {}", quoted(&modules.join(file)));
+    }
+    if let Some((user, group)) = user {
+        let _ = writeln!(conf, "User {user}\nGroup {group}");
+    }
+    // One child with a few threads: loopback tests need no more, and the machine is shared.
+    conf.push_str(
+        "StartServers 1\nServerLimit 2\nThreadsPerChild 25\nMaxRequestWorkers 50\n\
+         MinSpareThreads 5\nMaxSpareThreads 50\n",
+    );
+    let _ = writeln!(conf, "{DEFAULT_TIMEOUT}");
+    let _ = writeln!(conf, "LogFormat \"{ACCESS_LOG_FORMAT}\" lbprobe");
+    let _ = writeln!(conf, "CustomLog {} lbprobe", quoted(&layout.access_log));
+    if !spec.global_extra.is_empty() {
+        let _ = writeln!(conf, "{}", spec.global_extra);
+    }
+    for (vhost, port) in spec.vhosts.iter().zip(ports) {
+        let _ = write!(
+            conf,
+            "\nListen 127.0.0.1:{port}\n<VirtualHost 127.0.0.1:{port}>\n    ServerName localhost\n"
+        );
+        if !vhost.extra.is_empty() {
+            let _ = writeln!(conf, "    {}", vhost.extra);
+        }
+        if let Some(upstream) = &vhost.upstream {
+            // retry=0: after a refused connection mod_proxy otherwise answers 503 for 60 s
+            // without trying the backend again, whatever the backend does meanwhile.
+            let _ = writeln!(
+                conf,
+                "    ProxyPass \"/\" \"{}/\" retry=0",
+                upstream.trim_end_matches('/')
+            );
+        }
+        conf.push_str("</VirtualHost>\n");
+    }
+    conf
+}
+
+fn spawn(binary: &Path, layout: &Layout) -> Result<Child, LabError> {
+    let stderr = fs::File::create(&layout.stderr_log).map_err(LabError::io(format!(
+        "creating {}",
+        layout.stderr_log.display()
+    )))?;
+    Command::new(binary)
+        .arg("-f")
+        .arg(&layout.conf)
+        // Foreground, no daemon: the child is httpd's parent process, and its exit is ours to
+        // see.
+        .arg("-DFOREGROUND")
+        .current_dir(&layout.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        // Its own process group, so that stopping it reaches the children too.
+        .process_group(0)
+        .spawn()
+        .map_err(LabError::io(format!("starting {}", binary.display())))
+}
+
+fn wait_ready(child: &mut Child, ports: &[u16], pid_file: &Path) -> Result<Startup, LabError> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(LabError::io("waiting for apache"))?
+        {
+            return Ok(Startup::Exited(status));
+        }
+        // httpd writes its pid file after binding every Listen socket, so a port that accepts
+        // before then may belong to someone else.
+        let pid_written = fs::read_to_string(pid_file).is_ok_and(|p| !p.trim().is_empty());
+        if pid_written && ports.iter().all(|port| accepts(*port)) {
+            return Ok(Startup::Ready);
+        }
+        if Instant::now() >= deadline {
+            return Ok(Startup::TimedOut);
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// The last lines of the error log and of stderr (where httpd writes configuration errors).
+fn log_tail(layout: &Layout) -> String {
+    let mut tail = String::new();
+    for path in [&layout.error_log, &layout.stderr_log] {
+        let text = read_lossy(path);
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(LOG_TAIL_LINES);
+        for line in &lines[start..] {
+            tail.push_str(line);
+            tail.push('\n');
+        }
+    }
+    tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conf_keeps_every_path_in_the_dir_and_proxies_with_retry_0() {
+        let spec = ApacheSpec {
+            vhosts: vec![
+                ApacheVhost::proxy("http://127.0.0.1:9000/"),
+                ApacheVhost::default().extra("LimitRequestBody 10"),
+            ],
+            global_extra: "ProxyTimeout 1".into(),
+        };
+        let layout = Layout::new(Path::new("/tmp/lab"));
+        let conf = render_conf(
+            &spec,
+            &layout,
+            &[4001, 4002],
+            Path::new("/mods"),
+            Some(("nobody", "nogroup")),
+        );
+        assert!(conf.contains("Listen 127.0.0.1:4001\n<VirtualHost 127.0.0.1:4001>"));
+        assert!(conf.contains("Listen 127.0.0.1:4002\n"));
+        assert!(conf.contains("ProxyPass \"/\" \"http://127.0.0.1:9000/\" retry=0\n"));
+        assert_eq!(conf.matches("ProxyPass ").count(), 1);
+        assert!(conf.contains("LoadModule proxy_http_module \"/mods/mod_proxy_http.so\""));
+        assert!(conf.contains("User nobody\nGroup nogroup\n"));
+        assert!(conf.contains("LimitRequestBody 10"));
+        // The spec's directives come after the harness's, so they win.
+        assert!(conf.find("ProxyTimeout 1").unwrap() > conf.find(DEFAULT_TIMEOUT).unwrap());
+        // Every file path httpd is given is quoted and inside the temp dir (or the modules').
+        assert_eq!(
+            conf.matches("\"/").count(),
+            conf.matches("\"/tmp/lab").count()
+                + conf.matches("\"/mods/").count()
+                + conf.matches("\"/\"").count()
+        );
+        let plain = render_conf(&spec, &layout, &[4001, 4002], Path::new("/mods"), None);
+        assert!(!plain.contains("User "));
+    }
+}

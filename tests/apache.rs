@@ -1,0 +1,296 @@
+//! A third real proxy: Apache httpd 2.4 with mod_proxy (Debian's /usr/sbin/apache2) in front of
+//! lab backends. Its own pages are attributed to the listener, `auto` picks the apache profile
+//! from them, its limits are its documented ones, and a backend's answer it relays (keeping the
+//! backend's Server header) is not taken for its own. When httpd is missing these tests fail,
+//! naming where it was looked for: they never skip.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lbprobe::classify::attribution::{self, Origin, Product};
+use lbprobe::classify::identify;
+use lbprobe::classify::Verdict;
+use lbprobe::lab::{free_port, Apache, ApacheSpec, ApacheVhost, BackendConfig, Fault, FaultRule};
+use lbprobe::probe::{Detail, Family, LimitSearch, Limits, Plan, ProbeSpec};
+use lbprobe::profile::{Chosen, Profile};
+use lbprobe::report::Report;
+use lbprobe::run::{self, Job};
+use lbprobe::target::Role;
+
+mod support;
+use support::findings::{assert_verdict, finding, lab_target, start_backend, summary};
+
+fn start_apache(spec: &ApacheSpec) -> Apache {
+    Apache::start(spec).unwrap_or_else(|e| panic!("this test needs a real apache httpd: {e}"))
+}
+
+async fn execute(
+    listener: &str,
+    backend: Option<&str>,
+    profile: Profile,
+    probes: Vec<ProbeSpec>,
+) -> Report {
+    let job = Job {
+        name: "apache".into(),
+        origin: "tests/apache.rs".into(),
+        plan: Plan {
+            listener: Some(lab_target(Role::Listener, listener)),
+            backend: backend.map(|b| lab_target(Role::Backend, b)),
+            profile,
+            probes,
+            limits: Limits {
+                max_requests: 400,
+                max_rate: 1000.0,
+                max_duration: Duration::from_secs(60),
+                request_timeout: Duration::from_secs(5),
+            },
+            mask: Vec::new(),
+            marker: false,
+            pool: Vec::new(),
+        },
+        expect: Vec::new(),
+        only_codes: None,
+        notes: Vec::new(),
+    };
+    run::execute(job, Arc::new(|_| {})).await
+}
+
+fn search(report: &Report, family: Family) -> LimitSearch {
+    let o = report
+        .observations
+        .iter()
+        .find(|o| o.family == family && o.role == Role::Listener && o.variant == "limit")
+        .unwrap_or_else(|| panic!("no {family} limit for the listener"));
+    match &o.detail {
+        Detail::Limit(l) => l.clone(),
+        _ => panic!("{family}: not a limit search"),
+    }
+}
+
+/// One raw GET, its whole answer as text (bounded by the server closing or a 3 s timeout).
+async fn raw_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(3),
+        s.take(256 * 1024).read_to_end(&mut out),
+    )
+    .await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn limit_probes() -> Vec<ProbeSpec> {
+    [Family::HeaderSize, Family::UriLimit]
+        .into_iter()
+        .map(ProbeSpec::default_for)
+        .collect()
+}
+
+#[tokio::test]
+async fn apache_relays_the_backends_answers_and_its_server_header_and_answers_503_for_a_refused_backend(
+) {
+    let backend = start_backend(BackendConfig::default()).await;
+    let broken =
+        start_backend(BackendConfig::default().fault(FaultRule::all(Fault::MalformedHeader))).await;
+    let refused = free_port().expect("a free port");
+    let apache = start_apache(&ApacheSpec {
+        vhosts: vec![
+            ApacheVhost::proxy(backend.url()),
+            ApacheVhost::proxy(format!("http://127.0.0.1:{refused}")),
+            ApacheVhost::proxy(broken.url()),
+        ],
+        global_extra: String::new(),
+    });
+    let ok = raw_get(apache.port(0), "/").await;
+    assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+    // mod_proxy keeps the backend's Server header on what it relays.
+    assert!(ok.contains("Server: lbprobe-lab\r\n"), "{ok}");
+
+    // Twice: with retry=0 the second attempt tries the backend again rather than answering
+    // from mod_proxy's memory of the first failure.
+    for _ in 0..2 {
+        let down = raw_get(apache.port(1), "/").await;
+        assert!(
+            down.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{down}"
+        );
+        assert!(down.contains("Server: Apache"), "{down}");
+    }
+    // A backend whose answer has a header line without a colon: Apache's own 502.
+    let bad = raw_get(apache.port(2), "/").await;
+    assert!(bad.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{bad}");
+    assert!(
+        bad.contains("The proxy server received an invalid\r\nresponse from an upstream server."),
+        "{bad}"
+    );
+    assert!(
+        apache.error_log().contains("AH01114"),
+        "the error log names the failed connection: {}",
+        apache.error_log()
+    );
+
+    // Through lbprobe: the 503 is Apache's own page, and auto picks the apache profile.
+    let report = execute(
+        &apache.url(1),
+        None,
+        Profile::auto(),
+        vec![ProbeSpec::Protocol],
+    )
+    .await;
+    assert_eq!(report.profile.name, "apache", "{:?}", report.profile.chosen);
+    let baseline = report
+        .observations
+        .iter()
+        .find(|o| o.variant == "baseline" && o.role == Role::Listener)
+        .and_then(|o| o.exchange.as_ref())
+        .expect("a baseline GET through apache");
+    assert_eq!(baseline.status(), Some(503));
+    let (origin, why) = attribution::attribute(baseline, None, Some(Product::Apache));
+    assert_eq!(origin, Origin::Listener, "{why}");
+    assert!(why.contains("Apache httpd's own 503 page"), "{why}");
+}
+
+#[tokio::test]
+async fn apache_limits_are_its_own_pages_at_its_documented_numbers_and_auto_picks_apache() {
+    let backend = start_backend(BackendConfig::default()).await;
+    let apache = start_apache(&ApacheSpec::one(ApacheVhost::proxy(backend.url())));
+    let report = execute(
+        &apache.url(0),
+        Some(&backend.url()),
+        Profile::auto(),
+        limit_probes(),
+    )
+    .await;
+    assert_eq!(report.profile.name, "apache", "{}", summary(&report));
+    let Chosen::Evidence { why } = &report.profile.chosen else {
+        panic!(
+            "auto should be resolved from evidence: {:?}",
+            report.profile.chosen
+        );
+    };
+    assert!(why.starts_with("Apache httpd: its own"), "{why}");
+
+    // Apache 2.4 takes a request line ("GET <uri> HTTP/1.1") of LimitRequestLine + 1 bytes,
+    // 8178 bytes of URI at the default 8190, and a header line ("Name: value") of
+    // LimitRequestFieldSize + 1 bytes.
+    let uri = search(&report, Family::UriLimit);
+    assert_eq!(
+        (
+            uri.largest_accepted,
+            uri.smallest_rejected,
+            uri.rejected_status
+        ),
+        (Some(8178), Some(8179), Some(414)),
+        "{uri:?}"
+    );
+    let header = search(&report, Family::HeaderSize);
+    assert_eq!(
+        (
+            header.largest_accepted,
+            header.smallest_rejected,
+            header.rejected_status
+        ),
+        (Some(8191), Some(8192), Some(400)),
+        "{header:?}"
+    );
+    // At the documented numbers: reproduced triggers, the listener's own, nothing confirmed.
+    let ev = assert_verdict(&report, "414.uri-too-long", Verdict::Reproduced);
+    assert!(ev.contains("Apache httpd's own 414 page"), "{ev}");
+    assert!(ev.contains("the backend accepts"), "{ev}");
+    let ev = assert_verdict(&report, "400.header-too-large", Verdict::Reproduced);
+    assert!(ev.contains("Apache httpd's own 400 page"), "{ev}");
+    assert_eq!(report.summary.confirmed, 0, "{}", summary(&report));
+    assert_eq!(report.exit_code, lbprobe::exit::OK);
+}
+
+#[tokio::test]
+async fn apache_with_a_tighter_request_line_is_confirmed_below_its_profile() {
+    let backend = start_backend(BackendConfig::default()).await;
+    let apache = start_apache(
+        &ApacheSpec::one(ApacheVhost::proxy(backend.url())).global("LimitRequestLine 2048"),
+    );
+    let report = execute(
+        &apache.url(0),
+        None,
+        Profile::auto(),
+        vec![ProbeSpec::default_for(Family::UriLimit)],
+    )
+    .await;
+    assert_eq!(report.profile.name, "apache", "{}", summary(&report));
+    let uri = search(&report, Family::UriLimit);
+    assert_eq!(uri.largest_accepted, Some(2048 + 1 - "GET  HTTP/1.1".len()));
+    let f = finding(&report, "414.uri-too-long");
+    assert_eq!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
+    assert!(
+        f.reason
+            .contains("below the 8178 bytes the apache profile documents"),
+        "{}",
+        f.reason
+    );
+}
+
+#[tokio::test]
+async fn apache_relaying_the_backends_414_is_not_its_own_limit() {
+    // The backend refuses URIs above 4000 bytes with its JSON 414; Apache's own limit is at
+    // 8177. Listener only: who answered is read from the answers.
+    let backend = start_backend(BackendConfig::default().max_uri_bytes(4000)).await;
+    let apache = start_apache(&ApacheSpec::one(ApacheVhost::proxy(backend.url())));
+    let report = execute(
+        &apache.url(0),
+        None,
+        Profile::auto(),
+        vec![ProbeSpec::default_for(Family::UriLimit)],
+    )
+    .await;
+    assert_eq!(report.profile.name, "apache", "{}", summary(&report));
+    let uri = search(&report, Family::UriLimit);
+    assert_eq!(uri.largest_accepted, Some(4000), "{uri:?}");
+    let f = finding(&report, "414.uri-too-long");
+    assert_ne!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
+    assert_ne!(f.verdict, Verdict::Reproduced, "{}", summary(&report));
+    assert!(
+        f.reason.contains("relayed from behind the listener"),
+        "{}",
+        f.reason
+    );
+    let ev = assert_verdict(&report, "414.backend-uri-limit", Verdict::Reproduced);
+    // Apache passes the backend's Server header on: that, and the JSON, say relayed.
+    assert!(
+        ev.contains("Server: lbprobe-lab, which Apache httpd does not send"),
+        "{ev}"
+    );
+    assert_eq!(report.exit_code, lbprobe::exit::OK, "{}", summary(&report));
+}
+
+#[test]
+fn identify_reads_apache_from_its_own_page_not_the_relayed_server_header() {
+    // Apache relays the backend's Server header on proxied answers, so the header alone would
+    // name the backend; its own refusal names Apache.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let report = rt.block_on(async {
+        let backend = start_backend(BackendConfig::default()).await;
+        let apache = start_apache(&ApacheSpec::one(ApacheVhost::proxy(backend.url())));
+        execute(
+            &apache.url(0),
+            None,
+            Profile::auto(),
+            vec![
+                ProbeSpec::Protocol,
+                ProbeSpec::default_for(Family::UriLimit),
+            ],
+        )
+        .await
+    });
+    let found = identify::identify(&report.observations);
+    let identity = found.identity.expect("apache identified");
+    assert_eq!(identity.product, Product::Apache, "{}", identity.why);
+    assert_eq!(identity.profile, "apache");
+}
