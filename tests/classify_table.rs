@@ -1241,7 +1241,7 @@ fn gateway_timeout_rows() -> Vec<Row> {
         .expect(SLOW, Confirmed)
         .expect(SLOW_502, RuledOut)
         .expect(CONNECT, RuledOut)
-        .mentions(SLOW, "gives up with 504 after 1 s (measured)")
+        .mentions(SLOW, "gives up with 504 after 1.0 s (measured)")
         .mentions(SLOW, "up to 2 s")
         .mentions(SLOW_502, "gives up with 504, not 502"),
         row(
@@ -1253,7 +1253,7 @@ fn gateway_timeout_rows() -> Vec<Row> {
         .expect(SLOW, Confirmed)
         .mentions(
             SLOW,
-            "this listener gives up after 1 s (measured); the nginx profile documents 60 s for its read timeout",
+            "this listener gives up after 1.0 s (measured); the nginx profile documents 60 s for its read timeout",
         ),
         row(
             "HAProxy timeout server 1 s against the haproxy profile's 50 s",
@@ -1524,7 +1524,7 @@ fn unavailable_rows() -> Vec<Row> {
         .plain_listener()
         .expect(ID, RuledOut)
         .expect("502.backend-slow", Confirmed)
-        .mentions(ID, "after 2 s every time (measured)"),
+        .mentions(ID, "after 2.0 s every time (measured)"),
         row(
             "502 at once while the backend fails directly",
             vec![

@@ -313,10 +313,10 @@ fn unavailable(view: &View<'_>, ctx: &Context<'_>, code: u16, id: &str) -> Optio
             format!(
                 "the same GET straight to the backend: {}{}",
                 describe(Some(bex)),
-                if bex.end.never_connected() {
-                    String::new()
-                } else {
+                if bex.response.is_some() {
                     format!(" in {}", fmt_ms(bex.timings.total_ms))
+                } else {
+                    String::new()
                 }
             ),
         )
@@ -469,7 +469,7 @@ fn not_at_once(
                 Verdict::RuledOut,
                 format!(
                     "the listener answers {code} after {} every time (measured): that is its timeout firing — it waited on a backend and gave up ({gave_up}) — not an answer without one",
-                    fmt_ms(t)
+                    timing::fmt_timeout(t)
                 ),
             )
             .with(seen, &refs),

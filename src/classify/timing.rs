@@ -121,7 +121,7 @@ pub(crate) fn listener_timeout<'a>(
     Some((t, g.describe(), g.refs))
 }
 
-pub(crate) use gateway::{own_ms, tolerance, AT_ONCE_MS};
+pub(crate) use gateway::{fmt_timeout, own_ms, tolerance, AT_ONCE_MS};
 
 /// The listener's read timeout for the client-timeout rules: measured if its answers show one,
 /// else declared or documented; `None` when nothing says (nothing is assumed).
@@ -971,7 +971,7 @@ mod tests {
         );
         let why = text(&f, "504.backend-slow");
         assert!(
-            why.contains("gives up with 504 after 998 ms (measured)"),
+            why.contains("gives up with 504 after 1.0 s (measured)"),
             "{why}"
         );
         assert!(why.contains("took longer on 3 of 3 requests"), "{why}");

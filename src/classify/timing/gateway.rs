@@ -25,6 +25,16 @@ const JITTER_MIN_MS: f64 = 100.0;
 /// listener that answers this fast did not wait for a backend.
 pub(crate) const AT_ONCE_MS: f64 = 100.0;
 
+/// A measured timeout to a tenth of a second from one second up (`1.0 s`, `2.5 s`): timer
+/// slack of a few milliseconds does not change how it reads.
+pub(crate) fn fmt_timeout(t_ms: f64) -> String {
+    if t_ms >= 950.0 {
+        format!("{:.1} s", t_ms / 1000.0)
+    } else {
+        fmt_ms(t_ms)
+    }
+}
+
 /// How far apart two times may be and still be the same moment `t_ms`.
 pub(crate) fn tolerance(t_ms: f64) -> f64 {
     (t_ms * JITTER_SHARE).max(JITTER_MIN_MS)
@@ -157,18 +167,23 @@ fn compare(d: Draft, t: f64, cited: Option<&Cited<Duration>>, what: &str) -> Dra
     let text = if (t - documented).abs() <= tolerance(documented) {
         format!(
             "this listener gives up after {} (measured), matching the {} {} for its {what}",
-            fmt_ms(t),
+            fmt_timeout(t),
             fmt_ms(documented),
             c.who
         )
     } else {
         format!(
             "this listener gives up after {} (measured); {}",
-            fmt_ms(t),
+            fmt_timeout(t),
             c.says(&format!("{} for its {what}", fmt_ms(documented)))
         )
     };
     d.cites(c, text)
+}
+
+/// `the 60 s read timeout the nginx profile documents`, `the 1 s read timeout you declared`.
+fn the_cited(c: &Cited<Duration>, what: &str) -> String {
+    format!("the {} {what} {}", fmt_ms(ms(c.value)), c.who)
 }
 
 /// The backend's direct answers in one line, when it was timed.
@@ -265,7 +280,7 @@ pub(crate) fn backend_slow(
             Verdict::RuledOut,
             format!(
                 "this listener gives up with {other}, not {code}, after {} (see {other_id})",
-                fmt_ms(t)
+                fmt_timeout(t)
             ),
         )
         .with(g.describe(), &g.refs);
@@ -307,7 +322,7 @@ pub(crate) fn backend_slow(
                 format!(
                     "it waited {} for an answer, longer than {}: its read timeout is longer than that",
                     fmt_ms(slowest),
-                    c.says(&fmt_ms(ms(c.value)))
+                    the_cited(c, "read timeout")
                 ),
             );
         }
@@ -331,7 +346,7 @@ fn slower_than_timeout(
     b: &Probed<'_>,
     firsts: &[(f64, bool)],
 ) -> Draft {
-    let measured = format!("this listener gives up after {} (measured)", fmt_ms(t));
+    let measured = format!("this listener gives up after {} (measured)", fmt_timeout(t));
     if firsts.is_empty() {
         let why = if b.stats.is_some() {
             format!("{measured}, but no request reached the backend directly, so whether it is slower is unknown (see 504.connect-timeout)")
@@ -349,7 +364,7 @@ fn slower_than_timeout(
             Verdict::Confirmed,
             format!(
                 "this listener gives up with {code} after {} (measured), while the backend, asked directly, took longer on {} of {total} requests (up to {}{}): the backend is slower than the listener waits",
-                fmt_ms(t),
+                fmt_timeout(t),
                 a.beyond,
                 fmt_ms(slowest),
                 if firsts.iter().any(|(_, c)| *c) { ", or never answered" } else { "" }
@@ -450,7 +465,7 @@ fn backend_only(id: &str, b: &Probed<'_>, cited: Option<&Cited<Duration>>) -> Op
             format!(
                 "{over} of {} requests straight to the backend took longer than {}; name the listener to see whether and how it gives up",
                 firsts.len(),
-                c.says(&fmt_ms(t))
+                the_cited(c, "read timeout")
             ),
         )
     } else if fb.p95 < t * FAR_BELOW && fb.censored == 0 && c.basis == Basis::Declared {
@@ -470,7 +485,7 @@ fn backend_only(id: &str, b: &Probed<'_>, cited: Option<&Cited<Duration>>) -> Op
             format!(
                 "the backend starts answering within {} (p95), far inside {}; a listener configured shorter would still give up: name the listener to measure its own timeout",
                 fmt_ms(fb.p95),
-                c.says(&fmt_ms(t))
+                the_cited(c, "read timeout")
             ),
         )
     } else {
@@ -480,7 +495,7 @@ fn backend_only(id: &str, b: &Probed<'_>, cited: Option<&Cited<Duration>>) -> Op
             format!(
                 "the backend's p95 time to first byte ({}) is close to {}",
                 fmt_ms(fb.p95),
-                c.says(&fmt_ms(t))
+                the_cited(c, "read timeout")
             ),
         )
     };
@@ -491,8 +506,13 @@ fn backend_only(id: &str, b: &Probed<'_>, cited: Option<&Cited<Duration>>) -> Op
 pub(crate) fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<Draft> {
     const ID: &str = "504.connect-timeout";
     let cited = ctx.profile.connect_timeout();
-    let gateway = Gateway::of(504, &l.requests);
+    // Most listeners give up with 504; some say 502. A timeout measured in either counts.
+    let gateway = [504, 502]
+        .into_iter()
+        .filter_map(|code| Gateway::of(code, &l.requests))
+        .max_by_key(|g| (g.timeout().is_some(), g.code == 504));
     let measured = gateway.as_ref().and_then(|g| g.timeout());
+    let code = gateway.as_ref().map_or(504, |g| g.code);
     let with_listener = |d: Draft| match &gateway {
         Some(g) => d.with(g.describe(), &g.refs),
         None => d,
@@ -502,8 +522,8 @@ pub(crate) fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>)
     let Some(a) = backend_attempts(b, true).filter(|_| ran) else {
         let g = gateway.as_ref()?;
         let why = match measured {
-            Some(t) => format!("this listener gives up with 504 after {} (measured): a connect timeout or a slow backend; name the backend to tell them apart", fmt_ms(t)),
-            None => "the listener answers 504; name the backend to tell a connect timeout from a slow backend".into(),
+            Some(t) => format!("this listener gives up with {code} after {} (measured): a connect timeout or a slow backend; name the backend to tell them apart", fmt_timeout(t)),
+            None => format!("the listener answers {code}; name the backend to tell a connect timeout from a slow backend"),
         };
         let d = Draft::new(ID, Verdict::Inconclusive, why).with(g.describe(), &g.refs);
         return Some(match measured {
@@ -529,8 +549,8 @@ pub(crate) fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>)
             (Some(t), waited) => {
                 d = d.with(
                     format!(
-                        "the listener answers 504 after {} every time: that is how long it waits for a connection (measured)",
-                        fmt_ms(t)
+                        "the listener answers {code} after {} every time: that is how long it waits for a connection (measured)",
+                        fmt_timeout(t)
                     ),
                     &lrefs_or(gateway.as_ref(), l),
                 );
@@ -539,7 +559,7 @@ pub(crate) fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>)
                         format!(
                             "our own wait for a SYN-ACK ({}) was shorter than the listener's ({}): SYNs unanswered that long are dropped, not slow",
                             fmt_ms(w),
-                            fmt_ms(t)
+                            fmt_timeout(t)
                         ),
                         &a.refs,
                     );
@@ -552,7 +572,7 @@ pub(crate) fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>)
                     format!(
                         "our wait ({}) was shorter than {}: SYNs unanswered that long are dropped, not slow",
                         fmt_ms(w),
-                        c.says(&format!("{} for the connect timeout", fmt_ms(ms(c.value))))
+                        the_cited(c, "connect timeout")
                     ),
                 ),
                 _ => d,
@@ -566,9 +586,9 @@ pub(crate) fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>)
                 ID,
                 Verdict::Confirmed,
                 format!(
-                    "TCP connections to the backend take up to {}, about as long as the listener waits before its 504 ({}, measured)",
+                    "TCP connections to the backend take up to {}, about as long as the listener waits before its {code} ({}, measured)",
                     fmt_ms(p.max),
-                    fmt_ms(t)
+                    fmt_timeout(t)
                 ),
             ),
             Some(t) => {
@@ -578,9 +598,9 @@ pub(crate) fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>)
                         ID,
                         Verdict::RuledOut,
                         format!(
-                            "the backend accepts our connections within {}, and it is slow to answer instead (see 504.backend-slow): the listener's 504 after {} is a read timeout",
+                            "the backend accepts our connections within {}, and it is slow to answer instead (see {code}.backend-slow): the listener's {code} after {} is a read timeout",
                             fmt_ms(p.max),
-                            fmt_ms(t)
+                            fmt_timeout(t)
                         ),
                     )
                 } else {
@@ -588,8 +608,8 @@ pub(crate) fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>)
                         ID,
                         Verdict::Inconclusive,
                         format!(
-                            "the listener gives up with 504 after {} (measured), though the backend accepts our connections within {}: either the listener cannot connect to it (a firewall that lets us through but not the listener; nginx logs \"upstream timed out ... while connecting to upstream\") or it waits on another backend; the listener's error log tells",
-                            fmt_ms(t),
+                            "the listener gives up with {code} after {} (measured), though the backend accepts our connections within {}: either the listener cannot connect to it (a firewall that lets us through but not the listener; nginx logs \"upstream timed out ... while connecting to upstream\") or it waits on another backend; the listener's error log tells",
+                            fmt_timeout(t),
                             fmt_ms(p.max)
                         ),
                     )
@@ -621,17 +641,7 @@ pub(crate) fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>)
         )
         .with(a.tally(), &a.refs)
     };
-    // The listener's 504s, unless the measurement above already quoted them.
-    Some(
-        if d.evidence
-            .iter()
-            .any(|e| e.text.contains("through the listener got 504"))
-        {
-            d
-        } else {
-            with_listener(d)
-        },
-    )
+    Some(with_listener(d))
 }
 
 fn lrefs_or<'a>(g: Option<&Gateway<'a>>, l: &Probed<'a>) -> Vec<&'a Observation> {
@@ -671,7 +681,7 @@ fn by_cited_connect(id: &str, max: f64, cited: Option<&Cited<Duration>>) -> Draf
             format!(
                 "TCP connections to the backend take up to {}, beyond {}; name the listener to see it give up",
                 fmt_ms(max),
-                c.says(&fmt_ms(limit))
+                the_cited(c, "connect timeout")
             ),
         )
     } else if max < limit * FAR_BELOW && c.basis == Basis::Declared {
@@ -691,7 +701,7 @@ fn by_cited_connect(id: &str, max: f64, cited: Option<&Cited<Duration>>) -> Draf
             format!(
                 "TCP connections to the backend open in {} at most, far inside {}; name the listener to measure its own connect timeout",
                 fmt_ms(max),
-                c.says(&fmt_ms(limit))
+                the_cited(c, "connect timeout")
             ),
         )
     } else {
@@ -701,7 +711,7 @@ fn by_cited_connect(id: &str, max: f64, cited: Option<&Cited<Duration>>) -> Draf
             format!(
                 "TCP connections to the backend take up to {}, close to {}",
                 fmt_ms(max),
-                c.says(&fmt_ms(limit))
+                the_cited(c, "connect timeout")
             ),
         )
     };
