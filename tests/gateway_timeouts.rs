@@ -336,3 +336,36 @@ async fn a_listener_waiting_longer_than_we_do_is_inconclusive_with_what_to_raise
     assert!(why.contains("got no answer within our"), "{why}");
     assert!(why.contains("response-timeout"), "{why}");
 }
+
+/// HAProxy `timeout connect 300ms` in front of a backend whose SYNs are dropped: with its 3
+/// retries it gives up after 1.2 s, with its own 503 (log `sC--`), which carries the same words as
+/// its "no server" page. Measured as its connect timeout, and not read as "no backends": the 503
+/// comes after the listener waited.
+#[tokio::test]
+async fn haproxy_connect_timeout_is_measured_on_dropped_syns() {
+    let silent = UnacceptingListener::start().expect("unaccepting listener");
+    let haproxy = Haproxy::start(
+        &HaproxySpec::one(HaproxyFrontend::proxy(silent.url())).defaults("timeout connect 300ms"),
+    )
+    .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
+    let report = scan(
+        &haproxy.url(0),
+        &silent.url(),
+        Profile::haproxy(),
+        timing_probes(),
+    )
+    .await;
+
+    assert_verdict(&report, "504.connect-timeout", Verdict::Confirmed);
+    let why = text_of(&report, "504.connect-timeout");
+    assert!(
+        why.contains("the listener answers 503 after 1.2 s every time: that is how long it waits for a connection (measured)"),
+        "{why}"
+    );
+    assert!(
+        why.contains("the haproxy profile documents 5 s for its connect timeout"),
+        "{why}"
+    );
+    assert_verdict(&report, "503.no-backends", Verdict::RuledOut);
+    not_confirmed(&report, "504.backend-slow");
+}

@@ -506,8 +506,9 @@ fn backend_only(id: &str, b: &Probed<'_>, cited: Option<&Cited<Duration>>) -> Op
 pub(crate) fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<Draft> {
     const ID: &str = "504.connect-timeout";
     let cited = ctx.profile.connect_timeout();
-    // Most listeners give up with 504; some say 502. A timeout measured in either counts.
-    let gateway = [504, 502]
+    // Most listeners give up with 504; some say 502, and HAProxy 503 (its connect timeout and
+    // retries spent, "sC" in its log). A timeout measured in any of them counts.
+    let gateway = [504, 502, 503]
         .into_iter()
         .filter_map(|code| Gateway::of(code, &l.requests))
         .max_by_key(|g| (g.timeout().is_some(), g.code == 504));
