@@ -1305,6 +1305,18 @@ fn gateway_timeout_rows() -> Vec<Row> {
         .mentions(SLOW, "504.connect-timeout")
         .mentions(CONNECT, "a firewall that lets us through but not the listener"),
         row(
+            "the backend's own 504s at the same moment are passed on, not the listener's timeout",
+            {
+                let mut o = latency(LISTENER, 504, T);
+                o.extend(latency(BACKEND, 504, &[1000.0, 1000.0, 1000.0]));
+                o
+            },
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW, RuledOut)
+        .mentions(SLOW, "504.passthrough"),
+        row(
             "one 504 alone cannot show a timeout",
             gateway_run(504, &[1000.0], &[2000.0]),
         )
@@ -1535,6 +1547,16 @@ fn unavailable_rows() -> Vec<Row> {
         .plain_listener()
         .expect(ID, Confirmed)
         .mentions(ID, "fails when asked directly (500 Internal Server Error)"),
+        row(
+            "502 at once while the backend resets: that failure relayed, or the backend held unhealthy",
+            vec![
+                listener_baseline(502, "Bad Gateway", 1.0),
+                obs(Family::Protocol, "baseline", BACKEND).ended(ConnEnd::Reset),
+            ],
+        )
+        .plain_listener()
+        .expect(ID, Inconclusive)
+        .mentions(ID, "502.malformed-backend-response"),
         row(
             "502 at once while the backend answers 200 directly: health checks or another backend",
             vec![

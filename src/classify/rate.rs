@@ -410,15 +410,29 @@ fn unavailable(view: &View<'_>, ctx: &Context<'_>, code: u16, id: &str) -> Optio
             .with(at_once, &lrefs),
         );
     };
-    let d = match super::pool::failure(Some(bex)) {
-        Some(why) => Draft::new(
+    // A backend that answers an error of its own, completely, would have had that error relayed
+    // had the listener sent it anything; one that gives no usable answer looks, through a
+    // listener that tried it, just like a listener that did not.
+    let own_error = bex
+        .response
+        .as_ref()
+        .filter(|r| r.status >= 500 && r.complete && r.problems.is_empty());
+    let d = match (super::pool::failure(Some(bex)), own_error) {
+        (Some(why), Some(_)) => Draft::new(
             id,
             Verdict::Confirmed,
             format!(
-                "the listener answers {code} at once to every request, and the backend named fails when asked directly ({why}): it has no healthy backend to send to; the backend's failure is its own cause, and if the listener has other backends, name them as a pool"
+                "the listener answers {code} at once to every request instead of the backend's own error, and the backend named fails when asked directly ({why}): the listener sends it nothing, having no healthy backend; if it has other backends, name them as a pool"
             ),
         ),
-        None => Draft::new(
+        (Some(why), None) => Draft::new(
+            id,
+            Verdict::Inconclusive,
+            format!(
+                "the backend named fails when asked directly ({why}): the listener's {code} at once is either that failure reported (see 502.malformed-backend-response, 502.backend-unreachable, 500.backend-closed-early) or the listener holding it unhealthy and sending nothing; name every backend behind the listener (a pool) to see whether any is healthy"
+            ),
+        ),
+        (None, _) => Draft::new(
             id,
             Verdict::Inconclusive,
             format!(

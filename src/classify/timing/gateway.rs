@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use crate::probe::latency::{outcome, Outcome};
 use crate::probe::Observation;
 use crate::profile::{Basis, Cited};
 use crate::transport::Exchange;
@@ -205,9 +206,7 @@ fn unanswered(l: &Probed<'_>) -> Option<(usize, f64)> {
     let n = l
         .requests
         .iter()
-        .filter(|(_, ex)| {
-            crate::probe::latency::outcome(ex) == crate::probe::latency::Outcome::TimedOut
-        })
+        .filter(|(_, ex)| outcome(ex) == Outcome::TimedOut)
         .count();
     let wait = l.stats.map(|(_, s)| s.wait_ms)?;
     (n > 0).then_some((n, wait))
@@ -371,23 +370,7 @@ fn slower_than_timeout(
             ),
         );
     }
-    if a.near > 0 {
-        return Draft::new(
-            id,
-            Verdict::Inconclusive,
-            format!(
-                "{measured}, and the backend asked directly answers at about that time (up to {}): too close to tell which comes first; run more latency requests",
-                fmt_ms(slowest)
-            ),
-        );
-    }
-    if a.unknown > 0 {
-        return Draft::new(
-            id,
-            Verdict::Inconclusive,
-            format!("{measured}, but our wait for the backend ended sooner; {RAISE_THE_WAIT}"),
-        );
-    }
+    // The backend's own code, at about the same time or sooner: passed on, not a timeout.
     let own_code = b
         .requests
         .iter()
@@ -406,6 +389,23 @@ fn slower_than_timeout(
                 "the backend answers {code} itself, within {}: the listener passes it on (see {passthrough})",
                 fmt_ms(slowest)
             ),
+        );
+    }
+    if a.near > 0 {
+        return Draft::new(
+            id,
+            Verdict::Inconclusive,
+            format!(
+                "{measured}, and the backend asked directly answers at about that time (up to {}): too close to tell which comes first; run more latency requests",
+                fmt_ms(slowest)
+            ),
+        );
+    }
+    if a.unknown > 0 {
+        return Draft::new(
+            id,
+            Verdict::Inconclusive,
+            format!("{measured}, but our wait for the backend ended sooner; {RAISE_THE_WAIT}"),
         );
     }
     Draft::new(
