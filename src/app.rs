@@ -93,6 +93,18 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             out.write(&text)?;
             Ok(crate::exit::OK)
         }
+        Command::Completions { shell } => {
+            out.write(&report::shell::completions(shell))?;
+            Ok(crate::exit::OK)
+        }
+        Command::Man => {
+            let page = report::shell::man_page().map_err(|source| AppError::Output {
+                path: "the man page".into(),
+                source,
+            })?;
+            out.write(&page)?;
+            Ok(crate::exit::OK)
+        }
         Command::Probes { tag } => {
             let format = out.plain_format("`probes`")?;
             out.write(&probes_listing(tag.as_deref(), format)?)?;
@@ -102,19 +114,26 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             out.plain_format("`explain`")?;
             let cat = Catalogue::builtin();
             let Some(c) = cat.get(&cause) else {
-                let close: Vec<&str> = cat
-                    .causes()
-                    .iter()
-                    .map(|c| c.id.as_str())
-                    .filter(|id| {
-                        id.split('.').next() == cause.split('.').next()
-                            || id.contains(cause.as_str())
-                    })
-                    .collect();
-                let hint = if close.is_empty() {
-                    "run `lbprobe causes` for the list".to_string()
-                } else {
-                    format!("did you mean one of: {}", close.join(", "))
+                let ids: Vec<&str> = cat.causes().iter().map(|c| c.id.as_str()).collect();
+                // A typo gets the one id it was meant to be; a bare code or a fragment gets
+                // the ids that hold it.
+                let hint = match crate::profile::nearest(&cause, &ids) {
+                    Some(id) => format!("did you mean {id}?"),
+                    None => {
+                        let close: Vec<&str> = ids
+                            .iter()
+                            .copied()
+                            .filter(|id| {
+                                id.split('.').next() == Some(cause.as_str())
+                                    || id.contains(cause.as_str())
+                            })
+                            .collect();
+                        if close.is_empty() {
+                            "run `lbprobe causes` for the list".to_string()
+                        } else {
+                            format!("did you mean one of: {}", close.join(", "))
+                        }
+                    }
                 };
                 return Err(AppError::Usage(format!("unknown cause {cause:?}; {hint}")));
             };
@@ -267,7 +286,10 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
 
 fn dry_run(job: &Job, out: &Output) -> Result<i32, AppError> {
     let format = out.plain_format("--dry-run")?;
-    let plan = crate::probe::dry_run::dry_run(&job.plan);
+    let mut plan = crate::probe::dry_run::dry_run(&job.plan);
+    // What the job itself says before anything runs (--only's left-out families, the demo's
+    // skipped half) belongs in the plan a person reads.
+    plan.notes.splice(0..0, job.notes.iter().cloned());
     let text = match format {
         Format::Json => report::to_json(&plan),
         _ => report::dry_run::render(&plan, out.style()),
@@ -378,13 +400,29 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
             "scan needs --listener URL, --backend URL or both".into(),
         ));
     }
-    let profile = Profile::by_name(&args.profile).ok_or_else(|| {
-        AppError::Usage(format!(
-            "unknown profile {:?} (expected one of: {})",
-            args.profile,
-            Profile::NAMES.join(", ")
-        ))
-    })?;
+    let profile = profile_named(&args.profile)?;
+    let profile = profile.with_declared(&declared_numbers(args)?);
+    let client_timeout = args
+        .client_timeout
+        .as_deref()
+        .map(|text| match crate::scenario::parse_duration(text) {
+            Some(d) if !d.is_zero() => Ok(d),
+            _ => Err(AppError::Usage(format!(
+                "--client-timeout: expected a duration above 0 such as 2s or 500ms, not {text:?}"
+            ))),
+        })
+        .transpose()?;
+    let mut mask: Vec<String> = Vec::new();
+    for name in &args.mask {
+        if !crate::transport::is_token(name) {
+            return Err(AppError::Usage(format!(
+                "--mask {name:?}: expected a header name"
+            )));
+        }
+        if !mask.iter().any(|m| m.eq_ignore_ascii_case(name)) {
+            mask.push(name.clone());
+        }
+    }
     let mut headers = Vec::new();
     for h in &args.headers {
         let (name, value) = h
@@ -418,22 +456,16 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
             Role::Listener => args.sni.clone(),
             Role::Backend => args.backend_sni.clone(),
         };
-        if t.is_tls() {
-            t.ca_file = args.cacert.clone();
-            t.client_cert = args.cert.clone();
-            t.client_key = args.key.clone();
-            t.check_tls_files()
-                .map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
-        }
+        // For http:// targets too: when the sniff finds TLS behind one, the direct probes
+        // switch to TLS and must trust what the user said to trust.
+        t.ca_file = args.cacert.clone();
+        t.client_cert = args.cert.clone();
+        t.client_key = args.key.clone();
+        t.check_tls_files()
+            .map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
         Ok(Some(t))
     };
-    let probes = if args.probes.is_empty() && !args.only.is_empty() {
-        // `--only` narrows every family down to the codes asked for, slow ones included.
-        Family::ALL
-            .into_iter()
-            .map(ProbeSpec::default_for)
-            .collect()
-    } else if args.probes.is_empty() {
+    let probes = if args.probes.is_empty() {
         Family::defaults().map(ProbeSpec::default_for).collect()
     } else {
         let mut v = Vec::new();
@@ -474,10 +506,44 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
                 owner_confirmed: args.i_own_this_target,
                 ..spec
             }),
+            ProbeSpec::Latency {
+                requests,
+                client_timeout: None,
+            } if client_timeout.is_some() => ProbeSpec::Latency {
+                requests,
+                client_timeout,
+            },
             other => other,
         })
         .collect();
-    let codes = Catalogue::builtin().codes();
+    let catalogue = Catalogue::builtin();
+    let codes = catalogue.codes();
+    let mut notes = Vec::new();
+    let mut probes: Vec<ProbeSpec> = probes;
+    if !args.only.is_empty() {
+        // `--only` narrows what would run down to the families that speak to those codes; it
+        // never adds one (a slow or loading family runs only when named with --probes).
+        let wanted = crate::run::families_for_codes(catalogue, &args.only);
+        probes.retain(|p| wanted.contains(&p.family()));
+        let named: std::collections::BTreeSet<Family> =
+            probes.iter().map(ProbeSpec::family).collect();
+        let left_out: Vec<&str> = wanted
+            .iter()
+            .filter(|f| !named.contains(f))
+            .map(|f| f.as_str())
+            .collect();
+        if !left_out.is_empty() {
+            notes.push(format!(
+                "--only {}: also spoken to by {}, which run only when named (--probes): they wait out timeouts, load the target or send large bodies",
+                args.only
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                left_out.join(", ")
+            ));
+        }
+    }
     for code in &args.only {
         if !codes.contains(code) {
             return Err(AppError::Usage(format!(
@@ -514,7 +580,7 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
                 max_duration: Duration::from_secs(args.max_duration),
                 request_timeout: Duration::from_secs_f64(args.timeout),
             },
-            mask: Vec::new(),
+            mask,
             marker: args.marker,
             pool: if args.backend.len() >= 2 {
                 let mut pool = Vec::new();
@@ -528,8 +594,57 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
         },
         expect: Vec::new(),
         only_codes: (!args.only.is_empty()).then(|| args.only.clone()),
-        notes: Vec::new(),
+        notes,
     })
+}
+
+/// `--profile NAME`, with the nearest name when it is a typo.
+fn profile_named(name: &str) -> Result<Profile, AppError> {
+    Profile::by_name(name).ok_or_else(|| {
+        let near = crate::profile::nearest(name, Profile::NAMES)
+            .map(|n| format!("did you mean {n}? "))
+            .unwrap_or_default();
+        AppError::Usage(format!(
+            "unknown profile {name:?} ({near}expected one of: {})",
+            Profile::NAMES.join(", ")
+        ))
+    })
+}
+
+/// `--set KEY=VALUE`, `--response-timeout` and `--connect-timeout`: what the person declares
+/// of the listener. A key given twice is an error rather than a silent choice.
+fn declared_numbers(args: &ScanArgs) -> Result<crate::profile::Numbers, AppError> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for item in &args.set {
+        let (key, value) = item.split_once('=').ok_or_else(|| {
+            AppError::Usage(format!(
+                "--set {item:?}: expected KEY=VALUE, such as response-timeout=2s"
+            ))
+        })?;
+        pairs.push((key.trim().to_string(), value.trim().to_string()));
+    }
+    for (key, value) in [
+        ("response-timeout", &args.response_timeout),
+        ("connect-timeout", &args.connect_timeout),
+    ] {
+        if let Some(v) = value {
+            pairs.push((key.to_string(), v.clone()));
+        }
+    }
+    let mut declared = crate::profile::Numbers::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, value) in &pairs {
+        if seen.contains(&key.as_str()) {
+            return Err(AppError::Usage(format!(
+                "{key} is declared twice (--set and its own flag, or --set twice)"
+            )));
+        }
+        seen.push(key);
+        declared
+            .set(key, value)
+            .map_err(|e| AppError::Usage(format!("--set {e}")))?;
+    }
+    Ok(declared)
 }
 
 /// Stage two of `backend`'s arguments.
@@ -581,13 +696,7 @@ fn logs(args: &LogsArgs, out: &Output) -> Result<i32, AppError> {
     use report::logs as render;
     let format = out.plain_format("logs")?;
     let usage = |e: logs::LogsError| AppError::Usage(e.to_string());
-    let profile = Profile::by_name(&args.profile).ok_or_else(|| {
-        AppError::Usage(format!(
-            "unknown profile {:?} (expected one of: {})",
-            args.profile,
-            Profile::NAMES.join(", ")
-        ))
-    })?;
+    let profile = profile_named(&args.profile)?;
     let mut timeouts = Timeouts::of(&profile);
     for (flag, value, slot) in [
         (

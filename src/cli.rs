@@ -55,6 +55,9 @@ pub enum Command {
     /// Start the embedded lab on loopback and run scenarios/demo.yaml against it.
     Demo,
     /// Run a scenario file.
+    #[command(after_help = "Examples:
+  lbprobe run scenarios/ci-smoke.yaml --var LISTENER=https://lb.example.com/ --format junit -o junit.xml
+  lbprobe run prod.yaml --dry-run")]
     Run {
         /// The scenario (YAML).
         scenario: PathBuf,
@@ -71,6 +74,12 @@ pub enum Command {
     },
     /// Probe without a scenario file: targets from flags.
     // Boxed: its many flags would make every other command as large.
+    #[command(after_help = "Examples:
+  lbprobe scan --listener https://lb.example.com/health --backend http://10.0.0.5:8080/health
+  lbprobe scan --listener https://lb.example.com/ --only 502,504 --response-timeout 30s
+  lbprobe scan --listener https://lb.example.com/ --probes malformed --malformed te,chunked
+  lbprobe scan --listener https://lb.example.com/ --backend http://10.0.0.5:8080/ --backend http://10.0.0.6:8080/
+  lbprobe scan --listener https://lb.example.com/ -H 'Authorization: Bearer …' --dry-run")]
     Scan(Box<ScanArgs>),
     /// Start the demo lab on loopback (a lab backend, and nginx in front when installed), print
     /// its URLs and keep it up for --for seconds or until Ctrl-C: for trying lbprobe by hand
@@ -92,7 +101,22 @@ pub enum Command {
         backend: PathBuf,
     },
     /// Read access logs and say which documented cause each error line shows.
+    #[command(after_help = "Examples:
+  lbprobe logs /var/log/nginx/access.log --log-format combined
+  zcat access.log.*.gz | lbprobe logs - --log-format '$remote_addr [$time_local] \"$request\" $status $upstream_status'
+  lbprobe logs access.log --explain-line 1234")]
     Logs(LogsArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(after_help = "Examples:
+  lbprobe completions bash > /etc/bash_completion.d/lbprobe
+  lbprobe completions zsh > \"${fpath[1]}/_lbprobe\"
+  lbprobe completions fish > ~/.config/fish/completions/lbprobe.fish")]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): lbprobe man > lbprobe.1 && man ./lbprobe.1
+    Man,
     /// List the causes catalogue.
     Causes,
     /// List the malformed-request templates: id, kinds, RFC clause, what a strict server does,
@@ -104,6 +128,9 @@ pub enum Command {
         tag: Option<String>,
     },
     /// Explain one cause: what it means, which side, what confirms or rules it out, the fix.
+    #[command(after_help = "Examples:
+  lbprobe explain 504.backend-slow
+  lbprobe causes        # every id")]
     Explain {
         /// A cause id, e.g. 400.http-to-https-listener.
         cause: String,
@@ -125,6 +152,27 @@ pub struct ScanArgs {
     /// none (report what is measured without judging it).
     #[arg(long, default_value = "auto")]
     pub profile: String,
+    /// Declare what you know of this listener, over what its profile documents: KEY=VALUE with
+    /// the keys of a scenario's `profile:` mapping (max-header-bytes=16k,
+    /// max-header-block-bytes, max-uri-bytes, request-timeout=30s, connect-timeout,
+    /// response-timeout=2s, backend-keepalive-timeout, trace-allowed=true). Repeatable; findings
+    /// quote these as declared.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// The listener's backend read timeout, when you know it: --set response-timeout=DURATION.
+    #[arg(long, value_name = "DURATION")]
+    pub response_timeout: Option<String>,
+    /// The listener's backend connect timeout, when you know it: --set connect-timeout=DURATION.
+    #[arg(long, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+    /// How long your clients wait for an answer (2s, 500ms): the latency probe compares the
+    /// measured times with it (the 499 causes), as a scenario's `client-timeout` does.
+    #[arg(long, value_name = "DURATION")]
+    pub client_timeout: Option<String>,
+    /// Mask this header's values in every output, besides Authorization, Proxy-Authorization,
+    /// Cookie and Set-Cookie (repeatable), as a scenario's `mask:` does.
+    #[arg(long, value_name = "NAME")]
+    pub mask: Vec<String>,
     /// Only causes of these codes, e.g. 400,405.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<u16>,

@@ -96,6 +96,65 @@ impl Numbers {
         out
     }
 
+    /// The keys [`Numbers::set`] takes, as written in a scenario's `profile:` mapping.
+    pub const KEYS: &'static [&'static str] = &[
+        "max-header-bytes",
+        "max-header-block-bytes",
+        "max-uri-bytes",
+        "request-timeout",
+        "connect-timeout",
+        "response-timeout",
+        "backend-keepalive-timeout",
+        "trace-allowed",
+    ];
+
+    /// Sets one number from its scenario key and text (`response-timeout`, `2s`; sizes as
+    /// `16k`, durations as `500ms`/`2s`/bare seconds, `trace-allowed` as true/false), for
+    /// `scan --set`. The error says what was expected.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        use crate::scenario::{parse_duration, parse_size};
+        let size = || match parse_size(value) {
+            Some(n) if n > 0 => {
+                usize::try_from(n).map_err(|_| format!("{key}: {value:?} is too large"))
+            }
+            _ => Err(format!(
+                "{key}: expected a size above 0 such as 8190 or 16k, not {value:?}"
+            )),
+        };
+        let duration = || match parse_duration(value) {
+            Some(d) if !d.is_zero() => Ok(d),
+            _ => Err(format!(
+                "{key}: expected a duration above 0 such as 2s or 500ms, not {value:?}"
+            )),
+        };
+        match key {
+            "max-header-bytes" => self.max_header_bytes = Some(size()?),
+            "max-header-block-bytes" => self.max_header_block_bytes = Some(size()?),
+            "max-uri-bytes" => self.max_uri_bytes = Some(size()?),
+            "request-timeout" => self.request_timeout = Some(duration()?),
+            "connect-timeout" => self.connect_timeout = Some(duration()?),
+            "response-timeout" => self.response_timeout = Some(duration()?),
+            "backend-keepalive-timeout" => self.backend_keepalive_timeout = Some(duration()?),
+            "trace-allowed" => {
+                self.trace_allowed = Some(match value {
+                    "true" | "yes" | "on" => true,
+                    "false" | "no" | "off" => false,
+                    _ => return Err(format!("{key}: expected true or false, not {value:?}")),
+                })
+            }
+            _ => {
+                let near = crate::profile::nearest(key, Numbers::KEYS)
+                    .map(|k| format!("did you mean {k}? "))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "unknown key {key:?} ({near}expected one of: {})",
+                    Numbers::KEYS.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Every field of `over` that is set replaces this one's.
     fn overlay(&mut self, over: &Numbers) {
         fn pick<T: Copy>(mine: &mut Option<T>, theirs: Option<T>) {
@@ -444,6 +503,16 @@ impl Profile {
             _ => format!("{} ({})", self.name, &set[2..]),
         }
     }
+}
+
+/// The candidate closest to `word` by edit distance, when it is close enough to be a typo.
+pub(crate) fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }
 
 impl Default for Profile {

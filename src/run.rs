@@ -65,16 +65,8 @@ pub async fn execute(job: Job, progress: ProgressFn) -> Report {
 /// [`execute`], stopping to issue requests when `interrupt` is triggered (Ctrl-C): the report
 /// then covers what ran, is marked partial, and the exit code is never 0 (what did not run
 /// was not checked).
-pub async fn execute_interruptible(
-    mut job: Job,
-    progress: ProgressFn,
-    interrupt: Interrupt,
-) -> Report {
+pub async fn execute_interruptible(job: Job, progress: ProgressFn, interrupt: Interrupt) -> Report {
     let catalogue = Catalogue::builtin();
-    if let Some(codes) = &job.only_codes {
-        let wanted = families_for_codes(catalogue, codes);
-        job.plan.probes.retain(|p| wanted.contains(&p.family()));
-    }
     let started = Instant::now();
     let started_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -394,7 +386,7 @@ fn never_reached(observations: &[probe::Observation], role: Role) -> Option<Stri
     for o in observations.iter().filter(|o| o.role == role) {
         if let Detail::Sniff { sniff } = &o.detail {
             match sniff {
-                Sniff::Unreachable { end } => why = Some(format!("{end:?}")),
+                Sniff::Unreachable { end } => why = Some(end.to_string()),
                 _ => return None,
             }
         }

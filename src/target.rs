@@ -182,24 +182,103 @@ fn split_fields(spec: &str) -> Result<Vec<String>, String> {
 pub enum TargetError {
     #[error("{url:?} is not a URL: {why}")]
     BadUrl { url: String, why: String },
+    /// The URL would only parse after repair (whitespace dropped, a slash moved, a backslash
+    /// read as a slash): a target is used exactly as written, or not at all.
+    #[error("{url:?}: {why}; a target is used exactly as written")]
+    NotAsWritten { url: String, why: String },
+    #[error("{url:?} has no scheme: add http:// or https://")]
+    NoScheme { url: String },
+    #[error("{url:?} holds credentials (user:password@): lbprobe does not send credentials from a URL; pass them as a header (-H 'Authorization: …', or `headers:` in a scenario), which every report masks")]
+    Credentials { url: String },
     #[error("{url:?}: scheme must be http or https, not {scheme:?}")]
     BadScheme { url: String, scheme: String },
     #[error("{url:?} has no host")]
     NoHost { url: String },
 }
 
+/// The URL with any `user:password@` replaced by `***@`, for error messages: an error must not
+/// echo a secret.
+fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// Refuses what a URL parser would repair instead of reject: control characters and whitespace
+/// anywhere (a CR LF would otherwise turn into a header of its own, or vanish), backslashes
+/// (read as slashes), a missing scheme, and a scheme not followed by exactly `//` and a host
+/// (`http:///path` would make `path` the host: a DNS lookup of a name nobody gave).
+fn as_written(url: &str) -> Result<(), TargetError> {
+    let refuse = |why: String| {
+        Err(TargetError::NotAsWritten {
+            url: shown(url),
+            why,
+        })
+    };
+    if let Some((at, c)) = url
+        .char_indices()
+        .find(|(_, c)| c.is_control() || c.is_whitespace())
+    {
+        let what = match c {
+            ' ' => "a space".to_string(),
+            '\r' => "a carriage return (CR)".to_string(),
+            '\n' => "a line feed (LF)".to_string(),
+            '\t' => "a tab".to_string(),
+            c => format!("the control character U+{:04X}", c as u32),
+        };
+        return refuse(format!("{what} at byte {at}"));
+    }
+    if let Some(at) = url.find('\\') {
+        return refuse(format!("a backslash at byte {at}"));
+    }
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return Err(TargetError::NoScheme { url: shown(url) });
+    };
+    let is_scheme = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !is_scheme || !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        // `127.0.0.1:8080` and `localhost:8080/x` parse as a scheme and a path; neither is
+        // what the person meant.
+        if !rest.starts_with("//") {
+            return Err(TargetError::NoScheme { url: shown(url) });
+        }
+        return Ok(()); // a real scheme that is not http(s): the caller names it.
+    }
+    let Some(authority) = rest.strip_prefix("//") else {
+        return refuse(format!("{scheme}: must be followed by //"));
+    };
+    if authority.is_empty() || authority.starts_with(['/', '?', '#']) {
+        return refuse("the host is empty".into());
+    }
+    Ok(())
+}
+
 impl Target {
     pub fn parse(role: Role, url: &str) -> Result<Target, TargetError> {
+        as_written(url)?;
         let parsed = reqwest::Url::parse(url).map_err(|e| TargetError::BadUrl {
-            url: url.to_string(),
+            url: shown(url),
             why: e.to_string(),
         })?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(TargetError::Credentials { url: shown(url) });
+        }
         let scheme = match parsed.scheme() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
             other => {
                 return Err(TargetError::BadScheme {
-                    url: url.to_string(),
+                    url: shown(url),
                     scheme: other.to_string(),
                 })
             }
@@ -207,11 +286,7 @@ impl Target {
         let host = match parsed.host() {
             Some(url::Host::Ipv6(a)) => a.to_string(),
             Some(h) => h.to_string(),
-            None => {
-                return Err(TargetError::NoHost {
-                    url: url.to_string(),
-                })
-            }
+            None => return Err(TargetError::NoHost { url: shown(url) }),
         };
         let port = parsed.port_or_known_default().unwrap_or(match scheme {
             Scheme::Http => 80,
@@ -397,5 +472,53 @@ mod tests {
             Target::parse(Role::Listener, "ftp://x"),
             Err(TargetError::BadScheme { .. })
         ));
+    }
+
+    /// A target is what the person wrote, or an error that says what is wrong with it and
+    /// never echoes a password.
+    #[test]
+    fn refuses_what_a_parser_would_repair() {
+        let cases: &[(&str, &str)] = &[
+            ("http:///127.0.0.1:8080/", "the host is empty"),
+            ("http:///path", "the host is empty"),
+            ("http:/127.0.0.1/", "must be followed by //"),
+            (
+                "http://127.0.0.1/a\r\nX-Injected: 1",
+                "a carriage return (CR) at byte 18",
+            ),
+            ("http://127.0.0.1/a b", "a space at byte 18"),
+            (" http://127.0.0.1/", "a space at byte 0"),
+            ("http://127.0.0.1/\t", "a tab"),
+            ("http://127.0.0.1/\u{7f}", "U+007F"),
+            ("http:\\\\127.0.0.1\\", "a backslash at byte 5"),
+            ("127.0.0.1:8080", "add http:// or https://"),
+            ("localhost:8080/health", "add http:// or https://"),
+            ("lb.example.test", "add http:// or https://"),
+            (
+                "http://admin:hunter2@127.0.0.1/",
+                "lbprobe does not send credentials from a URL",
+            ),
+        ];
+        for (url, says) in cases {
+            let err = Target::parse(Role::Listener, url)
+                .expect_err(url)
+                .to_string();
+            assert!(err.contains(says), "{url:?}: {err}");
+            assert!(!err.contains("hunter2"), "{url:?}: {err}");
+        }
+        // A bad URL with a password does not echo it either.
+        let err = Target::parse(Role::Listener, "http://u:hunter2@127.0.0.1/a b")
+            .expect_err("space")
+            .to_string();
+        assert!(err.contains("***@127.0.0.1"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        // What is written right is kept as written.
+        for url in [
+            "http://127.0.0.1:8080/",
+            "https://[::1]:8443/x?y=1",
+            "HTTP://Lb.Example.Test/",
+        ] {
+            assert!(Target::parse(Role::Listener, url).is_ok(), "{url}");
+        }
     }
 }

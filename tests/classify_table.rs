@@ -5,15 +5,15 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use lbprobe::catalogue::Catalogue;
 use lbprobe::classify::attribution::{self, Origin};
 use lbprobe::classify::{classify, Context, Finding, Verdict};
-use lbprobe::probe::{templates, Family, Observation};
-use std::time::Duration;
-
 use lbprobe::probe::connect::HandshakeOutcome;
+use lbprobe::probe::{templates, Family, Observation};
 use lbprobe::profile::{Numbers, Profile};
+use lbprobe::transport::tls::{CertCheck, CertFault};
 use lbprobe::transport::{ConnEnd, Sniff};
 
 use support::timing::*;
@@ -261,7 +261,7 @@ fn client_certificate_required_rows() -> Vec<Row> {
             "HAProxy's verify required ends the handshake with an alert",
             vec![
                 obs(Family::Protocol, "baseline", LISTENER).ended(ConnEnd::TlsAlert(
-                    "received fatal alert: CertificateRequired".into(),
+                    "the peer sent a fatal TLS alert: certificate required".into(),
                 )),
             ],
         )
@@ -366,6 +366,99 @@ fn backend_expects_https_rows() -> Vec<Row> {
         )
         .expect(ID, Inconclusive),
         row(
+            "TLS backend whose certificate lbprobe cannot verify, the listener relays its plain-HTTP page",
+            vec![
+                sniff_unverified(CertFault::CaAsServer),
+                listener_400(),
+                backend_handshake_failed(),
+            ],
+        )
+        .expect(ID, Confirmed)
+        .mentions(ID, "the page nginx answers plain HTTP on a TLS port with")
+        .mentions(ID, "no HTTP answer: TLS handshake failed")
+        .mentions(ID, "self-signed")
+        .mentions(
+            ID,
+            "skip verification (nginx proxy_ssl_verify off, the default) or trust this CA (proxy_ssl_trusted_certificate)",
+        ),
+        row(
+            "the same behind HAProxy: its words for what the listener would need",
+            vec![
+                sniff_unverified(CertFault::UnknownIssuer),
+                listener_400(),
+                backend_handshake_failed(),
+            ],
+        )
+        .profile(Profile::haproxy())
+        .expect(ID, Confirmed)
+        .mentions(ID, "HAProxy `verify none` on the server line"),
+        row(
+            "a certificate for another name: the listener would need to check that name",
+            vec![
+                sniff_unverified(CertFault::WrongName),
+                baseline(LISTENER, 200, "OK"),
+                backend_handshake_failed(),
+            ],
+        )
+        .expect(ID, RuledOut)
+        .mentions(ID, "check the name the certificate carries (proxy_ssl_name)"),
+        row(
+            "TLS backend verified with the user's CA file, the listener relays its plain-HTTP page",
+            vec![
+                sniff(
+                    BACKEND,
+                    Sniff::Tls {
+                        version: Some("TLSv1.3".into()),
+                        certificate: Some(CertCheck::Verified {
+                            against: "the CA file ca.pem".into(),
+                        }),
+                    },
+                ),
+                listener_400(),
+                baseline(BACKEND, 200, "OK"),
+            ],
+        )
+        .expect(ID, Confirmed)
+        .mentions(ID, "the backend's certificate verifies against the CA file ca.pem")
+        .mentions(ID, "straight to the backend got 200"),
+        row(
+            "TLS backend lbprobe cannot ask directly, and a 400 without the plain-HTTP page",
+            vec![
+                sniff_unverified(CertFault::UnknownIssuer),
+                baseline(LISTENER, 400, "Bad Request"),
+                backend_handshake_failed(),
+            ],
+        )
+        .expect(ID, Inconclusive)
+        .mentions(ID, "could not be asked directly"),
+        row(
+            "TLS backend and a listener that answers 502: forwarded plain HTTP or a failed TLS setup",
+            vec![
+                sniff_unverified(CertFault::UnknownIssuer),
+                obs(Family::Protocol, "baseline", LISTENER).answer(
+                    502,
+                    "Bad Gateway",
+                    &nginx_page(502, "Bad Gateway"),
+                ),
+                backend_handshake_failed(),
+            ],
+        )
+        .expect(ID, Inconclusive)
+        .mentions(ID, "error log"),
+        row(
+            "the plain-HTTP page is the listener's own: its TLS port was spoken to in plain HTTP",
+            vec![
+                sniff_unverified(CertFault::UnknownIssuer),
+                // Plain HTTP to the listener's own TLS port (the helper gives that variant a
+                // plain exchange), recorded as the baseline.
+                obs(Family::Protocol, "plain-http-to-tls-port", LISTENER)
+                    .answer(400, "Bad Request", &nginx_plain_to_tls_page())
+                    .variant("baseline"),
+                backend_handshake_failed(),
+            ],
+        )
+        .expect(ID, Inconclusive),
+        row(
             "no backend named, valid requests get 400 through the listener",
             vec![listener_400()],
         )
@@ -379,6 +472,34 @@ fn backend_expects_https_rows() -> Vec<Row> {
         .no_backend()
         .absent(ID),
     ]
+}
+
+/// The backend's sniff: a TLS handshake, and a certificate that does not verify.
+fn sniff_unverified(fault: CertFault) -> Obs {
+    let why = match fault {
+        CertFault::CaAsServer => "self-signed (its issuer is itself), a CA certificate (basic constraints CA:TRUE) used as the server's own certificate",
+        CertFault::WrongName => "the certificate is not valid for 127.0.0.1 (it names localhost)",
+        _ => "self-signed (its issuer is itself): no trusted CA vouches for it",
+    };
+    sniff(
+        BACKEND,
+        Sniff::Tls {
+            version: Some("TLSv1.2".into()),
+            certificate: Some(CertCheck::Failed {
+                against: "the web PKI's roots".into(),
+                fault,
+                why: why.into(),
+                self_signed: fault != CertFault::WrongName,
+            }),
+        },
+    )
+}
+
+/// lbprobe's own GET to that backend: its verified handshake fails.
+fn backend_handshake_failed() -> Obs {
+    obs(Family::Protocol, "baseline", BACKEND).ended(ConnEnd::TlsFailed(
+        "invalid certificate: unknown issuer: no trusted CA signed the certificate".into(),
+    ))
 }
 
 #[test]

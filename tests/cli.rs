@@ -133,6 +133,59 @@ fn explain_unknown_cause_exits_2() {
         text(&out.stderr)
     );
     assert!(out.stdout.is_empty());
+    // A typo gets the id it was meant to be, not every id of its code.
+    let out = lbprobe(&["explain", "502.backend-unreachble"]);
+    assert_exit(&out, lbprobe::exit::BAD_INPUT);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("did you mean 502.backend-unreachable?"),
+        "{err}"
+    );
+    assert!(!err.contains("502.mtu-mismatch"), "{err}");
+}
+
+/// `--only` narrows a scan to the families that speak to the codes and never adds one: the
+/// dry run shows the same families the run sends, and names the slow ones left out.
+#[test]
+fn only_never_means_more_and_the_dry_run_shows_it() {
+    let families = |only: &str| {
+        let out = lbprobe(&[
+            "scan",
+            "--listener",
+            "http://127.0.0.1:1/",
+            "--backend",
+            "http://127.0.0.1:2/",
+            "--only",
+            only,
+            "--dry-run",
+            "--format",
+            "json",
+        ]);
+        assert_exit(&out, 0);
+        json_stdout(&out)
+    };
+    let defaults: Vec<&str> = lbprobe::probe::Family::defaults()
+        .map(|f| f.as_str())
+        .collect();
+    for only in ["400", "502", "408,499"] {
+        let plan = families(only);
+        let sent: std::collections::BTreeSet<&str> = plan["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .filter_map(|r| r["family"].as_str())
+            .collect();
+        for f in &sent {
+            assert!(defaults.contains(f), "--only {only} added {f}");
+        }
+        assert!(!sent.is_empty(), "--only {only} sends nothing");
+    }
+    let plan = families("502");
+    let notes = plan["notes"].to_string();
+    assert!(
+        notes.contains("keepalive") && notes.contains("--probes"),
+        "{notes}"
+    );
 }
 
 #[test]
@@ -668,4 +721,135 @@ fn reproduce_adds_the_keepalive_race() {
     };
     assert_eq!(races(&plan(&[])), 0);
     assert!(races(&plan(&["--reproduce"])) > 0);
+}
+
+/// What a scenario can say of a listener, `scan` can too: profile numbers (declared, apart
+/// from the documented ones), the clients' timeout, and headers to mask.
+#[test]
+fn scan_declares_profile_numbers_client_timeout_and_masks() {
+    use clap::Parser as _;
+    use lbprobe::cli::{Cli, Command};
+    use lbprobe::probe::ProbeSpec;
+    use lbprobe::profile::Basis;
+    use std::time::Duration;
+
+    let args = [
+        "lbprobe",
+        "scan",
+        "--listener",
+        "http://127.0.0.1:1/",
+        "--profile",
+        "nginx",
+        "--set",
+        "max-uri-bytes=4k",
+        "--response-timeout",
+        "2s",
+        "--client-timeout",
+        "1500ms",
+        "--mask",
+        "X-Api-Key",
+        "--probes",
+        "protocol,latency",
+    ];
+    let Command::Scan(scan) = Cli::parse_from(args).command else {
+        panic!("scan expected");
+    };
+    let job = lbprobe::app::scan_job(&scan).expect("valid flags");
+    let p = &job.plan.profile;
+    let uri = p.max_uri_bytes().expect("declared");
+    assert_eq!((uri.value, uri.basis), (4096, Basis::Declared));
+    let read = p.response_timeout().expect("declared");
+    assert_eq!(
+        (read.value, read.basis),
+        (Duration::from_secs(2), Basis::Declared)
+    );
+    // What was not declared is still the profile's own documentation.
+    assert_eq!(
+        p.connect_timeout().map(|c| c.basis),
+        Some(Basis::Documented)
+    );
+    assert!(job.plan.probes.iter().any(|s| matches!(
+        s,
+        ProbeSpec::Latency { client_timeout: Some(t), .. } if *t == Duration::from_millis(1500)
+    )));
+    assert_eq!(job.plan.mask, vec!["X-Api-Key".to_string()]);
+
+    // The masked header's value never reaches the plan a person or CI reads.
+    let out = lbprobe(&[
+        "scan",
+        "--listener",
+        "http://127.0.0.1:1/",
+        "-H",
+        "X-Api-Key: sekrit-value",
+        "--mask",
+        "x-api-key",
+        "--set",
+        "response-timeout=2s",
+        "--probes",
+        "protocol",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert_exit(&out, 0);
+    let plan = json_stdout(&out);
+    assert!(!text(&out.stdout).contains("sekrit-value"), "{plan}");
+    assert_eq!(plan["profile"]["declared"]["response_timeout"], 2.0);
+}
+
+#[test]
+fn scan_refuses_an_unknown_or_malformed_declaration() {
+    for (flags, says) in [
+        (
+            &["--set", "respons-timeout=2s"][..],
+            "did you mean response-timeout?",
+        ),
+        (&["--set", "response-timeout"][..], "expected KEY=VALUE"),
+        (
+            &["--set", "max-uri-bytes=lots"][..],
+            "expected a size above 0",
+        ),
+        (
+            &["--response-timeout", "0s"][..],
+            "expected a duration above 0",
+        ),
+        (&["--client-timeout", "soon"][..], "--client-timeout"),
+        (&["--mask", "X Api"][..], "expected a header name"),
+        (
+            &["--set", "connect-timeout=1s", "--connect-timeout", "2s"][..],
+            "declared twice",
+        ),
+    ] {
+        let mut args = vec!["scan", "--listener", "http://127.0.0.1:1/", "--dry-run"];
+        args.extend_from_slice(flags);
+        let out = lbprobe(&args);
+        assert_exit(&out, lbprobe::exit::BAD_INPUT);
+        let err = text(&out.stderr);
+        assert!(err.contains(says), "{flags:?}: {err}");
+    }
+}
+
+/// `--listener` is used exactly as written: a URL a parser would repair, or one with
+/// credentials, is refused before anything is sent, and the error never echoes the password.
+#[test]
+fn scan_refuses_targets_it_would_have_to_repair() {
+    for (url, says) in [
+        ("http:///127.0.0.1:8080/", "the host is empty"),
+        (
+            "http://127.0.0.1/a\r\nX-Injected: 1",
+            "a carriage return (CR)",
+        ),
+        ("127.0.0.1:8080", "add http:// or https://"),
+        ("http://user:hunter2@127.0.0.1:1/", "-H 'Authorization: …'"),
+    ] {
+        let out = lbprobe(&["scan", "--listener", url, "--dry-run"]);
+        assert_exit(&out, lbprobe::exit::BAD_INPUT);
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("--listener") && err.contains(says),
+            "{url:?}: {err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(out.stdout.is_empty(), "nothing planned for {url:?}");
+    }
 }

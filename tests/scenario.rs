@@ -8,8 +8,8 @@ use lbprobe::classify::verdict::Verdict;
 use lbprobe::probe::{Family, Limits, ProbeSpec};
 use lbprobe::profile::{Basis, Numbers, Profile};
 use lbprobe::scenario::{
-    load_file, load_str, parse_duration, parse_size, Expectation, LoadContext, Problem,
-    ScenarioError, ALWAYS_MASKED,
+    load_file, load_str, mask_secrets, parse_duration, parse_size, Expectation, LoadContext,
+    Problem, ScenarioError, ALWAYS_MASKED,
 };
 use lbprobe::target::{Role, Scheme, Target};
 
@@ -414,7 +414,7 @@ fn each_semantic_error_points_at_its_value() {
             (3, 10),
             Problem::BadUrl {
                 role: Role::Backend,
-                why: s("\"not a url\" is not a URL: relative URL without a base"),
+                why: s("\"not a url\": a space at byte 3; a target is used exactly as written"),
             },
         ),
         (
@@ -422,6 +422,18 @@ fn each_semantic_error_points_at_its_value() {
             (3, 10),
             Problem::UrlCredentials {
                 role: Role::Backend,
+            },
+        ),
+        (
+            "name: t\ntargets: !evil\n  backend:\n    url: http://127.0.0.1/\n".into(),
+            (2, 10),
+            Problem::Tag { tag: s("evil") },
+        ),
+        (
+            format!("{BACKEND}limits:\n  max-requests: 5\nprofile: \0nginx\n"),
+            (4, 10),
+            Problem::ControlCharacter {
+                code: s("U+0000"),
             },
         ),
         (
@@ -796,7 +808,9 @@ fn damaged_files_give_errors_that_point_inside_the_file() {
         errors += 1;
         let lines: Vec<&str> = text.split('\n').collect();
         assert!(d.line >= 1 && d.line <= lines.len(), "{d}\nin:\n{text}");
-        assert_eq!(d.source_line, lines[d.line - 1], "{d}\nin:\n{text}");
+        // The line as written, but for the secrets an excerpt never shows.
+        let shown = mask_secrets(lines[d.line - 1], 1).0;
+        assert_eq!(d.source_line, shown, "{d}\nin:\n{text}");
         assert!(
             d.column >= 1 && d.column <= d.source_line.chars().count() + 1,
             "{d}"
@@ -899,4 +913,32 @@ fn connect_to_ip_version_and_tls_files_are_checked_where_written() {
     assert_eq!(l.connect_host_port(), ("::1", 9443));
     assert_eq!(l.host_header(), "lb.test:8443");
     assert_eq!(l.family, Some(lbprobe::transport::IpFamily::V6));
+}
+
+/// Bytes that are not UTF-8 are reported where they are, like any other problem.
+#[test]
+fn invalid_utf8_is_reported_at_its_line_and_column() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        b"targets:\n  backend:\n    url: http://127.0.0.1/\nprofile: ng\xffinx\n",
+    )
+    .expect("write");
+    let err = load_file(&path, &ctx()).expect_err("not UTF-8");
+    assert_eq!(err.problem(), Some(&Problem::InvalidUtf8));
+    assert_eq!(err.position(), Some((4, 12)));
+}
+
+/// An error's excerpt shows the line as written, except the secrets on it.
+#[test]
+fn error_excerpts_never_show_a_secret() {
+    for text in [
+        "targets:\n  backend:\n    url: http://admin:hunter2@127.0.0.1/\n",
+        "targets:\n  backend:\n    url: http://127.0.0.1/\n    headers:\n      Authorization: Bearer hunter2\n      X-Retries: [1\n",
+        "targets:\n  backend:\n    url: http://127.0.0.1/\n    headers: { X-Api-Key: hunter2, X-B: [ }\n",
+    ] {
+        let err = load_str(text, "t.yaml", &ctx()).expect_err("invalid").to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
 }

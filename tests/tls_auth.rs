@@ -99,7 +99,7 @@ fn a_private_ca_verifies_the_listener_that_the_web_pki_does_not() {
     let end = &baseline(&unknown)["exchange"]["end"];
     assert_eq!(end["kind"], "tls_failed", "{end:#}");
     assert!(
-        end["detail"].as_str().unwrap().contains("UnknownIssuer"),
+        end["detail"].as_str().unwrap().contains("unknown issuer"),
         "{end:#}"
     );
 }

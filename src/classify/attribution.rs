@@ -237,7 +237,7 @@ pub fn origin_from_capture(listener: &Exchange, reached: bool) -> (Origin, Strin
 }
 
 fn end_text(ex: Option<&Exchange>) -> String {
-    ex.map(|e| format!("{:?}", e.end)).unwrap_or_default()
+    ex.map(|e| e.end.to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]

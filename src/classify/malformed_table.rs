@@ -48,7 +48,7 @@ impl Answer {
                 ms: ex.timings.total_ms.max(0.0) as u64,
             },
             other => Answer::NoAnswer {
-                why: format!("{other:?}"),
+                why: other.to_string(),
             },
         }
     }

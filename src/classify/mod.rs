@@ -315,8 +315,15 @@ pub fn describe(ex: Option<&Exchange>) -> String {
         ConnEnd::TlsAlert(w) => format!("TLS alert: {w}"),
         ConnEnd::Io(w) => format!("I/O error: {w}"),
     };
-    if ex.raw_prefix.is_empty() {
+    let tls_record = crate::transport::escaped_tls_record(&ex.raw_prefix);
+    if ex.raw_prefix.is_empty() || tls_record && matches!(ex.end, ConnEnd::TlsFailed(_)) {
+        // A failed handshake's bytes are the server's half of it: nothing to show.
         format!("no HTTP answer: {why}")
+    } else if tls_record {
+        format!(
+            "no HTTP answer ({why}); got a TLS record (\"{}\"): the port speaks TLS",
+            truncate(&ex.raw_prefix, 24)
+        )
     } else {
         format!(
             "no HTTP answer ({why}); got \"{}\"",

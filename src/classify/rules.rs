@@ -2,6 +2,7 @@
 
 use crate::probe::{Detail, Family, Observation};
 use crate::target::Role;
+use crate::transport::tls::{CertCheck, CertFault};
 use crate::transport::{ConnEnd, Exchange, Sniff};
 
 use super::{describe, truncate, Context, Draft, Origin, Pair, Verdict, View};
@@ -102,8 +103,6 @@ fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
     let Detail::Sniff { sniff } = &sniff_obs.detail else {
         return None;
     };
-    let backend = view.find(Family::Protocol, "baseline", Role::Backend);
-    let backend_ex = backend.and_then(|o| o.exchange.as_ref());
     match sniff {
         Sniff::PlainHttp { status } => Some(
             Draft::new(ID, Verdict::RuledOut, "the backend port speaks plain HTTP").with(
@@ -111,79 +110,16 @@ fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
                 &[sniff_obs],
             ),
         ),
-        Sniff::Tls { version } => {
-            let version = version.clone().unwrap_or_else(|| "TLS".into());
-            let mut refs = vec![sniff_obs];
-            refs.extend(listener);
-            refs.extend(backend);
-            let backend_status = backend_ex.and_then(Exchange::status);
-            // nginx reads the TLS backend's alert as an HTTP/0.9 answer and relays its bytes
-            // (access log status 009) instead of answering 400 or 502.
-            let alert = listener_ex.and_then(tls_alert_record);
-            if (listener_status == Some(400) || alert.is_some())
-                && backend_status.is_some_and(|s| s != 400)
-            {
-                let through = match &alert {
-                    Some(seen) => format!(
-                        "a valid GET through the listener got no HTTP answer but a TLS alert record ({seen}): the listener relayed the backend's TLS alert as if it were an HTTP/0.9 answer (nginx logs it with status 009)"
-                    ),
-                    None => format!(
-                        "a valid GET through the listener got {}{}",
-                        describe(listener_ex),
-                        body_hint(listener_ex)
-                    ),
-                };
-                Some(
-                    Draft::new(
-                        ID,
-                        Verdict::Confirmed,
-                        "the backend port speaks TLS, the listener forwards plain HTTP to it",
-                    )
-                    .with(
-                        format!("the backend port completed a {version} handshake"),
-                        &[sniff_obs],
-                    )
-                    .with(through, &listener.into_iter().collect::<Vec<_>>())
-                    .with(
-                        format!(
-                            "the same GET over TLS straight to the backend got {}",
-                            describe(backend_ex)
-                        ),
-                        &backend.into_iter().collect::<Vec<_>>(),
-                    ),
-                )
-            } else if listener_status == Some(400) || alert.is_some() {
-                Some(
-                    Draft::new(
-                        ID,
-                        Verdict::Inconclusive,
-                        format!(
-                            "the backend speaks TLS and a valid request through the listener gets 400, but the same request over TLS straight to the backend gets {} too: the 400 may be the backend's own",
-                            describe(backend_ex)
-                        ),
-                    )
-                    .with(format!("the backend port completed a {version} handshake"), &refs),
-                )
-            } else if listener.is_none() {
-                Some(Draft::new(
-                    ID,
-                    Verdict::Inconclusive,
-                    format!("the backend port speaks {version}; name the listener to see what it forwards"),
-                ).with(format!("the backend port completed a {version} handshake"), &refs))
-            } else {
-                Some(
-                    Draft::new(
-                        ID,
-                        Verdict::RuledOut,
-                        format!(
-                            "the backend speaks TLS, but a valid request through the listener gets {}, not 400",
-                            describe(listener_ex)
-                        ),
-                    )
-                    .with(format!("the backend port completed a {version} handshake"), &refs),
-                )
-            }
-        }
+        Sniff::Tls {
+            version,
+            certificate,
+        } => Some(tls_backend(
+            view,
+            ctx,
+            sniff_obs,
+            version.as_deref().unwrap_or("TLS"),
+            certificate.as_ref(),
+        )),
         Sniff::Neither { detail } => Some(
             Draft::new(
                 ID,
@@ -198,9 +134,257 @@ fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
                 Verdict::Inconclusive,
                 "the backend port could not be reached to see what it speaks",
             )
-            .with(format!("{end:?}"), &[sniff_obs]),
+            .with(
+                format!("the sniff of the backend port: {end}"),
+                &[sniff_obs],
+            ),
         ),
     }
+}
+
+/// Pages a TLS server answers plain HTTP with, lower case: what a listener relays when it
+/// forwards plain HTTP to a TLS port.
+const PLAIN_TO_TLS_PAGES: &[(&str, &str)] = &[
+    ("the plain http request was sent to https port", "nginx"),
+    (
+        "speaking plain http to an ssl-enabled server port",
+        "Apache httpd",
+    ),
+    (
+        "client sent an http request to an https server",
+        "Go net/http",
+    ),
+    ("this combination of host and port requires tls", "Tomcat"),
+    (
+        "plain http request sent to the https port",
+        "the lbprobe lab backend",
+    ),
+];
+
+/// The page of a TLS server refusing plain HTTP, when `ex`'s answer is one: whose page it is.
+fn plain_to_tls_page(ex: &Exchange) -> Option<&'static str> {
+    let body = ex.response.as_ref()?.body_prefix.to_ascii_lowercase();
+    PLAIN_TO_TLS_PAGES
+        .iter()
+        .find(|(phrase, _)| body.contains(phrase))
+        .map(|&(_, whose)| whose)
+}
+
+/// `400.backend-expects-https` once the backend port is known to speak TLS. What the port
+/// speaks comes from the sniff's handshake; whether the listener forwards plain HTTP comes
+/// from what the listener relays. Neither depends on trusting the backend's certificate: lbprobe
+/// sends requests only over verified TLS (unless told otherwise), so a certificate it cannot
+/// verify leaves the direct answer missing, and is reported as its own fact.
+fn tls_backend(
+    view: &View<'_>,
+    ctx: &Context<'_>,
+    sniff_obs: &Observation,
+    version: &str,
+    certificate: Option<&CertCheck>,
+) -> Draft {
+    const ID: &str = "400.backend-expects-https";
+    let listener = view.find(Family::Protocol, "baseline", Role::Listener);
+    let listener_ex = listener.and_then(|o| o.exchange.as_ref());
+    let listener_status = listener_ex.and_then(Exchange::status);
+    let backend = view.find(Family::Protocol, "baseline", Role::Backend);
+    let backend_ex = backend.and_then(|o| o.exchange.as_ref());
+    let backend_status = backend_ex.and_then(Exchange::status);
+    let listener_refs: Vec<&Observation> = listener.into_iter().collect();
+    let backend_refs: Vec<&Observation> = backend.into_iter().collect();
+    let handshake = format!("the backend port completed a {version} handshake");
+    let direct = format!(
+        "the same GET over TLS straight to the backend got {}",
+        describe(backend_ex)
+    );
+    let cert_note = certificate.and_then(|c| certificate_note(c, ctx));
+    let finish = |d: Draft| match &cert_note {
+        Some(note) => d.with(note.clone(), &[sniff_obs]),
+        None => d,
+    };
+
+    // nginx reads the TLS backend's alert as an HTTP/0.9 answer and relays its bytes
+    // (access log status 009) instead of answering 400 or 502.
+    let alert = listener_ex.and_then(tls_alert_record);
+    // A listener spoken to in plain HTTP on its own TLS port shows the same page, its own.
+    let listener_own_tls_port =
+        ctx.listener_tls == Some(true) && listener_ex.is_some_and(|e| !e.tls);
+    let page = listener_ex
+        .filter(|_| listener_status == Some(400) && !listener_own_tls_port)
+        .and_then(plain_to_tls_page);
+    let backend_page = backend_ex.and_then(plain_to_tls_page);
+
+    if let Some(seen) = &alert {
+        return finish(
+            Draft::new(
+                ID,
+                Verdict::Confirmed,
+                "the backend port speaks TLS, the listener forwards plain HTTP to it",
+            )
+            .with(handshake, &[sniff_obs])
+            .with(
+                format!(
+                    "a valid GET through the listener got no HTTP answer but a TLS alert record ({seen}): the listener relayed the backend's TLS alert as if it were an HTTP/0.9 answer (nginx logs it with status 009)"
+                ),
+                &listener_refs,
+            )
+            .with(direct, &backend_refs),
+        );
+    }
+    if let Some(whose) = page.filter(|_| backend_page.is_none()) {
+        return finish(
+            Draft::new(
+                ID,
+                Verdict::Confirmed,
+                "the backend port speaks TLS, the listener forwards plain HTTP to it",
+            )
+            .with(handshake, &[sniff_obs])
+            .with(
+                format!(
+                    "a valid GET through the listener got {}{} — the page {whose} answers plain HTTP on a TLS port with",
+                    describe(listener_ex),
+                    body_hint(listener_ex)
+                ),
+                &listener_refs,
+            )
+            .with(direct, &backend_refs),
+        );
+    }
+    if listener_status == Some(400) {
+        return finish(match backend_status {
+            Some(s) if s != 400 => Draft::new(
+                ID,
+                Verdict::Confirmed,
+                "the backend port speaks TLS, the listener forwards plain HTTP to it",
+            )
+            .with(handshake, &[sniff_obs])
+            .with(
+                format!(
+                    "a valid GET through the listener got {}{}",
+                    describe(listener_ex),
+                    body_hint(listener_ex)
+                ),
+                &listener_refs,
+            )
+            .with(direct, &backend_refs),
+            Some(_) => Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                format!(
+                    "the backend speaks TLS and a valid request through the listener gets 400, but the same request over TLS straight to the backend gets {} too: the 400 may be the backend's own",
+                    describe(backend_ex)
+                ),
+            )
+            .with(handshake, &[sniff_obs])
+            .with(direct, &backend_refs),
+            None => Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                format!(
+                    "the backend speaks TLS and a valid request through the listener gets 400, with no page that says why; the backend could not be asked directly ({}), so the 400 may be the listener's own or the backend's",
+                    describe(backend_ex)
+                ),
+            )
+            .with(handshake, &[sniff_obs])
+            .with(
+                format!("a valid GET through the listener got {}{}", describe(listener_ex), body_hint(listener_ex)),
+                &listener_refs,
+            ),
+        });
+    }
+    let Some(l) = listener_ex else {
+        return finish(
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                format!(
+                    "the backend port speaks {version}; name the listener to see what it forwards"
+                ),
+            )
+            .with(handshake, &[sniff_obs]),
+        );
+    };
+    match listener_status {
+        // Something behind the listener answered a valid request the usual way.
+        Some(s) if s < 500 => finish(
+            Draft::new(
+                ID,
+                Verdict::RuledOut,
+                format!(
+                    "the backend speaks TLS, but a valid request through the listener gets {}, not 400",
+                    describe(Some(l))
+                ),
+            )
+            .with(handshake, &[sniff_obs])
+            .with(
+                format!("a valid GET through the listener got {}", describe(Some(l))),
+                &listener_refs,
+            ),
+        ),
+        // A TLS server that closes on plain HTTP makes the listener answer 502 as surely as a
+        // listener that speaks TLS but does not trust the certificate: neither is ruled out.
+        _ => finish(
+            Draft::new(
+                ID,
+                Verdict::Inconclusive,
+                format!(
+                    "the backend speaks TLS and a valid request through the listener gets {}: a listener forwarding plain HTTP to a TLS port that closes on it answers so, and so does one that speaks TLS to it but cannot set the connection up (its certificate check); the listener's error log tells them apart",
+                    describe(Some(l))
+                ),
+            )
+            .with(handshake, &[sniff_obs])
+            .with(
+                format!("a valid GET through the listener got {}", describe(Some(l))),
+                &listener_refs,
+            ),
+        ),
+    }
+}
+
+/// The backend certificate as its own fact: whether it verifies against what the user trusts,
+/// and, when it does not, what a listener that forwards over TLS would need. `None` when
+/// verification is off.
+fn certificate_note(check: &CertCheck, ctx: &Context<'_>) -> Option<String> {
+    let CertCheck::Failed { fault, .. } = check else {
+        return match check {
+            CertCheck::Verified { .. } => {
+                Some(format!("the backend's certificate {}", check.words()))
+            }
+            _ => None,
+        };
+    };
+    let (skip, trust, name) = match ctx.profile.name.as_str() {
+        "nginx" | "clb" => (
+            "nginx proxy_ssl_verify off, the default",
+            "proxy_ssl_trusted_certificate",
+            "proxy_ssl_name",
+        ),
+        "haproxy" => (
+            "HAProxy `verify none` on the server line",
+            "`ca-file` on the server line",
+            "`verifyhost` on the server line",
+        ),
+        _ => (
+            "nginx proxy_ssl_verify off, the default; HAProxy `verify none`",
+            "nginx proxy_ssl_trusted_certificate; HAProxy `ca-file`",
+            "nginx proxy_ssl_name; HAProxy `verifyhost`",
+        ),
+    };
+    let need = match fault {
+        CertFault::UnknownIssuer | CertFault::CaAsServer => {
+            format!("skip verification ({skip}) or trust this CA ({trust})")
+        }
+        CertFault::WrongName => {
+            format!("skip verification ({skip}) or check the name the certificate carries ({name})")
+        }
+        CertFault::Expired | CertFault::NotYetValid => {
+            format!("skip verification ({skip}) or a certificate valid now")
+        }
+        CertFault::Other => format!("skip verification ({skip}) or a certificate that verifies"),
+    };
+    Some(format!(
+        "the backend's certificate {}; a listener that forwards to it over TLS would need to {need}",
+        check.words()
+    ))
 }
 
 /// When an exchange got no HTTP answer but bytes that start a TLS alert record (content type

@@ -18,7 +18,8 @@ enum Demand {
     Refused,
 }
 
-/// nginx names both in its error page's title; TLS alerts name them in rustls's words.
+/// nginx names both in its error page's title; TLS alerts name them (in the words
+/// [`crate::transport::tls::error_words`] gives rustls's alert names).
 fn demand(ex: &Exchange) -> Option<Demand> {
     if let Some(r) = &ex.response {
         if r.status == 400 {
@@ -36,13 +37,13 @@ fn demand(ex: &Exchange) -> Option<Demand> {
         ConnEnd::TlsFailed(why) | ConnEnd::TlsAlert(why) | ConnEnd::Io(why) => why.as_str(),
         _ => return None,
     };
-    if alert.contains("CertificateRequired") {
+    if alert.contains("alert: certificate required") {
         Some(Demand::Missing)
     } else if [
-        "BadCertificate",
-        "UnknownCA",
-        "CertificateExpired",
-        "CertificateUnknown",
+        "alert: bad certificate",
+        "alert: unknown ca",
+        "alert: certificate expired",
+        "alert: certificate unknown",
     ]
     .iter()
     .any(|a| alert.contains(a))

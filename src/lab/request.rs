@@ -98,10 +98,6 @@ pub fn first_line(buf: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 /// Parses a complete head (as delimited by [`find_head_end`]).
 pub fn parse_head(head: &[u8]) -> Result<RequestHead, Malformed> {
     if head.contains(&0) {
@@ -120,7 +116,7 @@ pub fn parse_head(head: &[u8]) -> Result<RequestHead, Malformed> {
     let [method, target, version] = parts[..] else {
         return Err(Malformed::RequestLine);
     };
-    if !method.iter().all(|b| is_token_byte(*b))
+    if !method.iter().all(|b| crate::transport::is_token_byte(*b))
         || version.len() < 5
         || !version[..5].eq_ignore_ascii_case(b"HTTP/")
     {
@@ -150,7 +146,7 @@ pub fn parse_head(head: &[u8]) -> Result<RequestHead, Malformed> {
             return Err(Malformed::HeaderLine(line_no));
         };
         let name = line[..colon].trim_ascii();
-        if name.is_empty() || !name.iter().all(|b| is_token_byte(*b)) {
+        if name.is_empty() || !name.iter().all(|b| crate::transport::is_token_byte(*b)) {
             return Err(Malformed::HeaderLine(line_no));
         }
         headers.push(Header {

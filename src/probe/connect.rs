@@ -146,7 +146,7 @@ pub async fn handshake(host: &str, port: u16, timeout: Duration) -> Handshake {
             failed(HandshakeOutcome::Failed, Some(why))
         }
         Err(ConnEnd::Unreachable(why)) => failed(HandshakeOutcome::Unreachable, Some(why)),
-        Err(other) => failed(HandshakeOutcome::Failed, Some(format!("{other:?}"))),
+        Err(other) => failed(HandshakeOutcome::Failed, Some(other.to_string())),
     }
 }
 

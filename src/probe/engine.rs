@@ -37,13 +37,8 @@ pub struct Plan {
 /// The marker header's name.
 pub const MARKER_HEADER: &str = "X-Lbprobe-Id";
 
-/// Headers whose values never appear in a report.
-pub const ALWAYS_MASKED: &[&str] = &[
-    "Authorization",
-    "Proxy-Authorization",
-    "Cookie",
-    "Set-Cookie",
-];
+use crate::transport::mask::Mask;
+pub use crate::transport::mask::{mask_headers, masked_target, ALWAYS_MASKED};
 
 /// What a run produced.
 #[derive(Debug, Clone)]
@@ -122,7 +117,7 @@ pub struct Engine {
     pub profile: Profile,
     request_timeout: Duration,
     connect_timeout: Duration,
-    mask: Vec<String>,
+    mask: Mask,
     progress: ProgressFn,
     notes: Mutex<Vec<String>>,
     counter: AtomicU32,
@@ -238,6 +233,7 @@ impl Engine {
             side.endpoint.family,
             side.target.server_name(),
             &side.target.host_header(),
+            &side.target.tls_settings(),
             &self.bounds(None),
         )
         .await)
@@ -246,20 +242,14 @@ impl Engine {
     /// Record what was sent, with secrets masked.
     pub fn sent(&self, bytes: &[u8], exact: bool) -> SentRequest {
         SentRequest {
-            text: transport::escape_bytes(&mask_headers(bytes, &self.mask)),
+            text: transport::escape_bytes(&self.mask.bytes(bytes)),
             bytes: bytes.len(),
             exact,
         }
     }
 
     pub fn mask_response(&self, exchange: &mut Exchange) {
-        if let Some(resp) = exchange.response.as_mut() {
-            for (name, value) in resp.headers.iter_mut() {
-                if is_masked(name, &self.mask) {
-                    *value = "***".into();
-                }
-            }
-        }
+        self.mask.exchange(exchange);
     }
 
     pub fn connect_timeout(&self) -> Duration {
@@ -296,62 +286,6 @@ impl Engine {
             detail,
         }
     }
-}
-
-/// The target as reports show it: values of masked headers replaced by `***`.
-pub fn masked_target(target: &Target, extra: &[String]) -> Target {
-    let mut t = target.clone();
-    for (name, value) in t.headers.iter_mut() {
-        if is_masked(name, extra) {
-            *value = "***".into();
-        }
-    }
-    t
-}
-
-fn is_masked(name: &str, extra: &[String]) -> bool {
-    ALWAYS_MASKED.iter().any(|m| name.eq_ignore_ascii_case(m))
-        || extra.iter().any(|m| name.eq_ignore_ascii_case(m))
-}
-
-/// Replace the values of masked header lines with `***`, leaving every other byte as sent.
-pub fn mask_headers(bytes: &[u8], extra: &[String]) -> Vec<u8> {
-    let head_end = find(bytes, b"\r\n\r\n")
-        .or_else(|| find(bytes, b"\n\n"))
-        .unwrap_or(bytes.len());
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < head_end {
-        let line_end = bytes[i..head_end]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|p| i + p + 1)
-            .unwrap_or(head_end);
-        let line = &bytes[i..line_end];
-        match line.iter().position(|&b| b == b':') {
-            Some(colon)
-                if is_masked(
-                    std::str::from_utf8(&line[..colon]).unwrap_or("").trim(),
-                    extra,
-                ) =>
-            {
-                out.extend_from_slice(&line[..=colon]);
-                out.extend_from_slice(b" ***");
-                let ending = if line.ends_with(b"\r\n") {
-                    &b"\r\n"[..]
-                } else if line.ends_with(b"\n") {
-                    &b"\n"[..]
-                } else {
-                    &b""[..]
-                };
-                out.extend_from_slice(ending);
-            }
-            _ => out.extend_from_slice(line),
-        }
-        i = line_end;
-    }
-    out.extend_from_slice(&bytes[head_end..]);
-    out
 }
 
 /// Insert `X-Lbprobe-Id: VALUE` as the last header line, just before the blank line that
@@ -412,10 +346,6 @@ fn run_id() -> String {
     format!("{:08x}", (mixed ^ (mixed >> 29)) as u32)
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
 /// Run the plan. Never prints; progress goes to `progress`.
 pub async fn run(plan: &Plan, progress: ProgressFn) -> RunOutput {
     run_interruptible(plan, progress, Interrupt::new()).await
@@ -441,7 +371,13 @@ pub async fn run_interruptible(
             .connect_timeout
             .unwrap_or(plan.limits.request_timeout)
             .min(plan.limits.request_timeout),
-        mask: plan.mask.clone(),
+        mask: Mask::new(
+            &plan.mask,
+            plan.listener
+                .iter()
+                .chain(plan.backend.iter())
+                .chain(plan.pool.iter()),
+        ),
         progress: progress.clone(),
         notes: Mutex::new(Vec::new()),
         counter: AtomicU32::new(0),
@@ -562,6 +498,13 @@ pub async fn run_interruptible(
         observations.extend(probe.await);
     }
 
+    // Every family's answers pass through one mask before they are kept: some families build
+    // their exchanges outside the engine's send functions.
+    for o in observations.iter_mut() {
+        if let Some(ex) = o.exchange.as_mut() {
+            engine.mask.exchange(ex);
+        }
+    }
     // Stable ids in a stable order: family, variant, role, then send order.
     observations.sort_by(|a, b| {
         (a.family, &a.variant, a.role, id_num(&a.id)).cmp(&(
@@ -620,22 +563,5 @@ impl ErrorBudget {
 
     pub fn exhausted(&self, role: Role) -> bool {
         self.consecutive.get(&role).copied().unwrap_or(0) >= ERROR_BUDGET
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_secret_headers_only() {
-        let raw = b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer xyz\r\ncookie: s=1\r\nX-Key: k\r\n\r\nbody Authorization: no";
-        let masked = mask_headers(raw, &["x-key".to_string()]);
-        assert_eq!(
-            masked,
-            b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: ***\r\ncookie: ***\r\nX-Key: ***\r\n\r\nbody Authorization: no".to_vec()
-        );
-        let lf = mask_headers(b"GET / HTTP/1.1\nCookie: a\n\n", &[]);
-        assert_eq!(lf, b"GET / HTTP/1.1\nCookie: ***\n\n".to_vec());
     }
 }

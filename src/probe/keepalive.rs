@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::target::Role;
 use crate::transport::keepalive::{IdleEnd, KeepAliveConn};
-use crate::transport::{ConnEnd, Exchange};
+use crate::transport::Exchange;
 
 use super::engine::{Engine, ErrorBudget, Side};
 use super::request::{build, USER_AGENT};
@@ -408,19 +408,16 @@ async fn trial(engine: &Engine, side: &Side, gap: f64) -> (Trial, Option<Exchang
     let bounds = engine.bounds(None);
     let mut conn = match KeepAliveConn::open(&side.endpoint, &bounds).await {
         Ok(conn) => conn,
-        Err(end) => return failed(format!("could not connect: {}", end_text(&end)), None),
+        Err(end) => return failed(format!("could not connect: {}", end), None),
     };
     let mut first = conn.send(&request, &bounds).await;
     engine.mask_response(&mut first);
     let outcome = match &first.response {
         None => Some(TrialOutcome::Failed {
-            why: format!("no answer to the first request ({})", end_text(&first.end)),
+            why: format!("no answer to the first request ({})", first.end),
         }),
         Some(r) if !r.complete => Some(TrialOutcome::Failed {
-            why: format!(
-                "an incomplete answer to the first request ({})",
-                end_text(&first.end)
-            ),
+            why: format!("an incomplete answer to the first request ({})", first.end),
         }),
         Some(r)
             if r.header("connection")
@@ -465,28 +462,12 @@ async fn trial(engine: &Engine, side: &Side, gap: f64) -> (Trial, Option<Exchang
             match second.response.as_ref() {
                 Some(r) if r.complete => TrialOutcome::Answered { status: r.status },
                 _ => TrialOutcome::Unanswered {
-                    end: end_text(&second.end),
+                    end: second.end.to_string(),
                 },
             }
         }
     };
     (Trial { gap_ms, outcome }, Some(first))
-}
-
-fn end_text(end: &ConnEnd) -> String {
-    match end {
-        ConnEnd::Complete => "complete".into(),
-        ConnEnd::Fin => "closed (FIN)".into(),
-        ConnEnd::Reset => "reset (RST)".into(),
-        ConnEnd::Timeout => "no answer in time".into(),
-        ConnEnd::SizeBound => "too large".into(),
-        ConnEnd::ConnectRefused => "connection refused".into(),
-        ConnEnd::ConnectTimeout => "connect timed out".into(),
-        ConnEnd::Unreachable(why)
-        | ConnEnd::TlsFailed(why)
-        | ConnEnd::TlsAlert(why)
-        | ConnEnd::Io(why) => why.clone(),
-    }
 }
 
 /// POSTs through the listener, each on a fresh client connection, `spacing` apart: each one

@@ -425,7 +425,7 @@ fn error_chain(e: &reqwest::Error) -> String {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         text.push_str(": ");
-        text.push_str(&s.to_string());
+        text.push_str(&cause_words(s));
         source = s.source();
     }
     if let Some(url) = e.url() {
@@ -438,6 +438,26 @@ fn error_chain(e: &reqwest::Error) -> String {
 }
 
 const ERROR_TEXT_MAX: usize = 400;
+
+/// One cause of a client-library error in words: a rustls error (bare, or inside the I/O
+/// error hyper wraps it in) in [`crate::transport::tls::error_words`]'s, since rustls's own
+/// text names some reasons as Rust values.
+fn cause_words(cause: &(dyn std::error::Error + 'static)) -> String {
+    match rustls_inside(cause) {
+        Some(tls) => crate::transport::tls::error_words(tls),
+        None => cause.to_string(),
+    }
+}
+
+/// The rustls error `e` is, or wraps in I/O errors: tokio-rustls wraps it in one, and
+/// hyper-rustls wraps that in another.
+fn rustls_inside<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    rustls_inside(inner)
+}
 
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0

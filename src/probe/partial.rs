@@ -93,7 +93,7 @@ impl Outcome {
             ConnEnd::Reset => Outcome::Reset,
             ConnEnd::Timeout => Outcome::StillWaiting,
             other => Outcome::Failed {
-                why: format!("{other:?}"),
+                why: other.to_string(),
             },
         }
     }

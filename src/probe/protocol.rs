@@ -1,6 +1,7 @@
 //! The `protocol` family: what each port speaks, plain HTTP to an HTTPS listener, TLS to a
 //! plain one, and the baseline request every other comparison leans on.
 
+use crate::transport::tls::{CertCheck, CertFault};
 use crate::transport::{Endpoint, Sniff, Wire};
 
 use super::engine::{Engine, Side};
@@ -17,6 +18,15 @@ pub async fn sniff(engine: &Engine, side: &Side) -> (Option<Observation>, Option
         Sniff::PlainHttp { .. } => Some(false),
         _ => None,
     };
+    if let Sniff::Tls {
+        certificate: Some(check),
+        ..
+    } = &sniff
+    {
+        if let Some(note) = certificate_note(side, check) {
+            engine.note(note);
+        }
+    }
     let obs = engine.observation(
         Family::Protocol,
         "sniff",
@@ -32,6 +42,34 @@ pub async fn sniff(engine: &Engine, side: &Side) -> (Option<Observation>, Option
         Detail::Sniff { sniff },
     );
     (Some(obs), tls)
+}
+
+/// What a person should know about a side's certificate before reading the direct probes'
+/// answers: that requests to it fail their handshake, and what would let them through. A
+/// verified certificate is worth a word only where the URL said http (the person did not know
+/// it was TLS at all).
+fn certificate_note(side: &Side, check: &CertCheck) -> Option<String> {
+    let port = crate::transport::endpoint_label(&side.endpoint.host, side.endpoint.port, false);
+    let role = side.role();
+    match check {
+        CertCheck::NotChecked => None,
+        CertCheck::Verified { .. } if side.is_tls() => None,
+        CertCheck::Verified { .. } => Some(format!(
+            "the {role} port {port} speaks TLS; its certificate {}",
+            check.words()
+        )),
+        CertCheck::Failed { fault, .. } => {
+            let fix = if *fault == CertFault::CaAsServer {
+                "rustls refuses such a certificate even from a CA file: fix the certificate, or give --insecure (tls-verify: false) to send them unverified"
+            } else {
+                "give --cacert (ca-file) with the CA that signed it, or --insecure (tls-verify: false) to send them unverified"
+            };
+            Some(format!(
+                "the {role} port {port} speaks TLS; its certificate {}. Requests go over verified TLS only, so lbprobe's requests straight to this port fail their handshake ({fix})",
+                check.words()
+            ))
+        }
+    }
 }
 
 /// The baseline: a valid GET of the side's path.

@@ -24,6 +24,8 @@ pub const EVIDENCE_FOR: &[&str] = &[
 
 /// Escaped characters of a non-HTTP answer kept in [`Problem::NotHttp`].
 const PREFIX_CHARS: usize = 80;
+/// Escaped characters of a TLS record kept in [`Problem::SpeaksTls`]: its header says enough.
+const TLS_PREFIX_CHARS: usize = 28;
 
 /// The requests of the family: variant name and method.
 const METHODS: [(&str, &str); 2] = [("get", "GET"), ("head", "HEAD")];
@@ -91,6 +93,11 @@ impl Ending {
 pub enum Problem {
     /// The bytes do not begin like an HTTP response at all.
     NotHttp {
+        prefix: String,
+    },
+    /// The bytes are a TLS record (a handshake or an alert): the port speaks TLS, and nothing
+    /// HTTP was answered, malformed or not.
+    SpeaksTls {
         prefix: String,
     },
     MalformedStatusLine {
@@ -171,6 +178,10 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::NotHttp { prefix } => write!(f, "not an HTTP response: \"{prefix}\""),
+            Problem::SpeaksTls { prefix } => write!(
+                f,
+                "a TLS record, not an HTTP answer (\"{prefix}\"): the port speaks TLS"
+            ),
             Problem::MalformedStatusLine { detail }
             | Problem::InvalidHeader { detail }
             | Problem::HeaderBlockTooLarge { detail }
@@ -234,6 +245,16 @@ impl ResponseCheck {
                     problems.push(kind_of(text, r));
                 }
             }
+            // The server's half of a handshake that failed (often on the certificate): TLS
+            // talking, which the connection's end already says.
+            None if matches!(exchange.end, ConnEnd::TlsFailed(_)) => {}
+            None if exchange.bytes_in > 0
+                && crate::transport::escaped_tls_record(&exchange.raw_prefix) =>
+            {
+                problems.push(Problem::SpeaksTls {
+                    prefix: exchange.raw_prefix.chars().take(TLS_PREFIX_CHARS).collect(),
+                })
+            }
             None if exchange.bytes_in > 0 => problems.push(Problem::NotHttp {
                 prefix: exchange.raw_prefix.chars().take(PREFIX_CHARS).collect(),
             }),
@@ -269,7 +290,7 @@ impl ResponseCheck {
                     received: exchange.bytes_in,
                 }),
                 Ending::Tls | Ending::Io => problems.push(Problem::Other {
-                    detail: format!("{:?}", exchange.end),
+                    detail: exchange.end.to_string(),
                 }),
                 _ => {}
             }
@@ -455,6 +476,7 @@ mod tests {
             .iter()
             .map(|p| match p {
                 Problem::NotHttp { .. } => "not-http",
+                Problem::SpeaksTls { .. } => "speaks-tls",
                 Problem::MalformedStatusLine { .. } => "status-line",
                 Problem::InvalidHeader { .. } => "header",
                 Problem::HeaderBlockTooLarge { .. } => "too-large",
@@ -597,6 +619,30 @@ mod tests {
             ),
         );
         assert!(head.clean(), "{head:?}");
+    }
+
+    /// TLS bytes are a TLS peer talking, never a malformed HTTP answer: a TLS port's alert to
+    /// plain HTTP, and the server's half of a verified handshake that failed on the certificate.
+    #[test]
+    fn tls_bytes_are_no_malformed_answer() {
+        let alert = check(b"\x15\x03\x03\x00\x02\x02\x32", ConnEnd::Fin);
+        assert_eq!(kinds(&alert), ["speaks-tls"], "{alert:?}");
+        assert!(alert.malformed().is_empty());
+        assert!(alert.problems[0]
+            .to_string()
+            .ends_with("the port speaks TLS"));
+
+        let hello = b"\x16\x03\x03\x00\x7a\x02\x00\x00\x76\x03\x03";
+        let failed = check(
+            hello,
+            ConnEnd::TlsFailed("invalid certificate: unknown issuer".into()),
+        );
+        assert!(failed.malformed().is_empty(), "{failed:?}");
+        assert_eq!(kinds(&failed), ["other"]);
+        assert_eq!(
+            failed.problems[0].to_string(),
+            "TLS handshake failed: invalid certificate: unknown issuer"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod markdown;
 pub mod model;
 pub mod progress;
+pub mod shell;
 pub mod style;
 
 use std::io::{IsTerminal, Write};

@@ -183,6 +183,103 @@ pub enum Problem {
     OutOfRange { key: String, expected: String },
     #[error("`{key}` is empty (leave the key out to use the default)")]
     EmptyList { key: String },
+    #[error("the file is not valid UTF-8 here; a scenario is UTF-8 text")]
+    InvalidUtf8,
+    #[error("a control character ({code}) is not allowed in a scenario file")]
+    ControlCharacter { code: String },
+    #[error("YAML tags (`!{tag}`) are not part of the scenario format")]
+    Tag { tag: String },
+}
+
+/// Header names whose values an excerpt never shows: the ones reports always mask, and names
+/// that say they hold a secret.
+fn secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    crate::probe::engine::ALWAYS_MASKED
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(name))
+        || [
+            "auth", "token", "secret", "password", "passwd", "api-key", "apikey", "session",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
+}
+
+/// A scenario line with its secrets masked: the value of a `Name: value` whose name says it
+/// is secret, and the `user:password@` of a URL. Returns the line and the (1-based, in
+/// characters) column moved onto the mask when it pointed into what was masked.
+pub fn mask_secrets(line: &str, column: usize) -> (String, usize) {
+    let mut out = line.to_string();
+    let mut column = column;
+    // `user:password@` in a URL.
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let authority_end = rest
+            .find(['/', '?', '#', ' ', '"', '\''])
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            let start = scheme_end + 3;
+            let start_col = out[..start].chars().count() + 1;
+            let end_col = out[..start + at].chars().count() + 1;
+            out.replace_range(start..start + at, "***");
+            if column > start_col {
+                column = if column >= end_col {
+                    column - (end_col - start_col) + 3
+                } else {
+                    start_col
+                };
+            }
+        }
+    }
+    // `Authorization: Bearer …` in a block mapping (to the end of the line) or a flow one
+    // (to the next `,` or `}`), quoted or not.
+    let mut from = 0;
+    while let Some(found) = out[from..].find(": ") {
+        let colon = from + found;
+        from = colon + 2;
+        let key_start = out[..colon]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "-_\"'".contains(c)))
+            .map_or(0, |i| i + 1);
+        let name = out[key_start..colon].trim_matches(['"', '\'']);
+        if name.is_empty() || !secret_name(name) {
+            continue;
+        }
+        let value_start =
+            colon + 2 + (out[colon + 2..].len() - out[colon + 2..].trim_start().len());
+        let in_flow = out[..key_start].matches('{').count() > out[..key_start].matches('}').count();
+        let quote = out[value_start..]
+            .chars()
+            .next()
+            .filter(|c| *c == '"' || *c == '\'');
+        let value_end = match quote {
+            // A quoted value ends at its closing quote (a `,` inside it is text); an unclosed
+            // one runs to the end of the line.
+            Some(q) => out[value_start + 1..]
+                .find(q)
+                .map_or(out.len(), |i| value_start + 1 + i + 1),
+            None if in_flow => out[value_start..]
+                .find([',', '}'])
+                .map_or(out.len(), |i| value_start + i),
+            None => out.len(),
+        };
+        let value = out[value_start..value_end].trim_end();
+        if value.is_empty() || value == "***" {
+            continue;
+        }
+        let value_end = value_start + value.len();
+        let value_col = out[..value_start].chars().count() + 1;
+        let end_col = out[..value_end].chars().count() + 1;
+        out.replace_range(value_start..value_end, "***");
+        if column > value_col {
+            column = if column >= end_col {
+                column - (end_col - value_col) + 3
+            } else {
+                value_col
+            };
+        }
+        from = value_start + 3;
+    }
+    (out, column)
 }
 
 fn expected_keys(expected: &[String]) -> String {
@@ -222,6 +319,47 @@ fn verdicts() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpts_mask_secrets() {
+        let cases: &[(&str, usize, &str, usize)] = &[
+            (
+                "    url: http://admin:hunter2@127.0.0.1:1/",
+                10,
+                "    url: http://***@127.0.0.1:1/",
+                10,
+            ),
+            (
+                "      Authorization: Bearer sekrit",
+                22,
+                "      Authorization: ***",
+                22,
+            ),
+            ("      X-Api-Key: sekrit", 20, "      X-Api-Key: ***", 18),
+            ("      X-Api-Key: sekrit", 24, "      X-Api-Key: ***", 21),
+            (
+                "    headers: { X-Token: \"a, b\", X-Retries: 3 }",
+                40,
+                "    headers: { X-Token: ***, X-Retries: 3 }",
+                37,
+            ),
+            ("      X-Retries: 3", 18, "      X-Retries: 3", 18),
+            ("  listner:", 3, "  listner:", 3),
+            (
+                "    headers: { X-Api-Key: hunter2, X-B: [ }",
+                43,
+                "    headers: { X-Api-Key: ***, X-B: [ }",
+                39,
+            ),
+        ];
+        for (line, column, want, want_column) in cases {
+            assert_eq!(
+                mask_secrets(line, *column),
+                (want.to_string(), *want_column),
+                "{line}"
+            );
+        }
+    }
 
     #[test]
     fn caret_sits_under_the_column() {

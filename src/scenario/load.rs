@@ -19,8 +19,8 @@ use crate::probe::mtu::MtuSpec;
 use crate::probe::rate::{RateSpec, CEILING_DURATION, CEILING_RATE, CEILING_REQUESTS};
 use crate::probe::{Family, Limits, ProbeSpec};
 use crate::profile::Profile;
-use crate::target::{Role, Target};
-use crate::transport::pmtu;
+use crate::target::{Role, Target, TargetError};
+use crate::transport::{is_token, pmtu};
 
 /// Scenario files are a few kilobytes; anything this big is the wrong file.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -50,17 +50,32 @@ pub fn load_file_as(
         source,
     };
     let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(read_error)?;
-    if text.len() as u64 > MAX_FILE_BYTES {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(ScenarioError::TooLarge {
             path: path.to_path_buf(),
             limit: MAX_FILE_BYTES,
         });
     }
-    load_str_as(&text, &path.display().to_string(), ctx, owner)
+    let origin = path.display().to_string();
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            // Where the bad bytes are, on the line as far as it reads: the prefix before them
+            // is the same in the lossy copy.
+            let at = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes());
+            let source = Source {
+                text: &lossy,
+                origin: &origin,
+            };
+            return Err(source.error(at, Problem::InvalidUtf8));
+        }
+    };
+    load_str_as(&text, &origin, ctx, owner)
 }
 
 /// Loads a scenario from text; `origin` names it in errors and gives the default name.
@@ -76,6 +91,19 @@ pub fn load_str_as(
     owner: Ownership,
 ) -> Result<Scenario, ScenarioError> {
     let source = Source { text, origin };
+    // libyaml reports a control character by its position in the stream alone; say where it
+    // is and which one.
+    if let Some((at, c)) = text
+        .char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(source.error(
+            at,
+            Problem::ControlCharacter {
+                code: format!("U+{:04X}", c as u32),
+            },
+        ));
+    }
     let (substituted, offsets) =
         substitute(text, ctx.vars).map_err(|(at, problem)| source.error(at, problem))?;
     let raw: RawScenario = yaml::parse(&substituted).map_err(|e| {
@@ -163,6 +191,21 @@ struct Source<'a> {
 impl Source<'_> {
     fn error(&self, offset: usize, problem: Problem) -> ScenarioError {
         let (line, column, source_line) = self.line_column(offset);
+        // The excerpt must not show a secret the file holds (a password in a URL, a token in
+        // a header); the caret stays at the masked value when it pointed inside it.
+        let (source_line, column) = super::error::mask_secrets(&source_line, column);
+        // Control bytes would act on the terminal; one replacement character each keeps the
+        // caret's column.
+        let source_line: String = source_line
+            .chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect();
         ScenarioError::Invalid(Box::new(Diagnostic {
             origin: self.origin.to_string(),
             line,
@@ -326,21 +369,16 @@ impl Checker<'_> {
     fn target(&self, role: Role, raw: RawTarget) -> Result<Target, ScenarioError> {
         let url = raw.url;
         let mut target = Target::parse(role, &url.value).map_err(|e| {
-            self.at(
-                url.id,
-                Problem::BadUrl {
+            let problem = match e {
+                // A scenario has its own place for credentials: say that one.
+                TargetError::Credentials { .. } => Problem::UrlCredentials { role },
+                e => Problem::BadUrl {
                     role,
                     why: e.to_string(),
                 },
-            )
+            };
+            self.at(url.id, problem)
         })?;
-        // Target drops credentials silently; a person who wrote them expects them used, and
-        // they would end up unmasked in reports.
-        if let Ok(parsed) = url::Url::parse(&url.value) {
-            if !parsed.username().is_empty() || parsed.password().is_some() {
-                return Err(self.at(url.id, Problem::UrlCredentials { role }));
-            }
-        }
         if let Some(sni) = raw.sni {
             if !target.is_tls() {
                 return Err(self.at(sni.id, Problem::SniWithoutTls { role }));
@@ -1029,12 +1067,4 @@ fn not_positive(key: &str) -> Problem {
     Problem::NotPositive {
         key: key.to_string(),
     }
-}
-
-/// An HTTP token (RFC 9110 §5.6.2): what header names and methods are made of.
-fn is_token(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

@@ -13,7 +13,7 @@ mod units;
 mod vars;
 mod yaml;
 
-pub use error::{Diagnostic, Problem, ScenarioError};
+pub use error::{mask_secrets, Diagnostic, Problem, ScenarioError};
 pub use load::{load_file, load_file_as, load_str, load_str_as, Ownership};
 pub use model::{Expectation, LimitExpectation, LoadContext, Scenario, ALWAYS_MASKED};
 pub use units::{parse_duration, parse_size};

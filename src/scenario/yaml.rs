@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::convert::Infallible;
 use std::fmt;
 
-use serde::de::{Deserialize, DeserializeOwned, Deserializer, IgnoredAny, Visitor};
+use serde::de::{Deserialize, DeserializeOwned, Deserializer, Visitor};
 
 use super::error::Problem;
 
@@ -89,6 +89,75 @@ impl Drop for Session {
     }
 }
 
+/// Any YAML document without tags. serde_yaml hands a tagged value (`targets: !evil`) to a
+/// struct as if the tag were not there; the format has no tags, so a tag is an error, at the
+/// tagged value, instead of a silent drop.
+struct Untagged;
+
+/// Marks the error a tag raises, so [`translate`] can tell it from serde's own messages.
+const TAG_SIGNAL: &str = "\u{1}lbprobe-yaml-tag\u{1}";
+
+impl<'de> Deserialize<'de> for Untagged {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UntaggedVisitor)
+    }
+}
+
+struct UntaggedVisitor;
+
+impl<'de> Visitor<'de> for UntaggedVisitor {
+    type Value = Untagged;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Untagged, E> {
+        Ok(Untagged)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Untagged, E> {
+        Ok(Untagged)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Untagged, E> {
+        Ok(Untagged)
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<Untagged, E> {
+        Ok(Untagged)
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<Untagged, E> {
+        Ok(Untagged)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Untagged, E> {
+        Ok(Untagged)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Untagged, E> {
+        Ok(Untagged)
+    }
+    fn visit_unit<E>(self) -> Result<Untagged, E> {
+        Ok(Untagged)
+    }
+    fn visit_none<E>(self) -> Result<Untagged, E> {
+        Ok(Untagged)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Untagged, D::Error> {
+        Untagged::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Untagged, A::Error> {
+        while seq.next_element::<Untagged>()?.is_some() {}
+        Ok(Untagged)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Untagged, A::Error> {
+        while map.next_entry::<Untagged, Untagged>()?.is_some() {}
+        Ok(Untagged)
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Untagged, A::Error> {
+        let (tag, _) = data.variant::<String>()?;
+        Err(serde::de::Error::custom(format!(
+            "{TAG_SIGNAL}{tag}{TAG_SIGNAL}"
+        )))
+    }
+}
+
 /// A YAML or shape error, with byte offsets into the parsed text.
 #[derive(Debug)]
 pub(crate) struct YamlError {
@@ -105,7 +174,7 @@ pub(crate) fn parse<T: DeserializeOwned>(text: &str) -> Result<T, Box<YamlError>
     // deserialization reaches it, so a shape error in the part before would hide it: an
     // unclosed `[` would read as "found sequence". A first pass that accepts any shape
     // surfaces syntax errors first.
-    serde_yaml::from_str::<IgnoredAny>(text).map_err(|e| translate(text, &e))?;
+    serde_yaml::from_str::<Untagged>(text).map_err(|e| translate(text, &e))?;
     let _session = Session::start(None);
     serde_yaml::from_str(text).map_err(|e| translate(text, &e))
 }
@@ -129,6 +198,15 @@ fn translate(text: &str, error: &serde_yaml::Error) -> Box<YamlError> {
         if let Some(at) = message.find(&suffix) {
             message.replace_range(at..at + suffix.len(), "");
         }
+    }
+    if let Some(tag) = message.split(TAG_SIGNAL).nth(1) {
+        return Box::new(YamlError {
+            offset,
+            problem: Problem::Tag {
+                tag: tag.to_string(),
+            },
+            context: None,
+        });
     }
     if let Some(problem) = shape_problem(&message) {
         return Box::new(YamlError {

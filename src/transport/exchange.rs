@@ -76,14 +76,16 @@ fn tls_info(conn: &rustls::ClientConnection) -> TlsInfo {
     let version = match conn.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
-        Some(other) => format!("{other:?}"),
+        Some(other) => format!("TLS version {:#06x}", u16::from(other)),
         None => "unknown".to_string(),
     };
     TlsInfo {
         version,
         cipher: conn
             .negotiated_cipher_suite()
-            .map_or_else(|| "unknown".to_string(), |c| format!("{:?}", c.suite())),
+            .and_then(|c| c.suite().as_str())
+            .unwrap_or("unknown")
+            .to_string(),
         alpn: conn
             .alpn_protocol()
             .map(|a| String::from_utf8_lossy(a).into_owned()),
@@ -377,7 +379,7 @@ fn read_error(e: io::Error) -> ReadEnd {
         return ReadEnd::Other(ConnEnd::Reset);
     }
     if let Some(tls_error) = rustls_error(&e) {
-        return ReadEnd::Other(ConnEnd::TlsAlert(tls_error.to_string()));
+        return ReadEnd::Other(ConnEnd::TlsAlert(tls::error_words(tls_error)));
     }
     ReadEnd::Other(ConnEnd::Io(e.to_string()))
 }
@@ -563,10 +565,11 @@ fn handshake_error(e: &io::Error, seen: &[u8]) -> String {
     let not_tls = !seen.is_empty() && !looks_like_tls_record(seen);
     let what = || escape_bytes(&seen[..seen.len().min(64)]);
     if let Some(tls_error) = rustls_error(e) {
+        let words = tls::error_words(tls_error);
         if not_tls {
-            return format!("peer sent no TLS ({tls_error}): {}", what());
+            return format!("peer sent no TLS ({words}): {}", what());
         }
-        return tls_error.to_string();
+        return words;
     }
     match e.kind() {
         io::ErrorKind::UnexpectedEof if not_tls => {

@@ -7,6 +7,7 @@
 pub mod client_hello;
 pub mod exchange;
 pub mod keepalive;
+pub mod mask;
 pub mod partial;
 pub mod pmtu;
 pub mod response;
@@ -155,6 +156,27 @@ pub enum ConnEnd {
     Io(String),
 }
 
+/// How a connection ended, in words for a person: `connection refused`, `unreachable: No route
+/// to host (os error 113)`, `TLS handshake failed: the certificate is not issued by a trusted
+/// CA`. Never the variant's name.
+impl std::fmt::Display for ConnEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnEnd::Complete => f.write_str("complete"),
+            ConnEnd::Fin => f.write_str("closed (FIN)"),
+            ConnEnd::Reset => f.write_str("reset (RST)"),
+            ConnEnd::Timeout => f.write_str("no answer in time"),
+            ConnEnd::SizeBound => f.write_str("stopped at the size bound"),
+            ConnEnd::ConnectRefused => f.write_str("connection refused"),
+            ConnEnd::ConnectTimeout => f.write_str("the TCP handshake timed out"),
+            ConnEnd::Unreachable(why) => write!(f, "unreachable: {why}"),
+            ConnEnd::TlsFailed(why) => write!(f, "TLS handshake failed: {why}"),
+            ConnEnd::TlsAlert(why) => write!(f, "TLS alert: {why}"),
+            ConnEnd::Io(why) => write!(f, "I/O error: {why}"),
+        }
+    }
+}
+
 impl ConnEnd {
     /// True when no TCP connection was ever established.
     pub fn never_connected(&self) -> bool {
@@ -262,6 +284,12 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// Whether bytes escaped by [`escape_bytes`] start a TLS record: a handshake (0x16) or an
+/// alert (0x15) of a 3.x version. Such bytes are a TLS peer talking, never an HTTP answer.
+pub fn escaped_tls_record(escaped: &str) -> bool {
+    escaped.starts_with("\\x16\\x03") || escaped.starts_with("\\x15\\x03")
+}
+
 /// Inverse of [`escape_bytes`], also used by probe templates to write raw bytes in YAML.
 pub fn unescape_bytes(text: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(text.len());
@@ -296,6 +324,16 @@ pub fn unescape_bytes(text: &str) -> Result<Vec<u8>, String> {
         i += 2;
     }
     Ok(out)
+}
+
+/// An RFC 9110 token character (§5.6.2): what header names and methods are made of.
+pub fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A non-empty RFC 9110 token.
+pub fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(is_token_byte)
 }
 
 #[cfg(test)]

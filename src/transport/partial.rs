@@ -67,7 +67,7 @@ pub async fn send_then_close(
     let tcp = match connect_endpoint(endpoint, bounds).await {
         Ok(tcp) => tcp,
         Err(end) => {
-            result.before = Reaction::Failed(format!("{end:?}"));
+            result.before = Reaction::Failed(end.to_string());
             result.exchange.end = end;
             result.exchange.timings.total_ms = ms_since(started);
             return result;
@@ -89,7 +89,7 @@ pub async fn send_then_close(
                     cut_and_close(&mut stream, request, pause, linger, bounds, &mut result).await;
                 }
                 Err(failure) => {
-                    result.before = Reaction::Failed(format!("{:?}", failure.end));
+                    result.before = Reaction::Failed(failure.end.to_string());
                     result.exchange.end = failure.end;
                     result.exchange.bytes_in = failure.bytes_in;
                 }

@@ -358,7 +358,7 @@ fn parse_header_line(
             super::escape_bytes(prefix(name, 80))
         ));
     }
-    if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
+    if name.is_empty() || !name.iter().all(|&b| super::is_token_byte(b)) {
         response.problems.push(format!(
             "invalid header name: {}",
             super::escape_bytes(prefix(name, 80))
@@ -381,11 +381,6 @@ fn parse_header_line(
         return;
     }
     response.headers.push((text(name), text(value)));
-}
-
-/// RFC 9110 token characters.
-fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Header text for humans: kept as is when it is printable UTF-8, escaped otherwise so control

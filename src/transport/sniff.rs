@@ -12,8 +12,15 @@ use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, IpFamily, Wire};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "speaks", rename_all = "kebab-case")]
 pub enum Sniff {
-    /// A TLS handshake got a ServerHello (certificate not verified: we only ask what it speaks).
-    Tls { version: Option<String> },
+    /// A TLS handshake got a ServerHello. The handshake accepts any certificate (it only asks
+    /// what the port speaks, and nothing is sent over it); `certificate` is the presented chain
+    /// checked against the user's trust settings, `None` when the handshake did not get as far
+    /// as a certificate.
+    Tls {
+        version: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        certificate: Option<tls::CertCheck>,
+    },
     /// A plain HTTP request got an HTTP status line back.
     PlainHttp { status: u16 },
     /// Connected, but neither TLS nor HTTP came back; `detail` says what did.
@@ -26,24 +33,29 @@ pub enum Sniff {
 /// ClientHello with a 400 or a close, which is cheap), then plain HTTP.
 ///
 /// TLS is tried without certificate verification and with `server_name` as SNI (an IP literal
-/// sends none). Each attempt is bounded by `bounds` like an exchange.
+/// sends none); the certificate is then checked against the web PKI's roots. Each attempt is
+/// bounded by `bounds` like an exchange.
 pub async fn sniff(host: &str, port: u16, server_name: &str, bounds: &Bounds) -> Sniff {
     let authority = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
-    sniff_over(host, port, None, server_name, &authority, bounds).await
+    let trust = tls::TlsSettings::verified();
+    sniff_over(host, port, None, server_name, &authority, &trust, bounds).await
 }
 
 /// [`sniff`] of `host:port` (over one address family only when `family` is given), naming
 /// `authority` in the plain GET's Host header: the URL's, when `--connect-to` points elsewhere.
+/// A presented certificate is checked against `trust` (the target's CA file or the web PKI;
+/// not at all when verification is off).
 pub async fn sniff_over(
     host: &str,
     port: u16,
     family: Option<IpFamily>,
     server_name: &str,
     authority: &str,
+    trust: &tls::TlsSettings,
     bounds: &Bounds,
 ) -> Sniff {
     let tcp = match connect_measured(host, port, family, bounds).await.0 {
@@ -61,13 +73,20 @@ pub async fn sniff_over(
     let tls_answer =
         match tls_handshake(tcp, server_name, &tls::TlsSettings::insecure(), deadline).await {
             Ok(stream) => {
-                let version = stream.get_ref().1.protocol_version().map(version_name);
-                return Sniff::Tls { version };
+                let conn = stream.get_ref().1;
+                let version = conn.protocol_version().map(version_name);
+                let chain = conn.peer_certificates().unwrap_or(&[]);
+                let certificate = Some(tls::check_certificate(chain, server_name, trust));
+                return Sniff::Tls {
+                    version,
+                    certificate,
+                };
             }
             Err(failure) if failure.peer_spoke_tls() => {
                 // A ServerHello or an alert is TLS even when we could not agree on the rest.
                 return Sniff::Tls {
                     version: server_hello_version(&failure.seen),
+                    certificate: None,
                 };
             }
             Err(failure) => failure.seen,
@@ -108,23 +127,7 @@ pub async fn sniff_over(
         };
     }
     Sniff::Neither {
-        detail: format!("no answer ({})", end_name(&ex.end)),
-    }
-}
-
-fn end_name(end: &ConnEnd) -> String {
-    match end {
-        ConnEnd::Complete => "complete".into(),
-        ConnEnd::Fin => "closed".into(),
-        ConnEnd::Reset => "reset".into(),
-        ConnEnd::Timeout => "timeout".into(),
-        ConnEnd::SizeBound => "size bound".into(),
-        ConnEnd::ConnectRefused => "connection refused".into(),
-        ConnEnd::ConnectTimeout => "connect timeout".into(),
-        ConnEnd::Unreachable(why)
-        | ConnEnd::TlsFailed(why)
-        | ConnEnd::TlsAlert(why)
-        | ConnEnd::Io(why) => why.clone(),
+        detail: format!("no answer ({})", ex.end),
     }
 }
 
@@ -135,7 +138,7 @@ fn version_name(v: ProtocolVersion) -> String {
         ProtocolVersion::TLSv1_1 => "TLSv1.1".into(),
         ProtocolVersion::TLSv1_0 => "TLSv1.0".into(),
         ProtocolVersion::SSLv3 => "SSLv3".into(),
-        other => format!("{other:?}"),
+        other => format!("TLS version {:#06x}", u16::from(other)),
     }
 }
 

@@ -15,7 +15,7 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a TLS client checks the server and proves who it is. The files are read when a
 /// configuration is first built ([`client_config`]); scenario loading and `scan` build it
@@ -279,6 +279,356 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
+/// What a certificate check against the user's trust settings found. The sniff makes it from
+/// the chain its handshake was shown, without sending anything over that connection: whether a
+/// port speaks TLS never depends on trusting it, and whether it can be trusted is its own fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum CertCheck {
+    /// Verification is off (`--insecure`, `tls-verify: false`): the certificate was not judged.
+    NotChecked,
+    /// The chain verifies for the name against `against` (`the web PKI's roots`, `the CA file
+    /// ca.pem`).
+    Verified { against: String },
+    /// It does not; `why` in words (`self-signed: ...`, `expired 3 days ago`).
+    Failed {
+        against: String,
+        fault: CertFault,
+        why: String,
+        /// Its issuer is its own subject.
+        self_signed: bool,
+    },
+}
+
+/// Why a certificate does not verify, by what fixes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertFault {
+    /// No trusted CA signed it (self-signed, a private CA, a missing intermediate): trusting
+    /// the CA fixes it.
+    UnknownIssuer,
+    /// A CA certificate (basic constraints CA:TRUE) presented as the server's own: rustls
+    /// refuses it even when it is trusted; OpenSSL-based proxies accept it once trusted.
+    CaAsServer,
+    Expired,
+    NotYetValid,
+    /// Not valid for the name asked for.
+    WrongName,
+    Other,
+}
+
+impl CertCheck {
+    /// One line for a person: `verifies against the CA file ca.pem`, `does not verify against
+    /// the web PKI's roots: self-signed, ...`.
+    pub fn words(&self) -> String {
+        match self {
+            CertCheck::NotChecked => "not checked (verification is off)".into(),
+            CertCheck::Verified { against } => format!("verifies against {against}"),
+            CertCheck::Failed { against, why, .. } => {
+                format!("does not verify against {against}: {why}")
+            }
+        }
+    }
+}
+
+/// Check `chain` (end entity first) for `server_name` against what `settings` trusts, offline:
+/// the same verifier a verifying handshake uses, run on a chain an unverified handshake was
+/// shown.
+pub fn check_certificate(
+    chain: &[CertificateDer<'_>],
+    server_name: &str,
+    settings: &TlsSettings,
+) -> CertCheck {
+    if !settings.verify {
+        return CertCheck::NotChecked;
+    }
+    let against = match &settings.ca_file {
+        Some(path) => format!("the CA file {}", path.display()),
+        None => "the web PKI's roots".to_string(),
+    };
+    let failed = |fault: CertFault, why: String, self_signed: bool| CertCheck::Failed {
+        against: against.clone(),
+        fault,
+        why,
+        self_signed,
+    };
+    let Some((end_entity, intermediates)) = chain.split_first() else {
+        return failed(
+            CertFault::Other,
+            "the server presented no certificate".into(),
+            false,
+        );
+    };
+    let self_signed = self_issued(end_entity).unwrap_or(false);
+    let roots = match &settings.ca_file {
+        Some(path) => match ca_roots(path) {
+            Ok(roots) => roots,
+            Err(e) => return failed(CertFault::Other, e.to_string(), self_signed),
+        },
+        None => RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    let Some(name) = self::server_name(server_name) else {
+        return failed(
+            CertFault::Other,
+            format!("{server_name} is not a name a certificate can be checked for"),
+            self_signed,
+        );
+    };
+    let verifier = match rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider(),
+    )
+    .build()
+    {
+        Ok(v) => v,
+        Err(e) => return failed(CertFault::Other, e.to_string(), self_signed),
+    };
+    match verifier.verify_server_cert(end_entity, intermediates, &name, &[], UnixTime::now()) {
+        Ok(_) => CertCheck::Verified { against },
+        Err(e) => {
+            let (fault, why) = certificate_fault(&e, self_signed);
+            failed(fault, why, self_signed)
+        }
+    }
+}
+
+/// What a failed certificate check means, and in words that name the reason (self-signed, a CA
+/// certificate used as the server's own, unknown issuer, expired, wrong name).
+fn certificate_fault(e: &rustls::Error, self_signed: bool) -> (CertFault, String) {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(cert) = e else {
+        return (CertFault::Other, error_words(e));
+    };
+    let signed = if self_signed {
+        "self-signed (its issuer is itself), "
+    } else {
+        ""
+    };
+    match cert {
+        C::UnknownIssuer => (
+            CertFault::UnknownIssuer,
+            if self_signed {
+                "self-signed (its issuer is itself): no trusted CA vouches for it".into()
+            } else {
+                "unknown issuer: no trusted CA signed it (a private CA, or the server leaves out its intermediate certificates)".into()
+            },
+        ),
+        C::Other(other) if ca_used_as_end_entity(other) => (
+            CertFault::CaAsServer,
+            format!(
+                "{signed}a CA certificate (basic constraints CA:TRUE, as `openssl req -x509` makes by default) used as the server's own certificate"
+            ),
+        ),
+        C::Expired | C::ExpiredContext { .. } => (CertFault::Expired, certificate_words(cert)),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            (CertFault::NotYetValid, certificate_words(cert))
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            (CertFault::WrongName, format!("{signed}{}", certificate_words(cert)))
+        }
+        _ => (CertFault::Other, format!("{signed}{}", certificate_words(cert))),
+    }
+}
+
+fn ca_used_as_end_entity(other: &rustls::OtherError) -> bool {
+    matches!(
+        other.0.downcast_ref::<webpki::Error>(),
+        Some(webpki::Error::CaUsedAsEndEntity)
+    )
+}
+
+/// A rustls error in words. rustls's own texts print many reasons as Rust values
+/// (`invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))`); people read these.
+pub fn error_words(e: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match e {
+        E::InvalidCertificate(cert) => format!("invalid certificate: {}", certificate_words(cert)),
+        E::AlertReceived(alert) => format!(
+            "the peer sent a fatal TLS alert: {}",
+            alert
+                .as_str()
+                .map_or_else(|| "an unknown alert".to_string(), name_words)
+        ),
+        E::PeerIncompatible(why) => format!(
+            "the peer has nothing in common with us: {}",
+            name_words(&format!("{why:?}"))
+        ),
+        E::PeerMisbehaved(why) => format!(
+            "the peer broke the TLS protocol: {}",
+            name_words(&format!("{why:?}"))
+        ),
+        E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
+            "the peer sent an unexpected TLS message".into()
+        }
+        E::InvalidMessage(why) => format!(
+            "the peer sent a corrupt TLS message: {}",
+            name_words(&format!("{why:?}"))
+        ),
+        E::NoCertificatesPresented => "the peer sent no certificate".into(),
+        E::DecryptError => "cannot decrypt the peer's message".into(),
+        E::NoApplicationProtocol => "the peer supports none of the offered protocols (ALPN)".into(),
+        E::General(why) => why.clone(),
+        E::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
+            Some(w) => webpki_words(w),
+            None => other.to_string(),
+        },
+        other => {
+            // rustls's text for the rest is plain words already.
+            let text = other.to_string();
+            if text.contains('(') || text.contains('{') {
+                name_words(&format!("{other:?}"))
+            } else {
+                text
+            }
+        }
+    }
+}
+
+/// A certificate error in words.
+fn certificate_words(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        C::BadEncoding => "the certificate is not correctly encoded".into(),
+        C::Expired => "the certificate has expired".into(),
+        C::ExpiredContext { time, not_after } => format!(
+            "the certificate expired {} ago",
+            ago(time.as_secs().saturating_sub(not_after.as_secs()))
+        ),
+        C::NotValidYet => "the certificate is not valid yet".into(),
+        C::NotValidYetContext { time, not_before } => format!(
+            "the certificate becomes valid only in {}",
+            ago(not_before.as_secs().saturating_sub(time.as_secs()))
+        ),
+        C::Revoked => "the certificate is revoked".into(),
+        C::UnknownIssuer => "unknown issuer: no trusted CA signed the certificate".into(),
+        C::BadSignature => "the certificate's signature does not match its issuer's key".into(),
+        C::NotValidForName => "the certificate is not valid for the name asked for".into(),
+        C::NotValidForNameContext {
+            expected,
+            presented,
+        } => {
+            let names = if presented.is_empty() {
+                "no names at all".to_string()
+            } else {
+                let names: Vec<&str> = presented.iter().map(|n| presented_name(n)).collect();
+                names.join(", ")
+            };
+            format!(
+                "the certificate is not valid for {} (it names {names})",
+                expected.to_str()
+            )
+        }
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "the certificate is not meant for TLS servers (its extended key usage)".into()
+        }
+        C::ApplicationVerificationFailure => "the certificate was refused".into(),
+        C::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
+            Some(w) => webpki_words(w),
+            None => other.to_string(),
+        },
+        other => name_words(&format!("{other:?}")),
+    }
+}
+
+fn webpki_words(e: &webpki::Error) -> String {
+    match e {
+        webpki::Error::CaUsedAsEndEntity => {
+            "a CA certificate (basic constraints CA:TRUE) used as the server's own certificate"
+                .into()
+        }
+        webpki::Error::EndEntityUsedAsCa => "a server certificate used as a CA in the chain".into(),
+        other => name_words(&format!("{other:?}")),
+    }
+}
+
+/// A name a certificate carries, as webpki renders it for an error (`DnsName("localhost")`,
+/// `IpAddress(127.0.0.1)`): the name alone.
+fn presented_name(rendered: &str) -> &str {
+    rendered
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .map(|inner| inner.trim_matches('"'))
+        .unwrap_or(rendered)
+}
+
+/// `3 days`, `5 h`, `40 s`.
+fn ago(secs: u64) -> String {
+    match secs {
+        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
+        s if s >= 2 * 3600 => format!("{} h", s / 3600),
+        s if s >= 120 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// The leading name of a Rust value's rendering, as lower-case words:
+/// `NoCipherSuitesInCommon` -> `no cipher suites in common`. For the many reasons rustls
+/// only names; the payload (if any) is dropped.
+fn name_words(rendered: &str) -> String {
+    let name: String = rendered
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push(' ');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(c.to_ascii_lowercase());
+    }
+    if out.is_empty() {
+        "an unnamed reason".into()
+    } else {
+        out
+    }
+}
+
+/// Whether a certificate's issuer is its own subject (self-signed or at least self-issued),
+/// read from its DER: `None` when it does not parse. rustls-webpki keeps the names to itself,
+/// and two fields do not justify an X.509 parsing crate.
+fn self_issued(cert: &[u8]) -> Option<bool> {
+    let (_, certificate, _) = der_element(cert)?;
+    let (_, tbs, _) = der_element(certificate)?;
+    let mut rest = tbs;
+    let mut fields = Vec::with_capacity(6);
+    while fields.len() < 6 {
+        let (tag, _, after) = der_element(rest)?;
+        let whole = &rest[..rest.len() - after.len()];
+        // The version is an optional explicit [0]; the rest are in order: serial, signature
+        // algorithm, issuer, validity, subject.
+        if !(fields.is_empty() && tag == 0xa0) {
+            fields.push(whole);
+        }
+        rest = after;
+    }
+    Some(fields[2] == fields[4])
+}
+
+/// One DER element: its tag, its contents, and the bytes after it.
+fn der_element(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *bytes.first()?;
+    let first = *bytes.get(1)?;
+    let (len, header) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let len = bytes
+            .get(2..2 + n)?
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, 2 + n)
+    };
+    let end = header.checked_add(len)?;
+    Some((tag, bytes.get(header..end)?, bytes.get(end..)?))
+}
+
 /// The TLS server name for `name`: an IP literal (IPv6 with or without brackets) becomes an
 /// IP-address name (no SNI is sent for it), anything else a DNS name. `None` when `name` is
 /// neither (empty, spaces, ...).
@@ -375,6 +725,89 @@ mod tests {
         };
         let e = client_config(&settings, Alpn::None).unwrap_err();
         assert!(e.to_string().contains("openssl pkey"), "{e}");
+    }
+
+    fn der(pem: &str) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn self_signed_certificates_are_told_from_issued_ones() {
+        let own = crate::lab::cert::self_signed(&["localhost"]).unwrap();
+        assert_eq!(self_issued(&der(&own.cert_pem)), Some(true));
+        let ca = crate::lab::cert::LabCa::new("test CA").unwrap();
+        let issued = ca.server(&["localhost"]).unwrap();
+        assert_eq!(self_issued(&der(&issued.cert_pem)), Some(false));
+        assert_eq!(self_issued(b"\x30\x03\x02"), None);
+        assert_eq!(self_issued(b""), None);
+    }
+
+    #[test]
+    fn certificates_are_checked_against_what_the_user_trusts() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::lab::cert::LabCa::new("test CA").unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, &ca.cert_pem).unwrap();
+        let chain = [der(&ca.server(&["localhost"]).unwrap().cert_pem)];
+        let with_ca = TlsSettings {
+            ca_file: Some(ca_file.clone()),
+            ..TlsSettings::verified()
+        };
+        assert_eq!(
+            check_certificate(&chain, "localhost", &with_ca),
+            CertCheck::Verified {
+                against: format!("the CA file {}", ca_file.display())
+            }
+        );
+        let CertCheck::Failed { fault, why, .. } =
+            check_certificate(&chain, "other.test", &with_ca)
+        else {
+            panic!("another name must not verify");
+        };
+        assert_eq!(fault, CertFault::WrongName);
+        assert_eq!(
+            why,
+            "the certificate is not valid for other.test (it names localhost)"
+        );
+        let CertCheck::Failed {
+            fault, self_signed, ..
+        } = check_certificate(&chain, "localhost", &TlsSettings::verified())
+        else {
+            panic!("the web PKI does not know the lab CA");
+        };
+        assert_eq!((fault, self_signed), (CertFault::UnknownIssuer, false));
+        assert_eq!(
+            check_certificate(&chain, "localhost", &TlsSettings::insecure()),
+            CertCheck::NotChecked
+        );
+    }
+
+    #[test]
+    fn rustls_errors_read_as_words() {
+        let ca_as_server = rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+            rustls::OtherError(Arc::new(webpki::Error::CaUsedAsEndEntity)),
+        ));
+        assert_eq!(
+            error_words(&ca_as_server),
+            "invalid certificate: a CA certificate (basic constraints CA:TRUE) used as the server's own certificate"
+        );
+        assert_eq!(
+            error_words(&rustls::Error::AlertReceived(
+                rustls::AlertDescription::CertificateRequired
+            )),
+            "the peer sent a fatal TLS alert: certificate required"
+        );
+        assert_eq!(
+            error_words(&rustls::Error::PeerIncompatible(
+                rustls::PeerIncompatible::NoCipherSuitesInCommon
+            )),
+            "the peer has nothing in common with us: no cipher suites in common"
+        );
+        assert_eq!(name_words("Tls12NotOffered"), "tls12 not offered");
+        assert_eq!(presented_name("DnsName(\"localhost\")"), "localhost");
+        assert_eq!(presented_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(presented_name("localhost"), "localhost");
+        assert_eq!(name_words("UnknownCA"), "unknown ca");
     }
 
     #[test]

@@ -266,6 +266,7 @@ pub fn sniff_tls(role: Role) -> Obs {
         role,
         Sniff::Tls {
             version: Some("TLSv1.3".into()),
+            certificate: None,
         },
     )
 }

@@ -212,7 +212,9 @@ fn unanswered(l: &Probed<'_>) -> Option<(usize, f64)> {
     (n > 0).then_some((n, wait))
 }
 
-const RAISE_THE_WAIT: &str = "declare the listener's response-timeout (the scenario's `profile:` section) above what it really waits, so the probe waits past it";
+/// What to raise when our own wait ended before the listener answered: the latency probe waits
+/// past the longest timeout in force.
+const RAISE_THE_WAIT: &str = "declare a response-timeout above what the listener really waits (`scan --response-timeout`, or the scenario's `profile:` section), so the probe waits past it";
 
 pub(crate) fn backend_slow(
     code: u16,
