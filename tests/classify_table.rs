@@ -5,15 +5,18 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use lbprobe::catalogue::Catalogue;
 use lbprobe::classify::attribution::{self, Origin};
 use lbprobe::classify::{classify, Context, Finding, Verdict};
+use lbprobe::probe::connect::HandshakeOutcome;
 use lbprobe::probe::{templates, Family, Observation};
-use lbprobe::profile::Profile;
+use lbprobe::profile::{Numbers, Profile};
 use lbprobe::transport::tls::{CertCheck, CertFault};
 use lbprobe::transport::{ConnEnd, Sniff};
 
+use support::timing::*;
 use support::*;
 
 use Verdict::{Confirmed, Inconclusive, Reproduced, RuledOut};
@@ -1573,6 +1576,457 @@ fn identify_names_the_front_from_its_own_answers() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
+// ------------------------------------------------- gateway timeouts, measured from the listener
+
+/// `Numbers` with a response (read) timeout and a connect timeout declared.
+fn declared(response_ms: Option<u64>, connect_ms: Option<u64>) -> Numbers {
+    Numbers {
+        response_timeout: response_ms.map(Duration::from_millis),
+        connect_timeout: connect_ms.map(Duration::from_millis),
+        ..Numbers::default()
+    }
+}
+
+/// Latency requests through the listener answered `code` after each of `listener`, and straight
+/// to the backend answered 200 after each of `backend`, with fast handshakes on both sides.
+fn gateway_run(code: u16, listener: &[f64], backend: &[f64]) -> Vec<Obs> {
+    let mut o = latency(LISTENER, code, listener);
+    o.extend(latency(BACKEND, 200, backend));
+    o.push(handshakes(LISTENER, HandshakeOutcome::Ok, 0.1, 3));
+    o.push(handshakes(BACKEND, HandshakeOutcome::Ok, 0.1, 3));
+    o
+}
+
+fn gateway_timeout_rows() -> Vec<Row> {
+    const SLOW: &str = "504.backend-slow";
+    const SLOW_502: &str = "502.backend-slow";
+    const CONNECT: &str = "504.connect-timeout";
+    const T: &[f64] = &[1000.0, 1001.0, 1000.5];
+    vec![
+        row(
+            "the listener gives up after 1 s on a backend that takes 2 s; nothing documented",
+            gateway_run(504, T, &[2000.0, 2001.0, 2000.5]),
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW, Confirmed)
+        .expect(SLOW_502, RuledOut)
+        .expect(CONNECT, RuledOut)
+        .mentions(SLOW, "gives up with 504 after 1.0 s (measured)")
+        .mentions(SLOW, "up to 2 s")
+        .mentions(SLOW_502, "gives up with 504, not 502"),
+        row(
+            "the same with the nginx profile's 60 s: the measurement wins and both are said",
+            gateway_run(504, T, &[2000.0, 2001.0, 2000.5]),
+        )
+        .profile(Profile::nginx())
+        .plain_listener()
+        .expect(SLOW, Confirmed)
+        .mentions(
+            SLOW,
+            "this listener gives up after 1.0 s (measured); the nginx profile documents 60 s for its read timeout",
+        ),
+        row(
+            "HAProxy timeout server 1 s against the haproxy profile's 50 s",
+            gateway_run(504, T, &[2000.0, 2001.0, 2000.5]),
+        )
+        .profile(Profile::haproxy())
+        .plain_listener()
+        .expect(SLOW, Confirmed)
+        .mentions(SLOW, "the haproxy profile documents 50 s"),
+        row(
+            "the measured timeout matches what was declared",
+            gateway_run(504, T, &[2000.0, 2001.0, 2000.5]),
+        )
+        .profile(Profile::nginx().with_declared(&declared(Some(1000), None)))
+        .plain_listener()
+        .expect(SLOW, Confirmed)
+        .mentions(SLOW, "matching the 1 s you declared"),
+        row(
+            "504s scattered in time are not one timeout",
+            gateway_run(504, &[300.0, 1000.0, 1900.0], &[3000.0, 3000.0, 3000.0]),
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW, Inconclusive)
+        .mentions(SLOW, "not one timeout"),
+        row(
+            "a backend just under the listener's timeout does not confirm",
+            gateway_run(504, T, &[950.0, 960.0, 955.0]),
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW, Inconclusive)
+        .mentions(SLOW, "too close to tell"),
+        row(
+            "a backend just over the listener's timeout, within jitter, does not confirm",
+            gateway_run(504, T, &[1060.0, 1070.0, 1065.0]),
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW, Inconclusive),
+        row(
+            "the listener gives up after 1 s though the backend answers in 5 ms",
+            gateway_run(504, T, &[5.0, 5.0, 5.0]),
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW, Inconclusive)
+        .expect(CONNECT, Inconclusive)
+        .mentions(SLOW, "504.connect-timeout")
+        .mentions(CONNECT, "a firewall that lets us through but not the listener"),
+        row(
+            "the backend's own 504s at the same moment are passed on, not the listener's timeout",
+            {
+                let mut o = latency(LISTENER, 504, T);
+                o.extend(latency(BACKEND, 504, &[1000.0, 1000.0, 1000.0]));
+                o
+            },
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW, RuledOut)
+        .mentions(SLOW, "504.passthrough"),
+        row(
+            "one 504 alone cannot show a timeout",
+            gateway_run(504, &[1000.0], &[2000.0]),
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW, Inconclusive)
+        .mentions(SLOW, "one answer cannot show a timeout"),
+        row(
+            "a 504 at once is no timeout, however slow the backend",
+            gateway_run(504, &[3.0, 4.0, 3.0], &[2000.0, 2000.0, 2000.0]),
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW, RuledOut)
+        .mentions(SLOW, "at once"),
+        row(
+            "the listener passes every answer on",
+            {
+                let mut o = latency(LISTENER, 200, &[301.0, 310.0, 305.0]);
+                o.extend(latency(BACKEND, 200, &[300.0, 300.0, 300.0]));
+                o
+            },
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW, RuledOut)
+        .expect(SLOW_502, RuledOut)
+        .mentions(SLOW, "passed every answer on"),
+        row(
+            "the listener waits longer than declared and passes the slow answers on",
+            {
+                let mut o = latency(LISTENER, 200, &[1500.0, 1500.0]);
+                o.extend(latency(BACKEND, 200, &[1500.0, 1500.0]));
+                o
+            },
+        )
+        .profile(Profile::nginx().with_declared(&declared(Some(1000), None)))
+        .plain_listener()
+        .expect(SLOW, RuledOut)
+        .mentions(SLOW, "its read timeout is longer than that"),
+        row(
+            "neither side answers within our wait: say what to raise, never rule out",
+            {
+                let mut o = with_stats(LISTENER, vec![unanswered(LISTENER, 1), unanswered(LISTENER, 2)]);
+                o.extend(with_stats(BACKEND, vec![unanswered(BACKEND, 1), unanswered(BACKEND, 2)]));
+                o
+            },
+        )
+        .profile(Profile::nginx())
+        .plain_listener()
+        .expect(SLOW, Inconclusive)
+        .expect(SLOW_502, Inconclusive)
+        .mentions(SLOW, "response-timeout"),
+        row(
+            "a listener that gives up with 502 after 1 s",
+            gateway_run(502, T, &[2000.0, 2000.0, 2000.0]),
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW_502, Confirmed)
+        .expect(SLOW, RuledOut)
+        .mentions(SLOW, "gives up with 502, not 504"),
+        row(
+            "only the backend, nothing documented: measured, not judged",
+            latency(BACKEND, 200, &[5.0, 5.0]),
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(SLOW, Inconclusive)
+        .mentions(SLOW, "no listener timeout is known"),
+        row(
+            "only the backend, fast, against a documented 60 s: a comparison, not a ruling",
+            latency(BACKEND, 200, &[5.0, 5.0]),
+        )
+        .profile(Profile::nginx())
+        .plain_listener()
+        .expect(SLOW, Inconclusive)
+        .mentions(SLOW, "the nginx profile documents 60 s"),
+        row(
+            "only the backend, fast, against a declared 1 s",
+            latency(BACKEND, 200, &[5.0, 5.0]),
+        )
+        .profile(Profile::nginx().with_declared(&declared(Some(1000), Some(1000))))
+        .plain_listener()
+        .expect(SLOW, RuledOut)
+        .mentions(SLOW, "you declared"),
+        row(
+            "SYNs dropped and the listener answers 504 after 1 s every time",
+            {
+                let mut o = latency(LISTENER, 504, T);
+                o.extend(with_stats(
+                    BACKEND,
+                    vec![syn_dropped(BACKEND, 1, 3000.0), syn_dropped(BACKEND, 2, 3000.0)],
+                ));
+                o.push(handshakes(BACKEND, HandshakeOutcome::TimedOut, 3000.0, 3));
+                o
+            },
+        )
+        .profile(Profile::nginx())
+        .plain_listener()
+        .expect(CONNECT, Confirmed)
+        .expect(SLOW, Inconclusive)
+        .mentions(CONNECT, "how long it waits for a connection (measured)")
+        .mentions(CONNECT, "the nginx profile documents 60 s for its connect timeout"),
+        row(
+            "only the backend's handshakes, nothing documented",
+            vec![handshakes(BACKEND, HandshakeOutcome::Ok, 0.2, 3)],
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(CONNECT, Inconclusive),
+        row(
+            "only the backend's handshakes, against a declared connect timeout",
+            vec![handshakes(BACKEND, HandshakeOutcome::Ok, 0.2, 3)],
+        )
+        .profile(Profile::none().with_declared(&declared(None, Some(1000))))
+        .plain_listener()
+        .expect(CONNECT, RuledOut),
+    ]
+}
+
+#[test]
+fn gateway_timeouts() {
+    check(&gateway_timeout_rows());
+}
+
+/// What each finding rests on: with no profile, only what was measured; a profile's number
+/// joins as documented, never alone.
+#[test]
+fn a_measured_timeout_rests_on_the_measurement() {
+    use lbprobe::profile::Basis;
+    let slow = |profile: Profile| {
+        let r = row(
+            "",
+            gateway_run(504, &[1000.0, 1001.0, 1000.5], &[2000.0, 2000.0, 2000.0]),
+        )
+        .profile(profile)
+        .plain_listener();
+        r.classify()
+            .into_iter()
+            .find(|f| f.cause == "504.backend-slow")
+            .expect("a finding")
+    };
+    let f = slow(Profile::none());
+    assert_eq!(f.verdict, Confirmed);
+    assert_eq!(f.rests_on, vec![Basis::Measured], "{f:?}");
+    let f = slow(Profile::nginx());
+    assert_eq!(f.verdict, Confirmed);
+    assert_eq!(f.rests_on, vec![Basis::Measured, Basis::Documented]);
+    assert!(f
+        .evidence
+        .iter()
+        .any(|e| e.basis == Basis::Documented && e.text.contains("60 s")));
+}
+
+// ------------------------------------------------------- no backends / every backend unhealthy
+
+/// The listener's baseline answered with its own page for `status` after `ms`.
+fn listener_baseline(status: u16, reason: &str, ms: f64) -> Obs {
+    obs(Family::Protocol, "baseline", LISTENER)
+        .answer(status, reason, &nginx_page(status, reason))
+        .after(ms)
+}
+
+fn backend_baseline(status: u16, reason: &str, ms: f64) -> Obs {
+    baseline(BACKEND, status, reason).after(ms)
+}
+
+fn unavailable_rows() -> Vec<Row> {
+    const ID: &str = "502.all-backends-unhealthy";
+    const NONE: &str = "503.no-backends";
+    let pool = |listener: &[u16], members: &[u16]| -> Vec<Obs> {
+        let size = members.len();
+        let mut o: Vec<Obs> = members
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| (0..2).map(move |_| pool_request(Some(i), size, *s)))
+            .collect();
+        o.extend(listener.iter().map(|s| pool_request(None, size, *s)));
+        o
+    };
+    vec![
+        row(
+            "a 502 after the listener's 2 s timeout in front of a 4 s backend is no answer without backends",
+            vec![
+                listener_baseline(502, "Bad Gateway", 2000.0),
+                backend_baseline(200, "OK", 4000.0),
+            ],
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(ID, Inconclusive)
+        .mentions(ID, "not at once"),
+        row(
+            "the same with the 2 s timeout declared",
+            vec![
+                listener_baseline(502, "Bad Gateway", 2000.0),
+                backend_baseline(200, "OK", 4000.0),
+            ],
+        )
+        .profile(Profile::nginx().with_declared(&declared(Some(2000), None)))
+        .plain_listener()
+        .expect(ID, RuledOut)
+        .mentions(ID, "at the 2 s timeout you declared"),
+        row(
+            "the same with the timeout measured by the latency requests",
+            {
+                let mut o = vec![
+                    listener_baseline(502, "Bad Gateway", 2000.0),
+                    backend_baseline(200, "OK", 4000.0),
+                ];
+                o.extend(gateway_run(502, &[2000.0, 2001.0, 2000.0], &[4000.0, 4000.0, 4000.0]));
+                o
+            },
+        )
+        .profile(Profile::none())
+        .plain_listener()
+        .expect(ID, RuledOut)
+        .expect("502.backend-slow", Confirmed)
+        .mentions(ID, "after 2.0 s every time (measured)"),
+        row(
+            "502 at once while the backend fails directly",
+            vec![
+                listener_baseline(502, "Bad Gateway", 1.0),
+                backend_baseline(500, "Internal Server Error", 3.0),
+            ],
+        )
+        .plain_listener()
+        .expect(ID, Confirmed)
+        .mentions(ID, "fails when asked directly (500 Internal Server Error)"),
+        row(
+            "502 at once while the backend resets: that failure relayed, or the backend held unhealthy",
+            vec![
+                listener_baseline(502, "Bad Gateway", 1.0),
+                obs(Family::Protocol, "baseline", BACKEND).ended(ConnEnd::Reset),
+            ],
+        )
+        .plain_listener()
+        .expect(ID, Inconclusive)
+        .mentions(ID, "502.malformed-backend-response"),
+        row(
+            "502 at once while the backend answers 200 directly: health checks or another backend",
+            vec![
+                listener_baseline(502, "Bad Gateway", 1.0),
+                backend_baseline(200, "OK", 3.0),
+            ],
+        )
+        .plain_listener()
+        .expect(ID, Inconclusive)
+        .mentions(ID, "health check"),
+        row(
+            "502 at once with no backend named",
+            vec![listener_baseline(502, "Bad Gateway", 1.0)],
+        )
+        .plain_listener()
+        .no_backend()
+        .expect(ID, Inconclusive),
+        row(
+            "the listener passes other requests on",
+            {
+                let mut o = vec![
+                    listener_baseline(502, "Bad Gateway", 1.0),
+                    backend_baseline(500, "Internal Server Error", 3.0),
+                ];
+                o.extend(latency(LISTENER, 200, &[3.0, 3.0]));
+                o
+            },
+        )
+        .plain_listener()
+        .expect(ID, RuledOut)
+        .mentions(ID, "it has a backend it sends to"),
+        row(
+            "one bad member of three: the pool's 502s are that member's",
+            {
+                let mut o = vec![
+                    listener_baseline(502, "Bad Gateway", 1.0),
+                    backend_baseline(200, "OK", 1.0),
+                ];
+                o.extend(pool(&[200, 502, 200, 200, 502, 200], &[200, 502, 200]));
+                o
+            },
+        )
+        .plain_listener()
+        .expect(ID, RuledOut)
+        .expect("502.bad-pool-member", Confirmed)
+        .mentions(ID, "502.bad-pool-member"),
+        row(
+            "every member fails directly and the listener answers 502 at once",
+            {
+                let mut o = vec![
+                    listener_baseline(502, "Bad Gateway", 1.0),
+                    backend_baseline(500, "Internal Server Error", 1.0),
+                ];
+                o.extend(pool(&[502, 502, 502], &[500, 500, 500]));
+                o
+            },
+        )
+        .plain_listener()
+        .expect(ID, Confirmed)
+        .expect("502.bad-pool-member", RuledOut)
+        .mentions(ID, "every one of the 3 pool members fails"),
+        row(
+            "every member answers directly, the listener 502 at once",
+            {
+                let mut o = vec![
+                    listener_baseline(502, "Bad Gateway", 1.0),
+                    backend_baseline(200, "OK", 1.0),
+                ];
+                o.extend(pool(&[502, 502, 502], &[200, 200, 200]));
+                o
+            },
+        )
+        .plain_listener()
+        .expect(ID, Inconclusive)
+        .mentions(ID, "3 of 3 pool members answer well directly"),
+        row(
+            "HAProxy says it has no server, at once",
+            vec![
+                obs(Family::Protocol, "baseline", LISTENER)
+                    .answer(
+                        503,
+                        "Service Unavailable",
+                        "<html><body><h1>503 Service Unavailable</h1>\\nNo server is available to handle this request.\\n</body></html>\\n",
+                    )
+                    .after(0.5),
+                backend_baseline(200, "OK", 1.0),
+            ],
+        )
+        .plain_listener()
+        .expect(NONE, Confirmed)
+        .mentions(NONE, "in its own words"),
+    ]
+}
+
+#[test]
+fn no_backends_and_all_backends_unhealthy() {
+    check(&unavailable_rows());
+}
+
 // ---------------------------------------------------------------- ids and the catalogue
 
 fn all_rows() -> Vec<Row> {
@@ -1589,6 +2043,8 @@ fn all_rows() -> Vec<Row> {
         backend_unreachable_rows(),
         passthrough_rows(),
         healthy_rows(),
+        gateway_timeout_rows(),
+        unavailable_rows(),
     ]
     .into_iter()
     .flatten()

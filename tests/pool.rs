@@ -15,7 +15,7 @@ use lbprobe::run::{self, Job};
 use lbprobe::target::Role;
 
 mod support;
-use support::findings::{assert_verdict, lab_target, start_backend};
+use support::findings::{assert_verdict, finding, lab_target, start_backend};
 
 /// nginx round-robin over `members`. `passive`: nginx's default passive health check, which
 /// rests a member for 10 s after one bad answer; without it (`max_fails=0`) nginx keeps sending
@@ -35,6 +35,15 @@ fn nginx_over(members: &[String], passive: bool) -> Nginx {
 }
 
 async fn scan(listener: &str, members: &[String]) -> Report {
+    scan_with(
+        listener,
+        members,
+        vec![ProbeSpec::Pool(PoolSpec::default())],
+    )
+    .await
+}
+
+async fn scan_with(listener: &str, members: &[String], probes: Vec<ProbeSpec>) -> Report {
     let job = Job {
         name: "pool".into(),
         origin: "tests/pool.rs".into(),
@@ -42,7 +51,7 @@ async fn scan(listener: &str, members: &[String]) -> Report {
             listener: Some(lab_target(Role::Listener, listener)),
             backend: Some(lab_target(Role::Backend, &members[0])),
             profile: Profile::nginx(),
-            probes: vec![ProbeSpec::Pool(PoolSpec::default())],
+            probes,
             limits: Limits {
                 max_requests: 200,
                 max_rate: 500.0,
@@ -163,4 +172,81 @@ async fn passive_health_checks_lower_the_share_but_not_the_verdict() {
         .reason;
     assert!(reason.contains("member 3 of 3"), "{reason}");
     assert!(reason.contains("rest it after failures"), "{reason}");
+}
+
+/// Issue 14, item 3: one member with a malformed header is named, and the listener, which
+/// passes two requests in three on to healthy members, is not "without a healthy backend",
+/// though its baseline GET meets the bad member and gets 502 at once while the backend named
+/// answers 200: nginx's round robin takes the servers in order, and the run's first GET through
+/// the listener is its protocol sniff, the second its baseline.
+#[tokio::test]
+async fn one_bad_member_is_not_every_backend_unhealthy() {
+    let good_a = start_backend(BackendConfig::default()).await;
+    let bad =
+        start_backend(BackendConfig::default().fault(FaultRule::all(Fault::SpaceBeforeColon)))
+            .await;
+    let good_b = start_backend(BackendConfig::default()).await;
+    let members = vec![good_a.url(), bad.url(), good_b.url()];
+    let nginx = nginx_over(&members, false);
+    let report = scan_with(
+        &nginx.url(0),
+        &members,
+        vec![ProbeSpec::Protocol, ProbeSpec::Pool(PoolSpec::default())],
+    )
+    .await;
+
+    assert_verdict(&report, "502.bad-pool-member", Verdict::Confirmed);
+    let reason = &finding(&report, "502.bad-pool-member").reason;
+    let bad_addr = bad.url().trim_start_matches("http://").to_string();
+    assert!(
+        reason.contains(&format!("member 2 of 3 ({bad_addr})")),
+        "{reason}"
+    );
+    let baseline = report
+        .observations
+        .iter()
+        .find(|o| o.variant == "baseline" && o.role == Role::Listener)
+        .and_then(|o| o.exchange.as_ref()?.status());
+    assert_eq!(baseline, Some(502), "the baseline met the bad member");
+    assert_verdict(&report, "502.all-backends-unhealthy", Verdict::RuledOut);
+    let why = &finding(&report, "502.all-backends-unhealthy").reason;
+    assert!(why.contains("it has a backend it sends to"), "{why}");
+    assert!(why.contains("502.bad-pool-member"), "{why}");
+}
+
+/// The neighbour: every member sends the malformed header, so nginx answers 502 at once to
+/// every request and every member fails directly. That is every backend unhealthy, not one bad
+/// member.
+#[tokio::test]
+async fn every_member_failing_directly_is_every_backend_unhealthy() {
+    let mut members = Vec::new();
+    let mut backends = Vec::new();
+    for _ in 0..3 {
+        let b =
+            start_backend(BackendConfig::default().fault(FaultRule::all(Fault::SpaceBeforeColon)))
+                .await;
+        members.push(b.url());
+        backends.push(b);
+    }
+    let nginx = nginx_over(&members, false);
+    let report = scan_with(
+        &nginx.url(0),
+        &members,
+        vec![ProbeSpec::Protocol, ProbeSpec::Pool(PoolSpec::default())],
+    )
+    .await;
+
+    let evidence = assert_verdict(&report, "502.all-backends-unhealthy", Verdict::Confirmed);
+    let why = &finding(&report, "502.all-backends-unhealthy").reason;
+    assert!(
+        why.contains("every one of the 3 pool members fails when asked directly"),
+        "{why}"
+    );
+    assert!(evidence.contains("its 502s came at once"), "{evidence}");
+    assert_eq!(
+        evidence.matches("answer(s) failed").count(),
+        3,
+        "{evidence}"
+    );
+    assert_verdict(&report, "502.bad-pool-member", Verdict::RuledOut);
 }

@@ -142,7 +142,7 @@ async fn slow_backend_confirms_504_backend_slow_not_connect_timeout() {
     o.assert("502.backend-unreachable", Verdict::RuledOut);
     let slow = o.text("504.backend-slow");
     assert!(
-        slow.contains("straight to the backend, time to first byte"),
+        slow.contains("straight to the backend: 200 ×3; time to first byte"),
         "{slow}"
     );
     assert!(slow.contains("got 504"), "{slow}");

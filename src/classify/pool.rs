@@ -19,7 +19,7 @@ fn detail(o: &Observation) -> Option<&PoolDetail> {
 }
 
 /// Why a direct answer is not one a listener could pass on, or `None` when it is.
-fn failure(exchange: Option<&Exchange>) -> Option<String> {
+pub(crate) fn failure(exchange: Option<&Exchange>) -> Option<String> {
     let Some(ex) = exchange else {
         return Some("not sent".into());
     };
@@ -33,26 +33,57 @@ fn failure(exchange: Option<&Exchange>) -> Option<String> {
     }
 }
 
-struct Member<'a> {
-    address: String,
-    asked: usize,
-    failures: Vec<String>,
-    observations: Vec<&'a Observation>,
+/// One pool member as asked directly.
+pub(crate) struct Member<'a> {
+    pub address: String,
+    pub asked: usize,
+    /// Why each failed answer failed, in order.
+    pub failures: Vec<String>,
+    pub observations: Vec<&'a Observation>,
 }
 
-pub(crate) fn drafts(view: &View<'_>, _ctx: &Context<'_>) -> Vec<Draft> {
+impl Member<'_> {
+    /// `member 2 of 3 (127.0.0.1:9002) directly: 3 of 3 answer(s) failed: 502 Bad Gateway`.
+    pub(crate) fn describe(&self, i: usize, size: usize) -> String {
+        if self.failures.is_empty() {
+            format!(
+                "member {} of {size} ({}) directly: {} valid GET(s), every answer usable",
+                i + 1,
+                self.address,
+                self.asked
+            )
+        } else {
+            format!(
+                "member {} of {size} ({}) directly: {} of {} answer(s) failed: {}",
+                i + 1,
+                self.address,
+                self.failures.len(),
+                self.asked,
+                self.failures[0]
+            )
+        }
+    }
+}
+
+/// What the pool family saw: the pool's size, each member asked directly (by index), and the
+/// requests through the listener. `None` when the family did not run.
+pub(crate) struct Seen<'a> {
+    pub size: usize,
+    pub members: BTreeMap<usize, Member<'a>>,
+    pub listener: Vec<&'a Observation>,
+}
+
+pub(crate) fn seen<'a>(view: &View<'a>) -> Option<Seen<'a>> {
     let pool: Vec<(&Observation, &PoolDetail)> = view
         .observations
         .iter()
         .filter(|o| o.family == Family::Pool)
         .filter_map(|o| detail(o).map(|d| (o, d)))
         .collect();
-    let Some(size) = pool.first().map(|(_, d)| d.pool_size) else {
-        return Vec::new();
-    };
+    let size = pool.first().map(|(_, d)| d.pool_size)?;
     let mut members: BTreeMap<usize, Member<'_>> = BTreeMap::new();
-    let (mut asked, mut bad_gateway, mut listener_obs) = (0usize, 0usize, Vec::new());
-    for (o, d) in &pool {
+    let mut listener = Vec::new();
+    for (o, d) in pool {
         match d.member {
             Some(i) => {
                 let m = members.entry(i).or_insert_with(|| Member {
@@ -65,18 +96,35 @@ pub(crate) fn drafts(view: &View<'_>, _ctx: &Context<'_>) -> Vec<Draft> {
                 m.failures.extend(failure(o.exchange.as_ref()));
                 m.observations.push(o);
             }
-            None => {
-                asked += 1;
-                let status = o
-                    .exchange
-                    .as_ref()
-                    .and_then(|e| e.response.as_ref())
-                    .map(|r| r.status);
-                bad_gateway += usize::from(status == Some(502));
-                listener_obs.push(*o);
-            }
+            None => listener.push(o),
         }
     }
+    Some(Seen {
+        size,
+        members,
+        listener,
+    })
+}
+
+pub(crate) fn drafts(view: &View<'_>, _ctx: &Context<'_>) -> Vec<Draft> {
+    let Some(Seen {
+        size,
+        members,
+        listener: listener_obs,
+    }) = seen(view)
+    else {
+        return Vec::new();
+    };
+    let asked = listener_obs.len();
+    let bad_gateway = listener_obs
+        .iter()
+        .filter(|o| {
+            o.exchange
+                .as_ref()
+                .and_then(|e| e.response.as_ref())
+                .is_some_and(|r| r.status == 502)
+        })
+        .count();
     let failing: Vec<(&usize, &Member<'_>)> = members
         .iter()
         .filter(|(_, m)| !m.failures.is_empty())
@@ -111,7 +159,7 @@ pub(crate) fn drafts(view: &View<'_>, _ctx: &Context<'_>) -> Vec<Draft> {
             Verdict::RuledOut,
             format!(
                 "every one of the {size} members fails directly: not one bad member, the whole \
-                 pool (see the members' own causes)"
+                 pool (see 502.all-backends-unhealthy and the members' own causes)"
             ),
         )
     } else {
@@ -142,24 +190,7 @@ pub(crate) fn drafts(view: &View<'_>, _ctx: &Context<'_>) -> Vec<Draft> {
     };
     let mut draft = Draft::new(ID, verdict, reason);
     for (i, m) in &members {
-        let text = if m.failures.is_empty() {
-            format!(
-                "member {} of {size} ({}) directly: {} valid GET(s), every answer usable",
-                i + 1,
-                m.address,
-                m.asked
-            )
-        } else {
-            format!(
-                "member {} of {size} ({}) directly: {} of {} answer(s) failed: {}",
-                i + 1,
-                m.address,
-                m.failures.len(),
-                m.asked,
-                m.failures[0]
-            )
-        };
-        draft = draft.with(text, &m.observations);
+        draft = draft.with(m.describe(*i, size), &m.observations);
     }
     if asked > 0 {
         draft = draft.with(listener_text, &listener_obs);

@@ -8,15 +8,16 @@ use crate::target::Role;
 use crate::transport::{Exchange, Response};
 
 use super::attribution::{self, looks_like_lb_page, Origin};
-use super::timing::fmt_ms;
+use super::timing::{self, fmt_ms, own_ms, AT_ONCE_MS};
 use super::{describe, truncate, Context, Draft, Verdict, View};
+use crate::profile::Basis;
 
 pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     let mut out = Vec::new();
     let _ = ctx;
     out.extend(rate_limited(view));
-    out.extend(unavailable(view, 503, "503.no-backends"));
-    out.extend(unavailable(view, 502, "502.all-backends-unhealthy"));
+    out.extend(unavailable(view, ctx, 503, "503.no-backends"));
+    out.extend(unavailable(view, ctx, 502, "502.all-backends-unhealthy"));
     out
 }
 
@@ -244,159 +245,438 @@ fn rate_limited(view: &View<'_>) -> Option<Draft> {
 }
 
 /// `503.no-backends` and `502.all-backends-unhealthy`: the listener answers the code itself, at
-/// once, while the backend the scenario names answers directly: the listener sends nowhere.
-fn unavailable(view: &View<'_>, code: u16, id: &str) -> Option<Draft> {
-    let lo = view.find(Family::Protocol, "baseline", Role::Listener)?;
-    let lex = lo.exchange.as_ref()?;
-    let status = lex.status()?;
-    let ramp = ramp(view, Role::Listener);
-    if status != code {
+/// once, to every request, and the backends it could send to fail when asked directly (every
+/// member of a named pool, or the one backend named), or the listener says in its own words that
+/// it has none.
+///
+/// "At once" is absolute: within [`AT_ONCE_MS`] of the listener's own time, and far from any
+/// timeout measured or declared. An answer after the listener's timeout is that timeout (it
+/// waited on a backend), however slow the backend's own answer is.
+fn unavailable(view: &View<'_>, ctx: &Context<'_>, code: u16, id: &str) -> Option<Draft> {
+    let through = Through::of(view);
+    let pool = super::pool::seen(view);
+    let hits = through.answered(|s| s == code);
+    let with_code = through.count(|s| s == code);
+    if with_code == 0 {
         // Said only when the run looked at load or availability, so that a healthy run's
         // report does not grow a line per availability cause.
-        let reason = if matches!(status, 502 | 503) {
-            format!("the listener answers a valid GET with {status}, not {code}")
+        if through.ramp.is_none() && pool.is_none() {
+            return None;
+        }
+        let unavailable: Vec<String> = [502, 503]
+            .into_iter()
+            .filter(|s| through.count(|x| x == *s) > 0)
+            .map(|s| s.to_string())
+            .collect();
+        let reason = if !unavailable.is_empty() {
+            format!(
+                "the listener answers valid GETs with {}, not {code}",
+                unavailable.join(" and ")
+            )
         } else {
-            format!(
-                "the listener forwards a valid GET (it got {})",
-                describe(Some(lex))
-            )
+            format!("the listener forwards valid GETs ({})", through.tally())
         };
-        return ramp.map(|(ro, _)| {
-            Draft::new(id, Verdict::RuledOut, reason).with(
-                format!("baseline GET via the listener: {}", describe(Some(lex))),
-                &[lo, ro],
-            )
-        });
+        return Some(Draft::new(id, Verdict::RuledOut, reason).with(
+            format!("through the listener: {}", through.tally()),
+            &through.refs(),
+        ));
     }
-    let got = format!(
-        "baseline GET via the listener: {} in {}{}",
-        describe(Some(lex)),
-        fmt_ms(lex.timings.total_ms),
-        lex.response.as_ref().map(body_of).unwrap_or_default()
-    );
-    let ramp_text = ramp.map(|(ro, r)| {
-        let n = r.answers();
-        let all = r.total(code);
+    let got = through.got(code, &hits);
+    let lrefs = through.refs();
+    // Any request passed on means the listener has a backend it sends to.
+    let passed = through.count(|s| s < 500);
+    if passed > 0 {
+        let pool_note = if pool.is_some() && code == 502 {
+            " (one bad member: see 502.bad-pool-member)"
+        } else {
+            ""
+        };
+        return Some(
+            Draft::new(
+                id,
+                Verdict::RuledOut,
+                format!(
+                    "the listener passed {passed} of {} requests on to a backend that answered: it has a backend it sends to, and its {code}s come from some requests only{pool_note}",
+                    through.requests()
+                ),
+            )
+            .with(format!("through the listener: {}", through.tally()), &lrefs)
+            .with(got, &lrefs),
+        );
+    }
+    let backend = view
+        .find(Family::Protocol, "baseline", Role::Backend)
+        .and_then(|o| Some((o, o.exchange.as_ref()?)));
+    let direct = backend.map(|(bo, bex)| {
         (
-            ro,
+            bo,
             format!(
-                "{all} of {n} ramp requests through the listener got {code} ({})",
-                steps_text(r)
-            ),
-        )
-    });
-    let bo = view.find(Family::Protocol, "baseline", Role::Backend);
-    let Some(bo) = bo else {
-        let d = Draft::new(
-            id,
-            Verdict::Inconclusive,
-            format!(
-                "the listener answers {code}{}; name the backend to tell whether it is up",
-                if looks_like_lb_page(lex) {
-                    " with its own error page"
+                "the same GET straight to the backend: {}{}",
+                describe(Some(bex)),
+                if bex.response.is_some() {
+                    format!(" in {}", fmt_ms(bex.timings.total_ms))
                 } else {
-                    ""
+                    String::new()
                 }
             ),
         )
-        .with(got, &[lo]);
-        return Some(match ramp_text {
-            Some((ro, t)) => d.with(t, &[ro]),
-            None => d,
-        });
+    });
+    let with_direct = |d: Draft| match &direct {
+        Some((bo, text)) => d.with(text.clone(), &[*bo]),
+        None => d,
     };
-    let bex = bo.exchange.as_ref();
-    let refs = [lo, bo];
-    let direct = format!(
-        "the same GET straight to the backend: {}{}",
-        describe(bex),
-        bex.map(|e| format!(" in {}", fmt_ms(e.timings.total_ms)))
-            .unwrap_or_default()
+    // The backend's own code, passed on.
+    if let (Some((_, bex)), Some((_, lex))) = (backend, hits.first()) {
+        let (origin, why) = attribution::origin(lex, Some(bex));
+        if bex.status() == Some(code) || origin == Origin::Backend {
+            let status = bex
+                .status()
+                .map_or_else(|| describe(Some(bex)), |s| s.to_string());
+            return Some(with_direct(
+                Draft::new(
+                    id,
+                    Verdict::RuledOut,
+                    format!(
+                        "the backend answers {status} itself; the listener passes it on ({why})"
+                    ),
+                )
+                .with(got, &lrefs),
+            ));
+        }
+    }
+    if let Some(d) = not_at_once(view, ctx, code, id, &hits, &through) {
+        return Some(with_direct(d.with(got, &lrefs)));
+    }
+    let who = hits
+        .first()
+        .map(|(_, ex)| attribution::origin(ex, backend.map(|(_, b)| b)).1);
+    let at_once = format!(
+        "the listener passed no request on, and its {code}s came at once (its own time at most {}): it did not wait for a backend",
+        fmt_ms(hits.iter().map(|(_, ex)| own_ms(ex)).fold(0.0, f64::max))
     );
-    let bex = bex?;
-    if bex.end.never_connected() {
-        return Some(
+    if let Some(words) = hits.iter().find_map(|(_, ex)| no_server_words(ex)) {
+        return Some(with_direct(
             Draft::new(
                 id,
-                Verdict::Inconclusive,
-                "the backend named is itself unreachable, which explains the listener's answer (see 502.backend-unreachable); whether other backends exist behind the listener cannot be seen from here",
+                Verdict::Confirmed,
+                format!("the listener answers {code} at once, saying in its own words that it has no server to send to (\"{words}\")"),
             )
-            .with(got, &refs)
-            .with(direct, &refs),
-        );
+            .with(got, &lrefs)
+            .with(at_once, &lrefs),
+        ));
     }
-    let (origin, why) = attribution::origin(lex, Some(bex));
-    let Some(b) = bex.response.as_ref() else {
+    if let Some(pool) = pool.filter(|p| !p.members.is_empty()) {
+        let down: Vec<usize> = pool
+            .members
+            .iter()
+            .filter(|(_, m)| m.asked > 0 && m.failures.len() == m.asked)
+            .map(|(i, _)| *i)
+            .collect();
+        let mut d = if down.len() == pool.members.len() {
+            Draft::new(
+                id,
+                Verdict::Confirmed,
+                format!(
+                    "the listener answers {code} at once to every request, and every one of the {} pool members fails when asked directly: it has no healthy backend to send to (each member's failure is its own cause)",
+                    pool.members.len()
+                ),
+            )
+        } else {
+            Draft::new(
+                id,
+                Verdict::Inconclusive,
+                format!(
+                    "the listener answers {code} at once to every request, yet {} of {} pool members answer well directly: either its health checks fail on healthy members (check the health check's path, Host and the backends' firewall) or it sends to another pool; the listener's view of its backends (health status, nginx's \"no live upstreams\" in the error log) tells",
+                    pool.members.len() - down.len(),
+                    pool.members.len()
+                ),
+            )
+        }
+        .with(got, &lrefs)
+        .with(at_once, &lrefs);
+        for (i, m) in &pool.members {
+            d = d.with(m.describe(*i, pool.size), &m.observations);
+        }
+        return Some(d);
+    }
+    let Some((_, bex)) = backend else {
         return Some(
             Draft::new(
                 id,
                 Verdict::Inconclusive,
-                "the backend gave no HTTP answer to compare with",
+                format!("the listener answers {code} at once to every request; name the backend (or the pool) to tell whether they are down"),
             )
-            .with(got, &refs)
-            .with(direct, &refs),
+            .with(got, &lrefs)
+            .with(at_once, &lrefs),
         );
     };
-    if b.status == code || origin == Origin::Backend {
-        return Some(
-            Draft::new(
-                id,
-                Verdict::RuledOut,
-                format!(
-                    "the backend answers {} itself; the listener passes it on ({why})",
-                    b.status
-                ),
-            )
-            .with(got, &refs)
-            .with(direct, &refs),
-        );
-    }
-    if b.status >= 500 || !b.problems.is_empty() || !b.complete {
-        return Some(
-            Draft::new(
-                id,
-                Verdict::RuledOut,
-                format!(
-                    "the backend's own answer ({}) is faulty: the listener's {code} follows from it, not from having no backend",
-                    describe(Some(bex))
-                ),
-            )
-            .with(got, &refs)
-            .with(direct, &refs),
-        );
-    }
-    // "At once": no slower than the backend's own answer, give or take loopback jitter. A
-    // listener that took longer may have tried a backend and given up.
-    let listener_ms = lex.timings.total_ms;
-    let backend_ms = bex.timings.total_ms;
-    if listener_ms > backend_ms * 2.0 + 100.0 {
-        return Some(
-            Draft::new(
-                id,
-                Verdict::Inconclusive,
-                format!(
-                    "the listener's {code} took {}, longer than the backend's own answer ({}): it may have tried a backend",
-                    fmt_ms(listener_ms),
-                    fmt_ms(backend_ms)
-                ),
-            )
-            .with(got, &refs)
-            .with(direct, &refs),
-        );
-    }
-    let mut d = Draft::new(
-        id,
-        Verdict::Confirmed,
-        format!(
-            "the listener answers {code} itself, at once, while the backend answers {} directly: the listener has no backend it will send to",
-            b.status
+    // A backend that answers an error of its own, completely, would have had that error relayed
+    // had the listener sent it anything; one that gives no usable answer looks, through a
+    // listener that tried it, just like a listener that did not.
+    let own_error = bex
+        .response
+        .as_ref()
+        .filter(|r| r.status >= 500 && r.complete && r.problems.is_empty());
+    let d = match (super::pool::failure(Some(bex)), own_error) {
+        (Some(why), Some(_)) => Draft::new(
+            id,
+            Verdict::Confirmed,
+            format!(
+                "the listener answers {code} at once to every request instead of the backend's own error, and the backend named fails when asked directly ({why}): the listener sends it nothing, having no healthy backend; if it has other backends, name them as a pool"
+            ),
         ),
-    )
-    .with(got, &refs)
-    .with(direct, &refs)
-    .with(format!("who answered: {why}"), &refs);
-    if let Some((ro, t)) = ramp_text {
-        d = d.with(t, &[ro]);
+        (Some(why), None) => Draft::new(
+            id,
+            Verdict::Inconclusive,
+            format!(
+                "the backend named fails when asked directly ({why}): the listener's {code} at once is either that failure reported (see 502.malformed-backend-response, 502.backend-unreachable, 500.backend-closed-early) or the listener holding it unhealthy and sending nothing; name every backend behind the listener (a pool) to see whether any is healthy"
+            ),
+        ),
+        (None, _) => Draft::new(
+            id,
+            Verdict::Inconclusive,
+            format!(
+                "the listener answers {code} at once to every request while the backend answers {} directly: either the listener considers every backend unhealthy though they answer (check the health check's path, Host and the backends' firewall) or it sends to another backend; the listener's view of its backends (health status, nginx's \"no live upstreams\" in the error log) tells",
+                bex.status().map_or_else(|| describe(Some(bex)), |s| s.to_string())
+            ),
+        ),
+    };
+    let d = d.with(got, &lrefs).with(at_once, &lrefs);
+    Some(with_direct(match who {
+        Some(who) => d.with(format!("who answered: {who}"), &lrefs),
+        None => d,
+    }))
+}
+
+/// Words a listener writes in its own answer when it has no backend to send to.
+const NO_SERVER_WORDS: &[&str] = &[
+    // HAProxy's 503 page.
+    "No server is available to handle this request",
+    // Envoy's 503 body.
+    "no healthy upstream",
+];
+
+fn no_server_words(ex: &Exchange) -> Option<&'static str> {
+    let body = &ex.response.as_ref()?.body_prefix;
+    NO_SERVER_WORDS.iter().copied().find(|w| body.contains(w))
+}
+
+/// Why the listener's answers with `code` are not "at once", if they are not: they come at its
+/// measured timeout (it waited on a backend), at a timeout the user declared, or simply too
+/// late to call immediate.
+fn not_at_once(
+    view: &View<'_>,
+    ctx: &Context<'_>,
+    code: u16,
+    id: &str,
+    hits: &[(&Observation, &Exchange)],
+    through: &Through<'_>,
+) -> Option<Draft> {
+    let gave_up = match code {
+        504 | 502 => format!("see {code}.backend-slow and 504.connect-timeout"),
+        _ => "a connect or queue timeout".into(),
+    };
+    if let Some((t, seen, refs)) = timing::listener_timeout(view, code) {
+        return Some(
+            Draft::new(
+                id,
+                Verdict::RuledOut,
+                format!(
+                    "the listener answers {code} after {} every time (measured): that is its timeout firing — it waited on a backend and gave up ({gave_up}) — not an answer without one",
+                    timing::fmt_timeout(t)
+                ),
+            )
+            .with(seen, &refs),
+        );
     }
-    Some(d)
+    let slowest = if hits.is_empty() {
+        // Only the ramp saw the code: its steps' medians are all there is.
+        through
+            .ramp
+            .and_then(|(_, r)| r.steps.iter().filter_map(|s| s.p50_ms).reduce(f64::max))
+    } else {
+        hits.iter().map(|(_, ex)| own_ms(ex)).reduce(f64::max)
+    };
+    let Some(slowest) = slowest else {
+        return Some(Draft::new(
+            id,
+            Verdict::Inconclusive,
+            format!("how soon the listener answers {code} is unknown: no timed request got it"),
+        ));
+    };
+    let declared = [
+        ctx.profile.response_timeout(),
+        ctx.profile.connect_timeout(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|c| c.basis == Basis::Declared)
+    .find(|c| {
+        let t = c.value.as_secs_f64() * 1000.0;
+        slowest >= t - timing::tolerance(t)
+    });
+    if let Some(c) = declared {
+        let t = c.value.as_secs_f64() * 1000.0;
+        return Some(
+            Draft::new(
+                id,
+                Verdict::RuledOut,
+                format!(
+                    "the listener's {code} took {}, at the {} timeout you declared: it waited on a backend and gave up ({gave_up}), not an answer without one",
+                    fmt_ms(slowest),
+                    fmt_ms(t)
+                ),
+            )
+            .cites(&c, c.says(&fmt_ms(t))),
+        );
+    }
+    let far_from_timeouts = [
+        ctx.profile.response_timeout(),
+        ctx.profile.connect_timeout(),
+    ]
+    .into_iter()
+    .flatten()
+    .all(|c| slowest < c.value.as_secs_f64() * 1000.0 * 0.5);
+    if slowest < AT_ONCE_MS && far_from_timeouts {
+        return None;
+    }
+    Some(Draft::new(
+        id,
+        Verdict::Inconclusive,
+        format!(
+            "the listener's {code} took {}: not at once, so it may have tried a backend and given up (a timeout); run the latency probe to measure the listener's timeouts",
+            fmt_ms(slowest)
+        ),
+    ))
+}
+
+/// The listener's answers to valid GETs across the run: the baseline, the latency requests,
+/// the pool's requests through it, and the ramp's counts.
+struct Through<'a> {
+    timed: Vec<(&'a Observation, &'a Exchange)>,
+    ramp: Option<(&'a Observation, &'a RateResult)>,
+}
+
+impl<'a> Through<'a> {
+    fn of(view: &View<'a>) -> Through<'a> {
+        let timed = view
+            .observations
+            .iter()
+            .filter(|o| o.role == Role::Listener && o.well_formed)
+            .filter(|o| match o.family {
+                Family::Protocol => o.variant == "baseline",
+                Family::Latency => true,
+                Family::Pool => o.variant == crate::probe::pool::THROUGH_LISTENER,
+                _ => false,
+            })
+            .filter_map(|o| Some((o, o.exchange.as_ref()?)))
+            .collect();
+        Through {
+            timed,
+            ramp: ramp(view, Role::Listener),
+        }
+    }
+
+    /// Requests sent through the listener.
+    fn requests(&self) -> u32 {
+        self.timed.len() as u32 + self.ramp.map_or(0, |(_, r)| r.sent())
+    }
+
+    /// Answers whose status passes `pred`.
+    fn count(&self, pred: impl Fn(u16) -> bool) -> u32 {
+        let timed = self
+            .timed
+            .iter()
+            .filter(|(_, ex)| ex.status().is_some_and(&pred))
+            .count() as u32;
+        let ramp: u32 = self.ramp.map_or(0, |(_, r)| {
+            r.steps
+                .iter()
+                .flat_map(|s| s.answered.iter())
+                .filter(|(status, _)| pred(**status))
+                .map(|(_, n)| *n)
+                .sum()
+        });
+        timed + ramp
+    }
+
+    fn answered(&self, pred: impl Fn(u16) -> bool) -> Vec<(&'a Observation, &'a Exchange)> {
+        self.timed
+            .iter()
+            .filter(|(_, ex)| ex.status().is_some_and(&pred))
+            .copied()
+            .collect()
+    }
+
+    /// `502 ×12, 200 ×6, no answer ×1`, every request through the listener.
+    fn tally(&self) -> String {
+        let mut counts: std::collections::BTreeMap<u16, u32> = Default::default();
+        let mut unanswered = 0;
+        for (_, ex) in &self.timed {
+            match ex.status() {
+                Some(s) => *counts.entry(s).or_insert(0) += 1,
+                None => unanswered += 1,
+            }
+        }
+        if let Some((_, r)) = self.ramp {
+            for s in &r.steps {
+                for (status, n) in &s.answered {
+                    *counts.entry(*status).or_insert(0) += n;
+                }
+                unanswered += s.error_count();
+            }
+        }
+        let mut parts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} ×{n}")).collect();
+        if unanswered > 0 {
+            parts.push(format!("no answer ×{unanswered}"));
+        }
+        if parts.is_empty() {
+            "nothing".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// `baseline GET via the listener: 502 Bad Gateway in 1.2 ms — body "…"; 3 of 3 latency
+    /// requests got 502, …`: the listener's answers with `code`.
+    fn got(&self, code: u16, hits: &[(&Observation, &Exchange)]) -> String {
+        let mut parts = Vec::new();
+        if let Some((_, ex)) = hits.first() {
+            let times: Vec<f64> = hits.iter().map(|(_, ex)| own_ms(ex)).collect();
+            let (lo, hi) = times
+                .iter()
+                .fold((f64::MAX, 0.0_f64), |(lo, hi), t| (lo.min(*t), hi.max(*t)));
+            let (lo, hi) = (fmt_ms(lo), fmt_ms(hi));
+            let when = match (hits.len(), lo == hi) {
+                (1, _) => format!("after {lo}"),
+                (_, true) => format!("each after {lo}"),
+                _ => format!("after {lo} to {hi}"),
+            };
+            parts.push(format!(
+                "{} of {} requests through the listener got {}, {when}{}",
+                hits.len(),
+                self.timed.len(),
+                describe(Some(ex)),
+                ex.response.as_ref().map(body_of).unwrap_or_default()
+            ));
+        }
+        if let Some((_, r)) = self.ramp {
+            parts.push(format!(
+                "{} of {} ramp requests through the listener got {code} ({})",
+                r.total(code),
+                r.answers(),
+                steps_text(r)
+            ));
+        }
+        parts.join("; ")
+    }
+
+    fn refs(&self) -> Vec<&'a Observation> {
+        self.timed
+            .iter()
+            .take(3)
+            .map(|(o, _)| *o)
+            .chain(self.ramp.map(|(o, _)| o))
+            .collect()
+    }
 }

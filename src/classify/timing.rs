@@ -1,15 +1,17 @@
 //! Rules on timings and network quality: slow backends (499/502/504), connect timeouts and
 //! refusals, client timeouts, RTT and retransmissions, bandwidth throttling.
 //!
-//! They read the `latency` and `connect` observations (and the baseline, for reachability) and
-//! compare them with the profile's timeouts and the client timeout the scenario declares.
+//! They read the `latency` and `connect` observations (and the baseline, for reachability). The
+//! listener's own gateway timeouts are measured from its answers ([`gateway`]); a profile's
+//! timeouts are compared with what was measured, never put in its place.
+
+mod gateway;
 
 use std::time::Duration;
 
 use crate::probe::connect::{ConnectResult, HandshakeOutcome};
 use crate::probe::latency::{self, LatencyStats, PathQuality, Percentiles};
 use crate::probe::{Detail, Family, Observation};
-use crate::profile::Cited;
 use crate::target::Role;
 use crate::transport::{ConnEnd, Exchange};
 
@@ -19,8 +21,6 @@ use super::{Context, Draft, Verdict, View};
 const HIGH_RTT_MS: f64 = 200.0;
 /// "Far below" a timeout: under this share of it.
 const FAR_BELOW: f64 = 0.5;
-/// A listener's answer after at least this share of its timeout is that timeout firing.
-const AT_TIMEOUT: f64 = 0.9;
 /// A p99 this many times the median means the backend is slow at times, not merely a slow
 /// endpoint...
 const TAIL_RATIO: f64 = 3.0;
@@ -31,9 +31,9 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     let listener = Probed::of(view, Role::Listener);
     let backend = Probed::of(view, Role::Backend);
     let mut out = Vec::new();
-    out.extend(connect_timeout(&backend, &listener, ctx));
-    out.extend(backend_slow_504(&backend, &listener, ctx));
-    out.extend(backend_slow_502(&backend, &listener, ctx));
+    out.extend(gateway::connect_timeout(&backend, &listener, ctx));
+    out.extend(gateway::backend_slow(504, &backend, &listener, ctx));
+    out.extend(gateway::backend_slow(502, &backend, &listener, ctx));
     out.extend(client_timeouts(&backend, &listener, ctx));
     out.extend(backend_unreachable(&backend, &listener));
     out.extend(network_rtt_loss(&listener));
@@ -66,15 +66,6 @@ impl<'a> Probed<'a> {
             }
         }
         p
-    }
-
-    /// Latency requests answered with `status`, with how long each took in all.
-    fn answered_with(&self, status: u16) -> Vec<(&'a Observation, f64)> {
-        self.requests
-            .iter()
-            .filter(|(_, ex)| ex.status() == Some(status))
-            .map(|(o, ex)| (*o, ex.timings.total_ms))
-            .collect()
     }
 
     /// Time to first byte of each latency request that got that far, and whether it is a
@@ -118,14 +109,27 @@ impl<'a> Probed<'a> {
     }
 }
 
-/// The listener's timeout as the profile gives it (declared or documented), else the usual
-/// 60 s, marked assumed.
-fn timeout_of(cited: Option<Cited<Duration>>) -> Cited<Duration> {
-    cited.unwrap_or(Cited {
-        value: Duration::from_secs(60),
-        basis: crate::profile::Basis::Assumed,
-        who: "lbprobe assumes the usual".into(),
-    })
+/// The listener's gateway timeout for `code` (504 or 502), measured in this run from its own
+/// answers to the latency requests: several at one moment, after more than "at once".
+pub(crate) fn listener_timeout<'a>(
+    view: &View<'a>,
+    code: u16,
+) -> Option<(f64, String, Vec<&'a Observation>)> {
+    let l = Probed::of(view, Role::Listener);
+    let g = gateway::Gateway::of(code, &l.requests)?;
+    let t = g.timeout()?;
+    Some((t, g.describe(), g.refs))
+}
+
+pub(crate) use gateway::{fmt_timeout, own_ms, tolerance, AT_ONCE_MS};
+
+/// The listener's read timeout for the client-timeout rules: measured if its answers show one,
+/// else declared or documented; `None` when nothing says (nothing is assumed).
+fn read_timeout_ms(l: &Probed<'_>, ctx: &Context<'_>) -> Option<f64> {
+    [504, 502]
+        .into_iter()
+        .find_map(|code| gateway::Gateway::of(code, &l.requests)?.timeout())
+        .or_else(|| ctx.profile.response_timeout().map(|c| ms(c.value)))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -195,19 +199,6 @@ fn statuses(stats: &LatencyStats) -> String {
     } else {
         parts.join(", ")
     }
-}
-
-/// "through the listener 3 of 3 requests got 504, after a median 1 s", when any did.
-fn listener_got(l: &Probed<'_>, status: u16) -> Option<String> {
-    let hits = l.answered_with(status);
-    let times: Vec<f64> = hits.iter().map(|(_, t)| *t).collect();
-    let p = Percentiles::of(&times, 0)?;
-    Some(format!(
-        "through the listener {} of {} requests got {status}, after a median {}",
-        hits.len(),
-        l.requests.len(),
-        fmt_ms(p.median)
-    ))
 }
 
 /// TCP connection attempts to one side, from the connect probe or, without it, from requests.
@@ -366,339 +357,10 @@ fn backend_attempts<'a>(b: &Probed<'a>, with_baseline: bool) -> Option<Attempts<
     Attempts::from_exchanges(&exchanges)
 }
 
-fn connect_timeout(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<Draft> {
-    const ID: &str = "504.connect-timeout";
-    let limit = ms(timeout_of(ctx.profile.connect_timeout()).value);
-    let profile = &ctx.profile.name;
-    // Only the timing probes speak to this cause; the baseline alone is not asked.
-    let ran = b.connect.is_some() || b.stats.is_some();
-    let Some(a) = backend_attempts(b, true).filter(|_| ran) else {
-        let seen = listener_got(l, 504)?;
-        return Some(
-            Draft::new(
-                ID,
-                Verdict::Inconclusive,
-                "the listener answers 504; name the backend to tell a connect timeout from a slow backend",
-            )
-            .with(seen, &l.latency_refs()),
-        );
-    };
-    let mut d = if a.timed_out > 0 {
-        let within = a
-            .waited_ms
-            .map(|w| format!(" within {}", fmt_ms(w)))
-            .unwrap_or_default();
-        let mut d = Draft::new(
-            ID,
-            Verdict::Confirmed,
-            format!(
-                "{} of {} {} to the backend got no answer to their SYNs{within}: they are silently dropped",
-                a.timed_out, a.total, a.what
-            ),
-        )
-        .with(a.tally(), &a.refs);
-        if let Some(w) = a.waited_ms.filter(|w| w + 1.0 < limit) {
-            d = d.with(
-                format!(
-                    "our wait ({}) was capped by the run's request timeout, below the {profile} profile's {} connect timeout; SYNs unanswered that long are dropped, not slow",
-                    fmt_ms(w),
-                    fmt_ms(limit)
-                ),
-                &a.refs,
-            );
-        }
-        d
-    } else if let Some(p) = a.ok_spread() {
-        if p.max >= limit {
-            Draft::new(
-                ID,
-                Verdict::Confirmed,
-                format!(
-                    "TCP connections to the backend take up to {}, beyond the {profile} profile's {} connect timeout",
-                    fmt_ms(p.max),
-                    fmt_ms(limit)
-                ),
-            )
-        } else if p.max < limit * FAR_BELOW {
-            Draft::new(
-                ID,
-                Verdict::RuledOut,
-                format!(
-                    "TCP connections to the backend open in {} at most, far inside the {profile} profile's {} connect timeout",
-                    fmt_ms(p.max),
-                    fmt_ms(limit)
-                ),
-            )
-        } else {
-            Draft::new(
-                ID,
-                Verdict::Inconclusive,
-                format!(
-                    "TCP connections to the backend take up to {}, close to the {profile} profile's {} connect timeout",
-                    fmt_ms(p.max),
-                    fmt_ms(limit)
-                ),
-            )
-        }
-        .with(a.tally(), &a.refs)
-    } else if a.refused + a.unreachable > 0 {
-        Draft::new(
-            ID,
-            Verdict::RuledOut,
-            "the backend's network answers every SYN at once, with a refusal: nothing waits for a connect timeout",
-        )
-        .with(a.tally(), &a.refs)
-    } else {
-        Draft::new(
-            ID,
-            Verdict::Inconclusive,
-            "no TCP connection to the backend could be tried from here",
-        )
-        .with(a.tally(), &a.refs)
-    };
-    if let Some(seen) = listener_got(l, 504) {
-        d = d.with(seen, &l.latency_refs());
-    }
-    Some(d)
-}
-
-fn backend_slow_504(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<Draft> {
-    const ID: &str = "504.backend-slow";
-    let t = ms(timeout_of(ctx.profile.response_timeout()).value);
-    let profile = &ctx.profile.name;
-    let listener_504 = l.answered_with(504);
-    let Some((bo, bs)) = b.stats else {
-        let (lo, ls) = l.stats?;
-        if let Some(seen) = listener_got(l, 504) {
-            return Some(
-                Draft::new(
-                    ID,
-                    Verdict::Inconclusive,
-                    "the listener answers 504; name the backend to time it directly",
-                )
-                .with(seen, &[lo]),
-            );
-        }
-        let total = ls.times.total_ms.as_ref()?;
-        let all_answered = ls.answered == ls.requests;
-        return (all_answered && total.censored == 0 && total.p95 < t * FAR_BELOW).then(|| {
-            Draft::new(
-                ID,
-                Verdict::RuledOut,
-                format!(
-                    "through the listener every request is answered, far inside the {} read timeout",
-                    fmt_ms(t)
-                ),
-            )
-            .with(
-                format!("through the listener: {}", spread(total)),
-                &[lo],
-            )
-        });
-    };
-    let firsts = b.first_bytes();
-    let Some(fb) = bs
-        .times
-        .first_byte_ms
-        .as_ref()
-        .filter(|_| !firsts.is_empty())
-    else {
-        return Some(
-            Draft::new(
-                ID,
-                Verdict::Inconclusive,
-                "no request reached the backend, so its response time is unknown",
-            )
-            .with(format!("straight to the backend: {}", statuses(bs)), &[bo]),
-        );
-    };
-    let numbers = format!(
-        "straight to the backend, time to first byte: {}",
-        spread(fb)
-    );
-    let over = firsts.iter().filter(|(v, _)| *v > t).count();
-    let mut d = if over > 0 {
-        let listener_says = l.stats.map(|(lo, _)| lo);
-        let slow_but_passed: Vec<&Observation> = l
-            .requests
-            .iter()
-            .filter(|(_, ex)| ex.status().is_some_and(|s| s < 500) && ex.timings.total_ms > t)
-            .map(|(o, _)| *o)
-            .collect();
-        match listener_says {
-            Some(lo) if listener_504.is_empty() && !l.answered_with(502).is_empty() => {
-                Draft::new(
-                    ID,
-                    Verdict::RuledOut,
-                    format!(
-                        "the backend takes longer than the {} read timeout, but this listener reports that as 502, not 504 (see 502.backend-slow)",
-                        fmt_ms(t)
-                    ),
-                )
-                .with(listener_got(l, 502).unwrap_or_default(), &[lo])
-            }
-            Some(lo) if listener_504.is_empty() && !slow_but_passed.is_empty() => Draft::new(
-                ID,
-                Verdict::Inconclusive,
-                format!(
-                    "the backend takes longer than the {profile} profile's {} read timeout, yet the listener waited and passed its answers on: its read timeout is longer than the profile says",
-                    fmt_ms(t)
-                ),
-            )
-            .with(
-                format!(
-                    "{} requests through the listener were answered after more than {}",
-                    slow_but_passed.len(),
-                    fmt_ms(t)
-                ),
-                &[lo],
-            ),
-            _ => Draft::new(
-                ID,
-                Verdict::Confirmed,
-                format!(
-                    "{over} of {} requests straight to the backend took longer than the {} read timeout to start answering",
-                    firsts.len(),
-                    fmt_ms(t)
-                ),
-            ),
-        }
-    } else if listener_504
-        .iter()
-        .any(|(_, total)| *total >= t * AT_TIMEOUT)
-        && fb.p95 >= t * FAR_BELOW
-    {
-        Draft::new(
-            ID,
-            Verdict::Confirmed,
-            format!(
-                "the listener answers 504 after about its {} read timeout while the backend takes up to {} to start answering",
-                fmt_ms(t),
-                fmt_ms(fb.max)
-            ),
-        )
-    } else if fb.p95 < t * FAR_BELOW && fb.censored == 0 {
-        Draft::new(
-            ID,
-            Verdict::RuledOut,
-            format!(
-                "the backend starts answering within {} (p95), far inside the {} read timeout",
-                fmt_ms(fb.p95),
-                fmt_ms(t)
-            ),
-        )
-    } else {
-        Draft::new(
-            ID,
-            Verdict::Inconclusive,
-            format!(
-                "the backend's p95 time to first byte ({}) is close to the {} read timeout",
-                fmt_ms(fb.p95),
-                fmt_ms(t)
-            ),
-        )
-    };
-    d = d.with(numbers, &[bo]);
-    if let Some(seen) = listener_got(l, 504) {
-        d = d.with(seen, &l.latency_refs());
-    }
-    Some(d)
-}
-
-/// The backend's answers count as slow: some beyond the read timeout, or p95 past half of it.
-fn slow_against(fb: &Percentiles, firsts: &[(f64, bool)], t: f64) -> bool {
-    firsts.iter().any(|(v, _)| *v > t) || fb.p95 >= t * FAR_BELOW
-}
-
-fn backend_slow_502(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Option<Draft> {
-    const ID: &str = "502.backend-slow";
-    let t = ms(timeout_of(ctx.profile.response_timeout()).value);
-    let backend = b
-        .stats
-        .and_then(|(o, s)| Some((o, s, s.times.first_byte_ms.as_ref()?)));
-    let firsts = b.first_bytes();
-    let Some((lo, ls)) = l.stats else {
-        let (bo, _, fb) = backend?;
-        let d = if slow_against(fb, &firsts, t) {
-            Draft::new(
-                ID,
-                Verdict::Inconclusive,
-                "the backend is slow to answer; name the listener to see whether it gives up with 502",
-            )
-        } else {
-            Draft::new(
-                ID,
-                Verdict::RuledOut,
-                format!(
-                    "the backend starts answering within {} (p95), far inside the {} read timeout",
-                    fmt_ms(fb.p95),
-                    fmt_ms(t)
-                ),
-            )
-        };
-        return Some(d.with(
-            format!(
-                "straight to the backend, time to first byte: {}",
-                spread(fb)
-            ),
-            &[bo],
-        ));
-    };
-    let Some(seen) = listener_got(l, 502) else {
-        return Some(
-            Draft::new(
-                ID,
-                Verdict::RuledOut,
-                format!("the listener never answers 502 ({})", statuses(ls)),
-            )
-            .with(format!("through the listener: {}", statuses(ls)), &[lo]),
-        );
-    };
-    let Some((bo, bs, fb)) = backend else {
-        return Some(
-            Draft::new(
-                ID,
-                Verdict::Inconclusive,
-                "the listener answers 502; name the backend to see whether it is slow",
-            )
-            .with(seen, &[lo]),
-        );
-    };
-    let valid = bs.statuses.iter().any(|(s, _)| *s < 500);
-    let numbers = format!(
-        "straight to the backend: {}; time to first byte {}",
-        statuses(bs),
-        spread(fb)
-    );
-    let d = if valid && slow_against(fb, &firsts, t) {
-        Draft::new(
-            ID,
-            Verdict::Confirmed,
-            "the listener answers 502 to requests the backend answers validly but slowly",
-        )
-    } else if fb.p95 < t * FAR_BELOW && fb.censored == 0 {
-        Draft::new(
-            ID,
-            Verdict::RuledOut,
-            format!(
-                "the backend answers within {} (p95): the listener's 502s are not a slow backend",
-                fmt_ms(fb.p95)
-            ),
-        )
-    } else {
-        Draft::new(
-            ID,
-            Verdict::Inconclusive,
-            "the listener answers 502 and the backend is slow, but its own answers are not valid",
-        )
-    };
-    Some(d.with(seen, &[lo]).with(numbers, &[bo]))
-}
-
 /// Why the backend counts as slow against its own normal, if it does.
-fn slowness(times: &Percentiles, firsts: &[(f64, bool)], t: f64) -> Option<String> {
-    let over = firsts.iter().filter(|(v, _)| *v > t).count();
-    if over > 0 {
+fn slowness(times: &Percentiles, firsts: &[(f64, bool)], t: Option<f64>) -> Option<String> {
+    let over = t.map_or(0, |t| firsts.iter().filter(|(v, _)| *v > t).count());
+    if let Some(t) = t.filter(|_| over > 0) {
         return Some(format!(
             "{over} of {} requests took longer than the listener's {} read timeout",
             firsts.len(),
@@ -723,7 +385,7 @@ fn slowness(times: &Percentiles, firsts: &[(f64, bool)], t: f64) -> Option<Strin
 fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     const SLOW: &str = "499.backend-slow";
     const SHORT: &str = "499.client-timeout-short";
-    let t = ms(timeout_of(ctx.profile.response_timeout()).value);
+    let t = read_timeout_ms(l, ctx);
     // Clients wait for the listener; when it only fails, the backend's own answers are the
     // best estimate of what a good answer takes.
     let (seen, total, place) = match (l.client_times(), b.client_times()) {
@@ -862,10 +524,11 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
                 SLOW,
                 Verdict::RuledOut,
                 format!(
-                    "the backend answers consistently (median {}, p99 {}) and inside the listener's {} read timeout: it is the clients' timeout that is short",
+                    "the backend answers consistently (median {}, p99 {}){}: it is the clients' timeout that is short",
                     fmt_ms(total.median),
                     fmt_ms(total.p99),
-                    fmt_ms(t)
+                    t.map(|t| format!(" and inside the listener's {} read timeout", fmt_ms(t)))
+                        .unwrap_or_default()
                 ),
             )
             .with(numbers, refs)
@@ -1308,9 +971,10 @@ mod tests {
         );
         let why = text(&f, "504.backend-slow");
         assert!(
-            why.contains("3 of 3 requests straight to the backend"),
+            why.contains("gives up with 504 after 1.0 s (measured)"),
             "{why}"
         );
+        assert!(why.contains("took longer on 3 of 3 requests"), "{why}");
         assert!(why.contains("got 504"), "{why}");
         // The listener's 504s say nothing of how long a good answer takes; the backend's do.
         let advice = text(&f, "499.client-timeout-short");

@@ -5,6 +5,7 @@
 
 pub mod findings;
 pub mod report_json;
+pub mod timing;
 
 use lbprobe::probe::{templates, Detail, Family, LimitSearch, Observation, SentRequest};
 use lbprobe::target::Role;
