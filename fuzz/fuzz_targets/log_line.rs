@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
             profile: "clb".into(),
             timeouts,
             threads: 1,
+            errors: None,
         };
         let (mut by_block, mut by_line) = (Summary::default(), Summary::default());
         opts.block("fuzz", data, &mut by_block);
