@@ -5,7 +5,7 @@
 //! decide, it says which causes it may show and what would tell them apart. Pure: a table test
 //! below has a row per rule.
 
-use super::errorlog::Reason;
+use super::errorlog::{Joined, Reason};
 use super::record::{is_dash, last_upstream, parse_number, split_upstream, trim, Dialect, Record};
 use crate::profile::Profile;
 
@@ -146,6 +146,9 @@ pub struct Facts {
     pub no_live_upstream: bool,
     /// The reason nginx gave in its error.log, when one was joined to the line.
     pub reason: Option<Reason>,
+    /// An error.log that covers the line's time gives no reason for it.
+    pub error_log_silent: bool,
+    pub addr_logged: bool,
 }
 
 impl Facts {
@@ -223,6 +226,17 @@ impl Facts {
                     !is_dash(last) && !last.contains(&b':')
                 }),
             reason: None,
+            error_log_silent: false,
+            addr_logged: r.upstream_addr.is_some(),
+        };
+    }
+
+    /// What nginx's error.log says of this line's request.
+    pub fn join(&mut self, joined: Joined) {
+        (self.reason, self.error_log_silent) = match joined {
+            Joined::Reason(r) => (Some(r), false),
+            Joined::Silent => (None, true),
+            Joined::Unknown => (None, false),
         };
     }
 
@@ -278,11 +292,32 @@ pub fn classify(f: &Facts, t: &Timeouts) -> Classification {
     if f.dialect == Dialect::Nginx && !f.upstream_logged {
         return nginx_without_upstream_status(f, t);
     }
-    match f.upstream_last() {
+    let c = match f.upstream_last() {
         None if !f.upstream.is_empty() => reached_then_failed(f, t),
         None => never_reached(f, t),
         Some(u) => reached(f, u, t),
+    };
+    match c.either {
+        Some(e) if f.error_log_silent && f.upstream_last() == Some(f.status) => {
+            settled_by_silence(f.status, e).unwrap_or(c)
+        }
+        _ => c,
     }
+}
+
+/// nginx writes every failure of its own to reach or read a backend (refused, timed out,
+/// invalid, cut short, no live server) at level `error`: a 502 or 504 that an error.log
+/// covering its time gives no reason for was the backend's own answer.
+fn settled_by_silence(status: u16, e: &Either) -> Option<Classification> {
+    let (own, rule) = match status {
+        502 => ("502.passthrough", "nginx's error.log covers this time and gives no reason for the request: nginx found nothing wrong, so the 502 is the backend's own, passed on"),
+        504 => ("504.backend-dependency-timeout", "nginx's error.log covers this time and gives no reason for the request: nginx found nothing wrong, so the 504 is the backend's own"),
+        _ => return None,
+    };
+    e.causes.contains(&own).then_some(Classification {
+        from_error_log: true,
+        ..shows(own, rule)
+    })
 }
 
 /// The rule text of a reason joined from nginx's error.log.
@@ -502,6 +537,10 @@ fn reached(f: &Facts, u: u16, t: &Timeouts) -> Classification {
             "502.all-backends-unhealthy",
             "502 with the upstream group's name for $upstream_addr: nginx found no live server in the group to try",
         ),
+        502 if f.connect_failed && f.dialect == Dialect::Nginx && !f.addr_logged => undecided(
+            either!("add $upstream_addr to the log_format (the group's name, without a port: no live server), or pass nginx's error.log with --error-log"; "502.backend-unreachable", "502.all-backends-unhealthy"),
+            "502 with upstream_connect_time -: nginx did not connect, to a server that failed or to none at all",
+        ),
         502 if f.connect_failed => shows(
             "502.backend-unreachable",
             "502 with upstream_connect_time -: the connection to the backend failed",
@@ -527,7 +566,9 @@ fn reached(f: &Facts, u: u16, t: &Timeouts) -> Classification {
             "504.connect-timeout",
             "504 with upstream_connect_time -: nginx never connected, and upstream_response_time is how long it tried",
         ),
-        504 if at(f.upstream_response_time, t.response) || at(f.request_time, t.response) && f.upstream_response_time.is_none() => shows(
+        // Without $upstream_connect_time, a wait at both timeouts is either.
+        504 if (at(f.upstream_response_time, t.response) || at(f.request_time, t.response) && f.upstream_response_time.is_none())
+            && !(f.dialect == Dialect::Nginx && !f.connect_logged && at(f.upstream_response_time, t.connect)) => shows(
             "504.backend-slow",
             "504 with upstream_response_time at the response timeout: the backend did not answer in time",
         ),
@@ -556,16 +597,19 @@ fn nginx_502(f: &Facts) -> Classification {
         );
     }
     if !f.header_logged {
-        return if f.connect_logged {
-            undecided(
+        return match (f.connect_logged, f.addr_logged) {
+            (true, _) => undecided(
                 either!("add $upstream_header_time to the log_format (a time: the backend's own answer; -: nginx's), or pass nginx's error.log with --error-log"; "502.passthrough", "502.malformed-backend-response", "500.backend-closed-early"),
                 "502 with upstream_status 502 after a connect: nginx writes its own 502 there when no valid header came",
-            )
-        } else {
-            undecided(
+            ),
+            (false, true) => undecided(
                 either!("add $upstream_connect_time and $upstream_header_time to the log_format, or pass nginx's error.log with --error-log"; "502.passthrough", "502.backend-unreachable", "502.malformed-backend-response", "500.backend-closed-early"),
                 "502 with upstream_status 502: nginx writes its own 502 there when it gets no valid answer",
-            )
+            ),
+            (false, false) => undecided(
+                either!("add $upstream_addr, $upstream_connect_time and $upstream_header_time to the log_format, or pass nginx's error.log with --error-log"; "502.passthrough", "502.backend-unreachable", "502.malformed-backend-response", "500.backend-closed-early", "502.all-backends-unhealthy"),
+                "502 with upstream_status 502: nginx writes its own 502 there when it gets no valid answer, or finds no live server",
+            ),
         };
     }
     if !f.connect_logged {
@@ -703,6 +747,7 @@ mod tests {
             upstream_logged: true,
             header_logged: true,
             connect_logged: true,
+            addr_logged: true,
             ..Facts::default()
         };
         for s in upstream.split(", ") {
@@ -918,6 +963,42 @@ mod tests {
                     ..facts(504, "504")
                 },
                 Some("504.connect-timeout"),
+            ),
+            (
+                // The backend's own 504: the error.log, covering the time, has no reason.
+                Facts {
+                    error_log_silent: true,
+                    upstream_response_time: Some(1.0),
+                    header_logged: false,
+                    ..facts(504, "504")
+                },
+                Some("504.backend-dependency-timeout"),
+            ),
+            (
+                Facts {
+                    error_log_silent: true,
+                    header_logged: false,
+                    connect_logged: false,
+                    addr_logged: false,
+                    ..facts(502, "502")
+                },
+                Some("502.passthrough"),
+            ),
+            (
+                // Silence says nothing of a 400: nginx writes those at info.
+                Facts {
+                    error_log_silent: true,
+                    ..facts(400, "-")
+                },
+                Some("400.malformed-request or 400.header-too-large or 400.http-to-https-listener"),
+            ),
+            (
+                Facts {
+                    connect_failed: true,
+                    addr_logged: false,
+                    ..facts(502, "502")
+                },
+                Some("502.backend-unreachable or 502.all-backends-unhealthy"),
             ),
             (
                 // A reason of another status is not this line's.

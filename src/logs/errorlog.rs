@@ -199,6 +199,17 @@ impl Reason {
     }
 }
 
+/// What the error.log says of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    Reason(Reason),
+    /// No reason, in a log that covers the request's time at level `error` or below: nginx
+    /// found nothing wrong with its side of the request.
+    Silent,
+    /// No reason, and the log cannot say (other times, or filtered above `error`).
+    Unknown,
+}
+
 /// One reason line, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReasonLine<'a> {
@@ -321,6 +332,11 @@ pub struct ErrorIndex {
     pub client_side: u64,
     /// Reasons beyond [`MAX_REASONS`], counted only.
     pub dropped: u64,
+    /// Lines at level `error` or below (`warn`, `notice`, `info`, `debug`): nginx writes every
+    /// upstream failure at `error`, so a log with none of these may be filtered above it.
+    pub error_or_below: u64,
+    /// The first and last second any line was written.
+    pub span: Option<(u64, u64)>,
     entries: Vec<Entry>,
     by_connection: Map<Vec<u32>>,
     by_client: Map<Vec<u32>>,
@@ -337,6 +353,20 @@ impl ErrorIndex {
     /// Read one line of the error log.
     pub fn add_line(&mut self, line: &[u8]) {
         self.lines += 1;
+        if let Some(second) = line.get(..19).and_then(second_of) {
+            self.span = Some(
+                self.span
+                    .map_or((second, second), |(a, b)| (a.min(second), b.max(second))),
+            );
+            let level = line.get(19..).and_then(|l| l.strip_prefix(b" ["));
+            if level.is_some_and(|l| {
+                [&b"error]"[..], b"warn]", b"notice]", b"info]", b"debug]"]
+                    .iter()
+                    .any(|lv| l.starts_with(lv))
+            }) {
+                self.error_or_below += 1;
+            }
+        }
         let Some(r) = parse_line(line) else {
             return;
         };
@@ -378,6 +408,25 @@ impl ErrorIndex {
             .chain(self.by_client.values_mut())
         {
             list.sort_by_key(|&i| entries[i as usize].second);
+        }
+    }
+
+    /// What the error.log says of the request of this access-log line whose status is
+    /// `status`: its reason, or nothing although the log covers the request's time (and is
+    /// not filtered above `error`), or nothing it could know.
+    pub fn join(&self, rec: &Record<'_>, status: u16) -> Joined {
+        if let Some(r) = self.reason_for(rec, status) {
+            return Joined::Reason(r);
+        }
+        let covered = self.error_or_below > 0
+            && rec.time.and_then(second_of).is_some_and(|t| {
+                self.span
+                    .is_some_and(|(a, b)| a <= t + SLACK_SECS && t <= b + SLACK_SECS)
+            });
+        if covered {
+            Joined::Silent
+        } else {
+            Joined::Unknown
         }
     }
 

@@ -278,10 +278,19 @@ impl Options {
                 if rec.status >= 400 {
                     // Filled in place: no copy of the Facts in and out of the summary.
                     acc.scratch.fill(&rec);
+                    let mut undecided_alone = false;
                     if let Some(errors) = &self.errors {
-                        acc.scratch.reason = errors.reason_for(&rec, rec.status);
+                        // What the access log alone says, to count the lines the error.log
+                        // settles.
+                        undecided_alone = classify::classify(&acc.scratch, &self.timeouts)
+                            .either
+                            .is_some();
+                        acc.scratch.join(errors.join(&rec, rec.status));
                     }
                     let c = classify::classify(&acc.scratch, &self.timeouts);
+                    if undecided_alone && c.either.is_none() {
+                        acc.settled += 1;
+                    }
                     acc.scratch_error_line(n, &rec, c);
                 }
             }
@@ -340,7 +349,7 @@ pub fn explain_line(input: &Input, n: u64, opts: &Options) -> Result<Explanation
         Ok(rec) => {
             let mut f = Facts::of(&rec);
             if let Some(errors) = &opts.errors {
-                f.reason = errors.reason_for(&rec, rec.status);
+                f.join(errors.join(&rec, rec.status));
             }
             let c = classify::classify(&f, &opts.timeouts);
             (Some(f), Some(c))

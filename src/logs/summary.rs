@@ -375,6 +375,8 @@ pub struct Summary {
     pub undecided: BTreeMap<&'static str, Undecided>,
     /// Error lines the reason in nginx's error.log decided.
     pub from_error_log: u64,
+    /// Error lines the access log alone left undecided, read with an error.log.
+    pub settled: u64,
     /// Error lines no documented cause explains, per status.
     pub unexplained: BTreeMap<u16, u64>,
     /// Lines that reached a backend (an upstream status was logged), among error lines.
@@ -400,6 +402,7 @@ impl Default for Summary {
             causes: BTreeMap::new(),
             undecided: BTreeMap::new(),
             from_error_log: 0,
+            settled: 0,
             unexplained: BTreeMap::new(),
             reached_backend: 0,
             rt_499: BTreeMap::new(),
@@ -540,6 +543,7 @@ impl Summary {
             }
         }
         self.from_error_log += next.from_error_log;
+        self.settled += next.settled;
         for (k, v) in next.unexplained {
             *self.unexplained.entry(k).or_default() += v;
         }

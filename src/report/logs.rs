@@ -65,7 +65,9 @@ pub struct ErrorLogRow {
     pub client_side: u64,
     /// Reasons beyond the memory bound, counted but not joined.
     pub dropped: u64,
-    /// Error lines of the access log a reason decided.
+    /// Error lines of the access log its reasons decided.
+    pub decided: u64,
+    /// Of them, lines the access log alone could not tell.
     pub settled: u64,
 }
 
@@ -215,7 +217,8 @@ impl LogsReport {
                 reasons: ix.reasons,
                 client_side: ix.client_side,
                 dropped: ix.dropped,
-                settled: s.from_error_log,
+                decided: s.from_error_log,
+                settled: s.settled,
             }),
             notes,
         }
@@ -334,8 +337,8 @@ pub fn human(r: &LogsReport, style: Style) -> String {
         };
         let _ = writeln!(
             o,
-            "  error log: {}: {} lines, {} reasons ({} client-side){dropped}; settled {} error lines",
-            e.input, e.lines, e.reasons, e.client_side, e.settled
+            "  error log: {}: {} lines, {} reasons ({} client-side){dropped}; they decided {} error lines, {} of which the access log alone could not",
+            e.input, e.lines, e.reasons, e.client_side, e.decided, e.settled
         );
     }
     if !r.by_status.is_empty() {
