@@ -475,13 +475,16 @@ async fn real_nginx_logs_read_right_and_name_what_they_cannot_tell() {
     assert_eq!(warn.client_side, 0, "{}", read("error-warn.log"));
 
     let mut failures = Vec::new();
-    let runs: [(
-        &str,
-        &LogFormat,
-        &str,
-        Option<&ErrorIndex>,
+    // Each format alone, then with the error.log: the name, format, log, error.log and the
+    // column of NGINX_CASES that holds the truth for it.
+    type Run<'a> = (
+        &'a str,
+        &'a LogFormat,
+        &'a str,
+        Option<&'a ErrorIndex>,
         fn(&NginxCase) -> &'static str,
-    ); 4] = [
+    );
+    let runs: [Run; 4] = [
         ("rich", &rich, "rich.log", None, |c| c.rich),
         ("plain", &plain, "plain.log", None, |c| c.plain),
         ("rich + error.log", &rich, "rich.log", Some(&info), |c| {

@@ -220,7 +220,9 @@ impl Facts {
                 .and_then(last_upstream)
                 .and_then(parse_number)
                 .map(|n| n as u64),
-            no_live_upstream: r.dialect == Dialect::Nginx
+            // Read for the 502s only, the one status it decides.
+            no_live_upstream: r.status == 502
+                && r.dialect == Dialect::Nginx
                 && r.upstream_addr.is_some_and(|a| {
                     let last = last_address(a);
                     !is_dash(last) && !last.contains(&b':')
@@ -257,12 +259,20 @@ impl Facts {
 /// The last server of an `$upstream_addr` list (`10.0.0.5:80, 10.0.0.6:80 : group`): the
 /// separators are `, ` and ` : `, never a bare colon, which belongs to the address.
 fn last_address(v: &[u8]) -> &[u8] {
-    let cut = [&b", "[..], b" : "]
-        .iter()
-        .filter_map(|sep| memchr::memmem::rfind(v, sep).map(|i| i + sep.len()))
-        .max()
-        .unwrap_or(0);
-    trim(&v[cut..])
+    // From the end, to the first separator: addresses hold no spaces, so only a space is looked
+    // at twice.
+    for i in (0..v.len()).rev() {
+        if v[i] != b' ' {
+            continue;
+        }
+        if i > 0 && v[i - 1] == b',' {
+            return trim(&v[i + 1..]);
+        }
+        if v[i + 1..].starts_with(b": ") {
+            return trim(&v[i + 3..]);
+        }
+    }
+    trim(v)
 }
 
 fn at(value: Option<f64>, timeout: f64) -> bool {
@@ -566,9 +576,12 @@ fn reached(f: &Facts, u: u16, t: &Timeouts) -> Classification {
             "504.connect-timeout",
             "504 with upstream_connect_time -: nginx never connected, and upstream_response_time is how long it tried",
         ),
-        // Without $upstream_connect_time, a wait at both timeouts is either.
-        504 if (at(f.upstream_response_time, t.response) || at(f.request_time, t.response) && f.upstream_response_time.is_none())
-            && !(f.dialect == Dialect::Nginx && !f.connect_logged && at(f.upstream_response_time, t.connect)) => shows(
+        // Without $upstream_connect_time, nginx's wait at both timeouts is either's.
+        504 if f.dialect == Dialect::Nginx && !f.connect_logged && at(f.upstream_response_time, t.connect) && at(f.upstream_response_time, t.response) => undecided(
+            either!("add $upstream_connect_time to the log_format (-: never connected), or pass nginx's error.log with --error-log"; "504.connect-timeout", "504.backend-slow"),
+            "504 with upstream_response_time at both the connect and the response timeout: nginx gave up connecting or reading",
+        ),
+        504 if at(f.upstream_response_time, t.response) || at(f.request_time, t.response) && f.upstream_response_time.is_none() => shows(
             "504.backend-slow",
             "504 with upstream_response_time at the response timeout: the backend did not answer in time",
         ),
@@ -963,6 +976,16 @@ mod tests {
                     ..facts(504, "504")
                 },
                 Some("504.connect-timeout"),
+            ),
+            (
+                // 60 s is at (or past) both timeouts, and no connect time says which fired.
+                Facts {
+                    upstream_response_time: Some(60.0),
+                    header_logged: false,
+                    connect_logged: false,
+                    ..facts(504, "504")
+                },
+                Some("504.connect-timeout or 504.backend-slow"),
             ),
             (
                 // The backend's own 504: the error.log, covering the time, has no reason.

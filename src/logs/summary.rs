@@ -347,6 +347,7 @@ struct Seen {
     waited: Option<f64>,
     /// An upstream status was logged.
     reached: bool,
+    nginx: bool,
 }
 
 impl Seen {
@@ -356,6 +357,7 @@ impl Seen {
             request_time: f.request_time,
             waited: f.upstream_response_time.or(f.request_time),
             reached: !f.upstream.is_empty(),
+            nginx: f.dialect == super::record::Dialect::Nginx,
         }
     }
 }
@@ -381,6 +383,9 @@ pub struct Summary {
     pub unexplained: BTreeMap<u16, u64>,
     /// Lines that reached a backend (an upstream status was logged), among error lines.
     pub reached_backend: u64,
+    /// Error lines of nginx's: nginx answers 502, not 503, when it has no server to try, so
+    /// its 503s without an upstream are a limit's.
+    pub nginx_errors: u64,
     /// 499 lines per request_time in 100 ms steps: one value for most of them is a client
     /// timeout (`499.client-timeout-short`).
     pub rt_499: BTreeMap<u64, u64>,
@@ -405,6 +410,7 @@ impl Default for Summary {
             settled: 0,
             unexplained: BTreeMap::new(),
             reached_backend: 0,
+            nginx_errors: 0,
             rt_499: BTreeMap::new(),
             scratch: Facts::default(),
             minute_cache: None,
@@ -449,6 +455,9 @@ impl Summary {
     fn count_error(&mut self, line: u64, rec: &Record<'_>, facts: Seen, c: Classification) {
         if facts.reached {
             self.reached_backend += 1;
+        }
+        if facts.nginx {
+            self.nginx_errors += 1;
         }
         if facts.status == 499 {
             if let Some(rt) = facts.request_time {
@@ -548,6 +557,7 @@ impl Summary {
             *self.unexplained.entry(k).or_default() += v;
         }
         self.reached_backend += next.reached_backend;
+        self.nginx_errors += next.nginx_errors;
         for (k, v) in next.rt_499 {
             if self.rt_499.len() < MAX_RT_STEPS || self.rt_499.contains_key(&k) {
                 *self.rt_499.entry(k).or_default() += v;
@@ -556,9 +566,10 @@ impl Summary {
     }
 
     /// Conclusions only the whole input supports: 503s without an upstream when no line
-    /// reached any backend are the listener having none (`503.no-backends`), not a limit.
+    /// reached any backend are the listener having none (`503.no-backends`), not a limit;
+    /// but not nginx's, which answers 502 when it has no server to try.
     pub fn finish(&mut self) {
-        if self.reached_backend == 0 {
+        if self.reached_backend == 0 && self.nginx_errors == 0 {
             if let Some(s) = self.causes.remove("503.rate-limited") {
                 self.causes.insert("503.no-backends", s);
             }
