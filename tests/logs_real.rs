@@ -462,7 +462,7 @@ async fn real_nginx_logs_read_right_and_name_what_they_cannot_tell() {
     // The default profile: `auto`, which the format resolves to nginx's documentation.
     let rich = LogFormat::parse(RICH).unwrap();
     let plain = LogFormat::parse(PLAIN).unwrap();
-    let profile = Profile::auto().resolve(Some(rich.listener()));
+    let profile = Profile::auto().resolve(Ok(rich.listener()));
     assert_eq!(profile.name, "nginx");
     let timeouts = Timeouts::of(&profile);
     let read = |name: &str| std::fs::read_to_string(file(name)).unwrap();
@@ -766,7 +766,7 @@ async fn real_haproxy_log_reads_right_and_names_what_it_cannot_tell() {
     keep(&[("haproxy.log", &log)]);
 
     let format = LogFormat::parse("haproxy").unwrap();
-    let profile = Profile::auto().resolve(Some(format.listener()));
+    let profile = Profile::auto().resolve(Ok(format.listener()));
     assert_eq!(profile.name, "haproxy");
     // HAProxy's client field is `address:port`; the record keeps the address.
     let by_port = classify_log(
