@@ -11,8 +11,9 @@ It reads the source, so it knows the shapes of assertion the suite uses:
 - a statement naming a cause (a literal "504.backend-slow", a `const` holding one, or a variable
   bound earlier to an expression naming one) together with `Confirmed`/"confirmed" asserts it
   confirmed, unless the statement negates (`assert_ne!`, `!=`, `.all(`, `!(`);
-- with `RuledOut`/`Inconclusive`/"ruled_out"/"inconclusive", `not_confirmed(`, or a negated
-  `Confirmed`, it asserts the cause not confirmed;
+- with `RuledOut`/`Inconclusive`/`Reproduced` (or their JSON words), `not_confirmed(`, or a
+  negated `Confirmed`, it asserts the cause not confirmed (a trigger reproduced at a listener's
+  documented limit is the healthy neighbour of one confirmed below it);
 - a statement with no cause of its own speaks of the file's one cause (`const ID`, or the one
   cause its helpers look up with `f.cause == "..."`);
 - positional helpers are listed in POSITIONAL (tests/response.rs's `assert_verdicts`);
@@ -24,7 +25,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIP = {"classify_table.rs", "report_snapshots.rs"}
+SKIP = {"classify_table.rs", "report_snapshots.rs", "scenario.rs"}
 CAUSE = re.compile(r'"(\d{3}\.[a-z0-9-]+)"')
 CONST = re.compile(r'const\s+(\w+)\s*:\s*&str\s*=\s*"(\d{3}\.[a-z0-9-]+)"\s*;')
 FN = re.compile(r"\bfn\s+(\w+)\s*(?:<[^>]*>)?\s*\(")
@@ -33,7 +34,7 @@ TEST_ATTR = re.compile(r"#\[(?:tokio::)?test\b[^\]]*\]")
 REAL = re.compile(
     r"Nginx::start|Haproxy::start|Apache::start|LabBackend::start|start_backend|"
     r"UnacceptingListener::start|start_nginx|start_haproxy|start_apache|lbprobe_bin|"
-    r"Command::new\(.*lbprobe"
+    r"Command::new\(.*lbprobe|\blbprobe(?:_async)?\(|\.listen\(\d|Namespace"
 )
 # tests/response.rs: assert_verdicts(malformed, closed_early, mapped).
 POSITIONAL = {
@@ -49,8 +50,8 @@ POSITIONAL = {
 NEGATED = re.compile(r"assert_ne!|!=|\.all\(|(?<![A-Za-z_])!\(")
 POSITIVE = re.compile(r'Verdict::Confirmed|"confirmed"|\bConfirmed\b')
 NEGATIVE = re.compile(
-    r'Verdict::RuledOut|Verdict::Inconclusive|"ruled_out"|"inconclusive"|'
-    r"\bRuledOut\b|\bInconclusive\b|not_confirmed\("
+    r'Verdict::RuledOut|Verdict::Inconclusive|Verdict::Reproduced|"ruled_out"|"inconclusive"|'
+    r'"reproduced"|\bRuledOut\b|\bInconclusive\b|\bReproduced\b|not_confirmed\('
 )
 
 

@@ -546,7 +546,7 @@ fn backend_unreachable(b: &Probed<'_>, l: &Probed<'_>, view: &View<'_>) -> Optio
             (_, 0) => "the connection is refused",
             _ => "the connection is refused or unreachable",
         };
-        let confirmed = Draft::new(
+        Draft::new(
             ID,
             Verdict::Confirmed,
             format!(
@@ -555,11 +555,7 @@ fn backend_unreachable(b: &Probed<'_>, l: &Probed<'_>, view: &View<'_>) -> Optio
                 a.total,
                 a.what
             ),
-        );
-        match other_code_for_unreachable(l, view) {
-            Some((note, refs)) => confirmed.with(note, &refs),
-            None => confirmed,
-        }
+        )
     } else if !a.ok_ms.is_empty() {
         Draft::new(
             ID,
@@ -601,7 +597,11 @@ fn backend_unreachable(b: &Probed<'_>, l: &Probed<'_>, view: &View<'_>) -> Optio
             "no TCP connection to the backend could be tried from here",
         )
     };
-    Some(d.with(a.tally(), &a.refs))
+    let d = d.with(a.tally(), &a.refs);
+    Some(match other_code_for_unreachable(l, view) {
+        Some((note, refs)) if d.verdict == Verdict::Confirmed => d.with(note, &refs),
+        _ => d,
+    })
 }
 
 /// The code the listener answers for a backend it cannot connect to, when that is not the 502
@@ -626,8 +626,11 @@ fn other_code_for_unreachable<'a>(
         .map_or("this listener".to_string(), |p| p.name().to_string());
     Some((
         format!(
-            "{who} answers {code} for it, not the 502 the reference page documents for an unreachable backend: all {} requests through the listener got {code}",
-            answered.len()
+            "{who} answers {code} for it, not the 502 the reference page documents for an unreachable backend: {} through the listener got {code}",
+            match answered.len() {
+                1 => "the request".to_string(),
+                n => format!("all {n} requests"),
+            }
         ),
         answered.iter().map(|(o, _)| *o).collect(),
     ))
