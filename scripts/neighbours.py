@@ -5,7 +5,8 @@ assert it is NOT confirmed in another setup (its neighbours).
 Reads tests/*.rs (not classify_table.rs and report_snapshots.rs, whose observations are built by
 hand) and prints a markdown table: cause, the tests confirming it, the tests asserting it is not
 confirmed, and whether those tests start a real server (nginx, HAProxy, Apache httpd, a lab
-backend) or classify fixtures. `--check` exits 1 when a confirmed cause has no neighbour.
+backend) or classify fixtures. `--check` exits 1 when a confirmed cause has no neighbour against a
+real server; `--write` puts the table into docs/testing.md, between its two markers.
 
 It reads the source, so it knows the shapes of assertion the suite uses:
 - a statement naming a cause (a literal "504.backend-slow", a `const` holding one, or a variable
@@ -174,25 +175,47 @@ def audit():
     return confirmed, neighbours, real_of
 
 
-def main():
+START = "<!-- neighbours:start -->"
+END = "<!-- neighbours:end -->"
+DOC = ROOT / "docs" / "testing.md"
+
+
+def table():
+    """The markdown table, and the causes without a neighbour against a real server."""
     confirmed, neighbours, real_of = audit()
-    mark = lambda t: t if real_of[t] else f"{t} (fixture)"
-    print("| cause | confirmed by | not confirmed by (neighbours) |")
-    print("|---|---|---|")
+    mark = lambda t: f"`{t}`" if real_of[t] else f"`{t}` (fixture)"
+    lines = [
+        "| cause | confirmed by | not confirmed by (neighbours) |",
+        "|---|---|---|",
+    ]
     missing = []
     for cause in sorted(confirmed):
         near = [t for t in neighbours.get(cause, []) if t not in confirmed[cause]]
-        real_near = [t for t in near if real_of[t]]
-        if not real_near:
+        if not any(real_of[t] for t in near):
             missing.append(cause)
-        print(
+        lines.append(
             f"| `{cause}` | {'<br>'.join(mark(t) for t in confirmed[cause])} | "
             f"{'<br>'.join(mark(t) for t in near) or '**none**'} |"
         )
+    return "\n".join(lines) + "\n", missing
+
+
+def main():
+    text, missing = table()
+    if "--write" in sys.argv:
+        doc = DOC.read_text()
+        head, rest = doc.split(START, 1)
+        _, tail = rest.split(END, 1)
+        DOC.write_text(f"{head}{START}\n{text}{END}{tail}")
+    else:
+        print(text, end="")
     if missing:
-        print(f"\nwithout a neighbour against a real server: {', '.join(missing)}")
-    if "--check" in sys.argv and missing:
-        sys.exit(1)
+        print(
+            f"without a neighbour against a real server: {', '.join(missing)}",
+            file=sys.stderr,
+        )
+        if "--check" in sys.argv:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

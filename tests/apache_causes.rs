@@ -114,9 +114,8 @@ fn timing_probes() -> Vec<ProbeSpec> {
 /// after `ms`.
 async fn apache_with_proxy_timeout_1s(ms: u64) -> (lbprobe::lab::LabBackend, Apache) {
     let backend = backend_after(ms).await;
-    let apache = start_apache(
-        &ApacheSpec::one(ApacheVhost::proxy(backend.url())).global("ProxyTimeout 1"),
-    );
+    let apache =
+        start_apache(&ApacheSpec::one(ApacheVhost::proxy(backend.url())).global("ProxyTimeout 1"));
     (backend, apache)
 }
 
@@ -193,7 +192,11 @@ async fn apache_in_front_of_a_backend_inside_its_timeout_confirms_no_slow_backen
     )
     .await;
 
-    for cause in ["502.backend-slow", "504.backend-slow", "504.connect-timeout"] {
+    for cause in [
+        "502.backend-slow",
+        "504.backend-slow",
+        "504.connect-timeout",
+    ] {
         not_confirmed(&report, cause);
     }
     let why = text_of(&report, "502.backend-slow");
@@ -264,7 +267,11 @@ async fn apache_balancer_with_one_bad_member_names_it_and_not_every_backend() {
     assert!(reason.contains("(1 of 3: 33 %)"), "{reason}");
     let f = finding(&report, "502.all-backends-unhealthy");
     assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));
-    assert!(f.reason.contains("it has a backend it sends to"), "{}", f.reason);
+    assert!(
+        f.reason.contains("it has a backend it sends to"),
+        "{}",
+        f.reason
+    );
     not_confirmed(&report, "503.no-backends");
 }
 
@@ -349,7 +356,11 @@ async fn apache_proxying_plain_http_to_a_tls_backend_relays_its_400_and_is_confi
         "{ev}"
     );
     // The access log: Apache sent the backend's 400 on.
-    assert!(apache.access_log().contains("\" 400 "), "{}", apache.access_log());
+    assert!(
+        apache.access_log().contains("\" 400 "),
+        "{}",
+        apache.access_log()
+    );
 }
 
 /// The neighbour set up right: `SSLProxyEngine on` and `ProxyPass / https://` to the same kind
@@ -439,8 +450,16 @@ async fn apache_in_front_of_a_refused_backend_answers_503_and_the_refusal_is_con
         "{}",
         f.reason
     );
-    for cause in ["504.connect-timeout", "502.backend-slow", "504.backend-slow"] {
+    for cause in [
+        "504.connect-timeout",
+        "502.backend-slow",
+        "504.backend-slow",
+    ] {
         assert_verdict(&report, cause, Verdict::RuledOut);
     }
-    assert!(apache.error_log().contains("AH01114"), "{}", apache.error_log());
+    assert!(
+        apache.error_log().contains("AH01114"),
+        "{}",
+        apache.error_log()
+    );
 }

@@ -259,7 +259,10 @@ async fn client_timeout_above_a_consistent_backend_is_not_too_short() {
     o.assert("499.client-timeout-short", Verdict::RuledOut);
     o.assert("499.backend-slow", Verdict::RuledOut);
     let short = o.text("499.client-timeout-short");
-    assert!(short.contains("requests finish within the clients' 2 s"), "{short}");
+    assert!(
+        short.contains("requests finish within the clients' 2 s"),
+        "{short}"
+    );
 }
 
 #[tokio::test]

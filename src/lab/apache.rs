@@ -393,9 +393,10 @@ fn render_conf(
     let _ = writeln!(conf, "ErrorLog {}", quoted(&layout.error_log));
     conf.push_str("LogLevel warn\n");
     let balances = spec.vhosts.iter().any(|v| !v.members.is_empty());
-    let speaks_tls = spec.vhosts.iter().any(|v| {
-        v.cert.is_some() || v.backends().any(|b| b.starts_with("https://"))
-    });
+    let speaks_tls = spec
+        .vhosts
+        .iter()
+        .any(|v| v.cert.is_some() || v.backends().any(|b| b.starts_with("https://")));
     let wanted = MODULES
         .iter()
         .chain(BALANCER_MODULES.iter().filter(|_| balances))
@@ -452,10 +453,7 @@ fn render_conf(
             }
             conf.push_str("        ProxySet lbmethod=byrequests\n    </Proxy>\n");
             // Worker parameters belong to the members; the ProxyPass line takes the pool's.
-            let _ = writeln!(
-                conf,
-                "    ProxyPass \"/\" \"balancer://lbprobe_pool_{i}/\""
-            );
+            let _ = writeln!(conf, "    ProxyPass \"/\" \"balancer://lbprobe_pool_{i}/\"");
         } else if let Some(upstream) = &vhost.upstream {
             let _ = writeln!(
                 conf,
@@ -575,8 +573,11 @@ mod tests {
         };
         let spec = ApacheSpec {
             vhosts: vec![
-                ApacheVhost::balance(&["http://127.0.0.1:9001".into(), "http://127.0.0.1:9002/".into()])
-                    .pass_options("timeout=1"),
+                ApacheVhost::balance(&[
+                    "http://127.0.0.1:9001".into(),
+                    "http://127.0.0.1:9002/".into(),
+                ])
+                .pass_options("timeout=1"),
                 ApacheVhost::proxy("https://127.0.0.1:9003")
                     .extra("SSLProxyEngine on")
                     .tls(cert),
@@ -585,11 +586,14 @@ mod tests {
         };
         let layout = Layout::new(Path::new("/tmp/lab"));
         let conf = render_conf(&spec, &layout, &[4001, 4002], Path::new("/mods"), None);
-        assert!(conf.contains(
-            "    <Proxy \"balancer://lbprobe_pool_0\">\n\
+        assert!(
+            conf.contains(
+                "    <Proxy \"balancer://lbprobe_pool_0\">\n\
              \x20       BalancerMember \"http://127.0.0.1:9001\" retry=0 timeout=1\n\
              \x20       BalancerMember \"http://127.0.0.1:9002\" retry=0 timeout=1\n"
-        ), "{conf}");
+            ),
+            "{conf}"
+        );
         assert!(conf.contains("ProxyPass \"/\" \"balancer://lbprobe_pool_0/\"\n"));
         assert!(conf.contains("LoadModule proxy_balancer_module"));
         assert!(conf.contains("LoadModule ssl_module"));
