@@ -140,8 +140,9 @@ impl RampStop {
 }
 
 /// Whether the ramp tried its top step a second time. A limit at about the ramp's cap shows as a
-/// few refusals there, a number that jitter in the spacing decides; a second try tells a limit
-/// that refuses again from a stray refusal, the same way every run.
+/// few refusals there, a number that jitter in the spacing decides (none in one try, a few in
+/// the next); a second try gives such a limit a second chance to show, and the report a second
+/// count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecondTry {
@@ -430,7 +431,7 @@ pub async fn run(engine: &Engine, sides: &[Side], spec: &RateSpec) -> Vec<Observ
         } else {
             second_try = SecondTry::NoRoom;
             engine.note(format!(
-                "rate: the top step ({rate} rps) got a few 503s, but the caps left no room to try it again ({need} requests and {} s needed)",
+                "rate: the ramp got a few 503s, never the sustain share, and the caps left no room to try its top step ({rate} rps) again ({need} requests and {} s needed)",
                 spec.step.as_secs_f64()
             ));
         }
