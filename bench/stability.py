@@ -400,10 +400,11 @@ def main():
         counts = collections.Counter(seq)
         seen = ", ".join(f"{v} ×{c}" for v, c in counts.most_common())
         table.append((family, name, cause, seen, str(n)))
-    widths = [max(len(r[i]) for r in table + [header]) for i in range(5)]
-    for r in [header, tuple("-" * w for w in widths)] + table:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    print()
+    if table:
+        widths = [max(len(r[i]) for r in table + [header]) for i in range(5)]
+        for r in [header, tuple("-" * w for w in widths)] + table:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print()
     for family in families:
         fam = [(name, cause, seq) for f, name, cause, seq in rows if f == family]
         if not fam:
