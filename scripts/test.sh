@@ -26,8 +26,16 @@ cargo fmt --all -- --check
 python3 scripts/neighbours.py --check >/dev/null
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
-# The log-line fuzz target, briefly: every parser on arbitrary bytes, and the fast paths checked
-# against the field-by-field parse. cargo-fuzz needs nightly flags (sanitizers); RUSTC_BOOTSTRAP
-# lets the stable toolchain, the only one this machine has, accept them.
+# The fuzz targets, briefly, each from its seed corpus (fuzz/seeds/): the access-log parsers
+# (fast paths checked against the field-by-field parse), the HTTP response parser, the scenario
+# loader and the target URL parser. cargo-fuzz needs nightly flags (sanitizers); RUSTC_BOOTSTRAP
+# lets the stable toolchain, the only one this machine has, accept them. New inputs go to a
+# scratch corpus, never into the tree.
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
-(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run log_line -- -max_total_time="${LBPROBE_FUZZ_SECONDS:-30}")
+corpus=$(mktemp -d)
+trap 'rm -rf "$corpus"' EXIT
+for target in log_line http_response scenario target_url; do
+  mkdir -p "$corpus/$target"
+  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$corpus/$target" "seeds/$target" -- \
+    -max_total_time="${LBPROBE_FUZZ_SECONDS:-20}")
+done

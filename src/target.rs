@@ -199,14 +199,29 @@ pub enum TargetError {
 /// The URL with any `user:password@` replaced by `***@`, for error messages: an error must not
 /// echo a secret.
 fn shown(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let scheme = url.find("://").filter(|&i| is_scheme(&url[..i]));
+    let Some(i) = scheme else {
+        // No scheme to find the authority by (`admin:pw@10.0.0.5:8080`): everything before
+        // the last `@` may be credentials.
+        return match url.rfind('@') {
+            Some(at) => format!("***{}", &url[at..]),
+            None => url.to_string(),
+        };
     };
+    let (scheme, rest) = (&url[..i], &url[i + 3..]);
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
         Some(at) => format!("{scheme}://***{}", &rest[at..]),
         None => url.to_string(),
     }
+}
+
+/// RFC 3986 §3.1: a letter, then letters, digits, `+`, `-` and `.`.
+fn is_scheme(text: &str) -> bool {
+    text.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
 }
 
 /// Refuses what a URL parser would repair instead of reject: control characters and whitespace
@@ -239,14 +254,7 @@ fn as_written(url: &str) -> Result<(), TargetError> {
     let Some((scheme, rest)) = url.split_once(':') else {
         return Err(TargetError::NoScheme { url: shown(url) });
     };
-    let is_scheme = scheme
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
-    if !is_scheme || !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+    if !is_scheme(scheme) || !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
         // `127.0.0.1:8080` and `localhost:8080/x` parse as a scheme and a path; neither is
         // what the person meant.
         if !rest.starts_with("//") {
@@ -505,6 +513,16 @@ mod tests {
                 .to_string();
             assert!(err.contains(says), "{url:?}: {err}");
             assert!(!err.contains("hunter2"), "{url:?}: {err}");
+        }
+        // Without a scheme, whatever precedes the last `@` may be credentials (found by fuzzing).
+        for url in [
+            "admin:hunter2@127.0.0.1:8080",
+            "p/:hunter2@ahpu://:hunter2@ah@ah",
+        ] {
+            let err = Target::parse(Role::Listener, url)
+                .expect_err(url)
+                .to_string();
+            assert!(!err.contains("hunter2"), "{err}");
         }
         // A bad URL with a password does not echo it either.
         let err = Target::parse(Role::Listener, "http://u:hunter2@127.0.0.1/a b")

@@ -942,3 +942,25 @@ fn error_excerpts_never_show_a_secret() {
         assert!(!err.contains("hunter2"), "{err}");
     }
 }
+
+/// A variable's value never appears in an error, even where the problem quotes what it found
+/// (found by fuzzing: "found string …" carried the substituted value).
+#[test]
+fn errors_never_quote_a_variables_value() {
+    let vars = |name: &str| (name == "TOKEN").then(|| "sekrit-token-value".to_string());
+    let ctx = LoadContext {
+        vars: &vars,
+        known_cause: &known_cause,
+        known_variant: &known_variant,
+    };
+    for text in [
+        "\"${TOKEN}\"\n",
+        "targets:\n  backend:\n    url: http://127.0.0.1/\nlimits:\n  max-duration: ${TOKEN}\n",
+        "targets:\n  backend:\n    url: http://${TOKEN}@127.0.0.1/\n",
+    ] {
+        let err = load_str(text, "t.yaml", &ctx)
+            .expect_err("invalid")
+            .to_string();
+        assert!(!err.contains("sekrit-token-value"), "{err}");
+    }
+}

@@ -189,6 +189,9 @@ pub enum Problem {
     ControlCharacter { code: String },
     #[error("YAML tags (`!{tag}`) are not part of the scenario format")]
     Tag { tag: String },
+    /// Another problem whose words quoted a variable's value, with the value masked.
+    #[error("{text}")]
+    Redacted { text: String },
 }
 
 /// Header names whose values an excerpt never shows: the ones reports always mask, and names
@@ -237,9 +240,13 @@ pub fn mask_secrets(line: &str, column: usize) -> (String, usize) {
     while let Some(found) = out[from..].find(": ") {
         let colon = from + found;
         from = colon + 2;
+        // Past the last character that cannot be in a key (found by fuzzing: it may be a
+        // multi-byte one, so step over its whole width).
         let key_start = out[..colon]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "-_\"'".contains(c)))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || "-_\"'".contains(*c)))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let name = out[key_start..colon].trim_matches(['"', '\'']);
         if name.is_empty() || !secret_name(name) {
             continue;
@@ -345,6 +352,13 @@ mod tests {
             ),
             ("      X-Retries: 3", 18, "      X-Retries: 3", 18),
             ("  listner:", 3, "  listner:", 3),
+            // Found by fuzzing: a multi-byte character right before a key.
+            (
+                "name:\u{5cf}rrace-allowed: true }",
+                1,
+                "name:\u{5cf}rrace-allowed: true }",
+                1,
+            ),
             (
                 "    headers: { X-Api-Key: hunter2, X-B: [ }",
                 43,

@@ -71,6 +71,7 @@ pub fn load_file_as(
             let source = Source {
                 text: &lossy,
                 origin: &origin,
+                secrets: Vec::new(),
             };
             return Err(source.error(at, Problem::InvalidUtf8));
         }
@@ -90,7 +91,11 @@ pub fn load_str_as(
     ctx: &LoadContext,
     owner: Ownership,
 ) -> Result<Scenario, ScenarioError> {
-    let source = Source { text, origin };
+    let source = Source {
+        text,
+        origin,
+        secrets: variable_values(text, ctx.vars),
+    };
     // libyaml reports a control character by its position in the stream alone; say where it
     // is and which one.
     if let Some((at, c)) = text
@@ -186,6 +191,27 @@ fn names_key(body: &str, key: &str) -> bool {
 struct Source<'a> {
     text: &'a str,
     origin: &'a str,
+    /// The values the file's `${NAME}`s stand for: an error never shows them (a problem
+    /// found in the substituted text may quote one, as "found string …" does).
+    secrets: Vec<String>,
+}
+
+/// The values of the variables `text` refers to, longest first; values of fewer than four
+/// bytes would mask ordinary words.
+fn variable_values(text: &str, vars: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        rest = &rest[at + 2..];
+        let Some(end) = rest.find('}') else { break };
+        if let Some(value) = vars(&rest[..end]).filter(|v| v.len() >= 4) {
+            out.push(value);
+        }
+        rest = &rest[end..];
+    }
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    out.dedup();
+    out
 }
 
 impl Source<'_> {
@@ -194,6 +220,16 @@ impl Source<'_> {
         // The excerpt must not show a secret the file holds (a password in a URL, a token in
         // a header); the caret stays at the masked value when it pointed inside it.
         let (source_line, column) = super::error::mask_secrets(&source_line, column);
+        let problem = match self.secrets.iter().any(|s| problem.to_string().contains(s)) {
+            true => {
+                let text = self
+                    .secrets
+                    .iter()
+                    .fold(problem.to_string(), |t, s| t.replace(s, "***"));
+                Problem::Redacted { text }
+            }
+            false => problem,
+        };
         // Control bytes would act on the terminal; one replacement character each keeps the
         // caret's column.
         let source_line: String = source_line
