@@ -7,6 +7,22 @@ use crate::transport::{Endpoint, Sniff, Wire};
 use super::engine::{Engine, Side};
 use super::{request, Detail, Family, Observation, SentRequest};
 
+/// Causes the sniff of a side's port speaks to (opaque to the engine).
+pub const SNIFF_EVIDENCE: &[&str] = &["400.backend-expects-https"];
+
+/// Causes the baseline GET speaks to.
+pub const BASELINE_EVIDENCE: &[&str] = &[
+    "400.backend-expects-https",
+    "400.backend-validation",
+    "500.backend-error",
+    "502.backend-unreachable",
+    "503.backend-error",
+    "504.backend-dependency-timeout",
+];
+
+/// Causes plain HTTP sent to a listener's TLS port speaks to.
+pub const PLAIN_TO_TLS_EVIDENCE: &[&str] = &["400.http-to-https-listener"];
+
 /// Sniff a side's port. Returns the observation and, when the answer was clear, whether the
 /// port speaks TLS.
 pub async fn sniff(engine: &Engine, side: &Side) -> (Option<Observation>, Option<bool>) {
@@ -32,7 +48,7 @@ pub async fn sniff(engine: &Engine, side: &Side) -> (Option<Observation>, Option
         "sniff",
         side,
         true,
-        &["400.backend-expects-https"],
+        SNIFF_EVIDENCE,
         SentRequest {
             text: "TLS ClientHello, then a plain GET if TLS fails".into(),
             bytes: 0,
@@ -88,7 +104,7 @@ pub fn cross_request(side: &Side) -> (&'static str, Endpoint, &'static [&'static
                 wire: Wire::Plain,
                 ..side.endpoint.clone()
             },
-            &["400.http-to-https-listener"],
+            PLAIN_TO_TLS_EVIDENCE,
         )
     } else {
         (
@@ -120,14 +136,7 @@ pub async fn run(engine: &Engine, sides: &[Side], cross: bool) -> Vec<Observatio
                     "baseline",
                     side,
                     true,
-                    &[
-                        "400.backend-expects-https",
-                        "400.backend-validation",
-                        "500.backend-error",
-                        "502.backend-unreachable",
-                        "503.backend-error",
-                        "504.backend-dependency-timeout",
-                    ],
+                    BASELINE_EVIDENCE,
                     sent,
                     Some(ex),
                     Detail::None,

@@ -1,48 +1,33 @@
-//! One function per cause (or group of causes) this run's probes can speak to.
+//! The `protocol` family's causes: plain HTTP sent to the listener's HTTPS port, and a listener
+//! that forwards plain HTTP to a backend port that speaks TLS.
 
 use crate::probe::{Detail, Family, Observation};
 use crate::target::Role;
 use crate::transport::tls::{CertCheck, CertFault};
 use crate::transport::{ConnEnd, Exchange, Sniff};
 
-use super::{describe, truncate, Context, Draft, Origin, Pair, Verdict, View};
+use super::super::{describe, Context, Draft, Verdict, View};
+use super::{body_hint, Rule};
 
-/// Codes that have a `<code>.passthrough` cause.
-const PASSTHROUGH_CODES: &[u16] = &[400, 405, 408, 414, 499, 500, 502, 503, 504];
+const HTTP_TO_HTTPS: &str = "400.http-to-https-listener";
+const EXPECTS_HTTPS: &str = "400.backend-expects-https";
 
-pub(crate) fn all(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
-    let mut out = Vec::new();
-    out.extend(http_to_https_listener(view, ctx));
-    out.extend(backend_expects_https(view, ctx));
-    out.extend(malformed_request(view));
-    out.extend(backend_validation(view));
-    out.extend(trace_unsupported(view, ctx));
-    out.extend(backend_method_unsupported(view));
-    out.extend(backend_answers_valid_request(view));
-    out.extend(passthrough(view));
-    out.extend(super::limits::drafts(view, ctx));
-    out.extend(super::partial::drafts(view, ctx));
-    out.extend(super::timing::drafts(view, ctx));
-    out.extend(super::response::drafts(view, ctx));
-    out.extend(super::rate::drafts(view, ctx));
-    out.extend(super::mtu::drafts(view, ctx));
-    out.extend(super::keepalive::drafts(view, ctx));
-    out.extend(super::pool::drafts(view, ctx));
-    out.extend(super::tls_auth::drafts(view, ctx));
-    out
-}
-
-fn body_hint(ex: Option<&Exchange>) -> String {
-    match ex.and_then(|e| e.response.as_ref()) {
-        Some(r) if !r.body_prefix.is_empty() => {
-            format!(" — body \"{}\"", truncate(&r.body_prefix, 80))
-        }
-        _ => String::new(),
-    }
-}
+pub(super) const RULE: Rule = Rule {
+    name: "protocol",
+    causes: &[HTTP_TO_HTTPS, EXPECTS_HTTPS],
+    decide: |view, ctx| {
+        [
+            http_to_https_listener(view, ctx),
+            backend_expects_https(view, ctx),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    },
+};
 
 fn http_to_https_listener(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
-    const ID: &str = "400.http-to-https-listener";
+    const ID: &str = HTTP_TO_HTTPS;
     if ctx.listener_tls == Some(false) {
         return Some(Draft::new(
             ID,
@@ -85,7 +70,7 @@ fn http_to_https_listener(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
 }
 
 fn backend_expects_https(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
-    const ID: &str = "400.backend-expects-https";
+    const ID: &str = EXPECTS_HTTPS;
     let listener = view.find(Family::Protocol, "baseline", Role::Listener);
     let listener_ex = listener.and_then(|o| o.exchange.as_ref());
     let listener_status = listener_ex.and_then(Exchange::status);
@@ -182,7 +167,7 @@ fn tls_backend(
     version: &str,
     certificate: Option<&CertCheck>,
 ) -> Draft {
-    const ID: &str = "400.backend-expects-https";
+    const ID: &str = EXPECTS_HTTPS;
     let listener = view.find(Family::Protocol, "baseline", Role::Listener);
     let listener_ex = listener.and_then(|o| o.exchange.as_ref());
     let listener_status = listener_ex.and_then(Exchange::status);
@@ -421,457 +406,6 @@ fn tls_alert_record(ex: &Exchange) -> Option<String> {
         n => format!("description {n}"),
     };
     Some(format!("\"{shown}\": {level} alert {name}"))
-}
-
-fn malformed_request(view: &View<'_>) -> Option<Draft> {
-    const ID: &str = "400.malformed-request";
-    let pairs = view.pairs(Family::Malformed);
-    let control = pairs.iter().find(|p| p.variant == "control");
-    if let Some(c) = control {
-        if c.listener_status() == Some(400) {
-            return Some(
-                Draft::new(
-                    ID,
-                    Verdict::Inconclusive,
-                    "the listener answers even the valid control request with 400",
-                )
-                .with(
-                    format!("control via the listener: {}", describe(c.listener_ex())),
-                    &c.observations(),
-                ),
-            );
-        }
-    }
-    let tried: Vec<&Pair<'_>> = pairs
-        .iter()
-        .filter(|p| {
-            p.variant != "control"
-                && p.listener
-                    .is_some_and(|o| o.evidence_for.iter().any(|e| e == ID))
-        })
-        .collect();
-    if tried.is_empty() {
-        return None;
-    }
-    let mut hits = Vec::new();
-    for p in &tried {
-        if p.listener_status() == Some(400) {
-            let (origin, why) = p.origin();
-            if origin != Origin::Backend {
-                hits.push((p, why));
-            }
-        }
-    }
-    if hits.is_empty() {
-        // Ruled out only if the listener answered (or closed on) at least one variant: a run
-        // where every variant timed out or never connected says nothing.
-        let reached = tried.iter().any(|p| {
-            p.listener_ex().is_some_and(|e| {
-                let silent = e.response.is_none() && e.end == ConnEnd::Timeout;
-                !(e.end.never_connected() || silent)
-            })
-        });
-        let (verdict, reason) = if reached {
-            (
-                Verdict::RuledOut,
-                format!(
-                    "none of the {} malformed variants got 400 from the listener",
-                    tried.len()
-                ),
-            )
-        } else {
-            (
-                Verdict::Inconclusive,
-                "the listener could not be reached or stayed silent: no malformed variant got an answer"
-                    .to_string(),
-            )
-        };
-        let mut d = Draft::new(ID, verdict, reason);
-        for p in &tried {
-            d = d.with(
-                format!("{}: listener {}", p.variant, describe(p.listener_ex())),
-                &p.observations(),
-            );
-        }
-        return Some(d);
-    }
-    let names: Vec<&str> = hits.iter().map(|(p, _)| p.variant).collect();
-    let mut d = Draft::new(
-        ID,
-        Verdict::Reproduced,
-        format!("the listener answers 400 to: {}", names.join(", ")),
-    );
-    for (p, why) in &hits {
-        let backend = match p.backend {
-            Some(_) => format!("; straight to the backend: {}", describe(p.backend_ex())),
-            None => String::new(),
-        };
-        d = d.with(
-            format!(
-                "{}: listener {}{backend} ({why})",
-                p.variant,
-                describe(p.listener_ex())
-            ),
-            &p.observations(),
-        );
-    }
-    Some(d)
-}
-
-/// Well-formed requests of every family, paired.
-fn well_formed_pairs<'a>(view: &View<'a>) -> Vec<(Family, Pair<'a>)> {
-    view.all_pairs()
-        .into_iter()
-        .filter(|(f, p)| {
-            // Sized requests of limit searches are refused by size, not by validation.
-            matches!(
-                f,
-                Family::Protocol
-                    | Family::Malformed
-                    | Family::Methods
-                    | Family::Latency
-                    | Family::Response
-            ) && p.observations().iter().all(|o| o.well_formed)
-                && !matches!(
-                    crate::probe::h2::h1_twin(p.variant).unwrap_or(p.variant),
-                    "CONNECT" | "TRACE" | "plain-http-to-tls-port" | "tls-to-plain-port" | "alpn"
-                )
-        })
-        .collect()
-}
-
-fn backend_validation(view: &View<'_>) -> Option<Draft> {
-    const ID: &str = "400.backend-validation";
-    let pairs = well_formed_pairs(view);
-    // Only requests the backend answered can speak to its validation.
-    let direct: Vec<&(Family, Pair<'_>)> = pairs
-        .iter()
-        .filter(|(_, p)| p.backend_status().is_some())
-        .collect();
-    if direct.is_empty() {
-        return None;
-    }
-    let rejected: Vec<&&(Family, Pair<'_>)> = direct
-        .iter()
-        .filter(|(_, p)| p.backend_status() == Some(400))
-        .collect();
-    if rejected.is_empty() {
-        let refs: Vec<&Observation> = direct.iter().filter_map(|(_, p)| p.backend).collect();
-        let n = direct.len();
-        let what = if n == 1 {
-            "valid request"
-        } else {
-            "valid requests"
-        };
-        return Some(
-            Draft::new(
-                ID,
-                Verdict::RuledOut,
-                format!("the backend accepts the {n} {what} sent straight to it"),
-            )
-            .with(
-                format!("{n} {what} straight to the backend got no 400"),
-                &refs,
-            ),
-        );
-    }
-    let mut d = Draft::new(
-        ID,
-        Verdict::Reproduced,
-        "valid requests fail the backend's own validation with 400",
-    );
-    for (family, p) in rejected.iter().take(5) {
-        let through = match p.listener {
-            Some(_) => {
-                let (origin, why) = p.origin();
-                let passed = if origin == Origin::Backend {
-                    "the listener passes it on"
-                } else {
-                    "the listener answers"
-                };
-                format!(
-                    "; through the listener: {} ({passed}: {why})",
-                    describe(p.listener_ex())
-                )
-            }
-            None => String::new(),
-        };
-        d = d.with(
-            format!(
-                "{family} {}: the backend answers {}{}{through}",
-                p.variant,
-                describe(p.backend_ex()),
-                body_hint(p.backend_ex())
-            ),
-            &p.observations(),
-        );
-    }
-    Some(d)
-}
-
-/// TRACE over HTTP/1.1 decides; over h2, where the listener negotiated it, the answer joins
-/// the evidence (and says so when it differs: a listener may refuse TRACE in one protocol only).
-fn trace_unsupported(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
-    let mut d = trace_unsupported_h1(view, ctx)?;
-    let h2 = crate::probe::h2::variant("TRACE");
-    let pairs = view.pairs(Family::Methods);
-    let Some(p) = pairs
-        .iter()
-        .find(|p| p.variant == h2 && p.listener.is_some())
-    else {
-        return Some(d);
-    };
-    let h1_status = pairs
-        .iter()
-        .find(|p| p.variant == "TRACE")
-        .and_then(|p| p.listener_status());
-    let differs = if p.listener_status() != h1_status {
-        " — not what HTTP/1.1 clients get"
-    } else {
-        ""
-    };
-    d = d.with(
-        format!(
-            "TRACE over HTTP/2 via the listener: {}{differs}",
-            describe(p.listener_ex())
-        ),
-        &p.observations(),
-    );
-    Some(d)
-}
-
-fn trace_unsupported_h1(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
-    const ID: &str = "405.trace-unsupported";
-    let pairs = view.pairs(Family::Methods);
-    let Some(p) = pairs
-        .iter()
-        .find(|p| p.variant == "TRACE" && p.listener.is_some())
-    else {
-        // The family stopped before TRACE (its error budget): say why, if the listener was
-        // unreachable.
-        let failed: Vec<&Observation> = pairs
-            .iter()
-            .filter_map(|p| p.listener)
-            .filter(|o| o.exchange.as_ref().is_some_and(|e| e.end.never_connected()))
-            .collect();
-        return (!failed.is_empty()).then(|| {
-            Draft::new(
-                ID,
-                Verdict::Inconclusive,
-                "the listener could not be reached, so TRACE was never sent",
-            )
-            .with(
-                format!(
-                    "{} method checks failed to connect before TRACE",
-                    failed.len()
-                ),
-                &failed,
-            )
-        });
-    };
-    let got = describe(p.listener_ex());
-    if p.listener_ex().is_some_and(|e| e.end.never_connected()) {
-        return Some(
-            Draft::new(
-                ID,
-                Verdict::Inconclusive,
-                format!("the listener could not be reached to send it TRACE ({got})"),
-            )
-            .with(format!("TRACE via the listener: {got}"), &p.observations()),
-        );
-    }
-    Some(if p.listener_status() == Some(405) {
-        let (origin, why) = p.origin();
-        if origin == Origin::Backend {
-            Draft::new(ID, Verdict::RuledOut, "the 405 to TRACE is the backend's, passed on by the listener (see 405.backend-method-unsupported)")
-                .with(format!("TRACE via the listener: {got} ({why})"), &p.observations())
-        } else {
-            let d = Draft::new(
-                ID,
-                Verdict::Reproduced,
-                "the listener itself answers TRACE with 405",
-            )
-            .with(
-                format!("TRACE via the listener: {got} ({why})"),
-                &p.observations(),
-            );
-            match ctx.profile.trace_allowed() {
-                Some(c) if c.value => d.cites(
-                    &c,
-                    format!("{} TRACE as allowed; this listener refuses it", c.who),
-                ),
-                _ => d,
-            }
-        }
-    } else if p.listener_status().is_none() {
-        Draft::new(
-            ID,
-            Verdict::Inconclusive,
-            format!("the listener gave no HTTP answer to TRACE ({got})"),
-        )
-        .with(format!("TRACE via the listener: {got}"), &p.observations())
-    } else {
-        let (origin, why) = p.origin();
-        let reason = if origin == Origin::Backend {
-            format!("the listener passes TRACE on (the backend answers it: {got})")
-        } else {
-            format!("the listener answers TRACE with {got}, not 405")
-        };
-        Draft::new(ID, Verdict::RuledOut, reason).with(
-            format!("TRACE via the listener: {got} ({why})"),
-            &p.observations(),
-        )
-    })
-}
-
-fn backend_method_unsupported(view: &View<'_>) -> Option<Draft> {
-    const ID: &str = "405.backend-method-unsupported";
-    let pairs = view.pairs(Family::Methods);
-    let direct: Vec<&Pair<'_>> = pairs.iter().filter(|p| p.backend.is_some()).collect();
-    if direct.is_empty() {
-        return None;
-    }
-    let refused: Vec<&&Pair<'_>> = direct
-        .iter()
-        .filter(|p| p.backend_status() == Some(405))
-        .collect();
-    if refused.is_empty() {
-        let tried: Vec<&str> = direct.iter().map(|p| p.variant).collect();
-        return Some(Draft::new(
-            ID,
-            Verdict::RuledOut,
-            format!("the backend answers none of {} with 405", tried.join(", ")),
-        ));
-    }
-    let names: Vec<&str> = refused.iter().map(|p| p.variant).collect();
-    let mut d = Draft::new(
-        ID,
-        Verdict::Reproduced,
-        format!("the backend itself answers {} with 405", names.join(", ")),
-    );
-    for p in refused {
-        let allow = p
-            .backend_ex()
-            .and_then(|e| e.response.as_ref())
-            .and_then(|r| r.header("allow"))
-            .map(|a| format!(" (Allow: {a})"))
-            .unwrap_or_default();
-        let through = match p.listener {
-            Some(_) => {
-                let (origin, why) = p.origin();
-                let who = match origin {
-                    Origin::Backend => "passed on by the listener",
-                    Origin::Listener => "answered by the listener itself",
-                    Origin::Unknown => "origin unclear",
-                };
-                format!(
-                    "; via the listener: {} — {who} ({why})",
-                    describe(p.listener_ex())
-                )
-            }
-            None => String::new(),
-        };
-        d = d.with(
-            format!(
-                "{} straight to the backend: {}{allow}{through}",
-                p.variant,
-                describe(p.backend_ex())
-            ),
-            &p.observations(),
-        );
-    }
-    Some(d)
-}
-
-/// The backend's own answer to a valid request: 500, 503 and 504 there are faults upstream.
-fn backend_answers_valid_request(view: &View<'_>) -> Vec<Draft> {
-    let Some(o) = view.find(Family::Protocol, "baseline", Role::Backend) else {
-        return Vec::new();
-    };
-    let Some(status) = o.exchange.as_ref().and_then(Exchange::status) else {
-        return Vec::new();
-    };
-    let body = body_hint(o.exchange.as_ref());
-    [
-        (500, "500.backend-error"),
-        (503, "503.backend-error"),
-        (504, "504.backend-dependency-timeout"),
-    ]
-    .into_iter()
-    .map(|(code, id)| {
-        if status == code {
-            Draft::new(
-                id,
-                Verdict::Confirmed,
-                format!("the backend answers a valid GET with {code} itself"),
-            )
-            .with(
-                format!(
-                    "baseline GET straight to the backend: {}{body}",
-                    describe(o.exchange.as_ref())
-                ),
-                &[o],
-            )
-        } else {
-            Draft::new(
-                id,
-                Verdict::RuledOut,
-                format!("the backend answers a valid GET with {status}"),
-            )
-            .with(
-                format!(
-                    "baseline GET straight to the backend: {}",
-                    describe(o.exchange.as_ref())
-                ),
-                &[o],
-            )
-        }
-    })
-    .collect()
-}
-
-/// `<code>.passthrough`: the backend answered the code and the listener passed it on.
-fn passthrough(view: &View<'_>) -> Vec<Draft> {
-    let pairs = view.all_pairs();
-    let mut out = Vec::new();
-    for &code in PASSTHROUGH_CODES {
-        let seen: Vec<&(crate::probe::Family, Pair<'_>)> = pairs
-            .iter()
-            .filter(|(_, p)| {
-                p.backend_status() == Some(code)
-                    && p.listener_status() == Some(code)
-                    && p.origin().0 == Origin::Backend
-            })
-            .collect();
-        if seen.is_empty() {
-            continue;
-        }
-        let id = format!("{code}.passthrough");
-        let verdict = if code >= 500 {
-            Verdict::Confirmed
-        } else {
-            Verdict::Reproduced
-        };
-        let names: Vec<String> = seen
-            .iter()
-            .take(6)
-            .map(|(f, p)| format!("{f} {}", p.variant))
-            .collect();
-        let mut d = Draft::new(
-            &id,
-            verdict,
-            format!(
-                "the backend answered {code} and the listener passed it on ({})",
-                names.join(", ")
-            ),
-        );
-        for (f, p) in seen.iter().take(6) {
-            let (_, why) = p.origin();
-            d = d.with(format!("{f} {}: {why}", p.variant), &p.observations());
-        }
-        out.push(d);
-    }
-    out
 }
 
 #[cfg(test)]
