@@ -2032,6 +2032,273 @@ fn no_backends_and_all_backends_unhealthy() {
     check(&unavailable_rows());
 }
 
+// ---------------------------------------------------------------- 502.tls-handshake-failed-to-backend
+
+/// The backend's sniff: a TLS handshake and what its certificate check said (`None`: the
+/// handshake never got as far as a certificate).
+fn sniff_cert(certificate: Option<CertCheck>) -> Obs {
+    sniff(
+        BACKEND,
+        Sniff::Tls {
+            version: Some("TLSv1.3".into()),
+            certificate,
+        },
+    )
+}
+
+fn cert_failed(fault: CertFault, against: &str, why: &str) -> Option<CertCheck> {
+    Some(CertCheck::Failed {
+        against: against.into(),
+        fault,
+        why: why.into(),
+        self_signed: false,
+    })
+}
+
+const EXPIRED: &str = "the certificate expired 2166 days ago";
+
+/// nginx's own 502 to the baseline.
+fn nginx_502() -> Obs {
+    obs(Family::Protocol, "baseline", LISTENER).answer(
+        502,
+        "Bad Gateway",
+        &nginx_page(502, "Bad Gateway"),
+    )
+}
+
+/// lbprobe's verified GET to the backend: its handshake fails on the certificate.
+fn direct_tls_failed(why: &str) -> Obs {
+    obs(Family::Protocol, "baseline", BACKEND)
+        .ended(ConnEnd::TlsFailed(format!("invalid certificate: {why}")))
+}
+
+/// Plain HTTP straight to the backend's TLS port: nginx's page for it.
+fn plain_to_backend_page() -> Obs {
+    obs(Family::Protocol, PLAIN_TO_TLS_BACKEND, BACKEND).answer(
+        400,
+        "Bad Request",
+        &nginx_plain_to_tls_page(),
+    )
+}
+
+fn tls_to_backend_rows() -> Vec<Row> {
+    const ID: &str = "502.tls-handshake-failed-to-backend";
+    let expired = || cert_failed(CertFault::Expired, "the CA file ca.pem", EXPIRED);
+    vec![
+        row(
+            "an expired certificate, nginx's own 502, the port answers plain HTTP with a page",
+            vec![
+                sniff_cert(expired()),
+                nginx_502(),
+                direct_tls_failed(EXPIRED),
+                plain_to_backend_page(),
+            ],
+        )
+        .expect(ID, Confirmed)
+        .mentions(ID, "expired")
+        .mentions(ID, "would have relayed that 400"),
+        row(
+            "a certificate for another name: expiry and names fail whatever the listener trusts",
+            vec![
+                sniff_cert(cert_failed(
+                    CertFault::WrongName,
+                    "the web PKI's roots",
+                    "the certificate is not valid for 127.0.0.1 (it names wrong.lbprobe.test)",
+                )),
+                nginx_502(),
+                direct_tls_failed("not valid for name"),
+                plain_to_backend_page(),
+            ],
+        )
+        .expect(ID, Confirmed),
+        row(
+            "an unknown issuer against the CA file the user gave: confirmed on the declared CA",
+            vec![
+                sniff_cert(cert_failed(
+                    CertFault::UnknownIssuer,
+                    "the CA file ca.pem",
+                    "unknown issuer",
+                )),
+                nginx_502(),
+                direct_tls_failed("unknown issuer"),
+                plain_to_backend_page(),
+            ],
+        )
+        .expect(ID, Confirmed)
+        .mentions(ID, "you gave it"),
+        row(
+            "an unknown issuer against the web PKI: the listener may trust that private CA",
+            vec![
+                sniff_cert(cert_failed(
+                    CertFault::UnknownIssuer,
+                    "the web PKI's roots",
+                    "unknown issuer",
+                )),
+                nginx_502(),
+                direct_tls_failed("unknown issuer"),
+                plain_to_backend_page(),
+            ],
+        )
+        .expect(ID, Inconclusive)
+        .mentions(ID, "--cacert"),
+        row(
+            "the port closes on plain HTTP: forwarded plain HTTP answers 502 as well",
+            vec![
+                sniff_cert(expired()),
+                nginx_502(),
+                direct_tls_failed(EXPIRED),
+                obs(Family::Protocol, PLAIN_TO_TLS_BACKEND, BACKEND).ended(ConnEnd::Fin),
+            ],
+        )
+        .expect(ID, Inconclusive)
+        .mentions(ID, "400.backend-expects-https")
+        .expect("400.backend-expects-https", Inconclusive),
+        row(
+            "plain HTTP to the backend port not sent: the same two readings stay open",
+            vec![
+                sniff_cert(expired()),
+                nginx_502(),
+                direct_tls_failed(EXPIRED),
+            ],
+        )
+        .expect(ID, Inconclusive)
+        .mentions(ID, "not known"),
+        row(
+            "a certificate that verifies for lbprobe, and the listener's 502 all the same",
+            vec![
+                sniff_cert(Some(CertCheck::Verified {
+                    against: "the CA file ca.pem".into(),
+                })),
+                nginx_502(),
+                baseline(BACKEND, 200, "OK"),
+                plain_to_backend_page(),
+            ],
+        )
+        .expect(ID, Inconclusive)
+        .mentions(ID, "verifies against the CA file ca.pem"),
+        row(
+            "verification off: the certificate was not checked",
+            vec![
+                sniff_cert(Some(CertCheck::NotChecked)),
+                nginx_502(),
+                baseline(BACKEND, 200, "OK"),
+                plain_to_backend_page(),
+            ],
+        )
+        .expect(ID, Inconclusive)
+        .mentions(ID, "--insecure"),
+        row(
+            "no handshake lbprobe could finish either: versions or ciphers",
+            vec![
+                sniff_cert(None),
+                nginx_502(),
+                obs(Family::Protocol, "baseline", BACKEND)
+                    .ended(ConnEnd::TlsFailed("alert: protocol version".into())),
+                plain_to_backend_page(),
+            ],
+        )
+        .expect(ID, Inconclusive)
+        .mentions(ID, "TLS 1.2 and 1.3"),
+        row(
+            "HAProxy's own 503: a failed handshake or no server up",
+            vec![
+                sniff_cert(expired()),
+                obs(Family::Protocol, "baseline", LISTENER)
+                    .answer(
+                        503,
+                        "Service Unavailable",
+                        &haproxy_page(
+                            503,
+                            "Service Unavailable",
+                            "No server is available to handle this request.",
+                        ),
+                    )
+                    .without_header("Server"),
+                direct_tls_failed(EXPIRED),
+                plain_to_backend_page(),
+            ],
+        )
+        .profile(Profile::haproxy())
+        .expect(ID, Inconclusive)
+        .mentions(ID, "503.no-backends"),
+        row(
+            "the listener's own 504 is another cause's",
+            vec![
+                sniff_cert(expired()),
+                obs(Family::Protocol, "baseline", LISTENER).answer(
+                    504,
+                    "Gateway Time-out",
+                    &nginx_page(504, "Gateway Time-out"),
+                ),
+                direct_tls_failed(EXPIRED),
+            ],
+        )
+        .absent(ID),
+        row(
+            "the listener relays the backend's answer: its TLS connection to the backend works",
+            vec![
+                sniff_cert(expired()),
+                baseline(LISTENER, 200, "OK"),
+                direct_tls_failed(EXPIRED),
+                plain_to_backend_page(),
+            ],
+        )
+        .expect(ID, RuledOut)
+        .mentions(ID, "the backend's certificate does not verify"),
+        row(
+            "a plain HTTP backend: no TLS handshake to fail",
+            vec![
+                sniff_plain(BACKEND),
+                nginx_502(),
+                baseline(BACKEND, 200, "OK"),
+            ],
+        )
+        .expect(ID, RuledOut),
+        row(
+            "the backend port unreachable from here",
+            vec![
+                sniff(
+                    BACKEND,
+                    Sniff::Unreachable {
+                        end: ConnEnd::ConnectRefused,
+                    },
+                ),
+                nginx_502(),
+                obs(Family::Protocol, "baseline", BACKEND).ended(ConnEnd::ConnectRefused),
+            ],
+        )
+        .expect(ID, Inconclusive)
+        .mentions(ID, "could not reach"),
+        row(
+            "the listener silent: no 502 to explain",
+            vec![
+                sniff_cert(expired()),
+                obs(Family::Protocol, "baseline", LISTENER).ended(ConnEnd::Timeout),
+                direct_tls_failed(EXPIRED),
+            ],
+        )
+        .expect(ID, Inconclusive),
+        row(
+            "no backend named, the listener's own 502",
+            vec![nginx_502()],
+        )
+        .no_backend()
+        .expect(ID, Inconclusive)
+        .mentions(ID, "name the backend"),
+        row(
+            "no backend named, valid requests pass: nothing to say",
+            vec![baseline(LISTENER, 200, "OK")],
+        )
+        .no_backend()
+        .absent(ID),
+    ]
+}
+
+#[test]
+fn tls_handshake_failed_to_backend() {
+    check(&tls_to_backend_rows());
+}
+
 // ---------------------------------------------------------------- families tabled in their modules
 
 // partial, response, rate, mtu and keepalive keep their verdict tables next to their rules (unit
@@ -2246,6 +2513,7 @@ fn all_rows() -> Vec<Row> {
         gateway_timeout_rows(),
         unavailable_rows(),
         module_tabled_rows(),
+        tls_to_backend_rows(),
     ]
     .into_iter()
     .flatten()

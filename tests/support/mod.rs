@@ -18,7 +18,10 @@ pub const BACKEND: Role = Role::Backend;
 
 /// Evidence tags as the probes set them.
 pub use lbprobe::probe::methods::EVIDENCE as METHOD_EVIDENCE;
-pub use lbprobe::probe::protocol::{BASELINE_EVIDENCE, PLAIN_TO_TLS_EVIDENCE, SNIFF_EVIDENCE};
+pub use lbprobe::probe::protocol::{
+    BASELINE_EVIDENCE, PLAIN_TO_TLS_BACKEND, PLAIN_TO_TLS_BACKEND_EVIDENCE, PLAIN_TO_TLS_EVIDENCE,
+    SNIFF_EVIDENCE,
+};
 
 pub const HEADER_EVIDENCE: &[&str] = &["400.header-too-large"];
 
@@ -62,6 +65,7 @@ pub fn obs(family: Family, variant: &str, role: Role) -> Obs {
             "baseline" => (true, strings(BASELINE_EVIDENCE)),
             "sniff" => (true, strings(SNIFF_EVIDENCE)),
             "plain-http-to-tls-port" => (true, strings(PLAIN_TO_TLS_EVIDENCE)),
+            PLAIN_TO_TLS_BACKEND => (false, strings(PLAIN_TO_TLS_BACKEND_EVIDENCE)),
             _ => (true, Vec::new()),
         },
         Family::Malformed => templates::malformed()

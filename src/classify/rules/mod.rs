@@ -12,6 +12,7 @@ mod backend_error;
 mod methods;
 mod passthrough;
 mod protocol;
+mod tls_to_backend;
 mod validation;
 
 use crate::transport::Exchange;
@@ -52,6 +53,7 @@ pub const RULES: &[Rule] = &[
     super::keepalive::RULE,
     super::pool::RULE,
     super::tls_auth::RULE,
+    tls_to_backend::RULE,
 ];
 
 /// The rule that declares `cause`, if one does.
