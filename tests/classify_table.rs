@@ -2096,7 +2096,9 @@ fn tls_to_backend_rows() -> Vec<Row> {
         )
         .expect(ID, Confirmed)
         .mentions(ID, "expired")
-        .mentions(ID, "would have relayed that 400"),
+        .mentions(ID, "would have relayed that 400")
+        .expect("400.backend-expects-https", RuledOut)
+        .mentions("400.backend-expects-https", "answers plain HTTP with 400"),
         row(
             "a certificate for another name: expiry and names fail whatever the listener trusts",
             vec![
@@ -2275,9 +2277,12 @@ fn tls_to_backend_rows() -> Vec<Row> {
                 sniff_cert(expired()),
                 obs(Family::Protocol, "baseline", LISTENER).ended(ConnEnd::Timeout),
                 direct_tls_failed(EXPIRED),
+                plain_to_backend_page(),
             ],
         )
-        .expect(ID, Inconclusive),
+        .expect(ID, Inconclusive)
+        // Silence says nothing of what the listener forwards either.
+        .expect("400.backend-expects-https", Inconclusive),
         row(
             "no backend named, the listener's own 502",
             vec![nginx_502()],

@@ -186,6 +186,8 @@ async fn nginx_verifying_an_expired_backend_certificate_is_confirmed() {
             "straight to the backend over verified TLS got no HTTP answer: TLS handshake failed",
         ],
     );
+    // The port answers plain HTTP with a page nginx would have relayed: not plain HTTP forwarded.
+    assert_verdict(&report, "400.backend-expects-https", Verdict::RuledOut);
     // What nginx itself says about it.
     assert!(
         nginx.error_log().contains("certificate has expired"),

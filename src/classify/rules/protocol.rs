@@ -1,6 +1,7 @@
 //! The `protocol` family's causes: plain HTTP sent to the listener's HTTPS port, and a listener
 //! that forwards plain HTTP to a backend port that speaks TLS.
 
+use crate::probe::protocol::PLAIN_TO_TLS_BACKEND;
 use crate::probe::{Detail, Family, Observation};
 use crate::target::Role;
 use crate::transport::tls::{CertCheck, CertFault};
@@ -276,6 +277,11 @@ fn tls_backend(
             ),
         });
     }
+    // What the backend port answers plain HTTP with, when it answers with HTTP at all.
+    let plain_answer = view
+        .find(Family::Protocol, PLAIN_TO_TLS_BACKEND, Role::Backend)
+        .filter(|o| o.exchange.as_ref().and_then(Exchange::status).is_some())
+        .map(|o| (o, describe(o.exchange.as_ref())));
     let Some(l) = listener_ex else {
         return finish(
             Draft::new(
@@ -288,9 +294,9 @@ fn tls_backend(
             .with(handshake, &[sniff_obs]),
         );
     };
-    match listener_status {
+    match (listener_status, plain_answer) {
         // Something behind the listener answered a valid request the usual way.
-        Some(s) if s < 500 => finish(
+        (Some(s), _) if s < 500 => finish(
             Draft::new(
                 ID,
                 Verdict::RuledOut,
@@ -303,6 +309,27 @@ fn tls_backend(
             .with(
                 format!("a valid GET through the listener got {}", describe(Some(l))),
                 &listener_refs,
+            ),
+        ),
+        // The port answers plain HTTP with an HTTP page: a listener forwarding plain HTTP to it
+        // would have relayed that page, not given this error.
+        (Some(_), Some((plain, got))) => finish(
+            Draft::new(
+                ID,
+                Verdict::RuledOut,
+                format!(
+                    "the backend speaks TLS and answers plain HTTP with {got}, which a listener forwarding plain HTTP would relay; the listener answers {} instead (see 502.tls-handshake-failed-to-backend)",
+                    describe(Some(l))
+                ),
+            )
+            .with(handshake, &[sniff_obs])
+            .with(
+                format!("a valid GET through the listener got {}", describe(Some(l))),
+                &listener_refs,
+            )
+            .with(
+                format!("plain HTTP straight to the backend's TLS port got {got}"),
+                &[plain],
             ),
         ),
         // A TLS server that closes on plain HTTP makes the listener answer 502 as surely as a
