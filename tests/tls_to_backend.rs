@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::classify::Verdict;
+use lbprobe::lab::cert::LabCa;
 use lbprobe::lab::{Haproxy, HaproxyFrontend, HaproxySpec, LabCert, Nginx, NginxServer, NginxSpec};
 use lbprobe::probe::{Limits, Plan, ProbeSpec};
 use lbprobe::profile::Profile;
@@ -22,56 +23,33 @@ use support::findings::{assert_verdict, finding, summary};
 
 const ID: &str = "502.tls-handshake-failed-to-backend";
 
-/// A test CA and the certificates it issues; its certificate is written to `ca.pem`, the file
-/// the listener and lbprobe both trust (as a person would give both the same CA).
+/// A lab CA with its certificate written to `ca.pem`: the file the listener trusts, and, where
+/// a test says so, lbprobe too (`--cacert`), as a person would give both the same CA.
 struct Pki {
     dir: tempfile::TempDir,
-    cert: rcgen::Certificate,
-    key: rcgen::KeyPair,
+    ca: LabCa,
 }
 
 impl Pki {
     fn new(name: &str) -> Pki {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = params.self_signed(&key).expect("CA");
+        let ca = LabCa::new(name).expect("a lab CA");
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("ca.pem"), cert.pem()).expect("writing ca.pem");
-        Pki { dir, cert, key }
+        std::fs::write(dir.path().join("ca.pem"), &ca.cert_pem).expect("writing ca.pem");
+        Pki { dir, ca }
     }
 
     fn ca_file(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
     }
 
-    /// A server certificate for `names`; `expired` makes it one that ran out in 2021.
-    fn server(&self, names: &[&str], expired: bool) -> LabCert {
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = rcgen::CertificateParams::new(names).expect("params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "backend.lbprobe.test");
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = params
-            .signed_by(&key, &self.cert, &self.key)
-            .expect("signed");
-        LabCert {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        }
+    fn server(&self, names: &[&str]) -> LabCert {
+        self.ca.server(names).expect("a server certificate")
+    }
+
+    fn expired(&self, names: &[&str]) -> LabCert {
+        self.ca
+            .expired_server(names)
+            .expect("an expired certificate")
     }
 }
 
@@ -157,6 +135,19 @@ async fn scan(listener: &str, backend: &str, ca_file: Option<&Path>) -> Report {
     run::execute(job, Arc::new(|_| {})).await
 }
 
+/// A TLS backend presenting `cert` behind an nginx that verifies it against `listener_trusts`,
+/// scanned with lbprobe trusting `we_trust`: the report, and the nginx for its logs.
+async fn behind_verifying_nginx(
+    cert: LabCert,
+    listener_trusts: &Path,
+    we_trust: Option<&Path>,
+) -> (Report, Nginx) {
+    let backend = tls_backend(cert);
+    let nginx = nginx_verifying(backend.port(0), listener_trusts);
+    let report = scan(&nginx.url(0), &backend.url(0), we_trust).await;
+    (report, nginx)
+}
+
 /// The evidence must show each of these facts, in words.
 fn assert_says(evidence: &str, facts: &[&str]) {
     for fact in facts {
@@ -170,9 +161,12 @@ fn assert_says(evidence: &str, facts: &[&str]) {
 #[tokio::test]
 async fn nginx_verifying_an_expired_backend_certificate_is_confirmed() {
     let pki = Pki::new("lbprobe test CA");
-    let backend = tls_backend(pki.server(GOOD_NAMES, true));
-    let nginx = nginx_verifying(backend.port(0), &pki.ca_file());
-    let report = scan(&nginx.url(0), &backend.url(0), Some(&pki.ca_file())).await;
+    let (report, nginx) = behind_verifying_nginx(
+        pki.expired(GOOD_NAMES),
+        &pki.ca_file(),
+        Some(&pki.ca_file()),
+    )
+    .await;
 
     let ev = assert_verdict(&report, ID, Verdict::Confirmed);
     assert_says(
@@ -206,9 +200,12 @@ async fn nginx_verifying_an_expired_backend_certificate_is_confirmed() {
 #[tokio::test]
 async fn nginx_checking_a_name_the_certificate_lacks_is_confirmed() {
     let pki = Pki::new("lbprobe test CA");
-    let backend = tls_backend(pki.server(&["wrong.lbprobe.test"], false));
-    let nginx = nginx_verifying(backend.port(0), &pki.ca_file());
-    let report = scan(&nginx.url(0), &backend.url(0), Some(&pki.ca_file())).await;
+    let (report, nginx) = behind_verifying_nginx(
+        pki.server(&["wrong.lbprobe.test"]),
+        &pki.ca_file(),
+        Some(&pki.ca_file()),
+    )
+    .await;
     let ev = assert_verdict(&report, ID, Verdict::Confirmed);
     assert_says(&ev, &["not valid for", "got 502 Bad Gateway"]);
     assert!(
@@ -226,9 +223,12 @@ async fn nginx_checking_a_name_the_certificate_lacks_is_confirmed() {
 async fn nginx_refusing_a_certificate_from_another_ca_is_confirmed_on_the_declared_ca() {
     let trusted = Pki::new("lbprobe test CA");
     let other = Pki::new("another CA");
-    let backend = tls_backend(other.server(GOOD_NAMES, false));
-    let nginx = nginx_verifying(backend.port(0), &trusted.ca_file());
-    let report = scan(&nginx.url(0), &backend.url(0), Some(&trusted.ca_file())).await;
+    let (report, _) = behind_verifying_nginx(
+        other.server(GOOD_NAMES),
+        &trusted.ca_file(),
+        Some(&trusted.ca_file()),
+    )
+    .await;
     let ev = assert_verdict(&report, ID, Verdict::Confirmed);
     assert_says(&ev, &["unknown issuer", "you gave it"]);
     let f = finding(&report, ID);
@@ -245,9 +245,8 @@ async fn nginx_refusing_a_certificate_from_another_ca_is_confirmed_on_the_declar
 async fn without_the_ca_an_unknown_issuer_stays_inconclusive() {
     let trusted = Pki::new("lbprobe test CA");
     let other = Pki::new("another CA");
-    let backend = tls_backend(other.server(GOOD_NAMES, false));
-    let nginx = nginx_verifying(backend.port(0), &trusted.ca_file());
-    let report = scan(&nginx.url(0), &backend.url(0), None).await;
+    let (report, _) =
+        behind_verifying_nginx(other.server(GOOD_NAMES), &trusted.ca_file(), None).await;
     let f = finding(&report, ID);
     assert_eq!(f.verdict, Verdict::Inconclusive, "{}", summary(&report));
     assert!(f.reason.contains("--cacert"), "{}", f.reason);
@@ -258,9 +257,7 @@ async fn without_the_ca_an_unknown_issuer_stays_inconclusive() {
 #[tokio::test]
 async fn an_expired_certificate_is_confirmed_without_the_ca() {
     let pki = Pki::new("lbprobe test CA");
-    let backend = tls_backend(pki.server(GOOD_NAMES, true));
-    let nginx = nginx_verifying(backend.port(0), &pki.ca_file());
-    let report = scan(&nginx.url(0), &backend.url(0), None).await;
+    let (report, _) = behind_verifying_nginx(pki.expired(GOOD_NAMES), &pki.ca_file(), None).await;
     let ev = assert_verdict(&report, ID, Verdict::Confirmed);
     assert_says(&ev, &["against the web PKI's roots", "expired"]);
 }
@@ -270,7 +267,7 @@ async fn an_expired_certificate_is_confirmed_without_the_ca() {
 #[tokio::test]
 async fn haproxy_verifying_an_expired_backend_certificate_gives_both_readings() {
     let pki = Pki::new("lbprobe test CA");
-    let backend = tls_backend(pki.server(GOOD_NAMES, true));
+    let backend = tls_backend(pki.expired(GOOD_NAMES));
     let haproxy = haproxy_verifying(backend.port(0), &pki.ca_file());
     let report = scan(&haproxy.url(0), &backend.url(0), Some(&pki.ca_file())).await;
     let f = finding(&report, ID);
@@ -297,9 +294,8 @@ async fn haproxy_verifying_an_expired_backend_certificate_gives_both_readings() 
 #[tokio::test]
 async fn nginx_verifying_a_good_certificate_rules_it_out() {
     let pki = Pki::new("lbprobe test CA");
-    let backend = tls_backend(pki.server(GOOD_NAMES, false));
-    let nginx = nginx_verifying(backend.port(0), &pki.ca_file());
-    let report = scan(&nginx.url(0), &backend.url(0), Some(&pki.ca_file())).await;
+    let (report, _) =
+        behind_verifying_nginx(pki.server(GOOD_NAMES), &pki.ca_file(), Some(&pki.ca_file())).await;
     let ev = assert_verdict(&report, ID, Verdict::RuledOut);
     assert_says(
         &ev,
@@ -313,7 +309,7 @@ async fn nginx_verifying_a_good_certificate_rules_it_out() {
 #[tokio::test]
 async fn haproxy_verifying_a_good_certificate_rules_it_out() {
     let pki = Pki::new("lbprobe test CA");
-    let backend = tls_backend(pki.server(GOOD_NAMES, false));
+    let backend = tls_backend(pki.server(GOOD_NAMES));
     let haproxy = haproxy_verifying(backend.port(0), &pki.ca_file());
     let report = scan(&haproxy.url(0), &backend.url(0), Some(&pki.ca_file())).await;
     assert_verdict(&report, ID, Verdict::RuledOut);
