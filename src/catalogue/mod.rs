@@ -351,10 +351,19 @@ mod tests {
         );
     }
 
+    /// DESIGN.md's table holds the page's causes; an extension's side and kind are its own
+    /// entry's to say (adding one touches no list here).
+    fn design_causes() -> impl Iterator<Item = &'static Cause> {
+        Catalogue::builtin()
+            .causes()
+            .iter()
+            .filter(|c| !c.extension)
+    }
+
     #[test]
     fn sides_follow_the_design_table() {
         // Passthroughs are upstream too (the backend said it); checked by slug below.
-        const UPSTREAM: [&str; 14] = [
+        const UPSTREAM: [&str; 12] = [
             "400.backend-expects-https",
             "400.backend-validation",
             "405.backend-method-unsupported",
@@ -365,12 +374,10 @@ mod tests {
             "502.mtu-mismatch",
             "502.malformed-backend-response",
             "502.backend-slow",
-            "502.keepalive-race",
-            "502.bad-pool-member",
             "503.backend-error",
             "504.backend-dependency-timeout",
         ];
-        for cause in Catalogue::builtin().causes() {
+        for cause in design_causes() {
             let upstream = cause.is_passthrough() || UPSTREAM.contains(&cause.id.as_str());
             let expected = if upstream {
                 Side::Upstream
@@ -394,7 +401,7 @@ mod tests {
             "500.backend-error",
             "500.backend-closed-early",
         ];
-        for cause in Catalogue::builtin().causes() {
+        for cause in design_causes() {
             let fault = FAULTS.contains(&cause.id.as_str())
                 || cause.id == "500.passthrough"
                 || cause.code == 502

@@ -7,6 +7,7 @@ use crate::probe::keepalive::{
 use crate::probe::{Detail, Family, Observation};
 use crate::target::Role;
 
+use super::rules::Rule;
 use super::{Context, Draft, Verdict, View};
 
 const ID: &str = "502.keepalive-race";
@@ -60,7 +61,13 @@ fn described(t: &IdleTimeout) -> String {
     }
 }
 
-pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
+pub(crate) const RULE: Rule = Rule {
+    name: "keepalive",
+    causes: &[ID],
+    decide: drafts,
+};
+
+fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     let backend = view.find(Family::Keepalive, IDLE_TIMEOUT, Role::Backend);
     let listener = view.find(Family::Keepalive, IDLE_TIMEOUT, Role::Listener);
     if backend.is_none() && listener.is_none() {

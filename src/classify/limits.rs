@@ -17,6 +17,7 @@ use crate::target::Role;
 use crate::transport::Exchange;
 
 use super::attribution::{self, Origin, Product};
+use super::rules::Rule;
 use super::{describe, Context, Draft, Verdict, View};
 
 /// What one limit search measures, for the words of its findings.
@@ -31,15 +32,17 @@ struct Measure {
 
 const HEADER_ID: &str = "400.header-too-large";
 const URI_ID: &str = "414.uri-too-long";
+const BACKEND_URI_ID: &str = "414.backend-uri-limit";
 
-pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
-    let listener_is = view.listener_is();
-    let judge = Judge {
-        view,
-        ctx,
-        listener_is,
-    };
-    let mut out = Vec::new();
+pub(crate) const RULE: Rule = Rule {
+    name: "limits",
+    causes: &[HEADER_ID, URI_ID, BACKEND_URI_ID],
+    decide: drafts,
+};
+
+/// The three searches this module reads (header line, header block, request target), with the
+/// profile's number for each.
+fn measures(ctx: &Context<'_>) -> [Measure; 3] {
     let line = Measure {
         family: Family::HeaderSize,
         noun: "header lines",
@@ -62,6 +65,18 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
         noun: "request targets",
         documented: ctx.profile.max_uri_bytes(),
     };
+    [line, block, uri]
+}
+
+fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
+    let listener_is = view.listener_is();
+    let judge = Judge {
+        view,
+        ctx,
+        listener_is,
+    };
+    let mut out = Vec::new();
+    let [line, block, uri] = measures(ctx);
     // The listener's over-long URIs answered with 400 (HAProxy) belong to the header cause.
     let uri_as_400 = judge
         .refusal(&uri, false)
@@ -88,10 +103,23 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     out.extend(header);
     out.extend(judge.with_h2(&uri, judge.listener_limit(&uri, URI_ID, 414), 414));
     out.extend(judge.backend_uri_limit(&uri));
-    if !ctx.has_backend {
-        out.extend(judge.relayed_400(&[&line, &block, &uri]));
-    }
     out
+}
+
+/// `400.passthrough` read from the limit searches when no backend was named: 400s relayed from
+/// behind the listener at a search's threshold. The passthrough rule owns that cause and asks
+/// this module for it.
+pub(super) fn relayed_passthrough(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
+    if ctx.has_backend {
+        return None;
+    }
+    let judge = Judge {
+        view,
+        ctx,
+        listener_is: view.listener_is(),
+    };
+    let [line, block, uri] = measures(ctx);
+    judge.relayed_400(&[&line, &block, &uri])
 }
 
 /// Two drafts of one cause as one: the strongest verdict and its reason, every piece of
@@ -639,7 +667,7 @@ impl<'v, 'a> Judge<'v, 'a> {
     /// `414.backend-uri-limit`: the backend's own URI limit, and whether it is the tighter one;
     /// without a backend named, from the listener's relayed 414s.
     fn backend_uri_limit(&self, m: &Measure) -> Option<Draft> {
-        const ID: &str = "414.backend-uri-limit";
+        const ID: &str = BACKEND_URI_ID;
         let view = self.view;
         let Some((bo, b)) = self.limit(m.family, Role::Backend, false) else {
             return self.backend_uri_limit_relayed(m);
@@ -729,7 +757,7 @@ impl<'v, 'a> Judge<'v, 'a> {
     /// No backend named: the listener's 414s relayed from behind it are the backend's limit,
     /// reproduced on the strength of the answers' signatures.
     fn backend_uri_limit_relayed(&self, m: &Measure) -> Option<Draft> {
-        const ID: &str = "414.backend-uri-limit";
+        const ID: &str = BACKEND_URI_ID;
         let (lo, l) = self.limit(m.family, Role::Listener, false)?;
         let r = self
             .refusal(m, false)

@@ -1,4 +1,6 @@
 //! Observations + catalogue -> findings. Pure: no sockets, no printing; tested with tables.
+//!
+//! Which rule decides which cause is one table, [`RULES`] (in `rules/`).
 
 pub mod attribution;
 pub mod host;
@@ -21,6 +23,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 pub use attribution::Origin;
+pub use rules::{rule_for, Rule, RULES};
 pub use verdict::{Kind, Side, Verdict};
 
 pub use crate::profile::Basis;
@@ -162,6 +165,18 @@ pub fn classify_with_capture(
     ctx: &Context<'_>,
     reached: Option<&Reached>,
 ) -> Vec<Finding> {
+    // A probe's evidence tag the catalogue lacks is a bug in the probe: loud in debug builds.
+    for o in observations {
+        for tag in &o.evidence_for {
+            debug_assert!(
+                catalogue.get(tag).is_some(),
+                "observation {} ({} {}) is tagged {tag}, which the catalogue lacks",
+                o.id,
+                o.family,
+                o.variant
+            );
+        }
+    }
     let view = View {
         observations,
         reached,

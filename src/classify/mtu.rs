@@ -11,11 +11,18 @@ use crate::target::Role;
 use crate::transport::pmtu::{Discovery, Icmp};
 use crate::transport::Exchange;
 
+use super::rules::Rule;
 use super::{describe, Context, Draft, Verdict, View};
 
 const ID: &str = "502.mtu-mismatch";
 
-pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
+pub(crate) const RULE: Rule = Rule {
+    name: "mtu",
+    causes: &[ID],
+    decide: drafts,
+};
+
+fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     let _ = ctx;
     mtu_mismatch(view).into_iter().collect()
 }

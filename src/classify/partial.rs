@@ -11,6 +11,7 @@ use crate::probe::partial::{Outcome, PartialResult, CLOSE_EARLY, WAITING};
 use crate::probe::{Detail, Family, Observation};
 use crate::profile::Cited;
 
+use super::rules::Rule;
 use super::{Context, Draft, Pair, Verdict, View};
 
 const PARTIAL_REQUEST: &str = "408.partial-request";
@@ -20,7 +21,13 @@ const CLIENT_CLOSED_EARLY: &str = "400.client-closed-early";
 /// timeouts are whole seconds in every listener we know (nginx, HAProxy, cloud LBs).
 const IMMEDIATE_MS: f64 = 500.0;
 
-pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
+pub(crate) const RULE: Rule = Rule {
+    name: "partial",
+    causes: &[PARTIAL_REQUEST, CLIENT_CLOSED_EARLY],
+    decide: drafts,
+};
+
+fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     let pairs = view.pairs(Family::Partial);
     let mut out = Vec::new();
     out.extend(partial_request(&pairs, ctx));

@@ -7,6 +7,7 @@ use crate::probe::pool::PoolDetail;
 use crate::probe::{Detail, Family, Observation};
 use crate::transport::Exchange;
 
+use super::rules::Rule;
 use super::{Context, Draft, Verdict, View};
 
 const ID: &str = "502.bad-pool-member";
@@ -106,7 +107,13 @@ pub(crate) fn seen<'a>(view: &View<'a>) -> Option<Seen<'a>> {
     })
 }
 
-pub(crate) fn drafts(view: &View<'_>, _ctx: &Context<'_>) -> Vec<Draft> {
+pub(crate) const RULE: Rule = Rule {
+    name: "pool",
+    causes: &[ID],
+    decide: drafts,
+};
+
+fn drafts(view: &View<'_>, _ctx: &Context<'_>) -> Vec<Draft> {
     let Some(Seen {
         size,
         members,

@@ -29,6 +29,17 @@ fn ramp<'a>(view: &View<'a>, role: Role) -> Option<(&'a Observation, &'a RateRes
     }
 }
 
+/// This module in the rule table: the causes [`drafts`] decides.
+pub(crate) const RULE: super::rules::Rule = super::rules::Rule {
+    name: "rate",
+    causes: &[
+        "503.rate-limited",
+        "503.no-backends",
+        "502.all-backends-unhealthy",
+    ],
+    decide: drafts,
+};
+
 /// `200×38 503×2`: a step's answers by status, then its errors.
 fn tally(s: &StepStats) -> String {
     let mut parts: Vec<String> = s

@@ -11,6 +11,7 @@
 use crate::probe::response::{Ending, Problem, ResponseCheck};
 use crate::probe::{Detail, Family, Observation};
 
+use super::rules::Rule;
 use super::{describe, Context, Draft, Pair, Verdict, View};
 
 const MALFORMED: &str = "502.malformed-backend-response";
@@ -21,7 +22,13 @@ const MAPPED: &str = "502.backend-error-mapped";
 /// this gets "upstream sent too big header" and a 502.
 const LISTENER_HEAD_BUFFER: usize = 4096;
 
-pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
+pub(crate) const RULE: Rule = Rule {
+    name: "response",
+    causes: &[MALFORMED, CLOSED_EARLY, MAPPED],
+    decide: drafts,
+};
+
+fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     let _ = ctx;
     let pairs: Vec<Checked<'_>> = view
         .pairs(Family::Response)

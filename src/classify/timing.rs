@@ -15,6 +15,7 @@ use crate::probe::{Detail, Family, Observation};
 use crate::target::Role;
 use crate::transport::{ConnEnd, Exchange};
 
+use super::rules::Rule;
 use super::{Context, Draft, Verdict, View};
 
 /// Above this mean smoothed rtt, the path to the listener is slow in itself.
@@ -27,7 +28,24 @@ const TAIL_RATIO: f64 = 3.0;
 /// ...plus this much, so sub-millisecond loopback medians do not make noise look like a tail.
 const TAIL_SLACK_MS: f64 = 50.0;
 
-pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
+pub(crate) const RULE: Rule = Rule {
+    name: "timing",
+    causes: &[
+        "502.backend-unreachable",
+        "504.connect-timeout",
+        "504.backend-slow",
+        "502.backend-slow",
+        "499.backend-slow",
+        "499.client-timeout-short",
+        "408.network-rtt-loss",
+        "499.network-rtt-loss",
+        "408.bandwidth-throttled",
+        "499.bandwidth-throttled",
+    ],
+    decide: drafts,
+};
+
+fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     let listener = Probed::of(view, Role::Listener);
     let backend = Probed::of(view, Role::Backend);
     let mut out = Vec::new();

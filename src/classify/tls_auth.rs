@@ -5,6 +5,7 @@ use crate::probe::Family;
 use crate::target::Role;
 use crate::transport::{ConnEnd, Exchange};
 
+use super::rules::Rule;
 use super::{describe, Context, Draft, Verdict, View};
 
 const ID: &str = "400.client-certificate-required";
@@ -54,7 +55,13 @@ fn demand(ex: &Exchange) -> Option<Demand> {
     }
 }
 
-pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
+pub(crate) const RULE: Rule = Rule {
+    name: "tls-auth",
+    causes: &[ID],
+    decide: |view, ctx| drafts(view, ctx).into_iter().collect(),
+};
+
+fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Option<Draft> {
     if ctx.listener_tls != Some(true) {
         return None;
     }

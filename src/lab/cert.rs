@@ -97,6 +97,20 @@ impl LabCa {
         )
     }
 
+    /// A server certificate for `names`, signed by this CA, that expired years ago (valid
+    /// through 2020): what a backend shows after nobody renewed it.
+    pub fn expired_server(&self, names: &[&str]) -> Result<LabCert, LabError> {
+        self.issue_with(
+            names,
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            "lbprobe lab server",
+            |params| {
+                params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            },
+        )
+    }
+
     /// A client certificate named `name`, signed by this CA.
     pub fn client(&self, name: &str) -> Result<LabCert, LabError> {
         self.issue(&[name], rcgen::ExtendedKeyUsagePurpose::ClientAuth, name)
@@ -108,12 +122,23 @@ impl LabCa {
         usage: rcgen::ExtendedKeyUsagePurpose,
         common_name: &str,
     ) -> Result<LabCert, LabError> {
+        self.issue_with(names, usage, common_name, |_| {})
+    }
+
+    fn issue_with(
+        &self,
+        names: &[&str],
+        usage: rcgen::ExtendedKeyUsagePurpose,
+        common_name: &str,
+        adjust: impl FnOnce(&mut rcgen::CertificateParams),
+    ) -> Result<LabCert, LabError> {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = rcgen::CertificateParams::new(names)?;
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, common_name);
         params.extended_key_usages = vec![usage];
+        adjust(&mut params);
         let key = rcgen::KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.cert, &self.key)?;
         Ok(LabCert {
@@ -200,6 +225,12 @@ mod tests {
         verifier
             .verify_server_cert(&server.cert_der().unwrap(), &[], &name, &[], now)
             .unwrap();
+        // An expired one does not, and says why.
+        let expired = ca.expired_server(&["localhost"]).unwrap();
+        let err = verifier
+            .verify_server_cert(&expired.cert_der().unwrap(), &[], &name, &[], now)
+            .expect_err("expired");
+        assert!(err.to_string().contains("expired"), "{err}");
         // Another CA's certificate does not.
         let other = LabCa::new("another CA")
             .unwrap()

@@ -72,7 +72,8 @@ pub fn dry_run(plan: &Plan) -> DryRun {
     if plan.backend.is_some() {
         notes.push(
             "the backend port is sniffed first (a TLS ClientHello, then a plain GET if TLS fails); \
-             direct probes then use what it speaks"
+             direct probes then use what it speaks, and a port that speaks TLS also gets the \
+             baseline in plain HTTP (plain-http-to-tls-backend) when the protocol family runs"
                 .into(),
         );
     }
@@ -98,8 +99,7 @@ pub fn dry_run(plan: &Plan) -> DryRun {
             true,
             protocol::baseline_request(side),
         );
-        if cross && side.role() == Role::Listener {
-            let (variant, endpoint, _) = protocol::cross_request(side);
+        if let Some((variant, endpoint, _)) = protocol::cross_request(side).filter(|_| cross) {
             push(
                 Family::Protocol,
                 variant,

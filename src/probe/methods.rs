@@ -15,7 +15,8 @@ pub const MATRIX: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
 ];
 
-const EVIDENCE: &[&str] = &[
+/// Causes every method check speaks to (opaque to the engine).
+pub const EVIDENCE: &[&str] = &[
     "405.trace-unsupported",
     "405.backend-method-unsupported",
     "405.passthrough",

@@ -1,11 +1,42 @@
 //! The `protocol` family: what each port speaks, plain HTTP to an HTTPS listener, TLS to a
 //! plain one, and the baseline request every other comparison leans on.
 
+use crate::target::Role;
 use crate::transport::tls::{CertCheck, CertFault};
 use crate::transport::{Endpoint, Sniff, Wire};
 
 use super::engine::{Engine, Side};
 use super::{request, Detail, Family, Observation, SentRequest};
+
+/// Causes the sniff of a side's port speaks to (opaque to the engine).
+pub const SNIFF_EVIDENCE: &[&str] = &[
+    "400.backend-expects-https",
+    "502.tls-handshake-failed-to-backend",
+];
+
+/// Causes the baseline GET speaks to.
+pub const BASELINE_EVIDENCE: &[&str] = &[
+    "400.backend-expects-https",
+    "400.backend-validation",
+    "500.backend-error",
+    "502.backend-unreachable",
+    "502.tls-handshake-failed-to-backend",
+    "503.backend-error",
+    "504.backend-dependency-timeout",
+];
+
+/// Causes plain HTTP sent to a listener's TLS port speaks to.
+pub const PLAIN_TO_TLS_EVIDENCE: &[&str] = &["400.http-to-https-listener"];
+
+/// The variant of plain HTTP sent straight to a backend port that speaks TLS: what a listener
+/// that forwards plain HTTP there would get back.
+pub const PLAIN_TO_TLS_BACKEND: &str = "plain-http-to-tls-backend";
+
+/// Causes that answer speaks to.
+pub const PLAIN_TO_TLS_BACKEND_EVIDENCE: &[&str] = &[
+    "400.backend-expects-https",
+    "502.tls-handshake-failed-to-backend",
+];
 
 /// Sniff a side's port. Returns the observation and, when the answer was clear, whether the
 /// port speaks TLS.
@@ -32,7 +63,7 @@ pub async fn sniff(engine: &Engine, side: &Side) -> (Option<Observation>, Option
         "sniff",
         side,
         true,
-        &["400.backend-expects-https"],
+        SNIFF_EVIDENCE,
         SentRequest {
             text: "TLS ClientHello, then a plain GET if TLS fails".into(),
             bytes: 0,
@@ -77,21 +108,18 @@ pub fn baseline_request(side: &Side) -> Vec<u8> {
     request::build("GET", side, &[], None)
 }
 
-/// The cross-protocol check for a listener: plain HTTP to a TLS port, or a TLS ClientHello to
-/// a plain one. Returns the variant, the endpoint to use instead of the side's own, and the
+/// The cross-protocol check for a side: for a listener, plain HTTP to a TLS port or a TLS
+/// ClientHello to a plain one; for a backend that speaks TLS, plain HTTP to it (none for a
+/// plain backend). Returns the variant, the endpoint to use instead of the side's own, and the
 /// causes it is evidence for.
-pub fn cross_request(side: &Side) -> (&'static str, Endpoint, &'static [&'static str]) {
-    if side.is_tls() {
-        (
-            "plain-http-to-tls-port",
-            Endpoint {
-                wire: Wire::Plain,
-                ..side.endpoint.clone()
-            },
-            &["400.http-to-https-listener"],
-        )
-    } else {
-        (
+pub fn cross_request(side: &Side) -> Option<(&'static str, Endpoint, &'static [&'static str])> {
+    let plain = Endpoint {
+        wire: Wire::Plain,
+        ..side.endpoint.clone()
+    };
+    match (side.role(), side.is_tls()) {
+        (Role::Listener, true) => Some(("plain-http-to-tls-port", plain, PLAIN_TO_TLS_EVIDENCE)),
+        (Role::Listener, false) => Some((
             "tls-to-plain-port",
             Endpoint {
                 wire: Wire::Tls {
@@ -101,7 +129,9 @@ pub fn cross_request(side: &Side) -> (&'static str, Endpoint, &'static [&'static
                 ..side.endpoint.clone()
             },
             &[],
-        )
+        )),
+        (Role::Backend, true) => Some((PLAIN_TO_TLS_BACKEND, plain, PLAIN_TO_TLS_BACKEND_EVIDENCE)),
+        (Role::Backend, false) => None,
     }
 }
 
@@ -120,14 +150,7 @@ pub async fn run(engine: &Engine, sides: &[Side], cross: bool) -> Vec<Observatio
                     "baseline",
                     side,
                     true,
-                    &[
-                        "400.backend-expects-https",
-                        "400.backend-validation",
-                        "500.backend-error",
-                        "502.backend-unreachable",
-                        "503.backend-error",
-                        "504.backend-dependency-timeout",
-                    ],
+                    BASELINE_EVIDENCE,
                     sent,
                     Some(ex),
                     Detail::None,
@@ -139,18 +162,19 @@ pub async fn run(engine: &Engine, sides: &[Side], cross: bool) -> Vec<Observatio
     if !cross {
         return out;
     }
-    for side in sides
-        .iter()
-        .filter(|s| s.role() == crate::target::Role::Listener)
-    {
+    for side in sides {
+        let Some((variant, endpoint, evidence)) = cross_request(side) else {
+            continue;
+        };
         let bytes = baseline_request(side);
-        let (variant, endpoint, evidence) = cross_request(side);
         if let Ok((sent, ex)) = engine.send_raw_over(side, &endpoint, &bytes, None).await {
             out.push(engine.observation(
                 Family::Protocol,
                 variant,
                 side,
-                true,
+                // Plain HTTP on a backend's TLS port says what the port does with the wrong
+                // protocol, nothing of how the backend validates requests.
+                variant != PLAIN_TO_TLS_BACKEND,
                 evidence,
                 sent,
                 Some(ex),

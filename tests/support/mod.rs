@@ -16,22 +16,12 @@ use lbprobe::transport::{
 pub const LISTENER: Role = Role::Listener;
 pub const BACKEND: Role = Role::Backend;
 
-/// Evidence tags the protocol baseline carries (as src/probe/protocol.rs sets them).
-pub const BASELINE_EVIDENCE: &[&str] = &[
-    "400.backend-expects-https",
-    "400.backend-validation",
-    "500.backend-error",
-    "502.backend-unreachable",
-    "503.backend-error",
-    "504.backend-dependency-timeout",
-];
-
-/// Evidence tags of the methods family (as src/probe/methods.rs sets them).
-pub const METHOD_EVIDENCE: &[&str] = &[
-    "405.trace-unsupported",
-    "405.backend-method-unsupported",
-    "405.passthrough",
-];
+/// Evidence tags as the probes set them.
+pub use lbprobe::probe::methods::EVIDENCE as METHOD_EVIDENCE;
+pub use lbprobe::probe::protocol::{
+    BASELINE_EVIDENCE, PLAIN_TO_TLS_BACKEND, PLAIN_TO_TLS_BACKEND_EVIDENCE, PLAIN_TO_TLS_EVIDENCE,
+    SNIFF_EVIDENCE,
+};
 
 pub const HEADER_EVIDENCE: &[&str] = &["400.header-too-large"];
 
@@ -73,8 +63,9 @@ pub fn obs(family: Family, variant: &str, role: Role) -> Obs {
     let (well_formed, evidence): (bool, Vec<String>) = match family {
         Family::Protocol => match variant {
             "baseline" => (true, strings(BASELINE_EVIDENCE)),
-            "sniff" => (true, strings(&["400.backend-expects-https"])),
-            "plain-http-to-tls-port" => (true, strings(&["400.http-to-https-listener"])),
+            "sniff" => (true, strings(SNIFF_EVIDENCE)),
+            "plain-http-to-tls-port" => (true, strings(PLAIN_TO_TLS_EVIDENCE)),
+            PLAIN_TO_TLS_BACKEND => (false, strings(PLAIN_TO_TLS_BACKEND_EVIDENCE)),
             _ => (true, Vec::new()),
         },
         Family::Malformed => templates::malformed()
