@@ -281,6 +281,14 @@ async fn haproxy_verifying_an_expired_backend_certificate_gives_both_readings() 
             "plain HTTP straight to the backend's TLS port got 400",
         ],
     );
+    // HAProxy's "no server" page is not proof of no server here: its handshake failed.
+    let none = finding(&report, "503.no-backends");
+    assert_eq!(none.verdict, Verdict::Inconclusive, "{}", summary(&report));
+    assert!(
+        none.reason.contains("502.tls-handshake-failed-to-backend"),
+        "{}",
+        none.reason
+    );
     // What HAProxy logged: it picked the server and the connection to it failed (SC), which
     // is what tells this from having no server (<NOSRV>).
     let logged = haproxy.wait_log_line(Duration::from_secs(2), |l| {

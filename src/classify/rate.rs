@@ -344,6 +344,25 @@ fn pattern(l: &RateResult) -> Result<Pattern<'_>, String> {
     ))
 }
 
+/// Whether the backend's port speaks TLS on a certificate that does not verify (the sniff's
+/// check): a verifying listener fails its handshake there.
+fn backend_certificate_fails(view: &View<'_>) -> bool {
+    use crate::transport::tls::CertCheck;
+    use crate::transport::Sniff;
+    view.find(Family::Protocol, "sniff", Role::Backend)
+        .is_some_and(|o| {
+            matches!(
+                &o.detail,
+                crate::probe::Detail::Sniff {
+                    sniff: Sniff::Tls {
+                        certificate: Some(CertCheck::Failed { .. }),
+                        ..
+                    },
+                }
+            )
+        })
+}
+
 /// `503.no-backends` and `502.all-backends-unhealthy`: the listener answers the code itself, at
 /// once, to every request, and the backends it could send to fail when asked directly (every
 /// member of a named pool, or the one backend named), or the listener says in its own words that
@@ -461,6 +480,23 @@ fn unavailable(view: &View<'_>, ctx: &Context<'_>, code: u16, id: &str) -> Optio
         fmt_ms(hits.iter().map(|(_, ex)| own_ms(ex)).fold(0.0, f64::max))
     );
     if let Some(words) = hits.iter().find_map(|(_, ex)| no_server_words(ex)) {
+        // HAProxy says the same words when every server is down and when its TLS handshake
+        // with one fails: with a backend that speaks TLS on a certificate that does not verify,
+        // the words alone cannot tell which (502.tls-handshake-failed-to-backend says the
+        // other half).
+        if backend_certificate_fails(view) {
+            return Some(with_direct(
+                Draft::new(
+                    id,
+                    Verdict::Inconclusive,
+                    format!(
+                        "the listener answers {code} at once, saying it has no server (\"{words}\"), but the backend named speaks TLS on a certificate that does not verify: every server held down, or the listener's TLS handshake with this one failing (see 502.tls-handshake-failed-to-backend); the listener's log tells (HAProxy's termination flags: SC-- when its handshake failed)"
+                    ),
+                )
+                .with(got, &lrefs)
+                .with(at_once, &lrefs),
+            ));
+        }
         return Some(with_direct(
             Draft::new(
                 id,
