@@ -33,6 +33,7 @@ struct Output {
     file: Option<PathBuf>,
     color: ColorChoice,
     quiet: bool,
+    verbose: bool,
 }
 
 impl From<&OutputArgs> for Output {
@@ -51,6 +52,7 @@ impl From<&OutputArgs> for Output {
                 ColorArg::Never => ColorChoice::Never,
             },
             quiet: a.quiet,
+            verbose: a.verbose,
         }
     }
 }
@@ -75,7 +77,7 @@ impl Output {
     }
 
     fn style(&self) -> report::Style {
-        report::style_for(self.color, self.file.is_some())
+        report::style_for(self.color, self.file.is_some(), self.verbose)
     }
 }
 

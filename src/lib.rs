@@ -10,6 +10,7 @@ pub mod exit;
 pub mod host;
 pub mod lab;
 pub mod logs;
+pub mod plural;
 pub mod probe;
 pub mod profile;
 pub mod report;

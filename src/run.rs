@@ -119,32 +119,8 @@ pub async fn execute_interruptible(job: Job, progress: ProgressFn, interrupt: In
 
     let mut summary = Summary::of(&findings, &expectations);
     summary.expectations_unmet += limit_expectations.iter().filter(|e| !e.met).count();
-    let (exit_code, exit_reason) = if !unreachable.is_empty() {
-        (
-            exit::UNREACHABLE,
-            "a target could not be reached at all".to_string(),
-        )
-    } else if summary.confirmed > 0 || summary.expectations_unmet > 0 || interrupted {
-        let mut parts = Vec::new();
-        if interrupted {
-            parts.push("interrupted (Ctrl-C or SIGTERM) before the probes finished".to_string());
-        }
-        if summary.confirmed > 0 {
-            parts.push(format!("{} fault(s) confirmed", summary.confirmed));
-        }
-        if summary.expectations_unmet > 0 {
-            parts.push(format!(
-                "{} expectation(s) unmet",
-                summary.expectations_unmet
-            ));
-        }
-        (exit::FINDING, parts.join(", "))
-    } else {
-        (
-            exit::OK,
-            "no fault confirmed, every expectation met".to_string(),
-        )
-    };
+    let (exit_code, exit_reason) =
+        exit_status(&findings, &summary, !unreachable.is_empty(), interrupted);
 
     let mut notes = job.notes;
     notes.extend(output.notes);
@@ -180,6 +156,51 @@ pub async fn execute_interruptible(job: Job, progress: ProgressFn, interrupt: In
         exit_code,
         exit_reason,
     }
+}
+
+/// The exit code and why, in words: the last line of the human report, so confirmed faults
+/// are named there, not only counted.
+pub fn exit_status(
+    findings: &[Finding],
+    summary: &Summary,
+    unreachable: bool,
+    interrupted: bool,
+) -> (i32, String) {
+    if unreachable {
+        return (
+            exit::UNREACHABLE,
+            "a target could not be reached at all".to_string(),
+        );
+    }
+    if summary.confirmed == 0 && summary.expectations_unmet == 0 && !interrupted {
+        return (
+            exit::OK,
+            "no fault confirmed, every expectation met".to_string(),
+        );
+    }
+    let mut parts = Vec::new();
+    if interrupted {
+        parts.push("interrupted (Ctrl-C or SIGTERM) before the probes finished".to_string());
+    }
+    if summary.confirmed > 0 {
+        let names: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.verdict == Verdict::Confirmed)
+            .map(|f| f.cause.as_str())
+            .collect();
+        parts.push(format!(
+            "{} confirmed ({})",
+            crate::plural::count(summary.confirmed, "fault"),
+            names.join(", ")
+        ));
+    }
+    if summary.expectations_unmet > 0 {
+        parts.push(format!(
+            "{} unmet",
+            crate::plural::count(summary.expectations_unmet, "expectation")
+        ));
+    }
+    (exit::FINDING, parts.join(", "))
 }
 
 fn check_expectations(expect: &[Expect], findings: &[Finding]) -> Vec<ExpectationResult> {
