@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod classify;
 pub mod cli;
 pub mod demo;
+pub mod early;
 pub mod exit;
 pub mod host;
 pub mod lab;

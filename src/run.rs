@@ -3,8 +3,11 @@
 use std::collections::BTreeSet;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use crate::catalogue::Catalogue;
 use crate::classify::{self, Context, Finding, Verdict};
+use crate::early::{Announce, Watch};
 use crate::exit;
 use crate::probe::{self, Detail, Family, Interrupt, Plan, ProgressFn};
 use crate::report::{ExpectationResult, LimitExpectationResult, Report, Summary};
@@ -66,6 +69,22 @@ pub async fn execute(job: Job, progress: ProgressFn) -> Report {
 /// then covers what ran, is marked partial, and the exit code is never 0 (what did not run
 /// was not checked).
 pub async fn execute_interruptible(job: Job, progress: ProgressFn, interrupt: Interrupt) -> Report {
+    execute_watched(job, progress, interrupt, None).await
+}
+
+/// [`execute_interruptible`], telling `announce` of each cause as soon as it is confirmed
+/// (see [`crate::early`]); the report is the same with or without it.
+pub async fn execute_watched(
+    job: Job,
+    progress: ProgressFn,
+    interrupt: Interrupt,
+    announce: Option<Arc<dyn Announce>>,
+) -> Report {
+    let watch = announce.map(|a| Watch::start(&job, a));
+    let progress = match &watch {
+        Some(w) => w.progress(progress),
+        None => progress,
+    };
     let catalogue = Catalogue::builtin();
     let started = Instant::now();
     let started_unix_ms = SystemTime::now()
@@ -88,6 +107,9 @@ pub async fn execute_interruptible(job: Job, progress: ProgressFn, interrupt: In
     let mut findings = classify::classify(&output.observations, catalogue, &ctx);
     if let Some(codes) = &job.only_codes {
         findings.retain(|f| codes.contains(&f.code));
+    }
+    if let Some(w) = watch {
+        w.finish(&findings);
     }
     let expectations = check_expectations(&job.expect, &findings);
     let limit_role = if job.plan.listener.is_some() {
