@@ -4,6 +4,7 @@
 # ignores it), warms the page cache, then prints MB/s side by side.
 #   bench/logs.sh                    # 1 GB
 #   LBPROBE_BENCH_MB=100 bench/logs.sh
+#   LBPROBE_BENCH_BASELINE=/tmp/old/lbprobe bench/logs.sh   # the same rows for another build too
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mb=${LBPROBE_BENCH_MB:-1024}
@@ -36,3 +37,8 @@ row "cat (page cache read)" cat "$data"
 row "awk (status, upstream_status) pairs" awk "$script" "$data"
 row "lbprobe logs, 1 thread" "$bin" logs --threads 1 --log-format upstream "$data"
 row "lbprobe logs, $cores threads" "$bin" logs --threads "$cores" --log-format upstream "$data"
+if [ -n "${LBPROBE_BENCH_BASELINE:-}" ]; then
+  base=$LBPROBE_BENCH_BASELINE
+  row "baseline logs, 1 thread" "$base" logs --threads 1 --log-format upstream "$data"
+  row "baseline logs, $cores threads" "$base" logs --threads "$cores" --log-format upstream "$data"
+fi

@@ -718,43 +718,50 @@ fn logs(args: &LogsArgs, out: &Output) -> Result<i32, AppError> {
     use report::logs as render;
     let format = out.plain_format("logs")?;
     let usage = |e: logs::LogsError| AppError::Usage(e.to_string());
-    let profile = profile_named(&args.profile)?;
-    let mut timeouts = Timeouts::of(&profile);
-    for (flag, value, slot) in [
-        (
-            "--connect-timeout",
-            args.connect_timeout,
-            &mut timeouts.connect,
-        ),
-        (
-            "--response-timeout",
-            args.response_timeout,
-            &mut timeouts.response,
-        ),
-    ] {
-        if let Some(v) = value {
-            if !(v > 0.0 && v.is_finite()) {
-                return Err(AppError::Usage(format!(
-                    "{flag} must be a number of seconds above 0"
-                )));
-            }
-            *slot = v;
+    let named = profile_named(&args.profile)?;
+    let declared_secs = |flag: &str, value: Option<f64>| -> Result<Option<Duration>, AppError> {
+        match value {
+            None => Ok(None),
+            Some(v) if v > 0.0 && v.is_finite() => Ok(Some(Duration::from_secs_f64(v))),
+            Some(_) => Err(AppError::Usage(format!(
+                "{flag} must be a number of seconds above 0"
+            ))),
         }
-    }
+    };
+    let declared = crate::profile::Numbers {
+        connect_timeout: declared_secs("--connect-timeout", args.connect_timeout)?,
+        response_timeout: declared_secs("--response-timeout", args.response_timeout)?,
+        ..crate::profile::Numbers::default()
+    };
+    let log_format = LogFormat::parse(&args.log_format).map_err(usage)?;
+    // `auto`: the log's own format says whose documentation its timeouts are in.
+    let (listener, why) = log_format.listener();
+    let profile = named
+        .with_declared(&declared)
+        .resolve(Ok((listener, why)));
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if threads == 0 {
         return Err(AppError::Usage("--threads must be at least 1".into()));
     }
+    let errors = match &args.error_log {
+        Some(f) => Some(std::sync::Arc::new(
+            logs::read_error_log(&Input::from_arg(f), &log_format).map_err(usage)?,
+        )),
+        None => None,
+    };
     let opts = Options {
-        format: LogFormat::parse(&args.log_format).map_err(usage)?,
-        profile: profile.name.clone(),
-        timeouts,
+        format: log_format,
+        profile: profile.label(),
+        timeouts: Timeouts::of(&profile),
         threads,
+        errors,
     };
     let inputs: Vec<Input> = args.files.iter().map(|f| Input::from_arg(f)).collect();
-    if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+    let stdin_uses = inputs.iter().filter(|i| **i == Input::Stdin).count()
+        + usize::from(args.error_log.as_deref() == Some("-"));
+    if stdin_uses > 1 {
         return Err(AppError::Usage(
             "`-` (standard input) can be named once".into(),
         ));
@@ -773,8 +780,9 @@ fn logs(args: &LogsArgs, out: &Output) -> Result<i32, AppError> {
         let r = render::LogsReport::new(
             &summary,
             opts.format.name(),
-            opts.profile.clone(),
+            &profile,
             inputs.iter().map(Input::name).collect(),
+            opts.errors.as_deref(),
         );
         match format {
             Format::Json => report::to_json(&r),

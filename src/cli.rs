@@ -295,15 +295,22 @@ pub struct LogsArgs {
     /// combined, upstream, lab, json, haproxy, or an nginx log_format string as written.
     #[arg(long, default_value = "upstream", value_name = "FORMAT")]
     pub log_format: String,
-    /// Timeouts and limits to compare the lines with.
-    #[arg(long, default_value = "clb")]
+    /// Whose documented timeouts and limits the lines are compared with: auto (by the log
+    /// format: nginx formats nginx, haproxy HAProxy, json the load balancer's clb), clb, nginx,
+    /// haproxy, aws-alb, or none.
+    #[arg(long, default_value = "auto")]
     pub profile: String,
-    /// Override the profile's backend connect timeout, in seconds.
+    /// Declare the listener's backend connect timeout, in seconds (over the profile's).
     #[arg(long, value_name = "SECONDS")]
     pub connect_timeout: Option<f64>,
-    /// Override the profile's backend response timeout, in seconds.
+    /// Declare the listener's backend response timeout, in seconds (over the profile's).
     #[arg(long, value_name = "SECONDS")]
     pub response_timeout: Option<f64>,
+    /// nginx's error.log (plain or gzip): each request's reason ("upstream timed out … while
+    /// connecting", "client sent too long header line") is joined to its access-log line and
+    /// settles what the access log alone cannot. Client-side reasons need `error_log … info`.
+    #[arg(long, value_name = "FILE")]
+    pub error_log: Option<String>,
     /// Reader threads for plain files (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

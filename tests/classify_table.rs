@@ -2019,7 +2019,83 @@ fn unavailable_rows() -> Vec<Row> {
         .plain_listener()
         .expect(NONE, Confirmed)
         .mentions(NONE, "in its own words"),
+        row(
+            "Apache's 503 at once, every member of its pool refusing: no backends, with the reference page's 502 noted",
+            {
+                let mut o = vec![
+                    apache_503().after(0.5),
+                    obs(Family::Protocol, "baseline", BACKEND).ended(ConnEnd::ConnectRefused),
+                ];
+                o.extend((0..3).flat_map(|i| (0..2).map(move |_| refused_member(i, 3))));
+                o.extend((0..3).map(|_| apache_503_through_pool(3)));
+                o
+            },
+        )
+        .plain_listener()
+        .expect(NONE, Confirmed)
+        .mentions(NONE, "Apache httpd answers 503 when every member of its pool is down")
+        .mentions(NONE, "the reference page documents 502")
+        .expect(ID, RuledOut)
+        .mentions(ID, "with 503, not 502 (see 503.no-backends)")
+        .expect("502.bad-pool-member", RuledOut)
+        .expect("502.backend-unreachable", Confirmed)
+        .mentions("502.backend-unreachable", "Apache httpd answers 503 for it, not the 502"),
+        row(
+            "Apache's 503 at once, the one backend named refusing: that refusal reported, or the backend held in error",
+            vec![
+                apache_503().after(0.5),
+                obs(Family::Protocol, "baseline", BACKEND).ended(ConnEnd::ConnectRefused),
+            ],
+        )
+        .plain_listener()
+        .expect(NONE, Inconclusive)
+        .mentions(
+            NONE,
+            "(see 502.backend-unreachable; Apache httpd answers 503 when it cannot connect to a backend)",
+        )
+        .expect("502.backend-unreachable", Confirmed)
+        .mentions("502.backend-unreachable", "Apache httpd answers 503 for it"),
+        row(
+            "nginx's 502 at once for a refused backend: no note, 502 is the reference page's code",
+            vec![
+                listener_baseline(502, "Bad Gateway", 0.5),
+                obs(Family::Protocol, "baseline", BACKEND).ended(ConnEnd::ConnectRefused),
+            ],
+        )
+        .plain_listener()
+        .expect("502.backend-unreachable", Confirmed)
+        .expect(ID, Inconclusive)
+        .mentions(ID, "see 502.backend-unreachable)"),
     ]
+}
+
+/// Apache httpd 2.4's own 503 page, as Debian's sends it when it cannot connect to a backend.
+fn apache_503_body() -> String {
+    lbprobe::transport::escape_bytes(
+        b"<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n<html><head>\n<title>503 Service Unavailable</title>\n</head><body>\n<h1>Service Unavailable</h1>\n<p>The server is temporarily unable to service your\nrequest due to maintenance downtime or capacity\nproblems. Please try again later.</p>\n</body></html>\n",
+    )
+}
+
+fn apache_503() -> Obs {
+    obs(Family::Protocol, "baseline", LISTENER)
+        .answer(503, "Service Unavailable", &apache_503_body())
+        .headers_exactly(&[("Server", "Apache/2.4.71 (Debian)")])
+}
+
+/// One pool request through Apache, answered with its 503 at once.
+fn apache_503_through_pool(size: usize) -> Obs {
+    let mut o = pool_request(None, size, 503);
+    o = o.answer(503, "Service Unavailable", &apache_503_body());
+    o.headers_exactly(&[("Server", "Apache/2.4.71 (Debian)")])
+        .after(0.5)
+}
+
+/// One direct request to pool member `i`, refused.
+fn refused_member(i: usize, size: usize) -> Obs {
+    let ok = pool_request(Some(i), size, 200).build();
+    let mut o = obs(Family::Pool, &ok.variant, BACKEND).ended(ConnEnd::ConnectRefused);
+    o = o.detail(ok.detail);
+    o
 }
 
 #[test]

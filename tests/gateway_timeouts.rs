@@ -127,6 +127,15 @@ async fn nginx_read_timeout_shorter_than_documented_confirms_the_slow_backend() 
     // The backend accepts connections at once: the 504 is a read timeout.
     assert_verdict(&report, "504.connect-timeout", Verdict::RuledOut);
     assert_verdict(&report, "502.backend-slow", Verdict::RuledOut);
+    // nginx's own 504, while the backend answers 200: nothing passed through.
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.cause != "504.passthrough" || f.verdict != Verdict::Confirmed),
+        "{}",
+        summary(&report)
+    );
 }
 
 /// The same with no profile at all: the measurements alone confirm it.

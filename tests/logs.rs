@@ -20,6 +20,7 @@ fn options(format: &str, threads: usize) -> Options {
         profile: "clb".into(),
         timeouts: Timeouts::of(&Profile::clb()),
         threads,
+        errors: None,
     }
 }
 
@@ -43,7 +44,10 @@ fn golden(format: &str, log: &str, expect: &str) {
             Err(e) => format!("bad ({})", e.message),
             Ok(rec) => {
                 let c = classify(&Facts::of(&rec), &opts.timeouts);
-                c.cause.unwrap_or("-").to_string()
+                c.cause
+                    .or(c.either.map(|e| e.id))
+                    .unwrap_or("-")
+                    .to_string()
             }
         };
         let got = if got.starts_with("bad") {
@@ -206,6 +210,8 @@ fn random_bytes_never_panic_a_parser() {
     ];
     let opts: Vec<Options> = formats.iter().map(|f| options(f, 1)).collect();
     let mut seeds: Vec<Vec<u8>> = Vec::new();
+    seeds.extend(ERROR_LOG_SEEDS.iter().map(|l| l.as_bytes().to_vec()));
+    let mut errors = lbprobe::logs::errorlog::ErrorIndex::new("random".into());
     for f in ["nginx-upstream.log", "clb-export.jsonl", "haproxy.log"] {
         let text = std::fs::read(fixture(f)).unwrap();
         seeds.extend(text.split(|&b| b == b'\n').map(<[u8]>::to_vec));
@@ -234,6 +240,12 @@ fn random_bytes_never_panic_a_parser() {
                 _ => line.truncate(at),
             }
         }
+        // Every line as an error.log line too: a reason or nothing, never a panic.
+        let _ = lbprobe::logs::errorlog::parse_line(&line);
+        errors.add_line(&line);
+        if round % 1000 == 0 {
+            errors.finish();
+        }
         for o in &opts {
             // The quote anchor never disagrees with the walk: where both place a status, it is
             // the same one. (The anchor does not check the fields before the request, so a line
@@ -246,7 +258,10 @@ fn random_bytes_never_panic_a_parser() {
             }
             if let Ok(rec) = o.format.parse_line(&line, false) {
                 parsed += 1;
-                let _ = classify(&Facts::of(&rec), &o.timeouts);
+                let mut facts = Facts::of(&rec);
+                let _ = classify(&facts, &o.timeouts);
+                facts.join(errors.join(&rec, rec.status));
+                let _ = classify(&facts, &o.timeouts);
             }
             let _ = o.format.parse_line(&line, true);
             let _ = o.format.fields(&line);
@@ -261,6 +276,13 @@ fn random_bytes_never_panic_a_parser() {
         "the anchor placed only {anchored} statuses"
     );
 }
+
+/// Lines nginx 1.22 wrote to its error.log, seeds for the random test.
+const ERROR_LOG_SEEDS: &[&str] = &[
+    r#"2026/12/07 14:30:05 [error] 32522#32522: *5 upstream timed out (110: Connection timed out) while connecting to upstream, client: 127.0.0.1, server: localhost, request: "GET /connect-timeout HTTP/1.1", upstream: "http://127.0.0.1:39407/connect-timeout", host: "localhost""#,
+    r#"2026/12/07 14:30:06 [info] 32522#32522: *36 client sent invalid request while reading client request line, client: 127.0.0.1, server: localhost, request: "GET /bad request HTTP/1.1""#,
+    r#"2026/12/07 14:30:04 [notice] 32521#32521: start worker process 32522"#,
+];
 
 fn lbprobe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lbprobe"))
@@ -289,6 +311,65 @@ fn binary_reads_gzip_from_stdin_and_writes_json() {
     assert_eq!(mapped["count"], 1);
     assert!(mapped["fix"].as_array().is_some_and(|f| !f.is_empty()));
     assert_eq!(mapped["top_uris"][0]["value"], "/p/15");
+}
+
+/// nginx answers 502, not 503, when it has no server to try: a log of nginx's 503s without an
+/// upstream is a limit's, even when no line of it reached a backend.
+#[test]
+fn nginx_503s_without_an_upstream_stay_a_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("limited.log");
+    let line = r#"10.1.0.23 - - [24/Nov/2025:19:31:01 +0000] "GET /p/23 HTTP/1.1" 503 190 "-" "curl/8.5.0" 80 0.000 - - - - -"#;
+    std::fs::write(&path, format!("{line}\n{line}\n")).unwrap();
+    let s = logs::analyze(&[Input::File(path)], &options("upstream", 1)).unwrap();
+    assert_eq!(s.causes["503.rate-limited"].count, 2);
+    assert!(!s.causes.contains_key("503.no-backends"));
+}
+
+#[test]
+fn binary_joins_an_error_log_only_to_nginx_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let access = dir.path().join("access.log");
+    let error = dir.path().join("error.log");
+    std::fs::write(
+        &access,
+        concat!(
+            r#"127.0.0.1 - - [07/Dec/2026:14:30:05 +0000] "GET /connect-timeout HTTP/1.1" 504 167 "-" "curl/8" 69 1.001 127.0.0.1:39407 504 1.001 - -"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(&error, format!("{}\n", ERROR_LOG_SEEDS[0])).unwrap();
+    let out = lbprobe()
+        .args(["logs", "--log-format", "upstream", "--explain-line", "1"])
+        .arg(&access)
+        .arg("--error-log")
+        .arg(&error)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(
+            "error.log reason             upstream timed out … while connecting to upstream"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("this line shows 504.connect-timeout"),
+        "{text}"
+    );
+
+    let out = lbprobe()
+        .args(["logs", "--log-format", "haproxy"])
+        .arg(fixture("haproxy.log"))
+        .arg("--error-log")
+        .arg(&error)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(lbprobe::exit::BAD_INPUT));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--error-log reads nginx's error.log"), "{err}");
 }
 
 #[test]
@@ -449,6 +530,7 @@ async fn nginx_access_log_names_the_causes_the_probes_found() {
         profile: "nginx".into(),
         timeouts: Timeouts::of(&profile),
         threads: 2,
+        errors: None,
     };
     let inputs = [Input::File(log(0)), Input::File(log(1))];
     let s = logs::analyze(&inputs, &opts).unwrap();
@@ -466,7 +548,9 @@ async fn nginx_access_log_names_the_causes_the_probes_found() {
     assert_eq!(named, expected, "{}", logs_text());
 
     // nginx's own harness log, in lbprobe::lab::ACCESS_LOG_FORMAT, parses too and shows the same
-    // 405s and 504s (it has no connect or header times, so fewer causes can be told apart).
+    // 405s. It has no connect or header times, so fewer causes can be told apart: a 504 after
+    // 1 s, both declared timeouts, is nginx's connect or read timeout; without $request_length
+    // the 400s are undecided, the malformed request among them.
     let lab = Options {
         format: LogFormat::parse(lbprobe::lab::ACCESS_LOG_FORMAT).unwrap(),
         ..opts
@@ -474,18 +558,24 @@ async fn nginx_access_log_names_the_causes_the_probes_found() {
     let s = logs::analyze(&[Input::File(harness.clone())], &lab).unwrap();
     assert_eq!(s.bad, 0, "{:?}", s.bad_samples);
     let harness_text = std::fs::read_to_string(&harness).unwrap_or_default();
-    for id in [
-        "405.trace-unsupported",
-        "405.backend-method-unsupported",
-        "400.malformed-request",
-        "504.backend-slow",
-    ] {
+    for id in ["405.trace-unsupported", "405.backend-method-unsupported"] {
         assert!(
             s.causes.contains_key(id),
             "{id} missing: {:?}\n{harness_text}",
             s.causes.keys()
         );
     }
+    assert!(!s.causes.contains_key("400.malformed-request"));
+    assert!(
+        s.undecided
+            .contains_key("504.connect-timeout or 504.backend-slow"),
+        "{:?}\n{harness_text}",
+        s.undecided.keys()
+    );
+    let undecided =
+        &s.undecided["400.malformed-request or 400.header-too-large or 400.http-to-https-listener"];
+    assert!(undecided.stats.count >= 1, "{harness_text}");
+    assert!(undecided.either.tell.contains("error.log"));
 }
 
 /// The fast path (status by the quote anchor, full parse only for errors) counts every status

@@ -244,6 +244,27 @@ async fn client_timeout_below_a_consistent_backend_is_too_short() {
     );
 }
 
+/// The neighbour of the test above: the same 300 ms backend, clients that wait 2 s. Requests
+/// finish well inside their timeout.
+#[tokio::test]
+async fn client_timeout_above_a_consistent_backend_is_not_too_short() {
+    let lab = LabBackend::start(
+        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(300)))),
+    )
+    .await
+    .unwrap();
+    let nginx = nginx_in_front_of(&lab.url());
+    let o = probe(&nginx.url(0), &lab.url(), 3, Some(Duration::from_secs(2))).await;
+
+    o.assert("499.client-timeout-short", Verdict::RuledOut);
+    o.assert("499.backend-slow", Verdict::RuledOut);
+    let short = o.text("499.client-timeout-short");
+    assert!(
+        short.contains("requests finish within the clients' 2 s"),
+        "{short}"
+    );
+}
+
 #[tokio::test]
 async fn silently_dropped_syns_confirm_504_connect_timeout() {
     let silent = UnacceptingListener::start().expect("unaccepting listener");

@@ -4,16 +4,26 @@
 
 use libfuzzer_sys::fuzz_target;
 use lbprobe::logs::classify::{classify, Facts, Timeouts};
+use lbprobe::logs::errorlog::ErrorIndex;
 use lbprobe::logs::summary::Summary;
 use lbprobe::logs::{LogFormat, Options};
 use lbprobe::profile::Profile;
 
 fuzz_target!(|data: &[u8]| {
     let timeouts = Timeouts::of(&Profile::clb());
+    // Every line as an nginx error.log line, then every line joined to what it indexed.
+    let mut errors = ErrorIndex::new("fuzz".into());
+    for line in data.split(|&b| b == b'\n') {
+        errors.add_line(line);
+    }
+    errors.finish();
     for name in ["upstream", "combined", "lab", "json", "haproxy"] {
         let Ok(format) = LogFormat::parse(name) else { continue };
         if let Ok(rec) = format.parse_line(data, false) {
-            let _ = classify(&Facts::of(&rec), &timeouts);
+            let mut facts = Facts::of(&rec);
+            let _ = classify(&facts, &timeouts);
+            facts.join(errors.join(&rec, rec.status));
+            let _ = classify(&facts, &timeouts);
         }
         let _ = format.parse_line(data, true);
         let _ = format.fields(data);
@@ -29,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
             profile: "clb".into(),
             timeouts,
             threads: 1,
+            errors: None,
         };
         let (mut by_block, mut by_line) = (Summary::default(), Summary::default());
         opts.block("fuzz", data, &mut by_block);

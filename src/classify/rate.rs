@@ -5,7 +5,7 @@ use crate::probe::load::StepStats;
 use crate::probe::rate::{RampStop, RateResult};
 use crate::probe::{Detail, Family, Observation};
 use crate::target::Role;
-use crate::transport::{Exchange, Response};
+use crate::transport::{ConnEnd, Exchange, Response};
 
 use super::attribution::{self, looks_like_lb_page, Origin};
 use super::timing::{self, fmt_ms, own_ms, AT_ONCE_MS};
@@ -269,8 +269,14 @@ fn unavailable(view: &View<'_>, ctx: &Context<'_>, code: u16, id: &str) -> Optio
             .map(|s| s.to_string())
             .collect();
         let reason = if !unavailable.is_empty() {
+            // The same fault answered with the other code is that code's finding.
+            let twin = match code {
+                502 if through.count(|x| x == 503) > 0 => " (see 503.no-backends)",
+                503 if through.count(|x| x == 502) > 0 => " (see 502.all-backends-unhealthy)",
+                _ => "",
+            };
             format!(
-                "the listener answers valid GETs with {}, not {code}",
+                "the listener answers valid GETs with {}, not {code}{twin}",
                 unavailable.join(" and ")
             )
         } else {
@@ -394,6 +400,15 @@ fn unavailable(view: &View<'_>, ctx: &Context<'_>, code: u16, id: &str) -> Optio
         }
         .with(got, &lrefs)
         .with(at_once, &lrefs);
+        if code == 503 && down.len() == pool.members.len() {
+            let who = view
+                .listener_is()
+                .map_or("this listener", attribution::Product::name);
+            d = d.with(
+                format!("{who} answers 503 when every member of its pool is down; the reference page documents 502 for a listener whose every backend is unhealthy (502.all-backends-unhealthy)"),
+                &lrefs,
+            );
+        }
         for (i, m) in &pool.members {
             d = d.with(m.describe(*i, pool.size), &m.observations);
         }
@@ -425,13 +440,26 @@ fn unavailable(view: &View<'_>, ctx: &Context<'_>, code: u16, id: &str) -> Optio
                 "the listener answers {code} at once to every request instead of the backend's own error, and the backend named fails when asked directly ({why}): the listener sends it nothing, having no healthy backend; if it has other backends, name them as a pool"
             ),
         ),
-        (Some(why), None) => Draft::new(
-            id,
-            Verdict::Inconclusive,
-            format!(
-                "the backend named fails when asked directly ({why}): the listener's {code} at once is either that failure reported (see 502.malformed-backend-response, 502.backend-unreachable, 500.backend-closed-early) or the listener holding it unhealthy and sending nothing; name every backend behind the listener (a pool) to see whether any is healthy"
-            ),
-        ),
+        (Some(why), None) => {
+            // A refusal has one cause of its own; other failures may be any of three.
+            let see = if matches!(bex.end, ConnEnd::ConnectRefused | ConnEnd::Unreachable(_)) {
+                "see 502.backend-unreachable"
+            } else {
+                "see 502.malformed-backend-response, 502.backend-unreachable, 500.backend-closed-early"
+            };
+            let apache = if code == 503 && view.listener_is() == Some(attribution::Product::Apache) {
+                "; Apache httpd answers 503 when it cannot connect to a backend"
+            } else {
+                ""
+            };
+            Draft::new(
+                id,
+                Verdict::Inconclusive,
+                format!(
+                    "the backend named fails when asked directly ({why}): the listener's {code} at once is either that failure reported ({see}{apache}) or the listener holding it unhealthy and sending nothing; name every backend behind the listener (a pool) to see whether any is healthy"
+                ),
+            )
+        }
         (None, _) => Draft::new(
             id,
             Verdict::Inconclusive,

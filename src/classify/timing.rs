@@ -35,7 +35,7 @@ pub(crate) fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     out.extend(gateway::backend_slow(504, &backend, &listener, ctx));
     out.extend(gateway::backend_slow(502, &backend, &listener, ctx));
     out.extend(client_timeouts(&backend, &listener, ctx));
-    out.extend(backend_unreachable(&backend, &listener));
+    out.extend(backend_unreachable(&backend, &listener, view));
     out.extend(network_rtt_loss(&listener));
     out.extend(bandwidth_throttled(&listener));
     out
@@ -538,7 +538,7 @@ fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Dra
     }
 }
 
-fn backend_unreachable(b: &Probed<'_>, l: &Probed<'_>) -> Option<Draft> {
+fn backend_unreachable(b: &Probed<'_>, l: &Probed<'_>, view: &View<'_>) -> Option<Draft> {
     const ID: &str = "502.backend-unreachable";
     let a = backend_attempts(b, true)?;
     let d = if a.refused + a.unreachable > 0 {
@@ -598,7 +598,43 @@ fn backend_unreachable(b: &Probed<'_>, l: &Probed<'_>) -> Option<Draft> {
             "no TCP connection to the backend could be tried from here",
         )
     };
-    Some(d.with(a.tally(), &a.refs))
+    let d = d.with(a.tally(), &a.refs);
+    Some(match other_code_for_unreachable(l, view) {
+        Some((note, refs)) if d.verdict == Verdict::Confirmed => d.with(note, &refs),
+        _ => d,
+    })
+}
+
+/// The code the listener answers for a backend it cannot connect to, when that is not the 502
+/// the reference page documents: Apache httpd answers 503. The fault is the backend's and is
+/// measured straight at it; the note says which code to look for at this listener.
+fn other_code_for_unreachable<'a>(
+    l: &Probed<'a>,
+    view: &View<'a>,
+) -> Option<(String, Vec<&'a Observation>)> {
+    let answered: Vec<(&Observation, u16)> = l
+        .baseline
+        .iter()
+        .chain(l.requests.iter())
+        .filter_map(|(o, ex)| Some((*o, ex.status()?)))
+        .collect();
+    let code = answered.first()?.1;
+    if code == 502 || code < 500 || answered.iter().any(|(_, s)| *s != code) {
+        return None;
+    }
+    let who = view
+        .listener_is()
+        .map_or("this listener".to_string(), |p| p.name().to_string());
+    Some((
+        format!(
+            "{who} answers {code} for it, not the 502 the reference page documents for an unreachable backend: {} through the listener got {code}",
+            match answered.len() {
+                1 => "the request".to_string(),
+                n => format!("all {n} requests"),
+            }
+        ),
+        answered.iter().map(|(o, _)| *o).collect(),
+    ))
 }
 
 /// TCP statistics of our own connections to the listener, with the observations they are from.

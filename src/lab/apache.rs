@@ -1,5 +1,8 @@
 //! An Apache httpd harness: a real httpd 2.4 with mod_proxy and mod_proxy_http on free loopback
-//! ports in a temp dir, in front of lab backends, stopped when the guard is dropped.
+//! ports in a temp dir, in front of lab backends, stopped when the guard is dropped. As
+//! production ones are set up, a virtual host can listen with TLS on its own certificate, proxy
+//! to an `https://` backend (mod_ssl's `SSLProxyEngine`), and spread requests over a
+//! `balancer://` pool (mod_proxy_balancer, by request count).
 //!
 //! Apache's own answers as a listener, for attribution tests: 503 "Service Unavailable" when the
 //! backend refuses the connection, 502 "Bad Gateway" when its answer is malformed, its own 414
@@ -14,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::cert::LabCert;
 use super::process::{accepts, distinct_free_ports, read_lossy, stop_group, POLL_INTERVAL};
 use super::LabError;
 
@@ -42,6 +46,15 @@ const MODULES: &[(&str, &str)] = &[
     ("proxy_module", "mod_proxy.so"),
     ("proxy_http_module", "mod_proxy_http.so"),
 ];
+/// Loaded only when a virtual host has a balancer pool: the shared memory the balancer keeps
+/// its members' state in, and the round robin by request count.
+const BALANCER_MODULES: &[(&str, &str)] = &[
+    ("slotmem_shm_module", "mod_slotmem_shm.so"),
+    ("proxy_balancer_module", "mod_proxy_balancer.so"),
+    ("lbmethod_byrequests_module", "mod_lbmethod_byrequests.so"),
+];
+/// Loaded only when TLS is spoken on either side.
+const SSL_MODULES: &[(&str, &str)] = &[("ssl_module", "mod_ssl.so")];
 
 /// The access-log format: the request line, the status Apache sent, the bytes and the time
 /// taken in microseconds.
@@ -59,9 +72,18 @@ pub struct ApacheSpec {
 
 #[derive(Debug, Clone, Default)]
 pub struct ApacheVhost {
-    /// The backend `ProxyPass /` sends to, `http://127.0.0.1:9000`; `None` serves nothing
+    /// The backend `ProxyPass /` sends to, `http://127.0.0.1:9000` or `https://…` (the vhost's
+    /// `extra` then says `SSLProxyEngine on`); `None` (and no `members`) serves nothing
     /// (Apache's own 404 for every path).
     pub upstream: Option<String>,
+    /// Members of a `balancer://` pool `ProxyPass /` sends to instead of `upstream`, one
+    /// `BalancerMember` each, in this order.
+    pub members: Vec<String>,
+    /// Worker parameters added to the `ProxyPass` line (to each `BalancerMember` line for a
+    /// pool), e.g. `timeout=1`.
+    pub pass_options: String,
+    /// Listen with TLS (mod_ssl's `SSLEngine`), presenting this certificate.
+    pub cert: Option<LabCert>,
     /// Raw directives inside this `<VirtualHost>`, before `ProxyPass`.
     pub extra: String,
 }
@@ -74,9 +96,35 @@ impl ApacheVhost {
         }
     }
 
+    /// Round robin by request over `members` (`<Proxy balancer://…>` with `lbmethod=byrequests`).
+    pub fn balance(members: &[String]) -> Self {
+        ApacheVhost {
+            members: members.to_vec(),
+            ..ApacheVhost::default()
+        }
+    }
+
     pub fn extra(mut self, directives: impl Into<String>) -> Self {
         self.extra = directives.into();
         self
+    }
+
+    pub fn pass_options(mut self, options: impl Into<String>) -> Self {
+        self.pass_options = options.into();
+        self
+    }
+
+    pub fn tls(mut self, cert: LabCert) -> Self {
+        self.cert = Some(cert);
+        self
+    }
+
+    /// Every backend URL this virtual host sends to.
+    fn backends(&self) -> impl Iterator<Item = &str> {
+        self.upstream
+            .as_deref()
+            .into_iter()
+            .chain(self.members.iter().map(String::as_str))
     }
 }
 
@@ -127,6 +175,8 @@ fn where_we_looked() -> String {
 pub struct Apache {
     child: Child,
     ports: Vec<u16>,
+    /// Which virtual hosts listen with TLS.
+    tls: Vec<bool>,
     layout: Layout,
     // Last, so the directory goes after the process is stopped.
     _dir: tempfile::TempDir,
@@ -153,6 +203,11 @@ impl Layout {
             access_log: dir.join("access.log"),
             pid_file: dir.join("httpd.pid"),
         }
+    }
+
+    /// Where virtual host `i`'s certificate and key are written (`cert.pem`, `key.pem`).
+    fn cert_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("vhost-{i}"))
     }
 }
 
@@ -195,12 +250,12 @@ impl Apache {
         if let Some(bad) = spec
             .vhosts
             .iter()
-            .filter_map(|v| v.upstream.as_deref())
-            .find(|u| !u.starts_with("http://"))
+            .flat_map(ApacheVhost::backends)
+            .find(|u| !u.starts_with("http://") && !u.starts_with("https://"))
         {
             return Err(LabError::ApacheFailed {
                 reason: format!(
-                    "upstream {bad}: the harness proxies to http:// backends only (https needs mod_ssl)"
+                    "backend {bad}: the harness proxies to http:// and https:// backends only"
                 ),
                 log: PathBuf::new(),
                 log_tail: String::new(),
@@ -211,6 +266,14 @@ impl Apache {
             .tempdir()
             .map_err(LabError::io("creating a temp dir for apache"))?;
         let layout = Layout::new(dir.path());
+        for (i, vhost) in spec.vhosts.iter().enumerate() {
+            if let Some(cert) = &vhost.cert {
+                let vhost_dir = layout.cert_dir(i);
+                fs::create_dir_all(&vhost_dir)
+                    .map_err(LabError::io(format!("creating {}", vhost_dir.display())))?;
+                cert.write_to(&vhost_dir)?;
+            }
+        }
         let user = unprivileged();
         let mut attempt = 0;
         loop {
@@ -229,6 +292,7 @@ impl Apache {
                     return Ok(Apache {
                         child,
                         ports,
+                        tls: spec.vhosts.iter().map(|v| v.cert.is_some()).collect(),
                         layout,
                         _dir: dir,
                     })
@@ -272,9 +336,10 @@ impl Apache {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port(i)))
     }
 
-    /// `http://127.0.0.1:PORT` for virtual host `i`.
+    /// `http://127.0.0.1:PORT` for virtual host `i` (`https://` when it listens with TLS).
     pub fn url(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.port(i))
+        let scheme = if self.tls[i] { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port(i))
     }
 
     /// The parent's process id.
@@ -327,7 +392,16 @@ fn render_conf(
     let _ = writeln!(conf, "DefaultRuntimeDir {}", quoted(&layout.dir));
     let _ = writeln!(conf, "ErrorLog {}", quoted(&layout.error_log));
     conf.push_str("LogLevel warn\n");
-    for (name, file) in MODULES {
+    let balances = spec.vhosts.iter().any(|v| !v.members.is_empty());
+    let speaks_tls = spec
+        .vhosts
+        .iter()
+        .any(|v| v.cert.is_some() || v.backends().any(|b| b.starts_with("https://")));
+    let wanted = MODULES
+        .iter()
+        .chain(BALANCER_MODULES.iter().filter(|_| balances))
+        .chain(SSL_MODULES.iter().filter(|_| speaks_tls));
+    for (name, file) in wanted {
         let _ = writeln!(conf, "LoadModule {name} {}", quoted(&modules.join(file)));
     }
     if let Some((user, group)) = user {
@@ -344,20 +418,46 @@ fn render_conf(
     if !spec.global_extra.is_empty() {
         let _ = writeln!(conf, "{}", spec.global_extra);
     }
-    for (vhost, port) in spec.vhosts.iter().zip(ports) {
+    for (i, (vhost, port)) in spec.vhosts.iter().zip(ports).enumerate() {
         let _ = write!(
             conf,
             "\nListen 127.0.0.1:{port}\n<VirtualHost 127.0.0.1:{port}>\n    ServerName localhost\n"
         );
+        if vhost.cert.is_some() {
+            let dir = layout.cert_dir(i);
+            let _ = writeln!(
+                conf,
+                "    SSLEngine on\n    SSLCertificateFile {}\n    SSLCertificateKeyFile {}",
+                quoted(&dir.join("cert.pem")),
+                quoted(&dir.join("key.pem"))
+            );
+        }
         if !vhost.extra.is_empty() {
             let _ = writeln!(conf, "    {}", vhost.extra);
         }
-        if let Some(upstream) = &vhost.upstream {
-            // retry=0: after a refused connection mod_proxy otherwise answers 503 for 60 s
-            // without trying the backend again, whatever the backend does meanwhile.
+        // retry=0: after a refused connection mod_proxy otherwise answers 503 for 60 s
+        // without trying the backend (or the pool member) again, whatever it does meanwhile.
+        let options = if vhost.pass_options.is_empty() {
+            "retry=0".to_string()
+        } else {
+            format!("retry=0 {}", vhost.pass_options)
+        };
+        if !vhost.members.is_empty() {
+            let _ = writeln!(conf, "    <Proxy \"balancer://lbprobe_pool_{i}\">");
+            for member in &vhost.members {
+                let _ = writeln!(
+                    conf,
+                    "        BalancerMember \"{}\" {options}",
+                    member.trim_end_matches('/')
+                );
+            }
+            conf.push_str("        ProxySet lbmethod=byrequests\n    </Proxy>\n");
+            // Worker parameters belong to the members; the ProxyPass line takes the pool's.
+            let _ = writeln!(conf, "    ProxyPass \"/\" \"balancer://lbprobe_pool_{i}/\"");
+        } else if let Some(upstream) = &vhost.upstream {
             let _ = writeln!(
                 conf,
-                "    ProxyPass \"/\" \"{}/\" retry=0",
+                "    ProxyPass \"/\" \"{}/\" {options}",
                 upstream.trim_end_matches('/')
             );
         }
@@ -463,5 +563,50 @@ mod tests {
         );
         let plain = render_conf(&spec, &layout, &[4001, 4002], Path::new("/mods"), None);
         assert!(!plain.contains("User "));
+    }
+
+    #[test]
+    fn conf_for_a_pool_and_tls_loads_their_modules_and_puts_worker_options_on_members() {
+        let cert = LabCert {
+            cert_pem: String::new(),
+            key_pem: String::new(),
+        };
+        let spec = ApacheSpec {
+            vhosts: vec![
+                ApacheVhost::balance(&[
+                    "http://127.0.0.1:9001".into(),
+                    "http://127.0.0.1:9002/".into(),
+                ])
+                .pass_options("timeout=1"),
+                ApacheVhost::proxy("https://127.0.0.1:9003")
+                    .extra("SSLProxyEngine on")
+                    .tls(cert),
+            ],
+            global_extra: String::new(),
+        };
+        let layout = Layout::new(Path::new("/tmp/lab"));
+        let conf = render_conf(&spec, &layout, &[4001, 4002], Path::new("/mods"), None);
+        assert!(
+            conf.contains(
+                "    <Proxy \"balancer://lbprobe_pool_0\">\n\
+             \x20       BalancerMember \"http://127.0.0.1:9001\" retry=0 timeout=1\n\
+             \x20       BalancerMember \"http://127.0.0.1:9002\" retry=0 timeout=1\n"
+            ),
+            "{conf}"
+        );
+        assert!(conf.contains("ProxyPass \"/\" \"balancer://lbprobe_pool_0/\"\n"));
+        assert!(conf.contains("LoadModule proxy_balancer_module"));
+        assert!(conf.contains("LoadModule ssl_module"));
+        assert!(conf.contains("SSLCertificateFile \"/tmp/lab/vhost-1/cert.pem\""));
+        assert!(conf.contains("ProxyPass \"/\" \"https://127.0.0.1:9003/\" retry=0\n"));
+        // Neither pool nor TLS: neither module.
+        let plain = render_conf(
+            &ApacheSpec::one(ApacheVhost::proxy("http://127.0.0.1:9000")),
+            &layout,
+            &[4001],
+            Path::new("/mods"),
+            None,
+        );
+        assert!(!plain.contains("balancer") && !plain.contains("ssl_module"));
     }
 }

@@ -1,8 +1,12 @@
-//! One parsed line → the documented cause it shows, by the reference page's logic: compare
-//! status with upstream_status, then the timings with the profile's timeouts. Pure: a table
-//! test below has a row per rule.
+//! One parsed line → the documented cause it shows: the reason nginx gave in its error.log
+//! when one is joined, HAProxy's termination state, then status against upstream_status and
+//! what the listener wrote about the backend (did it connect, did a header come, did any byte
+//! come back), then the timings against the profile's timeouts. Where the line's fields cannot
+//! decide, it says which causes it may show and what would tell them apart. Pure: a table test
+//! below has a row per rule.
 
-use super::record::{is_dash, last_upstream, parse_number, split_upstream, Record};
+use super::errorlog::{Joined, Reason};
+use super::record::{is_dash, last_upstream, parse_number, split_upstream, trim, Dialect, Record};
 use crate::profile::Profile;
 
 /// A client connection's round-trip time above this (µs) is a network problem of its own.
@@ -12,23 +16,71 @@ const AT_TIMEOUT: f64 = 0.95;
 /// nginx logs at most this many upstream tries we look at; more are counted, not kept.
 const MAX_TRIES: usize = 8;
 
-/// What the line shows: a cause id of the catalogue, or none, and which rule said so.
+/// What the line shows: a cause id of the catalogue, or causes it cannot tell apart, or none,
+/// and which rule said so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Classification {
     pub cause: Option<&'static str>,
+    /// The line may show any of these; the log's fields cannot decide.
+    pub either: Option<&'static Either>,
     pub rule: &'static str,
+    /// The reason nginx wrote in its error.log decided it.
+    pub from_error_log: bool,
+}
+
+/// Causes one line cannot tell apart, and what would.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Either {
+    /// `A or B`: the key lines are counted under.
+    pub id: &'static str,
+    pub causes: &'static [&'static str],
+    /// What tells them apart: a field to add to the log format, or another log.
+    pub tell: &'static str,
+}
+
+/// A `&'static Either` of two or more cause ids and what tells them apart.
+macro_rules! either {
+    ($tell:expr; $first:literal $(, $rest:literal)+ $(,)?) => {{
+        const E: Either = Either {
+            id: concat!($first $(, " or ", $rest)+),
+            causes: &[$first $(, $rest)+],
+            tell: $tell,
+        };
+        &E
+    }};
 }
 
 fn shows(cause: &'static str, rule: &'static str) -> Classification {
     Classification {
         cause: Some(cause),
+        either: None,
         rule,
+        from_error_log: false,
     }
 }
 
 fn none(rule: &'static str) -> Classification {
-    Classification { cause: None, rule }
+    Classification {
+        cause: None,
+        either: None,
+        rule,
+        from_error_log: false,
+    }
 }
+
+fn undecided(e: &'static Either, rule: &'static str) -> Classification {
+    Classification {
+        cause: None,
+        either: Some(e),
+        rule,
+        from_error_log: false,
+    }
+}
+
+/// What tells nginx's own failures apart, for the rules' `tell`.
+const ERROR_LOG: &str = "nginx's error.log tells (pass it with --error-log)";
+const ERROR_LOG_INFO: &str =
+    "nginx's error.log tells, at level info (`error_log … info`; pass it with --error-log)";
 
 /// The timeouts lines are compared with (from a profile, overridable on the command line).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,6 +135,20 @@ pub struct Facts {
     pub termination: Option<[u8; 2]>,
     /// HAProxy's `<NOSRV>`: no server was picked.
     pub no_server: bool,
+    pub dialect: Dialect,
+    /// The format logs `$upstream_header_time` / `$upstream_connect_time` (whatever they say).
+    pub header_logged: bool,
+    pub connect_logged: bool,
+    /// The last try's `$upstream_bytes_received`: 0 means nothing came back at all.
+    pub bytes_received: Option<u64>,
+    /// nginx's last `$upstream_addr` is a name without a port: the upstream group's, written
+    /// when no server of the group was live to try.
+    pub no_live_upstream: bool,
+    /// The reason nginx gave in its error.log, when one was joined to the line.
+    pub reason: Option<Reason>,
+    /// An error.log that covers the line's time gives no reason for it.
+    pub error_log_silent: bool,
+    pub addr_logged: bool,
 }
 
 impl Facts {
@@ -146,6 +212,33 @@ impl Facts {
             plain_on_tls: r.scheme == Some(b"https") && r.ssl_protocol.is_some_and(is_dash),
             termination: r.termination,
             no_server: r.upstream_addr.is_some_and(|a| a.ends_with(b"<NOSRV>")),
+            dialect: r.dialect,
+            header_logged: r.upstream_header_time.is_some(),
+            connect_logged: r.upstream_connect_time.is_some(),
+            bytes_received: r
+                .upstream_bytes_received
+                .and_then(last_upstream)
+                .and_then(parse_number)
+                .map(|n| n as u64),
+            // Read for the 502s only, the one status it decides.
+            no_live_upstream: r.status == 502
+                && r.dialect == Dialect::Nginx
+                && r.upstream_addr.is_some_and(|a| {
+                    let last = last_address(a);
+                    !is_dash(last) && !last.contains(&b':')
+                }),
+            reason: None,
+            error_log_silent: false,
+            addr_logged: r.upstream_addr.is_some(),
+        };
+    }
+
+    /// What nginx's error.log says of this line's request.
+    pub fn join(&mut self, joined: Joined) {
+        (self.reason, self.error_log_silent) = match joined {
+            Joined::Reason(r) => (Some(r), false),
+            Joined::Silent => (None, true),
+            Joined::Unknown => (None, false),
         };
     }
 
@@ -163,6 +256,25 @@ impl Facts {
     }
 }
 
+/// The last server of an `$upstream_addr` list (`10.0.0.5:80, 10.0.0.6:80 : group`): the
+/// separators are `, ` and ` : `, never a bare colon, which belongs to the address.
+fn last_address(v: &[u8]) -> &[u8] {
+    // From the end, to the first separator: addresses hold no spaces, so only a space is looked
+    // at twice.
+    for i in (0..v.len()).rev() {
+        if v[i] != b' ' {
+            continue;
+        }
+        if i > 0 && v[i - 1] == b',' {
+            return trim(&v[i + 1..]);
+        }
+        if v[i + 1..].starts_with(b": ") {
+            return trim(&v[i + 3..]);
+        }
+    }
+    trim(v)
+}
+
 fn at(value: Option<f64>, timeout: f64) -> bool {
     timeout > 0.0 && value.is_some_and(|v| v >= timeout * AT_TIMEOUT)
 }
@@ -172,21 +284,88 @@ pub fn classify(f: &Facts, t: &Timeouts) -> Classification {
     if f.status < 400 {
         return none("not an error status");
     }
+    if let Some(reason) = f.reason {
+        let (cause, status) = reason.cause();
+        // A reason logged with another status than this line's is not its last word.
+        if status == f.status {
+            return Classification {
+                from_error_log: true,
+                ..shows(cause, reason_rule(reason))
+            };
+        }
+    }
     if let Some(term) = f.termination {
         if let Some(c) = haproxy(f, term) {
             return c;
         }
     }
-    match f.upstream_last() {
+    if f.dialect == Dialect::Nginx && !f.upstream_logged {
+        return nginx_without_upstream_status(f, t);
+    }
+    let c = match f.upstream_last() {
         None if !f.upstream.is_empty() => reached_then_failed(f, t),
         None => never_reached(f, t),
         Some(u) => reached(f, u, t),
+    };
+    match c.either {
+        Some(e) if f.error_log_silent && f.upstream_last() == Some(f.status) => {
+            settled_by_silence(f.status, e).unwrap_or(c)
+        }
+        _ => c,
     }
 }
 
-/// HAProxy says in its termination state what nginx and the LB leave to the timings.
+/// nginx writes every failure of its own to reach or read a backend (refused, timed out,
+/// invalid, cut short, no live server) at level `error`: a 502 or 504 that an error.log
+/// covering its time gives no reason for was the backend's own answer.
+fn settled_by_silence(status: u16, e: &Either) -> Option<Classification> {
+    let (own, rule) = match status {
+        502 => ("502.passthrough", "nginx's error.log covers this time and gives no reason for the request: nginx found nothing wrong, so the 502 is the backend's own, passed on"),
+        504 => ("504.backend-dependency-timeout", "nginx's error.log covers this time and gives no reason for the request: nginx found nothing wrong, so the 504 is the backend's own"),
+        _ => return None,
+    };
+    e.causes.contains(&own).then_some(Classification {
+        from_error_log: true,
+        ..shows(own, rule)
+    })
+}
+
+/// The rule text of a reason joined from nginx's error.log.
+fn reason_rule(r: Reason) -> &'static str {
+    match r {
+        Reason::ConnectTimeout => "nginx's error.log: \"upstream timed out … while connecting to upstream\": the backend never accepted the connection",
+        Reason::ReadTimeout => "nginx's error.log: \"upstream timed out … while reading response header from upstream\": the backend did not answer in time",
+        Reason::ConnectFailed => "nginx's error.log: \"connect() failed … while connecting to upstream\": the backend refused the connection or could not be reached",
+        Reason::NoLiveUpstreams => "nginx's error.log: \"no live upstreams\": every server of the group was marked down",
+        Reason::InvalidResponse => "nginx's error.log: \"upstream sent invalid header\" (or no valid header, or too big a header): the backend's answer was not valid HTTP",
+        Reason::UpstreamClosed => "nginx's error.log: \"upstream prematurely closed connection while reading response header\": the backend closed before its header was complete",
+        Reason::UpstreamReset => "nginx's error.log: \"Connection reset by peer\" from the upstream: the backend reset the connection before answering",
+        Reason::HeaderTooLong => "nginx's error.log: \"client sent too long header line\": a header did not fit nginx's buffers",
+        Reason::UriTooLong => "nginx's error.log: \"client sent too long URI\"",
+        Reason::PlainHttpToHttps => "nginx's error.log: \"client sent plain HTTP request to HTTPS port\"",
+        Reason::Trace => "nginx's error.log: \"client sent TRACE method\"",
+        Reason::InvalidRequest => "nginx's error.log: \"client sent invalid …\": nginx refused the request as malformed",
+        Reason::ClientTimeout => "nginx's error.log: \"client timed out … while reading client request\"",
+        Reason::ClientClosed => "nginx's error.log: \"client prematurely closed connection while reading client request\"",
+        Reason::Limited => "nginx's error.log: \"limiting requests\" (or connections): limit_req or limit_conn turned it away",
+    }
+}
+
+/// HAProxy says in its termination state (the manual's "session state at disconnection": who
+/// ended it, then in which phase) what nginx and the LB leave to the timings.
 fn haproxy(f: &Facts, term: [u8; 2]) -> Option<Classification> {
     Some(match &term {
+        // P: HAProxy itself refused the request, before any server (`<NOSRV>`, `<BADREQ>`).
+        b"PR" if f.status == 400 => undecided(
+            either!("HAProxy's log does not say which part it refused; its `show errors` on the stats socket does (an over-long URI gets 400 too)"; "400.malformed-request", "400.header-too-large"),
+            "HAProxy termination PR with 400: HAProxy refused the request as invalid or too large",
+        ),
+        b"PR" => none("HAProxy termination PR: an http-request rule of HAProxy's own (deny, reject) refused the request; no backend was asked and none was missing"),
+        b"PT" => none("HAProxy termination PT: an http-request tarpit rule held and refused the request"),
+        [b'L', _] => none("HAProxy termination L: HAProxy answered the request itself (http-request return, redirect, stats)"),
+        [b'R', _] => none("HAProxy termination R: HAProxy ran out of a local resource (memory, sockets, source ports)"),
+        [b'I', _] => none("HAProxy termination I: HAProxy reported an internal error"),
+        [b'K' | b'D' | b'U', _] => none("HAProxy termination K, D or U: an admin or a server state change killed the session"),
         _ if f.no_server && f.status == 503 => shows("503.no-backends", "HAProxy picked no server (<NOSRV>): no server available in the backend"),
         b"sC" => shows("504.connect-timeout", "HAProxy termination sC: the connect to the server timed out (HAProxy answers 503)"),
         b"SC" => shows("502.backend-unreachable", "HAProxy termination SC: the server refused or reset the connection"),
@@ -195,10 +374,46 @@ fn haproxy(f: &Facts, term: [u8; 2]) -> Option<Classification> {
         b"PH" => shows("502.malformed-backend-response", "HAProxy termination PH: HAProxy refused the server's invalid response"),
         b"cR" => shows("408.partial-request", "HAProxy termination cR: the client did not finish its request before the timeout"),
         b"CR" => shows("400.client-closed-early", "HAProxy termination CR: the client closed before its request was complete"),
-        b"PR" if f.status == 400 => shows("400.malformed-request", "HAProxy termination PR with 400: HAProxy refused the request as invalid"),
         b"sQ" | b"SQ" => shows("503.rate-limited", "HAProxy termination sQ/SQ: the request waited in the queue for a free server slot and gave up"),
         _ => return None,
     })
+}
+
+/// nginx's line without `$upstream_status` (`combined`): its own answers and the backend's
+/// look alike, but for what only nginx does.
+fn nginx_without_upstream_status(f: &Facts, t: &Timeouts) -> Classification {
+    const TELL: &str = "add $upstream_status to the log_format to tell the backend's answers from nginx's own, or pass nginx's error.log with --error-log";
+    const TELL_5XX: &str = "add $upstream_status, $upstream_connect_time and $upstream_header_time to the log_format to tell, or pass nginx's error.log with --error-log";
+    match f.status {
+        // nginx refuses TRACE before any proxying, and 499 is its own code.
+        405 if f.method.as_deref() == Some(b"TRACE") => never_reached(f, t),
+        499 => never_reached(f, t),
+        400 => undecided(
+            either!(TELL; "400.passthrough", "400.malformed-request", "400.header-too-large", "400.http-to-https-listener"),
+            "400 without $upstream_status: the backend's or nginx's own",
+        ),
+        408 => undecided(
+            either!(TELL; "408.partial-request", "408.passthrough"),
+            "408 without $upstream_status: the backend's or nginx's own",
+        ),
+        414 => undecided(
+            either!(TELL; "414.uri-too-long", "414.backend-uri-limit"),
+            "414 without $upstream_status: the backend's limit or nginx's",
+        ),
+        502 => undecided(
+            either!(TELL_5XX; "502.passthrough", "502.backend-unreachable", "502.malformed-backend-response", "500.backend-closed-early", "502.all-backends-unhealthy"),
+            "502 without $upstream_status: nginx writes 502 for every failure to get an answer, and passes the backend's own on",
+        ),
+        503 => undecided(
+            either!(TELL; "503.rate-limited", "503.backend-error"),
+            "503 without $upstream_status: a limit of nginx's or the backend's own",
+        ),
+        504 => undecided(
+            either!(TELL_5XX; "504.connect-timeout", "504.backend-slow", "504.backend-dependency-timeout"),
+            "504 without $upstream_status: nginx's connect or read timeout, or the backend's own 504",
+        ),
+        _ => none("an error status without $upstream_status: the backend's or nginx's own, no field tells"),
+    }
 }
 
 /// upstream_status `-` (or empty): no backend was asked.
@@ -215,6 +430,14 @@ fn never_reached(f: &Facts, t: &Timeouts) -> Classification {
         400 if f.bytes_sent == Some(0) => shows(
             "400.client-closed-early",
             "400 with no upstream_status and nothing sent back: the client left before its request was complete",
+        ),
+        400 if f.dialect == Dialect::Nginx && f.request_length == Some(0) => shows(
+            "400.malformed-request",
+            "400 with no upstream_status and $request_length 0: nginx refused the request line itself",
+        ),
+        400 if f.dialect == Dialect::Nginx => undecided(
+            either!(ERROR_LOG_INFO; "400.malformed-request", "400.header-too-large", "400.http-to-https-listener"),
+            "400 with no upstream_status after a whole request line: nginx's access log writes a bad header, an over-long one and plain HTTP on its TLS port alike ($request_length counts only what was read, $scheme says http)",
         ),
         400 => shows(
             "400.malformed-request",
@@ -320,6 +543,14 @@ fn reached(f: &Facts, u: u16, t: &Timeouts) -> Classification {
             "502.backend-error-mapped",
             "502 with a different upstream_status: the listener mapped the backend's error to 502",
         ),
+        502 if f.no_live_upstream => shows(
+            "502.all-backends-unhealthy",
+            "502 with the upstream group's name for $upstream_addr: nginx found no live server in the group to try",
+        ),
+        502 if f.connect_failed && f.dialect == Dialect::Nginx && !f.addr_logged => undecided(
+            either!("add $upstream_addr to the log_format (the group's name, without a port: no live server), or pass nginx's error.log with --error-log"; "502.backend-unreachable", "502.all-backends-unhealthy"),
+            "502 with upstream_connect_time -: nginx did not connect, to a server that failed or to none at all",
+        ),
         502 if f.connect_failed => shows(
             "502.backend-unreachable",
             "502 with upstream_connect_time -: the connection to the backend failed",
@@ -328,6 +559,7 @@ fn reached(f: &Facts, u: u16, t: &Timeouts) -> Classification {
             "502.backend-slow",
             "502 with upstream_response_time at the response timeout",
         ),
+        502 if f.dialect == Dialect::Nginx => nginx_502(f),
         502 if f.no_response_header => shows(
             "502.malformed-backend-response",
             "502 after a connect but with no upstream_header_time: the backend's answer was not valid HTTP",
@@ -340,10 +572,20 @@ fn reached(f: &Facts, u: u16, t: &Timeouts) -> Classification {
             "504.connect-timeout",
             "504 with upstream_connect_time at the connect timeout",
         ),
+        504 if f.dialect == Dialect::Nginx && f.connect_failed => shows(
+            "504.connect-timeout",
+            "504 with upstream_connect_time -: nginx never connected, and upstream_response_time is how long it tried",
+        ),
+        // Without $upstream_connect_time, nginx's wait at both timeouts is either's.
+        504 if f.dialect == Dialect::Nginx && !f.connect_logged && at(f.upstream_response_time, t.connect) && at(f.upstream_response_time, t.response) => undecided(
+            either!("add $upstream_connect_time to the log_format (-: never connected), or pass nginx's error.log with --error-log"; "504.connect-timeout", "504.backend-slow"),
+            "504 with upstream_response_time at both the connect and the response timeout: nginx gave up connecting or reading",
+        ),
         504 if at(f.upstream_response_time, t.response) || at(f.request_time, t.response) && f.upstream_response_time.is_none() => shows(
             "504.backend-slow",
             "504 with upstream_response_time at the response timeout: the backend did not answer in time",
         ),
+        504 if f.dialect == Dialect::Nginx => nginx_504(f),
         504 if u == 504 => shows(
             "504.backend-dependency-timeout",
             "504 with upstream_status 504 well before the listener's timeout: the backend's own 504",
@@ -354,6 +596,82 @@ fn reached(f: &Facts, u: u16, t: &Timeouts) -> Classification {
         ),
         _ if s == u => passthrough(s),
         _ => none("the status differs from upstream_status in a way no documented cause explains"),
+    }
+}
+
+/// nginx's 502 with `$upstream_status` 502, after it connected (or without the field that says):
+/// nginx writes its own 502 there when no valid answer came, so `$upstream_header_time` tells
+/// whose it is, and `$upstream_bytes_received` whether anything came back at all.
+fn nginx_502(f: &Facts) -> Classification {
+    if f.header_logged && !f.no_response_header {
+        return shows(
+            "502.passthrough",
+            "502 with upstream_status 502 and an upstream_header_time: the backend's own 502, passed on",
+        );
+    }
+    if !f.header_logged {
+        return match (f.connect_logged, f.addr_logged) {
+            (true, _) => undecided(
+                either!("add $upstream_header_time to the log_format (a time: the backend's own answer; -: nginx's), or pass nginx's error.log with --error-log"; "502.passthrough", "502.malformed-backend-response", "500.backend-closed-early"),
+                "502 with upstream_status 502 after a connect: nginx writes its own 502 there when no valid header came",
+            ),
+            (false, true) => undecided(
+                either!("add $upstream_connect_time and $upstream_header_time to the log_format, or pass nginx's error.log with --error-log"; "502.passthrough", "502.backend-unreachable", "502.malformed-backend-response", "500.backend-closed-early"),
+                "502 with upstream_status 502: nginx writes its own 502 there when it gets no valid answer",
+            ),
+            (false, false) => undecided(
+                either!("add $upstream_addr, $upstream_connect_time and $upstream_header_time to the log_format, or pass nginx's error.log with --error-log"; "502.passthrough", "502.backend-unreachable", "502.malformed-backend-response", "500.backend-closed-early", "502.all-backends-unhealthy"),
+                "502 with upstream_status 502: nginx writes its own 502 there when it gets no valid answer, or finds no live server",
+            ),
+        };
+    }
+    if !f.connect_logged {
+        return undecided(
+            either!("add $upstream_connect_time to the log_format (-: never connected), or pass nginx's error.log with --error-log"; "502.backend-unreachable", "502.malformed-backend-response", "500.backend-closed-early"),
+            "nginx's own 502 (no upstream_header_time): refused, invalid or cut short",
+        );
+    }
+    match f.bytes_received {
+        Some(0) => shows(
+            "500.backend-closed-early",
+            "nginx's own 502 after a connect with upstream_bytes_received 0: the backend closed or reset the connection without a byte (nginx reports it as 502)",
+        ),
+        Some(_) => undecided(
+            either!(ERROR_LOG; "502.malformed-backend-response", "500.backend-closed-early"),
+            "nginx's own 502 after the backend sent some bytes but no valid header: an invalid header, or a header cut short",
+        ),
+        None => undecided(
+            either!("add $upstream_bytes_received to the log_format (0: nothing came back), or pass nginx's error.log with --error-log"; "502.malformed-backend-response", "500.backend-closed-early"),
+            "nginx's own 502 after a connect (no upstream_header_time): an invalid answer, or none",
+        ),
+    }
+}
+
+/// nginx's 504 with `$upstream_status` 504 short of the profile's timeouts: nginx writes its
+/// own 504 there when its read timeout fires, so the time is its timeout, not the backend's
+/// answer, unless `$upstream_header_time` says a header came.
+fn nginx_504(f: &Facts) -> Classification {
+    match (f.header_logged, f.no_response_header, f.connect_logged) {
+        (true, false, _) => shows(
+            "504.backend-dependency-timeout",
+            "504 with upstream_status 504 and an upstream_header_time: the backend's own 504",
+        ),
+        (true, true, true) => shows(
+            "504.backend-slow",
+            "504 with upstream_header_time - after a connect: nginx's read timeout fired before the backend's header came; upstream_response_time is how long it waited",
+        ),
+        (true, true, false) => undecided(
+            either!("add $upstream_connect_time to the log_format (-: never connected), or pass nginx's error.log with --error-log"; "504.connect-timeout", "504.backend-slow"),
+            "nginx's own 504 (no upstream_header_time): its connect or its read timeout",
+        ),
+        (false, _, true) => undecided(
+            either!("add $upstream_header_time to the log_format (a time: the backend's own answer; -: nginx's timeout), or pass nginx's error.log with --error-log"; "504.backend-slow", "504.backend-dependency-timeout"),
+            "504 with upstream_status 504 after a connect: nginx writes its own 504 there when its read timeout fires",
+        ),
+        (false, _, false) => undecided(
+            either!("add $upstream_connect_time and $upstream_header_time to the log_format, or pass nginx's error.log with --error-log"; "504.connect-timeout", "504.backend-slow", "504.backend-dependency-timeout"),
+            "504 with upstream_status 504: nginx writes its own 504 there when a timeout fires",
+        ),
     }
 }
 
@@ -436,9 +754,13 @@ mod tests {
     }
 
     fn facts(status: u16, upstream: &str) -> Facts {
+        // As the `upstream` format logs them: the upstream fields are all there.
         let mut f = Facts {
             status,
             upstream_logged: true,
+            header_logged: true,
+            connect_logged: true,
+            addr_logged: true,
             ..Facts::default()
         };
         for s in upstream.split(", ") {
@@ -453,12 +775,34 @@ mod tests {
         f
     }
 
+    /// The cause, or the causes a line cannot tell apart, or `-`.
+    fn label(c: &Classification) -> &'static str {
+        c.cause.or(c.either.map(|e| e.id)).unwrap_or("-")
+    }
+
     #[test]
     fn one_row_per_rule() {
         let rows: Vec<(Facts, Option<&str>)> = vec![
             (facts(200, "200"), None),
             (facts(400, "400"), Some("400.passthrough")),
-            (facts(400, "-"), Some("400.malformed-request")),
+            (
+                facts(400, "-"),
+                Some("400.malformed-request or 400.header-too-large or 400.http-to-https-listener"),
+            ),
+            (
+                Facts {
+                    request_length: Some(0),
+                    ..facts(400, "-")
+                },
+                Some("400.malformed-request"),
+            ),
+            (
+                Facts {
+                    dialect: Dialect::Export,
+                    ..facts(400, "-")
+                },
+                Some("400.malformed-request"),
+            ),
             (
                 Facts {
                     bytes_sent: Some(0),
@@ -541,7 +885,153 @@ mod tests {
                     no_response_header: true,
                     ..facts(502, "502")
                 },
+                Some("502.malformed-backend-response or 500.backend-closed-early"),
+            ),
+            (
+                Facts {
+                    no_response_header: true,
+                    bytes_received: Some(0),
+                    ..facts(502, "502")
+                },
+                Some("500.backend-closed-early"),
+            ),
+            (
+                Facts {
+                    no_response_header: true,
+                    bytes_received: Some(33),
+                    ..facts(502, "502")
+                },
+                Some("502.malformed-backend-response or 500.backend-closed-early"),
+            ),
+            (
+                Facts {
+                    no_response_header: true,
+                    dialect: Dialect::Export,
+                    ..facts(502, "502")
+                },
                 Some("502.malformed-backend-response"),
+            ),
+            (
+                Facts {
+                    connect_failed: true,
+                    no_live_upstream: true,
+                    ..facts(502, "502")
+                },
+                Some("502.all-backends-unhealthy"),
+            ),
+            (
+                Facts {
+                    header_logged: false,
+                    ..facts(502, "502")
+                },
+                Some("502.passthrough or 502.malformed-backend-response or 500.backend-closed-early"),
+            ),
+            (
+                Facts {
+                    dialect: Dialect::Export,
+                    header_logged: false,
+                    connect_logged: false,
+                    ..facts(502, "502")
+                },
+                Some("502.passthrough"),
+            ),
+            (
+                Facts {
+                    upstream_logged: false,
+                    ..facts(502, "-")
+                },
+                Some("502.passthrough or 502.backend-unreachable or 502.malformed-backend-response or 500.backend-closed-early or 502.all-backends-unhealthy"),
+            ),
+            (
+                Facts {
+                    connect_failed: true,
+                    upstream_response_time: Some(1.0),
+                    no_response_header: true,
+                    ..facts(504, "504")
+                },
+                Some("504.connect-timeout"),
+            ),
+            (
+                Facts {
+                    upstream_response_time: Some(1.0),
+                    no_response_header: true,
+                    ..facts(504, "504")
+                },
+                Some("504.backend-slow"),
+            ),
+            (
+                Facts {
+                    upstream_response_time: Some(1.0),
+                    header_logged: false,
+                    ..facts(504, "504")
+                },
+                Some("504.backend-slow or 504.backend-dependency-timeout"),
+            ),
+            (
+                Facts {
+                    status: 504,
+                    reason: Some(Reason::ConnectTimeout),
+                    upstream_response_time: Some(1.0),
+                    header_logged: false,
+                    ..facts(504, "504")
+                },
+                Some("504.connect-timeout"),
+            ),
+            (
+                // 60 s is at (or past) both timeouts, and no connect time says which fired.
+                Facts {
+                    upstream_response_time: Some(60.0),
+                    header_logged: false,
+                    connect_logged: false,
+                    ..facts(504, "504")
+                },
+                Some("504.connect-timeout or 504.backend-slow"),
+            ),
+            (
+                // The backend's own 504: the error.log, covering the time, has no reason.
+                Facts {
+                    error_log_silent: true,
+                    upstream_response_time: Some(1.0),
+                    header_logged: false,
+                    ..facts(504, "504")
+                },
+                Some("504.backend-dependency-timeout"),
+            ),
+            (
+                Facts {
+                    error_log_silent: true,
+                    header_logged: false,
+                    connect_logged: false,
+                    addr_logged: false,
+                    ..facts(502, "502")
+                },
+                Some("502.passthrough"),
+            ),
+            (
+                // Silence says nothing of a 400: nginx writes those at info.
+                Facts {
+                    error_log_silent: true,
+                    ..facts(400, "-")
+                },
+                Some("400.malformed-request or 400.header-too-large or 400.http-to-https-listener"),
+            ),
+            (
+                Facts {
+                    connect_failed: true,
+                    addr_logged: false,
+                    ..facts(502, "502")
+                },
+                Some("502.backend-unreachable or 502.all-backends-unhealthy"),
+            ),
+            (
+                // A reason of another status is not this line's.
+                Facts {
+                    reason: Some(Reason::ConnectFailed),
+                    upstream_response_time: Some(1.0),
+                    header_logged: false,
+                    ..facts(504, "504")
+                },
+                Some("504.backend-slow or 504.backend-dependency-timeout"),
             ),
             (facts(502, "502"), Some("502.passthrough")),
             (facts(503, "-"), Some("503.rate-limited")),
@@ -595,10 +1085,34 @@ mod tests {
                 },
                 Some("408.partial-request"),
             ),
+            (
+                Facts {
+                    termination: Some(*b"PR"),
+                    no_server: true,
+                    ..facts(503, "-")
+                },
+                None,
+            ),
+            (
+                Facts {
+                    termination: Some(*b"PR"),
+                    no_server: true,
+                    ..facts(400, "-")
+                },
+                Some("400.malformed-request or 400.header-too-large"),
+            ),
+            (
+                Facts {
+                    termination: Some(*b"SC"),
+                    no_server: true,
+                    ..facts(503, "-")
+                },
+                Some("503.no-backends"),
+            ),
             (facts(404, "404"), None),
         ];
         for (f, want) in rows {
-            assert_eq!(classify(&f, &t()).cause, want, "{f:?}");
+            assert_eq!(label(&classify(&f, &t())), want.unwrap_or("-"), "{f:?}");
         }
     }
 
@@ -608,5 +1122,19 @@ mod tests {
         for id in CAUSES {
             assert!(cat.get(id).is_some(), "{id} is not in the catalogue");
         }
+        for r in Reason::ALL {
+            let id = r.cause().0;
+            assert!(CAUSES.contains(&id), "{id} of {r:?} is not in CAUSES");
+        }
+    }
+
+    /// The last address of an `$upstream_addr` list, and whether it is a group's name.
+    #[test]
+    fn last_addresses() {
+        assert_eq!(last_address(b"10.0.0.5:80, 10.0.0.6:80"), b"10.0.0.6:80");
+        assert_eq!(last_address(b"10.0.0.5:80 : dead"), b"dead");
+        assert_eq!(last_address(b"[::1]:8080"), b"[::1]:8080");
+        assert_eq!(last_address(b"unix:/run/app.sock"), b"unix:/run/app.sock");
+        assert_eq!(last_address(b"-"), b"-");
     }
 }

@@ -27,6 +27,8 @@ pub enum Field {
     RequestLength,
     TcpinfoRtt,
     UpstreamAddr,
+    UpstreamBytesReceived,
+    Connection,
     Scheme,
     SslProtocol,
     Other,
@@ -50,6 +52,8 @@ impl Field {
             "request_length" => Field::RequestLength,
             "tcpinfo_rtt" => Field::TcpinfoRtt,
             "upstream_addr" => Field::UpstreamAddr,
+            "upstream_bytes_received" => Field::UpstreamBytesReceived,
+            "connection" => Field::Connection,
             "scheme" => Field::Scheme,
             "ssl_protocol" => Field::SslProtocol,
             _ => Field::Other,
@@ -65,6 +69,7 @@ impl Field {
                 | Field::UpstreamConnectTime
                 | Field::UpstreamHeaderTime
                 | Field::UpstreamAddr
+                | Field::UpstreamBytesReceived
         )
     }
 }
@@ -393,6 +398,8 @@ fn set<'a>(rec: &mut Record<'a>, field: Field, value: &'a [u8]) -> Result<(), Li
         Field::RequestLength => rec.request_length = Some(value),
         Field::TcpinfoRtt => rec.tcpinfo_rtt = Some(value),
         Field::UpstreamAddr => rec.upstream_addr = Some(value),
+        Field::UpstreamBytesReceived => rec.upstream_bytes_received = Some(value),
+        Field::Connection => rec.connection = Some(value),
         Field::Scheme => rec.scheme = Some(value),
         Field::SslProtocol => rec.ssl_protocol = Some(value),
         Field::Other => {}

@@ -8,13 +8,16 @@
 //! milliseconds.
 
 use super::format::lossy;
-use super::record::Record;
+use super::record::{Dialect, Record};
 use super::LineError;
 
 /// Parse one line. `fast`: stop after a status below 400.
 pub fn parse(line: &[u8], fast: bool) -> Result<Record<'_>, LineError> {
     let f = split(line)?;
-    let mut rec = Record::new();
+    let mut rec = Record {
+        dialect: Dialect::Haproxy,
+        ..Record::new()
+    };
     rec.status = match f.status {
         b"-1" => 0,
         s => super::format::status_of(s).ok_or_else(|| {

@@ -5,7 +5,7 @@
 //! all a count or a top-K list needs), a number's text. Nested objects and arrays are skipped.
 
 use super::format::{lossy, status_of};
-use super::record::Record;
+use super::record::{Dialect, Record};
 use super::LineError;
 
 /// How deep a skipped nested value may go before the line is called bad.
@@ -13,7 +13,10 @@ const MAX_DEPTH: usize = 32;
 
 /// Parse one line of the export. `fast`: stop as soon as a status below 400 is seen.
 pub fn parse(line: &[u8], fast: bool) -> Result<Record<'_>, LineError> {
-    let mut rec = Record::new();
+    let mut rec = Record {
+        dialect: Dialect::Export,
+        ..Record::new()
+    };
     let mut status_seen = false;
     let mut stop = false;
     walk(line, |key, value| {
@@ -44,6 +47,7 @@ pub fn parse(line: &[u8], fast: bool) -> Result<Record<'_>, LineError> {
             b"request_length" => rec.request_length = Some(value),
             b"tcpinfo_rtt" => rec.tcpinfo_rtt = Some(value),
             b"upstream_addr" => rec.upstream_addr = Some(value),
+            b"upstream_bytes_received" => rec.upstream_bytes_received = Some(value),
             b"scheme" => rec.scheme = Some(value),
             b"ssl_protocol" => rec.ssl_protocol = Some(value),
             _ => {}

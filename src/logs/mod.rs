@@ -4,6 +4,7 @@
 //! chunks are read in parallel.
 
 pub mod classify;
+pub mod errorlog;
 pub mod format;
 pub mod haproxy;
 pub mod json;
@@ -13,8 +14,10 @@ mod scan;
 pub mod summary;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use classify::{Classification, Facts, Timeouts};
+use errorlog::ErrorIndex;
 use format::{FormatError, NginxFormat};
 use record::Record;
 use summary::{BadLine, Summary};
@@ -66,6 +69,16 @@ impl LogFormat {
             "haproxy" => Ok(LogFormat::Haproxy),
             s if s.contains('$') => nginx("nginx log_format", s),
             other => Err(LogsError::UnknownFormat(other.to_string())),
+        }
+    }
+
+    /// The profile `--profile auto` picks for lines in this format (whose timeouts they are
+    /// compared with), and why.
+    pub fn listener(&self) -> (&'static str, String) {
+        match self {
+            LogFormat::Nginx { .. } => ("nginx", format!("the log is in {}", self.name())),
+            LogFormat::Haproxy => ("haproxy", "the log is HAProxy's HTTP log".into()),
+            LogFormat::Json => ("clb", "the log is the load balancer's JSON export".into()),
         }
     }
 
@@ -131,6 +144,8 @@ pub struct Options {
     pub timeouts: Timeouts,
     /// Worker threads for plain files (1: all in the calling thread).
     pub threads: usize,
+    /// nginx's error.log, read: its reasons settle error lines the access log cannot.
+    pub errors: Option<Arc<ErrorIndex>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +167,8 @@ pub enum LogsError {
         sampled: u64,
         first: Box<BadLine>,
     },
+    #[error("--error-log reads nginx's error.log; {format} lines are not nginx's (HAProxy says why in its termination state)")]
+    ErrorLogNotNginx { format: String },
     #[error("{input} has {lines} lines; there is no line {wanted}")]
     NoSuchLine {
         input: String,
@@ -261,12 +278,40 @@ impl Options {
                 if rec.status >= 400 {
                     // Filled in place: no copy of the Facts in and out of the summary.
                     acc.scratch.fill(&rec);
+                    let mut undecided_alone = false;
+                    if let Some(errors) = &self.errors {
+                        // What the access log alone says, to count the lines the error.log
+                        // settles.
+                        undecided_alone = classify::classify(&acc.scratch, &self.timeouts)
+                            .either
+                            .is_some();
+                        acc.scratch.join(errors.join(&rec, rec.status));
+                    }
                     let c = classify::classify(&acc.scratch, &self.timeouts);
+                    if undecided_alone && c.either.is_none() {
+                        acc.settled += 1;
+                    }
                     acc.scratch_error_line(n, &rec, c);
                 }
             }
         }
     }
+}
+
+/// Read nginx's error.log (plain or gzip) for the reasons of its requests.
+pub fn read_error_log(input: &Input, format: &LogFormat) -> Result<ErrorIndex, LogsError> {
+    if !matches!(format, LogFormat::Nginx { .. }) {
+        return Err(LogsError::ErrorLogNotNginx {
+            format: format.name(),
+        });
+    }
+    let mut index = ErrorIndex::new(input.name());
+    reader::each_line_of(input, |line| {
+        index.add_line(line.unwrap_or(b""));
+        true
+    })?;
+    index.finish();
+    Ok(index)
 }
 
 /// Read every input and summarise what its error lines show.
@@ -302,7 +347,10 @@ pub fn explain_line(input: &Input, n: u64, opts: &Options) -> Result<Explanation
     });
     let (facts, classification) = match opts.format.parse_line(line, false) {
         Ok(rec) => {
-            let f = Facts::of(&rec);
+            let mut f = Facts::of(&rec);
+            if let Some(errors) = &opts.errors {
+                f.join(errors.join(&rec, rec.status));
+            }
             let c = classify::classify(&f, &opts.timeouts);
             (Some(f), Some(c))
         }

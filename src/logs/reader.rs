@@ -424,45 +424,61 @@ fn parallel(
     Ok(total)
 }
 
-/// Line `n` (1-based) of an input, gunzipped when needed.
-pub fn nth_line(input: &Input, n: u64) -> Result<Vec<u8>, LogsError> {
+/// Each line of an input (gunzipped when needed) with its 1-based number; an overlong line
+/// comes as `None`. Stops early when `each` returns false.
+pub fn for_each_numbered_line(
+    input: &Input,
+    mut each: impl FnMut(u64, Option<&[u8]>) -> bool,
+) -> Result<(), LogsError> {
     let name = input.name();
     let io_err = |source| LogsError::Read {
         input: name.clone(),
         source,
     };
     let stop = AtomicBool::new(false);
+    match input {
+        Input::Stdin => {
+            let mut r = BufReader::with_capacity(READ_SIZE, io::stdin().lock());
+            if r.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC) {
+                for_each_line(flate2::bufread::MultiGzDecoder::new(r), &stop, &mut each)
+            } else {
+                for_each_line(r, &stop, &mut each)
+            }
+        }
+        Input::File(p) => {
+            let mut r = BufReader::with_capacity(READ_SIZE, File::open(p).map_err(io_err)?);
+            if r.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC) {
+                for_each_line(flate2::bufread::MultiGzDecoder::new(r), &stop, &mut each)
+            } else {
+                for_each_line(r, &stop, &mut each)
+            }
+        }
+    }
+    .map_err(io_err)
+}
+
+/// [`for_each_numbered_line`] without the numbers.
+pub fn each_line_of(
+    input: &Input,
+    mut each: impl FnMut(Option<&[u8]>) -> bool,
+) -> Result<(), LogsError> {
+    for_each_numbered_line(input, |_, line| each(line))
+}
+
+/// Line `n` (1-based) of an input, gunzipped when needed.
+pub fn nth_line(input: &Input, n: u64) -> Result<Vec<u8>, LogsError> {
     let mut found = None;
     let mut lines = 0;
-    let mut grab = |i: u64, line: Option<&[u8]>| {
+    for_each_numbered_line(input, |i, line| {
         lines = i;
         if i == n {
             found = Some(line.unwrap_or(b"(line too long)").to_vec());
             return false;
         }
         true
-    };
-    match input {
-        Input::Stdin => {
-            let mut r = BufReader::new(io::stdin().lock());
-            if r.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC) {
-                for_each_line(flate2::bufread::MultiGzDecoder::new(r), &stop, &mut grab)
-            } else {
-                for_each_line(r, &stop, &mut grab)
-            }
-        }
-        Input::File(p) => {
-            let mut r = BufReader::new(File::open(p).map_err(io_err)?);
-            if r.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC) {
-                for_each_line(flate2::bufread::MultiGzDecoder::new(r), &stop, &mut grab)
-            } else {
-                for_each_line(r, &stop, &mut grab)
-            }
-        }
-    }
-    .map_err(io_err)?;
+    })?;
     found.ok_or(LogsError::NoSuchLine {
-        input: name.clone(),
+        input: input.name(),
         wanted: n,
         lines,
     })

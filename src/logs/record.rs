@@ -24,6 +24,11 @@ pub struct Record<'a> {
     /// The client connection's TCP round-trip time, in microseconds (nginx and the LB's export).
     pub tcpinfo_rtt: Option<&'a [u8]>,
     pub upstream_addr: Option<&'a [u8]>,
+    /// Bytes read from the backend (nginx's `$upstream_bytes_received`): `0` means nothing
+    /// came back at all.
+    pub upstream_bytes_received: Option<&'a [u8]>,
+    /// nginx's connection serial number (`$connection`), the `*N` of its error.log lines.
+    pub connection: Option<&'a [u8]>,
     pub scheme: Option<&'a [u8]>,
     pub ssl_protocol: Option<&'a [u8]>,
     /// HAProxy's two-letter termination state (`sH`, `SC`, `--`, …).
@@ -31,6 +36,19 @@ pub struct Record<'a> {
     /// Seconds per unit of the `*_time` fields: 1 for nginx and the LB's export, 0.001 for
     /// HAProxy's millisecond timers.
     pub time_scale: f64,
+    /// Whose log it is: what its fields mean depends on it.
+    pub dialect: Dialect,
+}
+
+/// Which listener wrote a line. nginx writes its own 502 and 504 into `$upstream_status` when
+/// no valid answer came from the backend; the load balancer's export writes only what a
+/// backend answered; HAProxy has no upstream status at all (it is derived from its timers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dialect {
+    #[default]
+    Nginx,
+    Haproxy,
+    Export,
 }
 
 impl Record<'_> {

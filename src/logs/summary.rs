@@ -7,7 +7,7 @@ use std::hash::Hasher;
 
 use serde::Serialize;
 
-use super::classify::{Classification, Facts};
+use super::classify::{Classification, Either, Facts};
 use super::record::Record;
 use super::LineError;
 
@@ -297,6 +297,34 @@ pub struct CauseStats {
     /// Line number (in the whole input) and time of the first line that showed it.
     pub first_line: u64,
     pub first_time: Option<String>,
+    /// The shortest and longest wait its lines logged (upstream_response_time, else
+    /// request_time), in seconds: for a timeout, the listener's timeout as measured.
+    pub waited: Option<(f64, f64)>,
+}
+
+/// Lines that may show any of several causes: the fields could not tell them apart.
+#[derive(Debug, Clone)]
+pub struct Undecided {
+    pub either: &'static Either,
+    pub stats: CauseStats,
+}
+
+impl CauseStats {
+    /// Add the counts of a later chunk (its first line is not the first any more).
+    fn merge(&mut self, n: CauseStats) {
+        self.count += n.count;
+        for (k, v) in n.by_status {
+            *self.by_status.entry(k).or_default() += v;
+        }
+        self.uris.merge(n.uris);
+        self.clients.merge(n.clients);
+        self.upstreams.merge(n.upstreams);
+        self.buckets.merge(n.buckets);
+        self.waited = match (self.waited, n.waited) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (x, y) => x.or(y),
+        };
+    }
 }
 
 /// A line that did not parse.
@@ -315,8 +343,11 @@ pub struct BadLine {
 struct Seen {
     status: u16,
     request_time: Option<f64>,
+    /// upstream_response_time, else request_time.
+    waited: Option<f64>,
     /// An upstream status was logged.
     reached: bool,
+    nginx: bool,
 }
 
 impl Seen {
@@ -324,7 +355,9 @@ impl Seen {
         Seen {
             status: f.status,
             request_time: f.request_time,
+            waited: f.upstream_response_time.or(f.request_time),
             reached: !f.upstream.is_empty(),
+            nginx: f.dialect == super::record::Dialect::Nginx,
         }
     }
 }
@@ -340,10 +373,19 @@ pub struct Summary {
     /// Count per status code (index = code; 0 holds lines with no status, e.g. HAProxy's -1).
     pub status: Vec<u64>,
     pub causes: BTreeMap<&'static str, CauseStats>,
+    /// Error lines that may show any of several causes, by the `A or B` id.
+    pub undecided: BTreeMap<&'static str, Undecided>,
+    /// Error lines the reason in nginx's error.log decided.
+    pub from_error_log: u64,
+    /// Error lines the access log alone left undecided, read with an error.log.
+    pub settled: u64,
     /// Error lines no documented cause explains, per status.
     pub unexplained: BTreeMap<u16, u64>,
     /// Lines that reached a backend (an upstream status was logged), among error lines.
     pub reached_backend: u64,
+    /// Error lines of nginx's: nginx answers 502, not 503, when it has no server to try, so
+    /// its 503s without an upstream are a limit's.
+    pub nginx_errors: u64,
     /// 499 lines per request_time in 100 ms steps: one value for most of them is a client
     /// timeout (`499.client-timeout-short`).
     pub rt_499: BTreeMap<u64, u64>,
@@ -363,8 +405,12 @@ impl Default for Summary {
             bad_samples: Vec::new(),
             status: vec![0; 1000],
             causes: BTreeMap::new(),
+            undecided: BTreeMap::new(),
+            from_error_log: 0,
+            settled: 0,
             unexplained: BTreeMap::new(),
             reached_backend: 0,
+            nginx_errors: 0,
             rt_499: BTreeMap::new(),
             scratch: Facts::default(),
             minute_cache: None,
@@ -410,6 +456,9 @@ impl Summary {
         if facts.reached {
             self.reached_backend += 1;
         }
+        if facts.nginx {
+            self.nginx_errors += 1;
+        }
         if facts.status == 499 {
             if let Some(rt) = facts.request_time {
                 let step = (rt * 10.0).round().max(0.0) as u64;
@@ -418,17 +467,35 @@ impl Summary {
                 }
             }
         }
-        let Some(cause) = c.cause else {
-            *self.unexplained.entry(facts.status).or_default() += 1;
-            return;
+        if c.from_error_log {
+            self.from_error_log += 1;
+        }
+        let s = match (c.cause, c.either) {
+            (Some(cause), _) => self.causes.entry(cause).or_default(),
+            (None, Some(either)) => {
+                &mut self
+                    .undecided
+                    .entry(either.id)
+                    .or_insert_with(|| Undecided {
+                        either,
+                        stats: CauseStats::default(),
+                    })
+                    .stats
+            }
+            (None, None) => {
+                *self.unexplained.entry(facts.status).or_default() += 1;
+                return;
+            }
         };
-        let s = self.causes.entry(cause).or_default();
         if s.count == 0 {
             s.first_line = line;
             s.first_time = rec.time.map(|t| String::from_utf8_lossy(t).into_owned());
         }
         s.count += 1;
         *s.by_status.entry(facts.status).or_default() += 1;
+        if let Some(w) = facts.waited {
+            s.waited = Some(s.waited.map_or((w, w), |(lo, hi)| (lo.min(w), hi.max(w))));
+        }
         if let Some(u) = rec.uri() {
             let u = &u[..super::format::find_byte(b'?', u).unwrap_or(u.len())];
             s.uris.add(u, 1);
@@ -471,22 +538,26 @@ impl Summary {
                     n.first_line += offset;
                     self.causes.insert(id, n);
                 }
-                Some(s) => {
-                    s.count += n.count;
-                    for (k, v) in n.by_status {
-                        *s.by_status.entry(k).or_default() += v;
-                    }
-                    s.uris.merge(n.uris);
-                    s.clients.merge(n.clients);
-                    s.upstreams.merge(n.upstreams);
-                    s.buckets.merge(n.buckets);
-                }
+                Some(s) => s.merge(n),
             }
         }
+        for (id, n) in next.undecided {
+            match self.undecided.get_mut(id) {
+                None => {
+                    let mut n = n;
+                    n.stats.first_line += offset;
+                    self.undecided.insert(id, n);
+                }
+                Some(s) => s.stats.merge(n.stats),
+            }
+        }
+        self.from_error_log += next.from_error_log;
+        self.settled += next.settled;
         for (k, v) in next.unexplained {
             *self.unexplained.entry(k).or_default() += v;
         }
         self.reached_backend += next.reached_backend;
+        self.nginx_errors += next.nginx_errors;
         for (k, v) in next.rt_499 {
             if self.rt_499.len() < MAX_RT_STEPS || self.rt_499.contains_key(&k) {
                 *self.rt_499.entry(k).or_default() += v;
@@ -495,9 +566,10 @@ impl Summary {
     }
 
     /// Conclusions only the whole input supports: 503s without an upstream when no line
-    /// reached any backend are the listener having none (`503.no-backends`), not a limit.
+    /// reached any backend are the listener having none (`503.no-backends`), not a limit;
+    /// but not nginx's, which answers 502 when it has no server to try.
     pub fn finish(&mut self) {
-        if self.reached_backend == 0 {
+        if self.reached_backend == 0 && self.nginx_errors == 0 {
             if let Some(s) = self.causes.remove("503.rate-limited") {
                 self.causes.insert("503.no-backends", s);
             }
@@ -557,8 +629,35 @@ pub fn minute_of(t: &[u8]) -> Option<u64> {
             num(&t[14..16])?,
         );
     }
+    // nginx's error.log: `2025/11/24 19:29:01`.
+    if t.len() >= 16 && t[4] == b'/' && t[7] == b'/' && t[10] == b' ' {
+        return civil(
+            num(&t[0..4])?,
+            num(&t[5..7])?,
+            num(&t[8..10])?,
+            num(&t[11..13])?,
+            num(&t[14..16])?,
+        );
+    }
     let secs = t.split(|&b| b == b'.').next()?;
     (secs.len() >= 9).then_some(num(secs)? / 60)
+}
+
+/// Seconds since 1970-01-01 of a logged time, as written (the zone is not applied, so two
+/// times compare when both are the server's wall clock): every layout [`minute_of`] reads,
+/// nginx's error.log (`2025/11/24 19:29:01`) included.
+pub fn second_of(t: &[u8]) -> Option<u64> {
+    // The seconds follow the minute: `:SS` at 16 in ISO 8601 and the error.log's layout, at 17
+    // in `$time_local`.
+    let colon = if t.get(13) == Some(&b':') { 16 } else { 17 };
+    if let Some([b':', a @ b'0'..=b'5', b @ b'0'..=b'9']) = t.get(colon..colon + 3) {
+        return Some(minute_of(t)? * 60 + u64::from(a - b'0') * 10 + u64::from(b - b'0'));
+    }
+    let whole = t.split(|&b| b == b'.').next()?;
+    if whole.len() < 9 || whole.len() > 19 || !whole.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(whole).ok()?.parse().ok()
 }
 
 /// [`minute_of`], remembering the last answer: a log's lines come in time order, so most error
@@ -632,6 +731,19 @@ mod tests {
         );
         assert_eq!(minute_of(b"nonsense"), None);
         assert_eq!(minute_of(b"99/Xyz/2025:19:29:01"), None);
+    }
+
+    /// The access log's and the error log's clocks read alike, to the second.
+    #[test]
+    fn seconds_of_every_format_agree() {
+        let a = second_of(b"24/Nov/2025:19:29:01 +0000").unwrap();
+        assert_eq!(a % 60, 1);
+        assert_eq!(second_of(b"2025/11/24 19:29:01"), Some(a));
+        assert_eq!(second_of(b"2025-11-24T19:29:01+00:00"), Some(a));
+        assert_eq!(second_of(b"1764012541.123"), Some(a));
+        assert_eq!(second_of(b"2025/13/24 19:29:01"), None);
+        assert_eq!(second_of(b"24/Nov/2025:19:29:6x +0000"), None);
+        assert_eq!(second_of(b"-"), None);
     }
 
     /// The remembered minute is the minute of the line at hand, whatever came before.

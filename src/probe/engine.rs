@@ -137,6 +137,8 @@ pub struct Engine {
     /// The run's id when requests carry the marker header.
     marker: Option<String>,
     marks: AtomicU32,
+    /// Sides declared silent after the baseline (see [`is_silent`]).
+    silent: Mutex<Vec<Role>>,
 }
 
 /// A probe family stops talking to a side after this many consecutive timeouts or connect
@@ -281,6 +283,14 @@ impl Engine {
         self.connect_timeout
     }
 
+    /// Whether the side was declared silent after the baseline.
+    pub fn is_silent(&self, role: Role) -> bool {
+        self.silent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&role)
+    }
+
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
     }
@@ -371,6 +381,40 @@ fn run_id() -> String {
     format!("{:08x}", (mixed ^ (mixed >> 29)) as u32)
 }
 
+/// A connection that opened and then got no complete answer before the deadline: silence, or
+/// bytes trickled too slowly to make an answer. Either way the side is not answering.
+pub fn is_silent(ex: &Exchange) -> bool {
+    ex.timings.connect_ms.is_some()
+        && ex.end == transport::ConnEnd::Timeout
+        && !ex.response.as_ref().is_some_and(|r| r.complete)
+}
+
+/// The one note for the silent sides: what they did and which families leave them out.
+fn silence_note(silent: &[Role], probes: &[ProbeSpec], sides: &[Side]) -> Option<String> {
+    if silent.is_empty() {
+        return None;
+    }
+    let who: Vec<String> = sides
+        .iter()
+        .filter(|s| silent.contains(&s.role()))
+        .map(|s| format!("the {} {}", s.role(), s.endpoint.label()))
+        .collect();
+    let skipped: Vec<&str> = probes
+        .iter()
+        .filter(|p| p.needs_answers())
+        .map(|p| p.family().as_str())
+        .collect();
+    let skips = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!("; {} skip it", skipped.join(", "))
+    };
+    Some(format!(
+        "{} accepted the connection but sent no complete answer to a valid GET within the request timeout: declared silent{skips}, and latency sends it one request",
+        who.join(" and ")
+    ))
+}
+
 /// Run the plan. Never prints; progress goes to `progress`.
 pub async fn run(plan: &Plan, progress: ProgressFn) -> RunOutput {
     run_interruptible(plan, progress, Interrupt::new()).await
@@ -408,6 +452,7 @@ pub async fn run_interruptible(
         counter: AtomicU32::new(0),
         marker: plan.marker.then(run_id),
         marks: AtomicU32::new(0),
+        silent: Mutex::new(Vec::new()),
     };
     if let Some(run) = &engine.marker {
         engine.note(format!(
@@ -432,16 +477,25 @@ pub async fn run_interruptible(
     // every other probe talks to it.
     let mut observations = Vec::new();
     let want_protocol = families.contains(&Family::Protocol);
-    if want_protocol {
-        let (obs, _) = match listener.as_ref() {
-            Some(side) => protocol::sniff(&engine, side).await,
-            None => (None, None),
-        };
-        observations.extend(obs);
-    }
-    if let Some(side) = backend.as_mut() {
-        // The backend sniff always runs: direct probes over the wrong wire would be noise.
-        let (obs, tls) = protocol::sniff(&engine, side).await;
+    // Both sniffs at once: a side that answers neither TLS nor HTTP costs its timeout once,
+    // not once per side in a row.
+    let listener_sniff = async {
+        match listener.as_ref() {
+            Some(side) if want_protocol => protocol::sniff(&engine, side).await.0,
+            _ => None,
+        }
+    };
+    // The backend sniff always runs: direct probes over the wrong wire would be noise.
+    let backend_sniff = async {
+        match backend.as_ref() {
+            Some(side) => Some(protocol::sniff(&engine, side).await),
+            None => None,
+        }
+    };
+    let (listener_obs, backend_sniffed) =
+        futures_util::future::join(listener_sniff, backend_sniff).await;
+    observations.extend(listener_obs);
+    if let (Some(side), Some((obs, tls))) = (backend.as_mut(), backend_sniffed) {
         observations.extend(obs);
         if let Some(tls) = tls.filter(|&tls| tls != side.is_tls()) {
             let speaks = if tls { "TLS" } else { "plain HTTP" };
@@ -471,11 +525,46 @@ pub async fn run_interruptible(
             family: Family::Protocol,
         });
     }
+    // A side that accepted the connection and never answered the valid GET (or only trickled
+    // bytes) within the request timeout is declared silent once: the families that need
+    // answers skip it instead of each waiting out its timeouts there. The timing families still
+    // measure it (a hung backend is the verdict), with one request where they would send many.
+    let silent: Vec<Role> = sides
+        .iter()
+        .filter(|side| {
+            observations.iter().any(|o| {
+                o.family == Family::Protocol
+                    && o.variant == "baseline"
+                    && o.role == side.role()
+                    && o.exchange.as_ref().is_some_and(is_silent)
+            })
+        })
+        .map(Side::role)
+        .collect();
+    let answering: Vec<Side> = sides
+        .iter()
+        .filter(|s| !silent.contains(&s.role()))
+        .cloned()
+        .collect();
+    if let Some(skipped) = silence_note(&silent, &plan.probes, &sides) {
+        engine.note(skipped);
+    }
+    for role in &silent {
+        engine
+            .silent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(*role);
+    }
     let mut work = Vec::new();
     let mut alone = Vec::new();
     for spec in &plan.probes {
         let engine = &engine;
-        let sides = &sides;
+        let sides = if spec.needs_answers() {
+            &answering
+        } else {
+            &sides
+        };
         let progress = progress.clone();
         let probe = async move {
             let obs = match spec {
@@ -585,8 +674,11 @@ pub struct ErrorBudget {
 impl ErrorBudget {
     /// Record an exchange; returns false once the side has failed too often in a row.
     pub fn record(&mut self, role: Role, exchange: &Exchange) -> bool {
+        // A trickle of bytes that never made an answer before the deadline is a timeout too:
+        // a dripping server must trip the budget as a silent one does.
         let failed = exchange.end.never_connected()
-            || (exchange.response.is_none() && matches!(exchange.end, transport::ConnEnd::Timeout));
+            || (matches!(exchange.end, transport::ConnEnd::Timeout)
+                && !exchange.response.as_ref().is_some_and(|r| r.complete));
         let n = self.consecutive.entry(role).or_insert(0);
         *n = if failed { *n + 1 } else { 0 };
         *n < ERROR_BUDGET

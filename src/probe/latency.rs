@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::profile::Profile;
+use crate::target::Role;
 use crate::transport::{ConnEnd, Exchange};
 
 use super::engine::{Engine, ErrorBudget, Side, ERROR_BUDGET};
@@ -264,13 +265,22 @@ pub async fn run(
     client_timeout: Option<Duration>,
 ) -> Vec<Observation> {
     let wait = wait_for(&engine.profile, client_timeout);
+    // A silent side's long wait only pays when an answering listener is measured beside it
+    // (its time is compared with the listener's timeout firing, in the same wall time); on
+    // its own, the baseline already said all a longer wait would.
+    let listener_answers = sides
+        .iter()
+        .any(|s| s.role() == Role::Listener && !engine.is_silent(Role::Listener));
     // Sides run at the same time, each one request after another: concurrent requests to one
     // side would measure our own queueing.
-    futures_util::future::join_all(
-        sides
-            .iter()
-            .map(|side| run_side(engine, side, requests, client_timeout, wait)),
-    )
+    futures_util::future::join_all(sides.iter().map(|side| {
+        let wait = if engine.is_silent(side.role()) && !listener_answers {
+            engine.request_timeout()
+        } else {
+            wait
+        };
+        run_side(engine, side, requests, client_timeout, wait)
+    }))
     .await
     .into_iter()
     .flatten()
@@ -288,8 +298,57 @@ async fn run_side(
     let mut out = Vec::new();
     let mut errors = ErrorBudget::default();
     let mut stopped_early = None;
-    for n in 1..=requests {
-        let (sent, ex) = match engine.send_raw_waiting(side, &bytes, wait).await {
+    // A side declared silent gets one request: it measures how long the silence lasts; more
+    // would each wait as long and say nothing new.
+    let requests = if engine.is_silent(side.role()) {
+        1
+    } else {
+        requests
+    };
+    let mut results = Vec::new();
+    let mut n = 1;
+    while n <= requests {
+        let first = engine.send_raw_waiting(side, &bytes, wait);
+        tokio::pin!(first);
+        let quick = engine.request_timeout();
+        let done = if wait > quick {
+            tokio::select! {
+                r = &mut first => Some(r),
+                _ = tokio::time::sleep(quick) => None,
+            }
+        } else {
+            Some((&mut first).await)
+        };
+        match done {
+            Some(result) => {
+                // The error budget holds between requests sent in a row: a side that fails
+                // fast three times is not asked again.
+                let failed_in_a_row = match &result {
+                    Ok((_, ex)) => !errors.record(side.role(), ex),
+                    Err(_) => true,
+                };
+                results.push((n, result));
+                n += 1;
+                if failed_in_a_row {
+                    break;
+                }
+            }
+            None => {
+                // This request waits past the run's request timeout, as the family means to (a
+                // listener's own timeout is seen firing): the rest would each wait as long in a
+                // row, so they go out now, beside it.
+                let rest = (n + 1..=requests).map(|_| engine.send_raw_waiting(side, &bytes, wait));
+                let (head, tail) =
+                    futures_util::future::join(first, futures_util::future::join_all(rest)).await;
+                results.push((n, head));
+                results.extend((n + 1..=requests).zip(tail));
+                break;
+            }
+        }
+    }
+    let mut errors = ErrorBudget::default();
+    for (n, result) in results {
+        let (sent, ex) = match result {
             Ok(done) => done,
             Err(why) => {
                 stopped_early = Some(why.to_string());

@@ -155,6 +155,16 @@ pub enum ProbeSpec {
 }
 
 impl ProbeSpec {
+    /// Whether the family learns only from answers, and so skips a side declared silent: all
+    /// but the timing families (latency and connect measure the silence itself) and protocol
+    /// (its baseline is what declares it).
+    pub fn needs_answers(&self) -> bool {
+        !matches!(
+            self.family(),
+            Family::Protocol | Family::Latency | Family::Connect
+        )
+    }
+
     pub fn family(&self) -> Family {
         match self {
             ProbeSpec::Protocol => Family::Protocol,

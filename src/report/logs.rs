@@ -8,9 +8,11 @@ use serde::Serialize;
 
 use super::Style;
 use crate::catalogue::Catalogue;
+use crate::logs::errorlog::ErrorIndex;
 use crate::logs::summary::{minute_label, BadLine, CauseStats, Summary};
 use crate::logs::Explanation;
 use crate::plural;
+use crate::profile::{Cited, Profile};
 
 /// How many top URIs, clients and backends are shown per cause.
 pub const TOP: usize = 5;
@@ -31,8 +33,43 @@ pub struct LogsReport {
     pub errors: u64,
     pub by_status: Vec<StatusRow>,
     pub causes: Vec<CauseRow>,
+    /// Lines whose fields could not tell several causes apart, with what would.
+    pub undecided: Vec<UndecidedRow>,
     pub unexplained: Vec<StatusRow>,
+    /// nginx's error.log, when one was joined.
+    pub error_log: Option<ErrorLogRow>,
     pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UndecidedRow {
+    /// The causes these lines may show: "X or Y".
+    pub causes: Vec<String>,
+    pub count: u64,
+    /// Of all error lines.
+    pub share: f64,
+    pub by_status: Vec<StatusRow>,
+    pub first_line: u64,
+    pub first_time: Option<String>,
+    /// What tells them apart: a field to add to the log format, or nginx's error.log.
+    pub tell: String,
+    pub top_uris: Vec<Top>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorLogRow {
+    pub input: String,
+    pub lines: u64,
+    /// Lines naming a reason lbprobe knows.
+    pub reasons: u64,
+    /// Of them, the client's side (nginx writes those at level info).
+    pub client_side: u64,
+    /// Reasons beyond the memory bound, counted but not joined.
+    pub dropped: u64,
+    /// Error lines of the access log its reasons decided.
+    pub decided: u64,
+    /// Of them, lines the access log alone could not tell.
+    pub settled: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,6 +98,11 @@ pub struct CauseRow {
     pub top_backends: Vec<Top>,
     /// Counts in the top lists are lower bounds once a list dropped rare keys.
     pub top_approximate: bool,
+    /// The shortest and longest wait its lines logged, in seconds (upstream_response_time,
+    /// else request_time).
+    pub waited: Option<[f64; 2]>,
+    /// For a timeout: what the wait says against the profile's number, in words.
+    pub timeout: Option<String>,
     pub fix: Vec<String>,
 }
 
@@ -91,13 +133,19 @@ fn tops(list: Vec<(String, u64)>) -> Vec<Top> {
 }
 
 impl LogsReport {
-    pub fn new(s: &Summary, format: String, profile: String, inputs: Vec<String>) -> LogsReport {
-        let errors = s.errors();
+    pub fn new(
+        s: &Summary,
+        format: String,
+        profile: &Profile,
+        inputs: Vec<String>,
+        errors: Option<&ErrorIndex>,
+    ) -> LogsReport {
+        let errors_n = s.errors();
         let cat = Catalogue::builtin();
         let row = |(status, count): (u16, u64)| StatusRow {
             status,
             count,
-            share: share(count, errors),
+            share: share(count, errors_n),
         };
         let by_status = (400..s.status.len())
             .filter(|&c| s.status[c] > 0)
@@ -106,9 +154,24 @@ impl LogsReport {
         let mut causes: Vec<CauseRow> = s
             .causes
             .iter()
-            .map(|(id, st)| cause_row(id, st, errors, cat))
+            .map(|(id, st)| cause_row(id, st, errors_n, cat, profile))
             .collect();
         causes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.cause.cmp(&b.cause)));
+        let mut undecided: Vec<UndecidedRow> = s
+            .undecided
+            .values()
+            .map(|u| UndecidedRow {
+                causes: u.either.causes.iter().map(|c| c.to_string()).collect(),
+                count: u.stats.count,
+                share: share(u.stats.count, errors_n),
+                by_status: status_rows(&u.stats),
+                first_line: u.stats.first_line,
+                first_time: u.stats.first_time.clone(),
+                tell: u.either.tell.to_string(),
+                top_uris: tops(u.stats.uris.top(TOP)),
+            })
+            .collect();
+        undecided.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.causes.cmp(&b.causes)));
         let mut notes = Vec::new();
         if let Some((secs, part)) = s.fixed_499_timeout() {
             notes.push(format!(
@@ -122,9 +185,21 @@ impl LogsReport {
         if s.causes.contains_key("503.no-backends") {
             notes.push("no line reached any backend, so the 503s without upstream_status are read as 503.no-backends rather than a rate limit".into());
         }
+        let client_errors = s.status[400] + s.status[408] + s.status[414];
+        match errors {
+            Some(ix) if ix.client_side == 0 && client_errors > 0 => notes.push(format!(
+                "{} has no client-side reason (\"client sent …\", \"client timed out\"): nginx writes those at level info, so the {client_errors} lines with 400, 408 or 414 were read from the access log alone; set `error_log … info` to settle them",
+                ix.input
+            )),
+            None if !undecided.is_empty() && format.starts_with("nginx") => notes.push(format!(
+                "{} error lines could not be told apart from the access log alone; nginx's error.log (--error-log FILE) says why for each request (client-side reasons need `error_log … info`)",
+                undecided.iter().map(|u| u.count).sum::<u64>()
+            )),
+            _ => {}
+        }
         LogsReport {
             format,
-            profile,
+            profile: profile.label(),
             inputs,
             lines: s.lines,
             bytes: s.bytes,
@@ -132,16 +207,79 @@ impl LogsReport {
             blank: s.blank,
             bad: s.bad,
             bad_samples: s.bad_samples.clone(),
-            errors,
+            errors: errors_n,
             by_status,
             causes,
+            undecided,
             unexplained: s.unexplained.iter().map(|(k, v)| row((*k, *v))).collect(),
+            error_log: errors.map(|ix| ErrorLogRow {
+                input: ix.input.clone(),
+                lines: ix.lines,
+                reasons: ix.reasons,
+                client_side: ix.client_side,
+                dropped: ix.dropped,
+                decided: s.from_error_log,
+                settled: s.settled,
+            }),
             notes,
         }
     }
 }
 
-fn cause_row(id: &str, st: &CauseStats, errors: u64, cat: &Catalogue) -> CauseRow {
+fn status_rows(st: &CauseStats) -> Vec<StatusRow> {
+    st.by_status
+        .iter()
+        .map(|(k, v)| StatusRow {
+            status: *k,
+            count: *v,
+            share: share(*v, st.count),
+        })
+        .collect()
+}
+
+/// A timeout cause's wait against the profile's number: "this listener gave up after 1.0 s;
+/// the nginx profile documents 60 s".
+fn timeout_words(id: &str, waited: (f64, f64), profile: &Profile) -> Option<String> {
+    let (number, what): (Option<Cited<std::time::Duration>>, &str) = match id {
+        "504.connect-timeout" => (profile.connect_timeout(), "connect timeout"),
+        "504.backend-slow" | "502.backend-slow" => (profile.response_timeout(), "response timeout"),
+        "408.partial-request" => (profile.request_timeout(), "request timeout"),
+        _ => return None,
+    };
+    let (lo, hi) = waited;
+    let measured = if hi - lo < 0.05 * hi.max(0.001) {
+        format!("this listener gave up after {hi:.1} s")
+    } else {
+        format!("this listener gave up after {lo:.1} to {hi:.1} s")
+    };
+    Some(match number {
+        None => format!("{measured}; no profile documents its {what}"),
+        Some(c) => {
+            let doc = c.value.as_secs_f64();
+            if (hi - doc).abs() <= 0.05 * doc {
+                format!("{measured}, the {what} {}", c.says(&secs(doc)))
+            } else {
+                format!("{measured}; {}", c.says(&format!("{} ({what})", secs(doc))))
+            }
+        }
+    })
+}
+
+fn secs(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
+fn cause_row(
+    id: &str,
+    st: &CauseStats,
+    errors: u64,
+    cat: &Catalogue,
+    profile: &Profile,
+) -> CauseRow {
     let cause = cat.get(id);
     let approx = st.uris.dropped + st.clients.dropped + st.upstreams.dropped > 0;
     CauseRow {
@@ -149,15 +287,7 @@ fn cause_row(id: &str, st: &CauseStats, errors: u64, cat: &Catalogue) -> CauseRo
         title: cause.map(|c| c.title.clone()).unwrap_or_default(),
         count: st.count,
         share: share(st.count, errors),
-        by_status: st
-            .by_status
-            .iter()
-            .map(|(k, v)| StatusRow {
-                status: *k,
-                count: *v,
-                share: share(*v, st.count),
-            })
-            .collect(),
+        by_status: status_rows(st),
         first_line: st.first_line,
         first_time: st.first_time.clone(),
         bucket_minutes: st.buckets.width,
@@ -174,6 +304,8 @@ fn cause_row(id: &str, st: &CauseStats, errors: u64, cat: &Catalogue) -> CauseRo
         top_clients: tops(st.clients.top(TOP)),
         top_backends: tops(st.upstreams.top(TOP)),
         top_approximate: approx,
+        waited: st.waited.map(|(a, b)| [a, b]),
+        timeout: st.waited.and_then(|w| timeout_words(id, w, profile)),
         fix: cause.map(|c| c.remediation.clone()).unwrap_or_default(),
     }
 }
@@ -202,6 +334,18 @@ pub fn human(r: &LogsReport, style: Style) -> String {
         r.bad,
         r.blank
     );
+    if let Some(e) = &r.error_log {
+        let dropped = if e.dropped > 0 {
+            format!(" ({} more beyond the memory bound, not joined)", e.dropped)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            o,
+            "  error log: {}: {} lines, {} reasons ({} client-side){dropped}; they decided {} error lines, {} of which the access log alone could not",
+            e.input, e.lines, e.reasons, e.client_side, e.decided, e.settled
+        );
+    }
     if !r.by_status.is_empty() {
         let codes: Vec<String> = r
             .by_status
@@ -210,7 +354,7 @@ pub fn human(r: &LogsReport, style: Style) -> String {
             .collect();
         let _ = writeln!(o, "  by status: {}", codes.join(", "));
     }
-    if r.causes.is_empty() {
+    if r.causes.is_empty() && r.undecided.is_empty() {
         let _ = writeln!(o, "\nNo error line shows a documented cause.");
     }
     for c in &r.causes {
@@ -224,6 +368,9 @@ pub fn human(r: &LogsReport, style: Style) -> String {
         );
         let since = c.first_time.as_deref().unwrap_or("(no time field)");
         let _ = writeln!(o, "  first: line {} at {since}", c.first_line);
+        if let Some(t) = &c.timeout {
+            let _ = writeln!(o, "  timeout: {t}");
+        }
         if let Some(peak) = c.buckets.iter().max_by_key(|b| b.count) {
             let _ = writeln!(
                 o,
@@ -252,6 +399,26 @@ pub fn human(r: &LogsReport, style: Style) -> String {
         if let Some(fix) = c.fix.first() {
             let _ = writeln!(o, "  fix: {fix}");
         }
+    }
+    for u in &r.undecided {
+        let _ = writeln!(
+            o,
+            "\n{}  {} lines, {} of errors — cannot tell which from these lines",
+            style.bold(&u.causes.join(" or ")),
+            u.count,
+            pct(u.share)
+        );
+        let since = u.first_time.as_deref().unwrap_or("(no time field)");
+        let _ = writeln!(o, "  first: line {} at {since}", u.first_line);
+        if !u.top_uris.is_empty() {
+            let items: Vec<String> = u
+                .top_uris
+                .iter()
+                .map(|t| format!("{} ×{}", t.value, t.count))
+                .collect();
+            let _ = writeln!(o, "  top URIs: {}", items.join(", "));
+        }
+        let _ = writeln!(o, "  to tell: {}", u.tell);
     }
     if !r.unexplained.is_empty() {
         let rows: Vec<String> = r
@@ -299,7 +466,12 @@ pub struct ExplanationJson {
     pub status: Option<u16>,
     pub upstream_statuses: Vec<u16>,
     pub cause: Option<String>,
+    /// The causes the line may show when its fields cannot tell, and what would.
+    pub either: Vec<String>,
+    pub tell: Option<String>,
     pub rule: Option<String>,
+    /// The reason joined from nginx's error.log, if any.
+    pub error_log_reason: Option<String>,
 }
 
 impl ExplanationJson {
@@ -326,7 +498,21 @@ impl ExplanationJson {
                 .map(|f| f.upstream.clone())
                 .unwrap_or_default(),
             cause: e.classification.and_then(|c| c.cause).map(str::to_string),
+            either: e
+                .classification
+                .and_then(|c| c.either)
+                .map(|x| x.causes.iter().map(|c| c.to_string()).collect())
+                .unwrap_or_default(),
+            tell: e
+                .classification
+                .and_then(|c| c.either)
+                .map(|x| x.tell.to_string()),
             rule: e.classification.map(|c| c.rule.to_string()),
+            error_log_reason: e
+                .facts
+                .as_ref()
+                .and_then(|f| f.reason)
+                .map(|r| r.says().to_string()),
         }
     }
 }
@@ -389,6 +575,9 @@ pub fn explanation_human(e: &Explanation, style: Style) -> String {
                 secs(f.upstream_connect_time)
             }
         );
+        if let Some(r) = f.reason {
+            let _ = writeln!(o, "  error.log reason             {}", r.says());
+        }
         if let Some(t) = f.termination {
             let _ = writeln!(
                 o,
@@ -409,9 +598,19 @@ pub fn explanation_human(e: &Explanation, style: Style) -> String {
                     }
                 }
             }
-            None => {
-                let _ = writeln!(o, "this line shows no documented cause");
-            }
+            None => match c.either {
+                Some(e) => {
+                    let _ = writeln!(
+                        o,
+                        "this line shows {}: its fields cannot tell which",
+                        style.bold(&e.causes.join(" or "))
+                    );
+                    let _ = writeln!(o, "  to tell: {}", e.tell);
+                }
+                None => {
+                    let _ = writeln!(o, "this line shows no documented cause");
+                }
+            },
         }
     }
     o

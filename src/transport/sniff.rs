@@ -70,28 +70,6 @@ pub async fn sniff_over(
     } else {
         host
     };
-    let tls_answer =
-        match tls_handshake(tcp, server_name, &tls::TlsSettings::insecure(), deadline).await {
-            Ok(stream) => {
-                let conn = stream.get_ref().1;
-                let version = conn.protocol_version().map(version_name);
-                let chain = conn.peer_certificates().unwrap_or(&[]);
-                let certificate = Some(tls::check_certificate(chain, server_name, trust));
-                return Sniff::Tls {
-                    version,
-                    certificate,
-                };
-            }
-            Err(failure) if failure.peer_spoke_tls() => {
-                // A ServerHello or an alert is TLS even when we could not agree on the rest.
-                return Sniff::Tls {
-                    version: server_hello_version(&failure.seen),
-                    certificate: None,
-                };
-            }
-            Err(failure) => failure.seen,
-        };
-
     let request = format!("GET / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     let endpoint = Endpoint {
         host: host.to_string(),
@@ -99,7 +77,34 @@ pub async fn sniff_over(
         wire: Wire::Plain,
         family,
     };
-    let ex = exchange(&endpoint, request.as_bytes(), bounds).await;
+    // Both attempts at once: a port that answers neither would otherwise cost two timeouts
+    // in a row, and a silent backend is the verdict that must come fastest.
+    let insecure = tls::TlsSettings::insecure();
+    let (handshake, ex) = tokio::join!(
+        tls_handshake(tcp, server_name, &insecure, deadline),
+        exchange(&endpoint, request.as_bytes(), bounds)
+    );
+    let tls_answer = match handshake {
+        Ok(stream) => {
+            let conn = stream.get_ref().1;
+            let version = conn.protocol_version().map(version_name);
+            let chain = conn.peer_certificates().unwrap_or(&[]);
+            let certificate = Some(tls::check_certificate(chain, server_name, trust));
+            return Sniff::Tls {
+                version,
+                certificate,
+            };
+        }
+        Err(failure) if failure.peer_spoke_tls() => {
+            // A ServerHello or an alert is TLS even when we could not agree on the rest.
+            return Sniff::Tls {
+                version: server_hello_version(&failure.seen),
+                certificate: None,
+            };
+        }
+        Err(failure) => failure.seen,
+    };
+
     if let Some(response) = &ex.response {
         return Sniff::PlainHttp {
             status: response.status,

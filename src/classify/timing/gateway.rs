@@ -445,6 +445,49 @@ fn backend_only(id: &str, b: &Probed<'_>, cited: Option<&Cited<Duration>>) -> Op
         "straight to the backend, time to first byte: {}",
         spread(fb)
     );
+    // Bytes that began but never made an answer: a drip is as hung as silence.
+    let unfinished: Vec<&Exchange> = b
+        .requests
+        .iter()
+        .map(|(_, ex)| *ex)
+        .filter(|ex| {
+            ex.end == crate::transport::ConnEnd::Timeout
+                && !ex.response.as_ref().is_some_and(|r| r.complete)
+                && ex.bytes_in > 0
+        })
+        .collect();
+    if !unfinished.is_empty() && unfinished.len() == b.requests.len() {
+        let longest = unfinished
+            .iter()
+            .map(|ex| ex.timings.total_ms)
+            .fold(0.0, f64::max);
+        let trickled = unfinished.iter().map(|ex| ex.bytes_in).max().unwrap_or(0);
+        return Some(
+            Draft::new(
+                id,
+                Verdict::Inconclusive,
+                format!(
+                    "the backend began answering but sent no complete answer within {} (at most {trickled} bytes trickled in): hung mid-answer; a listener in front of it gives up at its own read timeout or passes a cut answer on: name the listener to see which",
+                    fmt_ms(longest)
+                ),
+            )
+            .with(numbers, &[bo]),
+        );
+    }
+    if fb.censored > 0 && fb.censored == fb.samples {
+        // Every wait ended before a byte came: a lower bound, never "within".
+        return Some(
+            Draft::new(
+                id,
+                Verdict::Inconclusive,
+                format!(
+                    "the backend accepted the connection and sent no answer within {}: hung, or slower than that; a listener in front of it gives up at its own read timeout: name the listener to see when and with which code",
+                    fmt_ms(fb.max),
+                ),
+            )
+            .with(numbers, &[bo]),
+        );
+    }
     let Some(c) = cited else {
         return Some(
             Draft::new(
