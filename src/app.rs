@@ -736,9 +736,7 @@ fn logs(args: &LogsArgs, out: &Output) -> Result<i32, AppError> {
     let log_format = LogFormat::parse(&args.log_format).map_err(usage)?;
     // `auto`: the log's own format says whose documentation its timeouts are in.
     let (listener, why) = log_format.listener();
-    let profile = named
-        .with_declared(&declared)
-        .resolve(Ok((listener, why)));
+    let profile = named.with_declared(&declared).resolve(Ok((listener, why)));
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
