@@ -123,7 +123,57 @@ pub fn stdout_is_for_people(args: &[&str]) -> bool {
     !machine_format && !generated
 }
 
-/// Every human output of a run of the binary: stderr always, stdout when it is for people.
+/// Keys of a JSON report whose strings are sentences for people (reasons, evidence, notes),
+/// as opposed to the bytes sent and received, which are shown as they were.
+const SENTENCE_KEYS: &[&str] = &[
+    "reason",
+    "text",
+    "title",
+    "notes",
+    "unreachable",
+    "exit_reason",
+    "why",
+    "remediation",
+    "message",
+];
+
+/// Keys whose values are bytes as sent or received (a request's text, an exchange), never
+/// looked into.
+const BYTES_KEYS: &[&str] = &["request", "requests", "exchange"];
+
+/// The sentences of a JSON document: the strings under [`SENTENCE_KEYS`], at any depth.
+pub fn sentences(value: &serde_json::Value) -> Vec<String> {
+    fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            _ => {}
+        }
+    }
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    if BYTES_KEYS.contains(&k.as_str()) {
+                        continue;
+                    }
+                    if SENTENCE_KEYS.contains(&k.as_str()) {
+                        strings(v, out);
+                    }
+                    walk(v, out);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, &mut out);
+    out
+}
+
+/// Every human output of a run of the binary: stderr always; stdout when it is for people, or
+/// the sentences in it when it is JSON.
 pub fn assert_human_output_is_words(args: &[&str], out: &Output) {
     let command = format!("lbprobe {}", args.join(" "));
     assert_no_rust_debug(
@@ -134,6 +184,11 @@ pub fn assert_human_output_is_words(args: &[&str], out: &Output) {
         assert_no_rust_debug(
             &format!("stdout of `{command}`"),
             &String::from_utf8_lossy(&out.stdout),
+        );
+    } else if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+        assert_no_rust_debug(
+            &format!("the sentences of the JSON of `{command}`"),
+            &sentences(&json).join("\n"),
         );
     }
 }
