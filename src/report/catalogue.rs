@@ -196,25 +196,11 @@ fn bullets(items: &[String]) -> String {
         .collect()
 }
 
-/// Greedy word wrap to [`WRAP`] columns; a word longer than the line stays whole.
+/// Word wrap to [`WRAP`] columns, the catalogue's line breaks folded into spaces; a word
+/// longer than the line stays whole.
 fn wrap(text: &str, first: &str, rest: &str) -> String {
-    let mut out = String::new();
-    let mut line = String::from(first);
-    let mut empty = true;
-    for word in text.split_whitespace() {
-        if !empty && line.chars().count() + 1 + word.chars().count() > WRAP {
-            out.push_str(&line);
-            out.push('\n');
-            line = String::from(rest);
-            empty = true;
-        }
-        if !empty {
-            line.push(' ');
-        }
-        line.push_str(word);
-        empty = false;
-    }
-    out.push_str(&line);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = super::style::wrap(&flat, WRAP, first, rest);
     out.push('\n');
     out
 }

@@ -11,7 +11,7 @@ use crate::plural;
 
 use super::fold;
 use super::model::Report;
-use super::style::{self, look, Style};
+use super::style::{self, look, options, wrap, Style};
 
 pub fn render(report: &Report, style: Style) -> String {
     let mut out = String::new();
@@ -225,20 +225,6 @@ fn write_findings(out: &mut String, findings: &[Finding], s: Style) -> std::fmt:
         }
     }
     Ok(())
-}
-
-/// Wrapping that keeps ids, URLs and hyphenated words whole.
-fn options<'a>(width: usize, first: &'a str, rest: &'a str) -> textwrap::Options<'a> {
-    textwrap::Options::new(width)
-        .initial_indent(first)
-        .subsequent_indent(rest)
-        .break_words(false)
-        .word_splitter(textwrap::WordSplitter::NoHyphenation)
-}
-
-/// `text` wrapped to `width` with these indents, as one string without a final newline.
-fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
-    textwrap::fill(text, options(width, first, rest))
 }
 
 /// The malformed-request kinds in a few lines: how strict each side is, then who refuses what.

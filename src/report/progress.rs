@@ -86,15 +86,8 @@ impl AboveTheBar {
     fn print(&self, text: &str) {
         let s = self.style;
         let at = format!("{:>6.1} s  ", self.bar.elapsed().as_secs_f64());
-        let wrapped = textwrap::fill(
-            text,
-            textwrap::Options::new(s.width)
-                .initial_indent(&at)
-                .subsequent_indent("           ")
-                .break_words(false)
-                .word_splitter(textwrap::WordSplitter::NoHyphenation),
-        );
-        self.bar.println(wrapped);
+        self.bar
+            .println(style::wrap(text, s.width, &at, "           "));
     }
 }
 

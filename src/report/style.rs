@@ -82,6 +82,21 @@ pub fn verdict_look(v: Verdict) -> anstyle::Style {
     }
 }
 
+/// Wrapping that keeps ids, URLs and hyphenated words whole (textwrap; escapes do not count
+/// towards the width, so colour never moves a line break).
+pub fn options<'a>(width: usize, first: &'a str, rest: &'a str) -> textwrap::Options<'a> {
+    textwrap::Options::new(width)
+        .initial_indent(first)
+        .subsequent_indent(rest)
+        .break_words(false)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation)
+}
+
+/// `text` wrapped to `width` with these indents, as one string without a final newline.
+pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
+    textwrap::fill(text, options(width, first, rest))
+}
+
 /// Colour for a stream under `--color auto`: anstream's rules (NO_COLOR, CLICOLOR,
 /// CLICOLOR_FORCE, TERM=dumb, a terminal or not).
 pub fn auto_color<S: anstream::stream::RawStream>(stream: &S) -> bool {
