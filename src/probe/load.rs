@@ -321,10 +321,36 @@ impl Gate for Open {
     }
 }
 
-/// Connections kept between steps, so a ramp's later steps reuse what earlier ones opened.
+/// Connections kept between steps, so a ramp's later steps reuse what earlier ones opened, and
+/// the last request's turn, so a step keeps its spacing from the one before it.
 #[derive(Default)]
 pub struct Pool {
     idle: Vec<Conn>,
+    last_turn: Option<Instant>,
+}
+
+impl Pool {
+    /// Count a request sent by someone else just now (the probes before a ramp): the first
+    /// paced request keeps its step's spacing from it, so a limiter does not see two requests
+    /// closer together than the rate asked for.
+    pub fn sent_now(&mut self) {
+        self.last_turn = Some(Instant::now());
+    }
+}
+
+/// Wait until `spacing` after the previous request's turn, and take this turn. The gate (the
+/// run's budget, shared with other senders) may hold a request back; the ones after it then keep
+/// the step's spacing from it instead of following it closer together, so what the server sees
+/// stays at the rate asked for.
+async fn keep_spacing(last_turn: &std::sync::Mutex<Option<Instant>>, spacing: Duration) {
+    let turn = {
+        let mut last = last_turn.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let turn = last.map_or(now, |t| (t + spacing).max(now));
+        *last = Some(turn);
+        turn
+    };
+    tokio::time::sleep_until(turn).await;
 }
 
 /// Why a paced step ended before its time.
@@ -341,7 +367,8 @@ pub enum StepEnd {
 
 /// Send at `rate` requests per second for `length`, at most `max_requests`, each request
 /// admitted by `gate` first. Ticks are evenly spaced; a tick that finds the whole pool busy is
-/// counted as skipped rather than queued, so the rate asked for is never exceeded in a burst.
+/// counted as skipped rather than queued, and no two requests leave less than `1/rate` apart
+/// (even when the gate held some back), so the rate asked for is never exceeded in a burst.
 pub async fn paced(
     target: &LoadTarget,
     pool: &mut Pool,
@@ -361,7 +388,10 @@ pub async fn paced(
         return (stats, StepEnd::Requests);
     }
     let stop_at = started + length;
-    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    let spacing = Duration::from_secs_f64(1.0 / rate);
+    let last_turn = std::sync::Mutex::new(pool.last_turn);
+    let last_turn = &last_turn;
+    let mut ticks = tokio::time::interval(spacing);
     // A late tick is not made up with a burst: the rate stays an upper bound.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut in_flight = FuturesUnordered::new();
@@ -395,6 +425,7 @@ pub async fn paced(
                                 if !gate.admit().await {
                                     return (conn, None, false);
                                 }
+                                keep_spacing(last_turn, spacing).await;
                                 let mut opened = false;
                                 let outcome = conn.request(target, &mut opened).await;
                                 (conn, Some(outcome), opened)
@@ -422,6 +453,7 @@ pub async fn paced(
             break;
         }
     }
+    pool.last_turn = *last_turn.lock().unwrap_or_else(|p| p.into_inner());
     // Sent over the time the step was sending, not waiting for its last answers.
     let elapsed = started.elapsed().min(length.max(Duration::from_millis(1)));
     stats.finish(if end == StepEnd::Done {
@@ -466,6 +498,23 @@ pub async fn flat_out(target: &LoadTarget, connections: usize, length: Duration)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request the gate held back 15 ms past its tick goes late; the next one, on time for
+    /// its own tick, keeps the step's spacing from it instead of following it 5 ms later.
+    #[tokio::test(start_paused = true)]
+    async fn turns_keep_the_spacing_after_a_request_held_back() {
+        let last_turn = std::sync::Mutex::new(None);
+        let spacing = Duration::from_millis(20);
+        let base = Instant::now();
+        let mut sent = Vec::new();
+        // Ready at: tick 1, tick 2 held 15 ms by the gate, tick 3, tick 4.
+        for ready in [0, 35, 40, 60] {
+            tokio::time::sleep_until(base + Duration::from_millis(ready)).await;
+            keep_spacing(&last_turn, spacing).await;
+            sent.push((Instant::now() - base).as_millis());
+        }
+        assert_eq!(sent, vec![0, 35, 55, 75]);
+    }
 
     #[test]
     fn percentiles_take_the_rank_at_or_above() {

@@ -139,6 +139,24 @@ impl RampStop {
     }
 }
 
+/// Whether the ramp tried its top step a second time. A limit at about the ramp's cap shows as a
+/// few refusals there, a number that jitter in the spacing decides (none in one try, a few in
+/// the next); a second try gives such a limit a second chance to show, and the report a second
+/// count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecondTry {
+    /// No step was borderline at the cap: no 503 at all, or a sustained share, or the ramp
+    /// stopped before its cap.
+    #[default]
+    NotNeeded,
+    /// The last entry of `steps` is the top step tried again, at the same rate and length.
+    Ran,
+    /// The top step was borderline but the caps (requests, time, the run's budget) left no
+    /// room for a full second try.
+    NoRoom,
+}
+
 /// What a ramp found on one side: the listener's steps, or the backend's slow direct check in
 /// the same windows (one entry per listener step).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -152,9 +170,19 @@ pub struct RateResult {
     pub onset_rps: Option<f64>,
     /// The highest achieved rate of a step with no 503 at all, below the onset.
     pub clean_rps: Option<f64>,
+    #[serde(default)]
+    pub second_try: SecondTry,
 }
 
 impl RateResult {
+    /// The top step and its second try, when the ramp ran one.
+    pub fn tries(&self) -> Option<(&StepStats, &StepStats)> {
+        match (self.second_try, self.steps.as_slice()) {
+            (SecondTry::Ran, [.., first, second]) => Some((first, second)),
+            _ => None,
+        }
+    }
+
     pub fn total(&self, status: u16) -> u32 {
         self.steps.iter().map(|s| s.count(status)).sum()
     }
@@ -202,6 +230,101 @@ fn target_of(engine: &Engine, side: &Side) -> LoadTarget {
     }
 }
 
+/// A ramp in progress: where it sends, the connections it keeps, what is left of its request
+/// cap, and the steps so far on each side.
+struct Ramp<'a> {
+    l_target: LoadTarget,
+    b_target: Option<LoadTarget>,
+    backend_rps: f64,
+    gate: Tickets<'a>,
+    l_pool: Pool,
+    b_pool: Pool,
+    left: u32,
+    l_steps: Vec<StepStats>,
+    b_steps: Vec<StepStats>,
+}
+
+impl Ramp<'_> {
+    /// One step: `rate` through the listener and the slow direct check of the backend, side by
+    /// side for `length`. Returns how the listener's step ended and whether its 503s reached
+    /// the `sustain` share.
+    async fn step(&mut self, rate: f64, length: Duration, sustain: f64) -> (load::StepEnd, bool) {
+        let b_share = if self.b_target.is_some() {
+            ((self.backend_rps * length.as_secs_f64()).ceil() as u32).min(self.left / 2)
+        } else {
+            0
+        };
+        let l_share = self.left - b_share;
+        let listener_step = load::paced(
+            &self.l_target,
+            &mut self.l_pool,
+            rate,
+            length,
+            l_share,
+            &self.gate,
+        );
+        let ((l, end), b) = match &self.b_target {
+            Some(t) => {
+                let backend_step = load::paced(
+                    t,
+                    &mut self.b_pool,
+                    self.backend_rps,
+                    length,
+                    b_share,
+                    &self.gate,
+                );
+                let (l, b) = futures_util::future::join(listener_step, backend_step).await;
+                (l, Some(b.0))
+            }
+            None => (listener_step.await, None),
+        };
+        self.left = self
+            .left
+            .saturating_sub(l.sent + b.as_ref().map_or(0, |b| b.sent));
+        let sustained = sustained(&l, sustain);
+        self.l_steps.push(l);
+        self.b_steps.extend(b);
+        (end, sustained)
+    }
+}
+
+/// Whether a step's 503s reach the `sustain` share of its answers: the ramp stops there.
+pub fn sustained(step: &StepStats, sustain: f64) -> bool {
+    let answers = step.answers();
+    answers > 0 && f64::from(step.count(503)) >= sustain * f64::from(answers)
+}
+
+/// Whether a ramp that ended as `stop` after `steps` is borderline at its top: it reached its cap
+/// with some 503s on the way, never the sustain share. Its top step is then tried once more.
+pub fn borderline(stop: RampStop, steps: &[StepStats]) -> bool {
+    stop == RampStop::CapReached && steps.iter().any(|s| s.count(503) > 0)
+}
+
+/// The highest achieved rate of a step that got answers and no 503 at all.
+pub fn clean_rps(steps: &[StepStats]) -> Option<f64> {
+    steps
+        .iter()
+        .filter(|s| s.count(503) == 0 && s.answers() > 0)
+        .map(|s| s.achieved_rps)
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))))
+}
+
+/// Why the ramp stops after the step it just ran, if it does.
+fn stop_after(ramp: &Ramp<'_>, end: load::StepEnd, sustained: bool) -> Option<RampStop> {
+    let last = ramp.l_steps.last()?;
+    if sustained {
+        Some(RampStop::Sustained503)
+    } else if end == load::StepEnd::Refused {
+        Some(RampStop::Budget)
+    } else if last.sent > 0 && last.error_count() * 2 > last.sent {
+        Some(RampStop::Errors)
+    } else if end == load::StepEnd::Requests {
+        Some(RampStop::MaxRequests)
+    } else {
+        None
+    }
+}
+
 pub async fn run(engine: &Engine, sides: &[Side], spec: &RateSpec) -> Vec<Observation> {
     let Some(listener) = sides.iter().find(|s| s.role() == Role::Listener) else {
         engine.note("rate: the ramp runs through the listener, and the scenario names none");
@@ -223,25 +346,43 @@ pub async fn run(engine: &Engine, sides: &[Side], spec: &RateSpec) -> Vec<Observ
     } else {
         0.0
     };
-    // The run's max-rate bounds listener and backend together: the ramp is not given more.
-    let cap = spec.max_rate.min(run_rate - backend_rps).max(0.1);
+    // The run's max-rate bounds listener and backend together: every request takes a ticket
+    // from the run's budget, which spaces them all at least 1/max-rate apart. The top step may
+    // ask for all of it: the budget then lets the backend's direct check take one turn in
+    // max-rate/backend-rps, and the listener sees requests at the run's max-rate between those
+    // turns. Stopping short of it instead (max-rate minus the backend's share) would leave a
+    // limit set at the run's max-rate, a round number both are often given, seen only through
+    // jitter in the spacing: a few refusals one run, none the next.
+    let cap = spec.max_rate.min(run_rate);
     if cap < spec.max_rate {
+        let shared = if backend_rps > 0.0 {
+            format!(", shared with the direct check of the backend at {backend_rps} rps")
+        } else {
+            String::new()
+        };
         engine.note(format!(
-            "rate: the ramp stops at {cap} rps, under the run's max-rate ({run_rate} rps, {backend_rps} rps of it for the direct check of the backend), below its own max-rate ({} rps); raise limits.max-rate to ramp higher",
+            "rate: the ramp stops at {cap} rps, the run's max-rate{shared}, below its own max-rate ({} rps); raise limits.max-rate to ramp higher",
             spec.max_rate
         ));
     }
     let rates = spec.rates(cap);
-    let l_target = target_of(engine, listener);
-    let b_target = backend.map(|b| target_of(engine, b));
-    let gate = Tickets(engine);
-    let mut l_pool = Pool::default();
-    let mut b_pool = Pool::default();
+    let mut ramp = Ramp {
+        l_target: target_of(engine, listener),
+        b_target: backend.map(|b| target_of(engine, b)),
+        backend_rps,
+        gate: Tickets(engine),
+        l_pool: Pool::default(),
+        b_pool: Pool::default(),
+        left: spec.max_requests,
+        l_steps: Vec::new(),
+        b_steps: Vec::new(),
+    };
+    // The probes before the ramp sent their last requests just now: the first step keeps its
+    // spacing from them, so a limiter does not count them against the ramp's first step.
+    ramp.l_pool.sent_now();
+    ramp.b_pool.sent_now();
     let started = tokio::time::Instant::now();
     let time_cap = spec.max_duration.min(engine.budget.remaining());
-    let mut left = spec.max_requests;
-    let mut l_steps: Vec<StepStats> = Vec::new();
-    let mut b_steps: Vec<StepStats> = Vec::new();
     let mut stop = RampStop::CapReached;
     let mut onset = None;
     for (i, &rate) in rates.iter().enumerate() {
@@ -250,58 +391,64 @@ pub async fn run(engine: &Engine, sides: &[Side], spec: &RateSpec) -> Vec<Observ
             stop = RampStop::MaxDuration;
             break;
         }
-        if left == 0 {
+        if ramp.left == 0 {
             stop = RampStop::MaxRequests;
             break;
         }
-        let b_share = if b_target.is_some() {
-            ((backend_rps * length.as_secs_f64()).ceil() as u32).min(left / 2)
-        } else {
-            0
-        };
-        let l_share = left - b_share;
-        let listener_step = load::paced(&l_target, &mut l_pool, rate, length, l_share, &gate);
-        let ((l, l_end), b) = match &b_target {
-            Some(t) => {
-                let backend_step = load::paced(t, &mut b_pool, backend_rps, length, b_share, &gate);
-                let (l, b) = futures_util::future::join(listener_step, backend_step).await;
-                (l, Some(b.0))
+        let (end, sustained) = ramp.step(rate, length, spec.sustain).await;
+        if let Some(s) = stop_after(&ramp, end, sustained) {
+            stop = s;
+            if sustained {
+                onset = ramp.l_steps.last().map(|s| s.achieved_rps);
             }
-            None => (listener_step.await, None),
-        };
-        left = left.saturating_sub(l.sent + b.as_ref().map_or(0, |b| b.sent));
-        let answers = l.answers();
-        let sustained = answers > 0 && f64::from(l.count(503)) >= spec.sustain * f64::from(answers);
-        let failing = l.sent > 0 && l.error_count() * 2 > l.sent;
-        let achieved = l.achieved_rps;
-        l_steps.push(l);
-        b_steps.extend(b);
-        if sustained {
-            stop = RampStop::Sustained503;
-            onset = Some(achieved);
-            break;
-        }
-        if l_end == load::StepEnd::Refused {
-            stop = RampStop::Budget;
-            break;
-        }
-        if failing {
-            stop = RampStop::Errors;
-            break;
-        }
-        if l_end == load::StepEnd::Requests {
-            stop = RampStop::MaxRequests;
             break;
         }
         if i + 1 == rates.len() {
             stop = RampStop::CapReached;
         }
     }
-    let clean = l_steps
-        .iter()
-        .filter(|s| s.count(503) == 0 && s.answers() > 0)
-        .map(|s| s.achieved_rps)
-        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+    // The top step was borderline: some 503s in the ramp, never the sustain share. Try it once
+    // more, at the same rate and length, when the caps leave room for all of it.
+    let mut second_try = SecondTry::NotNeeded;
+    if let (true, Some(&rate)) = (borderline(stop, &ramp.l_steps), rates.last()) {
+        let need = (rate * spec.step.as_secs_f64()).ceil() as u32
+            + (ramp.backend_rps * spec.step.as_secs_f64()).ceil() as u32;
+        let run_left = engine
+            .budget
+            .limits()
+            .max_requests
+            .saturating_sub(engine.budget.sent());
+        let time_left = time_cap.saturating_sub(started.elapsed());
+        if ramp.left >= need && run_left >= need && time_left >= spec.step {
+            second_try = SecondTry::Ran;
+            let (end, sustained) = ramp.step(rate, spec.step, spec.sustain).await;
+            if let Some(s) = stop_after(&ramp, end, sustained) {
+                stop = s;
+                if sustained {
+                    onset = ramp.l_steps.last().map(|s| s.achieved_rps);
+                }
+            }
+        } else {
+            second_try = SecondTry::NoRoom;
+            engine.note(format!(
+                "rate: the ramp got a few 503s, never the sustain share, and the caps left no room to try its top step ({rate} rps) again ({need} requests and {} s needed)",
+                spec.step.as_secs_f64()
+            ));
+        }
+    }
+    let Ramp {
+        l_target,
+        b_target,
+        l_steps,
+        b_steps,
+        ..
+    } = ramp;
+    // The second try is not a step of its own: a clean second try does not clean its rate.
+    let first_tries = match second_try {
+        SecondTry::Ran => &l_steps[..l_steps.len().saturating_sub(1)],
+        _ => &l_steps[..],
+    };
+    let clean = clean_rps(first_tries);
     let result = |steps: Vec<StepStats>, onset, clean| RateResult {
         steps,
         stop,
@@ -309,6 +456,7 @@ pub async fn run(engine: &Engine, sides: &[Side], spec: &RateSpec) -> Vec<Observ
         sustain: spec.sustain,
         onset_rps: onset,
         clean_rps: clean,
+        second_try,
     };
     let mut out = vec![engine.observation(
         Family::Rate,
