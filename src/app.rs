@@ -33,6 +33,7 @@ struct Output {
     file: Option<PathBuf>,
     color: ColorChoice,
     quiet: bool,
+    verbose: bool,
 }
 
 impl From<&OutputArgs> for Output {
@@ -51,6 +52,7 @@ impl From<&OutputArgs> for Output {
                 ColorArg::Never => ColorChoice::Never,
             },
             quiet: a.quiet,
+            verbose: a.verbose,
         }
     }
 }
@@ -74,8 +76,17 @@ impl Output {
         }
     }
 
+    /// Colour for what goes to stderr (causes told while the run goes on).
+    fn stderr_color(&self) -> bool {
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => report::style::auto_color(&std::io::stderr()),
+        }
+    }
+
     fn style(&self) -> report::Style {
-        report::style_for(self.color, self.file.is_some())
+        report::style_for(self.color, self.file.is_some(), self.verbose)
     }
 }
 
@@ -273,7 +284,12 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             let report = rt
                 .block_on(async {
                     let watcher = tokio::spawn(watch_ctrl_c(CtrlC::install(), interrupt.clone()));
-                    let report = crate::demo::run(progress.callback(), interrupt).await;
+                    let report = crate::demo::run(
+                        progress.callback(),
+                        progress.announcer(out.stderr_color()),
+                        interrupt,
+                    )
+                    .await;
                     watcher.abort();
                     report
                 })
@@ -311,7 +327,13 @@ fn execute(job: Job, out: &Output) -> Result<Report, AppError> {
     let interrupt = Interrupt::new();
     let report = rt.block_on(async {
         let watcher = tokio::spawn(watch_ctrl_c(CtrlC::install(), interrupt.clone()));
-        let report = run::execute_interruptible(job, progress.callback(), interrupt).await;
+        let report = run::execute_watched(
+            job,
+            progress.callback(),
+            interrupt,
+            progress.announcer(out.stderr_color()),
+        )
+        .await;
         watcher.abort();
         report
     });

@@ -33,6 +33,10 @@ pub struct OutputArgs {
     /// No progress on stderr.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    /// Every row of the human report and every piece of evidence, instead of folding what is
+    /// ruled out or inconclusive and summarising long lists.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,6 +3,9 @@
 use crate::lab::{
     nginx_binary, BackendConfig, LabBackend, LabError, Nginx, NginxServer, NginxSpec,
 };
+use std::sync::Arc;
+
+use crate::early::Announce;
 use crate::probe::{Interrupt, ProgressFn};
 use crate::report::Report;
 use crate::scenario_job::{self, JobError};
@@ -102,7 +105,12 @@ impl LabInfo {
 }
 
 /// Run the demo; Ctrl-C (through `interrupt`) stops the probes and still yields the report.
-pub async fn run(progress: ProgressFn, interrupt: Interrupt) -> Result<Report, DemoError> {
+/// `announce` hears of causes as they are confirmed (see [`crate::early`]).
+pub async fn run(
+    progress: ProgressFn,
+    announce: Option<Arc<dyn Announce>>,
+    interrupt: Interrupt,
+) -> Result<Report, DemoError> {
     let lab = start_lab().await?;
     let listener = lab
         .nginx
@@ -122,7 +130,7 @@ pub async fn run(progress: ProgressFn, interrupt: Interrupt) -> Result<Report, D
         job.expect.clear();
         job.notes.push(why.clone());
     }
-    let report = crate::run::execute_interruptible(job, progress, interrupt).await;
+    let report = crate::run::execute_watched(job, progress, interrupt, announce).await;
     drop(lab);
     Ok(report)
 }

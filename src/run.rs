@@ -3,8 +3,11 @@
 use std::collections::BTreeSet;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use crate::catalogue::Catalogue;
 use crate::classify::{self, Context, Finding, Verdict};
+use crate::early::{Announce, Watch};
 use crate::exit;
 use crate::probe::{self, Detail, Family, Interrupt, Plan, ProgressFn};
 use crate::report::{ExpectationResult, LimitExpectationResult, Report, Summary};
@@ -66,6 +69,22 @@ pub async fn execute(job: Job, progress: ProgressFn) -> Report {
 /// then covers what ran, is marked partial, and the exit code is never 0 (what did not run
 /// was not checked).
 pub async fn execute_interruptible(job: Job, progress: ProgressFn, interrupt: Interrupt) -> Report {
+    execute_watched(job, progress, interrupt, None).await
+}
+
+/// [`execute_interruptible`], telling `announce` of each cause as soon as it is confirmed
+/// (see [`crate::early`]); the report is the same with or without it.
+pub async fn execute_watched(
+    job: Job,
+    progress: ProgressFn,
+    interrupt: Interrupt,
+    announce: Option<Arc<dyn Announce>>,
+) -> Report {
+    let watch = announce.map(|a| Watch::start(&job, a));
+    let progress = match &watch {
+        Some(w) => w.progress(progress),
+        None => progress,
+    };
     let catalogue = Catalogue::builtin();
     let started = Instant::now();
     let started_unix_ms = SystemTime::now()
@@ -88,6 +107,9 @@ pub async fn execute_interruptible(job: Job, progress: ProgressFn, interrupt: In
     let mut findings = classify::classify(&output.observations, catalogue, &ctx);
     if let Some(codes) = &job.only_codes {
         findings.retain(|f| codes.contains(&f.code));
+    }
+    if let Some(w) = watch {
+        w.finish(&findings);
     }
     let expectations = check_expectations(&job.expect, &findings);
     let limit_role = if job.plan.listener.is_some() {
@@ -119,32 +141,8 @@ pub async fn execute_interruptible(job: Job, progress: ProgressFn, interrupt: In
 
     let mut summary = Summary::of(&findings, &expectations);
     summary.expectations_unmet += limit_expectations.iter().filter(|e| !e.met).count();
-    let (exit_code, exit_reason) = if !unreachable.is_empty() {
-        (
-            exit::UNREACHABLE,
-            "a target could not be reached at all".to_string(),
-        )
-    } else if summary.confirmed > 0 || summary.expectations_unmet > 0 || interrupted {
-        let mut parts = Vec::new();
-        if interrupted {
-            parts.push("interrupted (Ctrl-C or SIGTERM) before the probes finished".to_string());
-        }
-        if summary.confirmed > 0 {
-            parts.push(format!("{} fault(s) confirmed", summary.confirmed));
-        }
-        if summary.expectations_unmet > 0 {
-            parts.push(format!(
-                "{} expectation(s) unmet",
-                summary.expectations_unmet
-            ));
-        }
-        (exit::FINDING, parts.join(", "))
-    } else {
-        (
-            exit::OK,
-            "no fault confirmed, every expectation met".to_string(),
-        )
-    };
+    let (exit_code, exit_reason) =
+        exit_status(&findings, &summary, !unreachable.is_empty(), interrupted);
 
     let mut notes = job.notes;
     notes.extend(output.notes);
@@ -180,6 +178,51 @@ pub async fn execute_interruptible(job: Job, progress: ProgressFn, interrupt: In
         exit_code,
         exit_reason,
     }
+}
+
+/// The exit code and why, in words: the last line of the human report, so confirmed faults
+/// are named there, not only counted.
+pub fn exit_status(
+    findings: &[Finding],
+    summary: &Summary,
+    unreachable: bool,
+    interrupted: bool,
+) -> (i32, String) {
+    if unreachable {
+        return (
+            exit::UNREACHABLE,
+            "a target could not be reached at all".to_string(),
+        );
+    }
+    if summary.confirmed == 0 && summary.expectations_unmet == 0 && !interrupted {
+        return (
+            exit::OK,
+            "no fault confirmed, every expectation met".to_string(),
+        );
+    }
+    let mut parts = Vec::new();
+    if interrupted {
+        parts.push("interrupted (Ctrl-C or SIGTERM) before the probes finished".to_string());
+    }
+    if summary.confirmed > 0 {
+        let names: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.verdict == Verdict::Confirmed)
+            .map(|f| f.cause.as_str())
+            .collect();
+        parts.push(format!(
+            "{} confirmed ({})",
+            crate::plural::count(summary.confirmed, "fault"),
+            names.join(", ")
+        ));
+    }
+    if summary.expectations_unmet > 0 {
+        parts.push(format!(
+            "{} unmet",
+            crate::plural::count(summary.expectations_unmet, "expectation")
+        ));
+    }
+    (exit::FINDING, parts.join(", "))
 }
 
 fn check_expectations(expect: &[Expect], findings: &[Finding]) -> Vec<ExpectationResult> {

@@ -170,7 +170,7 @@ async fn unmet_limit_expectation_exits_1_and_says_why() {
     assert!(
         report["exit_reason"]
             .as_str()
-            .is_some_and(|r| r.contains("1 expectation(s) unmet")),
+            .is_some_and(|r| r.contains("1 expectation unmet")),
         "{}",
         report["exit_reason"]
     );

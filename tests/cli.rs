@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use support::report_json::{lbprobe, lbprobe_async};
+use support::debug_text::{assert_human_output_is_words, debug_text};
 
 use lbprobe::lab::{BackendConfig, LabBackend, Nginx, NginxServer, NginxSpec};
 use serde_json::Value;
@@ -21,6 +21,43 @@ const TIGHT: &[&str] = &[
     "--max-duration",
     "60",
 ];
+
+/// Every run of the binary in this file: whatever it writes for a person (stderr always, stdout
+/// unless JSON or JUnit was asked for) is checked for Rust Debug text.
+fn lbprobe(args: &[&str]) -> Output {
+    let out = support::report_json::lbprobe(args);
+    assert_human_output_is_words(args, &out);
+    out
+}
+
+/// [`lbprobe`], without blocking the runtime that serves a lab backend.
+async fn lbprobe_async(args: &[&str]) -> Output {
+    let out = support::report_json::lbprobe_async(args).await;
+    assert_human_output_is_words(args, &out);
+    out
+}
+
+#[test]
+fn debug_text_is_found_and_words_are_not() {
+    assert_eq!(
+        debug_text("connect failed: Unreachable(\"No route to host (os error 113)\")"),
+        ["Unreachable("]
+    );
+    assert_eq!(debug_text("ended: ConnectRefused"), ["ConnectRefused"]);
+    assert_eq!(debug_text("value Some(3)"), ["Some("]);
+    assert!(debug_text("the backend refused the connection (ECONNREFUSED)").is_empty());
+    // A JSON report's sentences are checked; the bytes it recorded are not.
+    let report = serde_json::json!({
+        "findings": [{"reason": "ended: TimedOut", "evidence": [{"text": "fine words"}]}],
+        "observations": [{"request": {"text": "GET / HTTP/1.1\\r\\nX-CamelCase: Some(1)"}}],
+    });
+    let mut sentences = support::debug_text::sentences(&report);
+    sentences.sort();
+    assert_eq!(sentences, ["ended: TimedOut", "fine words"]);
+    // Escaped bytes, quoted configuration and protocol messages are not Rust names.
+    assert!(debug_text(r"GET / HTTP/1.1\r\nHost: a\r\n\x00Accept").is_empty());
+    assert!(debug_text("raise Tomcat `maxHttpHeaderSize`; the ClientHello").is_empty());
+}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -332,6 +369,30 @@ fn scan_of_closed_port_exits_3_and_rules_nothing_out() {
                 .is_some_and(|r| r.contains("could not be reached")),
             "{cause}: {f:#}"
         );
+    }
+}
+
+/// What a person reads of a run that fails (a refused connection, an unreachable target) is
+/// words in every format for people: no `ConnectRefused`, no `Err(...)`.
+#[test]
+fn a_failing_runs_reports_for_people_are_words() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    for format in ["human", "markdown"] {
+        let mut args = vec![
+            "scan",
+            "--listener",
+            &url,
+            "--backend",
+            &url,
+            "--format",
+            format,
+        ];
+        args.extend_from_slice(TIGHT);
+        // `lbprobe` checks stdout and stderr for Rust Debug text.
+        let out = lbprobe(&args);
+        assert_exit(&out, lbprobe::exit::UNREACHABLE);
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("connection refused"), "{stdout}");
     }
 }
 

@@ -156,6 +156,52 @@ fn a_file_in_another_format_stops_with_a_clear_error() {
         "{msg}"
     );
     assert!(msg.contains("line 1"), "{msg}");
+    // The lines are the JSON export's (its broken lines aside), and the error says so.
+    assert!(
+        msg.ends_with("these lines parse as `json`: try --log-format json"),
+        "{msg}"
+    );
+}
+
+/// A log read with the wrong `--log-format` names the one its lines parse in; lines no known
+/// format reads get no guess.
+#[test]
+fn the_wrong_log_format_suggests_the_right_one() {
+    let cases = [
+        ("nginx-upstream.log", "combined", Some("upstream")),
+        ("nginx-upstream.log", "haproxy", Some("upstream")),
+        ("haproxy.log", "upstream", Some("haproxy")),
+        ("clb-export.jsonl", "haproxy", Some("json")),
+    ];
+    for (file, format, want) in cases {
+        let err = logs::analyze(&[Input::File(fixture(file))], &options(format, 1))
+            .expect_err("the wrong format stops the read");
+        let LogsError::NotThisFormat { parses_as, .. } = &err else {
+            panic!("{file} as {format}: {err}");
+        };
+        assert_eq!(*parses_as, want, "{file} as {format}: {err}");
+        let want = want.unwrap_or_default();
+        assert!(
+            err.to_string()
+                .ends_with(&format!("try --log-format {want}")),
+            "{err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.log");
+    std::fs::write(&path, "not a log line\nnor this one\n").unwrap();
+    let err = logs::analyze(&[Input::File(path)], &options("upstream", 1)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LogsError::NotThisFormat {
+                parses_as: None,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("try --log-format"), "{err}");
 }
 
 #[test]

@@ -448,7 +448,7 @@ expect:
     let human = lbprobe::report::render(
         &report,
         lbprobe::report::Format::Human,
-        lbprobe::report::Style { color: false },
+        lbprobe::report::Style::plain(),
     );
     assert!(
         human.contains("refused by the backend, passed on by the listener (1): method-unknown"),

@@ -20,7 +20,7 @@ use lbprobe::probe::{Family, Limits};
 use lbprobe::profile::Profile;
 use lbprobe::report::model::SCHEMA_VERSION;
 use lbprobe::report::{render, ExpectationResult, Format, Report, Style, Summary};
-use lbprobe::run::{check_limit_expectations, Expect, Expected};
+use lbprobe::run::{check_limit_expectations, exit_status, Expect, Expected};
 use lbprobe::target::{Role, Target};
 use lbprobe::transport::ConnEnd;
 
@@ -159,17 +159,7 @@ fn fixed_report() -> Report {
         .filter(|c| !covered.contains(c.id.as_str()))
         .map(|c| c.id.clone())
         .collect();
-    let (exit_code, exit_reason) = if summary.confirmed > 0 || summary.expectations_unmet > 0 {
-        (
-            exit::FINDING,
-            format!(
-                "{} fault(s) confirmed, {} expectation(s) unmet",
-                summary.confirmed, summary.expectations_unmet
-            ),
-        )
-    } else {
-        (exit::OK, "no fault confirmed, every expectation met".into())
-    };
+    let (exit_code, exit_reason) = exit_status(&findings, &summary, false, false);
     Report {
         schema_version: SCHEMA_VERSION,
         tool: "lbprobe (snapshot)".into(),
@@ -223,17 +213,150 @@ fn the_fixed_run_tells_its_story() {
 
 #[test]
 fn human_report() {
-    let text = render(&fixed_report(), Format::Human, Style { color: false });
+    let text = render(&fixed_report(), Format::Human, Style::plain());
     assert!(!text.contains('\x1b'), "color off means no escape codes");
     insta::assert_snapshot!("human", text);
 }
 
 #[test]
 fn human_report_in_color_only_adds_escapes() {
-    let plain = render(&fixed_report(), Format::Human, Style { color: false });
-    let color = render(&fixed_report(), Format::Human, Style { color: true });
-    assert!(color.contains("\x1b[1;31mconfirmed"));
+    let plain = render(&fixed_report(), Format::Human, Style::plain());
+    let color = render(
+        &fixed_report(),
+        Format::Human,
+        Style {
+            color: true,
+            ..Style::plain()
+        },
+    );
+    let alarm = lbprobe::report::style::look::ALARM.render().to_string();
+    assert!(color.contains(&format!("{alarm}confirmed")), "{color:?}");
+    // Colour never moves a line break: widths are counted without the escapes.
     assert_eq!(strip_ansi(&color), plain);
+}
+
+/// With `-v` every row is in the table, what is wrong still first, and nothing is folded.
+#[test]
+fn human_report_verbose() {
+    let text = render(
+        &fixed_report(),
+        Format::Human,
+        Style {
+            verbose: true,
+            ..Style::plain()
+        },
+    );
+    insta::assert_snapshot!("human_verbose", text);
+}
+
+/// The table leads with what is wrong: confirmed faults, then reproduced triggers, then (folded
+/// unless `-v`) the rest; the last line names the confirmed causes.
+#[test]
+fn human_report_leads_with_what_is_wrong() {
+    let report = fixed_report();
+    for verbose in [false, true] {
+        let text = render(
+            &report,
+            Format::Human,
+            Style {
+                verbose,
+                ..Style::plain()
+            },
+        );
+        let verdicts: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("CAUSE"))
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|w| Verdict::parse(w).is_some())
+            .collect();
+        let rank = |v: &str| {
+            ["confirmed", "reproduced", "inconclusive", "ruled_out"]
+                .iter()
+                .position(|x| *x == v)
+        };
+        assert!(
+            verdicts.windows(2).all(|w| rank(w[0]) <= rank(w[1])),
+            "{verdicts:?}\n{text}"
+        );
+        assert_eq!(verdicts[0], "confirmed", "{text}");
+        if verbose {
+            assert!(verdicts.contains(&"ruled_out"), "{text}");
+        } else {
+            assert!(!verdicts.contains(&"ruled_out"), "{text}");
+            let folded = text
+                .lines()
+                .find(|l| l.contains(" ruled_out: "))
+                .unwrap_or_else(|| panic!("no folded ruled_out line:\n{text}"));
+            let ruled_out = format!("{} ruled_out: ", report.summary.ruled_out);
+            assert!(folded.starts_with(&ruled_out), "{folded}");
+        }
+        let last = text.lines().last().unwrap_or_default();
+        assert!(
+            last.contains("400.backend-expects-https") && last.contains("400.header-too-large"),
+            "the last line names the confirmed causes: {last}"
+        );
+    }
+}
+
+/// Every line fits the width unless one word alone is longer; a narrower width wraps the WHY
+/// column under itself.
+#[test]
+fn human_report_is_wrapped_to_the_width() {
+    for width in [60, 100, 160] {
+        let text = render(
+            &fixed_report(),
+            Format::Human,
+            Style {
+                width,
+                ..Style::plain()
+            },
+        );
+        for line in text.lines() {
+            let longest_word = line
+                .split(' ')
+                .map(|w| w.chars().count())
+                .max()
+                .unwrap_or(0);
+            assert!(
+                line.chars().count() <= width || longest_word > 30,
+                "{width} columns: {line:?}"
+            );
+        }
+    }
+    let narrow = render(
+        &fixed_report(),
+        Format::Human,
+        Style {
+            width: 60,
+            ..Style::plain()
+        },
+    );
+    let row = narrow
+        .lines()
+        .position(|l| l.starts_with("400.header-too-large "))
+        .expect("row");
+    let lines: Vec<&str> = narrow.lines().collect();
+    assert!(
+        lines[row + 1].starts_with("    the listener refuses header lines"),
+        "too narrow for a WHY column, the reason goes under its row:\n{narrow}"
+    );
+    let wide = render(&fixed_report(), Format::Human, Style::plain());
+    let row = wide
+        .lines()
+        .find(|l| l.starts_with("400.header-too-large "))
+        .expect("row");
+    let column = row.find("the listener refuses").expect("why in its column");
+    let next = wide
+        .lines()
+        .skip_while(|l| !l.starts_with("400.header-too-large "))
+        .nth(1)
+        .expect("the reason's second line");
+    assert!(
+        next[..column].trim().is_empty() && !next[column..].starts_with(' '),
+        "the reason goes on under its column:\n{wide}"
+    );
 }
 
 fn strip_ansi(text: &str) -> String {
@@ -256,7 +379,7 @@ fn strip_ansi(text: &str) -> String {
 
 #[test]
 fn json_report() {
-    let text = render(&fixed_report(), Format::Json, Style { color: false });
+    let text = render(&fixed_report(), Format::Json, Style::plain());
     let value: serde_json::Value = serde_json::from_str(&text).expect("the JSON report parses");
     assert_eq!(value["schema_version"], SCHEMA_VERSION);
     insta::assert_snapshot!("json", text);
@@ -267,7 +390,7 @@ fn json_report_reads_back_whole_for_merge() {
     // `lbprobe merge` classifies a client run again from its JSON report: the observations
     // must come back exactly as they were recorded.
     let report = fixed_report();
-    let text = render(&report, Format::Json, Style { color: false });
+    let text = render(&report, Format::Json, Style::plain());
     let run: lbprobe::host::merge::ClientRun =
         serde_json::from_str(&text).expect("the JSON report reads back as a client run");
     assert_eq!(run.observations, report.observations);
@@ -303,7 +426,7 @@ fn keys(value: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) 
 #[test]
 fn docs_report_md_names_every_json_key() {
     let docs = include_str!("../docs/report.md");
-    let text = render(&fixed_report(), Format::Json, Style { color: false });
+    let text = render(&fixed_report(), Format::Json, Style::plain());
     let value: serde_json::Value = serde_json::from_str(&text).expect("the JSON report parses");
     let top: Vec<&String> = value.as_object().expect("an object").keys().collect();
     assert!(
@@ -325,7 +448,7 @@ fn docs_report_md_names_every_json_key() {
 
 #[test]
 fn junit_report() {
-    let text = render(&fixed_report(), Format::Junit, Style { color: false });
+    let text = render(&fixed_report(), Format::Junit, Style::plain());
     let suite = junit_xml::parse(&text);
     // A confirmed fault fails, with its evidence and fix.
     let header = suite.case("400.header-too-large");
@@ -387,7 +510,7 @@ fn junit_report_marks_an_unreachable_target_as_an_error() {
     report
         .notes
         .push("server said <x a=\"1\">&amp;\u{0}\u{1b}]]>".into());
-    let suite = junit_xml::parse(&render(&report, Format::Junit, Style { color: false }));
+    let suite = junit_xml::parse(&render(&report, Format::Junit, Style::plain()));
     let error = suite.case("backend http://127.0.0.1:9090/");
     assert_eq!(error.classname, "reachability");
     assert_eq!(error.outcome.as_deref(), Some("error"));
@@ -400,7 +523,7 @@ fn junit_report_marks_an_unreachable_target_as_an_error() {
 
 #[test]
 fn markdown_report() {
-    let text = render(&fixed_report(), Format::Markdown, Style { color: false });
+    let text = render(&fixed_report(), Format::Markdown, Style::plain());
     assert!(
         text.starts_with("## ❌ lbprobe · scenario `snapshot` · exit 1"),
         "{text}"

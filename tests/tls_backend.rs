@@ -18,6 +18,7 @@ use lbprobe::run::{self, Job};
 use lbprobe::target::{Role, Target};
 use lbprobe::transport::ConnEnd;
 
+use support::debug_text::assert_no_rust_debug;
 use support::findings::{assert_verdict, finding, summary};
 use support::report_json::{json, lbprobe_async, TIGHT};
 
@@ -101,56 +102,7 @@ async fn scan(listener: &str, backend: &str) -> Report {
 }
 
 fn human(report: &Report) -> String {
-    render(report, Format::Human, Style { color: false })
-}
-
-/// Names of Rust values that must never reach a person: connection endings, rustls and
-/// webpki errors, `Option`/`Result` wrappers.
-const RUST_NAMES: &[&str] = &[
-    "Some(",
-    "None)",
-    "Err(",
-    "Ok(",
-    "Other(",
-    "OtherError",
-    "ConnectRefused",
-    "ConnectTimeout",
-    "Unreachable(",
-    "TlsFailed",
-    "TlsAlert",
-    "SizeBound",
-    "CaUsedAsEndEntity",
-    "UnknownIssuer",
-    "InvalidCertificate",
-    "NotValidForName",
-    "AlertReceived",
-    "HandshakeFailure",
-    "CertificateRequired",
-    "PeerIncompatible",
-    "PeerMisbehaved",
-];
-
-/// Words of the reports with a capital after a small letter that are not Rust names.
-const CAMEL_CASE_WORDS: &[&str] = &["ClientHello", "ServerHello", "OpenSSL"];
-
-/// What a person reads must be words: no Rust value's rendering, no CamelCase identifier.
-fn assert_no_rust_debug(what: &str, text: &str) {
-    for name in RUST_NAMES {
-        assert!(
-            !text.contains(name),
-            "{what} shows the Rust name {name:?}:\n{text}"
-        );
-    }
-    for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
-        let camel = word
-            .as_bytes()
-            .windows(2)
-            .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
-        assert!(
-            !camel || CAMEL_CASE_WORDS.contains(&word),
-            "{what} shows the identifier {word:?}:\n{text}"
-        );
-    }
+    render(report, Format::Human, Style::plain())
 }
 
 /// The evidence line about the backend's certificate.

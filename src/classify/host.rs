@@ -29,12 +29,14 @@ fn fact(mut d: Draft, text: impl Into<String>) -> Draft {
 fn describe_socket(s: &ListenSocket) -> String {
     match s.backlog {
         Some(b) => format!(
-            "{} holds {} connection(s) waiting, backlog {b}",
-            s.addr, s.queue
+            "{} holds {} waiting, backlog {b}",
+            s.addr,
+            crate::plural::count(s.queue, "connection")
         ),
         None => format!(
-            "{} holds {} connection(s) waiting (backlog unknown)",
-            s.addr, s.queue
+            "{} holds {} waiting (backlog unknown)",
+            s.addr,
+            crate::plural::count(s.queue, "connection")
         ),
     }
 }
@@ -84,7 +86,8 @@ fn backlog_full(r: &HostReport) -> Option<Draft> {
         .filter(|n| *n > 0)
         .map(|n| {
             format!(
-                "since boot this host counted {n} accept-queue overflow(s): it has happened before"
+                "since boot this host counted {}: it has happened before",
+                crate::plural::count(n, "accept-queue overflow")
             )
         });
     let list = |v: &Option<Vec<ListenSocket>>| -> Option<String> {
@@ -101,7 +104,8 @@ fn backlog_full(r: &HostReport) -> Option<Draft> {
             format!("the accept queue of port {port} is full: new handshakes are dropped")
         } else {
             format!(
-                "the kernel dropped {counted} handshake(s) on a full listen queue while the checks ran"
+                "the kernel dropped {} on a full listen queue while the checks ran",
+                crate::plural::count(counted, "handshake")
             )
         };
         let mut d = Draft::new(ID, Verdict::Confirmed, reason);

@@ -118,8 +118,8 @@ fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
             };
             Draft::new(ID, verdict, reason).with(
                 format!(
-                    "straight to the backend, {} trial connection(s), gaps up to {}: it {}",
-                    result.trials.len(),
+                    "straight to the backend, {}, gaps up to {}: it {}",
+                    crate::plural::count(result.trials.len(), "trial connection"),
                     secs(result.cap_ms),
                     described(&result.timeout)
                 ),
@@ -149,19 +149,19 @@ fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
             .unwrap_or_default();
         let text = if r.bad_gateway > 0 {
             format!(
-                "reproduced: {} of {} POSTs through the listener spaced {} apart got 502{stopped}; \
+                "reproduced: {} of {} through the listener spaced {} apart got 502{stopped}; \
                  POSTs because proxies often retry a GET that failed on a reused connection \
                  silently",
                 r.bad_gateway,
-                r.sent,
+                crate::plural::count(r.sent, "POST"),
                 secs(r.spacing_ms)
             )
         } else {
             format!(
-                "none of {} POSTs through the listener spaced {} apart got 502{stopped}: the \
+                "none of {} through the listener spaced {} apart got 502{stopped}: the \
                  listener may not reuse backend connections (nginx needs `keepalive` in the \
                  upstream block), or it retried them",
-                r.sent,
+                crate::plural::count(r.sent, "POST"),
                 secs(r.spacing_ms)
             )
         };

@@ -212,18 +212,30 @@ fn threshold_text(l: &LimitSearch, noun: &str) -> String {
 }
 
 /// A search's threshold with how it was refused and how it was measured.
-fn search_text(l: &LimitSearch, noun: &str, status: &str) -> String {
+fn search_text(l: &LimitSearch, noun: &str) -> String {
     format!(
-        "{} (status {status}; {} requests, {})",
+        "{} ({}; {}, {})",
         threshold_text(l, noun),
-        l.requests,
+        refusal_text(l),
+        crate::plural::count(l.requests, "request"),
         if l.exact { "exact" } else { "bounds" }
     )
 }
 
+/// How the refusals came, for "(…; 19 requests)": `status 400`, or a close with no answer.
+fn refusal_text(l: &LimitSearch) -> String {
+    l.rejected_status.map_or_else(
+        || "closed without an answer".to_string(),
+        |s| format!("status {s}"),
+    )
+}
+
+/// What the refusals were, after "with" or "get": `400`, or no answer at all.
 fn status_text(l: &LimitSearch) -> String {
     l.rejected_status
-        .map_or("a close".to_string(), |s| s.to_string())
+        .map_or("no answer (the connection closed)".to_string(), |s| {
+            s.to_string()
+        })
 }
 
 /// `431 Request Header Fields Too Large`, from the answer at the threshold when there is one.
@@ -416,8 +428,14 @@ impl<'v, 'a> Judge<'v, 'a> {
         let backend = self.limit(m.family, Role::Backend, false);
         if let Some(why) = unmeasured(view, m.family, Role::Listener, l) {
             return Some(
-                Draft::new(id, Verdict::Inconclusive, format!("the listener {why}"))
-                    .with(format!("{}: {} requests", m.family, l.requests), &[lo]),
+                Draft::new(id, Verdict::Inconclusive, format!("the listener {why}")).with(
+                    format!(
+                        "{}: {}",
+                        m.family,
+                        crate::plural::count(l.requests, "request")
+                    ),
+                    &[lo],
+                ),
             );
         }
         let Some(r) = self.refusal(m, false) else {
@@ -432,17 +450,16 @@ impl<'v, 'a> Judge<'v, 'a> {
                 )
                 .with(
                     format!(
-                        "{}: {} ({} requests)",
+                        "{}: {} ({})",
                         m.family,
                         threshold_text(l, m.noun),
-                        l.requests
+                        crate::plural::count(l.requests, "request")
                     ),
                     &[lo],
                 ),
             );
         };
         let accepted = l.largest_accepted.unwrap_or(0);
-        let status = status_text(l);
         let got = answer_text(r.status, r.at);
         let at: Vec<&Observation> = r.at.into_iter().collect();
         let relayed_same = backend.is_some_and(|(_, b)| {
@@ -481,11 +498,7 @@ impl<'v, 'a> Judge<'v, 'a> {
             }
         };
         d = d.with(
-            format!(
-                "listener ({}): {}",
-                m.family,
-                search_text(l, m.noun, &status)
-            ),
+            format!("listener ({}): {}", m.family, search_text(l, m.noun)),
             &[lo],
         );
         if r.status.is_some() {
@@ -603,12 +616,11 @@ impl<'v, 'a> Judge<'v, 'a> {
         let Some((ho, h)) = self.limit(m.family, Role::Listener, true) else {
             return Some(d);
         };
-        let status = status_text(h);
         d = d.with(
             format!(
                 "listener over HTTP/2 ({}): {}",
                 m.family,
-                search_text(h, m.noun, &status)
+                search_text(h, m.noun)
             ),
             &[ho],
         );
@@ -654,8 +666,9 @@ impl<'v, 'a> Judge<'v, 'a> {
             if d.verdict > Verdict::Confirmed && own && same_code {
                 d.verdict = Verdict::Confirmed;
                 d.reason = format!(
-                    "over HTTP/2 the listener refuses {} above {h2_accepted} bytes with {status}, below the {} bytes {}",
+                    "over HTTP/2 the listener refuses {} above {h2_accepted} bytes with {}, below the {} bytes {}",
                     m.noun,
+                    status_text(h),
                     doc.value,
                     doc.who
                 );
@@ -674,8 +687,14 @@ impl<'v, 'a> Judge<'v, 'a> {
         };
         if let Some(why) = unmeasured(view, m.family, Role::Backend, b) {
             return Some(
-                Draft::new(ID, Verdict::Inconclusive, format!("the backend {why}"))
-                    .with(format!("{}: {} requests", m.family, b.requests), &[bo]),
+                Draft::new(ID, Verdict::Inconclusive, format!("the backend {why}")).with(
+                    format!(
+                        "{}: {}",
+                        m.family,
+                        crate::plural::count(b.requests, "request")
+                    ),
+                    &[bo],
+                ),
             );
         }
         let Some(rejected) = b.smallest_rejected else {
@@ -708,9 +727,10 @@ impl<'v, 'a> Judge<'v, 'a> {
                 )
                 .with(
                     format!(
-                        "backend directly: {} (status {status}; {} requests)",
+                        "backend directly: {} ({}; {})",
                         threshold_text(b, m.noun),
-                        b.requests
+                        refusal_text(b),
+                        crate::plural::count(b.requests, "request")
                     ),
                     &[bo],
                 ),
@@ -742,9 +762,10 @@ impl<'v, 'a> Judge<'v, 'a> {
         };
         d = d.with(
             format!(
-                "backend directly: {} (status {status}; {} requests)",
+                "backend directly: {} ({}; {})",
                 threshold_text(b, m.noun),
-                b.requests
+                refusal_text(b),
+                crate::plural::count(b.requests, "request")
             ),
             &[bo],
         );
@@ -776,7 +797,7 @@ impl<'v, 'a> Judge<'v, 'a> {
             format!(
                 "listener ({}): {}",
                 m.family,
-                search_text(l, m.noun, &status_text(l))
+                search_text(l, m.noun)
             ),
             &[lo],
         )

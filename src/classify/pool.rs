@@ -44,22 +44,22 @@ pub(crate) struct Member<'a> {
 }
 
 impl Member<'_> {
-    /// `member 2 of 3 (127.0.0.1:9002) directly: 3 of 3 answer(s) failed: 502 Bad Gateway`.
+    /// `member 2 of 3 (127.0.0.1:9002) directly: 3 of 3 answers failed: 502 Bad Gateway`.
     pub(crate) fn describe(&self, i: usize, size: usize) -> String {
         if self.failures.is_empty() {
             format!(
-                "member {} of {size} ({}) directly: {} valid GET(s), every answer usable",
+                "member {} of {size} ({}) directly: {}, every answer usable",
                 i + 1,
                 self.address,
-                self.asked
+                crate::plural::count(self.asked, "valid GET")
             )
         } else {
             format!(
-                "member {} of {size} ({}) directly: {} of {} answer(s) failed: {}",
+                "member {} of {size} ({}) directly: {} of {} failed: {}",
                 i + 1,
                 self.address,
                 self.failures.len(),
-                self.asked,
+                crate::plural::count(self.asked, "answer"),
                 self.failures[0]
             )
         }
@@ -150,15 +150,19 @@ fn drafts(view: &View<'_>, _ctx: &Context<'_>) -> Vec<Draft> {
     } else if bad_gateway == 0 {
         (
             Verdict::RuledOut,
-            format!("the listener answered none of {asked} requests with 502"),
+            format!(
+                "the listener answered none of {} with 502",
+                crate::plural::count(asked, "request")
+            ),
         )
     } else if failing.is_empty() {
         (
             Verdict::Inconclusive,
             format!(
-                "the listener answered 502 to {bad_gateway} of {asked} requests, but every one of \
+                "the listener answered 502 to {bad_gateway} of {}, but every one of \
                  the {size} members answered well directly: the failure is between the listener \
-                 and the members (see 502.keepalive-race) or is not in this pool"
+                 and the members (see 502.keepalive-race) or is not in this pool",
+                crate::plural::count(asked, "request")
             ),
         )
     } else if failing.len() == members.len() {

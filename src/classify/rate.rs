@@ -135,8 +135,8 @@ fn rate_limited(view: &View<'_>) -> Option<Draft> {
     });
     let direct_text = match &direct {
         Some((_, b, counts)) => format!(
-            "{} requests straight to the backend in the same window got {}",
-            b.sent(),
+            "{} straight to the backend in the same window got {}",
+            crate::plural::count(b.sent(), "request"),
             tally(counts)
         ),
         None => "no backend named: its own answers could not be checked".into(),
@@ -240,9 +240,9 @@ fn rate_limited(view: &View<'_>) -> Option<Draft> {
                 .last()
                 .map(|s| {
                     format!(
-                        "{} of {} answers in that step{again} were 503",
+                        "{} of {} in that step{again} were 503",
                         s.count(503),
-                        s.answers()
+                        crate::plural::count(s.answers(), "answer")
                     )
                 })
                 .unwrap_or_default();
@@ -310,9 +310,9 @@ fn pattern(l: &RateResult) -> Result<Pattern<'_>, String> {
         return Ok(Pattern::Sustained);
     }
     let few = format!(
-        "{} of {} answers were 503, never {:.0}% of a step's",
+        "{} of {} were 503, never {:.0}% of a step's",
         l.total(503),
-        l.answers(),
+        crate::plural::count(l.answers(), "answer"),
         l.sustain * 100.0
     );
     if l.stop != RampStop::CapReached {
@@ -421,8 +421,8 @@ fn unavailable(view: &View<'_>, ctx: &Context<'_>, code: u16, id: &str) -> Optio
                 id,
                 Verdict::RuledOut,
                 format!(
-                    "the listener passed {passed} of {} requests on to a backend that answered: it has a backend it sends to, and its {code}s come from some requests only{pool_note}",
-                    through.requests()
+                    "the listener passed {passed} of {} on to a backend that answered: it has a backend it sends to, and its {code}s come from some requests only{pool_note}",
+                    crate::plural::count(through.requests(), "request")
                 ),
             )
             .with(format!("through the listener: {}", through.tally()), &lrefs)
@@ -817,9 +817,9 @@ impl<'a> Through<'a> {
                 _ => format!("after {lo} to {hi}"),
             };
             parts.push(format!(
-                "{} of {} requests through the listener got {}, {when}{}",
+                "{} of {} through the listener got {}, {when}{}",
                 hits.len(),
-                self.timed.len(),
+                crate::plural::count(self.timed.len(), "request"),
                 describe(Some(ex)),
                 ex.response.as_ref().map(body_of).unwrap_or_default()
             ));

@@ -192,12 +192,12 @@ fn spread(p: &Percentiles) -> String {
         String::new()
     };
     format!(
-        "median {}, p95 {}, p99 {}, max {} over {} requests{bound}",
+        "median {}, p95 {}, p99 {}, max {} over {}{bound}",
         fmt_ms(p.median),
         fmt_ms(p.p95),
         fmt_ms(p.p99),
         fmt_ms(p.max),
-        p.samples
+        crate::plural::count(p.samples, "request")
     )
 }
 
@@ -380,15 +380,16 @@ fn slowness(times: &Percentiles, firsts: &[(f64, bool)], t: Option<f64>) -> Opti
     let over = t.map_or(0, |t| firsts.iter().filter(|(v, _)| *v > t).count());
     if let Some(t) = t.filter(|_| over > 0) {
         return Some(format!(
-            "{over} of {} requests took longer than the listener's {} read timeout",
-            firsts.len(),
+            "{over} of {} took longer than the listener's {} read timeout",
+            crate::plural::count(firsts.len(), "request"),
             fmt_ms(t)
         ));
     }
     if times.censored > 0 {
         return Some(format!(
-            "{} of {} requests got no answer at all",
-            times.censored, times.samples
+            "{} of {} got no answer at all",
+            times.censored,
+            crate::plural::count(times.samples, "request")
         ));
     }
     (times.p99 > times.median * TAIL_RATIO + TAIL_SLACK_MS).then(|| {
@@ -602,8 +603,8 @@ fn backend_unreachable(b: &Probed<'_>, l: &Probed<'_>, view: &View<'_>) -> Optio
             )
             .with(
                 format!(
-                    "{} requests through the listener got 502",
-                    listener_502.len()
+                    "{} through the listener got 502",
+                    crate::plural::count(listener_502.len(), "request")
                 ),
                 &listener_502,
             )
@@ -691,12 +692,12 @@ fn path_text(p: &PathQuality, rttvar_max: Option<f64>) -> String {
         .map(|v| format!(", kernel rtt variance up to {}", fmt_ms(v)))
         .unwrap_or_default();
     format!(
-        "our {} connections to the listener: smoothed rtt mean {}, max {}, spread {} between connections{var}; {} retransmitted segments",
-        p.connections,
+        "our {} to the listener: smoothed rtt mean {}, max {}, spread {} between connections{var}; {}",
+        crate::plural::count(p.connections, "connection"),
         fmt_ms(p.rtt_mean_ms),
         fmt_ms(p.rtt_max_ms),
         fmt_ms(p.rtt_stddev_ms),
-        p.retransmits
+        crate::plural::count(p.retransmits, "retransmitted segment")
     )
 }
 
@@ -746,8 +747,9 @@ fn network_rtt_loss(l: &Probed<'_>) -> Vec<Draft> {
                     id,
                     Verdict::Inconclusive,
                     format!(
-                        "{} retransmission(s) over {} connections: too few to call the path lossy (a busy host retransmits now and then); rerun with more latency requests",
-                        p.retransmits, p.connections
+                        "{} over {}: too few to call the path lossy (a busy host retransmits now and then); rerun with more latency requests",
+                        crate::plural::count(p.retransmits, "retransmission"),
+                        crate::plural::count(p.connections, "connection")
                     ),
                 )
             } else {

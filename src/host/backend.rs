@@ -201,12 +201,20 @@ pub async fn run_on(
         .cloned()
         .collect();
     let summary = Summary::of(&all, &[]);
-    let confirmed = all
+    let confirmed: Vec<&str> = all
         .iter()
         .filter(|f| f.verdict == Verdict::Confirmed)
-        .count();
-    let (exit_code, exit_reason) = if confirmed > 0 {
-        (exit::FINDING, format!("{confirmed} fault(s) confirmed"))
+        .map(|f| f.cause.as_str())
+        .collect();
+    let (exit_code, exit_reason) = if !confirmed.is_empty() {
+        (
+            exit::FINDING,
+            format!(
+                "{} confirmed ({})",
+                crate::plural::count(confirmed.len(), "fault"),
+                confirmed.join(", ")
+            ),
+        )
     } else if let Some(c) = checks.as_ref().filter(|c| c.exit_code != exit::OK) {
         (c.exit_code, c.exit_reason.clone())
     } else {

@@ -44,6 +44,32 @@ pub const FORMAT_NAMES: &[(&str, &str)] = &[
     ("haproxy", "HAProxy's default HTTP log (option httplog)"),
 ];
 
+/// The named format, other than `tried`, in which most of `lines` parse (a log has its broken
+/// lines too): what to suggest when a log is read with the wrong `--log-format`. On a tie the
+/// more specific format wins (an `upstream` line is a `combined` line with more fields).
+pub fn parses_as(lines: &[Vec<u8>], tried: &LogFormat) -> Option<&'static str> {
+    let mut best: Option<(&'static str, usize)> = None;
+    for name in ["upstream", "combined", "lab", "haproxy", "json"] {
+        let Ok(format) = LogFormat::parse(name) else {
+            continue;
+        };
+        if format.name() == tried.name() {
+            continue;
+        }
+        let parsed = lines
+            .iter()
+            .filter(|l| {
+                let l = l.strip_suffix(b"\r").unwrap_or(l);
+                format.parse_line(l, false).is_ok()
+            })
+            .count();
+        if parsed * 2 > lines.len() && best.is_none_or(|(_, n)| parsed > n) {
+            best = Some((name, parsed));
+        }
+    }
+    best.map(|(name, _)| name)
+}
+
 /// A log format, compiled.
 #[derive(Debug, Clone)]
 pub enum LogFormat {
@@ -159,13 +185,15 @@ pub enum LogsError {
         input: String,
         source: std::io::Error,
     },
-    #[error("{input} does not look like the {format} format: {bad} of its first {sampled} lines do not parse; first: line {line}: {reason} (column {column}): {text:?}", line = first.line, reason = first.reason, column = first.column, text = first.text)]
+    #[error("{input} does not look like the {format} format: {bad} of its first {lines} {verb} not parse; first: line {line}: {reason} (column {column}): {text:?}{hint}", lines = crate::plural::count(*sampled, "line"), verb = if *bad == 1 { "does" } else { "do" }, line = first.line, reason = first.reason, column = first.column, text = first.text, hint = parses_as.map(|name| format!("; these lines parse as `{name}`: try --log-format {name}")).unwrap_or_default())]
     NotThisFormat {
         input: String,
         format: String,
         bad: u64,
         sampled: u64,
         first: Box<BadLine>,
+        /// The named format the lines that did not parse do parse in, when one does.
+        parses_as: Option<&'static str>,
     },
     #[error("--error-log reads nginx's error.log; {format} lines are not nginx's (HAProxy says why in its termination state)")]
     ErrorLogNotNginx { format: String },

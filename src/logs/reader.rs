@@ -121,7 +121,13 @@ struct Sample {
     seen: u64,
     bad: u64,
     first: Option<BadLine>,
+    /// The first few lines that did not parse, whole, to find the format they are in.
+    unparsed: Vec<Vec<u8>>,
 }
+
+/// How many unparsed lines are kept to guess the right format from, and up to how long.
+const GUESS_LINES: usize = 5;
+const GUESS_LINE_BYTES: usize = 64 << 10;
 
 impl Sample {
     fn new() -> Sample {
@@ -129,6 +135,7 @@ impl Sample {
             seen: 0,
             bad: 0,
             first: None,
+            unparsed: Vec::new(),
         }
     }
 
@@ -146,6 +153,7 @@ impl Sample {
                     reason: String::new(),
                     text: String::new(),
                 })),
+                parses_as: super::parses_as(&self.unparsed, &opts.format),
             });
         }
         Ok(())
@@ -199,6 +207,11 @@ fn summarise_blocks(
                 check.bad += 1;
                 if check.first.is_none() {
                     check.first = acc.bad_samples.last().cloned();
+                }
+                if let Some(line) = line.filter(|l| l.len() <= GUESS_LINE_BYTES) {
+                    if check.unparsed.len() < GUESS_LINES {
+                        check.unparsed.push(line.to_vec());
+                    }
                 }
             }
             if check.seen == SAMPLE_LINES {

@@ -54,9 +54,22 @@ pub struct RunOutput {
 /// Progress events for the caller's progress display; the engine never prints.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    Planned { families: Vec<Family> },
-    FamilyDone { family: Family },
-    Request { sent: u32 },
+    Planned {
+        families: Vec<Family>,
+    },
+    /// What a stage of the run observed, masked as the report will hold it: the sniffs and
+    /// baselines before any family, then each family's observations as it finishes (just before
+    /// its `FamilyDone`). Ids are provisional until the run ends. For callers that want answers
+    /// before the run is over; the engine itself never looks at what they make of them.
+    Observed {
+        observations: Vec<Observation>,
+    },
+    FamilyDone {
+        family: Family,
+    },
+    Request {
+        sent: u32,
+    },
 }
 
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
@@ -133,6 +146,18 @@ pub struct Engine {
 pub const ERROR_BUDGET: u32 = 3;
 
 impl Engine {
+    /// A copy of `observations` with every secret header value masked, for eyes outside the
+    /// engine before the run's own masking pass at its end.
+    fn masked(&self, observations: &[Observation]) -> Vec<Observation> {
+        let mut copy = observations.to_vec();
+        for o in copy.iter_mut() {
+            if let Some(ex) = o.exchange.as_mut() {
+                self.mask.exchange(ex);
+            }
+        }
+        copy
+    }
+
     pub fn note(&self, text: impl Into<String>) {
         self.notes
             .lock()
@@ -492,6 +517,9 @@ pub async fn run_interruptible(
         observations.extend(h2::detect(&engine, &mut sides).await);
     }
     let sides = sides;
+    progress(Progress::Observed {
+        observations: engine.masked(&observations),
+    });
     if want_protocol {
         progress(Progress::FamilyDone {
             family: Family::Protocol,
@@ -566,6 +594,9 @@ pub async fn run_interruptible(
                 ProbeSpec::Pool(spec) => pool::run(engine, sides, &plan.pool, spec).await,
             };
             if spec.family() != Family::Protocol {
+                progress(Progress::Observed {
+                    observations: engine.masked(&obs),
+                });
                 progress(Progress::FamilyDone {
                     family: spec.family(),
                 });

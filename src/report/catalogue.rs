@@ -11,26 +11,21 @@ use crate::classify::{Kind, Side};
 /// Terminal width the detail view wraps prose to; tables are never wrapped.
 const WRAP: usize = 92;
 
-const BOLD: &str = "\x1b[1m";
-const DIM: &str = "\x1b[2m";
-const YELLOW: &str = "\x1b[33m";
-const CYAN: &str = "\x1b[36m";
-const MAGENTA: &str = "\x1b[35m";
-const RESET: &str = "\x1b[0m";
+use super::style::look::{BOLD, CYAN, DIM, MAGENTA, WARN as YELLOW};
 
-/// ANSI styling that collapses to plain text when color is off, so callers never branch.
+/// Styling that collapses to plain text when color is off, so callers never branch.
 #[derive(Clone, Copy)]
 struct Paint {
     color: bool,
 }
 
 impl Paint {
-    fn with(self, style: &str, text: &str) -> String {
-        if self.color {
-            format!("{style}{text}{RESET}")
-        } else {
-            text.to_string()
+    fn with(self, look: anstyle::Style, text: &str) -> String {
+        super::Style {
+            color: self.color,
+            ..super::Style::plain()
         }
+        .paint(look, text)
     }
 
     fn kind(self, kind: Kind, text: &str) -> String {
@@ -201,25 +196,11 @@ fn bullets(items: &[String]) -> String {
         .collect()
 }
 
-/// Greedy word wrap to [`WRAP`] columns; a word longer than the line stays whole.
+/// Word wrap to [`WRAP`] columns, the catalogue's line breaks folded into spaces; a word
+/// longer than the line stays whole.
 fn wrap(text: &str, first: &str, rest: &str) -> String {
-    let mut out = String::new();
-    let mut line = String::from(first);
-    let mut empty = true;
-    for word in text.split_whitespace() {
-        if !empty && line.chars().count() + 1 + word.chars().count() > WRAP {
-            out.push_str(&line);
-            out.push('\n');
-            line = String::from(rest);
-            empty = true;
-        }
-        if !empty {
-            line.push(' ');
-        }
-        line.push_str(word);
-        empty = false;
-    }
-    out.push_str(&line);
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = super::style::wrap(&flat, WRAP, first, rest);
     out.push('\n');
     out
 }
@@ -408,10 +389,11 @@ mod tests {
         let plain = causes_human(Catalogue::builtin(), false);
         assert!(!plain.contains('\x1b'));
         let colored = causes_human(Catalogue::builtin(), true);
-        assert!(colored.contains(BOLD) && colored.contains(YELLOW) && colored.contains(CYAN));
+        let has = |text: &str, look: anstyle::Style| text.contains(&look.render().to_string());
+        assert!(has(&colored, BOLD) && has(&colored, YELLOW) && has(&colored, CYAN));
         let one = cause("400.header-too-large");
         assert!(!cause_human(one, false).contains('\x1b'));
-        assert!(cause_human(one, true).contains(CYAN));
+        assert!(has(&cause_human(one, true), CYAN));
     }
 
     #[test]

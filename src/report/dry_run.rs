@@ -19,9 +19,9 @@ fn write(out: &mut String, p: &DryRun, s: Style) -> std::fmt::Result {
     }
     writeln!(
         out,
-        "  profile {} · caps: {} requests, {} per second, {:.0} s in all, {:.0} s per request",
+        "  profile {} · caps: {}, {} per second, {:.0} s in all, {:.0} s per request",
         p.profile.label(),
-        p.limits.max_requests,
+        crate::plural::count(p.limits.max_requests, "request"),
         p.limits.max_rate,
         p.limits.max_duration.as_secs_f64(),
         p.limits.request_timeout.as_secs_f64()

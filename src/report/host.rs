@@ -8,7 +8,8 @@ use crate::host::backend::BackendReport;
 use crate::host::merge::{AnsweredBy, MergeReport};
 use crate::host::ListenSocket;
 
-use super::style::Style;
+use super::style::{look, Style};
+use crate::plural;
 
 pub fn render(r: &BackendReport, style: Style) -> String {
     let mut out = String::new();
@@ -84,7 +85,7 @@ fn write_report(out: &mut String, r: &BackendReport, s: Style) -> std::fmt::Resu
             for (name, value) in &after.values {
                 let d = h.deltas.get(name).copied().unwrap_or(0);
                 let delta = if d > 0 {
-                    s.paint("1;31", &format!("+{d}"))
+                    s.paint(look::ALARM, &format!("+{d}"))
                 } else {
                     "+0".to_string()
                 };
@@ -133,7 +134,12 @@ fn write_report(out: &mut String, r: &BackendReport, s: Style) -> std::fmt::Resu
         writeln!(out)?;
         writeln!(out, "{}", s.bold("Firewall"))?;
         for set in sets {
-            writeln!(out, "  {}: {} rule(s) read", set.tool, set.rules.len())?;
+            writeln!(
+                out,
+                "  {}: {} read",
+                set.tool,
+                plural::count(set.rules.len(), "rule")
+            )?;
         }
     }
     if !h.facts.unsupported.is_empty() {
@@ -166,18 +172,26 @@ fn write_report(out: &mut String, r: &BackendReport, s: Style) -> std::fmt::Resu
         let mss: Vec<String> = c.syn_mss.iter().map(|(m, n)| format!("{m} ×{n}")).collect();
         writeln!(
             out,
-            "  {} connection(s), {} segment(s); SYN MSS {}; resets from the service {}, to it {}; retransmissions {}",
-            c.connections,
-            c.segments,
-            if mss.is_empty() { "none".to_string() } else { mss.join(", ") },
+            "  {}, {}; SYN MSS {}; resets from the service {}, to it {}; retransmissions {}",
+            plural::count(c.connections, "connection"),
+            plural::count(c.segments, "segment"),
+            if mss.is_empty() {
+                "none".to_string()
+            } else {
+                mss.join(", ")
+            },
             c.resets_from_service,
             c.resets_to_service,
             c.retransmissions
         )?;
         writeln!(
             out,
-            "  {} marked request(s) reached the service",
-            c.markers.len()
+            "  {} the service",
+            plural::count_as(
+                c.markers.len(),
+                "marked request reached",
+                "marked requests reached"
+            )
         )?;
         for m in &c.markers {
             writeln!(out, "    {}  from {}  {} bytes", m.marker, m.from, m.bytes)?;
@@ -258,7 +272,7 @@ fn write_merge(out: &mut String, m: &MergeReport, s: Style) -> std::fmt::Result 
                 "backend: forwarded, {} bytes arrived",
                 p.backend_bytes.unwrap_or(0)
             ),
-            AnsweredBy::Listener => s.paint("33", "listener: never reached the backend"),
+            AnsweredBy::Listener => s.paint(look::WARN, "listener: never reached the backend"),
             AnsweredBy::Unknown => s.dim("unknown (no marker)"),
         };
         let status = p.status.map_or("-".to_string(), |c| c.to_string());
@@ -273,16 +287,16 @@ fn write_merge(out: &mut String, m: &MergeReport, s: Style) -> std::fmt::Result 
         if m.changes.is_empty() {
             writeln!(
                 out,
-                "re-classified with the capture: no verdict changed ({} findings)",
-                m.findings.len()
+                "re-classified with the capture: no verdict changed ({})",
+                plural::count(m.findings.len(), "finding")
             )?;
         } else {
             writeln!(
                 out,
                 "{}",
                 s.bold(&format!(
-                    "re-classified with the capture: {} finding(s) changed",
-                    m.changes.len()
+                    "re-classified with the capture: {} changed",
+                    plural::count(m.changes.len(), "finding")
                 ))
             )?;
             for c in &m.changes {

@@ -7,8 +7,11 @@ use crate::classify::malformed_table::{MalformedTable, Strictness};
 use crate::classify::{Finding, Verdict};
 use crate::target::Role;
 
+use crate::plural;
+
+use super::fold;
 use super::model::Report;
-use super::style::Style;
+use super::style::{self, look, options, wrap, Style};
 
 pub fn render(report: &Report, style: Style) -> String {
     let mut out = String::new();
@@ -17,60 +20,34 @@ pub fn render(report: &Report, style: Style) -> String {
 }
 
 fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
-    writeln!(
-        out,
-        "{} · scenario {} · profile {} · {} requests in {:.1} s{}",
+    let header = format!(
+        "{} · scenario {} · profile {} · {} in {:.1} s{}",
         s.bold("lbprobe"),
         r.scenario,
         r.profile.label(),
-        r.requests_sent,
+        plural::count(r.requests_sent, "request"),
         r.duration_ms / 1000.0,
         if r.partial { " · PARTIAL" } else { "" }
-    )?;
+    );
+    writeln!(out, "{}", wrap(&header, s.width, "", "  "))?;
+    let under = " ".repeat(11);
     for t in &r.targets {
-        let tls = t.connection_note();
-        writeln!(out, "  {:<8} {}{tls}", t.role.to_string(), t.url())?;
+        let line = format!(
+            "{:<8} {}{}",
+            t.role.to_string(),
+            t.url(),
+            t.connection_note()
+        );
+        writeln!(out, "{}", wrap(&line, s.width, "  ", &under))?;
         if let Some(line) = connection_line(r, t.role) {
-            writeln!(out, "  {:<8} {}", "", s.dim(&line))?;
+            writeln!(out, "{}", s.dim(&wrap(&line, s.width, &under, &under)))?;
         }
     }
     writeln!(out)?;
 
-    if r.findings.is_empty() {
-        writeln!(out, "No finding: the probes that ran speak to no cause.")?;
-    } else {
-        let w = r
-            .findings
-            .iter()
-            .map(|f| f.cause.len())
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        writeln!(
-            out,
-            "{}",
-            s.bold(&format!(
-                "{:<w$}  {:<12}  {:<8}  {}",
-                "CAUSE", "VERDICT", "SIDE", "WHY"
-            ))
-        )?;
-        for f in &r.findings {
-            writeln!(
-                out,
-                "{:<w$}  {}  {:<8}  {}",
-                f.cause,
-                s.verdict(f.verdict, 12),
-                f.side.to_string(),
-                f.reason
-            )?;
-        }
-    }
+    write_findings(out, &r.findings, s)?;
 
-    for f in r
-        .findings
-        .iter()
-        .filter(|f| matches!(f.verdict, Verdict::Confirmed | Verdict::Reproduced))
-    {
+    for f in leading(&r.findings) {
         write_detail(out, f, s)?;
     }
 
@@ -89,33 +66,33 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
         )?;
         let mark = |met: bool| {
             if met {
-                s.paint("32", "ok  ")
+                s.paint(look::GOOD, "ok  ")
             } else {
-                s.paint("1;31", "FAIL")
+                s.paint(look::ALARM, "FAIL")
             }
         };
         for e in &r.expectations {
             let actual = e.actual.map_or("no finding".to_string(), |v| v.to_string());
-            writeln!(
-                out,
-                "  {} {}: expected {}, got {actual}  {}",
+            let line = format!(
+                "{} {}: expected {}, got {actual}  {}",
                 mark(e.met),
                 e.cause,
                 e.expected,
                 s.dim(&e.location)
-            )?;
+            );
+            writeln!(out, "{}", wrap(&line, s.width, "  ", "       "))?;
         }
         for e in &r.limit_expectations {
-            writeln!(
-                out,
-                "  {} {} ({}) {}: {}  {}",
+            let line = format!(
+                "{} {} ({}) {}: {}  {}",
                 mark(e.met),
                 e.limit,
                 e.role,
                 e.bounds(),
                 e.why,
                 s.dim(&e.location)
-            )?;
+            );
+            writeln!(out, "{}", wrap(&line, s.width, "  ", "       "))?;
         }
     }
     if let Some(m) = &r.malformed {
@@ -125,26 +102,128 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
         writeln!(out)?;
         writeln!(out, "{}", s.bold("Notes"))?;
         for n in &r.notes {
-            writeln!(out, "  • {n}")?;
+            writeln!(out, "{}", wrap(n, s.width, "  • ", "    "))?;
         }
     }
     if !r.unreachable.is_empty() {
         writeln!(out)?;
         for u in &r.unreachable {
-            writeln!(out, "{} {u}", s.paint("1;31", "unreachable:"))?;
+            let line = format!("{} {u}", s.paint(look::ALARM, "unreachable:"));
+            writeln!(out, "{}", wrap(&line, s.width, "", "  "))?;
         }
     }
     writeln!(out)?;
-    writeln!(
-        out,
-        "{}",
-        s.dim(&format!(
-            "{} causes not covered by this run's probes (`lbprobe causes` lists all; `lbprobe explain ID` tells one). Exit {}: {}.",
-            r.not_covered.len(),
-            r.exit_code,
-            r.exit_reason
-        ))
-    )?;
+    let not_covered = format!(
+        "{} not covered by this run's probes (`lbprobe causes` lists all; `lbprobe explain ID` tells one).",
+        plural::count(r.not_covered.len(), "cause")
+    );
+    writeln!(out, "{}", s.dim(&wrap(&not_covered, s.width, "", "")))?;
+    // The last line is the answer: the exit code and, by name, what is wrong.
+    let verdict = format!("Exit {}: {}.", r.exit_code, r.exit_reason);
+    let verdict = wrap(&verdict, s.width, "", "  ");
+    let look = if r.summary.confirmed > 0 || r.exit_code != crate::exit::OK {
+        look::ALARM
+    } else {
+        look::BOLD
+    };
+    writeln!(out, "{}", s.paint(look, &verdict))?;
+    Ok(())
+}
+
+/// Confirmed faults, then reproduced triggers: what the person came for, in that order.
+fn leading(findings: &[Finding]) -> impl Iterator<Item = &Finding> {
+    [Verdict::Confirmed, Verdict::Reproduced]
+        .into_iter()
+        .flat_map(move |v| findings.iter().filter(move |f| f.verdict == v))
+}
+
+/// The findings table: confirmed faults first, then reproduced triggers, each with its reason
+/// wrapped to the width; the rest folded into one line per verdict (every row with `-v`).
+fn write_findings(out: &mut String, findings: &[Finding], s: Style) -> std::fmt::Result {
+    if findings.is_empty() {
+        return writeln!(out, "No finding: the probes that ran speak to no cause.");
+    }
+    let folded = [Verdict::Inconclusive, Verdict::RuledOut];
+    let rows: Vec<&Finding> = if s.verbose {
+        leading(findings)
+            .chain(
+                folded
+                    .into_iter()
+                    .flat_map(|v| findings.iter().filter(move |f| f.verdict == v)),
+            )
+            .collect()
+    } else {
+        leading(findings).collect()
+    };
+    if rows.is_empty() {
+        writeln!(out, "Nothing confirmed or reproduced.")?;
+    } else {
+        let cause_w = rows.iter().map(|f| f.cause.len()).max().unwrap_or(5).max(5);
+        let verdict_w = rows
+            .iter()
+            .map(|f| f.verdict.as_str().len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let side_w = 8;
+        let lead = cause_w + verdict_w + side_w + 6;
+        // Too narrow for a WHY column worth reading: the reason goes under its row instead.
+        let stacked = s.width.saturating_sub(lead) < 30;
+        let (why_w, why_indent) = if stacked {
+            (s.width.saturating_sub(4), 4)
+        } else {
+            (s.width - lead, lead)
+        };
+        let heading = format!(
+            "{:<cause_w$}  {:<verdict_w$}  {:<side_w$}  {}",
+            "CAUSE",
+            "VERDICT",
+            "SIDE",
+            if stacked { "" } else { "WHY" }
+        );
+        writeln!(out, "{}", s.bold(heading.trim_end()))?;
+        for f in &rows {
+            let why = fold::reason(&f.reason, s.verbose);
+            let lines = textwrap::wrap(&why, options(why_w, "", ""));
+            let mut lines = lines.iter();
+            let first = if stacked {
+                ""
+            } else {
+                lines.next().map(|l| l.as_ref()).unwrap_or("")
+            };
+            let row = format!(
+                "{:<cause_w$}  {}  {:<side_w$}  {first}",
+                f.cause,
+                s.verdict(f.verdict, verdict_w),
+                f.side.to_string(),
+            );
+            writeln!(out, "{}", row.trim_end())?;
+            for l in lines {
+                writeln!(out, "{:why_indent$}{l}", "")?;
+            }
+        }
+    }
+    if !s.verbose {
+        let mut any = false;
+        for v in folded {
+            let these: Vec<&Finding> = findings.iter().filter(|f| f.verdict == v).collect();
+            if these.is_empty() {
+                continue;
+            }
+            any = true;
+            let label = format!("{} {}:", these.len(), v.as_str());
+            let room = s.width.saturating_sub(label.len() + 1);
+            let line = format!(
+                "{} {}",
+                s.paint(style::verdict_look(v), &label),
+                fold::findings_line(&these, room)
+            );
+            writeln!(out, "{}", wrap(&line, s.width, "", "  "))?;
+        }
+        if any {
+            writeln!(out, "{}", s.dim("(`-v` shows every row with its reason)"))?;
+        }
+    }
     Ok(())
 }
 
@@ -155,9 +234,8 @@ fn write_malformed(out: &mut String, m: &MalformedTable, s: Style) -> std::fmt::
         out,
         "{}",
         s.bold(&format!(
-            "Malformed requests: {} kind{}",
-            m.rows.len(),
-            if m.rows.len() == 1 { "" } else { "s" }
+            "Malformed requests: {}",
+            plural::count(m.rows.len(), "kind")
         ))
     )?;
     for role in [Role::Listener, Role::Backend] {
@@ -194,22 +272,47 @@ fn write_malformed(out: &mut String, m: &MalformedTable, s: Style) -> std::fmt::
         ),
     ] {
         if !ids.is_empty() {
-            writeln!(out, "  {what} ({}): {}", ids.len(), ids.join(", "))?;
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let list = fold::template_list(&ids, s.verbose);
+            // A list counted by kind carries its count; a whole one gets it in front.
+            let line = if list.starts_with(&ids.len().to_string()) {
+                format!("{what}: {list}")
+            } else {
+                format!("{what} ({}): {list}", ids.len())
+            };
+            writeln!(out, "{}", wrap(&line, s.width, "  ", "    "))?;
         }
     }
     if !g.accepted_by_both.is_empty() {
         writeln!(out, "  accepted by both: {}", g.accepted_by_both.len())?;
     }
     if !g.unlisted_codes.is_empty() {
-        let seen: Vec<String> = g
-            .unlisted_codes
+        // One entry per side and code, its templates listed or counted by kind.
+        let mut by_code: Vec<((String, u16), Vec<&str>)> = Vec::new();
+        for u in &g.unlisted_codes {
+            let key = (u.role.to_string(), u.status);
+            match by_code.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, ids)) => ids.push(&u.variant),
+                None => by_code.push((key, vec![&u.variant])),
+            }
+        }
+        let seen: Vec<String> = by_code
             .iter()
-            .map(|u| format!("{} {} {}", u.variant, u.role, u.status))
+            .map(|((role, status), ids)| {
+                format!("{role} {status} to {}", fold::template_list(ids, s.verbose))
+            })
             .collect();
+        let line = format!(
+            "codes outside the reference page (as seen, no cause): {}",
+            seen.join("; ")
+        );
+        writeln!(out, "{}", wrap(&line, s.width, "  ", "    "))?;
+    }
+    if !s.verbose && m.rows.len() > fold::LIST_WHOLE {
         writeln!(
             out,
-            "  codes outside the reference page (as seen, no cause): {}",
-            seen.join(", ")
+            "  {}",
+            s.dim("(`-v` names every template; `lbprobe probes` tells what each sends)")
         )?;
     }
     Ok(())
@@ -217,15 +320,19 @@ fn write_malformed(out: &mut String, m: &MalformedTable, s: Style) -> std::fmt::
 
 fn write_detail(out: &mut String, f: &Finding, s: Style) -> std::fmt::Result {
     writeln!(out)?;
-    writeln!(
-        out,
+    let heading = format!(
         "{} {} · {} · {}",
         s.bold("──"),
         s.bold(&f.cause),
         s.verdict(f.verdict, 0),
         f.title
+    );
+    writeln!(out, "{}", wrap(&heading, s.width, "", "   "))?;
+    writeln!(
+        out,
+        "{}",
+        wrap(&fold::reason(&f.reason, s.verbose), s.width, "  ", "  ")
     )?;
-    writeln!(out, "  {}", f.reason)?;
     if !f.evidence.is_empty() {
         writeln!(
             out,
@@ -233,19 +340,32 @@ fn write_detail(out: &mut String, f: &Finding, s: Style) -> std::fmt::Result {
             s.bold("evidence"),
             s.dim(&format!("(rests on: {})", f.rests_on_text()))
         )?;
-        for e in &f.evidence {
+        let shown = if s.verbose {
+            f.evidence.len()
+        } else {
+            f.evidence.len().min(fold::LIST_WHOLE)
+        };
+        for e in &f.evidence[..shown] {
             let refs = if e.observations.is_empty() {
                 String::new()
             } else {
                 format!(" {}", s.dim(&format!("[{}]", e.observations.join(" "))))
             };
-            writeln!(out, "    • {}{}{refs}", s.dim(&e.basis_prefix()), e.text)?;
+            let line = format!("{}{}{refs}", s.dim(&e.basis_prefix()), e.text);
+            writeln!(out, "{}", wrap(&line, s.width, "    • ", "      "))?;
+        }
+        if shown < f.evidence.len() {
+            let more = format!(
+                "… {} more like these (`-v` shows them; `--format json` lists them with their observations)",
+                f.evidence.len() - shown
+            );
+            writeln!(out, "{}", s.dim(&wrap(&more, s.width, "    ", "      ")))?;
         }
     }
     if !f.remediation.is_empty() {
         writeln!(out, "  {}", s.bold("fix"))?;
         for m in &f.remediation {
-            writeln!(out, "    • {m}")?;
+            writeln!(out, "{}", wrap(m, s.width, "    • ", "      "))?;
         }
     }
     Ok(())

@@ -11,6 +11,7 @@ use crate::catalogue::Catalogue;
 use crate::logs::errorlog::ErrorIndex;
 use crate::logs::summary::{minute_label, BadLine, CauseStats, Summary};
 use crate::logs::Explanation;
+use crate::plural;
 use crate::profile::{Cited, Profile};
 
 /// How many top URIs, clients and backends are shown per cause.
@@ -326,8 +327,12 @@ pub fn human(r: &LogsReport, style: Style) -> String {
     );
     let _ = writeln!(
         o,
-        "  {} lines, {} parsed, {} error lines (status ≥ 400), {} bad, {} blank",
-        r.lines, r.parsed, r.errors, r.bad, r.blank
+        "  {}, {} parsed, {} (status ≥ 400), {} bad, {} blank",
+        plural::count(r.lines, "line"),
+        r.parsed,
+        plural::count(r.errors, "error line"),
+        r.bad,
+        r.blank
     );
     if let Some(e) = &r.error_log {
         let dropped = if e.dropped > 0 {
@@ -355,9 +360,9 @@ pub fn human(r: &LogsReport, style: Style) -> String {
     for c in &r.causes {
         let _ = writeln!(
             o,
-            "\n{}  {} lines, {} of errors — {}",
+            "\n{}  {}, {} of errors — {}",
             style.bold(&c.cause),
-            c.count,
+            plural::count(c.count, "line"),
             pct(c.share),
             c.title
         );
@@ -369,13 +374,13 @@ pub fn human(r: &LogsReport, style: Style) -> String {
         if let Some(peak) = c.buckets.iter().max_by_key(|b| b.count) {
             let _ = writeln!(
                 o,
-                "  over time: {} buckets of {} min, from {} to {}, busiest {} ({} lines)",
-                c.buckets.len(),
+                "  over time: {} of {} min, from {} to {}, busiest {} ({})",
+                plural::count(c.buckets.len(), "bucket"),
                 c.bucket_minutes,
                 c.buckets.first().map_or("", |b| b.start.as_str()),
                 c.buckets.last().map_or("", |b| b.start.as_str()),
                 peak.start,
-                peak.count
+                plural::count(peak.count, "line")
             );
         }
         for (label, list) in [
@@ -429,7 +434,11 @@ pub fn human(r: &LogsReport, style: Style) -> String {
         );
     }
     if r.bad > 0 {
-        let _ = writeln!(o, "\n{} lines did not parse; the first:", r.bad);
+        let _ = writeln!(
+            o,
+            "\n{} not parse; the first:",
+            plural::count_as(r.bad, "line did", "lines did")
+        );
         for b in &r.bad_samples {
             let _ = writeln!(
                 o,

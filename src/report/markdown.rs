@@ -1,19 +1,22 @@
-//! The Markdown report, for a pull-request comment or an issue: a summary line, the findings
-//! table, then the evidence and fixes of every confirmed or reproduced cause.
+//! The Markdown report, for a pull-request comment or an issue: a summary line, the confirmed
+//! faults and reproduced triggers, the rest folded in a `<details>` block, then the evidence and
+//! fixes of every confirmed or reproduced cause.
 
 use std::fmt::Write;
 
 use crate::classify::{Finding, Verdict};
 
+use super::fold;
 use super::model::Report;
 
-pub fn render(report: &Report) -> String {
+/// `verbose` (`-v`) keeps long lists whole instead of counting them.
+pub fn render(report: &Report, verbose: bool) -> String {
     let mut out = String::new();
-    let _ = write_report(&mut out, report);
+    let _ = write_report(&mut out, report, verbose);
     out
 }
 
-fn write_report(out: &mut String, r: &Report) -> std::fmt::Result {
+fn write_report(out: &mut String, r: &Report, verbose: bool) -> std::fmt::Result {
     let mark = if r.exit_code == crate::exit::OK {
         "✅"
     } else {
@@ -43,9 +46,9 @@ fn write_report(out: &mut String, r: &Report) -> std::fmt::Result {
     }
     let _ = write!(
         summary,
-        " · profile `{}` · {} requests in {:.1} s",
+        " · profile `{}` · {} in {:.1} s",
         code(&r.profile.label()),
-        r.requests_sent,
+        crate::plural::count(r.requests_sent, "request"),
         r.duration_ms / 1000.0
     );
     writeln!(out, "{summary}")?;
@@ -65,33 +68,41 @@ fn write_report(out: &mut String, r: &Report) -> std::fmt::Result {
         writeln!(out)?;
     }
 
+    // What is wrong first; what was ruled out or left open folded below it.
+    let by = |v: Verdict| r.findings.iter().filter(move |f| f.verdict == v);
+    let detailed: Vec<&Finding> = by(Verdict::Confirmed)
+        .chain(by(Verdict::Reproduced))
+        .collect();
+    let rest: Vec<&Finding> = by(Verdict::Inconclusive)
+        .chain(by(Verdict::RuledOut))
+        .collect();
     if r.findings.is_empty() {
         writeln!(out, "No finding: the probes that ran speak to no cause.")?;
+    } else if detailed.is_empty() {
+        writeln!(out, "Nothing confirmed or reproduced.")?;
     } else {
-        writeln!(out, "| cause | verdict | side | why |")?;
-        writeln!(out, "|---|---|---|---|")?;
-        for f in &r.findings {
-            writeln!(
-                out,
-                "| `{}` | {} | {} | {} |",
-                code(&f.cause),
-                verdict(f.verdict),
-                f.side,
-                cell(&f.reason)
-            )?;
-        }
+        write_table(out, &detailed, verbose)?;
+    }
+    if !rest.is_empty() {
+        let counts: Vec<String> = [Verdict::Inconclusive, Verdict::RuledOut]
+            .into_iter()
+            .map(|v| (v, rest.iter().filter(|f| f.verdict == v).count()))
+            .filter(|(_, n)| *n > 0)
+            .map(|(v, n)| format!("{n} {}", v.as_str().replace('_', " ")))
+            .collect();
+        writeln!(out)?;
+        writeln!(out, "<details><summary>{}</summary>", counts.join(", "))?;
+        writeln!(out)?;
+        write_table(out, &rest, verbose)?;
+        writeln!(out)?;
+        writeln!(out, "</details>")?;
     }
 
-    let detailed: Vec<&Finding> = r
-        .findings
-        .iter()
-        .filter(|f| matches!(f.verdict, Verdict::Confirmed | Verdict::Reproduced))
-        .collect();
     if !detailed.is_empty() {
         writeln!(out)?;
         writeln!(out, "### Details")?;
         for f in detailed {
-            write_detail(out, f)?;
+            write_detail(out, f, verbose)?;
         }
     }
 
@@ -146,14 +157,30 @@ fn write_report(out: &mut String, r: &Report) -> std::fmt::Result {
     writeln!(out)?;
     writeln!(
         out,
-        "<sub>{} · {} causes not covered by this run's probes (`lbprobe explain ID` tells one cause).</sub>",
+        "<sub>{} · {} not covered by this run's probes (`lbprobe explain ID` tells one cause).</sub>",
         md(&r.tool),
-        r.not_covered.len()
+        crate::plural::count(r.not_covered.len(), "cause")
     )?;
     Ok(())
 }
 
-fn write_detail(out: &mut String, f: &Finding) -> std::fmt::Result {
+fn write_table(out: &mut String, rows: &[&Finding], verbose: bool) -> std::fmt::Result {
+    writeln!(out, "| cause | verdict | side | why |")?;
+    writeln!(out, "|---|---|---|---|")?;
+    for f in rows {
+        writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            code(&f.cause),
+            verdict(f.verdict),
+            f.side,
+            cell(&fold::reason(&f.reason, verbose))
+        )?;
+    }
+    Ok(())
+}
+
+fn write_detail(out: &mut String, f: &Finding, verbose: bool) -> std::fmt::Result {
     writeln!(out)?;
     writeln!(
         out,
@@ -163,12 +190,17 @@ fn write_detail(out: &mut String, f: &Finding) -> std::fmt::Result {
         catalogue_text(&f.title)
     )?;
     writeln!(out)?;
-    writeln!(out, "{}", md(&f.reason))?;
+    writeln!(out, "{}", md(&fold::reason(&f.reason, verbose)))?;
     if !f.evidence.is_empty() {
         writeln!(out)?;
         writeln!(out, "**Evidence** (rests on: {})", f.rests_on_text())?;
         writeln!(out)?;
-        for e in &f.evidence {
+        let shown = if verbose {
+            f.evidence.len()
+        } else {
+            f.evidence.len().min(fold::LIST_WHOLE)
+        };
+        for e in &f.evidence[..shown] {
             let refs = if e.observations.is_empty() {
                 String::new()
             } else {
@@ -181,6 +213,13 @@ fn write_detail(out: &mut String, f: &Finding) -> std::fmt::Result {
                 format!("_{}_ ", basis.trim_end())
             };
             writeln!(out, "- {basis}{}{refs}", md(&e.text))?;
+        }
+        if shown < f.evidence.len() {
+            writeln!(
+                out,
+                "- … {} more like these (`-v` shows them; `--format json` lists them with their observations)",
+                f.evidence.len() - shown
+            )?;
         }
     }
     if !f.remediation.is_empty() {

@@ -2,6 +2,7 @@
 
 pub mod catalogue;
 pub mod dry_run;
+pub mod fold;
 pub mod host;
 pub mod human;
 pub mod junit;
@@ -12,7 +13,7 @@ pub mod progress;
 pub mod shell;
 pub mod style;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 
 pub use model::{ExpectationResult, LimitExpectationResult, Report, Summary};
@@ -37,16 +38,25 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Color only for a terminal, never with NO_COLOR set or when writing to a file.
-pub fn style_for(choice: ColorChoice, to_file: bool) -> Style {
+/// Color only for a terminal, never with NO_COLOR set or when writing to a file; wrapped to the
+/// terminal's width, or to a fixed one for files and pipes.
+pub fn style_for(choice: ColorChoice, to_file: bool, verbose: bool) -> Style {
+    let stdout = std::io::stdout();
     let color = match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            !to_file && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
-        }
+        ColorChoice::Auto => !to_file && style::auto_color(&stdout),
     };
-    Style { color }
+    let width = if to_file {
+        style::DEFAULT_WIDTH
+    } else {
+        style::width_of(&stdout)
+    };
+    Style {
+        color,
+        width,
+        verbose,
+    }
 }
 
 pub fn render(report: &Report, format: Format, style: Style) -> String {
@@ -54,7 +64,7 @@ pub fn render(report: &Report, format: Format, style: Style) -> String {
         Format::Human => human::render(report, style),
         Format::Json => to_json(report),
         Format::Junit => junit::render(report),
-        Format::Markdown => markdown::render(report),
+        Format::Markdown => markdown::render(report, style.verbose),
     }
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of the helpers.
 
+pub mod debug_text;
 pub mod findings;
 pub mod report_json;
 pub mod timing;

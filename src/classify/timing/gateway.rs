@@ -119,9 +119,9 @@ impl<'a> Gateway<'a> {
             _ => format!("after {lo} to {hi}"),
         };
         format!(
-            "{} of {} requests through the listener got {}, {when}",
+            "{} of {} through the listener got {}, {when}",
             self.count(),
-            self.of,
+            crate::plural::count(self.of, "request"),
             self.code
         )
     }
@@ -292,8 +292,8 @@ pub(crate) fn backend_slow(
             id,
             Verdict::Inconclusive,
             format!(
-                "{n} of {} requests through the listener got no answer within our {} wait: whatever the listener waits for, it waits longer than that; {RAISE_THE_WAIT}",
-                l.requests.len(),
+                "{n} of {} through the listener got no answer within our {} wait: whatever the listener waits for, it waits longer than that; {RAISE_THE_WAIT}",
+                crate::plural::count(l.requests.len(), "request"),
                 fmt_ms(wait)
             ),
         )
@@ -508,8 +508,8 @@ fn backend_only(id: &str, b: &Probed<'_>, cited: Option<&Cited<Duration>>) -> Op
             id,
             Verdict::Inconclusive,
             format!(
-                "{over} of {} requests straight to the backend took longer than {}; name the listener to see whether and how it gives up",
-                firsts.len(),
+                "{over} of {} straight to the backend took longer than {}; name the listener to see whether and how it gives up",
+                crate::plural::count(firsts.len(), "request"),
                 the_cited(c, "read timeout")
             ),
         )
