@@ -161,7 +161,7 @@ pub async fn execute_watched(
             .listener
             .iter()
             .chain(job.plan.backend.iter())
-            .map(|t| probe::engine::masked_target(t, &job.plan.mask))
+            .map(|t| crate::transport::mask::masked_target(t, &job.plan.mask))
             .collect(),
         limits: job.plan.limits,
         requests_sent: output.requests_sent,

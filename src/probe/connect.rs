@@ -9,7 +9,7 @@ use crate::transport::exchange::connect;
 use crate::transport::tcp_info::tcp_info;
 use crate::transport::{endpoint_label, Bounds, ConnEnd};
 
-use super::engine::{Engine, Side, ERROR_BUDGET};
+use super::context::{Engine, Side, ERROR_BUDGET};
 use super::latency::Percentiles;
 use super::{Detail, Family, Observation, SentRequest};
 
@@ -148,6 +148,13 @@ pub async fn handshake(host: &str, port: u16, timeout: Duration) -> Handshake {
         Err(ConnEnd::Unreachable(why)) => failed(HandshakeOutcome::Unreachable, Some(why)),
         Err(other) => failed(HandshakeOutcome::Failed, Some(other.to_string())),
     }
+}
+
+/// What the family does, which no plan of requests shows: it sends no bytes.
+pub fn rest(attempts: u32) -> String {
+    format!(
+        "connect opens {attempts} TCP connections per backend and closes them without sending a byte"
+    )
 }
 
 pub async fn run(engine: &Engine, sides: &[Side], attempts: u32) -> Vec<Observation> {

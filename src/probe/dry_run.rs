@@ -1,16 +1,17 @@
-//! `--dry-run`: the plan and the exact bytes every probe would send, with nothing sent.
+//! `--dry-run`: the plan and the exact bytes every probe would send, with nothing sent. A loop
+//! over the families' own plans ([`families::plan`]), recorded and masked as the run records
+//! what it sends.
 
 use serde::Serialize;
 
 use crate::profile::Profile;
-use crate::target::{Role, Scheme, Target};
-use crate::transport::escape_bytes;
+use crate::target::{Role, Target};
+use crate::transport::mask::{insert_marker, masked_target};
 
-use super::engine::{insert_marker, mask_headers, masked_target, Plan, Side};
-use super::{
-    header_size, keepalive, latency, malformed, methods, mtu, partial, pool, protocol, rate,
-    response, Family, Limits, ProbeSpec,
-};
+use super::context::{record, Side, Via};
+use super::engine::Plan;
+use super::families::{self, FamilyPlan};
+use super::{h2, Family, Limits, ProbeSpec};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedRequest {
@@ -23,6 +24,19 @@ pub struct PlannedRequest {
     /// The bytes, escaped, secrets masked.
     pub text: String,
     pub bytes: usize,
+    /// Whether the run's marker header goes in (with `--marker`, requests through the engine's
+    /// send functions; those a family sends over its own connections go out as they are).
+    pub marked: bool,
+}
+
+/// One family's plan in short: how many requests it lists and whether they are all it sends.
+#[derive(Debug, Clone, Serialize)]
+pub struct FamilySummary {
+    pub family: Family,
+    pub requests: usize,
+    /// With every side answering, the run sends exactly the requests listed for this family;
+    /// false where later requests are chosen from the answers (the notes say how).
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +48,8 @@ pub struct DryRun {
     pub requests: Vec<PlannedRequest>,
     /// What cannot be known before sending (sniffs, bisection steps).
     pub notes: Vec<String>,
+    /// Each family's plan in short, the opening's (the baselines) first under `protocol`.
+    pub plans: Vec<FamilySummary>,
 }
 
 pub fn dry_run(plan: &Plan) -> DryRun {
@@ -41,34 +57,10 @@ pub fn dry_run(plan: &Plan) -> DryRun {
         .listener
         .iter()
         .chain(plan.backend.iter())
-        .map(|t| Side::new(t.clone(), t.scheme == Scheme::Https))
+        .map(Side::of)
         .collect();
-    let mut requests = Vec::new();
+    let mask = plan.mask();
     let mut notes = Vec::new();
-    let mut marks = 0u32;
-    let mut push = |family: Family,
-                    variant: &str,
-                    side: &Side,
-                    endpoint: String,
-                    exact: bool,
-                    bytes: Vec<u8>| {
-        // The run id is drawn when the run starts: shown as RUN here.
-        let bytes = if plan.marker && exact {
-            marks += 1;
-            insert_marker(&bytes, &format!("RUN-{marks}"))
-        } else {
-            bytes
-        };
-        requests.push(PlannedRequest {
-            family,
-            variant: variant.to_string(),
-            role: side.role(),
-            endpoint,
-            exact,
-            text: escape_bytes(&mask_headers(&bytes, &plan.mask)),
-            bytes: bytes.len(),
-        });
-    };
     if plan.backend.is_some() {
         notes.push(
             "the backend port is sniffed first (a TLS ClientHello, then a plain GET if TLS fails); \
@@ -80,7 +72,7 @@ pub fn dry_run(plan: &Plan) -> DryRun {
     let families: Vec<Family> = plan.probes.iter().map(ProbeSpec::family).collect();
     let h2_families: Vec<&str> = families
         .iter()
-        .filter(|f| super::h2::FAMILIES.contains(f))
+        .filter(|f| h2::FAMILIES.contains(f))
         .map(|f| f.as_str())
         .collect();
     if !h2_families.is_empty() && sides.iter().any(Side::is_tls) {
@@ -89,204 +81,46 @@ pub fn dry_run(plan: &Plan) -> DryRun {
             h2_families.join(", ")
         ));
     }
-    let cross = families.contains(&Family::Protocol);
-    for side in &sides {
-        push(
-            Family::Protocol,
-            "baseline",
-            side,
-            side.endpoint.label(),
-            true,
-            protocol::baseline_request(side),
-        );
-        if let Some((variant, endpoint, _)) = protocol::cross_request(side).filter(|_| cross) {
-            push(
-                Family::Protocol,
-                variant,
-                side,
-                endpoint.label(),
-                true,
-                protocol::baseline_request(side),
-            );
+    let mut plans: Vec<FamilyPlan> = vec![families::opening(
+        &sides,
+        families.contains(&Family::Protocol),
+    )];
+    plans.extend(
+        plan.probes
+            .iter()
+            .filter(|spec| spec.family() != Family::Protocol)
+            .map(|spec| families::plan(spec, &sides, &plan.pool, &plan.profile, &plan.limits)),
+    );
+    let mut requests = Vec::new();
+    let mut marks = 0u32;
+    for family in &plans {
+        for p in &family.requests {
+            // The run id is drawn when the run starts: shown as RUN here.
+            let marked = plan.marker && p.via == Via::Raw;
+            let bytes = if marked {
+                marks += 1;
+                insert_marker(&p.bytes, &format!("RUN-{marks}"))
+            } else {
+                p.bytes.clone()
+            };
+            let sent = record(&mask, &bytes, p.exact());
+            requests.push(PlannedRequest {
+                family: p.family,
+                variant: p.variant.clone(),
+                role: p.role,
+                endpoint: p.endpoint.label(),
+                exact: sent.exact,
+                text: sent.text,
+                bytes: sent.bytes,
+                marked: marked && bytes != p.bytes,
+            });
         }
+        notes.extend(family.notes.iter().cloned());
     }
-    for spec in &plan.probes {
-        for side in &sides {
-            match spec {
-                ProbeSpec::Protocol => {}
-                ProbeSpec::Malformed { variants } => {
-                    let extra = side.extra_lines();
-                    for t in malformed::chosen(variants.as_deref()) {
-                        push(
-                            Family::Malformed,
-                            &t.id,
-                            side,
-                            side.endpoint.label(),
-                            true,
-                            malformed::render(side, t, &extra),
-                        );
-                    }
-                }
-                ProbeSpec::Methods { methods: only } => {
-                    for m in methods::chosen(only.as_deref()) {
-                        push(
-                            Family::Methods,
-                            &m,
-                            side,
-                            side.endpoint.label(),
-                            !methods::via_client_library(&m),
-                            methods::request_bytes(side, &m),
-                        );
-                    }
-                }
-                ProbeSpec::HeaderSize { .. }
-                | ProbeSpec::HeaderLimit { .. }
-                | ProbeSpec::UriLimit { .. } => {
-                    for (family, variant, bytes) in header_size::planned(side, spec, &plan.profile)
-                    {
-                        push(family, &variant, side, side.endpoint.label(), true, bytes);
-                    }
-                }
-                ProbeSpec::Partial { .. } => {
-                    for (variant, bytes) in partial::planned(side) {
-                        push(
-                            Family::Partial,
-                            &variant,
-                            side,
-                            side.endpoint.label(),
-                            true,
-                            bytes,
-                        );
-                    }
-                }
-                ProbeSpec::Latency { requests, .. } => {
-                    for (variant, bytes) in latency::planned(side, *requests) {
-                        push(
-                            Family::Latency,
-                            &variant,
-                            side,
-                            side.endpoint.label(),
-                            true,
-                            bytes,
-                        );
-                    }
-                }
-                ProbeSpec::Response => {
-                    for (variant, bytes) in response::planned(side) {
-                        push(
-                            Family::Response,
-                            &variant,
-                            side,
-                            side.endpoint.label(),
-                            true,
-                            bytes,
-                        );
-                    }
-                }
-                ProbeSpec::Rate(spec) => {
-                    for (variant, bytes) in rate::planned(side, spec) {
-                        push(
-                            Family::Rate,
-                            &variant,
-                            side,
-                            side.endpoint.label(),
-                            true,
-                            bytes,
-                        );
-                    }
-                }
-                ProbeSpec::Mtu(spec) => {
-                    for (variant, bytes) in mtu::planned(side, spec) {
-                        push(
-                            Family::Mtu,
-                            &variant,
-                            side,
-                            side.endpoint.label(),
-                            true,
-                            bytes,
-                        );
-                    }
-                    // Over plain TCP to the TLS port: the hello is the payload.
-                    let plain = format!("{}:{}", side.endpoint.host, side.endpoint.port);
-                    for (variant, bytes) in mtu::hello_requests(side) {
-                        push(Family::Mtu, variant, side, plain.clone(), true, bytes);
-                    }
-                }
-                ProbeSpec::Keepalive { reproduce, .. } => {
-                    for (variant, bytes) in keepalive::planned(side, *reproduce) {
-                        push(
-                            Family::Keepalive,
-                            &variant,
-                            side,
-                            side.endpoint.label(),
-                            true,
-                            bytes,
-                        );
-                    }
-                }
-                // TCP handshakes only: no bytes.
-                ProbeSpec::Connect { .. } => {}
-                // Its own sides: the pool's members, below.
-                ProbeSpec::Pool(_) => {}
-            }
-        }
-        if let ProbeSpec::Pool(pool_spec) = spec {
-            let members: Vec<Side> = plan
-                .pool
-                .iter()
-                .map(|t| Side::new(t.clone(), t.scheme == crate::target::Scheme::Https))
-                .collect();
-            let listener = sides.iter().find(|s| s.role() == Role::Listener);
-            for (variant, member) in pool::planned(members.len(), pool_spec) {
-                if let Some(side) = member.map(|i| &members[i]).or(listener) {
-                    push(
-                        Family::Pool,
-                        &variant,
-                        side,
-                        side.endpoint.label(),
-                        true,
-                        protocol::baseline_request(side),
-                    );
-                }
-            }
-            if members.len() >= 2 {
-                notes.push(format!(
-                    "pool asks each of the {} members directly, then the listener one request at a time, after every other family",
-                    members.len()
-                ));
-            }
-        }
-        if let ProbeSpec::HeaderSize {
-            bisect: true,
-            min,
-            max,
-        }
-        | ProbeSpec::HeaderLimit {
-            bisect: true,
-            min,
-            max,
-        }
-        | ProbeSpec::UriLimit {
-            bisect: true,
-            min,
-            max,
-        } = spec
-        {
-            let steps = (max.saturating_sub(*min).max(2) as f64).log2().ceil() as usize;
-            notes.push(format!(
-                "{} then bisects between the sizes above: at most {steps} more requests per side, each the same request with a different padding length",
-                spec.family()
-            ));
-        }
-        if let ProbeSpec::Connect { attempts } = spec {
-            notes.push(format!(
-                "connect opens {attempts} TCP connections per backend and closes them without sending a byte"
-            ));
-        }
-        if let ProbeSpec::Keepalive { max_wait, .. } = spec {
-            notes.push(keepalive::dry_run_note(*max_wait));
-        }
-    }
+    notes.push(format!(
+        "with every side answering, the requests above are what the run sends first; a side that stops answering gets fewer: a family leaves it alone after {} timeouts or connect failures in a row, and a side silent at the baseline is skipped by the families that need answers (latency sends it one request)",
+        super::context::ERROR_BUDGET
+    ));
     DryRun {
         targets: sides
             .iter()
@@ -297,13 +131,21 @@ pub fn dry_run(plan: &Plan) -> DryRun {
         families,
         requests,
         notes,
+        plans: plans
+            .iter()
+            .map(|p| FamilySummary {
+                family: p.family,
+                requests: p.requests.len(),
+                complete: p.complete,
+            })
+            .collect(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::Limits;
+    use crate::probe::{methods, Limits};
 
     #[test]
     fn lists_every_request_with_secrets_masked() {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::transport::{self, ConnEnd, Exchange};
 
-use super::engine::{Engine, Side};
+use super::context::{Engine, Side};
 use super::{Detail, Family, Observation, SentRequest};
 
 /// The families that run again over h2 where a side negotiates it; the others are raw bytes.
@@ -159,8 +159,8 @@ pub async fn send(
     }
     let started = Instant::now();
     let mut exchange = match builder.send().await {
-        Ok(resp) => super::methods::response_exchange(resp, started, side, bytes.len()).await,
-        Err(e) => super::methods::error_exchange(&e, started, side),
+        Ok(resp) => super::client::response_exchange(resp, started, side, bytes.len()).await,
+        Err(e) => super::client::error_exchange(&e, started, side),
     };
     engine.mask_response(&mut exchange);
     Some((sent, exchange))

@@ -19,7 +19,7 @@ use crate::target::Role;
 use crate::transport::keepalive::{IdleEnd, KeepAliveConn};
 use crate::transport::Exchange;
 
-use super::engine::{Engine, ErrorBudget, Side};
+use super::context::{Engine, ErrorBudget, Planned, Side, Via};
 use super::request::{build, USER_AGENT};
 use super::{Detail, Family, Observation};
 
@@ -172,17 +172,34 @@ fn race_post(side: &Side) -> Vec<u8> {
     )
 }
 
-/// The requests the family sends, for `--dry-run`.
-pub fn planned(side: &Side, reproduce: bool) -> Vec<(String, Vec<u8>)> {
-    let mut out = vec![(IDLE_TIMEOUT.to_string(), keepalive_get(side))];
+/// The trials' GET, sent over connections the family holds itself (never marked).
+fn idle_request(side: &Side) -> Planned {
+    side.planned(
+        Family::Keepalive,
+        IDLE_TIMEOUT,
+        Via::OwnConnection,
+        keepalive_get(side),
+    )
+}
+
+/// The race's POST, through the engine.
+fn race_request(listener: &Side) -> Planned {
+    listener.planned(Family::Keepalive, RACE, Via::Raw, race_post(listener))
+}
+
+/// The requests the family sends a side, once each: the trials' GET, and with `reproduce` the
+/// race's POST to the listener (sent only once the backend's idle timeout is measured). How
+/// often each goes out depends on the answers (see [`rest`]).
+pub fn plan(side: &Side, reproduce: bool) -> Vec<Planned> {
+    let mut out = vec![idle_request(side)];
     if reproduce && side.role() == Role::Listener {
-        out.push((RACE.to_string(), race_post(side)));
+        out.push(race_request(side));
     }
     out
 }
 
-/// What `--dry-run` cannot show: how many connections and gaps.
-pub fn dry_run_note(max_wait: Duration) -> String {
+/// What a plan cannot show: how many connections and gaps.
+pub fn rest(max_wait: Duration) -> String {
     format!(
         "keepalive sends its GET twice per connection, on up to {} connections per side at once, \
          with idle gaps between them chosen as it goes (up to {:.0} s), then bisects; with \
@@ -214,7 +231,7 @@ pub async fn run(
             side,
             true,
             &["502.keepalive-race"],
-            engine.sent(&keepalive_get(side), true),
+            engine.sent(&idle_request(side).bytes, true),
             first,
             Detail::Keepalive(KeepaliveDetail::Idle(result)),
         ));
@@ -401,7 +418,7 @@ async fn trial(engine: &Engine, side: &Side, gap: f64) -> (Trial, Option<Exchang
             first,
         )
     };
-    let request = keepalive_get(side);
+    let request = idle_request(side).bytes;
     if let Err(why) = engine.ticket().await {
         return failed(format!("{why}"), None);
     }
@@ -474,7 +491,7 @@ async fn trial(engine: &Engine, side: &Side, gap: f64) -> (Trial, Option<Exchang
 /// after the first finds the listener's pooled connection to the backend idle for longer than
 /// the backend keeps it.
 async fn race(engine: &Engine, listener: &Side, spacing: Duration) -> Observation {
-    let request = race_post(listener);
+    let planned = race_request(listener);
     let mut result = RaceResult {
         spacing_ms: spacing.as_secs_f64() * 1000.0,
         sent: 0,
@@ -492,7 +509,7 @@ async fn race(engine: &Engine, listener: &Side, spacing: Duration) -> Observatio
             }
             tokio::time::sleep(spacing).await;
         }
-        let exchange = match engine.send_raw(listener, &request, None).await {
+        let exchange = match engine.send_planned(&planned, None).await {
             Ok((_, exchange)) => exchange,
             Err(why) => {
                 result.stopped = Some(format!("{why}"));
@@ -522,7 +539,7 @@ async fn race(engine: &Engine, listener: &Side, spacing: Duration) -> Observatio
         listener,
         true,
         &["502.keepalive-race"],
-        engine.sent(&request, true),
+        engine.sent(&planned.bytes, true),
         shown,
         Detail::Keepalive(KeepaliveDetail::Race(result)),
     )

@@ -10,7 +10,7 @@ use crate::profile::Profile;
 use crate::target::Role;
 use crate::transport::{ConnEnd, Exchange};
 
-use super::engine::{Engine, ErrorBudget, Side, ERROR_BUDGET};
+use super::context::{Engine, ErrorBudget, Planned, Side, Via, ERROR_BUDGET};
 use super::{protocol, Detail, Family, Observation, SentRequest};
 
 /// Waiting this much beyond the longest timeout in play lets a listener's own timeout answer
@@ -294,7 +294,7 @@ async fn run_side(
     client_timeout: Option<Duration>,
     wait: Duration,
 ) -> Vec<Observation> {
-    let bytes = protocol::baseline_request(side);
+    let bytes = request(side, 1).bytes;
     let mut out = Vec::new();
     let mut errors = ErrorBudget::default();
     let mut stopped_early = None;
@@ -410,12 +410,19 @@ async fn run_side(
     out
 }
 
-/// The requests a run sends to a side (for `--dry-run`).
-pub fn planned(side: &Side, requests: u32) -> Vec<(String, Vec<u8>)> {
-    let bytes = protocol::baseline_request(side);
-    (1..=requests)
-        .map(|n| (format!("request-{n}"), bytes.clone()))
-        .collect()
+/// The `n`th timed request: the baseline GET, through the engine.
+fn request(side: &Side, n: u32) -> Planned {
+    side.planned(
+        Family::Latency,
+        format!("request-{n}"),
+        Via::Raw,
+        protocol::baseline_request(side),
+    )
+}
+
+/// The requests a run sends to a side that answers (a silent one gets the first only).
+pub fn plan(side: &Side, requests: u32) -> Vec<Planned> {
+    (1..=requests).map(|n| request(side, n)).collect()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use crate::transport::tls::Alpn;
 use crate::transport::{ConnEnd, Exchange};
 
-use super::engine::{Engine, Side};
+use super::context::{Engine, Planned, Side, Via};
 use super::{request, Detail, Family, LimitSearch, Observation};
 
 /// What one sized request got.
@@ -109,6 +109,19 @@ impl Search {
         (hi > lo + 1).then(|| lo + (hi - lo) / 2)
     }
 
+    /// The sizes sent before any answer can change the course: the search as it goes when every
+    /// size is accepted (a bisection's minimum, then its maximum; the fixed sizes).
+    pub fn first_sizes(&self) -> Vec<usize> {
+        let mut search = self.clone();
+        let mut sizes = Vec::new();
+        // Bounded: an all-accepting search ends after its fixed sizes, or after min and max.
+        while let Some(size) = search.next_size().filter(|_| sizes.len() < 64) {
+            sizes.push(size);
+            search.record(size, Outcome::Accepted);
+        }
+        sizes
+    }
+
     pub fn record(&mut self, size: usize, outcome: Outcome) {
         self.requests += 1;
         if size == self.min {
@@ -168,6 +181,43 @@ pub trait SizedRequest {
     }
 }
 
+/// The request of `size` bytes as it is sent to a side.
+fn sized<S: SizedRequest>(side: &Side, size: usize) -> Planned {
+    side.planned(
+        S::FAMILY,
+        format!("{}-{size}", S::PREFIX),
+        Via::Raw,
+        S::request(side, size),
+    )
+}
+
+/// The search a family runs on a side: a bisection between `min` and `max`, or only the `fixed`
+/// sizes; `cap` is the largest size the transport carries (the client library's, over h2).
+pub fn search_for<S: SizedRequest>(
+    side: &Side,
+    bisect: bool,
+    min: usize,
+    max: usize,
+    fixed: &[usize],
+    cap: usize,
+) -> Search {
+    if bisect {
+        Search::bisect(min.min(cap), max.min(cap), S::floor(side))
+    } else {
+        let sizes: Vec<usize> = fixed.iter().copied().filter(|&n| n <= cap).collect();
+        Search::fixed(&sizes, S::floor(side))
+    }
+}
+
+/// The first requests of a search on a side over HTTP/1.1; the rest depend on the answers.
+pub fn plan<S: SizedRequest>(side: &Side, search: &Search) -> Vec<Planned> {
+    search
+        .first_sizes()
+        .into_iter()
+        .map(|size| sized::<S>(side, size))
+        .collect()
+}
+
 /// How a search's requests travel.
 #[derive(Clone, Copy)]
 pub enum Over<'a> {
@@ -192,10 +242,12 @@ pub async fn run_search<S: SizedRequest>(
     };
     let mut out = Vec::new();
     while let Some(size) = search.next_size() {
-        let bytes = S::request(side, size);
+        let planned = sized::<S>(side, size);
         let sent = match over {
-            Over::Raw => engine.send_raw(side, &bytes, None).await.ok(),
-            Over::H2(client, origin) => super::h2::send(engine, side, client, origin, &bytes).await,
+            Over::Raw => engine.send_planned(&planned, None).await.ok(),
+            Over::H2(client, origin) => {
+                super::h2::send(engine, side, client, origin, &planned.bytes).await
+            }
         };
         let Some((sent, ex)) = sent else {
             search.record(size, Outcome::Unknown);
@@ -204,7 +256,7 @@ pub async fn run_search<S: SizedRequest>(
         let result = outcome(&ex);
         out.push(engine.observation(
             S::FAMILY,
-            named(format!("{}-{size}", S::PREFIX)),
+            named(planned.variant),
             side,
             true,
             S::EVIDENCE,
@@ -248,24 +300,16 @@ pub async fn run_all<S: SizedRequest>(
     bisect: bool,
     min: usize,
     max: usize,
-    fixed: impl Fn(&Side) -> Vec<usize>,
+    fixed: &[usize],
 ) -> Vec<Observation> {
     let per_side = sides.iter().map(|side| {
-        // `cap`: the largest size the transport can carry (the client library's, over h2).
-        let search = |cap: usize| {
-            if bisect {
-                Search::bisect(min.min(cap), max.min(cap), S::floor(side))
-            } else {
-                let sizes: Vec<usize> = fixed(side).into_iter().filter(|&n| n <= cap).collect();
-                Search::fixed(&sizes, S::floor(side))
-            }
-        };
+        let search = |cap: usize| search_for::<S>(side, bisect, min, max, fixed, cap);
         async move {
             let mut out = run_search::<S>(engine, side, search(usize::MAX), Over::Raw).await;
             if side.h2 {
                 // A listener may hold h2 requests to other limits (nginx: HPACK-decoded
                 // fields against its h2 buffers), so the search runs again over h2.
-                match super::methods::client_for(engine, side, Alpn::H2OrHttp1).await {
+                match super::client::client_for(engine, side, Alpn::H2OrHttp1).await {
                     Ok((client, url)) => {
                         let origin = url.strip_suffix(&side.target.path).unwrap_or(&url);
                         out.extend(

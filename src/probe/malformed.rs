@@ -4,7 +4,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use futures_util::stream::{self, StreamExt};
 
-use super::engine::{Engine, ErrorBudget, Side};
+use super::context::{Engine, ErrorBudget, Planned, Side, Via, ERROR_BUDGET};
 use super::templates::{self, Fill, Template};
 use super::{Detail, Family, Observation};
 
@@ -25,6 +25,25 @@ pub fn render(side: &Side, template: &Template, extra: &str) -> Vec<u8> {
         host: &side.target.host_header(),
         extra,
     })
+}
+
+/// A template as it is sent to a side: its exact bytes through the engine.
+fn request(side: &Side, template: &Template, extra: &str) -> Planned {
+    side.planned(
+        Family::Malformed,
+        template.id.clone(),
+        Via::Raw,
+        render(side, template, extra),
+    )
+}
+
+/// Every template the run sends a side, in catalogue order.
+pub fn plan(side: &Side, only: Option<&[String]>) -> Vec<Planned> {
+    let extra = side.extra_lines();
+    chosen(only)
+        .into_iter()
+        .map(|t| request(side, t, &extra))
+        .collect()
 }
 
 /// The templates a run uses: all, or the ones named; a name that is a tag (`te`, `host`)
@@ -55,9 +74,9 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
                     if lock(errors).exhausted(side.role()) {
                         return None;
                     }
-                    let bytes = render(side, template, extra);
+                    let planned = request(side, template, extra);
                     let (sent, exchange) =
-                        engine.send_raw(side, &bytes, template.wait).await.ok()?;
+                        engine.send_planned(&planned, template.wait).await.ok()?;
                     // A template that declares a wait expects the server to sit on it: its
                     // timeout is an answer, not a failure.
                     if template.wait.is_none() {
@@ -67,7 +86,7 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
                         template.evidence_for.iter().map(String::as_str).collect();
                     Some(engine.observation(
                         Family::Malformed,
-                        template.id.clone(),
+                        planned.variant,
                         side,
                         template.well_formed,
                         &evidence,
@@ -93,7 +112,7 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
                 engine.note(format!(
                     "malformed: stopped probing the {} after {} consecutive timeouts or connect failures",
                     side.role(),
-                    super::engine::ERROR_BUDGET
+                    ERROR_BUDGET
                 ));
             }
             out

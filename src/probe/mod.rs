@@ -1,6 +1,11 @@
 //! The probe engine: sends crafted requests to the listener and the backend and records what
 //! came back as [`Observation`]s. It knows nothing of causes: the `evidence_for` tags of probe
 //! templates are carried through as opaque strings for the classifier.
+//!
+//! Layout: [`context`] holds what every family works with (the engine's send functions, sides,
+//! error budget, planned requests); each family module has a `plan` next to its `run`;
+//! [`families`] dispatches a spec to both; [`engine`] runs a whole plan and [`dry_run`] lists
+//! one, each through [`families`].
 
 use std::time::Duration;
 
@@ -352,9 +357,12 @@ pub struct Observation {
 }
 
 pub mod budget;
+pub mod client;
 pub mod connect;
+pub mod context;
 pub mod dry_run;
 pub mod engine;
+pub mod families;
 pub mod h2;
 pub mod header_size;
 pub mod keepalive;
@@ -373,4 +381,5 @@ pub mod response;
 pub mod templates;
 
 pub use budget::Interrupt;
-pub use engine::{run, run_interruptible, Plan, Progress, ProgressFn, RunOutput};
+pub use context::{Progress, ProgressFn};
+pub use engine::{run, run_interruptible, Plan, RunOutput};

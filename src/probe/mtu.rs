@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::transport::pmtu::{self, Discovery, PmtuError, Prober, Search};
 use crate::transport::{client_hello, Endpoint, Wire};
 
-use super::engine::{Engine, ErrorBudget, Side};
+use super::context::{Engine, ErrorBudget, Planned, Side, Via, ERROR_BUDGET};
 use super::{request, Detail, Family, Observation, SentRequest};
 
 pub const EVIDENCE: &[&str] = &["502.mtu-mismatch"];
@@ -83,14 +83,16 @@ pub fn post_size(variant: &str) -> Option<usize> {
     variant.strip_prefix("post-")?.parse().ok()
 }
 
-fn post(side: &Side, size: usize) -> Vec<u8> {
+/// The POST with a `size`-byte body, through the engine.
+fn post(side: &Side, size: usize) -> Planned {
     let body = vec![b'x'; size];
-    request::build(
+    let bytes = request::build(
         "POST",
         side,
         &[("Content-Type", "application/octet-stream".to_string())],
         Some(&body),
-    )
+    );
+    side.planned(Family::Mtu, post_variant(size), Via::Raw, bytes)
 }
 
 fn sorted_sizes(spec: &MtuSpec) -> Vec<usize> {
@@ -125,43 +127,41 @@ pub const HELLO_LARGE: &str = "tls-hello-large";
 /// How long a hello waits for the server's first bytes (capped by the request timeout).
 const HELLO_WAIT: Duration = Duration::from_secs(3);
 
-/// The ClientHello bytes of a side, small and large.
-pub fn hello_requests(side: &Side) -> Vec<(&'static str, Vec<u8>)> {
+/// The ClientHellos of a TLS side, small and large, over plain TCP to its port: the hello is
+/// the payload.
+fn hello_requests(side: &Side) -> Vec<Planned> {
     if !side.is_tls() {
         return Vec::new();
     }
+    let plain = Endpoint {
+        wire: Wire::Plain,
+        ..side.endpoint.clone()
+    };
     let name = side.target.server_name();
-    vec![
+    [
         (HELLO_SMALL, client_hello::client_hello(name, false, 0x5eed)),
         (HELLO_LARGE, client_hello::client_hello(name, true, 0x5eed)),
     ]
+    .into_iter()
+    .map(|(variant, bytes)| side.planned_over(Family::Mtu, variant, plain.clone(), Via::Raw, bytes))
+    .collect()
 }
 
 /// A small and a large TLS ClientHello to a TLS side, side by side, over plain TCP: what
 /// matters is whether the server's first bytes come back, not the handshake.
 async fn hellos(engine: &Engine, side: &Side) -> Vec<Observation> {
-    let endpoint = Endpoint {
-        wire: Wire::Plain,
-        ..side.endpoint.clone()
-    };
-    let sends = hello_requests(side).into_iter().map(|(variant, bytes)| {
-        let endpoint = &endpoint;
-        async move {
-            let (sent, exchange) = engine
-                .send_raw_over(side, endpoint, &bytes, Some(HELLO_WAIT))
-                .await
-                .ok()?;
-            Some(engine.observation(
-                Family::Mtu,
-                variant,
-                side,
-                true,
-                EVIDENCE,
-                sent,
-                Some(exchange),
-                Detail::None,
-            ))
-        }
+    let sends = hello_requests(side).into_iter().map(|planned| async move {
+        let (sent, exchange) = engine.send_planned(&planned, Some(HELLO_WAIT)).await.ok()?;
+        Some(engine.observation(
+            Family::Mtu,
+            planned.variant,
+            side,
+            true,
+            EVIDENCE,
+            sent,
+            Some(exchange),
+            Detail::None,
+        ))
     });
     futures_util::future::join_all(sends)
         .await
@@ -175,14 +175,14 @@ async fn posts(engine: &Engine, side: &Side, spec: &MtuSpec) -> Vec<Observation>
     let mut errors = ErrorBudget::default();
     let sizes = sorted_sizes(spec);
     for (i, &size) in sizes.iter().enumerate() {
-        let bytes = post(side, size);
-        let Ok((sent, exchange)) = engine.send_raw(side, &bytes, spec.request_wait).await else {
+        let planned = post(side, size);
+        let Ok((sent, exchange)) = engine.send_planned(&planned, spec.request_wait).await else {
             break;
         };
         let go_on = errors.record(side.role(), &exchange);
         out.push(engine.observation(
             Family::Mtu,
-            post_variant(size),
+            planned.variant,
             side,
             true,
             EVIDENCE,
@@ -194,7 +194,7 @@ async fn posts(engine: &Engine, side: &Side, spec: &MtuSpec) -> Vec<Observation>
             engine.note(format!(
                 "mtu: {} failed {} large POSTs in a row; the larger sizes ({}) were not sent",
                 side.endpoint.label(),
-                super::engine::ERROR_BUDGET,
+                ERROR_BUDGET,
                 sizes[i + 1..]
                     .iter()
                     .map(usize::to_string)
@@ -317,11 +317,23 @@ async fn search(
     Ok((search.finish(address, method, before), missing))
 }
 
-/// The requests the checks send, for `--dry-run`.
-pub fn planned(side: &Side, spec: &MtuSpec) -> Vec<(String, Vec<u8>)> {
+/// What discovery sends, which no plan can list.
+pub fn rest(spec: &MtuSpec) -> Option<String> {
+    spec.discover.then(|| {
+        format!(
+            "mtu first looks for the path MTU towards each side with Don't-Fragment packets up to {} bytes (raw ICMP as root, else TCP), as many as the answers take, before any POST",
+            spec.max_mtu
+        )
+    })
+}
+
+/// The requests the checks send a side: the POSTs, smallest first, then the ClientHellos of a
+/// TLS side. Discovery's Don't-Fragment packets carry no request.
+pub fn plan(side: &Side, spec: &MtuSpec) -> Vec<Planned> {
     sorted_sizes(spec)
         .into_iter()
-        .map(|size| (post_variant(size), post(side, size)))
+        .map(|size| post(side, size))
+        .chain(hello_requests(side))
         .collect()
 }
 
@@ -340,10 +352,10 @@ mod tests {
             sizes: vec![1500, 1200, 1500],
             ..MtuSpec::default()
         };
-        let plan = planned(&side, &spec);
-        let names: Vec<&str> = plan.iter().map(|(v, _)| v.as_str()).collect();
+        let plan = plan(&side, &spec);
+        let names: Vec<&str> = plan.iter().map(|p| p.variant.as_str()).collect();
         assert_eq!(names, ["post-1200", "post-1500"]);
-        let text = String::from_utf8(plan[0].1.clone()).unwrap();
+        let text = String::from_utf8(plan[0].bytes.clone()).unwrap();
         assert!(text.starts_with("POST /up HTTP/1.1\r\n"), "{text}");
         assert!(text.contains("Content-Length: 1200\r\n"));
         let body = text.split("\r\n\r\n").nth(1).unwrap();

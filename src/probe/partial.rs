@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::transport::partial::{send_then_close, Reaction};
 use crate::transport::{ConnEnd, Exchange};
 
-use super::engine::{Engine, Side};
+use super::context::{Engine, Planned, Side, Via};
 use super::request::{build_for, USER_AGENT};
 use super::{Detail, Family, Observation};
 
@@ -213,9 +213,12 @@ async fn waiting(
     variant: &'static str,
     max_wait: Duration,
 ) -> Option<Observation> {
-    let bytes = variant_bytes(variant, side);
+    let planned = request(side, variant);
     let cap = max_wait.min(engine.budget.remaining());
-    let (sent, exchange) = engine.send_raw_waiting(side, &bytes, max_wait).await.ok()?;
+    let (sent, exchange) = engine
+        .send_raw_waiting(side, &planned.bytes, max_wait)
+        .await
+        .ok()?;
     let detail = PartialResult {
         incomplete: incomplete(variant),
         cap_ms: cap.as_secs_f64() * 1000.0,
@@ -238,7 +241,7 @@ async fn waiting(
 }
 
 async fn close_early(engine: &Engine, side: &Side, max_wait: Duration) -> Option<Observation> {
-    let bytes = variant_bytes(CLOSE_EARLY, side);
+    let bytes = request(side, CLOSE_EARLY).bytes;
     engine.ticket().await.ok()?;
     let remaining = engine.budget.remaining();
     let pause = CLOSE_AFTER.min(max_wait).min(remaining);
@@ -269,12 +272,23 @@ async fn close_early(engine: &Engine, side: &Side, max_wait: Duration) -> Option
     ))
 }
 
-/// The requests a run sends to a side (for `--dry-run`).
-pub fn planned(side: &Side) -> Vec<(String, Vec<u8>)> {
+/// A variant as it is sent: the waiting ones through the engine, close-early over a connection
+/// of its own that we close.
+fn request(side: &Side, variant: &'static str) -> Planned {
+    let via = if variant == CLOSE_EARLY {
+        Via::OwnConnection
+    } else {
+        Via::Raw
+    };
+    side.planned(Family::Partial, variant, via, variant_bytes(variant, side))
+}
+
+/// The requests a run sends to a side, in report order.
+pub fn plan(side: &Side) -> Vec<Planned> {
     WAITING
         .into_iter()
         .chain([CLOSE_EARLY])
-        .map(|v| (v.to_string(), variant_bytes(v, side)))
+        .map(|v| request(side, v))
         .collect()
 }
 
@@ -292,13 +306,13 @@ mod tests {
 
     #[test]
     fn variants_are_incomplete_in_the_way_they_say() {
-        let planned = planned(&side());
-        let names: Vec<&str> = planned.iter().map(|(v, _)| v.as_str()).collect();
+        let planned = plan(&side());
+        let names: Vec<&str> = planned.iter().map(|p| p.variant.as_str()).collect();
         assert_eq!(
             names,
             [BODY_MISSING, BODY_PARTIAL, HEADERS_PARTIAL, CLOSE_EARLY]
         );
-        let text = |i: usize| String::from_utf8(planned[i].1.clone()).unwrap();
+        let text = |i: usize| String::from_utf8(planned[i].bytes.clone()).unwrap();
         let missing = text(0);
         assert!(missing.starts_with("POST /p?q=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"));
         assert!(missing.contains("\r\nContent-Length: 100\r\n"));

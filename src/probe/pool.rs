@@ -5,10 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::{Engine, Side};
+use super::context::{Engine, Planned, Side, Via};
 use super::protocol::baseline_request;
 use super::{Detail, Family, Observation};
-use crate::target::{Role, Scheme, Target};
+use crate::target::{Role, Target};
 
 /// The listener's variant; members' are `member-N` (1-based, in pool order).
 pub const THROUGH_LISTENER: &str = "through-listener";
@@ -46,22 +46,44 @@ pub fn member_variant(i: usize) -> String {
     format!("member-{}", i + 1)
 }
 
-/// Requests the family plans for a pool of `members`: (variant, side index) pairs, where side
-/// index `None` is the listener.
-pub fn planned(members: usize, spec: &PoolSpec) -> Vec<(String, Option<usize>)> {
-    if members < 2 {
+/// The pool's members as sides: each as its URL says, never sniffed.
+pub fn members(pool: &[Target]) -> Vec<Side> {
+    pool.iter().map(Side::of).collect()
+}
+
+/// The request of one ask: the baseline GET, through the engine.
+fn request(side: &Side, variant: String) -> Planned {
+    side.planned(Family::Pool, variant, Via::Raw, baseline_request(side))
+}
+
+/// Every request the family sends, in order: each member directly, then the listener in turn.
+/// Nothing for fewer than two members.
+pub fn plan(listener: Option<&Side>, pool: &[Target], spec: &PoolSpec) -> Vec<Planned> {
+    if pool.len() < 2 {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for i in 0..members {
+    for (i, side) in members(pool).iter().enumerate() {
         for _ in 0..spec.per_member {
-            out.push((member_variant(i), Some(i)));
+            out.push(request(side, member_variant(i)));
         }
     }
-    for _ in 0..spec.listener_rounds as usize * members {
-        out.push((THROUGH_LISTENER.to_string(), None));
+    if let Some(side) = listener {
+        for _ in 0..spec.listener_rounds as usize * pool.len() {
+            out.push(request(side, THROUGH_LISTENER.to_string()));
+        }
     }
     out
+}
+
+/// When the family asks, which the plan's order alone does not say.
+pub fn rest(pool: &[Target]) -> Option<String> {
+    (pool.len() >= 2).then(|| {
+        format!(
+            "pool asks each of the {} members directly, then the listener one request at a time, after every other family",
+            pool.len()
+        )
+    })
 }
 
 pub async fn run(
@@ -76,10 +98,7 @@ pub async fn run(
         }
         return Vec::new();
     }
-    let members: Vec<Side> = pool
-        .iter()
-        .map(|t| Side::new(t.clone(), t.scheme == Scheme::Https))
-        .collect();
+    let members = members(pool);
     let listener = sides.iter().find(|s| s.role() == Role::Listener);
     let mut out = Vec::new();
     // Members one after the other, their requests too: a few, and no side is hurried.
@@ -116,11 +135,11 @@ async fn ask(
     member: Option<usize>,
     pool_size: usize,
 ) -> Option<Observation> {
-    let bytes = baseline_request(side);
-    let (sent, exchange) = engine.send_raw(side, &bytes, None).await.ok()?;
+    let planned = request(side, variant);
+    let (sent, exchange) = engine.send_planned(&planned, None).await.ok()?;
     Some(engine.observation(
         Family::Pool,
-        variant,
+        planned.variant,
         side,
         true,
         &["502.bad-pool-member"],

@@ -5,7 +5,7 @@ use crate::target::Role;
 use crate::transport::tls::{CertCheck, CertFault};
 use crate::transport::{Endpoint, Sniff, Wire};
 
-use super::engine::{Engine, Side};
+use super::context::{Engine, Planned, Side, Via};
 use super::{request, Detail, Family, Observation, SentRequest};
 
 /// Causes the sniff of a side's port speaks to (opaque to the engine).
@@ -108,18 +108,27 @@ pub fn baseline_request(side: &Side) -> Vec<u8> {
     request::build("GET", side, &[], None)
 }
 
+/// The baseline as it is sent: to the side over its own wire.
+pub fn baseline(side: &Side) -> Planned {
+    side.planned(
+        Family::Protocol,
+        "baseline",
+        Via::Raw,
+        baseline_request(side),
+    )
+}
+
 /// The cross-protocol check for a side: for a listener, plain HTTP to a TLS port or a TLS
 /// ClientHello to a plain one; for a backend that speaks TLS, plain HTTP to it (none for a
-/// plain backend). Returns the variant, the endpoint to use instead of the side's own, and the
-/// causes it is evidence for.
-pub fn cross_request(side: &Side) -> Option<(&'static str, Endpoint, &'static [&'static str])> {
+/// plain backend). The baseline's bytes over the other wire, with the causes it is evidence for.
+pub fn cross(side: &Side) -> Option<(Planned, &'static [&'static str])> {
     let plain = Endpoint {
         wire: Wire::Plain,
         ..side.endpoint.clone()
     };
-    match (side.role(), side.is_tls()) {
-        (Role::Listener, true) => Some(("plain-http-to-tls-port", plain, PLAIN_TO_TLS_EVIDENCE)),
-        (Role::Listener, false) => Some((
+    let (variant, endpoint, evidence) = match (side.role(), side.is_tls()) {
+        (Role::Listener, true) => ("plain-http-to-tls-port", plain, PLAIN_TO_TLS_EVIDENCE),
+        (Role::Listener, false) => (
             "tls-to-plain-port",
             Endpoint {
                 wire: Wire::Tls {
@@ -128,26 +137,44 @@ pub fn cross_request(side: &Side) -> Option<(&'static str, Endpoint, &'static [&
                 },
                 ..side.endpoint.clone()
             },
-            &[],
-        )),
-        (Role::Backend, true) => Some((PLAIN_TO_TLS_BACKEND, plain, PLAIN_TO_TLS_BACKEND_EVIDENCE)),
-        (Role::Backend, false) => None,
+            &[][..],
+        ),
+        (Role::Backend, true) => (PLAIN_TO_TLS_BACKEND, plain, PLAIN_TO_TLS_BACKEND_EVIDENCE),
+        (Role::Backend, false) => return None,
+    };
+    let planned = side.planned_over(
+        Family::Protocol,
+        variant,
+        endpoint,
+        Via::Raw,
+        baseline_request(side),
+    );
+    Some((planned, evidence))
+}
+
+/// What the opening sends a side: the baseline, and with `cross` the cross-protocol request.
+/// The sniff before it and the ALPN offer after it carry no request of their own.
+pub fn plan(side: &Side, cross: bool) -> Vec<Planned> {
+    let mut out = vec![baseline(side)];
+    if cross {
+        out.extend(self::cross(side).map(|(planned, _)| planned));
     }
+    out
 }
 
 /// The baseline (a valid GET) to every side, and, with `cross`, the cross-protocol requests.
 pub async fn run(engine: &Engine, sides: &[Side], cross: bool) -> Vec<Observation> {
     let mut out = Vec::new();
     let baselines = futures_util::future::join_all(sides.iter().map(|side| async move {
-        let bytes = baseline_request(side);
+        let planned = baseline(side);
         engine
-            .send_raw(side, &bytes, None)
+            .send_planned(&planned, None)
             .await
             .ok()
             .map(|(sent, ex)| {
                 engine.observation(
                     Family::Protocol,
-                    "baseline",
+                    planned.variant,
                     side,
                     true,
                     BASELINE_EVIDENCE,
@@ -163,18 +190,17 @@ pub async fn run(engine: &Engine, sides: &[Side], cross: bool) -> Vec<Observatio
         return out;
     }
     for side in sides {
-        let Some((variant, endpoint, evidence)) = cross_request(side) else {
+        let Some((planned, evidence)) = self::cross(side) else {
             continue;
         };
-        let bytes = baseline_request(side);
-        if let Ok((sent, ex)) = engine.send_raw_over(side, &endpoint, &bytes, None).await {
+        if let Ok((sent, ex)) = engine.send_planned(&planned, None).await {
             out.push(engine.observation(
                 Family::Protocol,
-                variant,
+                planned.variant.clone(),
                 side,
                 // Plain HTTP on a backend's TLS port says what the port does with the wrong
                 // protocol, nothing of how the backend validates requests.
-                variant != PLAIN_TO_TLS_BACKEND,
+                planned.variant != PLAIN_TO_TLS_BACKEND,
                 evidence,
                 sent,
                 Some(ex),

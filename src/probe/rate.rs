@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::engine::{Engine, Side};
+use super::context::{Engine, Planned, Side, Via};
 use super::load::{self, LoadTarget, Pool, StepStats};
 use super::{Detail, Family, Observation};
 use crate::target::Role;
@@ -225,7 +225,7 @@ impl load::Gate for Tickets<'_> {
 fn target_of(engine: &Engine, side: &Side) -> LoadTarget {
     LoadTarget {
         endpoint: side.endpoint.clone(),
-        request: ramp_request(side),
+        request: request(side).bytes,
         bounds: engine.bounds(None),
     }
 }
@@ -483,16 +483,49 @@ pub async fn run(engine: &Engine, sides: &[Side], spec: &RateSpec) -> Vec<Observ
     out
 }
 
-/// The request a ramp repeats, for `--dry-run`; the variant names the steps' rates.
-pub fn planned(side: &Side, spec: &RateSpec) -> Vec<(String, Vec<u8>)> {
-    let rates: Vec<String> = spec
-        .rates(spec.max_rate)
-        .iter()
-        .map(|r| format!("{r}"))
-        .collect();
-    let variant = match side.role() {
-        Role::Listener => format!("ramp {} rps", rates.join("→")),
-        Role::Backend => format!("ramp (direct check at {BACKEND_CHECK_RPS} rps)"),
+/// The request the ramp repeats to a side, over the load generator's own connections.
+fn request(side: &Side) -> Planned {
+    side.planned(Family::Rate, "ramp", Via::OwnConnection, ramp_request(side))
+}
+
+/// The request the ramp repeats to each side, once each: how often depends on the answers (see
+/// [`rest`]). Nothing without a listener, or with caps above the ceiling not confirmed: the
+/// run does not ramp then.
+pub fn plan(sides: &[Side], spec: &RateSpec) -> Vec<Planned> {
+    let runs = sides.iter().any(|s| s.role() == Role::Listener)
+        && (spec.owner_confirmed || spec.above_ceiling().is_empty());
+    if !runs {
+        return Vec::new();
+    }
+    sides.iter().map(request).collect()
+}
+
+/// How often the ramp repeats its request: the steps' rates under the run's `max_rate`, and
+/// when it stops.
+pub fn rest(spec: &RateSpec, run_max_rate: f64, backend: bool) -> String {
+    let cap = spec.max_rate.min(run_max_rate);
+    let rates: Vec<String> = spec.rates(cap).iter().map(|r| format!("{r}")).collect();
+    let capped = if cap < spec.max_rate {
+        format!(
+            " (its own max-rate, {} rps, is above the run's max-rate)",
+            spec.max_rate
+        )
+    } else {
+        String::new()
     };
-    vec![(variant, ramp_request(side))]
+    let direct = if backend {
+        format!(
+            "; the backend gets it directly at {} rps meanwhile",
+            BACKEND_CHECK_RPS.min(spec.start)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "rate repeats its request through the listener at {} rps{capped}, {} s a step, after every other family, until {:.0}% of a step's answers are 503 or a cap is reached (at most {} requests){direct}",
+        rates.join("→"),
+        spec.step.as_secs_f64(),
+        spec.sustain * 100.0,
+        spec.max_requests
+    )
 }

@@ -1,6 +1,6 @@
 //! Well-formed HTTP/1.1 requests, built byte for byte.
 
-use super::engine::Side;
+use super::context::Side;
 
 pub const USER_AGENT: &str = concat!("lbprobe/", env!("CARGO_PKG_VERSION"));
 

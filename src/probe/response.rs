@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::transport::{ConnEnd, Exchange};
 
-use super::engine::{Engine, Side};
+use super::context::{Engine, Planned, Side, Via};
 use super::{request, Detail, Family, Observation};
 
 /// The causes this family speaks to (opaque to the engine, read by the classifier).
@@ -377,11 +377,17 @@ fn kind_of(text: &str, r: &crate::transport::Response) -> Problem {
     }
 }
 
-/// The valid requests of the family for one side, with their variant names.
-fn requests(side: &Side) -> Vec<(&'static str, &'static str, Vec<u8>)> {
+/// The valid requests of the family for one side, with their methods.
+fn requests(side: &Side) -> Vec<(&'static str, Planned)> {
     METHODS
         .iter()
-        .map(|&(variant, method)| (variant, method, request::build(method, side, &[], None)))
+        .map(|&(variant, method)| {
+            let bytes = request::build(method, side, &[], None);
+            (
+                method,
+                side.planned(Family::Response, variant, Via::Raw, bytes),
+            )
+        })
         .collect()
 }
 
@@ -391,12 +397,12 @@ pub async fn run(engine: &Engine, sides: &[Side]) -> Vec<Observation> {
     let sends = sides.iter().flat_map(|side| {
         requests(side)
             .into_iter()
-            .map(move |(variant, method, bytes)| async move {
-                let (sent, exchange) = engine.send_raw(side, &bytes, None).await.ok()?;
+            .map(move |(method, planned)| async move {
+                let (sent, exchange) = engine.send_planned(&planned, None).await.ok()?;
                 let check = ResponseCheck::of(method, &exchange);
                 Some(engine.observation(
                     Family::Response,
-                    variant,
+                    planned.variant,
                     side,
                     true,
                     EVIDENCE_FOR,
@@ -413,11 +419,11 @@ pub async fn run(engine: &Engine, sides: &[Side]) -> Vec<Observation> {
         .collect()
 }
 
-/// The requests a run sends to a side (for `--dry-run`).
-pub fn planned(side: &Side) -> Vec<(String, Vec<u8>)> {
+/// The requests a run sends to a side.
+pub fn plan(side: &Side) -> Vec<Planned> {
     requests(side)
         .into_iter()
-        .map(|(variant, _, bytes)| (variant.to_string(), bytes))
+        .map(|(_, planned)| planned)
         .collect()
 }
 
@@ -669,14 +675,14 @@ mod tests {
             crate::target::Target::parse(crate::target::Role::Backend, "http://127.0.0.1:9/p")
                 .unwrap();
         let side = Side::new(target, false);
-        let planned = planned(&side);
-        let names: Vec<&str> = planned.iter().map(|(v, _)| v.as_str()).collect();
+        let planned = plan(&side);
+        let names: Vec<&str> = planned.iter().map(|p| p.variant.as_str()).collect();
         assert_eq!(names, ["get", "head"]);
         assert!(planned[0]
-            .1
+            .bytes
             .starts_with(b"GET /p HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"));
-        assert!(planned[1].1.starts_with(b"HEAD /p HTTP/1.1\r\n"));
-        assert!(planned.iter().all(|(_, b)| b.ends_with(b"\r\n\r\n")));
+        assert!(planned[1].bytes.starts_with(b"HEAD /p HTTP/1.1\r\n"));
+        assert!(planned.iter().all(|p| p.bytes.ends_with(b"\r\n\r\n")));
     }
 
     #[test]

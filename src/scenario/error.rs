@@ -198,7 +198,7 @@ pub enum Problem {
 /// that say they hold a secret.
 fn secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    crate::probe::engine::ALWAYS_MASKED
+    crate::transport::mask::ALWAYS_MASKED
         .iter()
         .any(|m| m.eq_ignore_ascii_case(name))
         || [

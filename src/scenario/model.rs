@@ -8,7 +8,7 @@ use crate::profile::Profile;
 use crate::target::Target;
 
 /// Header names masked in every report, whatever the scenario says (the engine enforces them).
-pub use crate::probe::engine::ALWAYS_MASKED;
+pub use crate::transport::mask::ALWAYS_MASKED;
 
 /// What to probe, against which limits, and what the person expects to find.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -1,6 +1,8 @@
-//! Secrets out of every record: the values of masked headers, in the requests we send and the
-//! answers we get, and those values wherever they come back (an echo server puts a request's
-//! `Authorization` in its body). Works on bytes, before anything is stored.
+//! What the transport does to bytes besides carrying them: secrets out of every record (the
+//! values of masked headers, in the requests we send and the answers we get, and those values
+//! wherever they come back: an echo server puts a request's `Authorization` in its body), and
+//! the run's marker header into the requests that carry it. Works on bytes, before anything is
+//! sent or stored.
 
 use crate::target::Target;
 
@@ -182,6 +184,58 @@ pub fn mask_headers(bytes: &[u8], extra: &[String]) -> Vec<u8> {
     }
     out.extend_from_slice(&bytes[head_end..]);
     out
+}
+
+/// The marker header's name: `X-Lbprobe-Id: <run>-<n>` on every raw request of a run that
+/// asks for it, so that a capture on the backend host can tell which probes reached it.
+pub const MARKER_HEADER: &str = "X-Lbprobe-Id";
+
+/// Insert `X-Lbprobe-Id: VALUE` as the last header line, just before the blank line that
+/// ends the head, so that every malformed line of the template keeps its place: right after
+/// the request line it would turn a whitespace line that must come first into the marker's
+/// continuation, and before a leading CRLF it would stand in front of the request line. A
+/// request whose head never ends (partial probes, CR-only line ends, HTTP/0.9) gets none: no
+/// place is safe, and such a request is not forwarded whole anyway.
+pub fn insert_marker(bytes: &[u8], value: &str) -> Vec<u8> {
+    // Binary (a TLS ClientHello, garbage) is no HTTP head: a marker would only corrupt it.
+    if bytes
+        .first()
+        .is_some_and(|b| !b.is_ascii_graphic() && !b.is_ascii_whitespace())
+    {
+        return bytes.to_vec();
+    }
+    let Some(lf) = head_end(bytes) else {
+        return bytes.to_vec();
+    };
+    // The marker line ends like the line before it, so a bare-LF probe stays bare-LF.
+    let eol = if lf > 0 && bytes[lf - 1] == b'\r' {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let mut out = Vec::with_capacity(bytes.len() + 48);
+    out.extend_from_slice(&bytes[..=lf]);
+    out.extend_from_slice(format!("{MARKER_HEADER}: {value}{eol}").as_bytes());
+    out.extend_from_slice(&bytes[lf + 1..]);
+    out
+}
+
+/// The LF that ends the head's last line: the first one followed by a blank line (LF or CRLF)
+/// once a line with content (the request line) has been seen; leading blank or whitespace-only
+/// lines are not the end of a head.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    let mut line_start = 0;
+    let mut seen_content = false;
+    for lf in memchr::memchr_iter(b'\n', bytes) {
+        let line = &bytes[line_start..lf];
+        seen_content |= line.iter().any(|b| !matches!(b, b' ' | b'\t' | b'\r'));
+        let rest = &bytes[lf + 1..];
+        if seen_content && (rest.starts_with(b"\n") || rest.starts_with(b"\r\n")) {
+            return Some(lf);
+        }
+        line_start = lf + 1;
+    }
+    None
 }
 
 #[cfg(test)]

@@ -1,0 +1,469 @@
+//! What every probe family works with: the [`Engine`] (the run's budget, bounds, masking, marker
+//! and observation sink, and the raw send functions every request goes through), the [`Side`]s
+//! it talks to, the per-side error budget, and [`Planned`], a request a family will send, as
+//! its plan lists it before anything is sent.
+//!
+//! Families import this module and nothing of the run's dispatch (`engine`) or of the dry run:
+//! the dispatch imports the families, never the other way round.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::profile::Profile;
+use crate::target::{Role, Target};
+use crate::transport::mask::{insert_marker, Mask};
+use crate::transport::{self, Bounds, Endpoint, Exchange, Sniff, Wire};
+
+use super::budget::{Budget, Exhausted, Interrupt};
+use super::{Detail, Family, Limits, Observation, SentRequest};
+
+/// Progress events for the caller's progress display; the engine never prints.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Planned {
+        families: Vec<Family>,
+    },
+    /// What a stage of the run observed, masked as the report will hold it: the sniffs and
+    /// baselines before any family, then each family's observations as it finishes (just before
+    /// its `FamilyDone`). Ids are provisional until the run ends. For callers that want answers
+    /// before the run is over; the engine itself never looks at what they make of them.
+    Observed {
+        observations: Vec<Observation>,
+    },
+    FamilyDone {
+        family: Family,
+    },
+    Request {
+        sent: u32,
+    },
+}
+
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// One side as probes see it: the target plus how its port is really spoken to.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub target: Target,
+    pub endpoint: Endpoint,
+    /// The side chose h2 when offered it (ALPN): client-library checks run over h2 too.
+    pub h2: bool,
+}
+
+impl Side {
+    pub fn new(target: Target, tls: bool) -> Side {
+        let wire = if tls {
+            Wire::Tls {
+                server_name: target.server_name().to_string(),
+                tls: target.tls_settings(),
+            }
+        } else {
+            Wire::Plain
+        };
+        let (host, port) = target.connect_host_port();
+        Side {
+            endpoint: Endpoint {
+                host: host.to_string(),
+                port,
+                wire,
+                family: target.family,
+            },
+            target,
+            h2: false,
+        }
+    }
+
+    /// The side as its URL says to speak to it (https: TLS), before any sniff.
+    pub fn of(target: &Target) -> Side {
+        Side::new(
+            target.clone(),
+            target.scheme == crate::target::Scheme::Https,
+        )
+    }
+
+    pub fn role(&self) -> Role {
+        self.target.role
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.endpoint.wire, Wire::Tls { .. })
+    }
+
+    /// Extra headers of the target as CRLF-terminated lines.
+    pub fn extra_lines(&self) -> String {
+        self.target
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect()
+    }
+
+    /// A request a family will send to this side over its own wire.
+    pub fn planned(
+        &self,
+        family: Family,
+        variant: impl Into<String>,
+        via: Via,
+        bytes: Vec<u8>,
+    ) -> Planned {
+        self.planned_over(family, variant, self.endpoint.clone(), via, bytes)
+    }
+
+    /// A request a family will send to this side over another endpoint (plain TCP to its TLS
+    /// port, TLS to its plain one).
+    pub fn planned_over(
+        &self,
+        family: Family,
+        variant: impl Into<String>,
+        endpoint: Endpoint,
+        via: Via,
+        bytes: Vec<u8>,
+    ) -> Planned {
+        Planned {
+            family,
+            variant: variant.into(),
+            role: self.role(),
+            endpoint,
+            via,
+            bytes,
+        }
+    }
+}
+
+/// How a planned request travels, which decides whether it is sent exactly as planned and
+/// whether the run's marker goes into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The exact bytes through the engine's send functions: the marker goes in when asked for.
+    Raw,
+    /// The exact bytes over a connection the family holds itself (keep-alive trials, the load
+    /// generator, a request we cut off): sent as they are, never marked.
+    OwnConnection,
+    /// A client library sends the equivalent request; the bytes show what it amounts to.
+    ClientLibrary,
+}
+
+/// One request a family will send, as its plan lists it before anything is sent: the bytes
+/// its `run` sends, built by the same code.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub family: Family,
+    /// As the observation of it will be named.
+    pub variant: String,
+    pub role: Role,
+    /// Where it goes: the side's endpoint, or another wire to the same port.
+    pub endpoint: Endpoint,
+    pub via: Via,
+    pub bytes: Vec<u8>,
+}
+
+impl Planned {
+    /// Whether these are the bytes on the wire (else a client library's request, rendered).
+    pub fn exact(&self) -> bool {
+        self.via != Via::ClientLibrary
+    }
+}
+
+/// The run-wide settings an [`Engine`] is built from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub limits: Limits,
+    pub profile: Profile,
+    pub mask: Mask,
+    /// The run's id when raw requests carry the marker header.
+    pub marker: Option<String>,
+}
+
+/// Shared state of a run: the budget, bounds and the observation sink.
+pub struct Engine {
+    pub budget: Budget,
+    pub profile: Profile,
+    request_timeout: Duration,
+    connect_timeout: Duration,
+    mask: Mask,
+    progress: ProgressFn,
+    notes: Mutex<Vec<String>>,
+    counter: AtomicU32,
+    /// The run's id when requests carry the marker header.
+    marker: Option<String>,
+    marks: AtomicU32,
+    /// Sides declared silent after the baseline (see [`is_silent`]).
+    silent: Mutex<Vec<Role>>,
+}
+
+/// A probe family stops talking to a side after this many consecutive timeouts or connect
+/// failures: the target's health outranks the diagnosis.
+pub const ERROR_BUDGET: u32 = 3;
+
+impl Engine {
+    pub fn new(settings: Settings, progress: ProgressFn, interrupt: Interrupt) -> Engine {
+        let Settings {
+            limits,
+            profile,
+            mask,
+            marker,
+        } = settings;
+        Engine {
+            budget: Budget::new(limits).with_interrupt(interrupt),
+            request_timeout: limits.request_timeout,
+            // A connect waits as long as the listener's own connect timeout would (so a
+            // listener that gives up first is seen doing so), never past the run's request
+            // timeout.
+            connect_timeout: profile
+                .effective()
+                .connect_timeout
+                .unwrap_or(limits.request_timeout)
+                .min(limits.request_timeout),
+            profile,
+            mask,
+            progress,
+            notes: Mutex::new(Vec::new()),
+            counter: AtomicU32::new(0),
+            marker,
+            marks: AtomicU32::new(0),
+            silent: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The run's id when raw requests carry the marker header.
+    pub fn marker(&self) -> Option<&str> {
+        self.marker.as_deref()
+    }
+
+    /// A copy of `observations` with every secret header value masked, for eyes outside the
+    /// engine before the run's own masking pass at its end.
+    pub fn masked(&self, observations: &[Observation]) -> Vec<Observation> {
+        let mut copy = observations.to_vec();
+        for o in copy.iter_mut() {
+            if let Some(ex) = o.exchange.as_mut() {
+                self.mask.exchange(ex);
+            }
+        }
+        copy
+    }
+
+    pub fn note(&self, text: impl Into<String>) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(text.into());
+    }
+
+    /// Every note so far, in the order they were made.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn bounds(&self, wait: Option<Duration>) -> Bounds {
+        let total = wait
+            .map(|w| w.min(self.request_timeout))
+            .unwrap_or(self.request_timeout)
+            .min(self.budget.remaining().max(Duration::from_millis(1)));
+        Bounds {
+            connect_timeout: self.connect_timeout,
+            total_timeout: total,
+            ..Bounds::default()
+        }
+    }
+
+    /// Take one request's ticket from the budget and tell the progress display. Every request
+    /// any probe sends goes through here.
+    pub async fn ticket(&self) -> Result<(), Exhausted> {
+        self.budget.ticket().await?;
+        (self.progress)(Progress::Request {
+            sent: self.budget.sent(),
+        });
+        Ok(())
+    }
+
+    /// Send exact bytes and wait up to `max_wait` for the side to answer or give up, beyond the
+    /// per-request timeout: for probes that measure how long a side waits (partial requests,
+    /// slow backends). Still capped by the run's remaining time.
+    pub async fn send_raw_waiting(
+        &self,
+        side: &Side,
+        bytes: &[u8],
+        max_wait: Duration,
+    ) -> Result<(SentRequest, Exchange), Exhausted> {
+        self.ticket().await?;
+        let marked = self.mark(bytes);
+        let bytes = marked.as_slice();
+        let bounds = Bounds {
+            total_timeout: max_wait.min(self.budget.remaining().max(Duration::from_millis(1))),
+            ..self.bounds(None)
+        };
+        // Waits run long (a listener's request timeout, a slow backend): an interrupt drops
+        // the one in flight rather than hold the report back for it.
+        let mut exchange = tokio::select! {
+            ex = transport::exchange(&side.endpoint, bytes, &bounds) => ex,
+            _ = self.budget.interrupt().triggered() => return Err(Exhausted::Interrupted),
+        };
+        self.mask_response(&mut exchange);
+        Ok((self.sent(bytes, true), exchange))
+    }
+
+    /// Send exact bytes to a side over its wire.
+    pub async fn send_raw(
+        &self,
+        side: &Side,
+        bytes: &[u8],
+        wait: Option<Duration>,
+    ) -> Result<(SentRequest, Exchange), Exhausted> {
+        self.send_over(&side.endpoint, bytes, wait).await
+    }
+
+    /// Send a planned request where its plan says (its side's wire, or another endpoint).
+    pub async fn send_planned(
+        &self,
+        planned: &Planned,
+        wait: Option<Duration>,
+    ) -> Result<(SentRequest, Exchange), Exhausted> {
+        debug_assert_eq!(planned.via, Via::Raw, "only raw requests go through here");
+        self.send_over(&planned.endpoint, &planned.bytes, wait)
+            .await
+    }
+
+    /// Send exact bytes over a chosen endpoint (e.g. plain HTTP to a TLS port).
+    async fn send_over(
+        &self,
+        endpoint: &Endpoint,
+        bytes: &[u8],
+        wait: Option<Duration>,
+    ) -> Result<(SentRequest, Exchange), Exhausted> {
+        self.ticket().await?;
+        let marked = self.mark(bytes);
+        let bytes = marked.as_slice();
+        let mut exchange = transport::exchange(endpoint, bytes, &self.bounds(wait)).await;
+        self.mask_response(&mut exchange);
+        Ok((self.sent(bytes, true), exchange))
+    }
+
+    /// The request with the marker header before the end of its head, when the run asks for it.
+    fn mark(&self, bytes: &[u8]) -> Vec<u8> {
+        let Some(run) = &self.marker else {
+            return bytes.to_vec();
+        };
+        let n = self.marks.fetch_add(1, Ordering::SeqCst) + 1;
+        insert_marker(bytes, &format!("{run}-{n}"))
+    }
+
+    pub async fn sniff(&self, side: &Side) -> Result<Sniff, Exhausted> {
+        // A sniff costs up to two connections.
+        self.ticket().await?;
+        self.ticket().await?;
+        // The endpoint, not the URL: `--connect-to` and `-4`/`-6` hold for the sniff too.
+        Ok(transport::sniff::sniff_over(
+            &side.endpoint.host,
+            side.endpoint.port,
+            side.endpoint.family,
+            side.target.server_name(),
+            &side.target.host_header(),
+            &side.target.tls_settings(),
+            &self.bounds(None),
+        )
+        .await)
+    }
+
+    /// Record what was sent, with secrets masked.
+    pub fn sent(&self, bytes: &[u8], exact: bool) -> SentRequest {
+        record(&self.mask, bytes, exact)
+    }
+
+    pub fn mask_response(&self, exchange: &mut Exchange) {
+        self.mask.exchange(exchange);
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// Declare a side silent: the families that need answers leave it out.
+    pub fn declare_silent(&self, role: Role) {
+        self.silent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(role);
+    }
+
+    /// Whether the side was declared silent after the baseline.
+    pub fn is_silent(&self, role: Role) -> bool {
+        self.silent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&role)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// A new observation with a provisional id (renumbered in order at the end of the run).
+    #[allow(clippy::too_many_arguments)]
+    pub fn observation(
+        &self,
+        family: Family,
+        variant: impl Into<String>,
+        side: &Side,
+        well_formed: bool,
+        evidence_for: &[&str],
+        request: SentRequest,
+        exchange: Option<Exchange>,
+        detail: Detail,
+    ) -> Observation {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        Observation {
+            id: format!("tmp{n}"),
+            family,
+            variant: variant.into(),
+            role: side.role(),
+            well_formed,
+            evidence_for: evidence_for.iter().map(|s| s.to_string()).collect(),
+            request,
+            exchange,
+            detail,
+        }
+    }
+}
+
+/// What a report keeps of a request: its bytes escaped, with secrets masked. The run and the dry
+/// run record through here, so a planned request reads as the one sent.
+pub fn record(mask: &Mask, bytes: &[u8], exact: bool) -> SentRequest {
+    SentRequest {
+        text: transport::escape_bytes(&mask.bytes(bytes)),
+        bytes: bytes.len(),
+        exact,
+    }
+}
+
+/// A connection that opened and then got no complete answer before the deadline: silence, or
+/// bytes trickled too slowly to make an answer. Either way the side is not answering.
+pub fn is_silent(ex: &Exchange) -> bool {
+    ex.timings.connect_ms.is_some()
+        && ex.end == transport::ConnEnd::Timeout
+        && !ex.response.as_ref().is_some_and(|r| r.complete)
+}
+
+/// Consecutive-failure counter per side: a side that keeps timing out is left alone.
+#[derive(Default)]
+pub struct ErrorBudget {
+    consecutive: BTreeMap<Role, u32>,
+}
+
+impl ErrorBudget {
+    /// Record an exchange; returns false once the side has failed too often in a row.
+    pub fn record(&mut self, role: Role, exchange: &Exchange) -> bool {
+        // A trickle of bytes that never made an answer before the deadline is a timeout too:
+        // a dripping server must trip the budget as a silent one does.
+        let failed = exchange.end.never_connected()
+            || (matches!(exchange.end, transport::ConnEnd::Timeout)
+                && !exchange.response.as_ref().is_some_and(|r| r.complete));
+        let n = self.consecutive.entry(role).or_insert(0);
+        *n = if failed { *n + 1 } else { 0 };
+        *n < ERROR_BUDGET
+    }
+
+    pub fn exhausted(&self, role: Role) -> bool {
+        self.consecutive.get(&role).copied().unwrap_or(0) >= ERROR_BUDGET
+    }
+}
