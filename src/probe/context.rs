@@ -277,17 +277,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Send exact bytes and wait up to `max_wait` for the side to answer or give up, beyond the
-    /// per-request timeout: for probes that measure how long a side waits (partial requests,
-    /// slow backends). Still capped by the run's remaining time.
-    pub async fn send_raw_waiting(
+    /// Send a planned request and wait up to `max_wait` for the side to answer or give up,
+    /// beyond the per-request timeout: for probes that measure how long a side waits (partial
+    /// requests, slow backends). Still capped by the run's remaining time.
+    pub async fn send_planned_waiting(
         &self,
-        side: &Side,
-        bytes: &[u8],
+        planned: &Planned,
         max_wait: Duration,
     ) -> Result<(SentRequest, Exchange), Exhausted> {
+        debug_assert_eq!(planned.via, Via::Raw, "only raw requests go through here");
         self.ticket().await?;
-        let marked = self.mark(bytes);
+        let marked = self.mark(&planned.bytes);
         let bytes = marked.as_slice();
         let bounds = Bounds {
             total_timeout: max_wait.min(self.budget.remaining().max(Duration::from_millis(1))),
@@ -296,45 +296,26 @@ impl Engine {
         // Waits run long (a listener's request timeout, a slow backend): an interrupt drops
         // the one in flight rather than hold the report back for it.
         let mut exchange = tokio::select! {
-            ex = transport::exchange(&side.endpoint, bytes, &bounds) => ex,
+            ex = transport::exchange(&planned.endpoint, bytes, &bounds) => ex,
             _ = self.budget.interrupt().triggered() => return Err(Exhausted::Interrupted),
         };
         self.mask_response(&mut exchange);
         Ok((self.sent(bytes, true), exchange))
     }
 
-    /// Send exact bytes to a side over its wire.
-    pub async fn send_raw(
-        &self,
-        side: &Side,
-        bytes: &[u8],
-        wait: Option<Duration>,
-    ) -> Result<(SentRequest, Exchange), Exhausted> {
-        self.send_over(&side.endpoint, bytes, wait).await
-    }
-
-    /// Send a planned request where its plan says (its side's wire, or another endpoint).
+    /// Send a planned request's exact bytes where its plan says: the side's wire, or another
+    /// endpoint (plain HTTP to a TLS port). Every raw request goes out through here or
+    /// [`Engine::send_planned_waiting`], so a family sends only what it can plan.
     pub async fn send_planned(
         &self,
         planned: &Planned,
         wait: Option<Duration>,
     ) -> Result<(SentRequest, Exchange), Exhausted> {
         debug_assert_eq!(planned.via, Via::Raw, "only raw requests go through here");
-        self.send_over(&planned.endpoint, &planned.bytes, wait)
-            .await
-    }
-
-    /// Send exact bytes over a chosen endpoint (e.g. plain HTTP to a TLS port).
-    async fn send_over(
-        &self,
-        endpoint: &Endpoint,
-        bytes: &[u8],
-        wait: Option<Duration>,
-    ) -> Result<(SentRequest, Exchange), Exhausted> {
         self.ticket().await?;
-        let marked = self.mark(bytes);
+        let marked = self.mark(&planned.bytes);
         let bytes = marked.as_slice();
-        let mut exchange = transport::exchange(endpoint, bytes, &self.bounds(wait)).await;
+        let mut exchange = transport::exchange(&planned.endpoint, bytes, &self.bounds(wait)).await;
         self.mask_response(&mut exchange);
         Ok((self.sent(bytes, true), exchange))
     }

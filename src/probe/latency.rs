@@ -294,7 +294,6 @@ async fn run_side(
     client_timeout: Option<Duration>,
     wait: Duration,
 ) -> Vec<Observation> {
-    let bytes = request(side, 1).bytes;
     let mut out = Vec::new();
     let mut errors = ErrorBudget::default();
     let mut stopped_early = None;
@@ -305,10 +304,12 @@ async fn run_side(
     } else {
         requests
     };
+    let planned = plan(side, requests);
+    let nth = |n: u32| &planned[n as usize - 1];
     let mut results = Vec::new();
     let mut n = 1;
     while n <= requests {
-        let first = engine.send_raw_waiting(side, &bytes, wait);
+        let first = engine.send_planned_waiting(nth(n), wait);
         tokio::pin!(first);
         let quick = engine.request_timeout();
         let done = if wait > quick {
@@ -337,7 +338,7 @@ async fn run_side(
                 // This request waits past the run's request timeout, as the family means to (a
                 // listener's own timeout is seen firing): the rest would each wait as long in a
                 // row, so they go out now, beside it.
-                let rest = (n + 1..=requests).map(|_| engine.send_raw_waiting(side, &bytes, wait));
+                let rest = (n + 1..=requests).map(|m| engine.send_planned_waiting(nth(m), wait));
                 let (head, tail) =
                     futures_util::future::join(first, futures_util::future::join_all(rest)).await;
                 results.push((n, head));
@@ -358,7 +359,7 @@ async fn run_side(
         let keep_going = errors.record(side.role(), &ex);
         out.push(engine.observation(
             Family::Latency,
-            format!("request-{n}"),
+            nth(n).variant.clone(),
             side,
             true,
             EVIDENCE,

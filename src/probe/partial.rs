@@ -215,10 +215,7 @@ async fn waiting(
 ) -> Option<Observation> {
     let planned = request(side, variant);
     let cap = max_wait.min(engine.budget.remaining());
-    let (sent, exchange) = engine
-        .send_raw_waiting(side, &planned.bytes, max_wait)
-        .await
-        .ok()?;
+    let (sent, exchange) = engine.send_planned_waiting(&planned, max_wait).await.ok()?;
     let detail = PartialResult {
         incomplete: incomplete(variant),
         cap_ms: cap.as_secs_f64() * 1000.0,
