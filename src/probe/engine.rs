@@ -7,10 +7,10 @@ use crate::transport::mask::Mask;
 
 use super::budget::{Exhausted, Interrupt};
 use super::context::{is_silent, Engine, Settings, Side};
+use super::context::{Progress, ProgressFn};
 use super::{families, h2, protocol};
 use super::{Family, Limits, Observation, ProbeSpec};
 
-use super::context::{Progress, ProgressFn};
 /// Kept where callers found it before transport took it over.
 pub use crate::transport::mask::{insert_marker, MARKER_HEADER};
 
@@ -118,7 +118,7 @@ pub async fn run_interruptible(
     );
     if let Some(run) = engine.marker() {
         engine.note(format!(
-            "raw requests carry `{MARKER_HEADER}: {run}-<n>` (run {run}); methods sent through the HTTP client do not"
+            "raw requests carry `{MARKER_HEADER}: {run}-<n>` (run {run}); methods sent through the HTTP client, keep-alive trials and the rate ramp (over connections of their own) do not"
         ));
     }
     let families: Vec<Family> = plan.probes.iter().map(ProbeSpec::family).collect();
