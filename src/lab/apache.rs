@@ -12,13 +12,15 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use super::cert::LabCert;
-use super::process::{accepts, distinct_free_ports, read_lossy, stop_group, POLL_INTERVAL};
+use super::process::{
+    self, distinct_free_ports, pid_written, read_lossy, spawn_group, stop_group, wait_ready,
+    Startup,
+};
 use super::LabError;
 
 /// The harness's `Timeout` (how long Apache waits for a client's request and, through
@@ -211,12 +213,6 @@ impl Layout {
     }
 }
 
-enum Startup {
-    Ready,
-    Exited(ExitStatus),
-    TimedOut,
-}
-
 /// Who the children run as when httpd starts as root (it refuses to serve as root): the
 /// unprivileged user and its group, `nogroup` on Debian, `nobody` elsewhere. They need nothing
 /// of the temp dir: the parent opens the logs and reads the configuration before it forks.
@@ -287,7 +283,9 @@ impl Apache {
             }
             let _ = fs::remove_file(&layout.pid_file);
             let mut child = spawn(&binary, &layout)?;
-            match wait_ready(&mut child, &ports, &layout.pid_file)? {
+            // httpd writes its pid file after binding every Listen socket.
+            let holds = |_: &Child| pid_written(&layout.pid_file);
+            match wait_ready(&mut child, &ports, STARTUP_TIMEOUT, "apache", holds)? {
                 Startup::Ready => {
                     return Ok(Apache {
                         child,
@@ -467,61 +465,20 @@ fn render_conf(
 }
 
 fn spawn(binary: &Path, layout: &Layout) -> Result<Child, LabError> {
-    let stderr = fs::File::create(&layout.stderr_log).map_err(LabError::io(format!(
-        "creating {}",
-        layout.stderr_log.display()
-    )))?;
-    Command::new(binary)
+    let mut command = Command::new(binary);
+    command
         .arg("-f")
         .arg(&layout.conf)
         // Foreground, no daemon: the child is httpd's parent process, and its exit is ours to
         // see.
         .arg("-DFOREGROUND")
-        .current_dir(&layout.dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        // Its own process group, so that stopping it reaches the children too.
-        .process_group(0)
-        .spawn()
-        .map_err(LabError::io(format!("starting {}", binary.display())))
-}
-
-fn wait_ready(child: &mut Child, ports: &[u16], pid_file: &Path) -> Result<Startup, LabError> {
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(LabError::io("waiting for apache"))?
-        {
-            return Ok(Startup::Exited(status));
-        }
-        // httpd writes its pid file after binding every Listen socket, so a port that accepts
-        // before then may belong to someone else.
-        let pid_written = fs::read_to_string(pid_file).is_ok_and(|p| !p.trim().is_empty());
-        if pid_written && ports.iter().all(|port| accepts(*port)) {
-            return Ok(Startup::Ready);
-        }
-        if Instant::now() >= deadline {
-            return Ok(Startup::TimedOut);
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    }
+        .current_dir(&layout.dir);
+    spawn_group(command, binary, Stdio::null(), &layout.stderr_log)
 }
 
 /// The last lines of the error log and of stderr (where httpd writes configuration errors).
 fn log_tail(layout: &Layout) -> String {
-    let mut tail = String::new();
-    for path in [&layout.error_log, &layout.stderr_log] {
-        let text = read_lossy(path);
-        let lines: Vec<&str> = text.lines().collect();
-        let start = lines.len().saturating_sub(LOG_TAIL_LINES);
-        for line in &lines[start..] {
-            tail.push_str(line);
-            tail.push('\n');
-        }
-    }
-    tail
+    process::log_tail(&[&layout.error_log, &layout.stderr_log], LOG_TAIL_LINES)
 }
 
 #[cfg(test)]

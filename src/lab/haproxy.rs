@@ -5,14 +5,14 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::cert::LabCert;
 use super::process::{
-    accepts, distinct_free_ports, read_lossy, stop_group, write_private, POLL_INTERVAL,
+    self, distinct_free_ports, read_lossy, spawn_group, stop_group, wait_ready, write_private,
+    Startup, POLL_INTERVAL,
 };
 use super::LabError;
 
@@ -155,12 +155,6 @@ impl Layout {
     }
 }
 
-enum Startup {
-    Ready,
-    Exited(ExitStatus),
-    TimedOut,
-}
-
 impl Haproxy {
     pub fn start(spec: &HaproxySpec) -> Result<Haproxy, LabError> {
         let binary = haproxy_binary().ok_or_else(|| LabError::HaproxyNotFound {
@@ -183,7 +177,10 @@ impl Haproxy {
             fs::write(&layout.conf, conf)
                 .map_err(LabError::io(format!("writing {}", layout.conf.display())))?;
             let mut child = spawn(&binary, &layout)?;
-            match wait_ready(&mut child, &ports)? {
+            // A port that accepts may belong to someone else who took it first: only sockets held
+            // by our child count.
+            let holds = |c: &Child| ports.iter().all(|port| owns_listener(c.id(), *port));
+            match wait_ready(&mut child, &ports, STARTUP_TIMEOUT, "haproxy", holds)? {
                 Startup::Ready => {
                     return Ok(Haproxy {
                         child,
@@ -345,49 +342,19 @@ fn render_conf(spec: &HaproxySpec, layout: &Layout, ports: &[u16]) -> Result<Str
 }
 
 fn spawn(binary: &Path, layout: &Layout) -> Result<Child, LabError> {
-    let create = |path: &Path| {
-        fs::File::create(path).map_err(LabError::io(format!("creating {}", path.display())))
-    };
-    // Fresh files per attempt, so the tail names this attempt's failure.
-    let stdout = create(&layout.access_log)?;
-    let stderr = create(&layout.stderr_log)?;
-    Command::new(binary)
+    // HAProxy logs to stdout: a fresh access log per attempt.
+    let stdout = fs::File::create(&layout.access_log).map_err(LabError::io(format!(
+        "creating {}",
+        layout.access_log.display()
+    )))?;
+    let mut command = Command::new(binary);
+    command
         .arg("-f")
         .arg(&layout.conf)
         // Foreground, no daemon: the child is haproxy itself, and its exit is ours to see.
         .arg("-db")
-        .current_dir(&layout.dir)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        // Its own process group, so that stopping it reaches anything it started.
-        .process_group(0)
-        .spawn()
-        .map_err(LabError::io(format!("starting {}", binary.display())))
-}
-
-fn wait_ready(child: &mut Child, ports: &[u16]) -> Result<Startup, LabError> {
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(LabError::io("waiting for haproxy"))?
-        {
-            return Ok(Startup::Exited(status));
-        }
-        // A port that accepts may belong to someone else who took it first: only sockets held
-        // by our child count.
-        if ports
-            .iter()
-            .all(|port| owns_listener(child.id(), *port) && accepts(*port))
-        {
-            return Ok(Startup::Ready);
-        }
-        if Instant::now() >= deadline {
-            return Ok(Startup::TimedOut);
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    }
+        .current_dir(&layout.dir);
+    spawn_group(command, binary, Stdio::from(stdout), &layout.stderr_log)
 }
 
 /// Whether process `pid` holds the listening socket on 127.0.0.1:`port` (Linux /proc).
@@ -424,17 +391,7 @@ fn listening_inodes(proc_net_tcp: &str, port: u16) -> Option<Vec<String>> {
 
 /// The last lines of stderr (alerts) and stdout (the log), for startup failures.
 fn log_tail(layout: &Layout) -> String {
-    let mut tail = String::new();
-    for path in [&layout.stderr_log, &layout.access_log] {
-        let text = read_lossy(path);
-        let lines: Vec<&str> = text.lines().collect();
-        let start = lines.len().saturating_sub(LOG_TAIL_LINES);
-        for line in &lines[start..] {
-            tail.push_str(line);
-            tail.push('\n');
-        }
-    }
-    tail
+    process::log_tail(&[&layout.stderr_log, &layout.access_log], LOG_TAIL_LINES)
 }
 
 #[cfg(test)]

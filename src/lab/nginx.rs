@@ -3,15 +3,16 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{Read as _, Seek as _, SeekFrom};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use super::cert::LabCert;
-use super::process::{accepts, distinct_free_ports, read_lossy, stop_group, POLL_INTERVAL};
+use super::process::{
+    self, distinct_free_ports, pid_written, read_lossy, spawn_group, stop_group, wait_ready,
+    Startup,
+};
 use super::LabError;
 
 /// The access-log format of the harness: key=value fields after the request line, so the
@@ -174,12 +175,6 @@ impl Modules {
     }
 }
 
-enum Startup {
-    Ready,
-    Exited(ExitStatus),
-    TimedOut,
-}
-
 impl Nginx {
     pub fn start(spec: &NginxSpec) -> Result<Nginx, LabError> {
         let binary = nginx_binary().ok_or_else(|| LabError::NginxNotFound {
@@ -215,7 +210,9 @@ impl Nginx {
                 fs::write(log, "").map_err(LabError::io(format!("creating {}", log.display())))?;
             }
             let mut child = spawn(&binary, &layout)?;
-            match wait_ready(&mut child, &ports, &layout.pid_file)? {
+            // nginx writes its pid file only after binding every listen socket.
+            let holds = |_: &Child| pid_written(&layout.pid_file);
+            match wait_ready(&mut child, &ports, STARTUP_TIMEOUT, "nginx", holds)? {
                 Startup::Ready => {
                     return Ok(Nginx {
                         child,
@@ -404,76 +401,22 @@ fn render_conf(
 }
 
 fn spawn(binary: &Path, layout: &Layout) -> Result<Child, LabError> {
-    let stderr = fs::File::create(&layout.stderr_log).map_err(LabError::io(format!(
-        "creating {}",
-        layout.stderr_log.display()
-    )))?;
     let mut prefix = layout.dir.clone().into_os_string();
     prefix.push("/");
-    Command::new(binary)
+    let mut command = Command::new(binary);
+    command
         .arg("-p")
         .arg(prefix)
         .arg("-c")
         .arg(&layout.conf)
         .arg("-e")
-        .arg(&layout.error_log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        // Its own process group, so that stopping it reaches the workers too.
-        .process_group(0)
-        .spawn()
-        .map_err(LabError::io(format!("starting {}", binary.display())))
-}
-
-fn wait_ready(child: &mut Child, ports: &[u16], pid_file: &Path) -> Result<Startup, LabError> {
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(LabError::io("waiting for nginx"))?
-        {
-            return Ok(Startup::Exited(status));
-        }
-        // nginx writes its pid file only after binding every listen socket, so a port that
-        // accepts before then may belong to someone else.
-        let pid_written = fs::read_to_string(pid_file).is_ok_and(|p| !p.trim().is_empty());
-        if pid_written && ports.iter().all(|port| accepts(*port)) {
-            return Ok(Startup::Ready);
-        }
-        if Instant::now() >= deadline {
-            return Ok(Startup::TimedOut);
-        }
-        std::thread::sleep(POLL_INTERVAL);
-    }
+        .arg(&layout.error_log);
+    spawn_group(command, binary, Stdio::null(), &layout.stderr_log)
 }
 
 /// The last lines of the error log (and of stderr, where nginx writes before it has a log).
 fn log_tail(layout: &Layout) -> String {
-    let mut tail = String::new();
-    for path in [&layout.error_log, &layout.stderr_log] {
-        let text = read_tail(path, 64 * 1024);
-        let lines: Vec<&str> = text.lines().collect();
-        let start = lines.len().saturating_sub(LOG_TAIL_LINES);
-        for line in &lines[start..] {
-            tail.push_str(line);
-            tail.push('\n');
-        }
-    }
-    tail
-}
-
-fn read_tail(path: &Path, max: u64) -> String {
-    let Ok(mut file) = fs::File::open(path) else {
-        return String::new();
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len > max {
-        let _ = file.seek(SeekFrom::Start(len - max));
-    }
-    let mut bytes = Vec::new();
-    let _ = file.take(max).read_to_end(&mut bytes);
-    String::from_utf8_lossy(&bytes).into_owned()
+    process::log_tail(&[&layout.error_log, &layout.stderr_log], LOG_TAIL_LINES)
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
-//! What the nginx and HAProxy harnesses share about the server processes they start: free
-//! ports to hand them, readiness polls, stopping the whole process group, reading their logs
-//! with a bound, and writing key material only the owner can read.
+//! What the nginx, HAProxy and Apache harnesses share about the server processes they start:
+//! free ports to hand them, spawning in a group of their own, readiness polls, stopping the
+//! whole group, reading their logs with a bound, and writing key material only the owner can
+//! read.
 
 use std::fs;
 use std::io::{self, Read as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
-use std::process::Child;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::ports::free_port;
@@ -87,6 +89,95 @@ fn signal_group(group: u32, signal: libc::c_int) {
     unsafe {
         libc::kill(-group, signal);
     }
+}
+
+/// How a server's startup ended.
+pub(crate) enum Startup {
+    Ready,
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+/// A server started in the foreground, in a process group of its own (so that stopping it
+/// reaches its workers too), stdin closed, stdout to `stdout` and stderr to the file
+/// `stderr_log` (created fresh, so a tail names this attempt's failure).
+pub(crate) fn spawn_group(
+    mut command: Command,
+    binary: &Path,
+    stdout: Stdio,
+    stderr_log: &Path,
+) -> Result<Child, LabError> {
+    let stderr = fs::File::create(stderr_log)
+        .map_err(LabError::io(format!("creating {}", stderr_log.display())))?;
+    command
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+        .map_err(LabError::io(format!("starting {}", binary.display())))
+}
+
+/// Polls until the server holds its ports (`holds`: its own sign, such as a pid file written
+/// only after binding, since a port that accepts may belong to someone else) and every port
+/// accepts; or until it exits, or `within` passes.
+pub(crate) fn wait_ready(
+    child: &mut Child,
+    ports: &[u16],
+    within: Duration,
+    what: &str,
+    holds: impl Fn(&Child) -> bool,
+) -> Result<Startup, LabError> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(LabError::io(format!("waiting for {what}")))?
+        {
+            return Ok(Startup::Exited(status));
+        }
+        if holds(child) && ports.iter().all(|port| accepts(*port)) {
+            return Ok(Startup::Ready);
+        }
+        if Instant::now() >= deadline {
+            return Ok(Startup::TimedOut);
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Whether `path` holds a pid: servers that write it after binding every socket.
+pub(crate) fn pid_written(path: &Path) -> bool {
+    fs::read_to_string(path).is_ok_and(|p| !p.trim().is_empty())
+}
+
+/// The last `lines` lines of each log, in order, for startup failures.
+pub(crate) fn log_tail(paths: &[&Path], lines: usize) -> String {
+    let mut tail = String::new();
+    for path in paths {
+        let text = read_tail(path, 64 * 1024);
+        let all: Vec<&str> = text.lines().collect();
+        for line in &all[all.len().saturating_sub(lines)..] {
+            tail.push_str(line);
+            tail.push('\n');
+        }
+    }
+    tail
+}
+
+/// The last `max` bytes of a file (lossy UTF-8): a log's tail without reading all of it.
+pub(crate) fn read_tail(path: &Path, max: u64) -> String {
+    use std::io::Seek as _;
+    let Ok(mut file) = fs::File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > max {
+        let _ = file.seek(io::SeekFrom::Start(len - max));
+    }
+    let mut bytes = Vec::new();
+    let _ = file.take(max).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// A file's text (lossy UTF-8), at most [`MAX_LOG_READ`] bytes of it; empty when unreadable.

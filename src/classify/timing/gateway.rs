@@ -18,10 +18,10 @@ use super::{backend_attempts, fmt_ms, ms, spread, statuses, Probed, FAR_BELOW};
 use crate::classify::{Context, Draft, Verdict};
 
 /// Two answer times are the same moment within this share of it...
-const JITTER_SHARE: f64 = 0.1;
+const JITTER_SHARE: f64 = 0.15;
 /// ...or within this many milliseconds, whichever is more: timer slack, scheduling on a busy
 /// host and our own measurement.
-const JITTER_MIN_MS: f64 = 100.0;
+const JITTER_MIN_MS: f64 = 250.0;
 /// A listener's own time below this is "at once": no gateway timeout is set this short, and a
 /// listener that answers this fast did not wait for a backend.
 pub(crate) const AT_ONCE_MS: f64 = 100.0;
