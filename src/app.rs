@@ -1,104 +1,42 @@
-//! Turns a parsed command line into work: validated config, the pipeline, the rendered output.
+//! Turns a parsed command line into work: validated settings first ([`config`], before anything
+//! is sent or read), then the pipeline, then the rendered output. Errors and their exit codes
+//! are in [`error`], Ctrl-C in [`signals`].
 
-use std::path::PathBuf;
+mod config;
+mod error;
+mod signals;
+
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::catalogue::Catalogue;
-use crate::cli::{BackendArgs, Cli, ColorArg, Command, FormatArg, LogsArgs, OutputArgs, ScanArgs};
-use crate::probe::{Family, Interrupt, Limits, Plan, ProbeSpec};
-use crate::profile::Profile;
-use crate::report::{self, progress::ProgressDisplay, ColorChoice, Format, Report};
+use crate::cli::{Cli, Command};
+use crate::probe::Interrupt;
+use crate::report::{self, progress::ProgressDisplay, schema::Kind, Format, Report};
 use crate::run::{self, Job};
-use crate::target::{Role, Target};
 
-/// Failures of ours or of the input; the target's misbehaviour is never an error.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error("{0}")]
-    Usage(String),
-    #[error("cannot write {path}: {source}")]
-    Output {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(std::io::Error),
-}
+pub use config::{backend_config, scan_job};
+pub use error::{parse_exit_code, AppError, MergeInputError};
 
-/// Validated output settings.
-struct Output {
-    format: Format,
-    file: Option<PathBuf>,
-    color: ColorChoice,
-    quiet: bool,
-    verbose: bool,
-}
-
-impl From<&OutputArgs> for Output {
-    fn from(a: &OutputArgs) -> Output {
-        Output {
-            format: match a.format {
-                FormatArg::Human => Format::Human,
-                FormatArg::Json => Format::Json,
-                FormatArg::Junit => Format::Junit,
-                FormatArg::Markdown => Format::Markdown,
-            },
-            file: a.output.clone(),
-            color: match a.color {
-                ColorArg::Auto => ColorChoice::Auto,
-                ColorArg::Always => ColorChoice::Always,
-                ColorArg::Never => ColorChoice::Never,
-            },
-            quiet: a.quiet,
-            verbose: a.verbose,
-        }
-    }
-}
-
-impl Output {
-    fn write(&self, text: &str) -> Result<(), AppError> {
-        report::emit(text, self.file.as_deref()).map_err(|source| AppError::Output {
-            path: self.file.clone().unwrap_or_else(|| "stdout".into()),
-            source,
-        })
-    }
-
-    /// Human or JSON for output that is not a run's report (a catalogue, a plan, the lab's
-    /// addresses): JUnit and Markdown describe runs only.
-    fn plain_format(&self, what: &str) -> Result<Format, AppError> {
-        match self.format {
-            Format::Human | Format::Json => Ok(self.format),
-            Format::Junit | Format::Markdown => Err(AppError::Usage(format!(
-                "--format junit and --format markdown are for the reports of runs (demo, run, scan); {what} takes human or json"
-            ))),
-        }
-    }
-
-    /// Colour for what goes to stderr (causes told while the run goes on).
-    fn stderr_color(&self) -> bool {
-        match self.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => report::style::auto_color(&std::io::stderr()),
-        }
-    }
-
-    fn style(&self) -> report::Style {
-        report::style_for(self.color, self.file.is_some(), self.verbose)
-    }
-}
+use config::{LogsConfig, Output};
+use signals::{watch_ctrl_c, CtrlC};
 
 /// Run a command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32, AppError> {
-    let out = Output::from(&cli.output);
+    let out = Output::try_from(&cli.output)?;
     match cli.command {
-        Command::Logs(args) => logs(&args, &out),
+        Command::Logs(args) => {
+            let format = out.logs_format()?;
+            logs(config::logs_config(&args)?, format, &out)
+        }
         Command::Causes => {
             let cat = Catalogue::builtin();
             let text = match out.plain_format("`causes`")? {
-                Format::Json => report::to_json(&report::catalogue::causes_json(cat)),
+                Format::Json => {
+                    report::schema::to_json(Kind::Causes, &report::catalogue::causes_json(cat))
+                }
                 _ => report::catalogue::causes_human(cat, out.style().color),
             };
             out.write(&text)?;
@@ -118,38 +56,21 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
         }
         Command::Probes { tag } => {
             let format = out.plain_format("`probes`")?;
-            out.write(&probes_listing(tag.as_deref(), format)?)?;
+            let tag = config::template_tag(tag.as_deref())?;
+            let chosen: Vec<_> = crate::probe::templates::malformed()
+                .iter()
+                .filter(|t| tag.is_none_or(|tag| t.has_tag(tag)))
+                .collect();
+            out.write(&report::probes::listing(&chosen, format))?;
             Ok(crate::exit::OK)
         }
         Command::Explain { cause } => {
             out.plain_format("`explain`")?;
-            let cat = Catalogue::builtin();
-            let Some(c) = cat.get(&cause) else {
-                let ids: Vec<&str> = cat.causes().iter().map(|c| c.id.as_str()).collect();
-                // A typo gets the one id it was meant to be; a bare code or a fragment gets
-                // the ids that hold it.
-                let hint = match crate::profile::nearest(&cause, &ids) {
-                    Some(id) => format!("did you mean {id}?"),
-                    None => {
-                        let close: Vec<&str> = ids
-                            .iter()
-                            .copied()
-                            .filter(|id| {
-                                id.split('.').next() == Some(cause.as_str())
-                                    || id.contains(cause.as_str())
-                            })
-                            .collect();
-                        if close.is_empty() {
-                            "run `lbprobe causes` for the list".to_string()
-                        } else {
-                            format!("did you mean one of: {}", close.join(", "))
-                        }
-                    }
-                };
-                return Err(AppError::Usage(format!("unknown cause {cause:?}; {hint}")));
-            };
+            let c = config::cause_named(&cause)?;
             let text = match out.format {
-                Format::Json => report::to_json(&report::catalogue::cause_json(c)),
+                Format::Json => {
+                    report::schema::to_json(Kind::Cause, &report::catalogue::cause_json(c))
+                }
                 _ => report::catalogue::cause_human(c, out.style().color),
             };
             out.write(&text)?;
@@ -167,30 +88,52 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             vars,
             dry_run: dry,
             i_own_this_target,
+            access_log,
         } => {
-            let owner = if i_own_this_target {
-                crate::scenario::Ownership::Confirmed
-            } else {
-                crate::scenario::Ownership::Unconfirmed
-            };
-            let job = crate::scenario_job::load_as(&scenario, &vars, owner)
-                .map_err(|e| AppError::Usage(e.to_string()))?;
+            let job = config::scenario_job(&scenario, &vars, i_own_this_target)?;
+            let job = config::with_access_log(job, &access_log)?;
             if dry {
                 return dry_run(&job, &out);
             }
             finish(execute(job, &out)?, &out)
         }
-        Command::Lab { duration } => {
+        Command::Replay(args) => {
+            let format = out.plain_format("`replay`")?;
+            let job = config::replay_job(&args)?;
+            let rt = runtime()?;
+            let progress = ProgressDisplay::new(out.quiet);
+            let interrupt = Interrupt::new();
+            let report = rt.block_on(async {
+                // Ctrl-C stops the shrink; the report gives the smallest failing request yet.
+                let watcher = tokio::spawn(watch_ctrl_c(CtrlC::install(), interrupt.clone()));
+                let report = crate::replay::run::execute(job, progress.callback(), interrupt).await;
+                watcher.abort();
+                report
+            });
+            progress.finish();
+            let text = match format {
+                Format::Json => report::to_json(&report),
+                _ => report::replay::render(&report, out.style()),
+            };
+            out.write(&text)?;
+            Ok(report.exit_code)
+        }
+        Command::Lab { duration, hostile } => {
             out.plain_format("`lab`")?;
+            if hostile.as_deref() == Some("list") {
+                out.write(&report::lab::hostile_kinds(out.format == Format::Json))?;
+                return Ok(crate::exit::OK);
+            }
             let rt = runtime()?;
             rt.block_on(async {
-                let lab = crate::demo::start_lab()
-                    .await
-                    .map_err(|e| AppError::Usage(e.to_string()))?;
+                let lab = match hostile.as_deref() {
+                    Some(kind) => crate::demo::start_hostile(kind).await?,
+                    None => crate::demo::start_lab().await?,
+                };
                 let info = crate::demo::LabInfo::of(&lab);
                 let text = match out.format {
-                    Format::Json => report::to_json(&info),
-                    _ => info.human(),
+                    Format::Json => report::schema::to_json(Kind::Lab, &info),
+                    _ => report::lab::banner(&info),
                 };
                 out.write(&text)?;
                 // SIGTERM too: the lab's nginx and HAProxy are stopped by `drop`, which a
@@ -205,95 +148,43 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
             })
         }
         Command::Backend(args) => {
-            let format = out.plain_format("backend")?;
+            let format = out.backend_format()?;
             let config = backend_config(&args)?;
-            let rt = runtime()?;
-            let progress = ProgressDisplay::new(out.quiet);
-            let capture = args.capture.then(|| {
-                let port = args.port;
-                let secs = args.duration;
-                crate::host::backend::CaptureSettings {
-                    duration: Duration::from_secs(secs),
-                    stop: Arc::new(AtomicBool::new(false)),
-                    ready: Box::new(move || {
-                        report::warn(&format!(
-                            "capturing TCP port {port} for {secs} s (Ctrl-C ends it early)"
-                        ))
-                    }),
-                }
-            });
-            let stop = capture.as_ref().map(|c| c.stop.clone());
-            let report = rt.block_on(async {
-                if let Some(stop) = stop {
-                    let mut signals = CtrlC::install();
-                    tokio::spawn(async move {
-                        if signals.next().await {
-                            stop.store(true, Ordering::SeqCst);
-                        }
-                    });
-                }
-                crate::host::backend::run(config, capture, progress.callback()).await
-            });
-            progress.finish();
-            let text = match format {
-                Format::Json => report::host::to_json(&report),
-                _ => report::host::render(&report, out.style()),
-            };
-            out.write(&text)?;
-            Ok(report.exit_code)
+            let capture_for = config::capture_for(&args);
+            backend(config, capture_for, format, args.textfile.as_deref(), &out)
+        }
+        Command::Serve(args) => {
+            if out.plain_format("`serve`")? != Format::Human {
+                return Err(AppError::Usage(
+                    "serve writes no report: its answers are metrics, and --check says in words whether the config loads".into(),
+                ));
+            }
+            let config = crate::serve::ServeConfig::load(&args.config)?;
+            if args.check {
+                out.write(&report::serve::checked(&config))?;
+                return Ok(crate::exit::OK);
+            }
+            serve(config, &args.listen)
         }
         Command::Merge { client, backend } => {
-            let read = |path: &PathBuf| -> Result<String, AppError> {
-                std::fs::read_to_string(path)
-                    .map_err(|e| AppError::Usage(format!("cannot read {}: {e}", path.display())))
-            };
-            let client_text = read(&client)?;
-            let client_report = serde_json::from_str(&client_text).map_err(|e| {
-                AppError::Usage(format!(
-                    "{}: not a client JSON report: {e}",
-                    client.display()
-                ))
-            })?;
-            let backend_report = serde_json::from_str(&read(&backend)?).map_err(|e| {
-                AppError::Usage(format!(
-                    "{}: not a backend JSON report: {e}",
-                    backend.display()
-                ))
-            })?;
-            // The whole run, for re-classification; a report that does not read back whole
-            // (an older lbprobe's) still merges, without new findings.
-            let client_run: Option<crate::host::merge::ClientRun> =
-                serde_json::from_str(&client_text).ok();
-            let merged = crate::host::merge::merge_and_reclassify(
-                &client_report,
-                client_run.as_ref(),
-                &backend_report,
-            )
-            .map_err(|e| AppError::Usage(e.to_string()))?;
-            let text = match out.plain_format("merge")? {
-                Format::Json => report::to_json(&merged),
-                _ => report::host::merge_human(&merged, out.style()),
-            };
-            out.write(&text)?;
-            Ok(merged.exit_code)
+            let format = out.plain_format("merge")?;
+            merge(&client, &backend, format, &out)
         }
         Command::Demo => {
             let rt = runtime()?;
             let progress = ProgressDisplay::new(out.quiet);
             let interrupt = Interrupt::new();
-            let report = rt
-                .block_on(async {
-                    let watcher = tokio::spawn(watch_ctrl_c(CtrlC::install(), interrupt.clone()));
-                    let report = crate::demo::run(
-                        progress.callback(),
-                        progress.announcer(out.stderr_color()),
-                        interrupt,
-                    )
-                    .await;
-                    watcher.abort();
-                    report
-                })
-                .map_err(|e| AppError::Usage(e.to_string()))?;
+            let report = rt.block_on(async {
+                let watcher = tokio::spawn(watch_ctrl_c(CtrlC::install(), interrupt.clone()));
+                let report = crate::demo::run(
+                    progress.callback(),
+                    progress.announcer(out.stderr_color()),
+                    interrupt,
+                )
+                .await;
+                watcher.abort();
+                report
+            })?;
             progress.finish();
             finish(report, &out)
         }
@@ -301,13 +192,21 @@ pub fn run(cli: Cli) -> Result<i32, AppError> {
 }
 
 fn dry_run(job: &Job, out: &Output) -> Result<i32, AppError> {
-    let format = out.plain_format("--dry-run")?;
+    // The dry run's one script of curl commands, besides what every command writes.
+    let format = match out.format {
+        Format::Curl => {
+            out.one_output("--dry-run")?;
+            Format::Curl
+        }
+        _ => out.plain_format("--dry-run")?,
+    };
     let mut plan = crate::probe::dry_run::dry_run(&job.plan);
     // What the job itself says before anything runs (--only's left-out families, the demo's
     // skipped half) belongs in the plan a person reads.
     plan.notes.splice(0..0, job.notes.iter().cloned());
     let text = match format {
-        Format::Json => report::to_json(&plan),
+        Format::Json => report::schema::to_json(Kind::Plan, &plan),
+        Format::Curl => report::curl::render_planned(&plan),
         _ => report::dry_run::render(&plan, out.style()),
     };
     out.write(&text)?;
@@ -341,549 +240,203 @@ fn execute(job: Job, out: &Output) -> Result<Report, AppError> {
     Ok(report)
 }
 
-/// SIGINT and SIGTERM, listened to from the moment this is made: a Ctrl-C that comes before the
-/// first request is not lost to the default action (killing the process without a report), and
-/// a supervisor's SIGTERM (CI job timeouts, systemd, `timeout(1)`) gets the same partial report.
-struct CtrlC {
-    #[cfg(unix)]
-    interrupt: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    terminate: Option<tokio::signal::unix::Signal>,
-}
-
-impl CtrlC {
-    /// Must run inside the runtime.
-    fn install() -> CtrlC {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            CtrlC {
-                interrupt: signal(SignalKind::interrupt()).ok(),
-                terminate: signal(SignalKind::terminate()).ok(),
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            CtrlC {}
-        }
-    }
-
-    /// The next Ctrl-C or SIGTERM; `false` when neither can be listened to.
-    async fn next(&mut self) -> bool {
-        #[cfg(unix)]
-        {
-            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) -> bool {
-                match s.as_mut() {
-                    Some(s) => s.recv().await.is_some(),
-                    None => std::future::pending().await,
-                }
-            }
-            if self.interrupt.is_none() && self.terminate.is_none() {
-                return false;
-            }
-            tokio::select! {
-                got = recv(&mut self.interrupt) => got,
-                got = recv(&mut self.terminate) => got,
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            tokio::signal::ctrl_c().await.is_ok()
-        }
-    }
-}
-
-/// The first Ctrl-C stops new requests and lets the run write the report of what ran; the
-/// second quits at once. Once a handler is installed SIGINT no longer kills the process, so
-/// the second one must be handled here too.
-async fn watch_ctrl_c(mut ctrl_c: CtrlC, interrupt: Interrupt) {
-    if !ctrl_c.next().await {
-        return; // No handler could be installed: Ctrl-C keeps its default, killing the process.
-    }
-    interrupt.trigger();
-    report::warn(
-        "interrupted: no new requests; finishing those in flight and writing the report of what ran (Ctrl-C again quits at once, without a report)",
-    );
-    if ctrl_c.next().await {
-        report::warn("interrupted twice: quitting without a report");
-        std::process::exit(crate::exit::INTERRUPTED);
-    }
-}
-
 fn finish(report: Report, out: &Output) -> Result<i32, AppError> {
-    out.write(&report::render(&report, out.format, out.style()))?;
+    out.write_report(&report)?;
     Ok(report.exit_code)
 }
 
-/// Stage two of `scan`'s arguments: raw flags into a validated plan.
-pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
-    if args.listener.is_none() && args.backend.is_empty() {
-        return Err(AppError::Usage(
-            "scan needs --listener URL, --backend URL or both".into(),
-        ));
-    }
-    let profile = profile_named(&args.profile)?;
-    let profile = profile.with_declared(&declared_numbers(args)?);
-    let client_timeout = args
-        .client_timeout
-        .as_deref()
-        .map(|text| match crate::scenario::parse_duration(text) {
-            Some(d) if !d.is_zero() => Ok(d),
-            _ => Err(AppError::Usage(format!(
-                "--client-timeout: expected a duration above 0 such as 2s or 500ms, not {text:?}"
-            ))),
-        })
-        .transpose()?;
-    let mut mask: Vec<String> = Vec::new();
-    for name in &args.mask {
-        if !crate::transport::is_token(name) {
-            return Err(AppError::Usage(format!(
-                "--mask {name:?}: expected a header name"
-            )));
-        }
-        if !mask.iter().any(|m| m.eq_ignore_ascii_case(name)) {
-            mask.push(name.clone());
-        }
-    }
-    let mut headers = Vec::new();
-    for h in &args.headers {
-        let (name, value) = h
-            .split_once(':')
-            .ok_or_else(|| AppError::Usage(format!("--header {h:?}: expected `Name: value`")))?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-    // curl's order: --resolve is a DNS override, --connect-to takes precedence over it.
-    let mut rules = Vec::new();
-    for spec in &args.connect_to {
-        rules.push(crate::target::ConnectRule::connect_to(spec).map_err(AppError::Usage)?);
-    }
-    for spec in &args.resolve {
-        rules.push(crate::target::ConnectRule::resolve(spec).map_err(AppError::Usage)?);
-    }
-    let target = |role: Role, url: &Option<String>| -> Result<Option<Target>, AppError> {
-        let Some(url) = url else { return Ok(None) };
-        let mut t =
-            Target::parse(role, url).map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
-        let _ = rules.iter().any(|rule| rule.apply(&mut t));
-        t.family = if args.ipv4 {
-            Some(crate::transport::IpFamily::V4)
-        } else if args.ipv6 {
-            Some(crate::transport::IpFamily::V6)
-        } else {
-            None
-        };
-        t.tls_verify = !args.insecure;
-        t.headers = headers.clone();
-        t.sni = match role {
-            Role::Listener => args.sni.clone(),
-            Role::Backend => args.backend_sni.clone(),
-        };
-        // For http:// targets too: when the sniff finds TLS behind one, the direct probes
-        // switch to TLS and must trust what the user said to trust.
-        t.ca_file = args.cacert.clone();
-        t.client_cert = args.cert.clone();
-        t.client_key = args.key.clone();
-        t.check_tls_files()
-            .map_err(|e| AppError::Usage(format!("--{role}: {e}")))?;
-        Ok(Some(t))
-    };
-    let probes = if args.probes.is_empty() {
-        Family::defaults().map(ProbeSpec::default_for).collect()
-    } else {
-        let mut v = Vec::new();
-        for name in &args.probes {
-            let f = Family::parse(name).ok_or_else(|| {
-                AppError::Usage(format!(
-                    "unknown probe family {name:?} (expected one of: {})",
-                    Family::ALL.map(Family::as_str).join(", ")
-                ))
-            })?;
-            v.push(ProbeSpec::default_for(f));
-        }
-        v
-    };
-    let mut probes = with_malformed_selection(probes, &args.malformed)?;
-    if args.reproduce {
-        match probes
-            .iter_mut()
-            .find(|p| matches!(p, ProbeSpec::Keepalive { .. }))
-        {
-            Some(ProbeSpec::Keepalive { reproduce, .. }) => *reproduce = true,
-            _ => {
-                if let ProbeSpec::Keepalive { max_wait, .. } =
-                    ProbeSpec::default_for(Family::Keepalive)
-                {
-                    probes.push(ProbeSpec::Keepalive {
-                        max_wait,
-                        reproduce: true,
-                    });
-                }
-            }
-        }
-    }
-    let probes = probes
-        .into_iter()
-        .map(|p| match p {
-            ProbeSpec::Rate(spec) => ProbeSpec::Rate(crate::probe::rate::RateSpec {
-                owner_confirmed: args.i_own_this_target,
-                ..spec
-            }),
-            ProbeSpec::Latency {
-                requests,
-                client_timeout: None,
-            } if client_timeout.is_some() => ProbeSpec::Latency {
-                requests,
-                client_timeout,
-            },
-            other => other,
-        })
-        .collect();
-    let catalogue = Catalogue::builtin();
-    let codes = catalogue.codes();
-    let mut notes = Vec::new();
-    let mut probes: Vec<ProbeSpec> = probes;
-    if !args.only.is_empty() {
-        // `--only` narrows what would run down to the families that speak to those codes; it
-        // never adds one (a slow or loading family runs only when named with --probes).
-        let wanted = crate::run::families_for_codes(catalogue, &args.only);
-        probes.retain(|p| wanted.contains(&p.family()));
-        let named: std::collections::BTreeSet<Family> =
-            probes.iter().map(ProbeSpec::family).collect();
-        let left_out: Vec<&str> = wanted
-            .iter()
-            .filter(|f| !named.contains(f))
-            .map(|f| f.as_str())
-            .collect();
-        if !left_out.is_empty() {
-            notes.push(format!(
-                "--only {}: also spoken to by {}, which run only when named (--probes): they wait out timeouts, load the target or send large bodies",
-                args.only
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-                left_out.join(", ")
-            ));
-        }
-    }
-    for code in &args.only {
-        if !codes.contains(code) {
-            return Err(AppError::Usage(format!(
-                "--only {code}: lbprobe knows causes of {}",
-                codes
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    }
-    // Ranges refuse NaN too.
-    if !(f64::MIN_POSITIVE..=f64::MAX).contains(&args.max_rate)
-        || args.max_requests == 0
-        || args.max_duration == 0
-        || !(0.001..=3600.0).contains(&args.timeout)
-    {
-        return Err(AppError::Usage(
-            "--max-rate, --max-requests, --max-duration and --timeout must be above 0 (--timeout from 0.001 to 3600)".into(),
-        ));
-    }
-    Ok(Job {
-        name: "scan".into(),
-        origin: "scan".into(),
-        plan: Plan {
-            listener: target(Role::Listener, &args.listener)?,
-            backend: target(Role::Backend, &args.backend.first().cloned())?,
-            profile,
-            probes,
-            limits: Limits {
-                max_requests: args.max_requests,
-                max_rate: args.max_rate,
-                max_duration: Duration::from_secs(args.max_duration),
-                request_timeout: Duration::from_secs_f64(args.timeout),
-            },
-            mask,
-            marker: args.marker,
-            pool: if args.backend.len() >= 2 {
-                let mut pool = Vec::new();
-                for b in &args.backend {
-                    pool.extend(target(Role::Backend, &Some(b.clone()))?);
-                }
-                pool
-            } else {
-                Vec::new()
-            },
-        },
-        expect: Vec::new(),
-        only_codes: (!args.only.is_empty()).then(|| args.only.clone()),
-        notes,
-    })
-}
-
-/// `--profile NAME`, with the nearest name when it is a typo.
-fn profile_named(name: &str) -> Result<Profile, AppError> {
-    Profile::by_name(name).ok_or_else(|| {
-        let near = crate::profile::nearest(name, Profile::NAMES)
-            .map(|n| format!("did you mean {n}? "))
-            .unwrap_or_default();
-        AppError::Usage(format!(
-            "unknown profile {name:?} ({near}expected one of: {})",
-            Profile::NAMES.join(", ")
-        ))
-    })
-}
-
-/// `--set KEY=VALUE`, `--response-timeout` and `--connect-timeout`: what the person declares
-/// of the listener. A key given twice is an error rather than a silent choice.
-fn declared_numbers(args: &ScanArgs) -> Result<crate::profile::Numbers, AppError> {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for item in &args.set {
-        let (key, value) = item.split_once('=').ok_or_else(|| {
-            AppError::Usage(format!(
-                "--set {item:?}: expected KEY=VALUE, such as response-timeout=2s"
+/// `lbprobe backend`: the host's facts and the local checks, or a capture of the port for
+/// `capture_for` (Ctrl-C ends it early).
+fn backend(
+    config: crate::host::backend::BackendConfig,
+    capture_for: Option<Duration>,
+    format: Format,
+    textfile: Option<&Path>,
+    out: &Output,
+) -> Result<i32, AppError> {
+    let rt = runtime()?;
+    let progress = ProgressDisplay::new(out.quiet);
+    let port = config.port;
+    let capture = capture_for.map(|duration| crate::host::backend::CaptureSettings {
+        duration,
+        stop: Arc::new(AtomicBool::new(false)),
+        ready: Box::new(move || {
+            report::warn(&format!(
+                "capturing TCP port {port} for {} s (Ctrl-C ends it early)",
+                duration.as_secs()
             ))
+        }),
+    });
+    let stop = capture.as_ref().map(|c| c.stop.clone());
+    let report = rt.block_on(async {
+        if let Some(stop) = stop {
+            let mut signals = CtrlC::install();
+            tokio::spawn(async move {
+                if signals.next().await {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            });
+        }
+        crate::host::backend::run(config, capture, progress.callback()).await
+    });
+    progress.finish();
+    if let Some(path) = textfile {
+        report::emit_atomic(&report::prometheus::backend(&report), path).map_err(|source| {
+            AppError::Output {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
-        pairs.push((key.trim().to_string(), value.trim().to_string()));
     }
-    for (key, value) in [
-        ("response-timeout", &args.response_timeout),
-        ("connect-timeout", &args.connect_timeout),
-    ] {
-        if let Some(v) = value {
-            pairs.push((key.to_string(), v.clone()));
-        }
-    }
-    let mut declared = crate::profile::Numbers::default();
-    let mut seen: Vec<&str> = Vec::new();
-    for (key, value) in &pairs {
-        if seen.contains(&key.as_str()) {
-            return Err(AppError::Usage(format!(
-                "{key} is declared twice (--set and its own flag, or --set twice)"
-            )));
-        }
-        seen.push(key);
-        declared
-            .set(key, value)
-            .map_err(|e| AppError::Usage(format!("--set {e}")))?;
-    }
-    Ok(declared)
-}
-
-/// Stage two of `backend`'s arguments.
-pub fn backend_config(args: &BackendArgs) -> Result<crate::host::backend::BackendConfig, AppError> {
-    let mut config = crate::host::backend::BackendConfig::new(args.port);
-    if args.port == 0 {
-        return Err(AppError::Usage("--port must be above 0".into()));
-    }
-    if let Some(client) = &args.client {
-        config.client = Some(client.parse().map_err(|_| {
-            AppError::Usage(format!("--client {client:?}: expected an IP address"))
-        })?);
-    }
-    for range in &args.health_check_ranges {
-        config.health_check_ranges.push(
-            range
-                .parse()
-                .map_err(|e| AppError::Usage(format!("--health-check-range: {e}")))?,
-        );
-    }
-    if let Some(url) = &args.url {
-        config.url = Some(
-            Target::parse(Role::Backend, url)
-                .map_err(|e| AppError::Usage(format!("--url: {e}")))?,
-        );
-    }
-    if let Some(t) = config.url.as_mut() {
-        t.tls_verify = !args.insecure;
-    }
-    if args.no_checks {
-        config.url = None;
-    }
-    if args.max_requests == 0 || args.timeout == 0 {
-        return Err(AppError::Usage(
-            "--max-requests and --timeout must be above 0".into(),
-        ));
-    }
-    config.limits = Limits {
-        max_requests: args.max_requests,
-        request_timeout: Duration::from_secs(args.timeout),
-        ..Limits::default()
+    let text = match format {
+        Format::Json => report::host::to_json(&report),
+        Format::Prometheus => report::prometheus::backend(&report),
+        _ => report::host::render(&report, out.style()),
     };
-    Ok(config)
+    out.write(&text)?;
+    Ok(report.exit_code)
 }
 
-/// `lbprobe logs`: flags into options, then the summary or one line explained.
-fn logs(args: &LogsArgs, out: &Output) -> Result<i32, AppError> {
-    use crate::logs::{self, classify::Timeouts, Input, LogFormat, Options};
+/// `lbprobe serve`: listen until Ctrl-C or SIGTERM.
+fn serve(config: crate::serve::ServeConfig, listen: &str) -> Result<i32, AppError> {
+    let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+        AppError::Usage(format!(
+            "--listen {listen:?}: expected an address and port such as 127.0.0.1:9116 or [::]:9116"
+        ))
+    })?;
+    let rt = runtime()?;
+    let served = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| AppError::Listen { addr, source })?;
+        let mut signals = CtrlC::install();
+        crate::serve::run(listener, config, async move {
+            signals.next().await;
+        })
+        .await;
+        Ok(crate::exit::OK)
+    });
+    // Probes still running end with their caps; a stopped server does not wait for them.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    served
+}
+
+/// `lbprobe merge`: a `scan --marker` report joined with a `backend --capture` report.
+fn merge(client: &Path, backend: &Path, format: Format, out: &Output) -> Result<i32, AppError> {
+    let read = |path: &Path| -> Result<String, MergeInputError> {
+        std::fs::read_to_string(path).map_err(|source| MergeInputError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let client_text = read(client)?;
+    let client_report =
+        serde_json::from_str(&client_text).map_err(|source| MergeInputError::NotAReport {
+            path: client.to_path_buf(),
+            which: "client",
+            source,
+        })?;
+    let backend_report =
+        serde_json::from_str(&read(backend)?).map_err(|source| MergeInputError::NotAReport {
+            path: backend.to_path_buf(),
+            which: "backend",
+            source,
+        })?;
+    // The whole run, for re-classification; a report that does not read back whole (an older
+    // lbprobe's) still merges, without new findings.
+    let client_run: Option<crate::host::merge::ClientRun> = serde_json::from_str(&client_text).ok();
+    let merged = crate::host::merge::merge_and_reclassify(
+        &client_report,
+        client_run.as_ref(),
+        &backend_report,
+    )
+    .map_err(MergeInputError::from)?;
+    let text = match format {
+        Format::Json => report::schema::to_json(Kind::Merge, &merged),
+        _ => report::host::merge_human(&merged, out.style()),
+    };
+    out.write(&text)?;
+    Ok(merged.exit_code)
+}
+
+/// `lbprobe logs --emit-sql`, `--sql-load`, `--from-sql-result`.
+fn logs_sql(
+    sql: &config::LogsSql,
+    config: &LogsConfig,
+    format: Format,
+    out: &Output,
+) -> Result<i32, AppError> {
+    use crate::logs::{classify::Timeouts, sql as logsql, LogsError};
     use report::logs as render;
-    let format = out.plain_format("logs")?;
-    let usage = |e: logs::LogsError| AppError::Usage(e.to_string());
-    let named = profile_named(&args.profile)?;
-    let declared_secs = |flag: &str, value: Option<f64>| -> Result<Option<Duration>, AppError> {
-        match value {
-            None => Ok(None),
-            Some(v) if v > 0.0 && v.is_finite() => Ok(Some(Duration::from_secs_f64(v))),
-            Some(_) => Err(AppError::Usage(format!(
-                "{flag} must be a number of seconds above 0"
-            ))),
+    let text = match sql {
+        config::LogsSql::Emit { engine, table } => logsql::emit(
+            *engine,
+            &config.format,
+            table,
+            &Timeouts::of(&config.profile),
+            &config.profile.label(),
+        )
+        .map_err(LogsError::from)?,
+        config::LogsSql::Load { engine, table } => {
+            let files: Vec<String> = config.inputs.iter().map(crate::logs::Input::name).collect();
+            logsql::load(*engine, &config.format, table, &files).map_err(LogsError::from)?
         }
-    };
-    let declared = crate::profile::Numbers {
-        connect_timeout: declared_secs("--connect-timeout", args.connect_timeout)?,
-        response_timeout: declared_secs("--response-timeout", args.response_timeout)?,
-        ..crate::profile::Numbers::default()
-    };
-    let log_format = LogFormat::parse(&args.log_format).map_err(usage)?;
-    // `auto`: the log's own format says whose documentation its timeouts are in.
-    let (listener, why) = log_format.listener();
-    let profile = named.with_declared(&declared).resolve(Ok((listener, why)));
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        return Err(AppError::Usage("--threads must be at least 1".into()));
-    }
-    let errors = match &args.error_log {
-        Some(f) => Some(std::sync::Arc::new(
-            logs::read_error_log(&Input::from_arg(f), &log_format).map_err(usage)?,
-        )),
-        None => None,
-    };
-    let opts = Options {
-        format: log_format,
-        profile: profile.label(),
-        timeouts: Timeouts::of(&profile),
-        threads,
-        errors,
-    };
-    let inputs: Vec<Input> = args.files.iter().map(|f| Input::from_arg(f)).collect();
-    let stdin_uses = inputs.iter().filter(|i| **i == Input::Stdin).count()
-        + usize::from(args.error_log.as_deref() == Some("-"));
-    if stdin_uses > 1 {
-        return Err(AppError::Usage(
-            "`-` (standard input) can be named once".into(),
-        ));
-    }
-    let text = if let Some(n) = args.explain_line {
-        if n == 0 {
-            return Err(AppError::Usage("--explain-line counts from 1".into()));
-        }
-        let e = logs::explain_line(&inputs[0], n, &opts).map_err(usage)?;
-        match format {
-            Format::Json => report::to_json(&render::ExplanationJson::new(&e)),
-            _ => render::explanation_human(&e, out.style()),
-        }
-    } else {
-        let summary = logs::analyze(&inputs, &opts).map_err(usage)?;
-        let r = render::LogsReport::new(
-            &summary,
-            opts.format.name(),
-            &profile,
-            inputs.iter().map(Input::name).collect(),
-            opts.errors.as_deref(),
-        );
-        match format {
-            Format::Json => report::to_json(&r),
-            _ => render::human(&r, out.style()),
+        config::LogsSql::FromResult(path) => {
+            let body = std::fs::read_to_string(path).map_err(|source| AppError::Input {
+                path: path.clone(),
+                source,
+            })?;
+            let rows = report::sql_result::read_rows(path, &body).map_err(LogsError::from)?;
+            let r = render::LogsReport::from_sql(
+                &rows,
+                path.clone(),
+                config.format.name(),
+                &config.profile,
+            );
+            render::render(&r, format, out.style())
         }
     };
     out.write(&text)?;
     Ok(crate::exit::OK)
 }
 
-/// `--malformed ID|TAG,...`: the malformed family sends only these templates (added to the
-/// plan when `--probes` left it out, so the flag alone is enough).
-fn with_malformed_selection(
-    mut probes: Vec<ProbeSpec>,
-    names: &[String],
-) -> Result<Vec<ProbeSpec>, AppError> {
-    if names.is_empty() {
-        return Ok(probes);
+/// `lbprobe logs`: the summary of every input, or one line explained.
+fn logs(config: LogsConfig, format: Format, out: &Output) -> Result<i32, AppError> {
+    use crate::logs::{self, classify::Timeouts, Options};
+    use report::logs as render;
+    if let Some(sql) = &config.sql {
+        return logs_sql(sql, &config, format, out);
     }
-    if let Some(bad) = names
-        .iter()
-        .find(|n| !crate::probe::templates::is_variant_or_tag(n))
-    {
-        return Err(AppError::Usage(format!(
-            "--malformed: no template or tag {bad:?} (`lbprobe probes` lists them; tags: {})",
-            crate::probe::templates::TAGS.join(", ")
-        )));
-    }
-    let selected = ProbeSpec::Malformed {
-        variants: Some(names.to_vec()),
+    let errors = match &config.error_log {
+        Some(input) => Some(Arc::new(logs::read_error_log(input, &config.format)?)),
+        None => None,
     };
-    match probes
-        .iter_mut()
-        .find(|p| matches!(p, ProbeSpec::Malformed { .. }))
-    {
-        Some(p) => *p = selected,
-        None => probes.push(selected),
-    }
-    Ok(probes)
-}
-
-/// `lbprobe probes`: the malformed-request templates, all or of one kind.
-fn probes_listing(tag: Option<&str>, format: Format) -> Result<String, AppError> {
-    use crate::probe::templates::{self, Strict};
-    if let Some(tag) = tag {
-        if !templates::TAGS.contains(&tag) {
-            return Err(AppError::Usage(format!(
-                "unknown tag {tag:?}; known: {}",
-                templates::TAGS.join(", ")
-            )));
-        }
-    }
-    let chosen: Vec<_> = templates::malformed()
-        .iter()
-        .filter(|t| tag.is_none_or(|tag| t.has_tag(tag)))
-        .collect();
-    let strict = |t: &templates::Template| {
-        let word = match t.strict {
-            Strict::Accept => "accept",
-            Strict::Reject => "reject",
-            Strict::Close => "close",
-            Strict::Any => "any",
-        };
-        if t.strict_status.is_empty() {
-            word.to_string()
-        } else {
-            let codes: Vec<String> = t.strict_status.iter().map(u16::to_string).collect();
-            format!("{word} ({})", codes.join("/"))
-        }
+    let opts = Options {
+        format: config.format,
+        profile: config.profile.label(),
+        timeouts: Timeouts::of(&config.profile),
+        threads: config.threads,
+        errors,
     };
-    if format == Format::Json {
-        let list: Vec<serde_json::Value> = chosen
-            .iter()
-            .map(|t| {
-                serde_json::json!({
-                    "id": t.id,
-                    "tags": t.tags,
-                    "summary": t.summary,
-                    "rfc": t.rfc,
-                    "strict": t.strict,
-                    "strict_status": t.strict_status,
-                    "wait_ms": t.wait.map(|w| w.as_millis() as u64),
-                    "evidence_for": t.evidence_for,
-                })
-            })
-            .collect();
-        return Ok(report::to_json(&serde_json::json!({ "templates": list })));
-    }
-    let mut text = String::new();
-    for t in &chosen {
-        text.push_str(&format!(
-            "{:<40} {:<22} {:<20} {}\n    {} · {}\n",
-            t.id,
-            t.tags.join(","),
-            strict(t),
-            t.evidence_for.join(", "),
-            t.rfc,
-            t.summary
-        ));
-    }
-    text.push_str(&format!(
-        "{} templates (probes/malformed.yaml); `variants:` in a scenario selects by id or tag\n",
-        chosen.len()
-    ));
-    Ok(text)
+    let text = if let Some(n) = config.explain_line {
+        let e = logs::explain_line(&config.inputs[0], n.get(), &opts)?;
+        match format {
+            Format::Json => {
+                report::schema::to_json(Kind::LogLine, &render::ExplanationJson::new(&e))
+            }
+            _ => render::explanation_human(&e, out.style()),
+        }
+    } else {
+        let summary = logs::analyze(&config.inputs, &opts)?;
+        let r = render::LogsReport::new(
+            &summary,
+            opts.format.name(),
+            &config.profile,
+            config.inputs.iter().map(logs::Input::name).collect(),
+            opts.errors.as_deref(),
+        );
+        render::render(&r, format, out.style())
+    };
+    out.write(&text)?;
+    Ok(crate::exit::OK)
 }

@@ -19,6 +19,8 @@ pub enum DemoError {
     Lab(#[from] LabError),
     #[error("demo scenario: {0}")]
     Scenario(#[from] JobError),
+    #[error("{0}")]
+    Hostile(String),
 }
 
 /// The running lab: dropped at the end of the demo, which stops nginx and the backend.
@@ -27,6 +29,8 @@ pub struct Lab {
     pub nginx: Option<Nginx>,
     /// Why nginx is not part of the lab, when it is not.
     pub skipped: Option<String>,
+    /// The hostile kind the backend plays (`lab --hostile`), alone without nginx.
+    pub hostile: Option<&'static crate::lab::hostile::HostileKind>,
 }
 
 /// The demo's backend answers 405 to DELETE, as an application that does not implement it,
@@ -55,6 +59,7 @@ pub async fn start_lab() -> Result<Lab, LabError> {
                  was skipped: only the backend was probed, and listener causes are not covered"
                     .into(),
             ),
+            hostile: None,
         });
     }
     let spec = NginxSpec::one(
@@ -69,16 +74,34 @@ pub async fn start_lab() -> Result<Lab, LabError> {
         backend,
         nginx: Some(nginx),
         skipped: None,
+        hostile: None,
     })
 }
 
-/// The lab's addresses, for `lbprobe lab`.
+/// Start the lab backend alone as the hostile kind called `name` (`lbprobe lab --hostile`).
+pub async fn start_hostile(name: &str) -> Result<Lab, DemoError> {
+    let kind = crate::lab::hostile::kind(name)
+        .ok_or_else(|| DemoError::Hostile(crate::lab::hostile::unknown(name)))?;
+    Ok(Lab {
+        backend: LabBackend::start(kind.config()).await?,
+        nginx: None,
+        skipped: None,
+        hostile: Some(kind),
+    })
+}
+
+/// The lab's addresses, for `lbprobe lab` (rendered for people by [`crate::report::lab`]).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LabInfo {
     pub backend: String,
     /// nginx's HTTPS listener in front of the backend, when nginx is installed.
     pub listener: Option<String>,
     pub skipped: Option<String>,
+    /// The hostile kind the backend plays, and what it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub does: Option<String>,
 }
 
 impl LabInfo {
@@ -87,20 +110,9 @@ impl LabInfo {
             backend: lab.backend.url(),
             listener: lab.nginx.as_ref().map(|n| n.url(0)),
             skipped: lab.skipped.clone(),
+            hostile: lab.hostile.map(|k| k.name.to_string()),
+            does: lab.hostile.map(|k| k.does.to_string()),
         }
-    }
-
-    pub fn human(&self) -> String {
-        let mut out = format!("backend  {}\n", self.backend);
-        if let Some(l) = &self.listener {
-            out.push_str(&format!(
-                "listener {l}  (nginx, TLS with a self-signed certificate)\n"
-            ));
-        }
-        if let Some(s) = &self.skipped {
-            out.push_str(&format!("note: {s}\n"));
-        }
-        out
     }
 }
 

@@ -15,7 +15,6 @@ use crate::classify::{self, Context, Finding, Verdict};
 use crate::probe::{Family, Observation, Progress, ProgressFn};
 use crate::profile::Profile;
 use crate::run::Job;
-use crate::target::Scheme;
 
 /// Who hears of causes as they are decided (the progress display).
 pub trait Announce: Send + Sync {
@@ -56,11 +55,7 @@ impl EarlyVerdicts {
     pub fn new(job: &Job) -> EarlyVerdicts {
         EarlyVerdicts {
             profile: job.plan.profile.clone(),
-            listener_tls: job
-                .plan
-                .listener
-                .as_ref()
-                .map(|t| t.scheme == Scheme::Https),
+            listener_tls: job.listener_tls(),
             has_backend: job.plan.backend.is_some(),
             only_codes: job.only_codes.clone(),
             planned: job.plan.probes.iter().map(|p| p.family()).collect(),

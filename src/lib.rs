@@ -2,6 +2,7 @@
 //! or 504: scenario → probes → classifier → report.
 
 pub mod app;
+pub mod bytes;
 pub mod catalogue;
 pub mod classify;
 pub mod cli;
@@ -14,9 +15,12 @@ pub mod logs;
 pub mod plural;
 pub mod probe;
 pub mod profile;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod scenario_job;
+pub mod serve;
 pub mod target;
 pub mod transport;
+mod yaml;

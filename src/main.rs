@@ -8,21 +8,22 @@ fn main() -> ExitCode {
     let cli = match lbprobe::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            // clap prints help/version to stdout and usage errors to stderr.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                lbprobe::exit::BAD_INPUT as u8
-            } else {
-                0
-            });
+            return code(lbprobe::app::parse_exit_code(&e));
         }
     };
     match lbprobe::app::run(cli) {
-        Ok(code) => ExitCode::from(code as u8),
+        Ok(status) => code(status),
         Err(e) => {
-            let e = anyhow::Error::from(e);
-            eprintln!("lbprobe: {e:#}");
-            ExitCode::from(lbprobe::exit::BAD_INPUT as u8)
+            // The message only: each already ends with its cause ("cannot write x: Permission
+            // denied"), so printing the source chain too (anyhow's `{:#}`) said it twice.
+            eprintln!("lbprobe: {e}");
+            code(e.exit_code())
         }
     }
+}
+
+fn code(status: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(status).unwrap_or(u8::MAX))
 }

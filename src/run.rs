@@ -9,7 +9,9 @@ use crate::catalogue::Catalogue;
 use crate::classify::{self, Context, Finding, Verdict};
 use crate::early::{Announce, Watch};
 use crate::exit;
+use crate::logs::probe_line::{self, AccessLog, StartMark};
 use crate::probe::{self, Detail, Family, Interrupt, Plan, ProgressFn};
+use crate::report::model::Timing;
 use crate::report::{ExpectationResult, LimitExpectationResult, Report, Summary};
 use crate::target::{Role, Scheme};
 use crate::transport::Sniff;
@@ -48,6 +50,31 @@ pub struct Job {
     pub only_codes: Option<Vec<u16>>,
     /// Notes from before the run (e.g. what the demo skipped).
     pub notes: Vec<String>,
+    /// `--access-log`: each marked probe's line, read after the run.
+    pub access_log: Option<crate::logs::probe_line::AccessLog>,
+}
+
+impl Job {
+    /// Whether the listener's URL says TLS; `None` without a listener.
+    pub fn listener_tls(&self) -> Option<bool> {
+        self.plan
+            .listener
+            .as_ref()
+            .map(|t| t.scheme == Scheme::Https)
+    }
+
+    /// A job that runs `plan` and expects nothing of it: no `expect:`, every code, no notes.
+    pub fn new(name: impl Into<String>, origin: impl Into<String>, plan: Plan) -> Job {
+        Job {
+            name: name.into(),
+            origin: origin.into(),
+            plan,
+            expect: Vec::new(),
+            only_codes: None,
+            notes: Vec::new(),
+            access_log: None,
+        }
+    }
 }
 
 /// Probe families that can speak to causes of the given codes, per the catalogue.
@@ -91,17 +118,18 @@ pub async fn execute_watched(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let output = probe::run_interruptible(&job.plan, progress, interrupt.clone()).await;
+    let log_start = job.access_log.as_ref().and_then(|log| log.start());
+    let mut output = probe::run_interruptible(&job.plan, progress, interrupt.clone()).await;
     let interrupted = interrupt.is_triggered();
+    let log_notes = match &job.access_log {
+        Some(log) => read_access_log(log, log_start, &mut output.observations).await,
+        None => Vec::new(),
+    };
 
     let profile = classify::resolve_profile(&output.observations, &job.plan.profile);
     let ctx = Context {
         profile: &profile,
-        listener_tls: job
-            .plan
-            .listener
-            .as_ref()
-            .map(|t| t.scheme == Scheme::Https),
+        listener_tls: job.listener_tls(),
         has_backend: job.plan.backend.is_some(),
     };
     let mut findings = classify::classify(&output.observations, catalogue, &ctx);
@@ -141,11 +169,21 @@ pub async fn execute_watched(
 
     let mut summary = Summary::of(&findings, &expectations);
     summary.expectations_unmet += limit_expectations.iter().filter(|e| !e.met).count();
-    let (exit_code, exit_reason) =
-        exit_status(&findings, &summary, !unreachable.is_empty(), interrupted);
+    let (exit_code, exit_reason) = exit_status(
+        &findings,
+        &expectations,
+        &summary,
+        &RunEnd {
+            unreachable: !unreachable.is_empty(),
+            interrupted,
+            cut_short: output.cut_short.as_deref(),
+        },
+    );
 
+    let wall = started.elapsed();
     let mut notes = job.notes;
     notes.extend(output.notes);
+    notes.extend(log_notes);
     notes.extend(redirect_notes(&output.observations, &job.plan));
     Report {
         schema_version: crate::report::model::SCHEMA_VERSION,
@@ -153,7 +191,11 @@ pub async fn execute_watched(
         scenario: job.name,
         origin: job.origin,
         started_unix_ms,
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        hostname: {
+            use crate::host::Platform;
+            crate::host::platform().hostname().unwrap_or_default()
+        },
+        duration_ms: wall.as_secs_f64() * 1000.0,
         profile,
         // Header values the scenario marks secret never reach a report.
         targets: job
@@ -166,6 +208,7 @@ pub async fn execute_watched(
         limits: job.plan.limits,
         requests_sent: output.requests_sent,
         partial: output.partial,
+        timing: Timing::new(wall.as_secs_f64(), &output.floor),
         notes,
         summary,
         findings,
@@ -175,45 +218,133 @@ pub async fn execute_watched(
         unreachable,
         malformed: classify::malformed_table::table(&output.observations),
         observations: output.observations,
+        cut_short: output.cut_short,
         exit_code,
         exit_reason,
     }
+}
+
+/// Each marked probe's line in the listener's access log, attached to its observation (read
+/// off the async threads: the read polls a file that may still grow). Returns the notes.
+async fn read_access_log(
+    log: &AccessLog,
+    start: Option<StartMark>,
+    observations: &mut [probe::Observation],
+) -> Vec<String> {
+    let markers = probe_line::wanted(observations);
+    let reader = log.clone();
+    let lookup = tokio::task::spawn_blocking(move || reader.find(start, &markers)).await;
+    match lookup {
+        Ok(Ok(lookup)) => probe_line::attach(log, &lookup, observations),
+        Ok(Err(e)) => vec![format!("--access-log: {e}; no probe's line attached")],
+        Err(e) => vec![format!(
+            "--access-log: reading {} stopped: {e}",
+            log.path.display()
+        )],
+    }
+}
+
+/// Up to six ids, then how many more: the exit reason is one line.
+fn first_few(ids: &[&str]) -> String {
+    const SHOWN: usize = 6;
+    if ids.len() <= SHOWN {
+        return ids.join(", ");
+    }
+    format!(
+        "{}, and {} more",
+        ids[..SHOWN].join(", "),
+        ids.len() - SHOWN
+    )
+}
+
+/// How the run ended, besides its findings: what decides the exit code with them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunEnd<'a> {
+    /// A target could not be reached at all.
+    pub unreachable: bool,
+    /// Ctrl-C or SIGTERM stopped the probes.
+    pub interrupted: bool,
+    /// The run's request or duration cap stopped the probes, in words.
+    pub cut_short: Option<&'a str>,
 }
 
 /// The exit code and why, in words: the last line of the human report, so confirmed faults
 /// are named there, not only counted.
 pub fn exit_status(
     findings: &[Finding],
+    expectations: &[ExpectationResult],
     summary: &Summary,
-    unreachable: bool,
-    interrupted: bool,
+    end: &RunEnd<'_>,
 ) -> (i32, String) {
-    if unreachable {
+    if end.unreachable {
         return (
             exit::UNREACHABLE,
             "a target could not be reached at all".to_string(),
         );
     }
-    if summary.confirmed == 0 && summary.expectations_unmet == 0 && !interrupted {
-        return (
-            exit::OK,
-            "no fault confirmed, every expectation met".to_string(),
-        );
+    // A fault the scenario expects to be confirmed is an expectation met, not a failure: a CI
+    // job that pins a known fault stays green until the fault changes.
+    let expected = |cause: &str| {
+        expectations
+            .iter()
+            .any(|e| e.met && e.expected == Verdict::Confirmed && e.cause == cause)
+    };
+    let confirmed: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Confirmed)
+        .map(|f| f.cause.as_str())
+        .collect();
+    let (known, unexpected): (Vec<&str>, Vec<&str>) =
+        confirmed.iter().partition(|cause| expected(cause));
+    // What a cut-short run did not get to was not decided: never a silent success.
+    let undecided: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Inconclusive)
+        .map(|f| f.cause.as_str())
+        .collect();
+    if unexpected.is_empty()
+        && summary.expectations_unmet == 0
+        && !end.interrupted
+        && end.cut_short.is_none()
+    {
+        let reason = if known.is_empty() {
+            "no fault confirmed, every expectation met".to_string()
+        } else {
+            format!(
+                "{} confirmed as expected ({}), every expectation met",
+                crate::plural::count(known.len(), "fault"),
+                known.join(", ")
+            )
+        };
+        return (exit::OK, reason);
     }
     let mut parts = Vec::new();
-    if interrupted {
+    if end.interrupted {
         parts.push("interrupted (Ctrl-C or SIGTERM) before the probes finished".to_string());
     }
-    if summary.confirmed > 0 {
-        let names: Vec<&str> = findings
-            .iter()
-            .filter(|f| f.verdict == Verdict::Confirmed)
-            .map(|f| f.cause.as_str())
-            .collect();
+    if let Some(cap) = end.cut_short {
+        parts.push(if undecided.is_empty() {
+            format!("cut short: {cap}")
+        } else {
+            format!(
+                "cut short: {cap}, so {} not decided ({})",
+                crate::plural::count(undecided.len(), "cause"),
+                first_few(&undecided)
+            )
+        });
+    }
+    if !unexpected.is_empty() {
         parts.push(format!(
             "{} confirmed ({})",
-            crate::plural::count(summary.confirmed, "fault"),
-            names.join(", ")
+            crate::plural::count(unexpected.len(), "fault"),
+            unexpected.join(", ")
+        ));
+    }
+    if !known.is_empty() {
+        parts.push(format!(
+            "{} confirmed as expected ({})",
+            crate::plural::count(known.len(), "fault"),
+            known.join(", ")
         ));
     }
     if summary.expectations_unmet > 0 {

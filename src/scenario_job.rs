@@ -66,6 +66,29 @@ pub fn from_text(
     Ok(job(scenario::load_str(text, origin, &ctx)?))
 }
 
+/// A module of `lbprobe serve` (see [`scenario::load_module_str`]): its text (from its file, or
+/// the config's lines with the rest blanked, so positions are the config's), with
+/// `${TARGET}` and `${BACKEND}` standing for the probe's `target=` and `backend=`; any other
+/// `${NAME}` comes from the environment.
+pub fn module(
+    text: &str,
+    origin: &str,
+    target: Option<&str>,
+    backend: Option<&str>,
+) -> Result<Job, JobError> {
+    let vars = |name: &str| match name {
+        scenario::MODULE_TARGET => target.map(str::to_string),
+        scenario::MODULE_BACKEND => backend.map(str::to_string),
+        _ => std::env::var(name).ok(),
+    };
+    let ctx = LoadContext {
+        vars: &vars,
+        known_cause: &known_cause,
+        known_variant: &known_variant,
+    };
+    Ok(job(scenario::load_module_str(text, origin, &ctx)?))
+}
+
 fn job(s: Scenario) -> Job {
     let mut expect: Vec<Expect> = s
         .expect
@@ -85,22 +108,15 @@ fn job(s: Scenario) -> Job {
         },
         location: format!("{}:{}:{}", s.origin, e.line, e.column),
     }));
+    let plan = Plan::new(s.listener, s.backend)
+        .with_pool(s.pool)
+        .with_profile(s.profile)
+        .with_probes(s.probes)
+        .with_limits(s.limits)
+        .with_mask(s.mask);
     Job {
-        name: s.name,
-        origin: s.origin,
-        plan: Plan {
-            listener: s.listener,
-            backend: s.backend,
-            pool: s.pool,
-            profile: s.profile,
-            probes: s.probes,
-            limits: s.limits,
-            mask: s.mask,
-            marker: false,
-        },
         expect,
-        only_codes: None,
-        notes: Vec::new(),
+        ..Job::new(s.name, s.origin, plan)
     }
 }
 

@@ -4,68 +4,25 @@
 //! backend's Server header) is not taken for its own. When httpd is missing these tests fail,
 //! naming where it was looked for: they never skip.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::classify::attribution::{self, Origin, Product};
 use lbprobe::classify::identify;
 use lbprobe::classify::Verdict;
-use lbprobe::lab::{free_port, Apache, ApacheSpec, ApacheVhost, BackendConfig, Fault, FaultRule};
-use lbprobe::probe::{Detail, Family, LimitSearch, Limits, Plan, ProbeSpec};
+use lbprobe::lab::{free_port, ApacheSpec, ApacheVhost, BackendConfig, Fault, FaultRule};
+use lbprobe::probe::{Family, ProbeSpec};
 use lbprobe::profile::{Chosen, Profile};
-use lbprobe::report::Report;
-use lbprobe::run::{self, Job};
 use lbprobe::target::Role;
 
 mod support;
-use support::findings::{assert_verdict, finding, lab_target, start_backend, summary};
+use support::findings::{
+    assert_verdict, finding, limit_search, loopback, start_apache, start_backend, summary, LabRuns,
+};
 
-fn start_apache(spec: &ApacheSpec) -> Apache {
-    Apache::start(spec).unwrap_or_else(|e| panic!("this test needs a real apache httpd: {e}"))
-}
-
-async fn execute(
-    listener: &str,
-    backend: Option<&str>,
-    profile: Profile,
-    probes: Vec<ProbeSpec>,
-) -> Report {
-    let job = Job {
-        name: "apache".into(),
-        origin: "tests/apache.rs".into(),
-        plan: Plan {
-            listener: Some(lab_target(Role::Listener, listener)),
-            backend: backend.map(|b| lab_target(Role::Backend, b)),
-            profile,
-            probes,
-            limits: Limits {
-                max_requests: 400,
-                max_rate: 1000.0,
-                max_duration: Duration::from_secs(60),
-                request_timeout: Duration::from_secs(5),
-            },
-            mask: Vec::new(),
-            marker: false,
-            pool: Vec::new(),
-        },
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    };
-    run::execute(job, Arc::new(|_| {})).await
-}
-
-fn search(report: &Report, family: Family) -> LimitSearch {
-    let o = report
-        .observations
-        .iter()
-        .find(|o| o.family == family && o.role == Role::Listener && o.variant == "limit")
-        .unwrap_or_else(|| panic!("no {family} limit for the listener"));
-    match &o.detail {
-        Detail::Limit(l) => l.clone(),
-        _ => panic!("{family}: not a limit search"),
-    }
-}
+const LAB: LabRuns = LabRuns {
+    origin: file!(),
+    limits: loopback(400, Duration::from_secs(5)),
+};
 
 /// One raw GET, its whole answer as text (bounded by the server closing or a 3 s timeout).
 async fn raw_get(port: u16, path: &str) -> String {
@@ -138,13 +95,14 @@ async fn apache_relays_the_backends_answers_and_its_server_header_and_answers_50
     );
 
     // Through lbprobe: the 503 is Apache's own page, and auto picks the apache profile.
-    let report = execute(
-        &apache.url(1),
-        None,
-        Profile::auto(),
-        vec![ProbeSpec::Protocol],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &apache.url(1),
+            None,
+            Profile::auto(),
+            vec![ProbeSpec::Protocol],
+        )
+        .await;
     assert_eq!(report.profile.name, "apache", "{:?}", report.profile.chosen);
     let baseline = report
         .observations
@@ -162,13 +120,14 @@ async fn apache_relays_the_backends_answers_and_its_server_header_and_answers_50
 async fn apache_limits_are_its_own_pages_at_its_documented_numbers_and_auto_picks_apache() {
     let backend = start_backend(BackendConfig::default()).await;
     let apache = start_apache(&ApacheSpec::one(ApacheVhost::proxy(backend.url())));
-    let report = execute(
-        &apache.url(0),
-        Some(&backend.url()),
-        Profile::auto(),
-        limit_probes(),
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &apache.url(0),
+            Some(&backend.url()),
+            Profile::auto(),
+            limit_probes(),
+        )
+        .await;
     assert_eq!(report.profile.name, "apache", "{}", summary(&report));
     let Chosen::Evidence { why } = &report.profile.chosen else {
         panic!(
@@ -181,7 +140,7 @@ async fn apache_limits_are_its_own_pages_at_its_documented_numbers_and_auto_pick
     // Apache 2.4 takes a request line ("GET <uri> HTTP/1.1") of LimitRequestLine + 1 bytes,
     // 8178 bytes of URI at the default 8190, and a header line ("Name: value") of
     // LimitRequestFieldSize + 1 bytes.
-    let uri = search(&report, Family::UriLimit);
+    let uri = limit_search(&report, Family::UriLimit, Role::Listener);
     assert_eq!(
         (
             uri.largest_accepted,
@@ -191,7 +150,7 @@ async fn apache_limits_are_its_own_pages_at_its_documented_numbers_and_auto_pick
         (Some(8178), Some(8179), Some(414)),
         "{uri:?}"
     );
-    let header = search(&report, Family::HeaderSize);
+    let header = limit_search(&report, Family::HeaderSize, Role::Listener);
     assert_eq!(
         (
             header.largest_accepted,
@@ -217,15 +176,16 @@ async fn apache_with_a_tighter_request_line_is_confirmed_below_its_profile() {
     let apache = start_apache(
         &ApacheSpec::one(ApacheVhost::proxy(backend.url())).global("LimitRequestLine 2048"),
     );
-    let report = execute(
-        &apache.url(0),
-        None,
-        Profile::auto(),
-        vec![ProbeSpec::default_for(Family::UriLimit)],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &apache.url(0),
+            None,
+            Profile::auto(),
+            vec![ProbeSpec::default_for(Family::UriLimit)],
+        )
+        .await;
     assert_eq!(report.profile.name, "apache", "{}", summary(&report));
-    let uri = search(&report, Family::UriLimit);
+    let uri = limit_search(&report, Family::UriLimit, Role::Listener);
     assert_eq!(uri.largest_accepted, Some(2048 + 1 - "GET  HTTP/1.1".len()));
     let f = finding(&report, "414.uri-too-long");
     assert_eq!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
@@ -243,15 +203,16 @@ async fn apache_relaying_the_backends_414_is_not_its_own_limit() {
     // 8177. Listener only: who answered is read from the answers.
     let backend = start_backend(BackendConfig::default().max_uri_bytes(4000)).await;
     let apache = start_apache(&ApacheSpec::one(ApacheVhost::proxy(backend.url())));
-    let report = execute(
-        &apache.url(0),
-        None,
-        Profile::auto(),
-        vec![ProbeSpec::default_for(Family::UriLimit)],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &apache.url(0),
+            None,
+            Profile::auto(),
+            vec![ProbeSpec::default_for(Family::UriLimit)],
+        )
+        .await;
     assert_eq!(report.profile.name, "apache", "{}", summary(&report));
-    let uri = search(&report, Family::UriLimit);
+    let uri = limit_search(&report, Family::UriLimit, Role::Listener);
     assert_eq!(uri.largest_accepted, Some(4000), "{uri:?}");
     let f = finding(&report, "414.uri-too-long");
     assert_ne!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
@@ -278,7 +239,7 @@ fn identify_reads_apache_from_its_own_page_not_the_relayed_server_header() {
     let report = rt.block_on(async {
         let backend = start_backend(BackendConfig::default()).await;
         let apache = start_apache(&ApacheSpec::one(ApacheVhost::proxy(backend.url())));
-        execute(
+        LAB.execute(
             &apache.url(0),
             None,
             Profile::auto(),

@@ -5,7 +5,6 @@
 //! Apache answers 503, not 502, when it cannot connect to a backend: the findings say so. When
 //! httpd is missing these tests fail, naming where it was looked for: they never skip.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::classify::{Basis, Verdict};
@@ -14,17 +13,14 @@ use lbprobe::lab::{
 };
 use lbprobe::probe::pool::PoolSpec;
 use lbprobe::probe::{Family, Limits, Plan, ProbeSpec};
-use lbprobe::profile::Profile;
 use lbprobe::report::Report;
-use lbprobe::run::{self, Job};
 use lbprobe::target::{Role, Target};
 
 mod support;
-use support::findings::{assert_verdict, finding, lab_target, start_backend, summary};
-
-fn start_apache(spec: &ApacheSpec) -> Apache {
-    Apache::start(spec).unwrap_or_else(|e| panic!("this test needs a real apache httpd: {e}"))
-}
+use support::findings::{
+    assert_bad_member_named, assert_verdict, backend_after, finding, lab_target, start_apache,
+    start_backend, summary, text_of, timing_probes,
+};
 
 /// One scan with the default profile (auto: chosen from Apache's own answers). Lab listeners
 /// present lab certificates, so the listener's is not verified; the backend's is as given.
@@ -34,29 +30,16 @@ async fn scan(
     pool: &[String],
     probes: Vec<ProbeSpec>,
 ) -> Report {
-    let job = Job {
-        name: "apache-causes".into(),
-        origin: "tests/apache_causes.rs".into(),
-        plan: Plan {
-            listener: Some(lab_target(Role::Listener, listener)),
-            backend,
-            profile: Profile::default(),
-            probes,
-            limits: Limits {
-                max_requests: 200,
-                max_rate: 500.0,
-                max_duration: Duration::from_secs(30),
-                request_timeout: Duration::from_millis(1500),
-            },
-            mask: Vec::new(),
-            marker: false,
-            pool: pool.iter().map(|m| lab_target(Role::Backend, m)).collect(),
-        },
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    };
-    run::execute(job, Arc::new(|_| {})).await
+    let plan = Plan::new(Some(lab_target(Role::Listener, listener)), backend)
+        .with_probes(probes)
+        .with_limits(Limits {
+            max_requests: 200,
+            max_rate: 500.0,
+            max_duration: Duration::from_secs(30),
+            request_timeout: Duration::from_millis(1500),
+        })
+        .with_pool(pool.iter().map(|m| lab_target(Role::Backend, m)).collect());
+    support::findings::execute(file!(), plan).await
 }
 
 /// A lab backend as a target, its certificate (if any) not verified.
@@ -70,17 +53,6 @@ fn verified_backend(url: &str) -> Option<Target> {
     Some(Target::parse(Role::Backend, url).unwrap_or_else(|e| panic!("{url}: {e}")))
 }
 
-/// The reason and every piece of evidence of a finding, one text.
-fn text_of(report: &Report, cause: &str) -> String {
-    let f = finding(report, cause);
-    let mut all = f.reason.clone();
-    for e in &f.evidence {
-        all.push('\n');
-        all.push_str(&e.text);
-    }
-    all
-}
-
 fn not_confirmed(report: &Report, cause: &str) {
     let f = finding(report, cause);
     assert_ne!(
@@ -89,25 +61,6 @@ fn not_confirmed(report: &Report, cause: &str) {
         "{cause} must not be confirmed:{}",
         summary(report)
     );
-}
-
-/// A lab backend that answers every request after `ms`.
-async fn backend_after(ms: u64) -> lbprobe::lab::LabBackend {
-    start_backend(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(ms)))),
-    )
-    .await
-}
-
-/// Two timed requests per side (two answers at one moment are a timeout) and the handshakes.
-fn timing_probes() -> Vec<ProbeSpec> {
-    vec![
-        ProbeSpec::Latency {
-            requests: 2,
-            client_timeout: None,
-        },
-        ProbeSpec::Connect { attempts: 2 },
-    ]
 }
 
 /// Apache answering its requests through a `ProxyTimeout 1` in front of a backend that answers
@@ -257,13 +210,7 @@ async fn apache_balancer_with_one_bad_member_names_it_and_not_every_backend() {
     let apache = apache_balancing(&members);
     let report = pool_scan(&apache, &members).await;
 
-    assert_verdict(&report, "502.bad-pool-member", Verdict::Confirmed);
-    let reason = &finding(&report, "502.bad-pool-member").reason;
-    let bad_addr = bad.url().trim_start_matches("http://").to_string();
-    assert!(
-        reason.contains(&format!("member 2 of 3 ({bad_addr})")),
-        "{reason}"
-    );
+    let reason = assert_bad_member_named(&report, "member 2 of 3", &bad.url());
     assert!(reason.contains("(1 of 3: 33 %)"), "{reason}");
     let f = finding(&report, "502.all-backends-unhealthy");
     assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));

@@ -6,78 +6,33 @@
 
 use std::path::Path;
 use std::process::Output;
-use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::catalogue::Catalogue;
 use lbprobe::classify::attribution::Product;
 use lbprobe::classify::{self, identify, Context, Verdict};
 use lbprobe::lab::{
-    BackendConfig, Haproxy, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
+    BackendConfig, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
 };
-use lbprobe::probe::{Detail, Family, LimitSearch, Limits, Plan, ProbeSpec};
+use lbprobe::probe::{Family, ProbeSpec};
 use lbprobe::profile::{Chosen, Profile};
 use lbprobe::report::Report;
-use lbprobe::run::{self, Job};
 use lbprobe::target::Role;
 use serde_json::Value;
 
 mod support;
-use support::findings::{assert_verdict, finding, lab_target, start_backend, summary};
+use support::findings::{
+    assert_verdict, finding, limit_search, loopback, start_backend, start_haproxy, start_nginx,
+    summary, LabRuns,
+};
 
-fn start_nginx(spec: &NginxSpec) -> Nginx {
-    Nginx::start(spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
-}
-
-fn start_haproxy(spec: &HaproxySpec) -> Haproxy {
-    Haproxy::start(spec).unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"))
-}
-
-async fn execute(
-    listener: &str,
-    backend: Option<&str>,
-    profile: Profile,
-    probes: Vec<ProbeSpec>,
-) -> Report {
-    let job = Job {
-        name: "attribution".into(),
-        origin: "tests/attribution.rs".into(),
-        plan: Plan {
-            listener: Some(lab_target(Role::Listener, listener)),
-            backend: backend.map(|b| lab_target(Role::Backend, b)),
-            profile,
-            probes,
-            limits: Limits {
-                max_requests: 600,
-                max_rate: 1000.0,
-                max_duration: Duration::from_secs(60),
-                request_timeout: Duration::from_secs(3),
-            },
-            mask: Vec::new(),
-            marker: false,
-            pool: Vec::new(),
-        },
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    };
-    run::execute(job, Arc::new(|_| {})).await
-}
+const LAB: LabRuns = LabRuns {
+    origin: file!(),
+    limits: loopback(600, Duration::from_secs(3)),
+};
 
 fn uri_only() -> Vec<ProbeSpec> {
     vec![ProbeSpec::default_for(Family::UriLimit)]
-}
-
-fn search(report: &Report, family: Family) -> LimitSearch {
-    let o = report
-        .observations
-        .iter()
-        .find(|o| o.family == family && o.role == Role::Listener && o.variant == "limit")
-        .unwrap_or_else(|| panic!("no {family} limit for the listener"));
-    match &o.detail {
-        Detail::Limit(l) => l.clone(),
-        _ => panic!("{family}: not a limit search"),
-    }
 }
 
 fn chosen_why(report: &Report) -> String {
@@ -125,9 +80,11 @@ async fn nginx_over_a_4000_byte_uri_backend() -> (LabBackend, Nginx) {
 #[tokio::test]
 async fn listener_only_scan_of_nginx_says_the_backends_414_is_relayed() {
     let (_backend, nginx) = nginx_over_a_4000_byte_uri_backend().await;
-    let report = execute(&nginx.url(0), None, Profile::auto(), uri_only()).await;
+    let report = LAB
+        .execute(&nginx.url(0), None, Profile::auto(), uri_only())
+        .await;
     assert_eq!(report.profile.name, "nginx", "{}", chosen_why(&report));
-    let uri = search(&report, Family::UriLimit);
+    let uri = limit_search(&report, Family::UriLimit, Role::Listener);
     assert_eq!(
         (uri.largest_accepted, uri.rejected_status),
         (Some(4000), Some(414)),
@@ -192,9 +149,11 @@ async fn nginx_refusing_with_its_own_414_page_is_the_listeners_limit() {
     let nginx = start_nginx(&NginxSpec::one(
         NginxServer::proxy(backend.url()).extra("large_client_header_buffers 4 2k;"),
     ));
-    let report = execute(&nginx.url(0), None, Profile::auto(), uri_only()).await;
+    let report = LAB
+        .execute(&nginx.url(0), None, Profile::auto(), uri_only())
+        .await;
     assert_eq!(report.profile.name, "nginx", "{}", chosen_why(&report));
-    let uri = search(&report, Family::UriLimit);
+    let uri = limit_search(&report, Family::UriLimit, Role::Listener);
     assert_eq!(uri.largest_accepted, Some(2048 - "GET  HTTP/1.1\r\n".len()));
     // Below the 8177 bytes the nginx profile documents: the mismatch is confirmed...
     let f = finding(&report, "414.uri-too-long");
@@ -226,15 +185,19 @@ async fn haproxy_answers_an_over_long_uri_with_400_which_is_no_414() {
     let backend = start_backend(BackendConfig::default()).await;
     let haproxy = start_haproxy(&HaproxySpec::one(HaproxyFrontend::proxy(backend.url())));
     for with_backend in [false, true] {
-        let report = execute(
-            &haproxy.url(0),
-            with_backend.then(|| backend.url()).as_deref(),
-            Profile::auto(),
-            uri_only(),
-        )
-        .await;
+        let report = LAB
+            .execute(
+                &haproxy.url(0),
+                with_backend.then(|| backend.url()).as_deref(),
+                Profile::auto(),
+                uri_only(),
+            )
+            .await;
         assert_eq!(report.profile.name, "haproxy", "{}", chosen_why(&report));
-        assert_eq!(search(&report, Family::UriLimit).rejected_status, Some(400));
+        assert_eq!(
+            limit_search(&report, Family::UriLimit, Role::Listener).rejected_status,
+            Some(400)
+        );
         let f = finding(&report, "414.uri-too-long");
         assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));
         assert!(f.reason.contains("not 414"), "{}", f.reason);
@@ -254,18 +217,19 @@ async fn haproxy_in_front_of_nginx_is_identified_as_haproxy() {
     // HAProxy passes nginx's Server header and pages on; its own refusals carry neither.
     let nginx = start_nginx(&NginxSpec::one(NginxServer::fixed()));
     let haproxy = start_haproxy(&HaproxySpec::one(HaproxyFrontend::proxy(nginx.url(0))));
-    let report = execute(
-        &haproxy.url(0),
-        None,
-        Profile::auto(),
-        vec![
-            ProbeSpec::Protocol,
-            ProbeSpec::Methods { methods: None },
-            ProbeSpec::Malformed { variants: None },
-            ProbeSpec::default_for(Family::UriLimit),
-        ],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &haproxy.url(0),
+            None,
+            Profile::auto(),
+            vec![
+                ProbeSpec::Protocol,
+                ProbeSpec::Methods { methods: None },
+                ProbeSpec::Malformed { variants: None },
+                ProbeSpec::default_for(Family::UriLimit),
+            ],
+        )
+        .await;
     let identity = identify::identify(&report.observations)
         .identity
         .expect("the listener identified");
@@ -287,7 +251,7 @@ async fn haproxy_in_front_of_nginx_is_identified_as_haproxy() {
     );
     // nginx's 414 page at nginx's threshold is nginx's, relayed by HAProxy, whose own 400 comes
     // at larger URIs.
-    let uri = search(&report, Family::UriLimit);
+    let uri = limit_search(&report, Family::UriLimit, Role::Listener);
     assert_eq!(uri.rejected_status, Some(414), "{uri:?}");
     let f = finding(&report, "414.uri-too-long");
     assert_eq!(f.verdict, Verdict::Inconclusive, "{}", summary(&report));
@@ -300,13 +264,14 @@ async fn haproxy_in_front_of_nginx_is_identified_as_haproxy() {
 #[tokio::test]
 async fn nginx_alone_is_identified_as_nginx() {
     let nginx = start_nginx(&NginxSpec::one(NginxServer::fixed()));
-    let report = execute(
-        &nginx.url(0),
-        None,
-        Profile::auto(),
-        vec![ProbeSpec::Protocol, ProbeSpec::Methods { methods: None }],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &nginx.url(0),
+            None,
+            Profile::auto(),
+            vec![ProbeSpec::Protocol, ProbeSpec::Methods { methods: None }],
+        )
+        .await;
     assert_eq!(report.profile.name, "nginx", "{}", chosen_why(&report));
     assert!(
         chosen_why(&report).starts_with("nginx: "),
@@ -367,20 +332,21 @@ async fn a_server_answering_431_for_any_oversized_head_gets_neither_a_400_nor_a_
     // One 16 KiB budget for the whole head, answered 431 whichever part is long (as Go's
     // net/http and Envoy do).
     let lab = start_backend(BackendConfig::default().max_head(16 * 1024, 431)).await;
-    let report = execute(
-        &lab.url(),
-        None,
-        Profile::auto(),
-        [Family::HeaderSize, Family::HeaderLimit, Family::UriLimit]
-            .into_iter()
-            .map(ProbeSpec::default_for)
-            .collect(),
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &lab.url(),
+            None,
+            Profile::auto(),
+            [Family::HeaderSize, Family::HeaderLimit, Family::UriLimit]
+                .into_iter()
+                .map(ProbeSpec::default_for)
+                .collect(),
+        )
+        .await;
     assert_eq!(report.profile.name, "none", "{}", chosen_why(&report));
     for family in [Family::HeaderSize, Family::HeaderLimit, Family::UriLimit] {
         assert_eq!(
-            search(&report, family).rejected_status,
+            limit_search(&report, family, Role::Listener).rejected_status,
             Some(431),
             "{family}"
         );

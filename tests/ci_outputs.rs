@@ -5,11 +5,12 @@
 #[path = "support/junit_xml.rs"]
 mod junit_xml;
 mod support;
+use support::findings::{start_backend, start_nginx};
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use lbprobe::lab::{BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec};
+use lbprobe::lab::{BackendConfig, Fault, FaultRule, NginxServer, NginxSpec};
 use serde_json::Value;
 use support::report_json::lbprobe_async;
 
@@ -29,12 +30,8 @@ fn assert_exit(out: &Output, want: i32) {
     );
 }
 
-fn start_nginx(spec: &NginxSpec) -> Nginx {
-    Nginx::start(spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
-}
-
 #[test]
-fn demo_as_junit_fails_exactly_its_two_fault_testcases() {
+fn demo_as_junit_fails_exactly_its_unexpected_fault_testcase() {
     drop(start_nginx(&NginxSpec::one(NginxServer::fixed())));
     let out = Command::new(BIN)
         .args(["demo", "--format", "junit"])
@@ -65,19 +62,22 @@ fn demo_as_junit_fails_exactly_its_two_fault_testcases() {
         expectations.iter().all(|c| c.outcome.is_none()),
         "{expectations:#?}"
     );
-    // The demo's two faults fail, nothing else: nginx's header limit below clb's, and the lab
-    // backend's URI limit tighter than nginx's.
+    // The demo's one unexpected fault fails, nothing else: nginx's header limit below clb's.
+    // Its other fault, the lab backend's URI limit tighter than nginx's, is one the scenario
+    // expects confirmed: an expectation met, so its testcase passes and says so.
     let failed: Vec<&str> = suite
         .cases
         .iter()
         .filter(|c| c.outcome.as_deref() == Some("failure"))
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(
-        failed,
-        ["400.header-too-large", "414.backend-uri-limit"],
-        "{:#?}",
-        suite.cases
+    assert_eq!(failed, ["400.header-too-large"], "{:#?}", suite.cases);
+    let uri = suite.case("414.backend-uri-limit");
+    assert_eq!(uri.outcome, None, "{uri:#?}");
+    assert!(
+        uri.text
+            .contains("confirmed as expected (scenarios/demo.yaml:"),
+        "{uri:#?}"
     );
     assert!(
         suite
@@ -128,9 +128,7 @@ fn junit_is_refused_where_there_is_no_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmet_limit_expectation_exits_1_and_says_why() {
-    let backend = LabBackend::start(BackendConfig::default())
-        .await
-        .unwrap_or_else(|e| panic!("lab backend: {e}"));
+    let backend = start_backend(BackendConfig::default()).await;
     let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(backend.url())));
     let dir = tempfile::tempdir().expect("temp dir");
     let scenario = dir.path().join("limits.yaml");
@@ -177,7 +175,10 @@ async fn unmet_limit_expectation_exits_1_and_says_why() {
 }
 
 /// Send `signal` to a child process.
-#[allow(unsafe_code)]
+#[expect(
+    unsafe_code,
+    reason = "std sends only SIGKILL to a child; the test needs SIGINT and SIGTERM"
+)]
 fn send_signal(child: &std::process::Child, signal: libc::c_int) {
     let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
     // SAFETY: kill(2) with a pid of our own live child and a valid signal number touches no
@@ -200,11 +201,10 @@ async fn sigterm_stops_the_run_and_still_writes_a_partial_report() {
 
 async fn stops_on_signal_with_a_partial_report(signal: libc::c_int) {
     // Every answer takes 2 s: 20 latency requests would keep the run busy for 40 s.
-    let backend = LabBackend::start(
+    let backend = start_backend(
         BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_secs(2)))),
     )
-    .await
-    .unwrap_or_else(|e| panic!("lab backend: {e}"));
+    .await;
     let dir = tempfile::tempdir().expect("temp dir");
     let scenario = dir.path().join("slow.yaml");
     std::fs::write(
@@ -302,9 +302,7 @@ async fn stops_on_signal_with_a_partial_report(signal: libc::c_int) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ci_smoke_scenario_passes_against_a_healthy_nginx_and_backend() {
-    let backend = LabBackend::start(BackendConfig::default())
-        .await
-        .unwrap_or_else(|e| panic!("lab backend: {e}"));
+    let backend = start_backend(BackendConfig::default()).await;
     let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(backend.url())));
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/ci-smoke.yaml");
     let listener = format!("LISTENER_URL={}", nginx.url(0));
@@ -390,5 +388,188 @@ fn sigterm_on_lab_stops_its_nginx() {
             "nginx still listens on {addr} after lbprobe lab exited"
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A scenario against one lab backend that answers `status` to everything, with `extra` YAML
+/// appended (expectations, limits); returns the scenario's path inside `dir`.
+fn backend_scenario(dir: &std::path::Path, backend: &str, extra: &str) -> String {
+    let path = dir.join("ci.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "targets:\n  backend: {{ url: \"{backend}\" }}\nprobes: [protocol]\nlimits: {{ max-rate: 500, request-timeout: 2s }}\n{extra}"
+        ),
+    )
+    .expect("write the scenario");
+    path.to_str().expect("UTF-8 path").to_string()
+}
+
+async fn backend_answering(status: u16) -> lbprobe::lab::LabBackend {
+    start_backend(BackendConfig::default().fault(FaultRule::all(Fault::Status(status)))).await
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+/// A fault the scenario expects to be confirmed is an expectation met: exit 0, and the reason
+/// names it as expected. The neighbour, the same run without the expectation, fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expected_confirmed_fault_exits_0_and_an_unexpected_one_exits_1() {
+    let backend = backend_answering(500).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let plain = backend_scenario(dir.path(), &backend.url(), "");
+    let out = lbprobe_async(&["run", &plain, "--format", "json", "-q"]).await;
+    assert_exit(&out, lbprobe::exit::FINDING);
+    let report = json_of(&out);
+    let confirmed: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["verdict"] == "confirmed")
+        .filter_map(|f| f["cause"].as_str())
+        .collect();
+    assert!(!confirmed.is_empty(), "a 500 everywhere confirms something");
+
+    let expect: String = confirmed
+        .iter()
+        .map(|c| format!("  {c}: confirmed\n"))
+        .collect();
+    let pinned = backend_scenario(dir.path(), &backend.url(), &format!("expect:\n{expect}"));
+    let out = lbprobe_async(&["run", &pinned, "--format", "json", "-q"]).await;
+    assert_exit(&out, lbprobe::exit::OK);
+    let reason = json_of(&out)["exit_reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(reason.contains("confirmed as expected"), "{reason}");
+    assert!(reason.contains(confirmed[0]), "{reason}");
+
+    // Expecting the fault gone while it is there is still a failure.
+    let wrong: String = confirmed
+        .iter()
+        .map(|c| format!("  {c}: ruled_out\n"))
+        .collect();
+    let stale = backend_scenario(dir.path(), &backend.url(), &format!("expect:\n{wrong}"));
+    let out = lbprobe_async(&["run", &stale, "--format", "json", "-q"]).await;
+    assert_exit(&out, lbprobe::exit::FINDING);
+}
+
+/// A run its request cap cut short is not a silent success: exit 1, `cut_short` in the JSON, the
+/// reason says so, and JUnit carries it. The neighbour with room for every request exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_short_by_its_request_cap_is_not_a_success() {
+    let backend = start_backend(BackendConfig::default()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = dir.path().join("capped.yaml");
+    let write = |max_requests: u32| {
+        std::fs::write(
+            &scenario,
+            format!(
+                "targets:\n  backend: {{ url: \"{}\" }}\nprobes: [protocol, methods]\nlimits: {{ max-rate: 500, request-timeout: 2s, max-requests: {max_requests} }}\n",
+                backend.url()
+            ),
+        )
+        .expect("write the scenario");
+    };
+    let path = scenario.to_str().expect("UTF-8 path").to_string();
+
+    write(500);
+    let out = lbprobe_async(&["run", &path, "--format", "json", "-q"]).await;
+    assert_exit(&out, lbprobe::exit::OK);
+    assert!(json_of(&out).get("cut_short").is_none());
+
+    write(4);
+    let junit = dir.path().join("junit.xml");
+    let junit_arg = format!("junit={}", junit.display());
+    let out = lbprobe_async(&["run", &path, "--format", "json", "-q", "-o", &junit_arg]).await;
+    assert_exit(&out, lbprobe::exit::FINDING);
+    let report = json_of(&out);
+    let cut = report["cut_short"].as_str().unwrap_or_default();
+    assert!(cut.contains("request cap (4)"), "{report:#}");
+    let reason = report["exit_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("cut short: the run's request cap (4)"),
+        "{reason}"
+    );
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit file was written");
+    let suite = junit_xml::parse(&xml);
+    assert!(
+        xml.contains("request cap (4)"),
+        "the JUnit report says the run was cut short: {suite:#?}"
+    );
+}
+
+/// One run, several reports: `--output FORMAT=FILE` beside `--format`'s stdout. The backend sees
+/// one run's requests, and every file holds that run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_run_writes_every_report_asked_for() {
+    let backend = start_backend(BackendConfig::default()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = backend_scenario(dir.path(), &backend.url(), "");
+    let file = |name: &str| dir.path().join(name);
+    let arg = |format: &str, name: &str| format!("{format}={}", file(name).display());
+    let (json, junit, md, human) = (
+        arg("json", "r.json"),
+        arg("junit", "r.xml"),
+        arg("markdown", "r.md"),
+        arg("human", "r.txt"),
+    );
+    let out = lbprobe_async(&[
+        "run", &path, "-q", "-o", &json, "-o", &junit, "-o", &md, "-o", &human,
+    ])
+    .await;
+    assert_exit(&out, lbprobe::exit::OK);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Exit 0"),
+        "the human report on stdout: {stdout}"
+    );
+
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(file("r.json")).expect("r.json")).expect("JSON");
+    let sent = report["requests_sent"].as_u64().expect("requests_sent");
+    assert_eq!(
+        backend.requests_seen() as u64,
+        sent,
+        "one run's requests, not one run per format"
+    );
+    let xml = std::fs::read_to_string(file("r.xml")).expect("r.xml");
+    let suite = junit_xml::parse(&xml);
+    assert!(!suite.cases.is_empty(), "{xml}");
+    assert!(xml.contains(&format!("value=\"{sent}\"")), "{xml}");
+    let markdown = std::fs::read_to_string(file("r.md")).expect("r.md");
+    assert!(
+        markdown.starts_with('#') || markdown.contains("|"),
+        "{markdown}"
+    );
+    let human_file = std::fs::read_to_string(file("r.txt")).expect("r.txt");
+    assert!(human_file.contains("Exit 0"), "{human_file}");
+    assert!(
+        !human_file.contains('\x1b'),
+        "no colour in a file at --color auto"
+    );
+}
+
+/// Two reports into one file, or two plain files, are refused before anything is sent.
+#[test]
+fn conflicting_outputs_are_refused_before_the_run() {
+    for args in [
+        &["-o", "a.json", "-o", "b.json"][..],
+        &["-o", "json=same.out", "-o", "junit=same.out"][..],
+    ] {
+        let out = Command::new(BIN)
+            .args(["scan", "--backend", "http://127.0.0.1:9/", "--dry-run"])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+        assert_exit(&out, lbprobe::exit::BAD_INPUT);
+        assert!(
+            text(&out.stderr).contains("--output"),
+            "{}",
+            text(&out.stderr)
+        );
     }
 }

@@ -1404,7 +1404,7 @@ fn attribution_tells_who_answered() {
     let l_empty_same = obs_of(malformed("obs-fold", LISTENER, 400, "Bad Request", ""));
     assert_eq!(
         answer_of(&l_app).response.as_ref().unwrap().body_prefix,
-        app
+        app.as_str()
     );
 
     let table: Vec<(&str, &Observation, Option<&Observation>, Origin, &str)> = vec![

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use lbprobe::classify::{Finding, Verdict};
 use lbprobe::early::{Announce, EarlyVerdicts, Watch};
-use lbprobe::probe::{Family, Interrupt, Limits, Plan, ProbeSpec, Progress};
+use lbprobe::probe::{Family, Interrupt, Plan, ProbeSpec, Progress};
 use lbprobe::profile::Profile;
 use lbprobe::run::Job;
 use lbprobe::target::{Role, Target};
@@ -66,23 +66,16 @@ impl Announce for Heard {
 fn job(probes: Vec<ProbeSpec>) -> Job {
     let mut listener = Target::parse(Role::Listener, "https://127.0.0.1:8443/").expect("url");
     listener.tls_verify = false;
-    Job {
-        name: "early".into(),
-        origin: "tests/early.rs".into(),
-        plan: Plan {
-            listener: Some(listener),
-            backend: Some(Target::parse(Role::Backend, "http://127.0.0.1:9090/").expect("url")),
-            profile: Profile::clb(),
-            probes,
-            limits: Limits::default(),
-            mask: Vec::new(),
-            marker: false,
-            pool: Vec::new(),
-        },
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    }
+    Job::new(
+        "early",
+        "tests/early.rs",
+        Plan::new(
+            Some(listener),
+            Some(Target::parse(Role::Backend, "http://127.0.0.1:9090/").expect("url")),
+        )
+        .with_profile(Profile::clb())
+        .with_probes(probes),
+    )
 }
 
 /// The header-size story of the report snapshots: nginx refuses header lines above 8190 bytes,

@@ -4,83 +4,38 @@
 //! the profile documents, and is never read as "no backends". Timeouts of 1 s keep each test to
 //! a few seconds.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::classify::{Basis, Verdict};
 use lbprobe::lab::{
-    BackendConfig, Fault, FaultRule, Haproxy, HaproxyFrontend, HaproxySpec, Nginx, NginxServer,
-    NginxSpec, UnacceptingListener,
+    BackendConfig, Fault, FaultRule, HaproxyFrontend, HaproxySpec, Nginx, NginxServer, NginxSpec,
+    UnacceptingListener,
 };
-use lbprobe::probe::{Limits, Plan, ProbeSpec};
+use lbprobe::probe::{Limits, ProbeSpec};
 use lbprobe::profile::{Numbers, Profile};
 use lbprobe::report::Report;
-use lbprobe::run::{self, Job};
-use lbprobe::target::Role;
 
 mod support;
-use support::findings::{assert_verdict, finding, lab_target, start_backend, summary};
+use support::findings::{
+    assert_verdict, backend_after, finding, lab_plan, loopback, start_backend, start_haproxy,
+    summary, text_of, timing_probes,
+};
 
 fn start_nginx(server: NginxServer) -> Nginx {
-    Nginx::start(&NginxSpec::one(server))
-        .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
-}
-
-/// A lab backend that answers every request after `ms`.
-async fn backend_after(ms: u64) -> lbprobe::lab::LabBackend {
-    start_backend(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(ms)))),
-    )
-    .await
-}
-
-/// Two timed requests per side (two answers at one moment are a timeout) and the handshakes.
-fn timing_probes() -> Vec<ProbeSpec> {
-    vec![
-        ProbeSpec::Latency {
-            requests: 2,
-            client_timeout: None,
-        },
-        ProbeSpec::Connect { attempts: 2 },
-    ]
+    support::findings::start_nginx(&NginxSpec::one(server))
 }
 
 async fn scan(listener: &str, backend: &str, profile: Profile, probes: Vec<ProbeSpec>) -> Report {
-    let job = Job {
-        name: "gateway-timeouts".into(),
-        origin: "tests/gateway_timeouts.rs".into(),
-        plan: Plan {
-            listener: Some(lab_target(Role::Listener, listener)),
-            backend: Some(lab_target(Role::Backend, backend)),
-            profile,
-            probes,
-            limits: Limits {
-                max_requests: 100,
-                max_rate: 100.0,
-                max_duration: Duration::from_secs(60),
-                // Our own handshakes give up after this (the connect probe, and requests to a
-                // backend that drops SYNs).
-                request_timeout: Duration::from_millis(1500),
-            },
-            mask: Vec::new(),
-            marker: false,
-            pool: Vec::new(),
-        },
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    };
-    run::execute(job, Arc::new(|_| {})).await
-}
-
-fn text_of(report: &Report, cause: &str) -> String {
-    let f = finding(report, cause);
-    let mut all = f.reason.clone();
-    for e in &f.evidence {
-        all.push('\n');
-        all.push_str(&e.text);
-    }
-    all
+    let plan = lab_plan(listener, Some(backend))
+        .with_profile(profile)
+        .with_probes(probes)
+        .with_limits(Limits {
+            max_rate: 100.0,
+            // 1.5 s: our own handshakes give up after this (the connect probe, and requests to
+            // a backend that drops SYNs).
+            ..loopback(100, Duration::from_millis(1500))
+        });
+    support::findings::execute(file!(), plan).await
 }
 
 fn not_confirmed(report: &Report, cause: &str) {
@@ -182,10 +137,9 @@ async fn a_backend_inside_the_listeners_timeout_is_not_slow() {
 #[tokio::test]
 async fn haproxy_timeout_server_shorter_than_documented_confirms_the_slow_backend() {
     let backend = backend_after(2000).await;
-    let haproxy = Haproxy::start(
+    let haproxy = start_haproxy(
         &HaproxySpec::one(HaproxyFrontend::proxy(backend.url())).defaults("timeout server 1s"),
-    )
-    .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
+    );
     let report = scan(
         &haproxy.url(0),
         &backend.url(),
@@ -353,10 +307,9 @@ async fn a_listener_waiting_longer_than_we_do_is_inconclusive_with_what_to_raise
 #[tokio::test]
 async fn haproxy_connect_timeout_is_measured_on_dropped_syns() {
     let silent = UnacceptingListener::start().expect("unaccepting listener");
-    let haproxy = Haproxy::start(
+    let haproxy = start_haproxy(
         &HaproxySpec::one(HaproxyFrontend::proxy(silent.url())).defaults("timeout connect 300ms"),
-    )
-    .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
+    );
     let report = scan(
         &haproxy.url(0),
         &silent.url(),

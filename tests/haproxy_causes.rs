@@ -4,21 +4,21 @@
 //! free ports, so the tests run in parallel. When haproxy is missing these tests fail, naming
 //! the binary that was looked for: they never skip.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::classify::attribution::{self, Origin};
 use lbprobe::classify::Verdict;
 use lbprobe::lab::{BackendConfig, Fault, FaultRule, Haproxy, HaproxyFrontend, HaproxySpec};
 use lbprobe::probe::partial::Outcome;
-use lbprobe::probe::{Detail, Family, LimitSearch, Limits, Observation, Plan, ProbeSpec};
+use lbprobe::probe::{Detail, Family, Observation, ProbeSpec};
 use lbprobe::profile::{Numbers, Profile};
 use lbprobe::report::Report;
-use lbprobe::run::{self, Job};
 use lbprobe::target::Role;
 
 mod support;
-use support::findings::{assert_verdict, finding, lab_target as target, start_backend, summary};
+use support::findings::{
+    assert_verdict, finding, limit_search, loopback, start_backend, start_haproxy, summary, LabRuns,
+};
 
 /// HAProxy 2.6 keeps a request head within `tune.bufsize - tune.maxrewrite` as it stores it
 /// (HTX): the bytes on the wire, plus 4 per header line (a block header of 8 bytes replaces
@@ -29,42 +29,10 @@ const HTX_OVERHEAD: usize = 56;
 const MAXREWRITE: usize = 1024;
 const LOG_WAIT: Duration = Duration::from_secs(5);
 
-fn start_haproxy(spec: &HaproxySpec) -> Haproxy {
-    Haproxy::start(spec).unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"))
-}
-
-async fn execute(
-    listener: &str,
-    backend: Option<&str>,
-    profile: Profile,
-    probes: Vec<ProbeSpec>,
-) -> Report {
-    let job = Job {
-        name: "haproxy-causes".into(),
-        origin: "tests/haproxy_causes.rs".into(),
-        plan: Plan {
-            listener: Some(target(Role::Listener, listener)),
-            backend: backend.map(|b| target(Role::Backend, b)),
-            profile,
-            probes,
-            // Tight caps: loopback answers in milliseconds, and a stuck probe must not stall
-            // the suite.
-            limits: Limits {
-                max_requests: 400,
-                max_rate: 1000.0,
-                max_duration: Duration::from_secs(60),
-                request_timeout: Duration::from_secs(5),
-            },
-            mask: Vec::new(),
-            marker: false,
-            pool: Vec::new(),
-        },
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    };
-    run::execute(job, Arc::new(|_| {})).await
-}
+const LAB: LabRuns = LabRuns {
+    origin: file!(),
+    limits: loopback(400, Duration::from_secs(5)),
+};
 
 fn observation<'a>(
     report: &'a Report,
@@ -95,13 +63,14 @@ fn log_line(haproxy: &Haproxy, want: impl Fn(&str) -> bool) -> String {
 #[tokio::test]
 async fn plain_http_to_the_https_frontend_is_closed_without_a_400() {
     let haproxy = start_haproxy(&HaproxySpec::one(HaproxyFrontend::no_server().tls(true)));
-    let report = execute(
-        &haproxy.url(0),
-        None,
-        Profile::haproxy(),
-        vec![ProbeSpec::Protocol],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &haproxy.url(0),
+            None,
+            Profile::haproxy(),
+            vec![ProbeSpec::Protocol],
+        )
+        .await;
     // Unlike nginx, HAProxy has no HTTP answer for plain HTTP on a TLS port: it closes.
     let ev = assert_verdict(&report, "400.http-to-https-listener", Verdict::RuledOut);
     assert!(ev.contains("no HTTP answer"), "{ev}");
@@ -119,13 +88,14 @@ async fn plain_http_to_the_https_frontend_is_closed_without_a_400() {
 async fn malformed_requests_some_refused_with_400_others_normalised() {
     let backend = start_backend(BackendConfig::default()).await;
     let haproxy = start_haproxy(&HaproxySpec::one(HaproxyFrontend::proxy(backend.url())));
-    let report = execute(
-        &haproxy.url(0),
-        Some(&backend.url()),
-        Profile::haproxy(),
-        vec![ProbeSpec::Malformed { variants: None }],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &haproxy.url(0),
+            Some(&backend.url()),
+            Profile::haproxy(),
+            vec![ProbeSpec::Malformed { variants: None }],
+        )
+        .await;
     let ev = assert_verdict(&report, "400.malformed-request", Verdict::Reproduced);
     // HAProxy's own 400s: its reason phrase "Bad request" and its page.
     for variant in ["duplicate-content-length", "header-without-colon"] {
@@ -181,8 +151,11 @@ async fn malformed_requests_some_refused_with_400_others_normalised() {
     assert!(g.accepted_by_both.iter().any(|v| v == "obs-fold"), "{g:?}");
     assert_eq!(
         table.rows.len(),
-        lbprobe::probe::templates::malformed().len() - 1,
-        "every template but the control"
+        lbprobe::probe::templates::malformed()
+            .iter()
+            .filter(|t| t.id != "control" && !t.is_sequence())
+            .count(),
+        "every template but the control and the keep-alive sequences (those run only when named)"
     );
     log_line(&haproxy, |l| {
         l.contains(" 400 ") && l.contains("be0/s0") && l.contains("\"GET / HTTP/1.1\"")
@@ -197,15 +170,16 @@ async fn malformed_requests_some_refused_with_400_others_normalised() {
 async fn trace_is_passed_on_and_the_backend_405_is_passed_through() {
     let backend = start_backend(BackendConfig::default().reject_method("DELETE")).await;
     let haproxy = start_haproxy(&HaproxySpec::one(HaproxyFrontend::proxy(backend.url())));
-    let report = execute(
-        &haproxy.url(0),
-        Some(&backend.url()),
-        Profile::haproxy(),
-        vec![ProbeSpec::Methods {
-            methods: Some(vec!["GET".into(), "TRACE".into(), "DELETE".into()]),
-        }],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &haproxy.url(0),
+            Some(&backend.url()),
+            Profile::haproxy(),
+            vec![ProbeSpec::Methods {
+                methods: Some(vec!["GET".into(), "TRACE".into(), "DELETE".into()]),
+            }],
+        )
+        .await;
     // HAProxy passes TRACE on: the listener's own 405 is ruled out.
     let trace = assert_verdict(&report, "405.trace-unsupported", Verdict::RuledOut);
     assert!(trace.contains("TRACE via the listener: 200"), "{trace}");
@@ -232,13 +206,6 @@ async fn trace_is_passed_on_and_the_backend_405_is_passed_through() {
     });
 }
 
-fn search(report: &Report, family: Family) -> LimitSearch {
-    match &observation(report, family, "limit", Role::Listener).detail {
-        Detail::Limit(l) => l.clone(),
-        other => panic!("{family}: unexpected detail {other:?}"),
-    }
-}
-
 /// The head of the request of `size` as HAProxy stores it: its bytes on the wire plus 4 per
 /// header line.
 fn stored_head(report: &Report, family: Family, prefix: &str, size: usize) -> usize {
@@ -258,20 +225,21 @@ async fn limits_with_bufsize(bufsize: usize) -> Report {
         .into_iter()
         .map(ProbeSpec::default_for)
         .collect();
-    let report = execute(
-        &haproxy.url(0),
-        Some(&backend.url()),
-        Profile::haproxy(),
-        probes,
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &haproxy.url(0),
+            Some(&backend.url()),
+            Profile::haproxy(),
+            probes,
+        )
+        .await;
     let budget = bufsize - MAXREWRITE - HTX_OVERHEAD;
     for (family, prefix) in [
         (Family::HeaderSize, "header"),
         (Family::HeaderLimit, "block"),
         (Family::UriLimit, "uri"),
     ] {
-        let l = search(&report, family);
+        let l = limit_search(&report, family, Role::Listener);
         let accepted = l
             .largest_accepted
             .unwrap_or_else(|| panic!("{family}: {l:?}"));
@@ -346,15 +314,16 @@ async fn incomplete_head_gets_408_from_haproxy_after_timeout_http_request() {
         &HaproxySpec::one(HaproxyFrontend::proxy(backend.url()))
             .defaults("timeout http-request 2s"),
     );
-    let report = execute(
-        &format!("{}/partial-probe", haproxy.url(0)),
-        Some(&backend.url()),
-        Profile::haproxy(),
-        vec![ProbeSpec::Partial {
-            max_wait: Duration::from_secs(6),
-        }],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &format!("{}/partial-probe", haproxy.url(0)),
+            Some(&backend.url()),
+            Profile::haproxy(),
+            vec![ProbeSpec::Partial {
+                max_wait: Duration::from_secs(6),
+            }],
+        )
+        .await;
     let ev = assert_verdict(&report, "408.partial-request", Verdict::Reproduced);
     assert!(ev.contains("headers-partial"), "{ev}");
     assert!(ev.contains("408 Request Time-out"), "{ev}");
@@ -419,19 +388,20 @@ async fn slow_backend_gets_504_after_timeout_server() {
         connect_timeout: Some(Duration::from_secs(1)),
         ..Numbers::default()
     });
-    let report = execute(
-        &haproxy.url(0),
-        Some(&backend.url()),
-        profile,
-        vec![
-            ProbeSpec::Latency {
-                requests: 3,
-                client_timeout: None,
-            },
-            ProbeSpec::Connect { attempts: 3 },
-        ],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &haproxy.url(0),
+            Some(&backend.url()),
+            profile,
+            vec![
+                ProbeSpec::Latency {
+                    requests: 3,
+                    client_timeout: None,
+                },
+                ProbeSpec::Connect { attempts: 3 },
+            ],
+        )
+        .await;
     let ev = assert_verdict(&report, "504.backend-slow", Verdict::Confirmed);
     assert!(ev.contains("got 504"), "{ev}");
     assert_verdict(&report, "504.connect-timeout", Verdict::RuledOut);
@@ -450,25 +420,27 @@ async fn slow_backend_gets_504_after_timeout_server() {
 async fn backend_without_server_gets_haproxys_own_503() {
     let backend = start_backend(BackendConfig::default()).await;
     let haproxy = start_haproxy(&HaproxySpec::one(HaproxyFrontend::no_server()));
-    let report = execute(
-        &haproxy.url(0),
-        Some(&backend.url()),
-        Profile::haproxy(),
-        vec![
-            ProbeSpec::Protocol,
-            ProbeSpec::Latency {
-                requests: 3,
-                client_timeout: None,
-            },
-        ],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &haproxy.url(0),
+            Some(&backend.url()),
+            Profile::haproxy(),
+            vec![
+                ProbeSpec::Protocol,
+                ProbeSpec::Latency {
+                    requests: 3,
+                    client_timeout: None,
+                },
+            ],
+        )
+        .await;
     let o = observation(&report, Family::Protocol, "baseline", Role::Listener);
     let listener = o.exchange.as_ref().unwrap();
     let r = listener.response.as_ref().unwrap();
     assert_eq!((r.status, r.reason.as_str()), (503, "Service Unavailable"));
     assert!(
         r.body_prefix
+            .text()
             .contains("No server is available to handle this request."),
         "{r:?}"
     );
@@ -515,13 +487,14 @@ async fn broken_backend_header_gets_502_from_haproxy() {
     let backend =
         start_backend(BackendConfig::default().fault(FaultRule::all(Fault::MalformedHeader))).await;
     let haproxy = start_haproxy(&HaproxySpec::one(HaproxyFrontend::proxy(backend.url())));
-    let report = execute(
-        &haproxy.url(0),
-        Some(&backend.url()),
-        Profile::haproxy(),
-        vec![ProbeSpec::Response],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &haproxy.url(0),
+            Some(&backend.url()),
+            Profile::haproxy(),
+            vec![ProbeSpec::Response],
+        )
+        .await;
     let f = finding(&report, "502.malformed-backend-response");
     assert_eq!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
     assert!(
@@ -539,13 +512,14 @@ async fn backend_503_is_passed_through_as_the_backends() {
     let backend =
         start_backend(BackendConfig::default().fault(FaultRule::all(Fault::Status(503)))).await;
     let haproxy = start_haproxy(&HaproxySpec::one(HaproxyFrontend::proxy(backend.url())));
-    let report = execute(
-        &haproxy.url(0),
-        Some(&backend.url()),
-        Profile::haproxy(),
-        vec![ProbeSpec::Response],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &haproxy.url(0),
+            Some(&backend.url()),
+            Profile::haproxy(),
+            vec![ProbeSpec::Response],
+        )
+        .await;
     assert_verdict(&report, "503.backend-error", Verdict::Confirmed);
     assert_verdict(&report, "503.passthrough", Verdict::Confirmed);
     let o = observation(&report, Family::Protocol, "baseline", Role::Listener);
@@ -562,13 +536,14 @@ async fn backend_closing_without_response_gets_502_from_haproxy() {
         start_backend(BackendConfig::default().fault(FaultRule::all(Fault::CloseWithoutResponse)))
             .await;
     let haproxy = start_haproxy(&HaproxySpec::one(HaproxyFrontend::proxy(backend.url())));
-    let report = execute(
-        &haproxy.url(0),
-        Some(&backend.url()),
-        Profile::haproxy(),
-        vec![ProbeSpec::Response],
-    )
-    .await;
+    let report = LAB
+        .execute(
+            &haproxy.url(0),
+            Some(&backend.url()),
+            Profile::haproxy(),
+            vec![ProbeSpec::Response],
+        )
+        .await;
     assert_verdict(&report, "500.backend-closed-early", Verdict::Confirmed);
     let ev = assert_verdict(&report, "502.backend-error-mapped", Verdict::Confirmed);
     assert!(ev.contains("502"), "{ev}");

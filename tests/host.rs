@@ -14,9 +14,9 @@ use clap::Parser as _;
 use lbprobe::catalogue::Catalogue;
 use lbprobe::classify::host::host_findings;
 use lbprobe::classify::{Finding, Verdict};
-use lbprobe::host::backend::HostReport;
 use lbprobe::host::{
-    parse, Cidr, Counters, FirewallRule, HostFacts, ListenSocket, Platform, RuleAction, RuleSet,
+    parse, Cidr, Counters, FirewallRule, HostFacts, HostReport, ListenSocket, Platform, RuleAction,
+    RuleSet,
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -731,9 +731,7 @@ fn marker_moves_nothing_in_any_malformed_template() {
             continue;
         }
         marked_count += 1;
-        let line = marked
-            .windows(b"X-Lbprobe-Id: ab12-9".len())
-            .position(|w| w == b"X-Lbprobe-Id: ab12-9")
+        let line = lbprobe::bytes::find(&marked, b"X-Lbprobe-Id: ab12-9")
             .unwrap_or_else(|| panic!("{}: marker not found", t.id));
         let eol = if marked[line + 20] == b'\r' { 2 } else { 1 };
         let mut unmarked = marked[..line].to_vec();
@@ -755,7 +753,7 @@ fn marker_moves_nothing_in_any_malformed_template() {
             "{}: the marker precedes the request line",
             t.id
         );
-        if eol == 2 && !before.windows(4).any(|w| w == b"\r\n\r\n") {
+        if eol == 2 && !lbprobe::bytes::contains(before, b"\r\n\r\n") {
             assert_eq!(
                 find_marker(&marked).as_deref(),
                 Some("ab12-9"),

@@ -3,16 +3,16 @@
 //! HTTP/1.1. Against a real nginx (`listen ... ssl http2`); fails, never skips, without nginx.
 
 mod support;
+use support::findings::{start_haproxy, start_nginx};
 
 use lbprobe::lab::{
-    BackendConfig, Haproxy, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
+    BackendConfig, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
 };
 use serde_json::Value;
 use support::report_json::{finding, json, lbprobe, lbprobe_async, observation, variants, TIGHT};
 
 fn nginx(server: NginxServer) -> Nginx {
-    Nginx::start(&NginxSpec::one(server))
-        .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
+    start_nginx(&NginxSpec::one(server))
 }
 
 fn scan(nginx: &Nginx, extra: &[&str]) -> Value {
@@ -129,11 +129,10 @@ fn plain_http_sides_are_not_offered_h2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_holds_h2_to_the_same_buffer_and_resets_what_does_not_fit() {
     let backend = LabBackend::start(BackendConfig::default()).await.unwrap();
-    let haproxy = Haproxy::start(&HaproxySpec {
+    let haproxy = start_haproxy(&HaproxySpec {
         frontends: vec![HaproxyFrontend::proxy(backend.url()).http2()],
         ..HaproxySpec::default()
-    })
-    .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
+    });
     let url = format!("https://127.0.0.1:{}/", haproxy.port(0));
     let mut args = vec!["scan", "--listener", &url, "--insecure", "--format", "json"];
     args.extend_from_slice(TIGHT);

@@ -10,7 +10,7 @@ use lbprobe::lab::{BackendConfig, KeepAlive, LabBackend, Nginx, NginxServer, Ngi
 use lbprobe::probe::keepalive::{
     IdleResult, IdleTimeout, KeepaliveDetail, RaceResult, IDLE_TIMEOUT, RACE, RACE_REQUESTS,
 };
-use lbprobe::probe::{Detail, Family, Limits, Plan, ProbeSpec};
+use lbprobe::probe::{Detail, Family, Plan, ProbeSpec};
 use lbprobe::profile::{Numbers, Profile};
 use lbprobe::report::Report;
 use lbprobe::run::{execute, Job};
@@ -43,27 +43,16 @@ async fn probe(
     reproduce: bool,
 ) -> Report {
     let target = |role, base: String| Target::parse(role, &format!("{base}/ka")).unwrap();
-    let plan = Plan {
-        listener: listener.map(|url| target(Role::Listener, url)),
-        backend: Some(target(Role::Backend, backend.url())),
-        profile,
-        probes: vec![ProbeSpec::Keepalive {
-            max_wait: MAX_WAIT,
-            reproduce,
-        }],
-        limits: Limits::default(),
-        mask: Vec::new(),
-        marker: false,
-        pool: Vec::new(),
-    };
-    let job = Job {
-        name: "keepalive".into(),
-        origin: "tests/keepalive.rs".into(),
-        plan,
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    };
+    let plan = Plan::new(
+        listener.map(|url| target(Role::Listener, url)),
+        Some(target(Role::Backend, backend.url())),
+    )
+    .with_profile(profile)
+    .with_probes(vec![ProbeSpec::Keepalive {
+        max_wait: MAX_WAIT,
+        reproduce,
+    }]);
+    let job = Job::new("keepalive", "tests/keepalive.rs", plan);
     execute(job, Arc::new(|_| {})).await
 }
 

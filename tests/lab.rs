@@ -33,7 +33,7 @@ struct Answer {
 
 impl Answer {
     fn parse(raw: Vec<u8>) -> Answer {
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
+        let split = lbprobe::bytes::find(&raw, b"\r\n\r\n");
         let (head, body) = match split {
             Some(at) => (&raw[..at], &raw[at + 4..]),
             None => (&raw[..], &[][..]),
@@ -601,12 +601,7 @@ fn impatient_bounds() -> Bounds {
 }
 
 async fn probe_at(addr: SocketAddr, path: &str, bounds: &Bounds) -> Exchange {
-    let endpoint = Endpoint {
-        host: addr.ip().to_string(),
-        port: addr.port(),
-        wire: Wire::Plain,
-        family: None,
-    };
+    let endpoint = Endpoint::plain(addr.ip().to_string(), addr.port());
     transport::exchange(&endpoint, &get(path), bounds).await
 }
 
@@ -705,7 +700,7 @@ async fn backend_malformed_status_line_is_sent_with_an_otherwise_fine_answer() {
     let lab = faulty(Fault::MalformedStatusLine).await;
     let ex = probe_at(lab.addr(), "/fault", &probe_bounds()).await;
     assert!(
-        ex.raw_prefix.starts_with(&format!(
+        ex.raw_prefix.escaped().starts_with(&format!(
             "{MALFORMED_STATUS_LINE}\\r\\nServer: lbprobe-lab\\r\\n"
         )),
         "{ex:#?}"
@@ -725,6 +720,7 @@ async fn backend_malformed_header_line_has_no_colon() {
     );
     assert!(
         ex.raw_prefix
+            .escaped()
             .contains(&format!("\\r\\n{MALFORMED_HEADER_LINE}\\r\\n")),
         "{ex:#?}"
     );
@@ -743,6 +739,7 @@ async fn backend_space_before_colon_is_sent_in_an_otherwise_fine_answer() {
     );
     assert!(
         ex.raw_prefix
+            .escaped()
             .contains(&format!("\\r\\n{SPACE_BEFORE_COLON_LINE}\\r\\n")),
         "{ex:#?}"
     );
@@ -877,7 +874,7 @@ async fn backend_trickle_sends_the_answer_a_byte_at_a_time() {
     // second cannot bring 20).
     assert!(ex.bytes_in > 0 && ex.bytes_in < 20, "{ex:#?}");
     assert!(
-        "HTTP/1.1 200 OK\\r\\nServer: lbprobe-lab".starts_with(&ex.raw_prefix),
+        "HTTP/1.1 200 OK\\r\\nServer: lbprobe-lab".starts_with(&ex.raw_prefix.escaped()),
         "{ex:#?}"
     );
     assert_lets_go(&lab).await;
@@ -889,7 +886,7 @@ async fn backend_raw_fault_sends_the_bytes_verbatim() {
     let ex = probe_at(lab.addr(), "/fault", &probe_bounds()).await;
     assert_eq!(ex.end, ConnEnd::Fin, "{ex:#?}");
     assert!(ex.response.is_none());
-    assert_eq!(ex.raw_prefix, "\\x00\\xffnot http\\r\\n");
+    assert_eq!(ex.raw_prefix.escaped(), "\\x00\\xffnot http\\r\\n");
 }
 
 /// Fills the accept queue of a socket that never accepts; a further connect must time out
@@ -1084,12 +1081,7 @@ async fn nginx_turns_backend_faults_into_its_statuses() {
     ));
     let at_nginx = probe_bounds();
     for row in &rows {
-        let endpoint = Endpoint {
-            host: "127.0.0.1".into(),
-            port: nginx.port(0),
-            wire: Wire::Plain,
-            family: None,
-        };
+        let endpoint = Endpoint::plain("127.0.0.1", nginx.port(0));
         // get() asks for Connection: close, so that nginx ends the connection after an answer
         // without framing (an HTTP/0.9 relay) instead of keeping it alive for the next request.
         let ex = transport::exchange(&endpoint, &get(row.path), &at_nginx).await;
@@ -1126,11 +1118,11 @@ async fn nginx_turns_backend_faults_into_its_statuses() {
             }
             "/malformed-status-line" => {
                 assert!(
-                    ex.raw_prefix.starts_with(MALFORMED_STATUS_LINE),
+                    ex.raw_prefix.escaped().starts_with(MALFORMED_STATUS_LINE),
                     "{context}"
                 )
             }
-            "/garbage" => assert_eq!(ex.raw_prefix, "\\x00\\xffgarbage\\r\\n"),
+            "/garbage" => assert_eq!(ex.raw_prefix.escaped(), "\\x00\\xffgarbage\\r\\n"),
             "/malformed-header" => assert_eq!(
                 response.unwrap().header(MALFORMED_HEADER_LINE),
                 Some(""),
@@ -1145,7 +1137,10 @@ async fn nginx_turns_backend_faults_into_its_statuses() {
                 );
             }
             "/close-without-response" | "/reset-without-response" | "/huge-header" => {
-                assert!(response.unwrap().body_prefix.contains("nginx"), "{context}")
+                assert!(
+                    response.unwrap().body_prefix.text().contains("nginx"),
+                    "{context}"
+                )
             }
             _ => {}
         }
@@ -1177,12 +1172,7 @@ async fn nginx_answers_504_to_a_silent_a_slow_and_an_unreachable_backend() {
         http_extra: String::new(),
     });
     let at = |port: u16, path: &'static str| {
-        let endpoint = Endpoint {
-            host: "127.0.0.1".into(),
-            port,
-            wire: Wire::Plain,
-            family: None,
-        };
+        let endpoint = Endpoint::plain("127.0.0.1", port);
         async move { transport::exchange(&endpoint, &get(path), &probe_bounds()).await }
     };
     let (never, slow, unreachable) = tokio::join!(
@@ -1212,7 +1202,13 @@ async fn nginx_answers_504_to_a_silent_a_slow_and_an_unreachable_backend() {
             (&ConnEnd::Complete, Some(504)),
             "{path}: {ex:#?}"
         );
-        assert!(ex.response.as_ref().unwrap().body_prefix.contains("nginx"));
+        assert!(ex
+            .response
+            .as_ref()
+            .unwrap()
+            .body_prefix
+            .text()
+            .contains("nginx"));
         let line = access_log_line(&nginx, &format!("GET {path} "));
         assert!(line.contains("status=504 upstream_status=504"), "{line}");
         let error = error_log_line(&nginx, path);

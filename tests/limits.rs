@@ -1,83 +1,40 @@
 //! Limit discovery against real nginx: the bisection must land on nginx's exact thresholds for
 //! the buffer sizes each test configures, on both sides, and name the tighter side.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use lbprobe::classify::{Finding, Verdict};
+use lbprobe::classify::Verdict;
 use lbprobe::lab::{BackendConfig, LabBackend, Nginx, NginxServer, NginxSpec};
-use lbprobe::probe::{Detail, Family, LimitSearch, Limits, Plan, ProbeSpec};
+use lbprobe::probe::{Family, Plan, ProbeSpec};
 use lbprobe::profile::Profile;
 use lbprobe::report::Report;
-use lbprobe::run::{self, Job};
 use lbprobe::target::{Role, Target};
+
+mod support;
+use support::findings::{finding, limit_search, loopback, start_backend};
 
 fn start_nginx(buffers: &str, upstream: &str) -> Nginx {
     let spec = NginxSpec::one(
         NginxServer::proxy(upstream).extra(format!("large_client_header_buffers {buffers};")),
     );
-    Nginx::start(&spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
+    support::findings::start_nginx(&spec)
 }
 
 async fn backend(config: BackendConfig) -> LabBackend {
-    LabBackend::start(config)
-        .await
-        .unwrap_or_else(|e| panic!("lab backend: {e}"))
+    start_backend(config).await
 }
 
 async fn run(listener: &str, backend: &str, profile: Profile, probes: Vec<ProbeSpec>) -> Report {
-    let job = Job {
-        name: "limits".into(),
-        origin: "tests/limits.rs".into(),
-        plan: Plan {
-            listener: Some(Target::parse(Role::Listener, listener).unwrap()),
-            backend: Some(Target::parse(Role::Backend, backend).unwrap()),
-            profile,
-            probes,
-            limits: Limits {
-                max_requests: 400,
-                max_rate: 1000.0,
-                max_duration: Duration::from_secs(60),
-                request_timeout: Duration::from_secs(3),
-            },
-            mask: Vec::new(),
-            marker: false,
-            pool: Vec::new(),
-        },
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    };
-    run::execute(job, Arc::new(|_| {})).await
-}
-
-fn search(report: &Report, family: Family, role: Role) -> LimitSearch {
-    let o = report
-        .observations
-        .iter()
-        .find(|o| o.family == family && o.role == role && o.variant == "limit")
-        .unwrap_or_else(|| panic!("no {family} limit for the {role}"));
-    match &o.detail {
-        Detail::Limit(l) => l.clone(),
-        other => panic!("unexpected detail {other:?}"),
-    }
-}
-
-fn finding<'a>(report: &'a Report, id: &str) -> &'a Finding {
-    report
-        .findings
-        .iter()
-        .find(|f| f.cause == id)
-        .unwrap_or_else(|| {
-            panic!(
-                "no finding {id}; findings: {:?}",
-                report
-                    .findings
-                    .iter()
-                    .map(|f| (&f.cause, f.verdict))
-                    .collect::<Vec<_>>()
-            )
-        })
+    let plan = Plan::new(
+        Some(Target::parse(Role::Listener, listener).unwrap()),
+        Some(Target::parse(Role::Backend, backend).unwrap()),
+    );
+    let plan = plan.with_profile(profile).with_probes(probes);
+    support::findings::execute(
+        file!(),
+        plan.with_limits(loopback(400, Duration::from_secs(3))),
+    )
+    .await
 }
 
 fn all_limits() -> Vec<ProbeSpec> {
@@ -101,7 +58,7 @@ async fn check_exact_limits(buffers: &str, size: usize) {
     let (header, uri) = nginx_line_limits(size);
     let bound = ((128 * 1024 - 1024) as f64).log2().ceil() as u32 + 2;
 
-    let h = search(&report, Family::HeaderSize, Role::Listener);
+    let h = limit_search(&report, Family::HeaderSize, Role::Listener);
     assert_eq!(
         (h.largest_accepted, h.smallest_rejected, h.exact),
         (Some(header), Some(header + 1), true),
@@ -110,7 +67,7 @@ async fn check_exact_limits(buffers: &str, size: usize) {
     assert_eq!(h.rejected_status, Some(400));
     assert!(h.requests <= bound, "{} requests > {bound}", h.requests);
 
-    let u = search(&report, Family::UriLimit, Role::Listener);
+    let u = limit_search(&report, Family::UriLimit, Role::Listener);
     assert_eq!(
         (u.largest_accepted, u.smallest_rejected, u.exact),
         (Some(uri), Some(uri + 1), true),
@@ -121,7 +78,7 @@ async fn check_exact_limits(buffers: &str, size: usize) {
 
     // The header block is bounded by the number of buffers: it is exact too, and lies between
     // one and N buffers.
-    let b = search(&report, Family::HeaderLimit, Role::Listener);
+    let b = limit_search(&report, Family::HeaderLimit, Role::Listener);
     assert!(b.exact, "{b:?}");
     let block = b.largest_accepted.unwrap();
     assert!(
@@ -170,13 +127,13 @@ async fn backend_uri_limit_tighter_than_the_listener_is_confirmed() {
         vec![ProbeSpec::default_for(Family::UriLimit)],
     )
     .await;
-    let b = search(&report, Family::UriLimit, Role::Backend);
+    let b = limit_search(&report, Family::UriLimit, Role::Backend);
     assert_eq!(
         (b.largest_accepted, b.smallest_rejected, b.rejected_status),
         (Some(2000), Some(2001), Some(414))
     );
     // Through nginx the backend's 414 is what clients hit, at the same threshold.
-    let l = search(&report, Family::UriLimit, Role::Listener);
+    let l = limit_search(&report, Family::UriLimit, Role::Listener);
     assert_eq!(l.largest_accepted, Some(2000), "{l:?}");
     let f = finding(&report, "414.backend-uri-limit");
     assert_eq!(f.verdict, Verdict::Confirmed, "{f:?}");

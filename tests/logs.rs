@@ -505,28 +505,19 @@ async fn nginx_access_log_names_the_causes_the_probes_found() {
             let mut l = Target::parse(Role::Listener, &listener).unwrap();
             l.tls_verify = false;
             let b = Target::parse(Role::Backend, &backend).unwrap();
-            let job = Job {
-                name: "logs".into(),
-                origin: "tests/logs.rs".into(),
-                plan: Plan {
-                    listener: Some(l),
-                    backend: Some(b),
-                    profile,
-                    probes,
-                    limits: Limits {
+            let job = Job::new(
+                "logs",
+                "tests/logs.rs",
+                Plan::new(Some(l), Some(b))
+                    .with_profile(profile)
+                    .with_probes(probes)
+                    .with_limits(Limits {
                         max_requests: 200,
                         max_rate: 500.0,
                         max_duration: Duration::from_secs(60),
                         request_timeout: Duration::from_secs(5),
-                    },
-                    mask: Vec::new(),
-                    marker: false,
-                    pool: Vec::new(),
-                },
-                expect: Vec::new(),
-                only_codes: None,
-                notes: Vec::new(),
-            };
+                    }),
+            );
             run::execute(job, std::sync::Arc::new(|_| {})).await
         }
     };

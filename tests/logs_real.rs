@@ -6,6 +6,13 @@
 //!
 //! `LBPROBE_KEEP_LOGS=DIR` copies the logs the servers wrote into DIR, for a look by hand.
 
+#[path = "support/sql.rs"]
+#[allow(
+    dead_code,
+    reason = "the Trino parse is tests/logs_sql.rs's; this file runs the engines"
+)]
+mod sql_engines;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -591,6 +598,28 @@ async fn real_nginx_logs_read_right_and_name_what_they_cannot_tell() {
         "{}",
         at_warn["notes"]
     );
+
+    // The classifier as SQL on what real nginx wrote: DuckDB, ClickHouse's engine (chdb) and
+    // PostgreSQL count each cause as the native classifier does (tests/logs_sql.rs has the
+    // fixtures; the Trino query is parsed there).
+    for (format, log) in [(RICH, "rich.log"), (PLAIN, "plain.log")] {
+        let path = file(log);
+        let want = sql_engines::native(format, &[&path]);
+        assert!(want.len() >= 8, "{log}: {want:#?}");
+        for engine in [
+            sql_engines::Engine::DuckDb,
+            sql_engines::Engine::Chdb,
+            sql_engines::Engine::Postgres,
+        ] {
+            let got = sql_engines::sql(engine, format, &[&path]);
+            assert_eq!(
+                got,
+                want,
+                "{engine:?} on the {log} nginx wrote:\n{}",
+                read(log)
+            );
+        }
+    }
 }
 
 /// One fault behind HAProxy and what its log makes of it.

@@ -3,9 +3,11 @@
 //! the client namespace proxying to a lab backend in the backend namespace.
 //!
 //! With the router's ICMP "fragmentation needed" dropped (a black hole), small POSTs pass and
-//! large ones are lost: `502.mtu-mismatch` is confirmed. With ICMP allowed, discovery reports the
-//! path MTU the router announced. Needs CAP_NET_ADMIN and CAP_NET_RAW (root, as in CI); every
-//! namespace and process is removed after, even on failure.
+//! large ones are lost: `502.mtu-mismatch` is confirmed, and once that is proven the larger
+//! sizes are not sent. Neighbours that must not confirm it: ICMP allowed (discovery reports the
+//! path MTU the router announced and every POST passes), and ICMP dropped on a path with no
+//! narrow link. Needs CAP_NET_ADMIN and CAP_NET_RAW (root, as in CI); every namespace and
+//! process is removed after, even on failure.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +29,12 @@ const NARROW_MTU: u32 = 1280;
 const NGINX_TIMEOUTS: &str =
     "proxy_connect_timeout 2s; proxy_send_timeout 2s; proxy_read_timeout 2s;";
 
+/// The POST sizes every run here sends.
+const SIZES: [usize; 4] = [200, 1200, 1400, 9000];
+
 struct Outcome {
     observations: Vec<Observation>,
+    notes: Vec<String>,
     finding: Finding,
 }
 
@@ -66,6 +72,16 @@ impl Outcome {
             .and_then(|o| o.exchange.as_ref())
             .and_then(|e| e.status())
     }
+
+    /// The POSTs of the family sent to `role` with a body above `size`.
+    fn posts_above(&self, size: usize, role: Role) -> usize {
+        self.observations
+            .iter()
+            .filter(|o| o.family == Family::Mtu && o.role == role)
+            .filter_map(|o| lbprobe::probe::mtu::post_size(&o.variant))
+            .filter(|&s| s > size)
+            .count()
+    }
 }
 
 /// A lab backend in the path's backend namespace. Its runtime is created inside the namespace,
@@ -92,10 +108,15 @@ fn backend_in(path: &NarrowPath, config: BackendConfig) -> (tokio::runtime::Runt
 /// Build the path, start the backend and nginx inside it, run the mtu family from the client
 /// namespace and classify.
 fn run_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
+    run_through_path(tag, NARROW_MTU, drop_frag_needed)
+}
+
+/// The same with the router's middle link at `middle_mtu` bytes.
+fn run_through_path(tag: &str, middle_mtu: u32, drop_frag_needed: bool) -> Outcome {
     if let Err(e) = require_net_admin() {
         panic!("the mtu tests build network namespaces: {e}");
     }
-    let path = NarrowPath::build(tag, NARROW_MTU, drop_frag_needed)
+    let path = NarrowPath::build(tag, middle_mtu, drop_frag_needed)
         .unwrap_or_else(|e| panic!("cannot build the namespaces: {e}"));
 
     let (backend_rt, backend) = backend_in(&path, BackendConfig::default());
@@ -108,24 +129,21 @@ fn run_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
                 NginxServer::proxy(backend_url.trim_end_matches('/')).extra(NGINX_TIMEOUTS),
             ))
             .unwrap_or_else(|e| panic!("cannot start nginx in the client namespace: {e}"));
-            let plan = Plan {
-                listener: Some(Target::parse(Role::Listener, &nginx.url(0)).unwrap()),
-                backend: Some(Target::parse(Role::Backend, &backend_url).unwrap()),
-                profile: Profile::nginx(),
-                probes: vec![ProbeSpec::Mtu(MtuSpec {
-                    sizes: vec![200, 1200, 1400, 9000],
-                    echo_wait: Duration::from_millis(500),
-                    request_wait: Some(Duration::from_secs(4)),
-                    ..MtuSpec::default()
-                })],
-                limits: Limits {
-                    request_timeout: Duration::from_secs(4),
-                    ..Limits::default()
-                },
-                mask: Vec::new(),
-                marker: false,
-                pool: Vec::new(),
-            };
+            let plan = Plan::new(
+                Some(Target::parse(Role::Listener, &nginx.url(0)).unwrap()),
+                Some(Target::parse(Role::Backend, &backend_url).unwrap()),
+            )
+            .with_profile(Profile::nginx())
+            .with_probes(vec![ProbeSpec::Mtu(MtuSpec {
+                sizes: SIZES.to_vec(),
+                echo_wait: Duration::from_millis(500),
+                request_wait: Some(Duration::from_secs(4)),
+                ..MtuSpec::default()
+            })])
+            .with_limits(Limits {
+                request_timeout: Duration::from_secs(4),
+                ..Limits::default()
+            });
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -144,6 +162,7 @@ fn run_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
                 .expect("a finding for 502.mtu-mismatch");
             Outcome {
                 observations: output.observations,
+                notes: output.notes,
                 finding,
             }
         })
@@ -172,8 +191,23 @@ fn black_hole_on_a_middle_link_confirms_mtu_mismatch() {
         "{text}"
     );
     assert!(
-        !matches!(out.status_of("post-1400", Role::Listener), Some(s) if s < 500),
+        !matches!(out.status_of("post-1200", Role::Listener), Some(s) if s < 500),
         "{text}"
+    );
+    assert_eq!(out.status_of("post-1200", Role::Backend), None, "{text}");
+    // Proven on the backend (200 answered, 1200 lost, a black hole below it): the larger
+    // sizes were not sent, to either side.
+    let large = SIZES.iter().filter(|&&s| s > 200).count();
+    let sent = out.posts_above(200, Role::Backend);
+    assert!(
+        sent < large,
+        "{sent} of {large} large POSTs sent to the backend: {text}"
+    );
+    assert!(out.posts_above(200, Role::Listener) < large, "{text}");
+    assert!(
+        out.notes.iter().any(|n| n.contains("were not sent")),
+        "{:?}",
+        out.notes
     );
     // Discovery from the client sees the hole: 1280 passes, larger sizes vanish with no ICMP.
     let d = out.discovery(Role::Backend);
@@ -201,6 +235,30 @@ fn icmp_allowed_discovery_reports_the_narrow_path_mtu() {
         "{text}"
     );
     assert_eq!(out.finding.verdict, Verdict::RuledOut, "{text}");
+    // Nothing proven: every size went out to both sides.
+    for role in [Role::Listener, Role::Backend] {
+        assert_eq!(out.posts_above(200, role), SIZES.len() - 1, "{text}");
+    }
+}
+
+/// ICMP "fragmentation needed" dropped as in the black hole, but no narrow link: nothing needs
+/// the ICMP, every POST passes and discovery finds the full 1500 bytes. Dropping ICMP alone is
+/// no black hole.
+#[test]
+fn icmp_dropped_without_a_narrow_link_does_not_confirm() {
+    let out = run_through_path("wd", 1500, true);
+    let text = out.text();
+    println!("{text}");
+    let d = out.discovery(Role::Backend);
+    let found = d.discovery.as_ref().unwrap_or_else(|| panic!("{d:?}"));
+    assert_eq!(found.method, Method::RawEcho, "running as root: {d:?}");
+    assert_eq!(found.path_mtu, Some(1500), "{found:?}");
+    assert_eq!(found.icmp, Icmp::NotNeeded, "{found:?}");
+    assert!(!found.black_hole(), "{found:?}");
+    for role in [Role::Listener, Role::Backend] {
+        assert_eq!(out.status_of("post-9000", role), Some(200), "{text}");
+    }
+    assert_eq!(out.finding.verdict, Verdict::RuledOut, "{text}");
 }
 
 /// A TLS lab backend across the narrow path, probed directly with the two ClientHellos (no
@@ -218,24 +276,18 @@ fn hellos_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
         .run_in(|| {
             let mut target = Target::parse(Role::Backend, &backend_url).unwrap();
             target.tls_verify = false;
-            let plan = Plan {
-                listener: None,
-                backend: Some(target),
-                profile: Profile::nginx(),
-                probes: vec![ProbeSpec::Mtu(MtuSpec {
+            let plan = Plan::new(None, Some(target))
+                .with_profile(Profile::nginx())
+                .with_probes(vec![ProbeSpec::Mtu(MtuSpec {
                     sizes: vec![200],
                     discover: false,
                     request_wait: Some(Duration::from_secs(3)),
                     ..MtuSpec::default()
-                })],
-                limits: Limits {
+                })])
+                .with_limits(Limits {
                     request_timeout: Duration::from_secs(3),
                     ..Limits::default()
-                },
-                mask: Vec::new(),
-                marker: false,
-                pool: Vec::new(),
-            };
+                });
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -252,6 +304,7 @@ fn hellos_through_narrow_path(tag: &str, drop_frag_needed: bool) -> Outcome {
                 .expect("a finding for 502.mtu-mismatch");
             Outcome {
                 observations: output.observations,
+                notes: output.notes,
                 finding,
             }
         })

@@ -14,21 +14,19 @@ use lbprobe::run::{self, Job};
 use lbprobe::target::{Role, Target};
 
 mod support;
-use support::findings::{assert_verdict, finding, lab_target as target, start_backend, summary};
-
-fn start_nginx(spec: &NginxSpec) -> Nginx {
-    Nginx::start(spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
-}
+use support::findings::{
+    assert_verdict, finding, lab_target as target, loopback, start_backend, start_nginx, summary,
+    LabRuns,
+};
 
 /// Tight caps: loopback answers in milliseconds, and a stuck probe must not stall the suite.
-fn limits() -> Limits {
-    Limits {
-        max_requests: 300,
+const LAB: LabRuns = LabRuns {
+    origin: file!(),
+    limits: Limits {
         max_rate: 500.0,
-        max_duration: Duration::from_secs(60),
-        request_timeout: Duration::from_secs(3),
-    }
-}
+        ..loopback(300, Duration::from_secs(3))
+    },
+};
 
 fn job(
     listener: Option<Target>,
@@ -36,23 +34,14 @@ fn job(
     profile: Profile,
     probes: Vec<ProbeSpec>,
 ) -> Job {
-    Job {
-        name: "nginx-causes".into(),
-        origin: "tests/nginx_causes.rs".into(),
-        plan: Plan {
-            listener,
-            backend,
-            profile,
-            probes,
-            limits: limits(),
-            mask: Vec::new(),
-            marker: false,
-            pool: Vec::new(),
-        },
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    }
+    Job::new(
+        "nginx-causes",
+        "tests/nginx_causes.rs",
+        Plan::new(listener, backend)
+            .with_profile(profile)
+            .with_probes(probes)
+            .with_limits(LAB.limits),
+    )
 }
 
 async fn execute(job: Job) -> Report {
@@ -62,13 +51,14 @@ async fn execute(job: Job) -> Report {
 #[tokio::test]
 async fn http_to_https_listener_gets_400() {
     let nginx = start_nginx(&NginxSpec::one(NginxServer::fixed().tls(true)));
-    let report = execute(job(
-        Some(target(Role::Listener, &nginx.url(0))),
-        None,
-        Profile::nginx(),
-        vec![ProbeSpec::Protocol],
-    ))
-    .await;
+    let report = LAB
+        .execute(
+            &nginx.url(0),
+            None,
+            Profile::nginx(),
+            vec![ProbeSpec::Protocol],
+        )
+        .await;
     let ev = assert_verdict(&report, "400.http-to-https-listener", Verdict::Reproduced);
     assert!(ev.contains("400 Bad Request"), "{ev}");
     assert!(
@@ -90,13 +80,14 @@ async fn plain_proxy_to_tls_backend(answer_plain_http: bool) -> (Report, LabBack
     .await;
     let plain_url = backend.url().replacen("https://", "http://", 1);
     let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(plain_url.clone())));
-    let report = execute(job(
-        Some(target(Role::Listener, &nginx.url(0))),
-        Some(target(Role::Backend, &plain_url)),
-        Profile::nginx(),
-        vec![ProbeSpec::Protocol],
-    ))
-    .await;
+    let report = LAB
+        .execute(
+            &nginx.url(0),
+            Some(&plain_url),
+            Profile::nginx(),
+            vec![ProbeSpec::Protocol],
+        )
+        .await;
     (report, backend, nginx)
 }
 
@@ -173,15 +164,16 @@ async fn lowercase_method_and_content_length_conflicts_get_400() {
         "duplicate-content-length",
         "content-length-and-transfer-encoding",
     ];
-    let report = execute(job(
-        Some(target(Role::Listener, &nginx.url(0))),
-        Some(target(Role::Backend, &backend.url())),
-        Profile::nginx(),
-        vec![ProbeSpec::Malformed {
-            variants: Some(variants.iter().map(|v| v.to_string()).collect()),
-        }],
-    ))
-    .await;
+    let report = LAB
+        .execute(
+            &nginx.url(0),
+            Some(&backend.url()),
+            Profile::nginx(),
+            vec![ProbeSpec::Malformed {
+                variants: Some(variants.iter().map(|v| v.to_string()).collect()),
+            }],
+        )
+        .await;
     let ev = assert_verdict(&report, "400.malformed-request", Verdict::Reproduced);
     for variant in &variants[1..] {
         assert!(
@@ -204,15 +196,16 @@ async fn lowercase_method_and_content_length_conflicts_get_400() {
 async fn trace_gets_405_from_nginx_and_delete_from_the_backend() {
     let backend = start_backend(BackendConfig::default().reject_method("DELETE")).await;
     let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(backend.url())));
-    let report = execute(job(
-        Some(target(Role::Listener, &nginx.url(0))),
-        Some(target(Role::Backend, &backend.url())),
-        Profile::nginx(),
-        vec![ProbeSpec::Methods {
-            methods: Some(vec!["GET".into(), "TRACE".into(), "DELETE".into()]),
-        }],
-    ))
-    .await;
+    let report = LAB
+        .execute(
+            &nginx.url(0),
+            Some(&backend.url()),
+            Profile::nginx(),
+            vec![ProbeSpec::Methods {
+                methods: Some(vec!["GET".into(), "TRACE".into(), "DELETE".into()]),
+            }],
+        )
+        .await;
     let trace = assert_verdict(&report, "405.trace-unsupported", Verdict::Reproduced);
     assert!(trace.contains("TRACE via the listener: 405"), "{trace}");
     assert!(
@@ -250,8 +243,8 @@ async fn header_limit_with_4k_buffers(profile: Profile) -> Report {
         servers: vec![NginxServer::fixed()],
         http_extra: "large_client_header_buffers 4 4k;".into(),
     });
-    execute(job(
-        Some(target(Role::Listener, &nginx.url(0))),
+    LAB.execute(
+        &nginx.url(0),
         None,
         profile,
         vec![ProbeSpec::HeaderSize {
@@ -259,7 +252,7 @@ async fn header_limit_with_4k_buffers(profile: Profile) -> Report {
             min: 1024,
             max: 16 * 1024,
         }],
-    ))
+    )
     .await
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use lbprobe::classify::{Finding, Verdict};
 use lbprobe::lab::{BackendConfig, LabBackend, Nginx, NginxServer, NginxSpec};
 use lbprobe::probe::partial::{Outcome, PartialResult};
-use lbprobe::probe::{Detail, Family, Limits, Observation, Plan, ProbeSpec};
+use lbprobe::probe::{Detail, Family, Observation, Plan, ProbeSpec};
 use lbprobe::profile::Profile;
 use lbprobe::report::Report;
 use lbprobe::run::{execute, Job};
@@ -36,24 +36,13 @@ async fn probe_partial(max_wait: Duration) -> Lab {
     ))
     .unwrap_or_else(|e| panic!("cannot run the nginx tests: {e}"));
     let target = |role, base: String| Target::parse(role, &format!("{base}{PATH}")).unwrap();
-    let plan = Plan {
-        listener: Some(target(Role::Listener, nginx.url(0))),
-        backend: Some(target(Role::Backend, backend.url())),
-        profile: Profile::clb(),
-        probes: vec![ProbeSpec::Partial { max_wait }],
-        limits: Limits::default(),
-        mask: Vec::new(),
-        marker: false,
-        pool: Vec::new(),
-    };
-    let job = Job {
-        name: "partial".into(),
-        origin: "tests/partial.rs".into(),
-        plan,
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    };
+    let plan = Plan::new(
+        Some(target(Role::Listener, nginx.url(0))),
+        Some(target(Role::Backend, backend.url())),
+    )
+    .with_profile(Profile::clb())
+    .with_probes(vec![ProbeSpec::Partial { max_wait }]);
+    let job = Job::new("partial", "tests/partial.rs", plan);
     let report = execute(job, Arc::new(|_| {})).await;
     Lab {
         nginx,
@@ -71,11 +60,7 @@ fn finding<'a>(report: &'a Report, cause: &str) -> &'a Finding {
 }
 
 fn evidence(f: &Finding) -> String {
-    f.evidence
-        .iter()
-        .map(|e| e.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
+    lbprobe::classify::evidence_text(&f.evidence)
 }
 
 fn partial<'a>(

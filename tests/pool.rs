@@ -2,20 +2,21 @@
 //! with a header line nginx refuses (502). The listener fails about a third of the time and
 //! the report names that member. Bounded: 3 requests to each member, 18 through nginx.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::classify::Verdict;
 use lbprobe::lab::{BackendConfig, Fault, FaultRule, Nginx, NginxServer, NginxSpec};
 use lbprobe::probe::pool::PoolSpec;
-use lbprobe::probe::{Limits, Plan, ProbeSpec};
+use lbprobe::probe::{Limits, ProbeSpec};
 use lbprobe::profile::Profile;
 use lbprobe::report::Report;
-use lbprobe::run::{self, Job};
 use lbprobe::target::Role;
 
 mod support;
-use support::findings::{assert_verdict, finding, lab_target, start_backend};
+use support::findings::{
+    assert_bad_member_named, assert_verdict, finding, lab_plan, lab_target, loopback,
+    start_backend, start_nginx,
+};
 
 /// nginx round-robin over `members`. `passive`: nginx's default passive health check, which
 /// rests a member for 10 s after one bad answer; without it (`max_fails=0`) nginx keeps sending
@@ -26,12 +27,11 @@ fn nginx_over(members: &[String], passive: bool) -> Nginx {
         .iter()
         .map(|u| format!("server {}{option}; ", u.trim_start_matches("http://")))
         .collect();
-    Nginx::start(&NginxSpec {
+    start_nginx(&NginxSpec {
         cert: None,
         servers: vec![NginxServer::proxy("http://lbprobe_pool")],
         http_extra: format!("upstream lbprobe_pool {{ {servers}}}"),
     })
-    .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
 }
 
 async fn scan(listener: &str, members: &[String]) -> Report {
@@ -44,32 +44,16 @@ async fn scan(listener: &str, members: &[String]) -> Report {
 }
 
 async fn scan_with(listener: &str, members: &[String], probes: Vec<ProbeSpec>) -> Report {
-    let job = Job {
-        name: "pool".into(),
-        origin: "tests/pool.rs".into(),
-        plan: Plan {
-            listener: Some(lab_target(Role::Listener, listener)),
-            backend: Some(lab_target(Role::Backend, &members[0])),
-            profile: Profile::nginx(),
-            probes,
-            limits: Limits {
-                max_requests: 200,
-                max_rate: 500.0,
-                max_duration: Duration::from_secs(60),
-                request_timeout: Duration::from_secs(5),
-            },
-            mask: Vec::new(),
-            marker: false,
-            pool: members
-                .iter()
-                .map(|m| lab_target(Role::Backend, m))
-                .collect(),
-        },
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    };
-    run::execute(job, Arc::new(|_| {})).await
+    let pool = members.iter().map(|m| lab_target(Role::Backend, m));
+    let plan = lab_plan(listener, Some(&members[0]))
+        .with_profile(Profile::nginx())
+        .with_probes(probes)
+        .with_limits(Limits {
+            max_rate: 500.0,
+            ..loopback(200, Duration::from_secs(5))
+        })
+        .with_pool(pool.collect());
+    support::findings::execute(file!(), plan).await
 }
 
 #[tokio::test]
@@ -109,12 +93,7 @@ async fn the_member_with_a_bad_header_explains_a_third_of_502s() {
     assert_eq!(listener.len(), 18);
     let failed = listener
         .iter()
-        .filter(|o| {
-            o.exchange
-                .as_ref()
-                .and_then(|e| e.response.as_ref())
-                .is_some_and(|r| r.status == 502)
-        })
+        .filter(|o| o.exchange.as_ref().and_then(|e| e.status()) == Some(502))
         .count();
     assert!((4..=8).contains(&failed), "{failed} of 18 got 502");
     assert!(evidence.contains("answered 502"), "{evidence}");
@@ -177,8 +156,8 @@ async fn passive_health_checks_lower_the_share_but_not_the_verdict() {
 /// Issue 14, item 3: one member with a malformed header is named, and the listener, which
 /// passes two requests in three on to healthy members, is not "without a healthy backend",
 /// though its baseline GET meets the bad member and gets 502 at once while the backend named
-/// answers 200: nginx's round robin takes the servers in order, and the run's first GET through
-/// the listener is its protocol sniff, the second its baseline.
+/// answers 200: nginx's round robin takes its servers in order, the bad one first, and without
+/// the protocol family the baseline is the run's first GET through the listener.
 #[tokio::test]
 async fn one_bad_member_is_not_every_backend_unhealthy() {
     let good_a = start_backend(BackendConfig::default()).await;
@@ -187,21 +166,15 @@ async fn one_bad_member_is_not_every_backend_unhealthy() {
             .await;
     let good_b = start_backend(BackendConfig::default()).await;
     let members = vec![good_a.url(), bad.url(), good_b.url()];
-    let nginx = nginx_over(&members, false);
+    let nginx = nginx_over(&[bad.url(), good_a.url(), good_b.url()], false);
     let report = scan_with(
         &nginx.url(0),
         &members,
-        vec![ProbeSpec::Protocol, ProbeSpec::Pool(PoolSpec::default())],
+        vec![ProbeSpec::Pool(PoolSpec::default())],
     )
     .await;
 
-    assert_verdict(&report, "502.bad-pool-member", Verdict::Confirmed);
-    let reason = &finding(&report, "502.bad-pool-member").reason;
-    let bad_addr = bad.url().trim_start_matches("http://").to_string();
-    assert!(
-        reason.contains(&format!("member 2 of 3 ({bad_addr})")),
-        "{reason}"
-    );
+    assert_bad_member_named(&report, "member 2 of 3", &bad.url());
     let baseline = report
         .observations
         .iter()

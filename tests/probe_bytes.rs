@@ -52,27 +52,21 @@ async fn capture_server() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
 #[tokio::test]
 async fn malformed_and_header_size_probes_send_the_bytes_they_report() {
     let (url, seen) = capture_server().await;
-    let plan = Plan {
-        listener: Some(Target::parse(Role::Listener, &url).unwrap()),
-        backend: None,
-        profile: Profile::clb(),
-        probes: vec![
+    let plan = Plan::new(Some(Target::parse(Role::Listener, &url).unwrap()), None)
+        .with_profile(Profile::clb())
+        .with_probes(vec![
             ProbeSpec::default_for(Family::Malformed),
             ProbeSpec::HeaderSize {
                 bisect: false,
                 min: 1024,
                 max: 4096,
             },
-        ],
-        limits: Limits {
+        ])
+        .with_limits(Limits {
             request_timeout: Duration::from_secs(3),
             max_rate: 500.0,
             ..Limits::default()
-        },
-        mask: Vec::new(),
-        marker: false,
-        pool: Vec::new(),
-    };
+        });
     let out = probe::run(&plan, Arc::new(|_| {})).await;
     let received: BTreeSet<Vec<u8>> = seen.lock().unwrap().iter().cloned().collect();
     let mut checked = 0;
@@ -97,11 +91,14 @@ async fn malformed_and_header_size_probes_send_the_bytes_they_report() {
         );
         checked += 1;
     }
-    // Every template, the baseline, and the at-limit/past-limit/small header requests.
-    assert!(
-        checked >= lbprobe::probe::templates::malformed().len() + 3,
-        "only {checked} checked"
-    );
+    // Every template that sends a byte (`rl-zero-bytes` sends none; the keep-alive sequences
+    // run only when named), the baseline, and the at-limit/past-limit/small header requests.
+    let sending = lbprobe::probe::templates::malformed()
+        .iter()
+        .filter(|t| !t.request.is_empty() && !t.is_sequence())
+        .count();
+    assert!(sending < lbprobe::probe::templates::malformed().len());
+    assert!(checked >= sending + 3, "only {checked} checked");
     let lower = out
         .observations
         .iter()

@@ -3,60 +3,33 @@
 //! servers are all down, and the hard ceiling on a ramp's caps. Assertions are on verdicts, on
 //! what the lab backends saw and on broad ranges, never on how long anything took.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lbprobe::catalogue::Catalogue;
-use lbprobe::classify::{self, Context, Finding, Verdict};
+use lbprobe::classify::Verdict;
 use lbprobe::lab::{BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec};
 use lbprobe::probe::load::{self, LoadTarget, Pool};
 use lbprobe::probe::rate::{RampStop, RateResult, RateSpec, SecondTry};
-use lbprobe::probe::{self, Detail, Family, Limits, Observation, Plan, ProbeSpec};
+use lbprobe::probe::{self, Detail, Family, Limits, Plan, ProbeSpec};
 use lbprobe::profile::Profile;
 use lbprobe::scenario::{load_str_as, LoadContext, Ownership};
 use lbprobe::target::{Role, Target};
-use lbprobe::transport::{Bounds, Endpoint, Wire};
+use lbprobe::transport::{Bounds, Endpoint};
 
-fn start_nginx(spec: &NginxSpec) -> Nginx {
-    Nginx::start(spec).unwrap_or_else(|e| panic!("cannot run the nginx tests: {e}"))
-}
+mod support;
+use support::findings::start_nginx;
+use support::outcome::Outcome;
 
-struct Outcome {
-    observations: Vec<Observation>,
-    findings: BTreeMap<String, Finding>,
-}
-
-impl Outcome {
-    fn verdict(&self, id: &str) -> Option<Verdict> {
-        self.findings.get(id).map(|f| f.verdict)
-    }
-
-    fn text(&self, id: &str) -> String {
-        let Some(f) = self.findings.get(id) else {
-            return format!("(no finding for {id})");
-        };
-        let mut all = format!("{}: {}", f.verdict, f.reason);
-        for e in &f.evidence {
-            all.push_str("\n  - ");
-            all.push_str(&e.text);
-        }
-        all
-    }
-
-    fn assert(&self, id: &str, want: Verdict) {
-        assert_eq!(self.verdict(id), Some(want), "{id}\n{}", self.text(id));
-    }
-
-    fn ramp(&self, role: Role) -> &RateResult {
-        self.observations
-            .iter()
-            .find_map(|o| match &o.detail {
-                Detail::Rate(r) if o.role == role && o.family == Family::Rate => Some(r),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("no ramp observation for the {role}"))
-    }
+/// The ramp's result for `role`.
+fn ramp_of(outcome: &Outcome, role: Role) -> &RateResult {
+    outcome
+        .observations
+        .iter()
+        .find_map(|o| match &o.detail {
+            Detail::Rate(r) if o.role == role && o.family == Family::Rate => Some(r),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no ramp observation for the {role}"))
 }
 
 /// A short ramp: 1 s steps from 5 rps doubling, so a test stays well under 10 s.
@@ -83,35 +56,20 @@ async fn probe_under(
     spec: RateSpec,
     max_rate: f64,
 ) -> Outcome {
-    let plan = Plan {
-        listener: Some(Target::parse(Role::Listener, listener).unwrap()),
-        backend: backend.map(|b| Target::parse(Role::Backend, b).unwrap()),
-        profile: Profile::nginx(),
-        probes: vec![ProbeSpec::Rate(spec)],
-        limits: Limits {
-            request_timeout: Duration::from_secs(5),
-            max_rate,
-            max_requests: 2000,
-            max_duration: Duration::from_secs(30),
-        },
-        mask: Vec::new(),
-        marker: false,
-        pool: Vec::new(),
-    };
+    let plan = Plan::new(
+        Some(Target::parse(Role::Listener, listener).unwrap()),
+        backend.map(|b| Target::parse(Role::Backend, b).unwrap()),
+    )
+    .with_profile(Profile::nginx())
+    .with_probes(vec![ProbeSpec::Rate(spec)])
+    .with_limits(Limits {
+        request_timeout: Duration::from_secs(5),
+        max_rate,
+        max_requests: 2000,
+        max_duration: Duration::from_secs(30),
+    });
     let out = probe::run(&plan, Arc::new(|_| {})).await;
-    let ctx = Context {
-        profile: &plan.profile,
-        listener_tls: Some(false),
-        has_backend: backend.is_some(),
-    };
-    let findings = classify::classify(&out.observations, Catalogue::builtin(), &ctx)
-        .into_iter()
-        .map(|f| (f.cause.clone(), f))
-        .collect();
-    Outcome {
-        observations: out.observations,
-        findings,
-    }
+    Outcome::of(&plan, out)
 }
 
 #[tokio::test]
@@ -125,7 +83,7 @@ async fn nginx_limit_req_reproduces_503_rate_limited_with_its_onset() {
     });
     let out = probe(&nginx.url(0), Some(&lab.url()), short_ramp(160.0)).await;
     out.assert("503.rate-limited", Verdict::Reproduced);
-    let ramp = out.ramp(Role::Listener);
+    let ramp = ramp_of(&out, Role::Listener);
     assert_eq!(
         ramp.stop,
         RampStop::Sustained503,
@@ -141,14 +99,14 @@ async fn nginx_limit_req_reproduces_503_rate_limited_with_its_onset() {
     assert!(why.contains("listener's own error page"), "{why}");
     // The 503s never reached the backend: it saw fewer requests than the listener answered
     // plus the direct checks.
-    let direct = out.ramp(Role::Backend).sent() as u64;
+    let direct = ramp_of(&out, Role::Backend).sent() as u64;
     let passed = (ramp.answers() - ramp.total(503)) as u64;
     assert!(
         lab.requests_seen() <= passed + direct + 4,
         "backend saw {} requests; the listener passed {passed}, {direct} went direct",
         lab.requests_seen()
     );
-    assert_eq!(out.ramp(Role::Backend).total(503), 0);
+    assert_eq!(ramp_of(&out, Role::Backend).total(503), 0);
     // A listener that forwards is not short of backends.
     out.assert("503.no-backends", Verdict::RuledOut);
 }
@@ -186,7 +144,7 @@ async fn limit_req_at_the_run_max_rate_is_reproduced_whatever_the_jitter() {
     let out = probe_under(&nginx.url(0), Some(&lab.url()), scan_ramp(), 50.0).await;
     let why = out.text("503.rate-limited");
     out.assert("503.rate-limited", Verdict::Reproduced);
-    let ramp = out.ramp(Role::Listener);
+    let ramp = ramp_of(&out, Role::Listener);
     assert_eq!(ramp.cap_rps, 50.0, "{why}");
     assert!(
         why.contains("at about 50 rps") || why.contains("limited near 50 rps"),
@@ -215,7 +173,7 @@ async fn the_same_ramp_without_limit_req_rules_the_limit_out_up_to_the_cap() {
     let nginx = limit_req_50(&lab.url(), false);
     let out = probe_under(&nginx.url(0), Some(&lab.url()), scan_ramp(), 50.0).await;
     out.assert("503.rate-limited", Verdict::RuledOut);
-    let ramp = out.ramp(Role::Listener);
+    let ramp = ramp_of(&out, Role::Listener);
     assert_eq!(ramp.total(503), 0, "{}", out.text("503.rate-limited"));
     assert_eq!(ramp.stop, RampStop::CapReached);
     assert_eq!(ramp.second_try, SecondTry::NotNeeded);
@@ -262,7 +220,7 @@ async fn upstream_with_every_server_down_answers_at_once_without_a_backend() {
     let out = probe(&nginx.url(0), Some(&named.url()), short_ramp(10.0)).await;
     assert_eq!(grouped.requests_seen(), 0, "nginx contacted a down server");
     // What nginx 1.2x answers for an upstream with no live server: 502 ("no live upstreams").
-    let ramp = out.ramp(Role::Listener);
+    let ramp = ramp_of(&out, Role::Listener);
     assert_eq!(ramp.total(502), ramp.answers(), "every ramp answer is 502");
     // nginx answers at once without contacting a backend, but the backend named answers 200
     // directly: from outside, "every backend unhealthy" (health checks failing healthy
@@ -295,12 +253,7 @@ async fn generator_reuses_keep_alive_connections() {
         NginxServer::fixed().extra("keepalive_requests 1000000;"),
     ));
     let target = LoadTarget {
-        endpoint: Endpoint {
-            host: "127.0.0.1".into(),
-            port: nginx.port(0),
-            wire: Wire::Plain,
-            family: None,
-        },
+        endpoint: Endpoint::plain("127.0.0.1", nginx.port(0)),
         request: b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
         bounds: Bounds::default(),
     };
@@ -440,30 +393,27 @@ async fn the_ramp_runs_after_the_other_probes() {
     )
     .await
     .unwrap();
-    let plan = Plan {
-        listener: Some(Target::parse(Role::Listener, &lab.url()).unwrap()),
-        backend: None,
-        profile: Profile::nginx(),
-        probes: vec![
-            ProbeSpec::Rate(RateSpec {
-                max_requests: 30,
-                ..short_ramp(20.0)
-            }),
-            ProbeSpec::Latency {
-                requests: 8,
-                client_timeout: None,
-            },
-        ],
-        limits: Limits {
-            request_timeout: Duration::from_secs(5),
-            max_rate: 300.0,
-            max_requests: 2000,
-            max_duration: Duration::from_secs(30),
+    let plan = Plan::new(
+        Some(Target::parse(Role::Listener, &lab.url()).unwrap()),
+        None,
+    )
+    .with_profile(Profile::nginx())
+    .with_probes(vec![
+        ProbeSpec::Rate(RateSpec {
+            max_requests: 30,
+            ..short_ramp(20.0)
+        }),
+        ProbeSpec::Latency {
+            requests: 8,
+            client_timeout: None,
         },
-        mask: Vec::new(),
-        marker: false,
-        pool: Vec::new(),
-    };
+    ])
+    .with_limits(Limits {
+        request_timeout: Duration::from_secs(5),
+        max_rate: 300.0,
+        max_requests: 2000,
+        max_duration: Duration::from_secs(30),
+    });
     let out = probe::run(&plan, Arc::new(|_| {})).await;
     assert!(
         out.observations.iter().any(|o| o.family == Family::Rate),

@@ -3,7 +3,7 @@
 
 mod support;
 
-use lbprobe::probe::{Family, Limits, Plan};
+use lbprobe::probe::{Family, Plan};
 use lbprobe::profile::Profile;
 use lbprobe::run::redirect_notes;
 use lbprobe::target::{Role, Target};
@@ -11,16 +11,12 @@ use lbprobe::target::{Role, Target};
 use support::*;
 
 fn plan() -> Plan {
-    Plan {
-        listener: Some(Target::parse(Role::Listener, "https://127.0.0.1:8443/").expect("url")),
-        backend: Some(Target::parse(Role::Backend, "http://127.0.0.1:9090/").expect("url")),
-        profile: Profile::clb(),
-        probes: Vec::new(),
-        limits: Limits::default(),
-        mask: Vec::new(),
-        marker: false,
-        pool: Vec::new(),
-    }
+    Plan::new(
+        Some(Target::parse(Role::Listener, "https://127.0.0.1:8443/").expect("url")),
+        Some(Target::parse(Role::Backend, "http://127.0.0.1:9090/").expect("url")),
+    )
+    .with_profile(Profile::clb())
+    .with_probes(Vec::new())
 }
 
 #[test]

@@ -16,11 +16,12 @@ use std::collections::BTreeSet;
 use lbprobe::catalogue::Catalogue;
 use lbprobe::classify::{classify, Context, Finding, Verdict};
 use lbprobe::exit;
+use lbprobe::probe::floor::{Floor, LongestWait};
 use lbprobe::probe::{Family, Limits};
 use lbprobe::profile::Profile;
-use lbprobe::report::model::SCHEMA_VERSION;
+use lbprobe::report::model::{Timing, SCHEMA_VERSION};
 use lbprobe::report::{render, ExpectationResult, Format, Report, Style, Summary};
-use lbprobe::run::{check_limit_expectations, exit_status, Expect, Expected};
+use lbprobe::run::{check_limit_expectations, exit_status, Expect, Expected, RunEnd};
 use lbprobe::target::{Role, Target};
 use lbprobe::transport::ConnEnd;
 
@@ -159,19 +160,36 @@ fn fixed_report() -> Report {
         .filter(|c| !covered.contains(c.id.as_str()))
         .map(|c| c.id.clone())
         .collect();
-    let (exit_code, exit_reason) = exit_status(&findings, &summary, false, false);
+    let (exit_code, exit_reason) =
+        exit_status(&findings, &expectations, &summary, &RunEnd::default());
     Report {
         schema_version: SCHEMA_VERSION,
         tool: "lbprobe (snapshot)".into(),
         scenario: "snapshot".into(),
         origin: "scenarios/snapshot.yaml".into(),
         started_unix_ms: 1_767_225_600_000,
-        duration_ms: 1234.5,
+        hostname: "ci-runner-7".into(),
+        duration_ms: 4100.0,
         profile,
         targets: targets(),
         limits: Limits::default(),
         requests_sent: 57,
         partial: false,
+        // 57 requests at 50/s are 1.14 s; a 3 s wait the backend sat on sets the floor.
+        timing: Timing::new(
+            4.1,
+            &Floor {
+                rate_seconds: 1.14,
+                longest_wait: Some(LongestWait {
+                    family: Family::Malformed,
+                    variant: "cl-larger-than-body".into(),
+                    role: Role::Backend,
+                    seconds: 3.0,
+                    bound_seconds: 3.0,
+                    declared: true,
+                }),
+            },
+        ),
         notes: vec![
             "the backend port 127.0.0.1:9090 speaks TLS though its URL says http; direct probes use TLS"
                 .into(),
@@ -185,6 +203,7 @@ fn fixed_report() -> Report {
         malformed: lbprobe::classify::malformed_table::table(&observations),
         observations,
         exit_code,
+        cut_short: None,
         exit_reason,
     }
 }
@@ -547,4 +566,23 @@ fn markdown_report() {
     );
     assert!(!text.contains("#### `502.backend-unreachable`"), "{text}");
     insta::assert_snapshot!("markdown", text);
+}
+
+/// The run as Prometheus metrics (`lbprobe serve`'s `/probe`, `--format prometheus`): each
+/// finding with its verdict, and the limit measured (never the profile's documented one).
+#[test]
+fn prometheus_report() {
+    let text = render(&fixed_report(), Format::Prometheus, Style::plain());
+    assert!(
+        text.contains(
+            r#"lbprobe_finding{cause="400.header-too-large",verdict="confirmed",side="listener"} 1.0"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"lbprobe_limit_bytes{kind="header-size",side="listener"} 8190.0"#),
+        "{text}"
+    );
+    assert!(text.contains("lbprobe_probe_success 0.0"), "{text}");
+    insta::assert_snapshot!("prometheus", text);
 }

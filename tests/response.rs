@@ -39,12 +39,7 @@ impl Scan {
 
     /// Every evidence line of a finding, one per line.
     fn evidence(&self, cause: &str) -> String {
-        self.finding(cause)
-            .evidence
-            .iter()
-            .map(|e| e.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
+        lbprobe::classify::evidence_text(&self.finding(cause).evidence)
     }
 
     fn check(&self, variant: &str, role: Role) -> &ResponseCheck {
@@ -119,19 +114,16 @@ async fn scan(fault: Option<Fault>) -> Scan {
     let backend = LabBackend::start(config).await.expect("lab backend starts");
     let spec = NginxSpec::one(NginxServer::proxy(backend.url()).extra("proxy_read_timeout 2s;"));
     let nginx = Nginx::start(&spec).unwrap_or_else(|e| panic!("cannot run the nginx tests: {e}"));
-    let plan = Plan {
-        listener: Some(Target::parse(Role::Listener, &nginx.url(0)).unwrap()),
-        backend: Some(Target::parse(Role::Backend, &backend.url()).unwrap()),
-        profile: Profile::nginx(),
-        probes: vec![ProbeSpec::Response],
-        limits: Limits {
-            request_timeout: Duration::from_secs(5),
-            ..Limits::default()
-        },
-        mask: Vec::new(),
-        marker: false,
-        pool: Vec::new(),
-    };
+    let plan = Plan::new(
+        Some(Target::parse(Role::Listener, &nginx.url(0)).unwrap()),
+        Some(Target::parse(Role::Backend, &backend.url()).unwrap()),
+    )
+    .with_profile(Profile::nginx())
+    .with_probes(vec![ProbeSpec::Response])
+    .with_limits(Limits {
+        request_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    });
     let output = probe::run(&plan, std::sync::Arc::new(|_| {})).await;
     let ctx = Context {
         profile: &plan.profile,

@@ -4,10 +4,11 @@
 //! request (the lab backend answers TRACE with the request it got).
 
 mod support;
+use support::findings::start_backend;
 
 use support::report_json::{lbprobe_async, TIGHT};
 
-use lbprobe::lab::{BackendConfig, LabBackend, Nginx, NginxServer, NginxSpec};
+use lbprobe::lab::{BackendConfig, Nginx, NginxServer, NginxSpec};
 
 const AUTH: &str = "planted-auth-9f1c";
 const COOKIE: &str = "planted-cookie-4b2e";
@@ -32,9 +33,7 @@ fn assert_clean(what: &str, out: &std::process::Output) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_planted_secret_reaches_any_output() {
-    let backend = LabBackend::start(BackendConfig::default())
-        .await
-        .unwrap_or_else(|e| panic!("lab backend: {e}"));
+    let backend = start_backend(BackendConfig::default()).await;
     let nginx = Nginx::start(&NginxSpec::one(NginxServer::proxy(backend.url()).extra(
         format!("add_header Set-Cookie \"sid={SET_COOKIE}\" always;"),
     )))

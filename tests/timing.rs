@@ -2,20 +2,21 @@
 //! lab backends that are slow, fast, closed or silent: the classifier names each cause and not
 //! its neighbours. Assertions are on verdicts and evidence, never on how long anything took.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lbprobe::catalogue::Catalogue;
-use lbprobe::classify::{self, Context, Finding, Verdict};
+use lbprobe::classify::Verdict;
 use lbprobe::lab::{
     BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec, UnacceptingListener,
 };
-use lbprobe::probe::{self, Detail, Family, Limits, Observation, Plan, ProbeSpec};
+use lbprobe::probe::{self, Detail, Family, Limits, Plan, ProbeSpec};
 use lbprobe::profile::{Numbers, Profile};
 use lbprobe::target::{Role, Target};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+mod support;
+use support::outcome::Outcome;
 
 /// nginx gives up on the backend after these, and the profile says so, so the classifier
 /// compares against what nginx really does.
@@ -34,34 +35,6 @@ fn nginx_in_front_of(upstream: &str) -> Nginx {
     Nginx::start(&spec).unwrap_or_else(|e| panic!("cannot run the nginx tests: {e}"))
 }
 
-struct Outcome {
-    observations: Vec<Observation>,
-    findings: BTreeMap<String, Finding>,
-}
-
-impl Outcome {
-    fn verdict(&self, id: &str) -> Option<Verdict> {
-        self.findings.get(id).map(|f| f.verdict)
-    }
-
-    /// The reason and every evidence line of a finding, for assertions and failure messages.
-    fn text(&self, id: &str) -> String {
-        let Some(f) = self.findings.get(id) else {
-            return format!("(no finding for {id})");
-        };
-        let mut all = format!("{}: {}", f.verdict, f.reason);
-        for e in &f.evidence {
-            all.push_str("\n  - ");
-            all.push_str(&e.text);
-        }
-        all
-    }
-
-    fn assert(&self, id: &str, want: Verdict) {
-        assert_eq!(self.verdict(id), Some(want), "{id}\n{}", self.text(id));
-    }
-}
-
 /// Probe listener and backend with latency and connect, then classify.
 async fn probe(
     listener: &str,
@@ -69,41 +42,26 @@ async fn probe(
     requests: u32,
     client_timeout: Option<Duration>,
 ) -> Outcome {
-    let plan = Plan {
-        listener: Some(Target::parse(Role::Listener, listener).unwrap()),
-        backend: Some(Target::parse(Role::Backend, backend).unwrap()),
-        profile: profile(),
-        probes: vec![
-            ProbeSpec::Latency {
-                requests,
-                client_timeout,
-            },
-            ProbeSpec::Connect { attempts: 3 },
-        ],
-        limits: Limits {
-            request_timeout: Duration::from_secs(5),
-            max_rate: 200.0,
-            max_duration: Duration::from_secs(60),
-            ..Limits::default()
+    let plan = Plan::new(
+        Some(Target::parse(Role::Listener, listener).unwrap()),
+        Some(Target::parse(Role::Backend, backend).unwrap()),
+    )
+    .with_profile(profile())
+    .with_probes(vec![
+        ProbeSpec::Latency {
+            requests,
+            client_timeout,
         },
-        mask: Vec::new(),
-        marker: false,
-        pool: Vec::new(),
-    };
+        ProbeSpec::Connect { attempts: 3 },
+    ])
+    .with_limits(Limits {
+        request_timeout: Duration::from_secs(5),
+        max_rate: 200.0,
+        max_duration: Duration::from_secs(60),
+        ..Limits::default()
+    });
     let out = probe::run(&plan, Arc::new(|_| {})).await;
-    let ctx = Context {
-        profile: &plan.profile,
-        listener_tls: Some(false),
-        has_backend: true,
-    };
-    let findings = classify::classify(&out.observations, Catalogue::builtin(), &ctx)
-        .into_iter()
-        .map(|f| (f.cause.clone(), f))
-        .collect();
-    Outcome {
-        observations: out.observations,
-        findings,
-    }
+    Outcome::of(&plan, out)
 }
 
 /// A socket bound to a loopback port without SO_REUSEADDR and without listening.

@@ -4,12 +4,13 @@
 //! skip) when nginx is missing.
 
 mod support;
+use support::findings::{start_haproxy, start_nginx};
 
 use std::path::Path;
 
 use lbprobe::lab::cert::LabCa;
 use lbprobe::lab::{
-    BackendConfig, Haproxy, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
+    BackendConfig, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
 };
 use serde_json::Value;
 use support::report_json::{finding, json, lbprobe, lbprobe_async, observation, TIGHT};
@@ -52,11 +53,10 @@ fn nginx(pki: &Pki, mtls: bool) -> Nginx {
     } else {
         String::new()
     };
-    Nginx::start(&NginxSpec {
+    start_nginx(&NginxSpec {
         cert: Some(pki.ca.server(&["localhost", "127.0.0.1"]).unwrap()),
         ..NginxSpec::one(NginxServer::fixed().tls(true).extra(extra))
     })
-    .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
 }
 
 fn scan(nginx: &Nginx, extra: &[&str]) -> std::process::Output {
@@ -101,6 +101,58 @@ fn a_private_ca_verifies_the_listener_that_the_web_pki_does_not() {
     assert!(
         end["detail"].as_str().unwrap().contains("unknown issuer"),
         "{end:#}"
+    );
+}
+
+/// Requests whose TLS handshake failed never reached the listener's HTTP layer, so what they
+/// did not get says nothing: without the CA, the malformed variants and the latency requests
+/// leave 400.malformed-request and the 502/504 slow-backend causes inconclusive, never ruled
+/// out ("none of the 140 variants got 400" was said of variants that got no answer at all).
+/// Neighbour: the same scan with the CA answers, and the same causes are decided.
+#[test]
+fn requests_that_failed_their_handshake_rule_nothing_out() {
+    let pki = Pki::new();
+    let nginx = nginx(&pki, false);
+    let ca = pki.path("ca.pem");
+    let url = format!("https://localhost:{}/", nginx.port(0));
+    let verdicts = |extra: &[&str]| {
+        let mut args = vec![
+            "scan",
+            "--listener",
+            &url,
+            "--probes",
+            "protocol,malformed,latency",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(TIGHT);
+        args.extend_from_slice(extra);
+        let report = json(&lbprobe(&args));
+        [
+            "400.malformed-request",
+            "502.backend-slow",
+            "504.backend-slow",
+        ]
+        .map(|cause| {
+            finding(&report, cause)["verdict"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+    };
+    assert_eq!(
+        verdicts(&[]),
+        ["inconclusive", "inconclusive", "inconclusive"],
+        "no handshake, no verdict"
+    );
+    let [malformed, slow502, slow504] = verdicts(&["--cacert", &ca]);
+    assert_eq!(
+        malformed, "reproduced",
+        "nginx refuses some variants with 400"
+    );
+    assert_eq!(
+        (slow502.as_str(), slow504.as_str()),
+        ("ruled_out", "ruled_out")
     );
 }
 
@@ -194,14 +246,13 @@ async fn haproxy_refuses_a_missing_client_certificate_in_the_handshake() {
     let pki = Pki::new();
     let ca = pki.write("ca.pem", &pki.ca.cert_pem);
     let backend = LabBackend::start(BackendConfig::default()).await.unwrap();
-    let haproxy = Haproxy::start(&HaproxySpec {
+    let haproxy = start_haproxy(&HaproxySpec {
         frontends: vec![HaproxyFrontend {
             bind_extra: format!("ca-file \"{ca}\" verify required"),
             ..HaproxyFrontend::proxy(backend.url()).tls(true)
         }],
         ..HaproxySpec::default()
-    })
-    .unwrap_or_else(|e| panic!("this test needs a real haproxy: {e}"));
+    });
     let url = format!("https://127.0.0.1:{}/", haproxy.port(0));
     let without = scan_insecure(&url, &[]).await;
     let f = finding(&without, "400.client-certificate-required");
@@ -310,11 +361,10 @@ fn a_scenario_names_the_ca_the_client_certificate_and_where_to_connect() {
 fn the_backend_gets_its_own_server_name() {
     let pki = Pki::new();
     let ca_file = pki.write("ca.pem", &pki.ca.cert_pem);
-    let nginx = Nginx::start(&NginxSpec {
+    let nginx = start_nginx(&NginxSpec {
         cert: Some(pki.ca.server(&["backend.lbprobe.test"]).unwrap()),
         ..NginxSpec::one(NginxServer::fixed().tls(true))
-    })
-    .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    });
     let url = format!("https://127.0.0.1:{}/", nginx.port(0));
     let mut args = vec![
         "scan",

@@ -19,12 +19,8 @@ use lbprobe::target::{Role, Target};
 use lbprobe::transport::ConnEnd;
 
 use support::debug_text::assert_no_rust_debug;
-use support::findings::{assert_verdict, finding, summary};
+use support::findings::{assert_verdict, finding, start_nginx, summary};
 use support::report_json::{json, lbprobe_async, TIGHT};
-
-fn start_nginx(spec: &NginxSpec) -> Nginx {
-    Nginx::start(spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
-}
 
 /// A self-signed certificate with basic constraints CA:TRUE, as `openssl req -x509` makes by
 /// default and as many backends are set up: rustls calls it "CA used as end entity".
@@ -62,29 +58,20 @@ fn target(role: Role, url: &str) -> Target {
 }
 
 fn job(listener: Option<Target>, backend: Option<Target>, probes: Vec<ProbeSpec>) -> Job {
-    Job {
-        name: "tls-backend".into(),
-        origin: "tests/tls_backend.rs".into(),
-        plan: Plan {
-            listener,
-            backend,
+    Job::new(
+        "tls-backend",
+        "tests/tls_backend.rs",
+        Plan::new(listener, backend)
             // The default: chosen from the listener's own answers.
-            profile: Profile::auto(),
-            probes,
-            limits: Limits {
+            .with_profile(Profile::auto())
+            .with_probes(probes)
+            .with_limits(Limits {
                 max_requests: 200,
                 max_rate: 500.0,
                 max_duration: Duration::from_secs(30),
                 request_timeout: Duration::from_secs(3),
-            },
-            mask: Vec::new(),
-            marker: false,
-            pool: Vec::new(),
-        },
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    }
+            }),
+    )
 }
 
 async fn execute(job: Job) -> Report {

@@ -7,7 +7,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::classify::Verdict;
@@ -16,10 +15,9 @@ use lbprobe::lab::{Haproxy, HaproxyFrontend, HaproxySpec, LabCert, Nginx, NginxS
 use lbprobe::probe::{Limits, Plan, ProbeSpec};
 use lbprobe::profile::Profile;
 use lbprobe::report::Report;
-use lbprobe::run::{self, Job};
 use lbprobe::target::{Role, Target};
 
-use support::findings::{assert_verdict, finding, summary};
+use support::findings::{assert_verdict, finding, start_haproxy, start_nginx, summary};
 
 const ID: &str = "502.tls-handshake-failed-to-backend";
 
@@ -56,14 +54,6 @@ impl Pki {
 /// The names the listeners check (`proxy_ssl_name`, `verifyhost`) and lbprobe checks (the
 /// backend URL's host).
 const GOOD_NAMES: &[&str] = &["localhost", "127.0.0.1"];
-
-fn start_nginx(spec: &NginxSpec) -> Nginx {
-    Nginx::start(spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
-}
-
-fn start_haproxy(spec: &HaproxySpec) -> Haproxy {
-    Haproxy::start(spec).unwrap_or_else(|e| panic!("this test needs a real HAProxy: {e}"))
-}
 
 /// An nginx TLS port presenting `cert` and answering 200.
 fn tls_backend(cert: LabCert) -> Nginx {
@@ -110,29 +100,19 @@ fn target(role: Role, url: &str, ca_file: Option<&Path>) -> Target {
 
 /// Scan with the protocol family, the backend trusted through `ca_file`.
 async fn scan(listener: &str, backend: &str, ca_file: Option<&Path>) -> Report {
-    let job = Job {
-        name: "tls-to-backend".into(),
-        origin: "tests/tls_to_backend.rs".into(),
-        plan: Plan {
-            listener: Some(target(Role::Listener, listener, None)),
-            backend: Some(target(Role::Backend, backend, ca_file)),
-            profile: Profile::auto(),
-            probes: vec![ProbeSpec::Protocol],
-            limits: Limits {
-                max_requests: 100,
-                max_rate: 500.0,
-                max_duration: Duration::from_secs(30),
-                request_timeout: Duration::from_secs(3),
-            },
-            mask: Vec::new(),
-            marker: false,
-            pool: Vec::new(),
-        },
-        expect: Vec::new(),
-        only_codes: None,
-        notes: Vec::new(),
-    };
-    run::execute(job, Arc::new(|_| {})).await
+    let plan = Plan::new(
+        Some(target(Role::Listener, listener, None)),
+        Some(target(Role::Backend, backend, ca_file)),
+    )
+    .with_profile(Profile::auto())
+    .with_probes(vec![ProbeSpec::Protocol])
+    .with_limits(Limits {
+        max_requests: 100,
+        max_rate: 500.0,
+        max_duration: Duration::from_secs(30),
+        request_timeout: Duration::from_secs(3),
+    });
+    support::findings::execute(file!(), plan).await
 }
 
 /// A TLS backend presenting `cert` behind an nginx that verifies it against `listener_trusts`,

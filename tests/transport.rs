@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::lab::{BackendConfig, Fault, FaultRule, LabBackend, LabCert};
+use lbprobe::transport::progress::MinRate;
 use lbprobe::transport::tls::{CertCheck, CertFault};
 use lbprobe::transport::{
     exchange, sniff, Bounds, ConnEnd, Endpoint, Exchange, ParseLimits, Sniff, Wire,
@@ -34,12 +35,7 @@ fn bounds() -> Bounds {
 }
 
 fn plain(port: u16) -> Endpoint {
-    Endpoint {
-        host: "127.0.0.1".into(),
-        port,
-        wire: Wire::Plain,
-        family: None,
-    }
+    Endpoint::plain("127.0.0.1", port)
 }
 
 fn tls(port: u16, verify: bool) -> Endpoint {
@@ -84,7 +80,7 @@ async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, want: Option<usize>)
     while got.len() < 64 * 1024 {
         let done = match want {
             Some(n) => got.len() >= n,
-            None => got.windows(4).any(|w| w == b"\r\n\r\n"),
+            None => lbprobe::bytes::contains(&got, b"\r\n\r\n"),
         };
         if done {
             break;
@@ -134,7 +130,7 @@ async fn request_bytes_reach_the_server_exactly() {
     assert_eq!(ex.bytes_in, OK.len());
     assert!(ex.timings.connect_ms.is_some() && ex.timings.first_byte_ms.is_some());
     assert_eq!(ex.endpoint, format!("127.0.0.1:{port}"));
-    assert!(ex.raw_prefix.starts_with("HTTP/1.1 200 OK\\r\\n"));
+    assert!(ex.raw_prefix.escaped().starts_with("HTTP/1.1 200 OK\\r\\n"));
     if cfg!(target_os = "linux") {
         assert_eq!(ex.tcp_retransmits, Some(0));
     }
@@ -223,7 +219,7 @@ async fn garbage_answer_is_kept_escaped() {
     let ex = exchange(&plain(port), GET, &bounds()).await;
     assert_end(&ex, ConnEnd::Fin);
     assert!(ex.response.is_none());
-    assert_eq!(ex.raw_prefix, "\\x00\\xffSSH-2.0-nope\\r\\n");
+    assert_eq!(ex.raw_prefix.escaped(), "\\x00\\xffSSH-2.0-nope\\r\\n");
 }
 
 #[tokio::test]
@@ -425,7 +421,7 @@ async fn tls_to_plain_http_port_fails_with_what_came_back() {
         other => panic!("expected TlsFailed, got {other:?}"),
     }
     assert_eq!(ex.status(), Some(400));
-    assert!(ex.raw_prefix.starts_with("HTTP/1.1 400"));
+    assert!(ex.raw_prefix.escaped().starts_with("HTTP/1.1 400"));
 }
 
 // ---- sniff ----
@@ -660,7 +656,72 @@ async fn hostile_one_byte_a_second_ends_at_the_total_timeout() {
     assert_bounded(&ex, &b);
     // At one byte a second, a one-second deadline leaves room for a byte or two at most.
     assert!(ex.bytes_in <= 2, "{ex:#?}");
-    assert!("HT".starts_with(&ex.raw_prefix), "{ex:#?}");
+    assert!(b"HT".starts_with(ex.raw_prefix.as_bytes()), "{ex:#?}");
+}
+
+/// The minimum-rate rule for heads: a head that began and trickles is a timeout long before the
+/// request's deadline, with the bytes that came kept.
+#[tokio::test]
+async fn hostile_a_dripping_head_is_a_timeout_at_the_minimum_rate() {
+    let lab = hostile(Fault::Trickle {
+        byte_every: Duration::from_millis(100),
+    })
+    .await;
+    let b = Bounds {
+        total_timeout: Duration::from_secs(30),
+        head_min_rate: Some(MinRate {
+            grace: Duration::from_millis(500),
+            bytes_per_sec: 500,
+        }),
+        ..bounds()
+    };
+    let ex = exchange(&plain(lab.addr().port()), GET, &b).await;
+    assert_end(&ex, ConnEnd::Timeout);
+    assert!(ex.bytes_in > 0, "{ex:#?}");
+    assert!(ex.response.as_ref().is_none_or(|r| !r.complete), "{ex:#?}");
+    // Cut by the rule (first byte, then half a second and a few bytes' allowance), not by the
+    // 30 s deadline.
+    assert!(ex.timings.total_ms < 10_000.0, "{:?}", ex.timings);
+}
+
+/// Neighbours of the rule: a head that arrives whole and a body that pauses, and interim answers
+/// before a late final one, complete as they would without it.
+#[tokio::test]
+async fn a_pausing_body_and_a_late_final_answer_are_not_cut_by_the_head_rule() {
+    let port = serve(2, |mut s| async move {
+        let request = read_request(&mut s, None).await;
+        if request.starts_with(b"GET /hints") {
+            let _ = s
+                .write_all(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n")
+                .await;
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            let _ = s.write_all(OK).await;
+        } else {
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+                .await;
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            let _ = s.write_all(b"cd").await;
+        }
+    })
+    .await;
+    let b = Bounds {
+        head_min_rate: Some(MinRate {
+            grace: Duration::from_millis(200),
+            bytes_per_sec: 500,
+        }),
+        ..bounds()
+    };
+    let paused = exchange(&plain(port), GET, &b).await;
+    assert_end(&paused, ConnEnd::Complete);
+    let hints = exchange(
+        &plain(port),
+        b"GET /hints HTTP/1.1\r\nHost: test\r\n\r\n",
+        &b,
+    )
+    .await;
+    assert_end(&hints, ConnEnd::Complete);
+    assert_eq!(hints.status(), Some(200), "{hints:#?}");
 }
 
 #[tokio::test]
@@ -682,9 +743,9 @@ async fn hostile_endless_garbage_stops_at_the_size_bound() {
     assert_bounded(&ex, &b);
     assert!(ex.response.is_none(), "{:?}", ex.response);
     assert!(
-        ex.raw_prefix.starts_with("\\x01\\x08\\x0f"),
+        ex.raw_prefix.escaped().starts_with("\\x01\\x08\\x0f"),
         "{}",
-        ex.raw_prefix
+        ex.raw_prefix.escaped()
     );
 }
 

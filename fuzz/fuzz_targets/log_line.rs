@@ -27,10 +27,21 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = format.parse_line(data, true);
         let _ = format.fields(data);
-        // The quote anchor and the field walk agree wherever both find a status.
+        // The quote anchor and the field walk agree wherever both find a status on a line nginx
+        // can write. The anchor rests on nginx never writing a bare `"` inside a value (it writes
+        // `\x22`, or `\"` under escape=json); where a value before `$status` holds one, the line
+        // is not nginx's and the two may read different fields as the status (both stay bounded).
         if let LogFormat::Nginx { format: f, .. } = &format {
             if let (Some(a), Some(w)) = (f.status_by_anchor(data), f.status(data)) {
-                assert_eq!(a, w);
+                let nginx_wrote_it = f.fields(data).is_ok_and(|fields| {
+                    fields
+                        .iter()
+                        .take_while(|(name, _)| name != "$status")
+                        .all(|(_, value)| !has_bare_quote(value))
+                });
+                if nginx_wrote_it {
+                    assert_eq!(a, w);
+                }
             }
         }
         // The block scanner counts what the line-by-line path counts.
@@ -61,3 +72,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// A `"` not escaped as `\"`.
+fn has_bare_quote(value: &[u8]) -> bool {
+    value
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'"' && (i == 0 || value[i - 1] != b'\\'))
+}

@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
         let lines = text.split('\n').count().max(1);
         assert!(d.line >= 1 && d.line <= lines, "line {} of {lines}", d.line);
         assert!(d.column >= 1);
-        // A variable's value is never in an error: excerpts show the line as written.
-        assert!(!d.to_string().contains("fuzz-secret-token"));
+        // A variable's value is never in an error: excerpts show the line as written (which
+        // holds the value only where the text itself spells it out).
+        if !text.contains("fuzz-secret-token") {
+            assert!(!d.to_string().contains("fuzz-secret-token"));
+        }
     }
 });

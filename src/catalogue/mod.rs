@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{Kind, Side};
+mod words;
+
+pub use words::{Kind, Side};
 
 /// The embedded catalogue. Tests check it, so [`Catalogue::builtin`] may rely on it parsing.
 const BUILTIN_YAML: &str = include_str!("causes.yaml");
@@ -137,9 +139,7 @@ impl Catalogue {
     /// Parses and validates a catalogue. The only place that knows the data is YAML.
     pub fn from_yaml(text: &str) -> Result<Catalogue, CatalogueError> {
         let catalogue: Catalogue =
-            serde_yaml::from_str(text).map_err(|e| CatalogueError::Parse {
-                message: e.to_string(),
-            })?;
+            crate::yaml::data(text).map_err(|message| CatalogueError::Parse { message })?;
         catalogue.validate()?;
         Ok(catalogue)
     }

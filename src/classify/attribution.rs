@@ -120,7 +120,8 @@ impl Product {
     /// The mark of this product's own error page in the answer, in words; `None` when the
     /// answer is not one of its pages.
     pub fn own_page(self, r: &Response) -> Option<String> {
-        let body = r.body_prefix.as_str();
+        let body = r.body_prefix.text();
+        let body = body.as_ref();
         let found = |marks: &[&'static str]| {
             marks
                 .iter()
@@ -238,7 +239,8 @@ const HAPROXY_PAGES: &[(u16, &str, &str)] = &[
 /// (2.2) doctype, `<title>NNN Title</title>` and `</head><body>`; or the `<address>` line a
 /// server signature adds.
 fn apache_page(r: &Response) -> Option<String> {
-    let body = r.body_prefix.as_str();
+    let body = r.body_prefix.text();
+    let body = body.as_ref();
     if body.contains("<address>Apache/") {
         return Some("\"<address>Apache/\"".into());
     }
@@ -262,7 +264,7 @@ fn go_answer(r: &Response) -> Option<String> {
         .is_some_and(|t| t.eq_ignore_ascii_case("text/plain; charset=utf-8"));
     let bare = r.header("date").is_none() && r.header("server").is_none();
     let echo = format!("{} {}", r.status, r.reason);
-    (r.status >= 400 && plain && bare && r.body_prefix == echo)
+    (r.status >= 400 && plain && bare && r.body_prefix == echo.as_str())
         .then(|| format!("body \"{echo}\", no Date or Server header"))
 }
 
@@ -299,9 +301,9 @@ pub fn looks_like_haproxy_response(r: &Response) -> bool {
         .iter()
         .filter(|(status, _, _)| *status == r.status)
         .any(|(status, title, sentence)| {
-            r.body_prefix
-                .starts_with(&format!("<html><body><h1>{status} {title}</h1>"))
-                && r.body_prefix.contains(sentence)
+            let body = r.body_prefix.text();
+            body.starts_with(&format!("<html><body><h1>{status} {title}</h1>"))
+                && body.contains(sentence)
         });
     let no_server = r.header("server").is_none();
     page || (r.status == 400 && r.reason == "Bad request" && no_server && r.body_prefix.is_empty())
@@ -333,11 +335,31 @@ pub fn same_writer(a: &Response, b: &Response) -> bool {
     }
 }
 
+/// Whether two exchanges show the same failure from the same hand: the same status written by
+/// the same writer ([`same_writer`]) with the same page title (nginx answers a missing Host and
+/// an over-long header both with 400 from its own pages, titled apart), or the same end
+/// without an answer. What a replay's shrink keeps constant.
+pub fn same_failure(a: &Exchange, b: &Exchange) -> bool {
+    let title = |r: &Response| {
+        let body = r.body_prefix.text();
+        let start = body.find("<title>")? + "<title>".len();
+        let end = body[start..].find("</title>")?;
+        Some(body[start..start + end].to_string())
+    };
+    match (a.response.as_ref(), b.response.as_ref()) {
+        (Some(ra), Some(rb)) => {
+            ra.status == rb.status && same_writer(ra, rb) && title(ra) == title(rb)
+        }
+        (None, None) => std::mem::discriminant(&a.end) == std::mem::discriminant(&b.end),
+        _ => false,
+    }
+}
+
 /// Whether the body is JSON: what applications write, never a load balancer on its own.
 fn is_json(r: &Response) -> bool {
     r.header("content-type")
         .is_some_and(|t| t.to_ascii_lowercase().contains("json"))
-        || r.body_prefix.trim_start().starts_with('{')
+        || r.body_prefix.text().trim_start().starts_with('{')
 }
 
 /// What an answer's own signature says about who wrote it.
@@ -563,38 +585,12 @@ pub fn from_capture(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::{escape_bytes, ConnEnd, Timings};
 
     fn answer_with(status: u16, reason: &str, headers: &[(&str, &str)], body: &[u8]) -> Exchange {
-        Exchange {
-            endpoint: "127.0.0.1:8080".into(),
-            tls: false,
-            timings: Timings::default(),
-            bytes_out: 0,
-            bytes_in: 0,
-            end: ConnEnd::Complete,
-            response: Some(Response {
-                version: "HTTP/1.1".into(),
-                status,
-                reason: reason.into(),
-                headers: headers
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_string()))
-                    .collect(),
-                body_prefix: escape_bytes(body),
-                body_bytes: body.len(),
-                content_length: Some(body.len() as u64),
-                chunked: false,
-                complete: true,
-                problems: Vec::new(),
-            }),
-            raw_prefix: String::new(),
-            tcp_rtt_us: None,
-            tcp_retransmits: None,
-            peer: None,
-            tls_info: None,
-            http_version: None,
-        }
+        Exchange::answered(
+            "127.0.0.1:8080",
+            Response::complete(status, reason, headers, body),
+        )
     }
 
     fn answer(status: u16, reason: &str, server: Option<&str>, body: &[u8]) -> Exchange {
@@ -790,7 +786,12 @@ mod tests {
         ];
         for (ex, want) in &cases {
             let r = response(ex);
-            assert_eq!(page_of(r).map(|(p, _)| p), Some(*want), "{}", r.body_prefix);
+            assert_eq!(
+                page_of(r).map(|(p, _)| p),
+                Some(*want),
+                "{}",
+                r.body_prefix.escaped()
+            );
         }
         // An application's pages are nobody's.
         for body in [

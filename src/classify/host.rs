@@ -3,8 +3,7 @@
 //! [`HostReport`], never the host.
 
 use crate::catalogue::Catalogue;
-use crate::host::backend::HostReport;
-use crate::host::ListenSocket;
+use crate::host::{HostReport, ListenSocket};
 
 use super::{Basis, Draft, Evidence, Finding, Verdict};
 

@@ -100,9 +100,20 @@ fn drafts(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     .into_iter()
     .flatten()
     .reduce(merge);
-    out.extend(header);
-    out.extend(judge.with_h2(&uri, judge.listener_limit(&uri, URI_ID, 414), 414));
-    out.extend(judge.backend_uri_limit(&uri));
+    // A replayed request speaks to the same causes (`lbprobe replay`).
+    let (replay_uri, replay_backend_uri) = super::replay::uri(view, ctx);
+    out.extend(super::replay::merge(
+        header,
+        super::replay::header(view, ctx),
+    ));
+    out.extend(super::replay::merge(
+        judge.with_h2(&uri, judge.listener_limit(&uri, URI_ID, 414), 414),
+        replay_uri,
+    ));
+    out.extend(super::replay::merge(
+        judge.backend_uri_limit(&uri),
+        replay_backend_uri,
+    ));
     out
 }
 

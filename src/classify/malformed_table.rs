@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::attribution::{self, Origin};
 use crate::probe::templates::{self, Strict, Template};
-use crate::probe::{Family, Observation};
+use crate::probe::{AfterAnswer, ConnAfter, Detail, Family, Observation, SequenceResult};
 use crate::target::Role;
 use crate::transport::{ConnEnd, Exchange};
 
@@ -21,6 +21,10 @@ pub const REFERENCE_CODES: &[u16] = &[400, 405, 408, 414, 499, 500, 502, 503, 50
 pub enum Answer {
     Status {
         status: u16,
+    },
+    /// Bytes that are no HTTP response (an HTTP/0.9 answer: the body alone), then the end.
+    NotHttp {
+        bytes: usize,
     },
     /// Closed (FIN) with no response.
     Close,
@@ -42,6 +46,10 @@ impl Answer {
             return Answer::Status { status };
         }
         match &ex.end {
+            // Something came back, but no status line: the server answered in its own way.
+            ConnEnd::Fin | ConnEnd::Complete if ex.bytes_in > 0 => {
+                Answer::NotHttp { bytes: ex.bytes_in }
+            }
             ConnEnd::Fin | ConnEnd::Complete => Answer::Close,
             ConnEnd::Reset => Answer::Reset,
             ConnEnd::Timeout => Answer::Waited {
@@ -57,6 +65,7 @@ impl Answer {
     pub fn label(&self) -> String {
         match self {
             Answer::Status { status } => status.to_string(),
+            Answer::NotHttp { .. } => "not-http".into(),
             Answer::Close => "close".into(),
             Answer::Reset => "reset".into(),
             Answer::Waited { ms } => format!("waited {:.0} s", *ms as f64 / 1000.0),
@@ -95,6 +104,11 @@ pub enum Strictness {
     Lenient,
     /// Refused what a strict server accepts.
     OverStrict,
+    /// Refused, but with a code the RFC does not give for it (501 where §6.3 says 400).
+    WrongCode,
+    /// Answered, then kept the connection open where the RFC says it MUST close (RFC 9112
+    /// §6.1): what a second request on it could be smuggled through.
+    KeptOpen,
     /// No answer, or a 5xx crash, where an answer was due.
     Broken,
     /// Sat on a request the template says a server may sit on.
@@ -107,6 +121,8 @@ impl std::fmt::Display for Strictness {
             Strictness::Strict => "strict",
             Strictness::Lenient => "lenient",
             Strictness::OverStrict => "over-strict",
+            Strictness::WrongCode => "wrong-code",
+            Strictness::KeptOpen => "kept-open",
             Strictness::Broken => "broken",
             Strictness::Waited => "waited",
         })
@@ -123,19 +139,74 @@ pub fn judge(t: &Template, answer: &Answer) -> Option<Strictness> {
         Answer::Waited { .. } if t.wait.is_some() => Strictness::Waited,
         Answer::Waited { .. } => Strictness::Broken,
         Answer::Status { status } if crash(*status) => Strictness::Broken,
+        // An answer that is no HTTP response took the request in: no refusal, no valid answer.
+        Answer::NotHttp { .. } => match t.strict {
+            Strict::Any => Strictness::Strict,
+            Strict::Accept => Strictness::Broken,
+            Strict::Reject | Strict::Close => Strictness::Lenient,
+        },
         a => match t.strict {
             Strict::Any => Strictness::Strict,
             Strict::Accept if a.accepted() => Strictness::Strict,
             Strict::Accept => Strictness::OverStrict,
+            // `strict-status` names the codes the RFC allows: another refusal is the wrong one.
+            Strict::Reject | Strict::Close
+                if a.status().is_some_and(|s| {
+                    s >= 400 && !t.strict_status.is_empty() && !t.strict_status.contains(&s)
+                }) =>
+            {
+                Strictness::WrongCode
+            }
             Strict::Reject | Strict::Close if a.refused() => Strictness::Strict,
             Strict::Reject | Strict::Close => Strictness::Lenient,
         },
     })
 }
 
+/// [`judge`], and for a `must-close` template, whether the side closed after its answer: an
+/// answer the RFC allows is `kept-open` when the connection stayed open (or more came on it).
+pub fn judge_with_close(
+    t: &Template,
+    answer: &Answer,
+    after: Option<&AfterAnswer>,
+) -> Option<Strictness> {
+    judge_observed(t, answer, after, None)
+}
+
+/// [`judge_with_close`], and for a keep-alive sequence, how many answers came back: more than
+/// a strict server gives means a request the RFC has it refuse (or close before) was answered,
+/// the desync a smuggled request rides on: `lenient`.
+pub fn judge_observed(
+    t: &Template,
+    answer: &Answer,
+    after: Option<&AfterAnswer>,
+    sequence: Option<&SequenceResult>,
+) -> Option<Strictness> {
+    let judged = judge(t, answer)?;
+    if let (Some(expected), Some(seen)) = (t.answers, sequence) {
+        if seen.answers > expected && judged != Strictness::Broken {
+            return Some(Strictness::Lenient);
+        }
+    }
+    let kept_open =
+        after.is_some_and(|a| matches!(a.connection, ConnAfter::KeptOpen | ConnAfter::MoreBytes));
+    Some(match judged {
+        Strictness::Strict | Strictness::WrongCode if t.must_close && kept_open => {
+            Strictness::KeptOpen
+        }
+        other => other,
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SideAnswer {
     pub answer: Answer,
+    /// For a `must-close` template: what the connection did after the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<AfterAnswer>,
+    /// For a keep-alive sequence: the answers counted on its connection and its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<SequenceResult>,
     /// `None` when the side could not be reached.
     pub strictness: Option<Strictness>,
     /// The observation it rests on.
@@ -149,6 +220,8 @@ pub struct MalformedRow {
     pub rfc: String,
     /// What a strict server does: `accept`, `reject`, `close` or `any`.
     pub strict: Strict,
+    /// The RFC says the server MUST close the connection after answering.
+    pub must_close: bool,
     pub listener: Option<SideAnswer>,
     pub backend: Option<SideAnswer>,
     /// Who wrote the listener's answer (its own page, or the backend's passed on); `None` when
@@ -246,8 +319,18 @@ pub fn table_with(observations: &[Observation], templates: &[Template]) -> Optio
                     .unwrap_or(Answer::NoAnswer {
                         why: "not sent".into(),
                     });
+                let after = match &o.detail {
+                    Detail::AfterAnswer(a) => Some(*a),
+                    _ => None,
+                };
+                let sequence = match &o.detail {
+                    Detail::Sequence(s) => Some(*s),
+                    _ => None,
+                };
                 SideAnswer {
-                    strictness: judge(t, &answer),
+                    strictness: judge_observed(t, &answer, after.as_ref(), sequence.as_ref()),
+                    after,
+                    sequence,
                     answer,
                     observation: o.id.clone(),
                 }
@@ -263,6 +346,7 @@ pub fn table_with(observations: &[Observation], templates: &[Template]) -> Optio
             tags: t.tags.clone(),
             rfc: t.rfc.clone(),
             strict: t.strict,
+            must_close: t.must_close,
             listener: side(l),
             backend: side(b),
             listener_origin,
@@ -335,7 +419,9 @@ mod tests {
         let t = template("reject", "    strict-status: [400, 501]\n");
         assert_eq!(judge(&t, &st(400)), Some(Strictness::Strict));
         assert_eq!(judge(&t, &st(501)), Some(Strictness::Strict));
-        assert_eq!(judge(&t, &st(505)), Some(Strictness::Strict));
+        // A refusal with a code `strict-status` does not name: refused, but not as the RFC says.
+        assert_eq!(judge(&t, &st(505)), Some(Strictness::WrongCode));
+        assert_eq!(judge(&t, &st(404)), Some(Strictness::WrongCode));
         assert_eq!(judge(&t, &Answer::Close), Some(Strictness::Strict));
         assert_eq!(judge(&t, &Answer::Reset), Some(Strictness::Strict));
         assert_eq!(judge(&t, &st(200)), Some(Strictness::Lenient));
@@ -354,6 +440,15 @@ mod tests {
             ),
             None
         );
+        // Without `strict-status` any refusal is the strict answer.
+        let any_code = template("reject", "");
+        for code in [400, 404, 413, 501, 505] {
+            assert_eq!(
+                judge(&any_code, &st(code)),
+                Some(Strictness::Strict),
+                "{code}"
+            );
+        }
         let waits = template("reject", "    wait: 3s\n");
         assert_eq!(waits.wait, Some(Duration::from_secs(3)));
         assert_eq!(
@@ -387,10 +482,116 @@ mod tests {
         assert_eq!(Answer::Reset.label(), "reset");
     }
 
+    /// nginx answers `GET /` (HTTP/0.9) with the body alone and a close: that took the request
+    /// in, it is no refusal.
+    #[test]
+    fn bytes_without_a_status_line_are_not_http_and_no_refusal() {
+        let endpoint = crate::transport::Endpoint {
+            host: "127.0.0.1".into(),
+            port: 1,
+            wire: crate::transport::Wire::Plain,
+            family: None,
+        };
+        let mut ex = Exchange::not_started(&endpoint);
+        ex.end = ConnEnd::Fin;
+        ex.bytes_in = 6;
+        ex.raw_prefix = "fixed\\n".into();
+        let answer = Answer::of(&ex);
+        assert_eq!(answer, Answer::NotHttp { bytes: 6 });
+        assert_eq!(answer.label(), "not-http");
+        let reject = template("reject", "    strict-status: [400]\n");
+        assert_eq!(judge(&reject, &answer), Some(Strictness::Lenient));
+        assert_eq!(
+            judge(&template("accept", ""), &answer),
+            Some(Strictness::Broken)
+        );
+        ex.bytes_in = 0;
+        assert_eq!(Answer::of(&ex), Answer::Close);
+        assert_eq!(judge(&reject, &Answer::Close), Some(Strictness::Strict));
+    }
+
+    /// RFC 9112 §6.1: a 200 or a 400 to CL with TE are both allowed, keeping the connection
+    /// open after either is not; a template without `must-close` is judged by its answer alone.
+    #[test]
+    fn must_close_templates_are_judged_by_the_close_too() {
+        let t = template("any", "    must-close: true\n");
+        let closed = AfterAnswer::new(ConnAfter::Closed, Duration::from_millis(3));
+        let open = AfterAnswer::new(ConnAfter::KeptOpen, Duration::from_secs(1));
+        let more = AfterAnswer::new(ConnAfter::MoreBytes, Duration::from_millis(5));
+        for code in [200, 400] {
+            assert_eq!(
+                judge_with_close(&t, &st(code), Some(&closed)),
+                Some(Strictness::Strict)
+            );
+            assert_eq!(
+                judge_with_close(&t, &st(code), Some(&open)),
+                Some(Strictness::KeptOpen)
+            );
+            assert_eq!(
+                judge_with_close(&t, &st(code), Some(&more)),
+                Some(Strictness::KeptOpen)
+            );
+        }
+        // A crash stays a crash; no answer says nothing.
+        assert_eq!(
+            judge_with_close(&t, &st(502), Some(&open)),
+            Some(Strictness::Broken)
+        );
+        let gone = Answer::NoAnswer { why: "x".into() };
+        assert_eq!(judge_with_close(&t, &gone, Some(&open)), None);
+        let plain = template("any", "");
+        assert_eq!(
+            judge_with_close(&plain, &st(200), Some(&open)),
+            Some(Strictness::Strict)
+        );
+        // 400 and close (RFC 9112 §6.3): a 501 kept open is judged on the close first.
+        let te = template("reject", "    strict-status: [400]\n    must-close: true\n");
+        assert_eq!(
+            judge_with_close(&te, &st(501), Some(&open)),
+            Some(Strictness::KeptOpen)
+        );
+        assert_eq!(
+            judge_with_close(&te, &st(501), Some(&closed)),
+            Some(Strictness::WrongCode)
+        );
+        assert_eq!(
+            judge_with_close(&te, &st(200), Some(&open)),
+            Some(Strictness::Lenient)
+        );
+    }
+
+    /// A sequence with one request smuggled behind CL and TE: one answer (then the close) is
+    /// what a strict server gives; two mean the second request was answered.
+    #[test]
+    fn sequences_are_judged_by_the_answers_counted() {
+        let t = template(
+            "any",
+            "    answers: 1\n    leaves-request: true\n    tags: [smuggling]\n",
+        );
+        let seen = |answers| SequenceResult {
+            answers,
+            connection: ConnAfter::Closed,
+        };
+        assert_eq!(
+            judge_observed(&t, &st(400), None, Some(&seen(1))),
+            Some(Strictness::Strict)
+        );
+        assert_eq!(
+            judge_observed(&t, &st(200), None, Some(&seen(2))),
+            Some(Strictness::Lenient)
+        );
+        assert_eq!(
+            judge_observed(&t, &st(502), None, Some(&seen(2))),
+            Some(Strictness::Broken)
+        );
+    }
+
     fn row(l: Option<Answer>, b: Option<Answer>) -> MalformedRow {
         let side = |a: Option<Answer>| {
             a.map(|answer| SideAnswer {
                 answer,
+                after: None,
+                sequence: None,
                 strictness: None,
                 observation: "o1".into(),
             })
@@ -400,6 +601,7 @@ mod tests {
             tags: Vec::new(),
             rfc: String::new(),
             strict: Strict::Reject,
+            must_close: false,
             listener: side(l),
             backend: side(b),
             listener_origin: None,

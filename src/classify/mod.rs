@@ -8,10 +8,12 @@ pub mod identify;
 mod keepalive;
 mod limits;
 pub mod malformed_table;
+pub mod measured;
 mod mtu;
 mod partial;
 mod pool;
 mod rate;
+mod replay;
 mod response;
 mod rules;
 mod timing;
@@ -22,9 +24,10 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+pub use crate::catalogue::{Kind, Side};
 pub use attribution::Origin;
 pub use rules::{rule_for, Rule, RULES};
-pub use verdict::{Kind, Side, Verdict};
+pub use verdict::Verdict;
 
 pub use crate::profile::Basis;
 
@@ -77,6 +80,15 @@ impl Evidence {
             other => format!("{other}: "),
         }
     }
+}
+
+/// Evidence as one text, a line per fact: how a finding's or a draft's evidence is read whole.
+pub fn evidence_text(evidence: &[Evidence]) -> String {
+    evidence
+        .iter()
+        .map(|e| e.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl Finding {
@@ -342,23 +354,24 @@ pub fn describe(ex: Option<&Exchange>) -> String {
         ConnEnd::ConnectRefused => "connection refused".into(),
         ConnEnd::ConnectTimeout => "the TCP handshake timed out".into(),
         ConnEnd::Unreachable(w) => format!("unreachable: {w}"),
+        ConnEnd::NameNotResolved(w) => format!("name not resolved: {w}"),
         ConnEnd::TlsFailed(w) => format!("TLS handshake failed: {w}"),
         ConnEnd::TlsAlert(w) => format!("TLS alert: {w}"),
         ConnEnd::Io(w) => format!("I/O error: {w}"),
     };
-    let tls_record = crate::transport::escaped_tls_record(&ex.raw_prefix);
+    let tls_record = ex.raw_prefix.is_tls_record();
     if ex.raw_prefix.is_empty() || tls_record && matches!(ex.end, ConnEnd::TlsFailed(_)) {
         // A failed handshake's bytes are the server's half of it: nothing to show.
         format!("no HTTP answer: {why}")
     } else if tls_record {
         format!(
             "no HTTP answer ({why}); got a TLS record (\"{}\"): the port speaks TLS",
-            truncate(&ex.raw_prefix, 24)
+            truncate(&ex.raw_prefix.escaped(), 24)
         )
     } else {
         format!(
             "no HTTP answer ({why}); got \"{}\"",
-            truncate(&ex.raw_prefix, 60)
+            truncate(&ex.raw_prefix.escaped(), 60)
         )
     }
 }

@@ -89,10 +89,9 @@ fn hello_text(o: &Observation) -> String {
             ),
         };
     }
-    let first = crate::transport::unescape_bytes(&ex.raw_prefix).unwrap_or_default();
     format!(
         "{sent} bytes: {} after {:.0} ms",
-        crate::transport::client_hello::first_record(&first),
+        crate::transport::client_hello::first_record(ex.raw_prefix.as_bytes()),
         ex.timings.first_byte_ms.unwrap_or(ex.timings.total_ms)
     )
 }
@@ -135,6 +134,12 @@ impl<'a> Probed<'a> {
         }
         p.posts.sort_by_key(|(size, _, _)| *size);
         p
+    }
+
+    /// What this side's discovery found, when it is a black hole.
+    fn hole(&self) -> Option<&'a Discovery> {
+        let (_, r) = self.discovery?;
+        r.discovery.as_ref().filter(|d| d.black_hole())
     }
 
     fn is_empty(&self) -> bool {
@@ -199,11 +204,27 @@ impl<'a> Probed<'a> {
         }
     }
 
-    /// One line per POST: `1400 bytes: no answer within 3 s`.
+    /// One line per POST: `1400 bytes: no answer within 3 s (the kernel sent 4 segments
+    /// again)`.
     fn posts_text(&self) -> String {
         self.posts
             .iter()
-            .map(|(size, o, _)| format!("{size} bytes: {}", describe(o.exchange.as_ref())))
+            .map(|(size, o, fate)| {
+                let retransmits = o
+                    .exchange
+                    .as_ref()
+                    .and_then(|ex| ex.tcp_retransmits)
+                    .filter(|&n| n > 0 && *fate == Fate::Lost)
+                    .map(|n| {
+                        let segments = if n == 1 { "segment" } else { "segments" };
+                        format!(" (the kernel sent {n} {segments} again)")
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "{size} bytes: {}{retransmits}",
+                    describe(o.exchange.as_ref())
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -303,21 +324,20 @@ fn mtu_mismatch(view: &View<'_>) -> Option<Draft> {
             .fold(d, |d, (text, refs)| d.with(text.clone(), refs))
     };
 
-    let lost_large = sides.iter().find_map(|p| match p.pattern() {
+    let large_lost_on = |p: &Probed<'_>| match p.pattern() {
         Pattern::LargeLost {
             largest_delivered,
             smallest_lost,
-            ..
-        } if p.healthy() => Some((p, largest_delivered, smallest_lost)),
+        } if p.healthy() => Some((largest_delivered, smallest_lost)),
         _ => None,
-    });
-    let black_hole = sides.iter().find_map(|p| {
-        let (_, r) = p.discovery?;
-        r.discovery
-            .as_ref()
-            .filter(|d| d.black_hole())
-            .map(|d| (p, d))
-    });
+    };
+    // The side whose own discovery found the hole first: its POSTs and packets tell one story.
+    let lost_large = sides
+        .iter()
+        .filter(|p| p.hole().is_some())
+        .chain(sides.iter())
+        .find_map(|p| large_lost_on(p).map(|(d, l)| (p, d, l)));
+    let black_hole = sides.iter().find_map(|p| p.hole().map(|d| (p, d)));
     let all_delivered = sides
         .iter()
         .all(|p| p.posts.is_empty() || matches!(p.pattern(), Pattern::AllDelivered))
@@ -325,18 +345,26 @@ fn mtu_mismatch(view: &View<'_>) -> Option<Draft> {
 
     if let Some((p, delivered, lost)) = lost_large {
         let hole = black_hole
-            .map(|(_, d)| {
+            .map(|(h, d)| {
                 format!(
-                    "; Don't-Fragment probes find a black hole above {} bytes",
+                    "; Don't-Fragment probes to the {} find a black hole above {} bytes",
+                    h.role,
                     d.path_mtu.or(d.largest_passed).unwrap_or(0)
                 )
             })
             .unwrap_or_default();
+        // Only what was sent: the family stops sending larger sizes once this is proven.
+        let larger = p.posts.iter().filter(|(size, _, _)| *size > lost).count();
+        let not_answered = if larger == 0 {
+            format!("one with {lost} bytes is not")
+        } else {
+            format!("from {lost} bytes up none is")
+        };
         return Some(finish(Draft::new(
             ID,
             Verdict::Confirmed,
             format!(
-                "{} a POST with a {delivered}-byte body is answered but from {lost} bytes up none is, while the health check passes{hole}",
+                "{} a POST with a {delivered}-byte body is answered but {not_answered}, while the health check passes{hole}",
                 p.side_name()
             ),
         )));
@@ -432,13 +460,10 @@ mod tests {
             role,
             well_formed: true,
             evidence_for: vec![ID.into()],
-            request: SentRequest {
-                text: String::new(),
-                bytes: 0,
-                exact: false,
-            },
+            request: SentRequest::described("", 0, false),
             exchange,
             detail,
+            logged: None,
         }
     }
 
@@ -451,7 +476,7 @@ mod tests {
             bytes_in: 0,
             end,
             response: None,
-            raw_prefix: String::new(),
+            raw_prefix: Default::default(),
             tcp_rtt_us: None,
             tcp_retransmits: None,
             peer: None,
@@ -497,6 +522,90 @@ mod tests {
         assert_eq!(d.verdict, Verdict::Inconclusive, "{}", d.reason);
         assert!(d.reason.contains("CAP_NET_RAW"), "{}", d.reason);
         assert!(d.reason.contains("even the smallest"), "{}", d.reason);
+    }
+
+    fn answered(status: u16) -> Exchange {
+        let bytes = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+        Exchange {
+            response: crate::transport::response::parse_response(
+                bytes.as_bytes(),
+                false,
+                &Default::default(),
+            ),
+            ..ended(ConnEnd::Complete)
+        }
+    }
+
+    fn hole(address: &str) -> MtuResult {
+        use crate::transport::pmtu::Method;
+        MtuResult {
+            address: Some(address.into()),
+            discovery: Some(Discovery {
+                address: address.parse().unwrap(),
+                method: Method::RawEcho,
+                kernel_mtu_before: 1500,
+                top: 1500,
+                capped: false,
+                largest_passed: Some(1280),
+                smallest_lost: Some(1281),
+                path_mtu: Some(1280),
+                exact: true,
+                icmp: Icmp::Silent,
+                probes: 13,
+                stopped: None,
+            }),
+            missing: Vec::new(),
+        }
+    }
+
+    /// What the family leaves after proving the hole towards the backend: the listener answered
+    /// its small POST and a 504 for 1200 bytes, the backend its small POST and nothing for 1200
+    /// bytes, no larger size sent. The backend, whose own discovery found the hole, is named,
+    /// and the reason does not speak of sizes that were never sent.
+    #[test]
+    fn a_proven_hole_names_the_side_that_found_it_and_only_the_sizes_sent() {
+        let mut observations = Vec::new();
+        for role in [Role::Listener, Role::Backend] {
+            let mut baseline = obs("baseline", role, Some(answered(200)), Detail::None);
+            baseline.family = Family::Protocol;
+            observations.push(baseline);
+            observations.push(obs("post-256", role, Some(answered(200)), Detail::None));
+        }
+        observations.push(obs(
+            "post-1200",
+            Role::Listener,
+            Some(answered(504)),
+            Detail::None,
+        ));
+        observations.push(obs(
+            "post-1200",
+            Role::Backend,
+            Some(ended(ConnEnd::Timeout)),
+            Detail::None,
+        ));
+        observations.push(obs(
+            DISCOVERY_VARIANT,
+            Role::Backend,
+            None,
+            Detail::Mtu(hole("10.77.2.2")),
+        ));
+        let d = mtu_mismatch(&View {
+            observations: &observations,
+            reached: None,
+        })
+        .expect("a draft");
+        assert_eq!(d.verdict, Verdict::Confirmed, "{}", d.reason);
+        assert!(
+            d.reason.starts_with("straight to the backend a POST with a 256-byte body is answered but one with 1200 bytes is not"),
+            "{}",
+            d.reason
+        );
+        assert!(
+            d.reason
+                .contains("to the backend find a black hole above 1280 bytes"),
+            "{}",
+            d.reason
+        );
     }
 
     #[test]

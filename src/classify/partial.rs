@@ -42,6 +42,16 @@ fn result(o: Option<&Observation>) -> Option<&PartialResult> {
     }
 }
 
+/// What the listener's access log says of this probe (`--access-log`), in words.
+fn logged(o: &Observation) -> Option<String> {
+    let line = o.logged.as_ref()?;
+    Some(format!(
+        "the listener logged {} for this probe (its access-log line found by the probe's marker {})",
+        line.describe(),
+        line.marker
+    ))
+}
+
 /// `2.0 s`, `500 ms` or `under 1 ms`.
 fn time(ms: f64) -> String {
     if ms < 1.0 {
@@ -158,11 +168,41 @@ fn partial_request(pairs: &[Pair<'_>], ctx: &Context<'_>) -> Option<Draft> {
         .iter()
         .find(|(_, e)| *e == Ending::StillWaiting)
         .map(|(p, _)| p);
-    let mut draft = if let Some((p, ms, answered)) = gave_up {
-        let how = if answered {
-            "answers 408"
-        } else {
-            "closes the connection"
+    // What the listener logged for the variants it gave up on, where a line was found.
+    let logged_gave_up: Vec<u16> = waiting
+        .iter()
+        .filter(|(_, e)| matches!(e, Ending::GaveUp { .. }))
+        .filter_map(|(p, _)| Some(p.listener?.logged.as_ref()?.status))
+        .collect();
+    let gave_up_count = waiting
+        .iter()
+        .filter(|(_, e)| matches!(e, Ending::GaveUp { .. }))
+        .count();
+    let logged_other = !logged_gave_up.is_empty()
+        && logged_gave_up.len() == gave_up_count
+        && logged_gave_up.iter().all(|s| *s != 408);
+    let mut draft = if let (Some((p, ms, false)), true) = (gave_up, logged_other) {
+        // It gives up, but its own log records no 408 for any of them: what its clients meet
+        // is not this cause's 408.
+        let mut codes = logged_gave_up.clone();
+        codes.sort_unstable();
+        codes.dedup();
+        let codes: Vec<String> = codes.iter().map(u16::to_string).collect();
+        Draft::new(
+            PARTIAL_REQUEST,
+            Verdict::RuledOut,
+            format!(
+                "the listener closes the connection after waiting {} for the rest of an incomplete request ({}), but logs it as {}, not 408",
+                time(ms),
+                p.variant,
+                codes.join(" or ")
+            ),
+        )
+    } else if let Some((p, ms, answered)) = gave_up {
+        let how = match (answered, p.listener.and_then(|o| o.logged.as_ref())) {
+            (true, _) => "answers 408".to_string(),
+            (false, Some(line)) => format!("closes the connection (and logs {})", line.status),
+            (false, None) => "closes the connection".to_string(),
         };
         let mut d = Draft::new(
             PARTIAL_REQUEST,
@@ -224,7 +264,9 @@ fn partial_request(pairs: &[Pair<'_>], ctx: &Context<'_>) -> Option<Draft> {
             continue;
         };
         let mut text = side_by_side(p, r, listener);
-        if let Ending::GaveUp {
+        if let Some(line) = logged(listener) {
+            text.push_str(&format!("; {line}"));
+        } else if let Ending::GaveUp {
             answered: false, ..
         } = e
         {
@@ -297,13 +339,36 @@ fn client_closed_early(pairs: &[Pair<'_>]) -> Option<Draft> {
                 Some(Outcome::Answered { status }) if *status != 400 => Some(*status),
                 _ => None,
             };
-            match answered_other {
-                Some(status) => Draft::new(
+            let logged_status = listener.logged.as_ref().map(|l| l.status);
+            match (answered_other, logged_status) {
+                (None, Some(status)) if status != 400 => Draft::new(
+                    CLIENT_CLOSED_EARLY,
+                    Verdict::RuledOut,
+                    format!(
+                        "we cut a request mid-header and closed after {}; the listener logged {status} for it, not 400{}",
+                        time(r.waited_ms),
+                        match status {
+                            499 => ": it records a client that leaves as a client abort (see the 499 causes)",
+                            408 => ": it records the abandoned request as a timeout",
+                            _ => "",
+                        }
+                    ),
+                ),
+                (None, Some(_)) => Draft::new(
+                    CLIENT_CLOSED_EARLY,
+                    Verdict::Reproduced,
+                    format!(
+                        "we cut a request mid-header and closed after {} without the listener having \
+                         answered, and the listener logged 400 for it",
+                        time(r.waited_ms)
+                    ),
+                ),
+                (Some(status), _) => Draft::new(
                     CLIENT_CLOSED_EARLY,
                     Verdict::RuledOut,
                     format!("the listener answers a client that closes mid-request with {status}, not 400"),
                 ),
-                None => Draft::new(
+                (None, None) => Draft::new(
                     CLIENT_CLOSED_EARLY,
                     Verdict::Reproduced,
                     format!(
@@ -349,13 +414,16 @@ fn client_closed_early(pairs: &[Pair<'_>]) -> Option<Draft> {
         format!("{sent}; the listener {}{backend}", early(r)),
         &pair.observations(),
     );
-    if draft.verdict == Verdict::Reproduced && r.outcome == Outcome::StillWaiting {
+    if let Some(line) = logged(listener) {
+        draft = draft.with(line, &[listener]);
+    } else if draft.verdict == Verdict::Reproduced && r.outcome == Outcome::StillWaiting {
         draft = draft.with(
             "the probe cannot see what the listener logged: look in its access log for the \
              probe's request at this time. nginx logs status=400 with upstream_status=-, \
              bytes_sent=0 and request_time equal to how long the client stayed (its error log, at \
              info level: \"client prematurely closed connection\"); a listener that had already \
-             forwarded a complete request logs 499 instead",
+             forwarded a complete request logs 499 instead; `--access-log FILE` finds that line \
+             by the probe's marker and states it here",
             &[listener],
         );
     }
@@ -406,7 +474,7 @@ mod tests {
     use crate::probe::SentRequest;
     use crate::profile::Profile;
     use crate::target::Role;
-    use crate::transport::{parse_response, ConnEnd, Exchange, ParseLimits, Timings};
+    use crate::transport::{parse_response, ConnEnd, Exchange, ParseLimits};
 
     /// One observation of the partial family: `raw` is what the side sent back.
     fn obs(variant: &str, role: Role, outcome: Outcome, waited_ms: f64, raw: &[u8]) -> Observation {
@@ -419,25 +487,12 @@ mod tests {
             role,
             well_formed: false,
             evidence_for: Vec::new(),
-            request: SentRequest {
-                text: String::new(),
-                bytes: 40,
-                exact: true,
-            },
+            request: SentRequest::described("", 40, true),
             exchange: Some(Exchange {
-                endpoint: "127.0.0.1:1".into(),
-                tls: false,
-                timings: Timings::default(),
                 bytes_out: 40,
                 bytes_in: raw.len(),
-                end: ConnEnd::Fin,
                 response: parse_response(raw, false, &ParseLimits::default()),
-                raw_prefix: String::new(),
-                tcp_rtt_us: None,
-                tcp_retransmits: None,
-                peer: None,
-                tls_info: None,
-                http_version: None,
+                ..Exchange::ended("127.0.0.1:1", ConnEnd::Fin)
             }),
             detail: Detail::Partial(PartialResult {
                 incomplete: "test".into(),
@@ -448,6 +503,7 @@ mod tests {
                 after_our_close: after,
                 after_close_ms: close_early.then_some(1.0),
             }),
+            logged: None,
         }
     }
 
@@ -513,11 +569,7 @@ mod tests {
     }
 
     fn evidence(d: &Draft) -> String {
-        d.evidence
-            .iter()
-            .map(|e| e.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::classify::evidence_text(&d.evidence)
     }
 
     #[test]
@@ -612,6 +664,115 @@ mod tests {
         let d = finding(&observations, &Profile::clb(), CLIENT_CLOSED_EARLY);
         assert_eq!(d.verdict, Verdict::RuledOut, "{}", d.reason);
         assert!(evidence(&d).contains("also answers an incomplete request with 400"));
+    }
+
+    fn logged_as(status: u16, upstream: Option<Vec<u16>>) -> crate::logs::probe_line::LoggedLine {
+        crate::logs::probe_line::LoggedLine {
+            marker: "ab12-7".into(),
+            line: 3,
+            status,
+            upstream_status: upstream,
+            request_time_s: Some(1.002),
+            upstream_response_time_s: None,
+            upstream_connect_time_s: None,
+            termination: None,
+        }
+    }
+
+    /// The silent-listener run with this logged for the listener's `variant`.
+    fn run_logged(variant: &str, line: crate::logs::probe_line::LoggedLine) -> Vec<Observation> {
+        let mut observations = run(
+            (Outcome::Closed, 2000.0, b""),
+            (Outcome::Closed, 2000.0, b""),
+        );
+        for o in observations
+            .iter_mut()
+            .filter(|o| o.variant == variant && o.role == Role::Listener)
+        {
+            o.logged = Some(line.clone());
+        }
+        observations
+    }
+
+    #[test]
+    fn close_early_states_what_the_listener_logged_and_its_status_decides() {
+        // (logged status, verdict, words)
+        let rows: [(u16, Verdict, &[&str]); 3] = [
+            (
+                400,
+                Verdict::Reproduced,
+                &[
+                    "logged 400 for it",
+                    "status 400, upstream_status -, request_time 1.002 s",
+                ],
+            ),
+            (
+                499,
+                Verdict::RuledOut,
+                &["logged 499 for it, not 400", "client abort"],
+            ),
+            (
+                408,
+                Verdict::RuledOut,
+                &["logged 408 for it, not 400", "timeout"],
+            ),
+        ];
+        for (status, verdict, words) in rows {
+            let observations = run_logged(CLOSE_EARLY, logged_as(status, Some(vec![])));
+            let d = finding(&observations, &Profile::clb(), CLIENT_CLOSED_EARLY);
+            assert_eq!(d.verdict, verdict, "{status}: {}", d.reason);
+            let text = format!("{}\n{}", d.reason, evidence(&d));
+            for w in words {
+                assert!(text.contains(w), "{status}: {w:?} not in {text}");
+            }
+            // What the listener logged replaces the advice to go and look for it.
+            assert!(!text.contains("look in its access log"), "{text}");
+            assert!(text.contains("marker ab12-7"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_timeout_logged_as_408_reproduces_and_logged_otherwise_rules_out() {
+        let mut observations = Vec::new();
+        for status in [408, 400] {
+            observations = run(
+                (Outcome::Closed, 2000.0, b""),
+                (Outcome::Closed, 2000.0, b""),
+            );
+            for o in observations
+                .iter_mut()
+                .filter(|o| o.role == Role::Listener && o.variant != CLOSE_EARLY)
+            {
+                o.logged = Some(logged_as(status, Some(vec![])));
+            }
+            let d = finding(&observations, &Profile::clb(), PARTIAL_REQUEST);
+            let text = format!("{}\n{}", d.reason, evidence(&d));
+            assert!(
+                text.contains(&format!(
+                    "the listener logged status {status}, upstream_status -"
+                )),
+                "{text}"
+            );
+            assert!(
+                !text.contains("so the listener's access log shows"),
+                "{text}"
+            );
+            if status == 408 {
+                assert_eq!(d.verdict, Verdict::Reproduced, "{}", d.reason);
+                assert!(d.reason.contains("logs 408"), "{}", d.reason);
+            } else {
+                assert_eq!(d.verdict, Verdict::RuledOut, "{}", d.reason);
+                assert!(d.reason.contains("logs it as 400, not 408"), "{}", d.reason);
+            }
+        }
+        // One variant without a line: a 400 on the others does not rule the 408 out.
+        observations
+            .iter_mut()
+            .find(|o| o.role == Role::Listener && o.variant == WAITING[0])
+            .unwrap()
+            .logged = None;
+        let d = finding(&observations, &Profile::clb(), PARTIAL_REQUEST);
+        assert_eq!(d.verdict, Verdict::Reproduced, "{}", d.reason);
     }
 
     #[test]

@@ -125,12 +125,7 @@ fn drafts(view: &View<'_>, _ctx: &Context<'_>) -> Vec<Draft> {
     let asked = listener_obs.len();
     let bad_gateway = listener_obs
         .iter()
-        .filter(|o| {
-            o.exchange
-                .as_ref()
-                .and_then(|e| e.response.as_ref())
-                .is_some_and(|r| r.status == 502)
-        })
+        .filter(|o| o.exchange.as_ref().and_then(|e| e.status()) == Some(502))
         .count();
     let failing: Vec<(&usize, &Member<'_>)> = members
         .iter()

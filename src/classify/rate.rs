@@ -77,28 +77,14 @@ fn steps_text(r: &RateResult) -> String {
 
 /// Whether an answer's body is a known load-balancer error page.
 fn is_lb_page(r: &Response) -> bool {
-    looks_like_lb_page(&Exchange {
-        endpoint: String::new(),
-        tls: false,
-        timings: Default::default(),
-        bytes_out: 0,
-        bytes_in: 0,
-        end: crate::transport::ConnEnd::Complete,
-        response: Some(r.clone()),
-        raw_prefix: String::new(),
-        tcp_rtt_us: None,
-        tcp_retransmits: None,
-        peer: None,
-        tls_info: None,
-        http_version: None,
-    })
+    looks_like_lb_page(&Exchange::answered(String::new(), r.clone()))
 }
 
 fn body_of(r: &Response) -> String {
     if r.body_prefix.is_empty() {
         String::new()
     } else {
-        format!(" — body \"{}\"", truncate(&r.body_prefix, 80))
+        format!(" — body \"{}\"", truncate(&r.body_prefix.escaped(), 80))
     }
 }
 
@@ -578,7 +564,10 @@ fn unavailable(view: &View<'_>, ctx: &Context<'_>, code: u16, id: &str) -> Optio
         ),
         (Some(why), None) => {
             // A refusal has one cause of its own; other failures may be any of three.
-            let see = if matches!(bex.end, ConnEnd::ConnectRefused | ConnEnd::Unreachable(_)) {
+            let see = if matches!(
+                bex.end,
+                ConnEnd::ConnectRefused | ConnEnd::Unreachable(_) | ConnEnd::NameNotResolved(_)
+            ) {
                 "see 502.backend-unreachable"
             } else {
                 "see 502.malformed-backend-response, 502.backend-unreachable, 500.backend-closed-early"
@@ -621,7 +610,7 @@ const NO_SERVER_WORDS: &[&str] = &[
 ];
 
 fn no_server_words(ex: &Exchange) -> Option<&'static str> {
-    let body = &ex.response.as_ref()?.body_prefix;
+    let body = ex.response.as_ref()?.body_prefix.text();
     NO_SERVER_WORDS.iter().copied().find(|w| body.contains(w))
 }
 
@@ -790,15 +779,7 @@ impl<'a> Through<'a> {
                 unanswered += s.error_count();
             }
         }
-        let mut parts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} ×{n}")).collect();
-        if unanswered > 0 {
-            parts.push(format!("no answer ×{unanswered}"));
-        }
-        if parts.is_empty() {
-            "nothing".into()
-        } else {
-            parts.join(", ")
-        }
+        super::timing::tally_text(counts.into_iter(), unanswered)
     }
 
     /// `baseline GET via the listener: 502 Bad Gateway in 1.2 ms — body "…"; 3 of 3 latency
@@ -936,13 +917,10 @@ mod tests {
             role,
             well_formed: true,
             evidence_for: vec!["503.rate-limited".into()],
-            request: SentRequest {
-                text: String::new(),
-                bytes: 0,
-                exact: false,
-            },
+            request: SentRequest::described("", 0, false),
             exchange: None,
             detail: Detail::Rate(result),
+            logged: None,
         }
     }
 

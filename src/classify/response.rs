@@ -481,13 +481,10 @@ mod tests {
             role,
             well_formed: true,
             evidence_for: Vec::new(),
-            request: SentRequest {
-                text: String::new(),
-                bytes: 0,
-                exact: true,
-            },
+            request: SentRequest::described("", 0, true),
             detail: Detail::Response(ResponseCheck::of(method, &ex)),
             exchange: Some(ex),
+            logged: None,
         }
     }
 
@@ -524,11 +521,7 @@ mod tests {
     }
 
     fn evidence(d: &Draft) -> String {
-        d.evidence
-            .iter()
-            .map(|e| e.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::classify::evidence_text(&d.evidence)
     }
 
     use Verdict::{Confirmed as C, Inconclusive as I, RuledOut as R};
@@ -545,7 +538,10 @@ mod tests {
         );
         let fin = || ConnEnd::Fin;
         let done = || ConnEnd::Complete;
-        #[allow(clippy::type_complexity)]
+        #[expect(
+            clippy::type_complexity,
+            reason = "a table row spelled out is what the reader checks against the comment above it"
+        )]
         let table: Vec<(&str, Option<Answer>, Option<Answer>, [Option<Verdict>; 3])> = vec![
             (
                 "healthy",

@@ -203,12 +203,16 @@ fn spread(p: &Percentiles) -> String {
 
 /// `504 ×3, 200 ×1`.
 fn statuses(stats: &LatencyStats) -> String {
-    let mut parts: Vec<String> = stats
-        .statuses
-        .iter()
-        .map(|(s, n)| format!("{s} ×{n}"))
-        .collect();
-    let unanswered = stats.requests - stats.answered;
+    tally_text(
+        stats.statuses.iter().map(|(s, n)| (*s, *n)),
+        stats.requests - stats.answered,
+    )
+}
+
+/// `502 ×12, 200 ×6, no answer ×1`: each status with its count, then the requests that got
+/// no answer; `nothing` when there were none.
+pub(crate) fn tally_text(counts: impl Iterator<Item = (u16, u32)>, unanswered: u32) -> String {
+    let mut parts: Vec<String> = counts.map(|(s, n)| format!("{s} ×{n}")).collect();
     if unanswered > 0 {
         parts.push(format!("no answer ×{unanswered}"));
     }
@@ -286,9 +290,9 @@ impl<'a> Attempts<'a> {
                     a.timed_out += 1;
                     a.waited_ms = Some(a.waited_ms.unwrap_or(0.0).max(ex.timings.total_ms));
                 }
-                // The transport names a failed name lookup unreachable too; it says nothing
-                // about what the listener can reach.
-                (ConnEnd::Unreachable(w), _) if !w.starts_with("DNS lookup") => {
+                // A failed name lookup (its own kind) says nothing about what the listener
+                // can reach.
+                (ConnEnd::Unreachable(w), _) => {
                     a.unreachable += 1;
                     a.unreachable_detail.get_or_insert_with(|| w.clone());
                 }
@@ -710,6 +714,18 @@ fn lossy(p: &PathQuality) -> bool {
 
 const LOSS_MIN_RETRANSMITS: u32 = 3;
 
+/// Whether our connections to the side went to a loopback address. No network lies between:
+/// retransmissions or long round trips there are the host's own doing (a listen queue that
+/// overflowed, a process starved of CPU), never a path that loses packets.
+fn on_loopback(l: &Probed<'_>) -> Option<std::net::SocketAddr> {
+    l.requests
+        .iter()
+        .map(|(_, ex)| *ex)
+        .chain(l.baseline.map(|(_, ex)| ex))
+        .filter_map(|ex| ex.peer.as_deref()?.parse::<std::net::SocketAddr>().ok())
+        .find(|a| a.ip().is_loopback())
+}
+
 fn network_rtt_loss(l: &Probed<'_>) -> Vec<Draft> {
     let Some((path, rttvar, refs)) = listener_path(l) else {
         return Vec::new();
@@ -723,7 +739,19 @@ fn network_rtt_loss(l: &Probed<'_>) -> Vec<Draft> {
         ),
         Some(p) => {
             let text = path_text(p, rttvar);
-            let d = if lossy(p) {
+            let local = on_loopback(l).filter(|_| lossy(p) || p.rtt_mean_ms > HIGH_RTT_MS);
+            let d = if let Some(addr) = local {
+                Draft::new(
+                    id,
+                    Verdict::Inconclusive,
+                    format!(
+                        "the listener is on loopback ({}), where no network loses packets: {} and a mean rtt of {} are this host's own doing (a listen queue that overflowed, a process starved of CPU); measure from a client across the real path",
+                        addr.ip(),
+                        crate::plural::count(p.retransmits, "retransmission"),
+                        fmt_ms(p.rtt_mean_ms)
+                    ),
+                )
+            } else if lossy(p) {
                 Draft::new(
                     id,
                     Verdict::Confirmed,
@@ -824,64 +852,34 @@ mod tests {
 
     /// An exchange that connected; `status: None` means nothing came before the wait ran out.
     fn ex(status: Option<u16>, ms: f64) -> Exchange {
+        let end = if status.is_some() {
+            ConnEnd::Complete
+        } else {
+            ConnEnd::Timeout
+        };
         Exchange {
-            endpoint: "127.0.0.1:1".into(),
-            tls: false,
             timings: Timings {
                 connect_ms: Some(0.2),
-                tls_ms: None,
                 first_byte_ms: status.map(|_| ms),
                 total_ms: ms + 0.5,
-                dns_ms: None,
-                transfer_ms: None,
+                ..Timings::default()
             },
             bytes_out: 60,
             bytes_in: if status.is_some() { 100 } else { 0 },
-            end: if status.is_some() {
-                ConnEnd::Complete
-            } else {
-                ConnEnd::Timeout
-            },
-            response: status.map(|status| Response {
-                version: "HTTP/1.1".into(),
-                status,
-                reason: String::new(),
-                headers: Vec::new(),
-                body_prefix: String::new(),
-                body_bytes: 0,
-                content_length: Some(0),
-                chunked: false,
-                complete: true,
-                problems: Vec::new(),
-            }),
-            raw_prefix: String::new(),
+            response: status.map(|status| Response::complete(status, "", &[], b"")),
             tcp_rtt_us: Some(2000),
             tcp_retransmits: Some(0),
-            peer: None,
-            tls_info: None,
-            http_version: None,
+            ..Exchange::ended("127.0.0.1:1", end)
         }
     }
 
     fn never_connected(end: ConnEnd, ms: f64) -> Exchange {
         Exchange {
             timings: Timings {
-                connect_ms: None,
-                tls_ms: None,
-                first_byte_ms: None,
                 total_ms: ms,
-                dns_ms: None,
-                transfer_ms: None,
+                ..Timings::default()
             },
-            bytes_out: 0,
-            bytes_in: 0,
-            end,
-            response: None,
-            tcp_rtt_us: None,
-            tcp_retransmits: None,
-            peer: None,
-            tls_info: None,
-            ..ex(None, 0.0)
+            ..Exchange::ended("127.0.0.1:1", end)
         }
     }
 
@@ -899,13 +897,10 @@ mod tests {
             role,
             well_formed: true,
             evidence_for: Vec::new(),
-            request: SentRequest {
-                text: String::new(),
-                bytes: 0,
-                exact: false,
-            },
+            request: SentRequest::described("", 0, false),
             exchange,
             detail,
+            logged: None,
         }
     }
 
@@ -1183,6 +1178,30 @@ mod tests {
             Some(Verdict::Confirmed)
         );
         assert!(text(&f, "499.network-rtt-loss").contains("3 retransmitted segments"));
+
+        // Neighbour: the same retransmissions to a listener on loopback are the host's own
+        // (an overflowing listen queue under load), not a lossy path.
+        let mut local = answers(200, &[5.0, 5.0]);
+        local[1].tcp_retransmits = Some(3);
+        for e in &mut local {
+            e.peer = Some("127.0.0.1:8443".into());
+        }
+        let f = findings(latency(Role::Listener, local, None));
+        assert_eq!(
+            verdict(&f, "408.network-rtt-loss"),
+            Some(Verdict::Inconclusive)
+        );
+        assert!(text(&f, "408.network-rtt-loss").contains("on loopback (127.0.0.1)"));
+        let mut remote = answers(200, &[5.0, 5.0]);
+        remote[1].tcp_retransmits = Some(3);
+        for e in &mut remote {
+            e.peer = Some("192.0.2.10:443".into());
+        }
+        let f = findings(latency(Role::Listener, remote, None));
+        assert_eq!(
+            verdict(&f, "408.network-rtt-loss"),
+            Some(Verdict::Confirmed)
+        );
 
         // One retransmission happens on any busy host: not enough to blame the path.
         let mut once = answers(200, &[5.0, 5.0]);

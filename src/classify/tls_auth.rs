@@ -3,7 +3,8 @@
 
 use crate::probe::Family;
 use crate::target::Role;
-use crate::transport::{ConnEnd, Exchange};
+use crate::transport::tls::PeerAlert;
+use crate::transport::Exchange;
 
 use super::rules::Rule;
 use super::{describe, Context, Draft, Verdict, View};
@@ -24,34 +25,21 @@ enum Demand {
 fn demand(ex: &Exchange) -> Option<Demand> {
     if let Some(r) = &ex.response {
         if r.status == 400 {
-            if r.body_prefix
-                .contains("No required SSL certificate was sent")
-            {
+            let body = r.body_prefix.text();
+            if body.contains("No required SSL certificate was sent") {
                 return Some(Demand::Missing);
             }
-            if r.body_prefix.contains("The SSL certificate error") {
+            if body.contains("The SSL certificate error") {
                 return Some(Demand::Refused);
             }
         }
     }
-    let alert = match &ex.end {
-        ConnEnd::TlsFailed(why) | ConnEnd::TlsAlert(why) | ConnEnd::Io(why) => why.as_str(),
-        _ => return None,
-    };
-    if alert.contains("alert: certificate required") {
-        Some(Demand::Missing)
-    } else if [
-        "alert: bad certificate",
-        "alert: unknown ca",
-        "alert: certificate expired",
-        "alert: certificate unknown",
-    ]
-    .iter()
-    .any(|a| alert.contains(a))
-    {
-        Some(Demand::Refused)
-    } else {
-        None
+    match ex.end.peer_alert()? {
+        PeerAlert::CertificateRequired => Some(Demand::Missing),
+        PeerAlert::BadCertificate
+        | PeerAlert::UnknownCa
+        | PeerAlert::CertificateExpired
+        | PeerAlert::CertificateUnknown => Some(Demand::Refused),
     }
 }
 

@@ -1,26 +1,10 @@
-//! The words findings are made of: which side, which kind of cause, which verdict.
+//! A finding's verdict. Its other words, which side and which kind of cause, are the
+//! catalogue's ([`crate::catalogue::Side`], [`crate::catalogue::Kind`]): a cause has them before
+//! anything is classified.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-
-/// Where the evidence for a cause lives (see DESIGN.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    /// `upstream_status` shows the code: the backend said it.
-    Upstream,
-    /// Only `status` shows it: the listener (or the client) did.
-    Listener,
-}
-
-/// A fault is present or not; a trigger is a kind of request that produces the code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Fault,
-    Trigger,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,23 +40,5 @@ impl Verdict {
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Side::Upstream => "upstream",
-            Side::Listener => "listener",
-        })
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Kind::Fault => "fault",
-            Kind::Trigger => "trigger",
-        })
     }
 }

@@ -1,7 +1,6 @@
 //! `lbprobe backend`: read the host facts and counters, run the local checks against the service
 //! on loopback with the probe engine, read the counters again, and classify the deltas.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use crate::run::{self, Job};
 use crate::target::{Role, Target};
 
 use super::capture::CaptureResult;
-use super::{read_facts, Cidr, Counters, HostFacts, ListenSocket, Platform};
+use super::{read_facts, Cidr, HostFacts, HostReport, Platform};
 
 /// Validated settings of `lbprobe backend`.
 #[derive(Debug, Clone)]
@@ -43,48 +42,6 @@ impl BackendConfig {
             health_check_ranges: Vec::new(),
             url: Target::parse(Role::Backend, &format!("http://127.0.0.1:{port}/")).ok(),
             limits: Limits::default(),
-        }
-    }
-}
-
-/// What the host said, before and after the checks: the classifier's input.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HostReport {
-    pub port: u16,
-    pub client: Option<IpAddr>,
-    pub health_check_ranges: Vec<Cidr>,
-    /// Read before the checks.
-    pub facts: HostFacts,
-    /// The port's listening sockets read again after the checks.
-    pub listening_after: Option<Vec<ListenSocket>>,
-    pub counters_before: Option<Counters>,
-    pub counters_after: Option<Counters>,
-    /// How much each watched counter grew while the checks ran.
-    pub deltas: BTreeMap<String, u64>,
-}
-
-impl HostReport {
-    /// Put together two reads of the counters around whatever ran between them.
-    pub fn new(
-        port: u16,
-        facts: HostFacts,
-        counters_before: Option<Counters>,
-        counters_after: Option<Counters>,
-        listening_after: Option<Vec<ListenSocket>>,
-    ) -> HostReport {
-        let deltas = match (&counters_before, &counters_after) {
-            (Some(b), Some(a)) => b.delta(a),
-            _ => BTreeMap::new(),
-        };
-        HostReport {
-            port,
-            client: None,
-            health_check_ranges: Vec::new(),
-            facts,
-            listening_after,
-            counters_before,
-            counters_after,
-            deltas,
         }
     }
 }
@@ -166,23 +123,15 @@ pub async fn run_on(
             None
         }
         (Some(target), None) => {
-            let job = Job {
-                name: format!("backend host, port {}", config.port),
-                origin: "backend".into(),
-                plan: Plan {
-                    listener: None,
-                    backend: Some(target.clone()),
-                    profile: Profile::clb(),
-                    probes: local_checks(),
-                    limits: config.limits,
-                    mask: Vec::new(),
-                    marker: false,
-                    pool: Vec::new(),
-                },
-                expect: Vec::new(),
-                only_codes: None,
-                notes: Vec::new(),
-            };
+            let plan = Plan::new(None, Some(target.clone()))
+                .with_profile(Profile::clb())
+                .with_probes(local_checks())
+                .with_limits(config.limits);
+            let job = Job::new(
+                format!("backend host, port {}", config.port),
+                "backend",
+                plan,
+            );
             Some(run::execute(job, progress).await)
         }
         (None, None) => None,
@@ -221,7 +170,7 @@ pub async fn run_on(
         (exit::OK, "no fault confirmed".to_string())
     };
     BackendReport {
-        schema_version: crate::report::model::SCHEMA_VERSION,
+        schema_version: crate::report::schema::Kind::Backend.version(),
         tool: format!("lbprobe {}", env!("CARGO_PKG_VERSION")),
         started_unix_ms,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,

@@ -296,10 +296,7 @@ pub fn find_marker(bytes: &[u8]) -> Option<String> {
     let at = bytes
         .windows(MARKER_PREFIX.len())
         .position(|w| w.eq_ignore_ascii_case(MARKER_PREFIX))?;
-    let head_end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(usize::MAX);
+    let head_end = crate::bytes::find(bytes, b"\r\n\r\n").unwrap_or(usize::MAX);
     if at > head_end {
         return None;
     }

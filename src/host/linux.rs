@@ -57,6 +57,10 @@ fn sock_diag(family: u8, port: u16) -> std::io::Result<Vec<ListenSocket>> {
 }
 
 impl Platform for Linux {
+    fn hostname(&self) -> Option<String> {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+        Some(name.trim().to_string()).filter(|n| !n.is_empty())
+    }
     fn listening(&self, port: u16) -> Result<(Vec<ListenSocket>, &'static str), Unsupported> {
         let diag = sock_diag(AF_INET, port).map(|mut v4| {
             // A kernel without IPv6 has no sock_diag handler for it: IPv4 alone then.

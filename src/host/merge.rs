@@ -347,7 +347,7 @@ mod tests {
     use super::*;
     use crate::classify::Origin;
     use crate::probe::{Detail, Family, SentRequest};
-    use crate::transport::{escape_bytes, ConnEnd, Exchange, Response, Timings};
+    use crate::transport::{escape_bytes, Exchange, Response};
 
     /// A client report of one TRACE through the listener, answered 405 with a plain body (not
     /// a load balancer's page), and no backend target: nothing to compare the answer with.
@@ -361,41 +361,20 @@ mod tests {
             role: Role::Listener,
             well_formed: true,
             evidence_for: vec!["405.trace-unsupported".into()],
-            request: SentRequest {
-                text: escape_bytes(request),
-                bytes: request.len(),
-                exact: true,
-            },
+            request: SentRequest::described(escape_bytes(request), request.len(), true),
             exchange: Some(Exchange {
-                endpoint: "127.0.0.1:8080".into(),
-                tls: false,
-                timings: Timings::default(),
                 bytes_out: request.len(),
                 bytes_in: 100,
-                end: ConnEnd::Complete,
-                response: Some(Response {
-                    version: "HTTP/1.1".into(),
-                    status: 405,
-                    reason: "Method Not Allowed".into(),
-                    headers: vec![("Server".into(), "app".into())],
-                    body_prefix: escape_bytes(body),
-                    body_bytes: body.len(),
-                    content_length: Some(body.len() as u64),
-                    chunked: false,
-                    complete: true,
-                    problems: Vec::new(),
-                }),
-                raw_prefix: String::new(),
-                tcp_rtt_us: None,
-                tcp_retransmits: None,
-                peer: None,
-                tls_info: None,
-                http_version: None,
+                ..Exchange::answered(
+                    "127.0.0.1:8080",
+                    Response::complete(405, "Method Not Allowed", &[("Server", "app")], body),
+                )
             }),
             detail: Detail::Method {
                 method: "TRACE".into(),
                 via: "raw".into(),
             },
+            logged: None,
         };
         let observations = vec![observation];
         let findings = classify::classify(

@@ -40,6 +40,48 @@ impl Unsupported {
     }
 }
 
+/// What the host said, before and after the checks: the classifier's input.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostReport {
+    pub port: u16,
+    pub client: Option<IpAddr>,
+    pub health_check_ranges: Vec<Cidr>,
+    /// Read before the checks.
+    pub facts: HostFacts,
+    /// The port's listening sockets read again after the checks.
+    pub listening_after: Option<Vec<ListenSocket>>,
+    pub counters_before: Option<Counters>,
+    pub counters_after: Option<Counters>,
+    /// How much each watched counter grew while the checks ran.
+    pub deltas: BTreeMap<String, u64>,
+}
+
+impl HostReport {
+    /// Put together two reads of the counters around whatever ran between them.
+    pub fn new(
+        port: u16,
+        facts: HostFacts,
+        counters_before: Option<Counters>,
+        counters_after: Option<Counters>,
+        listening_after: Option<Vec<ListenSocket>>,
+    ) -> HostReport {
+        let deltas = match (&counters_before, &counters_after) {
+            (Some(b), Some(a)) => b.delta(a),
+            _ => BTreeMap::new(),
+        };
+        HostReport {
+            port,
+            client: None,
+            health_check_ranges: Vec::new(),
+            facts,
+            listening_after,
+            counters_before,
+            counters_after,
+            deltas,
+        }
+    }
+}
+
 /// One listening TCP socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ListenSocket {
@@ -166,6 +208,19 @@ pub struct FirewallRule {
 }
 
 impl FirewallRule {
+    /// The rule `text` in `chain` doing `action` to every source and port; the parsers narrow
+    /// it as they read its matches.
+    pub fn new(text: &str, chain: String, action: RuleAction) -> FirewallRule {
+        FirewallRule {
+            text: text.to_string(),
+            chain,
+            source: None,
+            source_negated: false,
+            dports: Vec::new(),
+            action,
+        }
+    }
+
     /// The rule discards (drops or rejects) some of `range`'s traffic to `port`.
     pub fn blocks(&self, range: &Cidr, port: u16) -> bool {
         let discards = matches!(self.action, RuleAction::Drop | RuleAction::Reject);
@@ -228,6 +283,8 @@ pub trait Platform {
         stop: &AtomicBool,
         ready: &dyn Fn(),
     ) -> Result<capture::CaptureResult, Unsupported>;
+    /// This host's name, for reports a CI keeps from many runners; `None` when unknown.
+    fn hostname(&self) -> Option<String>;
 }
 
 /// This host's platform.

@@ -18,6 +18,13 @@ fn unsupported(what: &str) -> Unsupported {
 }
 
 impl Platform for Other {
+    fn hostname(&self) -> Option<String> {
+        // No portable call without unsafe code; the shells of the other platforms export it.
+        ["HOSTNAME", "COMPUTERNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok())
+            .filter(|n| !n.is_empty())
+    }
     fn listening(&self, _port: u16) -> Result<(Vec<ListenSocket>, &'static str), Unsupported> {
         Err(unsupported("listening sockets and their accept queues"))
     }

@@ -263,14 +263,7 @@ pub fn iptables_save(text: &str) -> Vec<FirewallRule> {
         if outgoing(chain) {
             continue;
         }
-        let mut rule = FirewallRule {
-            text: line.to_string(),
-            chain: format!("{table}/{chain}"),
-            source: None,
-            source_negated: false,
-            dports: Vec::new(),
-            action: RuleAction::Other,
-        };
+        let mut rule = FirewallRule::new(line, format!("{table}/{chain}"), RuleAction::Other);
         let mut i = 1;
         while i < words.len() {
             let next = words.get(i + 1).copied().unwrap_or("");
@@ -329,14 +322,7 @@ pub fn nft_ruleset(text: &str) -> Vec<FirewallRule> {
             Some(a) => a,
             None => continue,
         };
-        let mut rule = FirewallRule {
-            text: line.to_string(),
-            chain: format!("{table}/{chain}"),
-            source: None,
-            source_negated: false,
-            dports: Vec::new(),
-            action,
-        };
+        let mut rule = FirewallRule::new(line, format!("{table}/{chain}"), action);
         let mut i = 0;
         while i < words.len() {
             match words[i] {

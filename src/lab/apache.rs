@@ -11,15 +11,12 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use super::cert::LabCert;
 use super::process::{
-    self, distinct_free_ports, pid_written, read_lossy, spawn_group, stop_group, wait_ready,
-    Startup,
+    self, pid_written, read_lossy, spawn_group, LabServer, Launch, LOG_TAIL_LINES,
 };
 use super::LabError;
 
@@ -27,11 +24,6 @@ use super::LabError;
 /// `ProxyTimeout`, for a backend's answer) before [`ApacheSpec::global_extra`], whose own
 /// `Timeout` or `ProxyTimeout` line replaces it: short, so tests never wait Apache's 60 s.
 pub const DEFAULT_TIMEOUT: &str = "Timeout 10";
-
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Startups lost to another process taking a chosen port before httpd bound it.
-const MAX_ATTEMPTS: usize = 4;
-const LOG_TAIL_LINES: usize = 30;
 
 /// Where distributions keep httpd's modules, tried in order after `LBPROBE_APACHE_MODULES`.
 const MODULE_DIRS: &[&str] = &[
@@ -173,20 +165,12 @@ fn where_we_looked() -> String {
 }
 
 /// A running httpd; dropping it stops the parent and its children and removes the temp dir.
-#[derive(Debug)]
-pub struct Apache {
-    child: Child,
-    ports: Vec<u16>,
-    /// Which virtual hosts listen with TLS.
-    tls: Vec<bool>,
-    layout: Layout,
-    // Last, so the directory goes after the process is stopped.
-    _dir: tempfile::TempDir,
-}
+/// Its ports are its virtual hosts', in [`ApacheSpec::vhosts`] order.
+pub type Apache = LabServer<Layout>;
 
 /// Where everything of one httpd lives inside its temp dir.
 #[derive(Debug, Clone)]
-struct Layout {
+pub struct Layout {
     dir: PathBuf,
     conf: PathBuf,
     error_log: PathBuf,
@@ -271,104 +255,44 @@ impl Apache {
             }
         }
         let user = unprivileged();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let ports = distinct_free_ports(spec.vhosts.len())?;
-            let conf = render_conf(spec, &layout, &ports, &modules, user);
-            fs::write(&layout.conf, conf)
-                .map_err(LabError::io(format!("writing {}", layout.conf.display())))?;
-            for log in [&layout.error_log, &layout.stderr_log] {
-                fs::write(log, "").map_err(LabError::io(format!("creating {}", log.display())))?;
-            }
-            let _ = fs::remove_file(&layout.pid_file);
-            let mut child = spawn(&binary, &layout)?;
-            // httpd writes its pid file after binding every Listen socket.
-            let holds = |_: &Child| pid_written(&layout.pid_file);
-            match wait_ready(&mut child, &ports, STARTUP_TIMEOUT, "apache", holds)? {
-                Startup::Ready => {
-                    return Ok(Apache {
-                        child,
-                        ports,
-                        tls: spec.vhosts.iter().map(|v| v.cert.is_some()).collect(),
-                        layout,
-                        _dir: dir,
-                    })
-                }
-                Startup::Exited(status) => {
-                    let tail = log_tail(&layout);
-                    if tail.contains("Address already in use") && attempt < MAX_ATTEMPTS {
-                        continue;
-                    }
-                    return Err(LabError::ApacheFailed {
-                        reason: format!("{} exited during startup ({status})", binary.display()),
-                        log: layout.error_log.clone(),
-                        log_tail: tail,
-                    });
-                }
-                Startup::TimedOut => {
-                    stop_group(&mut child);
-                    let shown: Vec<String> = ports.iter().map(u16::to_string).collect();
-                    return Err(LabError::ApacheFailed {
-                        reason: format!(
-                            "{} did not accept on 127.0.0.1 ports {} within {} s",
-                            binary.display(),
-                            shown.join(", "),
-                            STARTUP_TIMEOUT.as_secs()
-                        ),
-                        log: layout.error_log.clone(),
-                        log_tail: log_tail(&layout),
-                    });
-                }
-            }
+        Launch {
+            what: "apache",
+            binary: &binary,
+            tls: spec.vhosts.iter().map(|v| v.cert.is_some()).collect(),
+            port_taken: "Address already in use",
+            conf: layout.conf.clone(),
+            access_log: layout.access_log.clone(),
+            log: layout.error_log.clone(),
+            failed: |reason, log, log_tail| LabError::ApacheFailed {
+                reason,
+                log,
+                log_tail,
+            },
         }
-    }
-
-    /// The port of virtual host `i` (in [`ApacheSpec::vhosts`] order). Panics if there is no
-    /// virtual host `i`, like slice indexing.
-    pub fn port(&self, i: usize) -> u16 {
-        self.ports[i]
-    }
-
-    pub fn addr(&self, i: usize) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port(i)))
-    }
-
-    /// `http://127.0.0.1:PORT` for virtual host `i` (`https://` when it listens with TLS).
-    pub fn url(&self, i: usize) -> String {
-        let scheme = if self.tls[i] { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port(i))
-    }
-
-    /// The parent's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The temp dir holding httpd.conf, the logs and the pid file.
-    pub fn dir(&self) -> &Path {
-        &self.layout.dir
-    }
-
-    pub fn config(&self) -> String {
-        read_lossy(&self.layout.conf)
-    }
-
-    /// The access log so far, in [`ACCESS_LOG_FORMAT`].
-    pub fn access_log(&self) -> String {
-        read_lossy(&self.layout.access_log)
+        .start(
+            dir,
+            layout,
+            |layout, ports| {
+                let conf = render_conf(spec, layout, ports, &modules, user);
+                fs::write(&layout.conf, conf)
+                    .map_err(LabError::io(format!("writing {}", layout.conf.display())))?;
+                for log in [&layout.error_log, &layout.stderr_log] {
+                    fs::write(log, "")
+                        .map_err(LabError::io(format!("creating {}", log.display())))?;
+                }
+                let _ = fs::remove_file(&layout.pid_file);
+                spawn(&binary, layout)
+            },
+            // httpd writes its pid file after binding every Listen socket.
+            |layout, _, _| pid_written(&layout.pid_file),
+            log_tail,
+        )
     }
 
     /// The error log so far: why Apache answered 502 or 503 (`AH01114: HTTP: failed to make
     /// connection to backend`, `AH00898: Error reading from remote server`).
     pub fn error_log(&self) -> String {
         read_lossy(&self.layout.error_log)
-    }
-}
-
-impl Drop for Apache {
-    fn drop(&mut self) {
-        stop_group(&mut self.child);
     }
 }
 

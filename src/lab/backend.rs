@@ -25,8 +25,8 @@ use tokio_rustls::TlsAcceptor;
 
 use super::cert::LabCert;
 use super::request::{
-    decode_chunked, find_head_end, first_line, framing, parse_head, ChunkedError, Framing,
-    RequestHead, MAX_HEAD_BYTES,
+    decode_chunked, find_head_end, first_line, framing, lenient_framing, parse_head, ChunkedError,
+    Framing, RequestHead, MAX_HEAD_BYTES,
 };
 use super::LabError;
 
@@ -77,8 +77,33 @@ pub struct BackendConfig {
     pub read_timeout: Duration,
     /// Injected faults, applied in order to the requests they match.
     pub faults: Vec<FaultRule>,
+    /// Every refusal (an answer of 400 or above, unreadable requests included) waits this long
+    /// before it is written, on top of any `Delay`: a backend slow to say no (a framework that
+    /// parses, logs and renders its error pages slowly, or tarpits what it refuses) while its
+    /// healthy answers stay quick.
+    pub refusal_delay: Duration,
     /// Keep connections open for more requests; `None` closes after one answer.
     pub keep_alive: Option<KeepAlive>,
+    /// With `tls`: what the port does with a ClientHello instead of a handshake; `None` shakes
+    /// hands. For hostile servers whose TLS never gets as far as HTTP.
+    pub handshake_fault: Option<HandshakeFault>,
+    /// With `tls`: offer h2 as well as http/1.1 over ALPN, and flood a client that chooses h2
+    /// (see [`super::h2_flood`]); HTTP/1.1 is answered as usual.
+    pub h2_flood: bool,
+    /// A careless server, the back half of a request-smuggling desync: Content-Length wins over
+    /// Transfer-Encoding (`+5` and `5x` read as 5, the first of two lengths), and with
+    /// `keep_alive` the bytes after a request are the next request (pipelining), never
+    /// dropped, even where the RFC has a server close instead.
+    pub lenient: bool,
+}
+
+/// What a TLS port does instead of a handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandshakeFault {
+    /// Take the ClientHello and say nothing, until the client leaves (or [`MAX_HOSTILE_TIME`]).
+    Silence,
+    /// Answer the ClientHello with these bytes, then close.
+    Garbage(Vec<u8>),
 }
 
 /// How a keep-alive backend ends idle connections: what decides whether a listener that reuses
@@ -140,12 +165,22 @@ impl Default for BackendConfig {
             max_body_bytes: 1024 * 1024,
             read_timeout: Duration::from_secs(2),
             faults: Vec::new(),
+            refusal_delay: Duration::ZERO,
             keep_alive: None,
+            handshake_fault: None,
+            h2_flood: false,
+            lenient: false,
         }
     }
 }
 
 impl BackendConfig {
+    /// See [`BackendConfig::lenient`].
+    pub fn lenient(mut self, lenient: bool) -> Self {
+        self.lenient = lenient;
+        self
+    }
+
     pub fn tls(mut self, tls: bool) -> Self {
         self.tls = tls;
         self
@@ -202,8 +237,28 @@ impl BackendConfig {
         self
     }
 
+    /// See [`BackendConfig::refusal_delay`].
+    pub fn refusal_delay(mut self, delay: Duration) -> Self {
+        self.refusal_delay = delay;
+        self
+    }
+
     pub fn keep_alive(mut self, keep_alive: KeepAlive) -> Self {
         self.keep_alive = Some(keep_alive);
+        self
+    }
+
+    /// A TLS port that does `fault` instead of a handshake (sets `tls`).
+    pub fn handshake_fault(mut self, fault: HandshakeFault) -> Self {
+        self.tls = true;
+        self.handshake_fault = Some(fault);
+        self
+    }
+
+    /// A TLS port that offers h2 and floods whoever takes it (sets `tls`).
+    pub fn h2_flood(mut self) -> Self {
+        self.tls = true;
+        self.h2_flood = true;
         self
     }
 }
@@ -287,6 +342,19 @@ pub enum Fault {
     /// Exactly these bytes instead of an answer (garbage, a TLS record, HTTP/0.9...), then a
     /// close.
     Raw(Vec<u8>),
+    /// Exactly these bytes, then the connection held open without another byte (until the
+    /// client leaves, or [`MAX_HOSTILE_TIME`]): an answer whose framing never ends (a
+    /// Content-Length longer than what comes, a chunked body that stops mid-chunk).
+    RawThenHold(Vec<u8>),
+    /// Exactly these bytes, then a reset (RST): an answer cut off by a crash.
+    RawThenReset(Vec<u8>),
+    /// Interim `status` answers (1xx, no body) one after another, `every` apart (back to back
+    /// for zero), and never a final answer: a 1xx flood, or a server that keeps saying
+    /// `102 Processing`.
+    Informational { status: u16, every: Duration },
+    /// The head at once, announcing [`DRIP_BODY_BYTES`] of body, then the body one byte every
+    /// `byte_every`: the head is in, the answer never completes.
+    DripBody { byte_every: Duration },
 }
 
 impl Fault {
@@ -306,6 +374,8 @@ pub const SPACE_BEFORE_COLON_LINE: &str = "X-Lab-Spaced : before the colon";
 pub const ANNOUNCED_LENGTH: usize = 100;
 /// The body [`Fault::ShortBody`] sends before closing.
 pub const SHORT_BODY: &[u8; 10] = b"0123456789";
+/// The body length [`Fault::DripBody`] announces.
+pub const DRIP_BODY_BYTES: usize = 64 * 1024;
 /// The longest a hostile fault keeps a connection: generous, so that the client's own timeouts
 /// decide, but bounded, so that a client that never closes cannot pin a task forever.
 pub const MAX_HOSTILE_TIME: Duration = Duration::from_secs(600);
@@ -320,6 +390,9 @@ pub struct SeenRequest {
     pub request_line: String,
     pub headers: Vec<(String, String)>,
     pub status: u16,
+    /// The request's head as received and its body (de-chunked, and only when read whole):
+    /// what a client really sent, for tests that compare it byte for byte.
+    pub raw: Vec<u8>,
 }
 
 struct Shared {
@@ -338,7 +411,13 @@ impl Shared {
                 Some(cert) => cert.clone(),
                 None => LabCert::localhost()?,
             };
-            (Some(TlsAcceptor::from(cert.server_config()?)), Some(cert))
+            let mut server = cert.server_config()?;
+            if config.h2_flood {
+                let mut with_h2 = (*server).clone();
+                with_h2.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                server = Arc::new(with_h2);
+            }
+            (Some(TlsAcceptor::from(server)), Some(cert))
         } else {
             (None, None)
         };
@@ -493,16 +572,44 @@ impl Drop for OpenGuard {
 
 async fn serve_connection(tcp: TcpStream, shared: &Shared) {
     let _ = tcp.set_nodelay(true);
-    match &shared.tls {
-        None => handle(tcp, shared).await,
-        Some(_)
+    match (&shared.tls, &shared.config.handshake_fault) {
+        (None, _) => handle(tcp, shared).await,
+        (Some(_), Some(fault)) => hostile_handshake(tcp, fault, shared).await,
+        (Some(_), None)
             if shared.config.answer_plain_http && !starts_with_tls_record(&tcp, shared).await =>
         {
             answer_plain_on_tls_port(tcp, shared).await
         }
-        Some(acceptor) => {
+        (Some(acceptor), None) => {
             if let Ok(Ok(tls)) = timeout(shared.config.read_timeout, acceptor.accept(tcp)).await {
-                handle(tls, shared).await;
+                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    super::h2_flood::flood(tls, shared.config.read_timeout, MAX_HOSTILE_TIME).await;
+                } else {
+                    handle(tls, shared).await;
+                }
+            }
+        }
+    }
+}
+
+/// A TLS port's [`HandshakeFault`]: silence, or garbage once the ClientHello is in.
+async fn hostile_handshake(mut tcp: TcpStream, fault: &HandshakeFault, shared: &Shared) {
+    match fault {
+        HandshakeFault::Silence => {
+            client_left_within(&mut tcp, MAX_HOSTILE_TIME).await;
+        }
+        HandshakeFault::Garbage(bytes) => {
+            let mut hello = Vec::new();
+            let deadline = Instant::now() + shared.config.read_timeout;
+            if !matches!(
+                read_some(&mut tcp, &mut hello, READ_CHUNK, deadline).await,
+                ReadResult::Data
+            ) {
+                return;
+            }
+            if matches!(write_bounded(&mut tcp, bytes).await, Close::Graceful) {
+                let _ = timeout(WRITE_TIMEOUT, tcp.shutdown()).await;
+                linger(&mut tcp).await;
             }
         }
     }
@@ -554,7 +661,19 @@ enum Outcome {
         delay: Duration,
         /// The fault that decides how the reply is written, if any.
         shape: Option<Fault>,
+        /// What the connection does after the answer, as far as the request decides.
+        then: Then,
     },
+}
+
+/// What a kept-alive connection does after answering a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Then {
+    /// Read the next request, if the client sends one (after a request framed twice too: the
+    /// lab's strict backend keeps such a connection open, the must-close check's subject).
+    Next,
+    /// A lenient backend: these bytes, read past the request, start the next one.
+    Pipelined(Vec<u8>),
 }
 
 /// A connection the backend answers on: plain TCP or TLS over TCP. The TCP socket underneath
@@ -585,11 +704,13 @@ async fn handle<S: Conn>(mut stream: S, shared: &Shared) {
         head_only,
         delay,
         shape,
+        ..
     } = read_request(&mut stream, &shared.config).await
     else {
         return;
     };
     shared.record(seen);
+    let delay = delay + refusal_delay(&shared.config, &reply);
     if !delay.is_zero() && client_left_within(&mut stream, delay).await {
         return;
     }
@@ -609,12 +730,15 @@ async fn handle<S: Conn>(mut stream: S, shared: &Shared) {
 
 /// Request after request on one connection, until the client leaves, the idle rule of
 /// `keep_alive` closes it, or its bounds (requests, lifetime) run out. Requests are taken one at
-/// a time: bytes pipelined behind a request are dropped with it (listeners do not pipeline).
+/// a time: bytes pipelined behind a request are dropped with it (listeners do not pipeline), but
+/// by a [lenient](BackendConfig::lenient) backend, which answers them as the next request.
 async fn handle_keep_alive<S: Conn>(mut stream: S, shared: &Shared, keep_alive: KeepAlive) {
     let end_of_life = Instant::now() + keep_alive.max_lifetime;
     let mut first_bytes = Vec::new();
+    // A lenient backend's next request already begun in the bytes read past the last one.
+    let mut pipelined = false;
     for n in 0..keep_alive.max_requests {
-        if n > 0 {
+        if n > 0 && !pipelined {
             let answered_at = Instant::now();
             let wait_until = match keep_alive.close {
                 IdleClose::Eager => (answered_at + keep_alive.idle).min(end_of_life),
@@ -646,6 +770,7 @@ async fn handle_keep_alive<S: Conn>(mut stream: S, shared: &Shared, keep_alive: 
             head_only,
             delay,
             shape,
+            then,
         } = outcome
         else {
             return;
@@ -657,10 +782,16 @@ async fn handle_keep_alive<S: Conn>(mut stream: S, shared: &Shared, keep_alive: 
                     .any(|t| t.trim().eq_ignore_ascii_case("close"))
         });
         shared.record(seen);
+        let delay = delay + refusal_delay(&shared.config, &reply);
         if !delay.is_zero() && client_left_within(&mut stream, delay).await {
             return;
         }
         let last = client_closes || n + 1 == keep_alive.max_requests || shape.is_some();
+        pipelined = false;
+        if let Then::Pipelined(bytes) = then {
+            first_bytes = bytes;
+            pipelined = true;
+        }
         let close = match shape {
             Some(fault) => write_faulty(&mut stream, &reply, head_only, &fault).await,
             None if last => write_bounded(&mut stream, &reply.to_bytes(head_only)).await,
@@ -813,6 +944,57 @@ async fn write_faulty<S: Conn>(
             Close::Graceful
         }
         Fault::Raw(bytes) => write_bounded(stream, bytes).await,
+        Fault::RawThenHold(bytes) => {
+            if matches!(write_bounded(stream, bytes).await, Close::Graceful) {
+                client_left_within(stream, MAX_HOSTILE_TIME).await;
+            }
+            Close::Abandon
+        }
+        Fault::RawThenReset(bytes) => match write_bounded(stream, bytes).await {
+            // A moment for the bytes to leave before the RST, which would discard them.
+            Close::Graceful => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Close::Reset
+            }
+            other => other,
+        },
+        Fault::Informational { status, every } => {
+            let interim = format!("HTTP/1.1 {status} {}\r\n\r\n", reason(*status));
+            if every.is_zero() {
+                let batch = interim.repeat(READ_CHUNK / interim.len() + 1).into_bytes();
+                return write_until_gone(stream, give_up, || batch.clone()).await;
+            }
+            while Instant::now() + *every <= give_up {
+                if !matches!(
+                    write_bounded(stream, interim.as_bytes()).await,
+                    Close::Graceful
+                ) {
+                    return Close::Abandon;
+                }
+                if client_left_within(stream, *every).await {
+                    return Close::Abandon;
+                }
+            }
+            Close::Abandon
+        }
+        Fault::DripBody { byte_every } => {
+            let head = reply.head(Some(DRIP_BODY_BYTES), &[]);
+            if !matches!(
+                write_bounded(stream, head.as_bytes()).await,
+                Close::Graceful
+            ) {
+                return Close::Abandon;
+            }
+            for _ in 0..DRIP_BODY_BYTES {
+                if Instant::now() + *byte_every > give_up
+                    || client_left_within(stream, *byte_every).await
+                    || !matches!(write_bounded(stream, b"d").await, Close::Graceful)
+                {
+                    return Close::Abandon;
+                }
+            }
+            Close::Graceful
+        }
         // Not write-shaping faults: never chosen by shape_for.
         Fault::Delay(_) | Fault::Status(_) => {
             write_bounded(stream, &reply.to_bytes(head_only)).await
@@ -923,11 +1105,13 @@ fn unparsed(buf: &[u8], reply: Reply) -> Outcome {
             request_line: line,
             headers: Vec::new(),
             status: reply.status,
+            raw: buf.to_vec(),
         },
         reply,
         head_only: false,
         delay: Duration::ZERO,
         shape: None,
+        then: Then::Next,
     }
 }
 
@@ -1003,11 +1187,13 @@ async fn read_request_after<S: AsyncRead + Unpin>(
                     .map(|h| (h.name.clone(), h.value.clone()))
                     .collect(),
                 status: reply.status,
+                raw: raw_head.clone(),
             },
             head_only: head.method.eq_ignore_ascii_case("HEAD"),
             reply,
             delay,
             shape,
+            then: Then::Next,
         }
     };
 
@@ -1016,9 +1202,15 @@ async fn read_request_after<S: AsyncRead + Unpin>(
     }
 
     let body_deadline = Instant::now() + config.read_timeout;
-    let body = match framing(&head) {
+    let framed = if config.lenient {
+        lenient_framing(&head)
+    } else {
+        framing(&head)
+    };
+    // With the body, the bytes read past this request: dropped, but by a lenient backend.
+    let (body, past) = match framed {
         Err(e) => return answer(Reply::error(400, e.message()), Duration::ZERO, None),
-        Ok(Framing::None) => Vec::new(),
+        Ok(Framing::None) => (Vec::new(), rest),
         Ok(Framing::Length(length)) => {
             let Some(length) = usize::try_from(length)
                 .ok()
@@ -1035,13 +1227,12 @@ async fn read_request_after<S: AsyncRead + Unpin>(
                     return answer(Reply::error(400, "incomplete body"), Duration::ZERO, None);
                 }
             }
-            // Bytes beyond Content-Length are ignored, as lenient servers do.
-            rest.truncate(length);
-            rest
+            let past = rest.split_off(length);
+            (rest, past)
         }
         Ok(Framing::Chunked) => loop {
             match decode_chunked(&rest, config.max_body_bytes) {
-                Ok(Some((body, _))) => break body,
+                Ok(Some((body, used))) => break (body, rest.split_off(used.min(rest.len()))),
                 Err(ChunkedError::Malformed) => {
                     return answer(
                         Reply::error(400, "malformed chunked body"),
@@ -1069,7 +1260,14 @@ async fn read_request_after<S: AsyncRead + Unpin>(
     };
 
     let reply = decide(config, &head, &raw_head, &body);
-    answer(reply, delay_for(config, &head), shape_for(config, &head))
+    let mut outcome = answer(reply, delay_for(config, &head), shape_for(config, &head));
+    if let Outcome::Answer { seen, then, .. } = &mut outcome {
+        seen.raw.extend_from_slice(&body);
+        if config.lenient && !past.is_empty() {
+            *then = Then::Pipelined(past);
+        }
+    }
+    outcome
 }
 
 /// Limits that are checked as soon as the head is in, before any body is read.
@@ -1102,6 +1300,15 @@ fn delay_for(config: &BackendConfig, head: &RequestHead) -> Duration {
             _ => None,
         })
         .fold(Duration::ZERO, Duration::saturating_add)
+}
+
+/// The extra wait of a refusal (see [`BackendConfig::refusal_delay`]).
+fn refusal_delay(config: &BackendConfig, reply: &Reply) -> Duration {
+    if reply.status >= 400 {
+        config.refusal_delay
+    } else {
+        Duration::ZERO
+    }
 }
 
 /// The first matching fault that decides how the answer is written.
@@ -1275,6 +1482,9 @@ impl Reply {
 
 fn reason(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
+        102 => "Processing",
+        103 => "Early Hints",
         200 => "OK",
         204 => "No Content",
         400 => "Bad Request",

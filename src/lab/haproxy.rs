@@ -4,15 +4,13 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::cert::LabCert;
 use super::process::{
-    self, distinct_free_ports, read_lossy, spawn_group, stop_group, wait_ready, write_private,
-    Startup, POLL_INTERVAL,
+    self, read_lossy, spawn_group, write_private, LabServer, Launch, LOG_TAIL_LINES, POLL_INTERVAL,
 };
 use super::LabError;
 
@@ -21,11 +19,6 @@ use super::LabError;
 /// unset timeout waits forever and draws a warning), so the harness sets finite ones.
 pub const DEFAULT_TIMEOUTS: &str = "timeout connect 5s\n    timeout client 30s\n    \
      timeout server 30s\n    timeout http-request 10s";
-
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Startups lost to another process taking a chosen port before haproxy bound it.
-const MAX_ATTEMPTS: usize = 4;
-const LOG_TAIL_LINES: usize = 30;
 
 /// What haproxy should listen as: one frontend per entry, each with its own backend.
 #[derive(Debug, Clone, Default)]
@@ -120,19 +113,13 @@ fn where_we_looked() -> String {
     super::where_we_looked("LBPROBE_HAPROXY", "haproxy")
 }
 
-/// A running haproxy; dropping it stops the process and removes the temp dir.
-#[derive(Debug)]
-pub struct Haproxy {
-    child: Child,
-    ports: Vec<u16>,
-    tls: Vec<bool>,
-    layout: Layout,
-    // Last, so the directory goes after the process is stopped.
-    _dir: tempfile::TempDir,
-}
+/// A running haproxy; dropping it stops the process and removes the temp dir. Its ports are
+/// its frontends', in [`HaproxySpec::frontends`] order.
+pub type Haproxy = LabServer<Layout>;
 
+/// Where everything of one haproxy lives inside its temp dir.
 #[derive(Debug, Clone)]
-struct Layout {
+pub struct Layout {
     dir: PathBuf,
     conf: PathBuf,
     /// haproxy's stdout: the access log (`log stdout format raw`).
@@ -169,87 +156,34 @@ impl Haproxy {
             let cert = LabCert::localhost()?;
             write_private(&layout.pem, &format!("{}{}", cert.cert_pem, cert.key_pem))?;
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let ports = distinct_free_ports(spec.frontends.len())?;
-            let conf = render_conf(spec, &layout, &ports)?;
-            fs::write(&layout.conf, conf)
-                .map_err(LabError::io(format!("writing {}", layout.conf.display())))?;
-            let mut child = spawn(&binary, &layout)?;
-            // A port that accepts may belong to someone else who took it first: only sockets held
-            // by our child count.
-            let holds = |c: &Child| ports.iter().all(|port| owns_listener(c.id(), *port));
-            match wait_ready(&mut child, &ports, STARTUP_TIMEOUT, "haproxy", holds)? {
-                Startup::Ready => {
-                    return Ok(Haproxy {
-                        child,
-                        tls: spec.frontends.iter().map(|f| f.tls).collect(),
-                        ports,
-                        layout,
-                        _dir: dir,
-                    })
-                }
-                Startup::Exited(status) => {
-                    let tail = log_tail(&layout);
-                    if tail.contains("cannot bind socket") && attempt < MAX_ATTEMPTS {
-                        continue;
-                    }
-                    return Err(LabError::HaproxyFailed {
-                        reason: format!("{} exited during startup ({status})", binary.display()),
-                        log: layout.stderr_log.clone(),
-                        log_tail: tail,
-                    });
-                }
-                Startup::TimedOut => {
-                    stop_group(&mut child);
-                    return Err(LabError::HaproxyFailed {
-                        reason: format!(
-                            "{} did not listen on 127.0.0.1 ports {ports:?} within {} s",
-                            binary.display(),
-                            STARTUP_TIMEOUT.as_secs()
-                        ),
-                        log: layout.stderr_log.clone(),
-                        log_tail: log_tail(&layout),
-                    });
-                }
-            }
+        Launch {
+            what: "haproxy",
+            binary: &binary,
+            tls: spec.frontends.iter().map(|f| f.tls).collect(),
+            port_taken: "cannot bind socket",
+            conf: layout.conf.clone(),
+            access_log: layout.access_log.clone(),
+            log: layout.stderr_log.clone(),
+            failed: |reason, log, log_tail| LabError::HaproxyFailed {
+                reason,
+                log,
+                log_tail,
+            },
         }
-    }
-
-    /// The port of frontend `i` (in [`HaproxySpec::frontends`] order). Panics if there is no
-    /// frontend `i`, like slice indexing.
-    pub fn port(&self, i: usize) -> u16 {
-        self.ports[i]
-    }
-
-    pub fn addr(&self, i: usize) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port(i)))
-    }
-
-    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT` for frontend `i`.
-    pub fn url(&self, i: usize) -> String {
-        let scheme = if self.tls[i] { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port(i))
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The temp dir holding haproxy.cfg, the logs and the certificate.
-    pub fn dir(&self) -> &Path {
-        &self.layout.dir
-    }
-
-    pub fn config(&self) -> String {
-        read_lossy(&self.layout.conf)
-    }
-
-    /// The access log so far: one `option httplog` line per request, e.g.
-    /// `127.0.0.1:5000 [..] fe0 be0/<NOSRV> 0/-1/-1/-1/0 503 217 - - SC-- ... "GET / HTTP/1.1"`.
-    pub fn access_log(&self) -> String {
-        read_lossy(&self.layout.access_log)
+        .start(
+            dir,
+            layout,
+            |layout, ports| {
+                let conf = render_conf(spec, layout, ports)?;
+                fs::write(&layout.conf, conf)
+                    .map_err(LabError::io(format!("writing {}", layout.conf.display())))?;
+                spawn(&binary, layout)
+            },
+            // A port that accepts may belong to someone else who took it first: only sockets
+            // held by our child count.
+            |_, child, ports| ports.iter().all(|port| owns_listener(child.id(), *port)),
+            log_tail,
+        )
     }
 
     /// Startup alerts and warnings.
@@ -270,12 +204,6 @@ impl Haproxy {
             }
             std::thread::sleep(POLL_INTERVAL);
         }
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        stop_group(&mut self.child);
     }
 }
 

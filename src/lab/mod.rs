@@ -8,7 +8,9 @@
 pub mod apache;
 pub mod backend;
 pub mod cert;
+pub mod h2_flood;
 pub mod haproxy;
+pub mod hostile;
 pub mod netns;
 pub mod nginx;
 pub mod ports;
@@ -21,14 +23,15 @@ use std::path::PathBuf;
 
 pub use apache::{apache_binary, Apache, ApacheSpec, ApacheVhost};
 pub use backend::{
-    serve, BackendConfig, Fault, FaultRule, IdleClose, KeepAlive, LabBackend, SeenRequest,
-    ANNOUNCED_LENGTH, MALFORMED_HEADER_LINE, MALFORMED_STATUS_LINE, MAX_HOSTILE_TIME, SHORT_BODY,
-    SPACE_BEFORE_COLON_LINE,
+    serve, BackendConfig, Fault, FaultRule, HandshakeFault, IdleClose, KeepAlive, LabBackend,
+    SeenRequest, ANNOUNCED_LENGTH, DRIP_BODY_BYTES, MALFORMED_HEADER_LINE, MALFORMED_STATUS_LINE,
+    MAX_HOSTILE_TIME, SHORT_BODY, SPACE_BEFORE_COLON_LINE,
 };
 pub use cert::{self_signed, LabCert, LabCertFiles};
 pub use haproxy::{haproxy_binary, Haproxy, HaproxyFrontend, HaproxySpec, DEFAULT_TIMEOUTS};
 pub use nginx::{nginx_binary, Nginx, NginxServer, NginxSpec, ACCESS_LOG_FORMAT};
 pub use ports::free_port;
+pub use process::LabServer;
 pub use unaccepting::UnacceptingListener;
 
 /// Find a server binary: `$env_var` if set (and only that), then `/usr/sbin/NAME`, then PATH.

@@ -3,15 +3,12 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use super::cert::LabCert;
 use super::process::{
-    self, distinct_free_ports, pid_written, read_lossy, spawn_group, stop_group, wait_ready,
-    Startup,
+    self, pid_written, read_lossy, spawn_group, LabServer, Launch, LOG_TAIL_LINES,
 };
 use super::LabError;
 
@@ -25,11 +22,6 @@ pub const ACCESS_LOG_FORMAT: &str = "$remote_addr [$time_local] \"$request\" sta
 
 /// The body of a server without an upstream.
 pub const FIXED_BODY: &str = r#"{"ok":true,"server":"nginx"}"#;
-
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Startups lost to another process taking a chosen port before nginx bound it.
-const MAX_ATTEMPTS: usize = 4;
-const LOG_TAIL_LINES: usize = 30;
 
 /// What nginx should listen as.
 #[derive(Debug, Clone, Default)]
@@ -106,19 +98,12 @@ fn where_we_looked() -> String {
 }
 
 /// A running nginx; dropping it stops the master and its workers and removes the temp dir.
-#[derive(Debug)]
-pub struct Nginx {
-    child: Child,
-    ports: Vec<u16>,
-    tls: Vec<bool>,
-    layout: Layout,
-    // Last, so the directory goes after the process is stopped.
-    _dir: tempfile::TempDir,
-}
+/// Its ports are its servers', in [`NginxSpec::servers`] order.
+pub type Nginx = LabServer<Layout>;
 
 /// Where everything of one nginx lives inside its temp dir.
 #[derive(Debug, Clone)]
-struct Layout {
+pub struct Layout {
     dir: PathBuf,
     conf: PathBuf,
     error_log: PathBuf,
@@ -198,104 +183,46 @@ impl Nginx {
         let modules = Modules::of(&binary);
         let as_root = running_as_root();
 
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let ports = distinct_free_ports(spec.servers.len())?;
-            let conf = render_conf(spec, &layout, &ports, modules, as_root);
-            fs::write(&layout.conf, conf)
-                .map_err(LabError::io(format!("writing {}", layout.conf.display())))?;
-            // A fresh error log per attempt, so the tail names this attempt's failure.
-            for log in [&layout.error_log, &layout.stderr_log] {
-                fs::write(log, "").map_err(LabError::io(format!("creating {}", log.display())))?;
-            }
-            let mut child = spawn(&binary, &layout)?;
-            // nginx writes its pid file only after binding every listen socket.
-            let holds = |_: &Child| pid_written(&layout.pid_file);
-            match wait_ready(&mut child, &ports, STARTUP_TIMEOUT, "nginx", holds)? {
-                Startup::Ready => {
-                    return Ok(Nginx {
-                        child,
-                        tls: spec.servers.iter().map(|s| s.tls).collect(),
-                        ports,
-                        layout,
-                        _dir: dir,
-                    })
-                }
-                Startup::Exited(status) => {
-                    let tail = log_tail(&layout);
-                    if tail.contains("Address already in use") && attempt < MAX_ATTEMPTS {
-                        continue;
-                    }
-                    return Err(LabError::NginxFailed {
-                        reason: format!("{} exited during startup ({status})", binary.display()),
-                        log: layout.error_log.clone(),
-                        log_tail: tail,
-                    });
-                }
-                Startup::TimedOut => {
-                    stop_group(&mut child);
-                    return Err(LabError::NginxFailed {
-                        reason: format!(
-                            "{} did not accept on 127.0.0.1 ports {ports:?} within {} s",
-                            binary.display(),
-                            STARTUP_TIMEOUT.as_secs()
-                        ),
-                        log: layout.error_log.clone(),
-                        log_tail: log_tail(&layout),
-                    });
-                }
-            }
+        Launch {
+            what: "nginx",
+            binary: &binary,
+            tls: spec.servers.iter().map(|s| s.tls).collect(),
+            port_taken: "Address already in use",
+            conf: layout.conf.clone(),
+            access_log: layout.access_log.clone(),
+            log: layout.error_log.clone(),
+            failed: |reason, log, log_tail| LabError::NginxFailed {
+                reason,
+                log,
+                log_tail,
+            },
         }
-    }
-
-    /// The port of server `i` (in [`NginxSpec::servers`] order). Panics if there is no server
-    /// `i`, like slice indexing: asking for a server the spec did not have is a bug in the caller.
-    pub fn port(&self, i: usize) -> u16 {
-        self.ports[i]
-    }
-
-    pub fn addr(&self, i: usize) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port(i)))
-    }
-
-    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT` for server `i`.
-    pub fn url(&self, i: usize) -> String {
-        let scheme = if self.tls[i] { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}", self.port(i))
-    }
-
-    /// The master's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The temp dir holding nginx.conf, the logs, the pid file and the certificate.
-    pub fn dir(&self) -> &Path {
-        &self.layout.dir
+        .start(
+            dir,
+            layout,
+            |layout, ports| {
+                let conf = render_conf(spec, layout, ports, modules, as_root);
+                fs::write(&layout.conf, conf)
+                    .map_err(LabError::io(format!("writing {}", layout.conf.display())))?;
+                // A fresh error log per attempt, so the tail names this attempt's failure.
+                for log in [&layout.error_log, &layout.stderr_log] {
+                    fs::write(log, "")
+                        .map_err(LabError::io(format!("creating {}", log.display())))?;
+                }
+                spawn(&binary, layout)
+            },
+            // nginx writes its pid file only after binding every listen socket.
+            |layout, _, _| pid_written(&layout.pid_file),
+            log_tail,
+        )
     }
 
     pub fn pid_file(&self) -> &Path {
         &self.layout.pid_file
     }
 
-    pub fn config(&self) -> String {
-        read_lossy(&self.layout.conf)
-    }
-
-    /// The access log so far, in [`ACCESS_LOG_FORMAT`].
-    pub fn access_log(&self) -> String {
-        read_lossy(&self.layout.access_log)
-    }
-
     pub fn error_log(&self) -> String {
         read_lossy(&self.layout.error_log)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        stop_group(&mut self.child);
     }
 }
 

@@ -7,7 +7,7 @@ use std::fs;
 use std::io::{self, Read as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,12 @@ use super::LabError;
 /// Between readiness and exit polls.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a server may take to hold its ports.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Startups lost to another process taking a chosen port before the server bound it.
+const MAX_ATTEMPTS: usize = 4;
+/// Lines of each log shown when a startup fails.
+pub(crate) const LOG_TAIL_LINES: usize = 30;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
 /// A log or config read back for a test or an error message never takes more than this.
 const MAX_LOG_READ: u64 = 16 * 1024 * 1024;
@@ -210,4 +216,136 @@ pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), LabError>
 #[cfg(not(unix))]
 pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), LabError> {
     fs::write(path, contents).map_err(LabError::io(format!("writing {}", path.display())))
+}
+
+/// A server a harness started (nginx, HAProxy, Apache httpd): its process group, its ports in
+/// the order of the spec, and its files laid out in a temp dir as `L` says. Dropping it stops
+/// the whole group, then removes the directory.
+#[derive(Debug)]
+pub struct LabServer<L> {
+    child: Child,
+    ports: Vec<u16>,
+    /// Which ports listen with TLS.
+    tls: Vec<bool>,
+    conf: PathBuf,
+    access_log: PathBuf,
+    pub(super) layout: L,
+    // Last, so the directory goes after the process is stopped.
+    dir: tempfile::TempDir,
+}
+
+/// How a harness starts its server, for [`Launch::start`].
+pub(crate) struct Launch<'a> {
+    /// Its config and access log, read back by [`LabServer::config`] and
+    /// [`LabServer::access_log`].
+    pub conf: PathBuf,
+    pub access_log: PathBuf,
+    /// The server's name in messages: `nginx`.
+    pub what: &'static str,
+    pub binary: &'a Path,
+    /// The ports it listens on, one a server block in the spec's order, and which speak TLS.
+    pub tls: Vec<bool>,
+    /// What its logs say when a chosen port was taken first: the attempt is tried again.
+    pub port_taken: &'static str,
+    /// The log a failure names.
+    pub log: PathBuf,
+    pub failed: fn(String, PathBuf, String) -> LabError,
+}
+
+impl Launch<'_> {
+    /// Start the server on fresh free ports: `spawn` writes its config for the ports and
+    /// spawns it, `holds` says the child holds them (its own sign: a port that accepts may
+    /// belong to someone else), `tail` reads its logs' last lines for a failure. A startup lost
+    /// to a taken port is tried again, [`MAX_ATTEMPTS`] times at most.
+    pub(crate) fn start<L>(
+        self,
+        dir: tempfile::TempDir,
+        layout: L,
+        mut spawn: impl FnMut(&L, &[u16]) -> Result<Child, LabError>,
+        holds: impl Fn(&L, &Child, &[u16]) -> bool,
+        tail: impl Fn(&L) -> String,
+    ) -> Result<LabServer<L>, LabError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ports = distinct_free_ports(self.tls.len())?;
+            let mut child = spawn(&layout, &ports)?;
+            let ready = wait_ready(&mut child, &ports, STARTUP_TIMEOUT, self.what, |c| {
+                holds(&layout, c, &ports)
+            })?;
+            let reason = match ready {
+                Startup::Ready => {
+                    return Ok(LabServer {
+                        child,
+                        ports,
+                        tls: self.tls,
+                        conf: self.conf,
+                        access_log: self.access_log,
+                        layout,
+                        dir,
+                    })
+                }
+                Startup::Exited(status) => {
+                    if tail(&layout).contains(self.port_taken) && attempt < MAX_ATTEMPTS {
+                        continue;
+                    }
+                    format!("{} exited during startup ({status})", self.binary.display())
+                }
+                Startup::TimedOut => {
+                    stop_group(&mut child);
+                    let shown: Vec<String> = ports.iter().map(u16::to_string).collect();
+                    format!(
+                        "{} did not accept on 127.0.0.1 ports {} within {} s",
+                        self.binary.display(),
+                        shown.join(", "),
+                        STARTUP_TIMEOUT.as_secs()
+                    )
+                }
+            };
+            return Err((self.failed)(reason, self.log, tail(&layout)));
+        }
+    }
+}
+
+impl<L> LabServer<L> {
+    /// The port of server block `i` (in the spec's order). Panics if there is no block `i`,
+    /// like slice indexing: asking for one the spec did not have is a bug in the caller.
+    pub fn port(&self, i: usize) -> u16 {
+        self.ports[i]
+    }
+
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port(i)))
+    }
+
+    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT` for server block `i`.
+    pub fn url(&self, i: usize) -> String {
+        let scheme = if self.tls[i] { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port(i))
+    }
+
+    /// The process id of the server's leader (nginx's master, httpd's parent).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The temp dir holding the config, the logs and any certificate.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> String {
+        read_lossy(&self.conf)
+    }
+
+    /// The access log so far.
+    pub fn access_log(&self) -> String {
+        read_lossy(&self.access_log)
+    }
+}
+
+impl<L> Drop for LabServer<L> {
+    fn drop(&mut self) {
+        stop_group(&mut self.child);
+    }
 }

@@ -223,6 +223,26 @@ pub fn framing(head: &RequestHead) -> Result<Framing, FramingError> {
     Ok(length.map_or(Framing::None, Framing::Length))
 }
 
+/// [`framing`] as a careless server reads it, the back half of a request-smuggling desync:
+/// Content-Length wins over Transfer-Encoding, and a length is its leading digits after an
+/// optional sign (`+5` and `5x` read as 5; of two lengths the first). Only what no length can
+/// be read from falls back to Transfer-Encoding.
+pub fn lenient_framing(head: &RequestHead) -> Result<Framing, FramingError> {
+    let leading_digits = |v: &str| -> Option<u64> {
+        let v = v.trim_start();
+        let v = v.strip_prefix('+').unwrap_or(v);
+        let end = v.bytes().take_while(u8::is_ascii_digit).count();
+        v[..end.min(19)].parse().ok()
+    };
+    match head
+        .headers_named("content-length")
+        .find_map(leading_digits)
+    {
+        Some(n) => Ok(Framing::Length(n)),
+        None => framing(head),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkedError {
     Malformed,
@@ -353,6 +373,38 @@ mod tests {
         let head = parse_head(b"GET / HTTP/1.1\r\nA: one\r\n two\r\n\r\n").unwrap();
         assert_eq!(head.header("a"), Some("one two"));
         assert_eq!(head.headers[0].line_bytes, 6 + 4);
+    }
+
+    #[test]
+    fn lenient_framing_reads_what_a_careless_server_reads() {
+        let f = |raw: &[u8]| lenient_framing(&parse_head(raw).unwrap());
+        assert_eq!(
+            f(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Ok(Framing::Length(5))
+        );
+        assert_eq!(
+            f(b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n"),
+            Ok(Framing::Length(5))
+        );
+        assert_eq!(
+            f(b"POST / HTTP/1.1\r\nContent-Length: 5x\r\n\r\n"),
+            Ok(Framing::Length(5))
+        );
+        assert_eq!(
+            f(b"POST / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n"),
+            Ok(Framing::Length(0))
+        );
+        assert_eq!(
+            f(b"POST / HTTP/1.1\r\nContent-Length: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Ok(Framing::Chunked)
+        );
+        // The strict reading of the same heads.
+        let strict = |raw: &[u8]| framing(&parse_head(raw).unwrap());
+        assert_eq!(
+            strict(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Ok(Framing::Chunked)
+        );
+        assert!(strict(b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n").is_err());
     }
 
     #[test]

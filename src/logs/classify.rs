@@ -7,12 +7,13 @@
 
 use super::errorlog::{Joined, Reason};
 use super::record::{is_dash, last_upstream, parse_number, split_upstream, trim, Dialect, Record};
+use super::rules::Outcome;
 use crate::profile::Profile;
 
 /// A client connection's round-trip time above this (µs) is a network problem of its own.
 pub const HIGH_RTT_US: f64 = 200_000.0;
 /// A value "at" a timeout: within 5 % below it, or above.
-const AT_TIMEOUT: f64 = 0.95;
+pub const AT_TIMEOUT: f64 = 0.95;
 /// nginx logs at most this many upstream tries we look at; more are counted, not kept.
 const MAX_TRIES: usize = 8;
 
@@ -36,18 +37,6 @@ pub struct Either {
     pub causes: &'static [&'static str],
     /// What tells them apart: a field to add to the log format, or another log.
     pub tell: &'static str,
-}
-
-/// A `&'static Either` of two or more cause ids and what tells them apart.
-macro_rules! either {
-    ($tell:expr; $first:literal $(, $rest:literal)+ $(,)?) => {{
-        const E: Either = Either {
-            id: concat!($first $(, " or ", $rest)+),
-            causes: &[$first $(, $rest)+],
-            tell: $tell,
-        };
-        &E
-    }};
 }
 
 fn shows(cause: &'static str, rule: &'static str) -> Classification {
@@ -76,11 +65,6 @@ fn undecided(e: &'static Either, rule: &'static str) -> Classification {
         from_error_log: false,
     }
 }
-
-/// What tells nginx's own failures apart, for the rules' `tell`.
-const ERROR_LOG: &str = "nginx's error.log tells (pass it with --error-log)";
-const ERROR_LOG_INFO: &str =
-    "nginx's error.log tells, at level info (`error_log … info`; pass it with --error-log)";
 
 /// The timeouts lines are compared with (from a profile, overridable on the command line).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -243,16 +227,12 @@ impl Facts {
     }
 
     /// The backend's status the listener compares with: the last try's.
-    fn upstream_last(&self) -> Option<u16> {
+    pub fn upstream_last(&self) -> Option<u16> {
         if self.last_try_dash {
             None
         } else {
             self.upstream.last().copied()
         }
-    }
-
-    fn high_rtt(&self) -> bool {
-        self.tcpinfo_rtt_us.is_some_and(|r| r >= HIGH_RTT_US)
     }
 }
 
@@ -275,10 +255,6 @@ fn last_address(v: &[u8]) -> &[u8] {
     trim(v)
 }
 
-fn at(value: Option<f64>, timeout: f64) -> bool {
-    timeout > 0.0 && value.is_some_and(|v| v >= timeout * AT_TIMEOUT)
-}
-
 /// The cause one error line shows. Lines below 400 show none.
 pub fn classify(f: &Facts, t: &Timeouts) -> Classification {
     if f.status < 400 {
@@ -294,18 +270,13 @@ pub fn classify(f: &Facts, t: &Timeouts) -> Classification {
             };
         }
     }
-    if let Some(term) = f.termination {
-        if let Some(c) = haproxy(f, term) {
-            return c;
-        }
-    }
-    if f.dialect == Dialect::Nginx && !f.upstream_logged {
-        return nginx_without_upstream_status(f, t);
-    }
-    let c = match f.upstream_last() {
-        None if !f.upstream.is_empty() => reached_then_failed(f, t),
-        None => never_reached(f, t),
-        Some(u) => reached(f, u, t),
+    let c = match super::rules::RULES.first(f, t) {
+        Some(rule) => match rule.then {
+            Outcome::Shows(cause) => shows(cause, rule.text),
+            Outcome::Undecided(e) => undecided(e, rule.text),
+            Outcome::Nothing => none(rule.text),
+        },
+        None => none("no documented cause matches this line"),
     };
     match c.either {
         Some(e) if f.error_log_silent && f.upstream_last() == Some(f.status) => {
@@ -348,361 +319,6 @@ fn reason_rule(r: Reason) -> &'static str {
         Reason::ClientTimeout => "nginx's error.log: \"client timed out … while reading client request\"",
         Reason::ClientClosed => "nginx's error.log: \"client prematurely closed connection while reading client request\"",
         Reason::Limited => "nginx's error.log: \"limiting requests\" (or connections): limit_req or limit_conn turned it away",
-    }
-}
-
-/// HAProxy says in its termination state (the manual's "session state at disconnection": who
-/// ended it, then in which phase) what nginx and the LB leave to the timings.
-fn haproxy(f: &Facts, term: [u8; 2]) -> Option<Classification> {
-    Some(match &term {
-        // P: HAProxy itself refused the request, before any server (`<NOSRV>`, `<BADREQ>`).
-        b"PR" if f.status == 400 => undecided(
-            either!("HAProxy's log does not say which part it refused; its `show errors` on the stats socket does (an over-long URI gets 400 too)"; "400.malformed-request", "400.header-too-large"),
-            "HAProxy termination PR with 400: HAProxy refused the request as invalid or too large",
-        ),
-        b"PR" => none("HAProxy termination PR: an http-request rule of HAProxy's own (deny, reject) refused the request; no backend was asked and none was missing"),
-        b"PT" => none("HAProxy termination PT: an http-request tarpit rule held and refused the request"),
-        [b'L', _] => none("HAProxy termination L: HAProxy answered the request itself (http-request return, redirect, stats)"),
-        [b'R', _] => none("HAProxy termination R: HAProxy ran out of a local resource (memory, sockets, source ports)"),
-        [b'I', _] => none("HAProxy termination I: HAProxy reported an internal error"),
-        [b'K' | b'D' | b'U', _] => none("HAProxy termination K, D or U: an admin or a server state change killed the session"),
-        _ if f.no_server && f.status == 503 => shows("503.no-backends", "HAProxy picked no server (<NOSRV>): no server available in the backend"),
-        b"sC" => shows("504.connect-timeout", "HAProxy termination sC: the connect to the server timed out (HAProxy answers 503)"),
-        b"SC" => shows("502.backend-unreachable", "HAProxy termination SC: the server refused or reset the connection"),
-        b"sH" => shows("504.backend-slow", "HAProxy termination sH: no response header before the server timeout"),
-        b"SH" => shows("500.backend-closed-early", "HAProxy termination SH: the server closed before sending complete headers (HAProxy answers 502)"),
-        b"PH" => shows("502.malformed-backend-response", "HAProxy termination PH: HAProxy refused the server's invalid response"),
-        b"cR" => shows("408.partial-request", "HAProxy termination cR: the client did not finish its request before the timeout"),
-        b"CR" => shows("400.client-closed-early", "HAProxy termination CR: the client closed before its request was complete"),
-        b"sQ" | b"SQ" => shows("503.rate-limited", "HAProxy termination sQ/SQ: the request waited in the queue for a free server slot and gave up"),
-        _ => return None,
-    })
-}
-
-/// nginx's line without `$upstream_status` (`combined`): its own answers and the backend's
-/// look alike, but for what only nginx does.
-fn nginx_without_upstream_status(f: &Facts, t: &Timeouts) -> Classification {
-    const TELL: &str = "add $upstream_status to the log_format to tell the backend's answers from nginx's own, or pass nginx's error.log with --error-log";
-    const TELL_5XX: &str = "add $upstream_status, $upstream_connect_time and $upstream_header_time to the log_format to tell, or pass nginx's error.log with --error-log";
-    match f.status {
-        // nginx refuses TRACE before any proxying, and 499 is its own code.
-        405 if f.method.as_deref() == Some(b"TRACE") => never_reached(f, t),
-        499 => never_reached(f, t),
-        400 => undecided(
-            either!(TELL; "400.passthrough", "400.malformed-request", "400.header-too-large", "400.http-to-https-listener"),
-            "400 without $upstream_status: the backend's or nginx's own",
-        ),
-        408 => undecided(
-            either!(TELL; "408.partial-request", "408.passthrough"),
-            "408 without $upstream_status: the backend's or nginx's own",
-        ),
-        414 => undecided(
-            either!(TELL; "414.uri-too-long", "414.backend-uri-limit"),
-            "414 without $upstream_status: the backend's limit or nginx's",
-        ),
-        502 => undecided(
-            either!(TELL_5XX; "502.passthrough", "502.backend-unreachable", "502.malformed-backend-response", "500.backend-closed-early", "502.all-backends-unhealthy"),
-            "502 without $upstream_status: nginx writes 502 for every failure to get an answer, and passes the backend's own on",
-        ),
-        503 => undecided(
-            either!(TELL; "503.rate-limited", "503.backend-error"),
-            "503 without $upstream_status: a limit of nginx's or the backend's own",
-        ),
-        504 => undecided(
-            either!(TELL_5XX; "504.connect-timeout", "504.backend-slow", "504.backend-dependency-timeout"),
-            "504 without $upstream_status: nginx's connect or read timeout, or the backend's own 504",
-        ),
-        _ => none("an error status without $upstream_status: the backend's or nginx's own, no field tells"),
-    }
-}
-
-/// upstream_status `-` (or empty): no backend was asked.
-fn never_reached(f: &Facts, t: &Timeouts) -> Classification {
-    match f.status {
-        400 if f.request_length.is_some_and(|l| l > t.max_header_bytes) => shows(
-            "400.header-too-large",
-            "400 with no upstream_status and a request_length above the profile's header limit",
-        ),
-        400 if f.plain_on_tls => shows(
-            "400.http-to-https-listener",
-            "400 with no upstream_status; $scheme is https but no TLS protocol was negotiated",
-        ),
-        400 if f.bytes_sent == Some(0) => shows(
-            "400.client-closed-early",
-            "400 with no upstream_status and nothing sent back: the client left before its request was complete",
-        ),
-        400 if f.dialect == Dialect::Nginx && f.request_length == Some(0) => shows(
-            "400.malformed-request",
-            "400 with no upstream_status and $request_length 0: nginx refused the request line itself",
-        ),
-        400 if f.dialect == Dialect::Nginx => undecided(
-            either!(ERROR_LOG_INFO; "400.malformed-request", "400.header-too-large", "400.http-to-https-listener"),
-            "400 with no upstream_status after a whole request line: nginx's access log writes a bad header, an over-long one and plain HTTP on its TLS port alike ($request_length counts only what was read, $scheme says http)",
-        ),
-        400 => shows(
-            "400.malformed-request",
-            "400 with no upstream_status: the listener refused the request itself",
-        ),
-        405 if f.method.as_deref() == Some(b"TRACE") => shows(
-            "405.trace-unsupported",
-            "405 for TRACE with no upstream_status: the listener refuses TRACE",
-        ),
-        405 => none("405 from the listener for a method other than TRACE: no documented cause"),
-        408 if f.high_rtt() => shows(
-            "408.network-rtt-loss",
-            "408 with a tcpinfo_rtt above 200 ms: the client's network is slow or lossy",
-        ),
-        408 => shows(
-            "408.partial-request",
-            "408 with no upstream_status: the client did not finish its request in time",
-        ),
-        414 => shows(
-            "414.uri-too-long",
-            "414 with no upstream_status: the URI is above the listener's limit",
-        ),
-        499 if f.high_rtt() => shows(
-            "499.network-rtt-loss",
-            "499 with a tcpinfo_rtt above 200 ms: the client's network is slow or lossy",
-        ),
-        499 if f.request_time.is_some_and(|rt| {
-            f.upstream_response_time.is_some_and(|ut| rt > 0.0 && ut >= rt * 0.9)
-        }) => shows(
-            "499.backend-slow",
-            "499 with upstream_response_time as long as request_time: the client gave up waiting for the backend",
-        ),
-        499 => shows(
-            "499.client-aborted",
-            "499 before any backend answered: the client gave up on its own",
-        ),
-        500 => shows(
-            "500.backend-closed-early",
-            "500 without an upstream_status: the backend's answer never arrived whole",
-        ),
-        502 => shows(
-            "502.all-backends-unhealthy",
-            "502 with upstream_status -: the listener had no healthy backend to forward to",
-        ),
-        503 => shows(
-            "503.rate-limited",
-            "503 with upstream_status -: the request was never sent to a backend (a limit turned it away)",
-        ),
-        504 if at(f.upstream_connect_time, t.connect) => shows(
-            "504.connect-timeout",
-            "504 with upstream_connect_time at the connect timeout",
-        ),
-        504 if !f.upstream_logged || f.upstream_connect_time.is_none() && at(f.upstream_response_time, t.connect) && f.upstream_response_time.is_some_and(|v| v < t.response * AT_TIMEOUT) => shows(
-            "504.connect-timeout",
-            "504 with no upstream_status and upstream_response_time at the connect timeout: the backend never accepted",
-        ),
-        504 if at(f.request_time, t.response) => shows(
-            "504.backend-slow",
-            "504 with request_time at the response timeout",
-        ),
-        _ => none("no documented cause matches this status without an upstream_status"),
-    }
-}
-
-/// Tries were made, but the last one has no status: the server never answered.
-fn reached_then_failed(f: &Facts, t: &Timeouts) -> Classification {
-    match f.status {
-        502 => shows(
-            "502.backend-unreachable",
-            "502 whose last upstream try has no status: that backend never answered",
-        ),
-        504 if at(f.upstream_connect_time, t.connect) || f.connect_failed => shows(
-            "504.connect-timeout",
-            "504 whose last upstream try never connected",
-        ),
-        _ => never_reached(f, t),
-    }
-}
-
-/// A backend answered `u` (the last try).
-fn reached(f: &Facts, u: u16, t: &Timeouts) -> Classification {
-    let s = f.status;
-    match s {
-        499 if f.high_rtt() => shows(
-            "499.network-rtt-loss",
-            "499 with a tcpinfo_rtt above 200 ms: the client's network is slow or lossy",
-        ),
-        499 if f.request_time.is_some_and(|rt| {
-            f.upstream_response_time.is_some_and(|ut| rt > 0.0 && ut >= rt * 0.9)
-        }) => shows(
-            "499.backend-slow",
-            "499 with upstream_response_time as long as request_time: the client gave up waiting for the backend",
-        ),
-        499 if u == 499 && !f.no_response_header && f.upstream_response_time.is_some() => shows(
-            "499.passthrough",
-            "499 with upstream_status 499: the backend's own 499, passed on",
-        ),
-        499 => shows(
-            "499.client-aborted",
-            "499 with request_time well beyond the backend's time: the client gave up for reasons of its own",
-        ),
-        502 if u != 502 => shows(
-            "502.backend-error-mapped",
-            "502 with a different upstream_status: the listener mapped the backend's error to 502",
-        ),
-        502 if f.no_live_upstream => shows(
-            "502.all-backends-unhealthy",
-            "502 with the upstream group's name for $upstream_addr: nginx found no live server in the group to try",
-        ),
-        502 if f.connect_failed && f.dialect == Dialect::Nginx && !f.addr_logged => undecided(
-            either!("add $upstream_addr to the log_format (the group's name, without a port: no live server), or pass nginx's error.log with --error-log"; "502.backend-unreachable", "502.all-backends-unhealthy"),
-            "502 with upstream_connect_time -: nginx did not connect, to a server that failed or to none at all",
-        ),
-        502 if f.connect_failed => shows(
-            "502.backend-unreachable",
-            "502 with upstream_connect_time -: the connection to the backend failed",
-        ),
-        502 if at(f.upstream_response_time, t.response) => shows(
-            "502.backend-slow",
-            "502 with upstream_response_time at the response timeout",
-        ),
-        502 if f.dialect == Dialect::Nginx => nginx_502(f),
-        502 if f.no_response_header => shows(
-            "502.malformed-backend-response",
-            "502 after a connect but with no upstream_header_time: the backend's answer was not valid HTTP",
-        ),
-        502 => shows(
-            "502.passthrough",
-            "502 with upstream_status 502: the backend's own 502, passed on",
-        ),
-        504 if at(f.upstream_connect_time, t.connect) || f.connect_failed && at(f.upstream_response_time, t.connect) => shows(
-            "504.connect-timeout",
-            "504 with upstream_connect_time at the connect timeout",
-        ),
-        504 if f.dialect == Dialect::Nginx && f.connect_failed => shows(
-            "504.connect-timeout",
-            "504 with upstream_connect_time -: nginx never connected, and upstream_response_time is how long it tried",
-        ),
-        // Without $upstream_connect_time, nginx's wait at both timeouts is either's.
-        504 if f.dialect == Dialect::Nginx && !f.connect_logged && at(f.upstream_response_time, t.connect) && at(f.upstream_response_time, t.response) => undecided(
-            either!("add $upstream_connect_time to the log_format (-: never connected), or pass nginx's error.log with --error-log"; "504.connect-timeout", "504.backend-slow"),
-            "504 with upstream_response_time at both the connect and the response timeout: nginx gave up connecting or reading",
-        ),
-        504 if at(f.upstream_response_time, t.response) || at(f.request_time, t.response) && f.upstream_response_time.is_none() => shows(
-            "504.backend-slow",
-            "504 with upstream_response_time at the response timeout: the backend did not answer in time",
-        ),
-        504 if f.dialect == Dialect::Nginx => nginx_504(f),
-        504 if u == 504 => shows(
-            "504.backend-dependency-timeout",
-            "504 with upstream_status 504 well before the listener's timeout: the backend's own 504",
-        ),
-        500 if u != 500 => shows(
-            "500.backend-closed-early",
-            "500 with a different upstream_status: the backend's answer did not arrive whole",
-        ),
-        _ if s == u => passthrough(s),
-        _ => none("the status differs from upstream_status in a way no documented cause explains"),
-    }
-}
-
-/// nginx's 502 with `$upstream_status` 502, after it connected (or without the field that says):
-/// nginx writes its own 502 there when no valid answer came, so `$upstream_header_time` tells
-/// whose it is, and `$upstream_bytes_received` whether anything came back at all.
-fn nginx_502(f: &Facts) -> Classification {
-    if f.header_logged && !f.no_response_header {
-        return shows(
-            "502.passthrough",
-            "502 with upstream_status 502 and an upstream_header_time: the backend's own 502, passed on",
-        );
-    }
-    if !f.header_logged {
-        return match (f.connect_logged, f.addr_logged) {
-            (true, _) => undecided(
-                either!("add $upstream_header_time to the log_format (a time: the backend's own answer; -: nginx's), or pass nginx's error.log with --error-log"; "502.passthrough", "502.malformed-backend-response", "500.backend-closed-early"),
-                "502 with upstream_status 502 after a connect: nginx writes its own 502 there when no valid header came",
-            ),
-            (false, true) => undecided(
-                either!("add $upstream_connect_time and $upstream_header_time to the log_format, or pass nginx's error.log with --error-log"; "502.passthrough", "502.backend-unreachable", "502.malformed-backend-response", "500.backend-closed-early"),
-                "502 with upstream_status 502: nginx writes its own 502 there when it gets no valid answer",
-            ),
-            (false, false) => undecided(
-                either!("add $upstream_addr, $upstream_connect_time and $upstream_header_time to the log_format, or pass nginx's error.log with --error-log"; "502.passthrough", "502.backend-unreachable", "502.malformed-backend-response", "500.backend-closed-early", "502.all-backends-unhealthy"),
-                "502 with upstream_status 502: nginx writes its own 502 there when it gets no valid answer, or finds no live server",
-            ),
-        };
-    }
-    if !f.connect_logged {
-        return undecided(
-            either!("add $upstream_connect_time to the log_format (-: never connected), or pass nginx's error.log with --error-log"; "502.backend-unreachable", "502.malformed-backend-response", "500.backend-closed-early"),
-            "nginx's own 502 (no upstream_header_time): refused, invalid or cut short",
-        );
-    }
-    match f.bytes_received {
-        Some(0) => shows(
-            "500.backend-closed-early",
-            "nginx's own 502 after a connect with upstream_bytes_received 0: the backend closed or reset the connection without a byte (nginx reports it as 502)",
-        ),
-        Some(_) => undecided(
-            either!(ERROR_LOG; "502.malformed-backend-response", "500.backend-closed-early"),
-            "nginx's own 502 after the backend sent some bytes but no valid header: an invalid header, or a header cut short",
-        ),
-        None => undecided(
-            either!("add $upstream_bytes_received to the log_format (0: nothing came back), or pass nginx's error.log with --error-log"; "502.malformed-backend-response", "500.backend-closed-early"),
-            "nginx's own 502 after a connect (no upstream_header_time): an invalid answer, or none",
-        ),
-    }
-}
-
-/// nginx's 504 with `$upstream_status` 504 short of the profile's timeouts: nginx writes its
-/// own 504 there when its read timeout fires, so the time is its timeout, not the backend's
-/// answer, unless `$upstream_header_time` says a header came.
-fn nginx_504(f: &Facts) -> Classification {
-    match (f.header_logged, f.no_response_header, f.connect_logged) {
-        (true, false, _) => shows(
-            "504.backend-dependency-timeout",
-            "504 with upstream_status 504 and an upstream_header_time: the backend's own 504",
-        ),
-        (true, true, true) => shows(
-            "504.backend-slow",
-            "504 with upstream_header_time - after a connect: nginx's read timeout fired before the backend's header came; upstream_response_time is how long it waited",
-        ),
-        (true, true, false) => undecided(
-            either!("add $upstream_connect_time to the log_format (-: never connected), or pass nginx's error.log with --error-log"; "504.connect-timeout", "504.backend-slow"),
-            "nginx's own 504 (no upstream_header_time): its connect or its read timeout",
-        ),
-        (false, _, true) => undecided(
-            either!("add $upstream_header_time to the log_format (a time: the backend's own answer; -: nginx's timeout), or pass nginx's error.log with --error-log"; "504.backend-slow", "504.backend-dependency-timeout"),
-            "504 with upstream_status 504 after a connect: nginx writes its own 504 there when its read timeout fires",
-        ),
-        (false, _, false) => undecided(
-            either!("add $upstream_connect_time and $upstream_header_time to the log_format, or pass nginx's error.log with --error-log"; "504.connect-timeout", "504.backend-slow", "504.backend-dependency-timeout"),
-            "504 with upstream_status 504: nginx writes its own 504 there when a timeout fires",
-        ),
-    }
-}
-
-/// status == upstream_status: the backend said it; the code's upstream cause or passthrough.
-fn passthrough(code: u16) -> Classification {
-    match code {
-        400 => shows(
-            "400.passthrough",
-            "400 with upstream_status 400: the backend's own 400, passed on",
-        ),
-        405 => shows(
-            "405.backend-method-unsupported",
-            "405 with upstream_status 405: the backend does not support the method",
-        ),
-        408 => shows(
-            "408.passthrough",
-            "408 with upstream_status 408: the backend's own 408, passed on",
-        ),
-        414 => shows(
-            "414.backend-uri-limit",
-            "414 with upstream_status 414: the backend's URI limit is below the listener's",
-        ),
-        500 => shows(
-            "500.backend-error",
-            "500 with upstream_status 500: the backend's own 500, passed on",
-        ),
-        503 => shows(
-            "503.backend-error",
-            "503 with upstream_status 503: the backend's own 503, passed on",
-        ),
-        _ => none("status equals upstream_status for a code the catalogue does not cover"),
     }
 }
 

@@ -12,9 +12,9 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use super::format::find_byte;
 use super::record::{parse_number, Record};
 use super::summary::{second_of, WordHasher};
+use crate::bytes::{find, find_byte};
 
 /// Reason lines kept at most; the rest are counted, not joined.
 pub const MAX_REASONS: usize = 1_000_000;
@@ -147,7 +147,7 @@ impl Reason {
 
     /// The reason a message names, if any.
     pub fn of_message(m: &[u8]) -> Option<Reason> {
-        let has = |needle: &[u8]| memchr::memmem::find(m, needle).is_some();
+        let has = |needle: &[u8]| crate::bytes::contains(m, needle);
         let upstream_phase = has(b"while connecting to upstream")
             || has(b"while reading response header from upstream")
             || has(b"while sending request to upstream");
@@ -237,7 +237,7 @@ pub fn parse_line(line: &[u8]) -> Option<ReasonLine<'_>> {
     // ` [level] PID#TID: ` then maybe `*N `.
     let rest = line.get(19..)?.strip_prefix(b" [")?;
     let rest = &rest[find_byte(b']', rest)? + 1..];
-    let rest = &rest[memchr::memmem::find(rest, b": ")? + 2..];
+    let rest = &rest[find(rest, b": ")? + 2..];
     let (connection, message) = match rest.strip_prefix(b"*") {
         Some(r) => {
             let sp = find_byte(b' ', r)?;
@@ -245,16 +245,13 @@ pub fn parse_line(line: &[u8]) -> Option<ReasonLine<'_>> {
         }
         None => (None, rest),
     };
-    let at = memchr::memmem::find(message, b", client: ")?;
+    let at = find(message, b", client: ")?;
     let reason = Reason::of_message(&message[..at])?;
     let context = &message[at + b", client: ".len()..];
     let client = &context[..find_byte(b',', context).unwrap_or(context.len())];
-    let request = memchr::memmem::find(context, b", request: \"").map(|r| {
+    let request = find(context, b", request: \"").map(|r| {
         let req = &context[r + b", request: \"".len()..];
-        let end = AFTER_REQUEST
-            .iter()
-            .filter_map(|e| memchr::memmem::find(req, e))
-            .min();
+        let end = AFTER_REQUEST.iter().filter_map(|e| find(req, e)).min();
         match end {
             Some(e) => (&req[..e], true),
             None => match req.strip_suffix(b"\"") {

@@ -6,6 +6,8 @@
 //! Upstream variables are lists (`502, 200`, `504 : 200`) whose separators contain spaces, so a
 //! space delimiter that is part of such a separator does not end them.
 
+use crate::bytes::find_byte;
+
 use super::record::Record;
 use super::LineError;
 
@@ -217,6 +219,25 @@ impl NginxFormat {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The literal before the first variable.
+    pub fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
+    /// Each variable in order: its name, the field it fills, the literal that ends it (empty:
+    /// the end of the line), and whether its value is an upstream list (`502, 200`), whose
+    /// separators may hold the delimiter's space. What the SQL loaders' line regex is made of.
+    pub fn variables(&self) -> impl Iterator<Item = (&str, Field, &[u8], bool)> + '_ {
+        self.items.iter().map(|it| {
+            (
+                it.name.as_str(),
+                it.field,
+                it.delim.as_slice(),
+                it.field.is_upstream_list(),
+            )
+        })
     }
 
     /// Parse one line (without its newline). `fast`: stop after `$status` when it is below 400,
@@ -470,35 +491,6 @@ fn find_end(hay: &[u8], delim: &[u8], list: bool) -> Option<usize> {
     None
 }
 
-/// Most fields are short (`-`, an address, a time, a request line or user agent below 64
-/// bytes): eight bytes at a time in a register (the classic "has a zero byte" trick on
-/// `word ^ pattern`) beats memchr's set-up and a loop over single bytes; longer values go to
-/// memchr.
-#[inline]
-pub(crate) fn find_byte(b: u8, hay: &[u8]) -> Option<usize> {
-    const SHORT: usize = 64;
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pattern = LO * u64::from(b);
-    let mut i = 0;
-    while i + 8 <= hay.len() && i < SHORT {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&hay[i..i + 8]);
-        let x = u64::from_le_bytes(word) ^ pattern;
-        // The lowest set bit marks the first zero byte of `x` exactly (a borrow only
-        // propagates upwards from a zero byte, so any false positive sits above a true one).
-        let zero = x.wrapping_sub(LO) & !x & HI;
-        if zero != 0 {
-            return Some(i + (zero.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    if i >= SHORT {
-        return memchr::memchr(b, &hay[i..]).map(|at| at + i);
-    }
-    hay[i..].iter().position(|&c| c == b).map(|at| at + i)
-}
-
 /// Delimiters are a few bytes: comparing inline beats a call to memcmp.
 #[inline]
 fn starts_with(hay: &[u8], prefix: &[u8]) -> bool {
@@ -547,28 +539,6 @@ mod tests {
         ));
         assert!(NginxFormat::compile("${status").is_err());
         assert!(NginxFormat::compile("[${status}]").is_ok());
-    }
-
-    /// The word-at-a-time search finds the first occurrence wherever it is, also next to bytes
-    /// the trick could mistake for a match (0x01 above a match, 0x80 and up).
-    #[test]
-    fn find_byte_agrees_with_a_plain_search() {
-        let alphabet = [b' ', b'"', b'a', 0x01, 0x21, 0x80, 0xff, 0x00];
-        let mut seed = 7u64;
-        for _ in 0..20_000 {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            let len = (seed >> 33) as usize % 150;
-            let hay: Vec<u8> = (0..len)
-                .map(|i| alphabet[((seed >> (i % 60)) as usize + i * 7) % alphabet.len()])
-                .collect();
-            for b in [b' ', b'"', 0x00, 0x01, 0xff] {
-                assert_eq!(
-                    find_byte(b, &hay),
-                    hay.iter().position(|&c| c == b),
-                    "{b:#x} in {hay:?}"
-                );
-            }
-        }
     }
 
     /// The short check of the usual anchor (`" 200 `) says what the general one says, on a line

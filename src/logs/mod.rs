@@ -3,14 +3,29 @@
 //! when it started. Streaming in bounded memory; a file is split at line boundaries and its
 //! chunks are read in parallel.
 
+/// A `&'static Either` of two or more cause ids and what tells them apart.
+macro_rules! either {
+    ($tell:expr; $first:literal $(, $rest:literal)+ $(,)?) => {{
+        const E: $crate::logs::classify::Either = $crate::logs::classify::Either {
+            id: concat!($first $(, " or ", $rest)+),
+            causes: &[$first $(, $rest)+],
+            tell: $tell,
+        };
+        &E
+    }};
+}
+
 pub mod classify;
 pub mod errorlog;
 pub mod format;
 pub mod haproxy;
 pub mod json;
+pub mod probe_line;
 pub mod reader;
 pub mod record;
+pub mod rules;
 mod scan;
+pub mod sql;
 pub mod summary;
 
 use std::path::PathBuf;
@@ -195,6 +210,10 @@ pub enum LogsError {
         /// The named format the lines that did not parse do parse in, when one does.
         parses_as: Option<&'static str>,
     },
+    #[error(transparent)]
+    Sql(#[from] sql::SqlError),
+    #[error(transparent)]
+    SqlResult(#[from] crate::report::sql_result::SqlResultError),
     #[error("--error-log reads nginx's error.log; {format} lines are not nginx's (HAProxy says why in its termination state)")]
     ErrorLogNotNginx { format: String },
     #[error("{input} has {lines} lines; there is no line {wanted}")]

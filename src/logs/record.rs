@@ -1,6 +1,6 @@
 //! One parsed access-log line: raw field values borrowed from the line, parsed only on demand.
 
-use super::format::find_byte;
+use crate::bytes::find_byte;
 
 /// The fields the classifier reads, whatever the format. Every value is the raw text of the
 /// field (without quotes); `None` means the format has no such field, which is not the same as

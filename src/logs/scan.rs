@@ -137,7 +137,10 @@ mod sse2 {
     };
 
     #[inline]
-    #[allow(unsafe_code)]
+    #[expect(
+        unsafe_code,
+        reason = "SSE2 intrinsics are unsafe to call; see SAFETY below"
+    )]
     pub fn masks64(chunk: &[u8; 64]) -> (u64, u64) {
         // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics run on every CPU
         // this code is built for; each load reads 16 bytes of `chunk` (loadu: any alignment).
@@ -178,7 +181,7 @@ mod avx2 {
         each: impl FnMut(usize, usize, Option<usize>),
     ) {
         debug_assert!(available());
-        #[expect(unsafe_code)]
+        #[expect(unsafe_code, reason = "calling a target_feature function is unsafe")]
         // SAFETY: callers check `available()` first, so the CPU has AVX2 and BMI1.
         unsafe {
             scan(block, quotes, each)
@@ -195,7 +198,10 @@ mod avx2 {
     pub fn masks64(chunk: &[u8; 64]) -> (u64, u64) {
         let quote = _mm256_set1_epi8(b'"' as i8);
         let newline = _mm256_set1_epi8(b'\n' as i8);
-        #[expect(unsafe_code)]
+        #[expect(
+            unsafe_code,
+            reason = "unaligned AVX2 loads read through a raw pointer"
+        )]
         // SAFETY: each load reads 32 bytes inside `chunk`, which has 64 (loadu: any alignment).
         let (lo, hi) = unsafe {
             (

@@ -14,7 +14,7 @@ use super::LineError;
 /// Distinct keys a top-K map holds before it drops its smaller half.
 const TOP_CAPACITY: usize = 512;
 /// Keys are cut to this many bytes (a URI can be 32 KB).
-const MAX_KEY: usize = 200;
+pub const MAX_KEY: usize = 200;
 /// Distinct time buckets before the bucket width doubles.
 const MAX_BUCKETS: usize = 512;
 /// Bad lines kept as samples.
@@ -497,7 +497,7 @@ impl Summary {
             s.waited = Some(s.waited.map_or((w, w), |(lo, hi)| (lo.min(w), hi.max(w))));
         }
         if let Some(u) = rec.uri() {
-            let u = &u[..super::format::find_byte(b'?', u).unwrap_or(u.len())];
+            let u = &u[..crate::bytes::find_byte(b'?', u).unwrap_or(u.len())];
             s.uris.add(u, 1);
         }
         if let Some(c) = rec.client {
@@ -620,17 +620,10 @@ pub fn minute_of(t: &[u8]) -> Option<u64> {
             num(&t[15..17])?,
         );
     }
-    if t.len() >= 16 && t[4] == b'-' && t[7] == b'-' && matches!(t[10], b'T' | b' ') {
-        return civil(
-            num(&t[0..4])?,
-            num(&t[5..7])?,
-            num(&t[8..10])?,
-            num(&t[11..13])?,
-            num(&t[14..16])?,
-        );
-    }
-    // nginx's error.log: `2025/11/24 19:29:01`.
-    if t.len() >= 16 && t[4] == b'/' && t[7] == b'/' && t[10] == b' ' {
+    let iso = t.len() >= 16 && t[4] == b'-' && t[7] == b'-' && matches!(t[10], b'T' | b' ');
+    // nginx's error.log: `2025/11/24 19:29:01`, the same fields with slashes.
+    let nginx_error = t.len() >= 16 && t[4] == b'/' && t[7] == b'/' && t[10] == b' ';
+    if iso || nginx_error {
         return civil(
             num(&t[0..4])?,
             num(&t[5..7])?,

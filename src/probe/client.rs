@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::transport::tls::Alpn;
-use crate::transport::{escape_bytes, ConnEnd, Exchange, Response, Timings};
+use crate::transport::{ConnEnd, Exchange, Response, Timings};
 
 use super::context::{Engine, Side};
 use super::request;
@@ -155,7 +155,7 @@ pub async fn response_exchange(
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("").to_string(),
             headers,
-            body_prefix: escape_bytes(&body[..body.len().min(512)]),
+            body_prefix: body[..body.len().min(512)].into(),
             body_bytes: body.len(),
             content_length,
             chunked: false,

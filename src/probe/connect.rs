@@ -140,11 +140,8 @@ pub async fn handshake(host: &str, port: u16, timeout: Duration) -> Handshake {
         }
         Err(ConnEnd::ConnectRefused) => failed(HandshakeOutcome::Refused, None),
         Err(ConnEnd::ConnectTimeout) => failed(HandshakeOutcome::TimedOut, None),
-        // The transport reports name resolution failures as unreachable too; a name that does
-        // not resolve here says nothing about what the listener can reach.
-        Err(ConnEnd::Unreachable(why)) if why.starts_with("DNS lookup") => {
-            failed(HandshakeOutcome::Failed, Some(why))
-        }
+        // A name that does not resolve here says nothing about what the listener can reach.
+        Err(ConnEnd::NameNotResolved(why)) => failed(HandshakeOutcome::Failed, Some(why)),
         Err(ConnEnd::Unreachable(why)) => failed(HandshakeOutcome::Unreachable, Some(why)),
         Err(other) => failed(HandshakeOutcome::Failed, Some(other.to_string())),
     }
@@ -206,11 +203,11 @@ async fn run_side(engine: &Engine, side: &Side, attempts: u32) -> Option<Observa
         handshakes,
         stopped_early,
     );
-    let sent = SentRequest {
-        text: format!("{} TCP handshakes, no bytes sent", result.handshakes.len()),
-        bytes: 0,
-        exact: false,
-    };
+    let sent = SentRequest::described(
+        format!("{} TCP handshakes, no bytes sent", result.handshakes.len()),
+        0,
+        false,
+    );
     Some(engine.observation(
         Family::Connect,
         "handshakes",

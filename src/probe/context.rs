@@ -13,11 +13,14 @@ use std::time::Duration;
 
 use crate::profile::Profile;
 use crate::target::{Role, Target};
-use crate::transport::mask::{insert_marker, Mask};
-use crate::transport::{self, Bounds, Endpoint, Exchange, Sniff, Wire};
+use crate::transport::keepalive::{IdleEnd, KeepAliveConn};
+use crate::transport::mask::{insert_marker, insert_marker_in_cut, Mask};
+use crate::transport::{self, Bounds, ConnEnd, Endpoint, Exchange, Sniff, Wire};
 
 use super::budget::{Budget, Exhausted, Interrupt};
-use super::{Detail, Family, Limits, Observation, SentRequest};
+use super::{
+    AfterAnswer, ConnAfter, Detail, Family, Limits, Observation, SentRequest, SequenceResult,
+};
 
 /// Progress events for the caller's progress display; the engine never prints.
 #[derive(Debug, Clone)]
@@ -127,6 +130,7 @@ impl Side {
             endpoint,
             via,
             bytes,
+            wait: None,
         }
     }
 }
@@ -156,9 +160,19 @@ pub struct Planned {
     pub endpoint: Endpoint,
     pub via: Via,
     pub bytes: Vec<u8>,
+    /// How long the family waits for this request's answer when it declares a wait of its own
+    /// (a template a server may sit on, an incomplete request); `None`: the run's request
+    /// timeout. The run's floor names its longest wait from these.
+    pub wait: Option<Duration>,
 }
 
 impl Planned {
+    /// The same request with a declared wait.
+    pub fn waiting(mut self, wait: Option<Duration>) -> Planned {
+        self.wait = wait;
+        self
+    }
+
     /// Whether these are the bytes on the wire (else a client library's request, rendered).
     pub fn exact(&self) -> bool {
         self.via != Via::ClientLibrary
@@ -173,6 +187,8 @@ pub struct Settings {
     pub mask: Mask,
     /// The run's id when raw requests carry the marker header.
     pub marker: Option<String>,
+    /// `--i-own-this-target`: sequences that leave a second request behind may run.
+    pub owner_confirmed: bool,
 }
 
 /// Shared state of a run: the budget, bounds and the observation sink.
@@ -188,9 +204,18 @@ pub struct Engine {
     /// The run's id when requests carry the marker header.
     marker: Option<String>,
     marks: AtomicU32,
-    /// Sides declared silent after the baseline (see [`is_silent`]).
-    silent: Mutex<Vec<Role>>,
+    owner_confirmed: bool,
+    /// The baselines of the sides declared silent (see [`is_silent`]).
+    silent: Mutex<Vec<Observation>>,
+    /// Bulk requests (many independent ones, in flight at once) queue at most this many tickets
+    /// at a time: the budget hands out slots in the order they are asked for, and a request of a
+    /// search that waits for each answer before its next must not wait behind a family's whole
+    /// catalogue. Bulk requests still fill every free slot.
+    bulk_queue: tokio::sync::Semaphore,
 }
+
+/// How many tickets bulk requests hold in the budget's queue at once (see `Engine::bulk_queue`).
+const BULK_QUEUE: usize = 2;
 
 /// A probe family stops talking to a side after this many consecutive timeouts or connect
 /// failures: the target's health outranks the diagnosis.
@@ -203,6 +228,7 @@ impl Engine {
             profile,
             mask,
             marker,
+            owner_confirmed,
         } = settings;
         Engine {
             budget: Budget::new(limits).with_interrupt(interrupt),
@@ -222,8 +248,15 @@ impl Engine {
             counter: AtomicU32::new(0),
             marker,
             marks: AtomicU32::new(0),
+            owner_confirmed,
             silent: Mutex::new(Vec::new()),
+            bulk_queue: tokio::sync::Semaphore::new(BULK_QUEUE),
         }
+    }
+
+    /// The person said the target is theirs (`--i-own-this-target`).
+    pub fn owner_confirmed(&self) -> bool {
+        self.owner_confirmed
     }
 
     /// The run's id when raw requests carry the marker header.
@@ -300,7 +333,17 @@ impl Engine {
             _ = self.budget.interrupt().triggered() => return Err(Exhausted::Interrupted),
         };
         self.mask_response(&mut exchange);
-        Ok((self.sent(bytes, true), exchange))
+        Ok((self.sent(&planned.endpoint, bytes, true), exchange))
+    }
+
+    /// The ticket of a request of a bulk family, sent beside many others (then
+    /// [`Engine::exchange_planned`]): it waits behind at most a few others of the kind, so the
+    /// sequential searches running at the same time are not held up behind a whole catalogue in
+    /// the budget's queue.
+    pub async fn bulk_ticket(&self) -> Result<(), Exhausted> {
+        // Never closed: a failed acquire would only mean queueing without the gate.
+        let _queued = self.bulk_queue.acquire().await;
+        self.ticket().await
     }
 
     /// Send a planned request's exact bytes where its plan says: the side's wire, or another
@@ -311,13 +354,105 @@ impl Engine {
         planned: &Planned,
         wait: Option<Duration>,
     ) -> Result<(SentRequest, Exchange), Exhausted> {
-        debug_assert_eq!(planned.via, Via::Raw, "only raw requests go through here");
         self.ticket().await?;
+        self.exchange_planned(planned, wait).await
+    }
+
+    /// The exchange of a planned request whose ticket is taken ([`Engine::ticket`]): for a
+    /// family that needs to know when its request leaves, not when it asked to send it.
+    pub async fn exchange_planned(
+        &self,
+        planned: &Planned,
+        wait: Option<Duration>,
+    ) -> Result<(SentRequest, Exchange), Exhausted> {
+        debug_assert_eq!(planned.via, Via::Raw, "only raw requests go through here");
         let marked = self.mark(&planned.bytes);
         let bytes = marked.as_slice();
         let mut exchange = transport::exchange(&planned.endpoint, bytes, &self.bounds(wait)).await;
         self.mask_response(&mut exchange);
-        Ok((self.sent(bytes, true), exchange))
+        Ok((self.sent(&planned.endpoint, bytes, true), exchange))
+    }
+
+    /// Send a planned request on a connection left open (the request asks for no close), then
+    /// watch it for up to `linger` after the answer: whether the side closes it, as the RFC
+    /// says it MUST after some requests, or keeps it open. One request, one ticket.
+    pub async fn send_planned_watching_close(
+        &self,
+        planned: &Planned,
+        wait: Option<Duration>,
+        linger: Duration,
+    ) -> Result<(SentRequest, Exchange, AfterAnswer), Exhausted> {
+        debug_assert_eq!(planned.via, Via::Raw, "only raw requests go through here");
+        self.ticket().await?;
+        let marked = self.mark(&planned.bytes);
+        let bytes = marked.as_slice();
+        let bounds = self.bounds(wait);
+        let (mut exchange, after) = match KeepAliveConn::open(&planned.endpoint, &bounds).await {
+            Err(end) => {
+                let mut ex = Exchange::not_started(&planned.endpoint);
+                ex.end = end;
+                (ex, AfterAnswer::new(ConnAfter::NoAnswer, Duration::ZERO))
+            }
+            Ok(mut conn) => {
+                let ex = conn.send(bytes, &bounds).await;
+                let answered = ex.end == ConnEnd::Complete;
+                let after = if !answered {
+                    AfterAnswer::new(ConnAfter::NoAnswer, Duration::ZERO)
+                } else {
+                    let linger = linger.min(self.budget.remaining());
+                    match conn.watch_idle(linger).await {
+                        IdleEnd::Open => AfterAnswer::new(ConnAfter::KeptOpen, linger),
+                        // A reset after the answer closes it as surely as a FIN (and rustls
+                        // reports a TCP close without close_notify as an error).
+                        IdleEnd::Closed { after } | IdleEnd::Reset { after } => {
+                            AfterAnswer::new(ConnAfter::Closed, after)
+                        }
+                        IdleEnd::Unsolicited { .. } => {
+                            AfterAnswer::new(ConnAfter::MoreBytes, conn.idle_for())
+                        }
+                    }
+                };
+                (ex, after)
+            }
+        };
+        self.mask_response(&mut exchange);
+        Ok((self.sent(&planned.endpoint, bytes, true), exchange, after))
+    }
+
+    /// Send a keep-alive sequence (several requests' bytes) on one connection, then read every
+    /// answer until the side closes or `wait` runs out: the first answer is the exchange's,
+    /// the rest are counted. One connection, one ticket.
+    pub async fn send_planned_sequence(
+        &self,
+        planned: &Planned,
+        wait: Option<Duration>,
+    ) -> Result<(SentRequest, Exchange, SequenceResult), Exhausted> {
+        debug_assert_eq!(planned.via, Via::Raw, "only raw requests go through here");
+        self.ticket().await?;
+        let marked = self.mark(&planned.bytes);
+        let bytes = marked.as_slice();
+        let bounds = self.bounds(wait);
+        let (mut exchange, result) = match KeepAliveConn::open(&planned.endpoint, &bounds).await {
+            Err(end) => {
+                let mut ex = Exchange::not_started(&planned.endpoint);
+                ex.end = end;
+                (ex, SequenceResult::none())
+            }
+            Ok(mut conn) => {
+                let (ex, all, end) = conn.send_reading_all(bytes, &bounds).await;
+                let result = SequenceResult {
+                    answers: transport::response::count_final_responses(&all),
+                    connection: match end {
+                        _ if ex.response.is_none() => ConnAfter::NoAnswer,
+                        IdleEnd::Open => ConnAfter::KeptOpen,
+                        _ => ConnAfter::Closed,
+                    },
+                };
+                (ex, result)
+            }
+        };
+        self.mask_response(&mut exchange);
+        Ok((self.sent(&planned.endpoint, bytes, true), exchange, result))
     }
 
     /// The request with the marker header before the end of its head, when the run asks for it.
@@ -325,8 +460,25 @@ impl Engine {
         let Some(run) = &self.marker else {
             return bytes.to_vec();
         };
+        // A head that never ends gets no marker here (see `insert_marker`): no number spent.
+        if insert_marker(bytes, "x").len() == bytes.len() {
+            return bytes.to_vec();
+        }
         let n = self.marks.fetch_add(1, Ordering::SeqCst) + 1;
         insert_marker(bytes, &format!("{run}-{n}"))
+    }
+
+    /// A request cut off on purpose (the partial probes), marked after its request line when
+    /// the run asks for markers (see [`insert_marker_in_cut`]); as it is otherwise.
+    pub fn mark_cut(&self, bytes: &[u8]) -> Vec<u8> {
+        let Some(run) = &self.marker else {
+            return bytes.to_vec();
+        };
+        if insert_marker_in_cut(bytes, "x").is_none() {
+            return bytes.to_vec();
+        }
+        let n = self.marks.fetch_add(1, Ordering::SeqCst) + 1;
+        insert_marker_in_cut(bytes, &format!("{run}-{n}")).unwrap_or_else(|| bytes.to_vec())
     }
 
     pub async fn sniff(&self, side: &Side) -> Result<Sniff, Exhausted> {
@@ -346,9 +498,9 @@ impl Engine {
         .await)
     }
 
-    /// Record what was sent, with secrets masked.
-    pub fn sent(&self, bytes: &[u8], exact: bool) -> SentRequest {
-        record(&self.mask, bytes, exact)
+    /// Record what was sent to `endpoint`, with secrets masked.
+    pub fn sent(&self, endpoint: &Endpoint, bytes: &[u8], exact: bool) -> SentRequest {
+        record(&self.mask, Some(endpoint), bytes, exact)
     }
 
     pub fn mask_response(&self, exchange: &mut Exchange) {
@@ -359,20 +511,29 @@ impl Engine {
         self.connect_timeout
     }
 
-    /// Declare a side silent: the families that need answers leave it out.
-    pub fn declare_silent(&self, role: Role) {
+    /// Declare a side silent by the baseline that found it so: the families that need answers
+    /// leave it out.
+    pub fn declare_silent(&self, baseline: Observation) {
         self.silent
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(role);
+            .push(baseline);
     }
 
     /// Whether the side was declared silent after the baseline.
     pub fn is_silent(&self, role: Role) -> bool {
+        self.silent_baseline(role).is_some()
+    }
+
+    /// The baseline that declared the side silent: a valid GET that waited the request
+    /// timeout, which the timing families may take as theirs instead of waiting as long again.
+    pub fn silent_baseline(&self, role: Role) -> Option<Observation> {
         self.silent
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(&role)
+            .iter()
+            .find(|o| o.role == role)
+            .cloned()
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -380,7 +541,10 @@ impl Engine {
     }
 
     /// A new observation with a provisional id (renumbered in order at the end of the run).
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per field of the observation a family fills in"
+    )]
     pub fn observation(
         &self,
         family: Family,
@@ -403,17 +567,26 @@ impl Engine {
             request,
             exchange,
             detail,
+            logged: None,
         }
     }
 }
 
-/// What a report keeps of a request: its bytes escaped, with secrets masked. The run and the dry
+/// What a report keeps of a request: its bytes escaped, with secrets masked, and the same
+/// request as a curl command to `endpoint` (or why curl cannot send it). The run and the dry
 /// run record through here, so a planned request reads as the one sent.
-pub fn record(mask: &Mask, bytes: &[u8], exact: bool) -> SentRequest {
+pub fn record(mask: &Mask, endpoint: Option<&Endpoint>, bytes: &[u8], exact: bool) -> SentRequest {
+    let masked = mask.bytes(bytes);
+    // Empty and not exact: a summary that stands for no request of its own.
+    let curl = match endpoint {
+        Some(e) if exact || !bytes.is_empty() => Some(crate::replay::share::curl_for(&masked, e)),
+        _ => None,
+    };
     SentRequest {
-        text: transport::escape_bytes(&mask.bytes(bytes)),
+        text: transport::escape_bytes(&masked),
         bytes: bytes.len(),
         exact,
+        curl,
     }
 }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::profile::Profile;
 use crate::target::{Role, Target};
-use crate::transport::mask::{insert_marker, masked_target};
+use crate::transport::mask::{insert_marker, insert_marker_in_cut, masked_target};
 
 use super::context::{record, Side, Via};
 use super::engine::Plan;
@@ -27,6 +27,8 @@ pub struct PlannedRequest {
     /// Whether the run's marker header goes in (with `--marker`, requests through the engine's
     /// send functions; those a family sends over its own connections go out as they are).
     pub marked: bool,
+    /// The request as a curl command, or why curl cannot send it.
+    pub curl: Option<crate::replay::share::AsCurl>,
 }
 
 /// One family's plan in short: how many requests it lists and whether they are all it sends.
@@ -89,21 +91,24 @@ pub fn dry_run(plan: &Plan) -> DryRun {
         plan.probes
             .iter()
             .filter(|spec| spec.family() != Family::Protocol)
-            .map(|spec| families::plan(spec, &sides, &plan.pool, &plan.profile, &plan.limits)),
+            .map(|spec| families::plan_in(plan, spec, &sides)),
     );
     let mut requests = Vec::new();
     let mut marks = 0u32;
     for family in &plans {
         for p in &family.requests {
             // The run id is drawn when the run starts: shown as RUN here.
-            let marked = plan.marker && p.via == Via::Raw;
-            let bytes = if marked {
-                marks += 1;
-                insert_marker(&p.bytes, &format!("RUN-{marks}"))
-            } else {
-                p.bytes.clone()
+            let (bytes, is_marked) = match plan
+                .marker
+                .then(|| marked(p, &format!("RUN-{}", marks + 1)))
+            {
+                Some(Some(bytes)) => {
+                    marks += 1;
+                    (bytes, true)
+                }
+                _ => (p.bytes.clone(), false),
             };
-            let sent = record(&mask, &bytes, p.exact());
+            let sent = record(&mask, Some(&p.endpoint), &bytes, p.exact());
             requests.push(PlannedRequest {
                 family: p.family,
                 variant: p.variant.clone(),
@@ -112,7 +117,8 @@ pub fn dry_run(plan: &Plan) -> DryRun {
                 exact: sent.exact,
                 text: sent.text,
                 bytes: sent.bytes,
-                marked: marked && bytes != p.bytes,
+                marked: is_marked,
+                curl: sent.curl,
             });
         }
         notes.extend(family.notes.iter().cloned());
@@ -142,28 +148,43 @@ pub fn dry_run(plan: &Plan) -> DryRun {
     }
 }
 
+/// The request as the run marks it (see `Engine::mark` and `Engine::mark_cut`): a raw request
+/// whose head ends gets the marker before its end; the partial family's cut requests (its own
+/// connection's too) right after their request line; others none.
+fn marked(p: &super::context::Planned, value: &str) -> Option<Vec<u8>> {
+    if p.via == Via::Raw {
+        let out = insert_marker(&p.bytes, value);
+        if out.len() != p.bytes.len() {
+            return Some(out);
+        }
+    }
+    if p.family == Family::Partial && p.via != Via::ClientLibrary {
+        return insert_marker_in_cut(&p.bytes, value);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{methods, Limits};
+    use crate::probe::methods;
 
     #[test]
     fn lists_every_request_with_secrets_masked() {
         let mut listener = Target::parse(Role::Listener, "https://127.0.0.1:9/x").unwrap();
         listener.headers = vec![("X-Token".into(), "s3cret".into())];
-        let plan = Plan {
-            listener: Some(listener),
-            backend: Some(Target::parse(Role::Backend, "http://127.0.0.1:9/").unwrap()),
-            profile: Profile::clb(),
-            probes: Family::ALL
+        let plan = Plan::new(
+            Some(listener),
+            Some(Target::parse(Role::Backend, "http://127.0.0.1:9/").unwrap()),
+        )
+        .with_profile(Profile::clb())
+        .with_probes(
+            Family::ALL
                 .into_iter()
                 .map(ProbeSpec::default_for)
                 .collect(),
-            limits: Limits::default(),
-            mask: vec!["x-token".into()],
-            marker: false,
-            pool: Vec::new(),
-        };
+        )
+        .with_mask(vec!["x-token".into()]);
         let d = dry_run(&plan);
         let n = |f: Family| d.requests.iter().filter(|r| r.family == f).count();
         assert_eq!(
@@ -171,10 +192,12 @@ mod tests {
             3,
             "two baselines and plain HTTP to the TLS port"
         );
-        assert_eq!(
-            n(Family::Malformed),
-            2 * super::super::templates::malformed().len()
-        );
+        // Every template but the keep-alive sequences, which run only when named.
+        let unnamed = super::super::templates::malformed()
+            .iter()
+            .filter(|t| !t.is_sequence())
+            .count();
+        assert_eq!(n(Family::Malformed), 2 * unnamed);
         assert_eq!(n(Family::Methods), 2 * methods::MATRIX.len());
         assert_eq!(
             n(Family::HeaderSize),

@@ -8,6 +8,7 @@ use crate::transport::mask::Mask;
 use super::budget::{Exhausted, Interrupt};
 use super::context::{is_silent, Engine, Settings, Side};
 use super::context::{Progress, ProgressFn};
+use super::floor::{self, Floor};
 use super::{families, h2, protocol};
 use super::{Family, Limits, Observation, ProbeSpec};
 
@@ -30,6 +31,9 @@ pub struct Plan {
     /// Every member of the backend pool behind the listener, when there are several: the
     /// `pool` family asks each directly. `backend` stays the one compared side by side.
     pub pool: Vec<Target>,
+    /// `--i-own-this-target`: the person says the target is theirs (the malformed family's
+    /// sequences that leave a second request behind run only then).
+    pub owner_confirmed: bool,
 }
 
 impl Plan {
@@ -55,6 +59,11 @@ pub struct RunOutput {
     pub requests_sent: u32,
     /// True when a cap stopped probes before they finished.
     pub partial: bool,
+    /// The run's own cap (requests or duration) that stopped probes, in words; `None` when
+    /// none did (an interrupt is not a cap).
+    pub cut_short: Option<String>,
+    /// The least time any schedule of these requests could take (see [`floor`]).
+    pub floor: Floor,
 }
 
 /// A run id for markers: distinct across runs on one host without a random-number crate.
@@ -88,7 +97,7 @@ fn silence_note(silent: &[Role], probes: &[ProbeSpec], sides: &[Side]) -> Option
         format!("; {} skip it", skipped.join(", "))
     };
     Some(format!(
-        "{} accepted the connection but sent no complete answer to a valid GET within the request timeout: declared silent{skips}, and latency sends it one request",
+        "{} accepted the connection but sent no complete answer to a valid GET within the request timeout: declared silent{skips}; latency takes its baseline for its one request, or sends one beside an answering listener",
         who.join(" and ")
     ))
 }
@@ -112,6 +121,7 @@ pub async fn run_interruptible(
             profile: plan.profile.clone(),
             mask: plan.mask(),
             marker: plan.marker.then(run_id),
+            owner_confirmed: plan.owner_confirmed,
         },
         progress.clone(),
         interrupt.clone(),
@@ -127,60 +137,67 @@ pub async fn run_interruptible(
     });
 
     let listener = plan.listener.as_ref().map(Side::of);
-    let mut backend = plan.backend.as_ref().map(Side::of);
+    let backend = plan.backend.as_ref().map(Side::of);
 
-    // The protocol sniff runs first and alone: what the backend port really speaks decides how
-    // every other probe talks to it.
-    let mut observations = Vec::new();
+    // The opening of both sides at once, and of each side every step at once (see
+    // `protocol::open`): a side that answers nothing costs its timeout once. The sniff decides
+    // how the backend's direct probes talk to its port; the baseline (a valid GET to each side)
+    // always runs: reachability and the backend's own answer to a valid request are what every
+    // comparison leans on; whether TLS sides speak h2 decides whether the client-library checks
+    // run over it too.
     let want_protocol = families.contains(&Family::Protocol);
-    // Both sniffs at once: a side that answers neither TLS nor HTTP costs its timeout once,
-    // not once per side in a row.
-    let listener_sniff = async {
-        match listener.as_ref() {
-            Some(side) if want_protocol => protocol::sniff(&engine, side).await.0,
-            _ => None,
-        }
+    let listener_opening = protocol::Opening {
+        sniff: want_protocol,
+        rewire: false,
+        cross: want_protocol,
+        alpn: families.iter().any(|f| h2::FAMILIES.contains(f)),
     };
     // The backend sniff always runs: direct probes over the wrong wire would be noise.
-    let backend_sniff = async {
-        match backend.as_ref() {
-            Some(side) => Some(protocol::sniff(&engine, side).await),
-            None => None,
-        }
+    let backend_opening = protocol::Opening {
+        sniff: true,
+        rewire: true,
+        ..listener_opening
     };
-    let (listener_obs, backend_sniffed) =
-        futures_util::future::join(listener_sniff, backend_sniff).await;
-    observations.extend(listener_obs);
-    if let (Some(side), Some((obs, tls))) = (backend.as_mut(), backend_sniffed) {
-        observations.extend(obs);
-        if let Some(tls) = tls.filter(|&tls| tls != side.is_tls()) {
-            let speaks = if tls { "TLS" } else { "plain HTTP" };
-            engine.note(format!(
-                "the backend port {}:{} speaks {speaks} though its URL says {}; direct probes use {speaks}",
-                side.target.host,
-                side.target.port,
-                if side.is_tls() { "https" } else { "http" },
-            ));
-            *side = Side::new(side.target.clone(), tls);
-        }
-    }
-    let mut sides: Vec<Side> = listener.into_iter().chain(backend).collect();
-    // The baseline (a valid GET to each side) always runs: reachability and the backend's own
-    // answer to a valid request are what every comparison leans on.
-    observations.extend(protocol::run(&engine, &sides, want_protocol).await);
-    // Whether TLS sides speak h2 decides whether the client-library checks run over it too.
-    if families.iter().any(|f| h2::FAMILIES.contains(f)) {
-        observations.extend(h2::detect(&engine, &mut sides).await);
+    let opened = futures_util::future::join_all(
+        listener
+            .map(|side| protocol::open(&engine, side, listener_opening))
+            .into_iter()
+            .chain(backend.map(|side| protocol::open(&engine, side, backend_opening))),
+    )
+    .await;
+    let mut observations = Vec::new();
+    let mut sides = Vec::new();
+    let mut sniffs = Vec::new();
+    for opened in opened {
+        observations.extend(opened.observations);
+        sides.push(opened.side);
+        sniffs.extend(opened.pending);
     }
     let sides = sides;
     progress(Progress::Observed {
         observations: engine.masked(&observations),
     });
-    if want_protocol {
-        progress(Progress::FamilyDone {
-            family: Family::Protocol,
-        });
-    }
+    // Sniffs the opening did not wait for end beside the families; the protocol family is done
+    // when they are.
+    let sniffs = {
+        let (engine, progress) = (&engine, progress.clone());
+        async move {
+            let obs: Vec<Observation> = futures_util::future::join_all(sniffs)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            progress(Progress::Observed {
+                observations: engine.masked(&obs),
+            });
+            if want_protocol {
+                progress(Progress::FamilyDone {
+                    family: Family::Protocol,
+                });
+            }
+            obs
+        }
+    };
     // A side that accepted the connection and never answered the valid GET (or only trickled
     // bytes) within the request timeout is declared silent once: the families that need
     // answers skip it instead of each waiting out its timeouts there. The timing families still
@@ -205,8 +222,10 @@ pub async fn run_interruptible(
     if let Some(skipped) = silence_note(&silent, &plan.probes, &sides) {
         engine.note(skipped);
     }
-    for role in &silent {
-        engine.declare_silent(*role);
+    for o in observations.iter().filter(|o| {
+        o.family == Family::Protocol && o.variant == "baseline" && silent.contains(&o.role)
+    }) {
+        engine.declare_silent(o.clone());
     }
     let mut work = Vec::new();
     let mut alone = Vec::new();
@@ -236,7 +255,10 @@ pub async fn run_interruptible(
             work.push(probe);
         }
     }
-    for obs in futures_util::future::join_all(work).await {
+    let (work, sniffed) =
+        futures_util::future::join(futures_util::future::join_all(work), sniffs).await;
+    observations.extend(sniffed);
+    for obs in work {
         observations.extend(obs);
     }
     // After the others, one at a time: a load ramp that trips a rate limit would turn the
@@ -265,6 +287,19 @@ pub async fn run_interruptible(
         o.id = format!("o{}", i + 1);
     }
 
+    // The floor names its longest wait from the plan: each family's declared waits.
+    let mut planned = families::opening(&sides, want_protocol).requests;
+    for spec in &plan.probes {
+        planned.extend(families::plan_in(plan, spec, &sides).requests);
+    }
+    let floor = floor::floor(
+        engine.budget.sent(),
+        plan.limits.max_rate,
+        &observations,
+        &floor::declared(&planned),
+        plan.limits.request_timeout,
+    );
+
     let mut notes = engine.notes();
     let partial = engine.budget.refusal().is_some() || interrupt.is_triggered();
     if let Some(why) = engine.budget.refusal() {
@@ -281,6 +316,12 @@ pub async fn run_interruptible(
         notes,
         requests_sent: engine.budget.sent(),
         partial,
+        cut_short: engine
+            .budget
+            .refusal()
+            .filter(|why| *why != Exhausted::Interrupted)
+            .map(|why| why.to_string()),
+        floor,
     }
 }
 

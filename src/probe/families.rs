@@ -3,6 +3,8 @@
 //! one is added to the other (both matches are exhaustive) and the plan a person reads is the
 //! family's own account of its first requests, built by the code that sends them.
 
+use std::time::Duration;
+
 use crate::profile::Profile;
 use crate::target::{Role, Target};
 
@@ -11,7 +13,7 @@ use super::{
     connect, h2, header_size, keepalive, latency, malformed, methods, mtu, partial, pool, protocol,
     rate, response,
 };
-use super::{Family, Limits, Observation, ProbeSpec};
+use super::{Family, Limits, Observation, Plan, ProbeSpec};
 
 /// What one family will send, as far as it can be known before anything is sent.
 #[derive(Debug, Clone)]
@@ -65,6 +67,18 @@ pub fn opening(sides: &[Side], protocol_family: bool) -> FamilyPlan {
     )
 }
 
+/// [`plan`] with the pool, profile, limits and ownership of a run's plan.
+pub fn plan_in(run: &Plan, spec: &ProbeSpec, sides: &[Side]) -> FamilyPlan {
+    plan(
+        spec,
+        sides,
+        &run.pool,
+        &run.profile,
+        &run.limits,
+        run.owner_confirmed,
+    )
+}
+
 /// What a family sends to `sides` (the pool's members come from `pool`), with every side
 /// answering: the run's own silence and error budgets only ever send less.
 pub fn plan(
@@ -73,6 +87,7 @@ pub fn plan(
     pool: &[Target],
     profile: &Profile,
     limits: &Limits,
+    owner_confirmed: bool,
 ) -> FamilyPlan {
     let family = spec.family();
     let each =
@@ -80,10 +95,14 @@ pub fn plan(
     let plan = match spec {
         // Its requests are the opening's.
         ProbeSpec::Protocol => FamilyPlan::complete(family, Vec::new()),
-        ProbeSpec::Malformed { variants } => FamilyPlan::complete(
-            family,
-            each(&|side| malformed::plan(side, variants.as_deref())),
-        ),
+        ProbeSpec::Malformed { variants } => {
+            let mut plan = FamilyPlan::complete(
+                family,
+                each(&|side| malformed::plan(side, variants.as_deref(), owner_confirmed)),
+            );
+            plan.notes = malformed::sequence_notes(variants.as_deref(), owner_confirmed);
+            plan
+        }
         ProbeSpec::Methods { methods: only } => {
             FamilyPlan::complete(family, each(&|side| methods::plan(side, only.as_deref())))
         }
@@ -94,7 +113,9 @@ pub fn plan(
             each(&|side| header_size::plan(side, spec, profile)),
             header_size::rest(spec),
         ),
-        ProbeSpec::Partial { .. } => FamilyPlan::complete(family, each(&partial::plan)),
+        ProbeSpec::Partial { max_wait } => {
+            FamilyPlan::complete(family, waiting(each(&partial::plan), *max_wait))
+        }
         ProbeSpec::Latency { requests, .. } => {
             FamilyPlan::complete(family, each(&|side| latency::plan(side, *requests)))
         }
@@ -111,15 +132,17 @@ pub fn plan(
                 sides.iter().any(|s| s.role() == Role::Backend),
             ),
         ),
-        ProbeSpec::Mtu(spec) => {
-            FamilyPlan::complete(family, each(&|side| mtu::plan(side, spec))).note(mtu::rest(spec))
-        }
+        // With discovery, a POST unanswered at first may be sent again: chosen from the answers.
+        ProbeSpec::Mtu(spec) => match mtu::rest(spec) {
+            Some(rest) => FamilyPlan::adaptive(family, each(&|side| mtu::plan(side, spec)), rest),
+            None => FamilyPlan::complete(family, each(&|side| mtu::plan(side, spec))),
+        },
         ProbeSpec::Keepalive {
             max_wait,
             reproduce,
         } => FamilyPlan::adaptive(
             family,
-            each(&|side| keepalive::plan(side, *reproduce)),
+            waiting(each(&|side| keepalive::plan(side, *reproduce)), *max_wait),
             keepalive::rest(*max_wait),
         ),
         ProbeSpec::Pool(spec) => {
@@ -136,6 +159,15 @@ pub fn plan(
     } else {
         plan
     }
+}
+
+/// Requests a family waits on for up to `max_wait` (beyond the request timeout): an incomplete
+/// request, an idle keep-alive connection.
+fn waiting(requests: Vec<Planned>, max_wait: Duration) -> Vec<Planned> {
+    requests
+        .into_iter()
+        .map(|p| p.waiting(Some(max_wait)))
+        .collect()
 }
 
 /// Run a family against `sides` (the pool's members come from `pool`).

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use crate::replay::share::AsCurl;
 use crate::transport::{self, ConnEnd, Exchange};
 
 use super::context::{Engine, Side};
@@ -39,46 +40,36 @@ pub struct AlpnResult {
     pub chosen: Option<String>,
 }
 
-/// One ALPN handshake to every TLS side at once; sets [`Side::h2`] where the side chose h2.
-pub async fn detect(engine: &Engine, sides: &mut [Side]) -> Vec<Observation> {
-    let asks = sides.iter().filter(|s| s.is_tls()).map(|side| async move {
-        engine.ticket().await.ok()?;
-        let answer = transport::offer_h2(&side.endpoint, &engine.bounds(None)).await;
-        Some((side.role(), answer))
-    });
-    let answers: Vec<_> = futures_util::future::join_all(asks)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    let mut out = Vec::new();
-    for (role, answer) in answers {
-        let Some(side) = sides.iter_mut().find(|s| s.role() == role) else {
-            continue;
-        };
-        let chosen = answer.tls_info.as_ref().and_then(|t| t.alpn.clone());
-        side.h2 = chosen.as_deref() == Some("h2");
-        if side.h2 {
-            engine.note(format!(
-                "the {role} negotiates HTTP/2 (ALPN h2): method checks and limits ran over h2 too (variants ending in \"{}\"); raw probes speak HTTP/1.1 as written, over TLS without ALPN",
-                SUFFIX.trim()
-            ));
-        }
-        out.push(engine.observation(
-            Family::Protocol,
-            "alpn",
-            side,
-            false,
-            &[],
-            engine.sent(b"", false),
-            Some(answer),
-            Detail::Alpn(AlpnResult {
-                offered: vec!["h2".into(), "http/1.1".into()],
-                chosen,
-            }),
-        ));
-    }
-    out
+/// One ALPN handshake offering h2 and http/1.1 to a TLS side: whether it chose h2, and the
+/// observation. `None` when the budget is spent. Says nothing yet: see [`note`].
+pub async fn offer(engine: &Engine, side: &Side) -> Option<(bool, Observation)> {
+    engine.ticket().await.ok()?;
+    let answer = transport::offer_h2(&side.endpoint, &engine.bounds(None)).await;
+    let chosen = answer.tls_info.as_ref().and_then(|t| t.alpn.clone());
+    let h2 = chosen.as_deref() == Some("h2");
+    let obs = engine.observation(
+        Family::Protocol,
+        "alpn",
+        side,
+        false,
+        &[],
+        engine.sent(&side.endpoint, b"", false),
+        Some(answer),
+        Detail::Alpn(AlpnResult {
+            offered: vec!["h2".into(), "http/1.1".into()],
+            chosen,
+        }),
+    );
+    Some((h2, obs))
+}
+
+/// The note for a side that negotiates h2: what runs over it.
+pub fn note(engine: &Engine, side: &Side) {
+    engine.note(format!(
+        "the {} negotiates HTTP/2 (ALPN h2): method checks and limits ran over h2 too (variants ending in \"{}\"); raw probes speak HTTP/1.1 as written, over TLS without ALPN",
+        side.role(),
+        SUFFIX.trim()
+    ));
 }
 
 /// The parts of a raw HTTP/1.1 request that an h2 request can carry: method, target and the
@@ -141,7 +132,23 @@ pub async fn send(
     bytes: &[u8],
 ) -> Option<(SentRequest, Exchange)> {
     engine.ticket().await.ok()?;
-    let sent = engine.sent(bytes, false);
+    send_ticketed(engine, side, client, origin, bytes).await
+}
+
+/// [`send`] once its ticket is taken ([`Engine::ticket`]): for a family that needs to know when
+/// its request leaves, not when it asked to send it.
+pub async fn send_ticketed(
+    engine: &Engine,
+    side: &Side,
+    client: &reqwest::Client,
+    origin: &str,
+    bytes: &[u8],
+) -> Option<(SentRequest, Exchange)> {
+    let mut sent = engine.sent(&side.endpoint, bytes, false);
+    // The bytes are the HTTP/1.1 twin; curl sends the same request over h2 when asked.
+    if let Some(AsCurl::Command(line)) = &mut sent.curl {
+        *line = line.replacen("curl ", "curl --http2 ", 1);
+    }
     let Some(req) = from_http1(bytes) else {
         let mut ex = Exchange::not_started(&side.endpoint);
         ex.end = ConnEnd::Io("not a well-formed HTTP/1.1 request: no h2 twin".into());

@@ -231,7 +231,7 @@ pub async fn run(
             side,
             true,
             &["502.keepalive-race"],
-            engine.sent(&idle_request(side).bytes, true),
+            engine.sent(&side.endpoint, &idle_request(side).bytes, true),
             first,
             Detail::Keepalive(KeepaliveDetail::Idle(result)),
         ));
@@ -539,7 +539,7 @@ async fn race(engine: &Engine, listener: &Side, spacing: Duration) -> Observatio
         listener,
         true,
         &["502.keepalive-race"],
-        engine.sent(&planned.bytes, true),
+        engine.sent(&planned.endpoint, &planned.bytes, true),
         shown,
         Detail::Keepalive(KeepaliveDetail::Race(result)),
     )

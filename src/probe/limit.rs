@@ -4,7 +4,13 @@
 //! limit per side (one more only when even the minimum is refused, to tell "the limit is below
 //! the minimum" from "this side refuses every request").
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::time::{sleep_until, Instant};
 
 use crate::transport::tls::Alpn;
 use crate::transport::{ConnEnd, Exchange};
@@ -50,6 +56,13 @@ pub struct Search {
     max_done: bool,
     unknown: bool,
     requests: u32,
+    /// Sizes sent and not yet answered.
+    in_flight: BTreeSet<usize>,
+    /// Sizes in flight long past the time an accepted size took to answer: presumed refused
+    /// (a side slow to say no), so the search goes on below them while their answers come.
+    presumed: BTreeSet<usize>,
+    /// No more requests than this, whatever the answers (presumptions proven wrong cost some).
+    cap: u32,
 }
 
 impl Search {
@@ -80,33 +93,61 @@ impl Search {
             max_done: false,
             unknown: false,
             requests: 0,
+            in_flight: BTreeSet::new(),
+            presumed: BTreeSet::new(),
+            // Twice the bisection's own bound, for presumptions that turn out wrong.
+            cap: 2 * (((max.saturating_sub(min) + 2) as f64).log2().ceil() as u32 + 3),
         }
     }
 
-    /// The next size to send, or `None` when the search is over.
+    /// The next size to send, or `None` when the search is over or waits for an answer. Sizes
+    /// in flight are never sent again; one presumed refused bounds the search from above as a
+    /// refusal does, until its answer says otherwise.
     pub fn next_size(&mut self) -> Option<usize> {
-        if self.unknown {
+        if self.unknown || self.requests + self.in_flight.len() as u32 >= self.cap {
             return None;
         }
+        let fresh = |size: usize| (!self.in_flight.contains(&size)).then_some(size);
         if let Some(size) = self.fixed.pop_front() {
             return Some(size);
         }
         if self.refused.is_some_and(|(r, _)| r <= self.min) {
             // Refused at the bottom of the range: one request at the floor says why.
-            return (self.floor_refused.is_none() && self.floor < self.min).then_some(self.floor);
+            return (self.floor_refused.is_none() && self.floor < self.min)
+                .then_some(self.floor)
+                .and_then(fresh);
         }
         if !self.bisect {
             return None;
         }
         if !self.min_done {
-            return Some(self.min);
+            return fresh(self.min);
         }
-        if !self.max_done && self.refused.is_none() {
-            return Some(self.max);
+        let presumed = self
+            .accepted
+            .and_then(|lo| self.presumed.range(lo + 1..).next().copied());
+        let hi = match (self.refused.map(|(r, _)| r), presumed) {
+            (Some(r), Some(p)) => Some(r.min(p)),
+            (r, p) => r.or(p),
+        };
+        if !self.max_done && hi.is_none() {
+            return fresh(self.max);
         }
         let lo = self.accepted?;
-        let (hi, _) = self.refused?;
-        (hi > lo + 1).then(|| lo + (hi - lo) / 2)
+        let hi = hi?;
+        (hi > lo + 1).then(|| lo + (hi - lo) / 2).and_then(fresh)
+    }
+
+    /// A size goes out: it is in flight until [`Search::record`] takes its answer.
+    pub fn sent(&mut self, size: usize) {
+        self.in_flight.insert(size);
+    }
+
+    /// A size in flight is presumed refused (see [`Search::next_size`]).
+    pub fn presume_refused(&mut self, size: usize) {
+        if self.in_flight.contains(&size) {
+            self.presumed.insert(size);
+        }
     }
 
     /// The sizes sent before any answer can change the course: the search as it goes when every
@@ -124,6 +165,8 @@ impl Search {
 
     pub fn record(&mut self, size: usize, outcome: Outcome) {
         self.requests += 1;
+        self.in_flight.remove(&size);
+        self.presumed.remove(&size);
         if size == self.min {
             self.min_done = true;
         }
@@ -165,6 +208,12 @@ impl Search {
         }
     }
 }
+
+/// The least a size waits before it is presumed refused, however quick the accepted answers.
+const MIN_GRACE: Duration = Duration::from_millis(150);
+
+/// How often a search looks whether a size waiting for its ticket has got it.
+const LOOK_AGAIN: Duration = Duration::from_millis(20);
 
 /// How a family builds the request of a given size.
 pub trait SizedRequest {
@@ -241,22 +290,98 @@ pub async fn run_search<S: SizedRequest>(
         Over::H2(..) => super::h2::variant(&v),
     };
     let mut out = Vec::new();
-    while let Some(size) = search.next_size() {
-        let planned = sized::<S>(side, size);
-        let sent = match over {
-            Over::Raw => engine.send_planned(&planned, None).await.ok(),
-            Over::H2(client, origin) => {
-                super::h2::send(engine, side, client, origin, &planned.bytes).await
+    // The search goes on below a size that takes far longer to answer than accepted ones did
+    // (a side slow to refuse): its answer comes while the next sizes go out, and a refusal
+    // costs the wait once instead of once per step. A presumption its answer proves wrong only
+    // costs requests (the search's cap bounds them), never a wrong limit: the result rests on
+    // answers alone.
+    let mut in_flight = FuturesUnordered::new();
+    // Sizes in flight and not presumed refused, each with when its request went out (once its
+    // ticket came: a wait in the budget's queue is no slowness of the side).
+    let mut young: Vec<(usize, Arc<OnceLock<Instant>>)> = Vec::new();
+    let mut slowest_accept: Option<Duration> = None;
+    let grace = |slowest: Option<Duration>| slowest.map(|s| (s * 3).max(MIN_GRACE));
+    loop {
+        if young.is_empty() {
+            if let Some(size) = search.next_size() {
+                search.sent(size);
+                let out_at = Arc::new(OnceLock::new());
+                young.push((size, out_at.clone()));
+                let planned = sized::<S>(side, size);
+                in_flight.push(async move {
+                    let sent = match engine.ticket().await {
+                        Err(_) => None,
+                        Ok(()) => {
+                            out_at.get_or_init(Instant::now);
+                            match over {
+                                Over::Raw => engine.exchange_planned(&planned, None).await.ok(),
+                                Over::H2(client, origin) => {
+                                    super::h2::send_ticketed(
+                                        engine,
+                                        side,
+                                        client,
+                                        origin,
+                                        &planned.bytes,
+                                    )
+                                    .await
+                                }
+                            }
+                        }
+                    };
+                    (size, planned.variant, sent)
+                });
+                continue;
+            }
+        }
+        // Presumed refused once it has waited thrice the slowest accepted answer.
+        let presume_at = grace(slowest_accept).and_then(|grace| {
+            young
+                .iter()
+                .filter_map(|(_, at)| at.get().map(|&at| at + grace))
+                .min()
+        });
+        // A size still waiting for its ticket starts its clock when the ticket comes: look
+        // again shortly.
+        let ticket_pending =
+            slowest_accept.is_some() && young.iter().any(|(_, at)| at.get().is_none());
+        let presume_at = match (presume_at, ticket_pending) {
+            (at, true) => Some(
+                at.unwrap_or_else(|| Instant::now() + LOOK_AGAIN)
+                    .min(Instant::now() + LOOK_AGAIN),
+            ),
+            (at, false) => at,
+        };
+        let answered = tokio::select! {
+            answered = in_flight.next() => answered,
+            _ = sleep_until(presume_at.unwrap_or_else(Instant::now)), if presume_at.is_some() => {
+                let now = Instant::now();
+                let grace = grace(slowest_accept).unwrap_or(MIN_GRACE);
+                young.retain(|(size, at)| {
+                    let old = at.get().is_some_and(|&at| now >= at + grace);
+                    if old {
+                        search.presume_refused(*size);
+                    }
+                    !old
+                });
+                continue;
             }
         };
-        let Some((sent, ex)) = sent else {
-            search.record(size, Outcome::Unknown);
+        let Some((size, variant, sent)) = answered else {
             break;
         };
+        young.retain(|&(s, _)| s != size);
+        let Some((sent, ex)) = sent else {
+            search.record(size, Outcome::Unknown);
+            continue;
+        };
         let result = outcome(&ex);
+        if result == Outcome::Accepted {
+            let took = Duration::from_secs_f64(ex.timings.total_ms.max(0.0) / 1000.0);
+            slowest_accept = Some(slowest_accept.map_or(took, |s| s.max(took)));
+        }
         out.push(engine.observation(
             S::FAMILY,
-            named(planned.variant),
+            named(variant),
             side,
             true,
             S::EVIDENCE,
@@ -286,7 +411,7 @@ pub async fn run_search<S: SizedRequest>(
         side,
         true,
         S::EVIDENCE,
-        engine.sent(b"", false),
+        engine.sent(&side.endpoint, b"", false),
         None,
         Detail::Limit(result),
     ));
@@ -305,30 +430,36 @@ pub async fn run_all<S: SizedRequest>(
     let per_side = sides.iter().map(|side| {
         let search = |cap: usize| search_for::<S>(side, bisect, min, max, fixed, cap);
         async move {
-            let mut out = run_search::<S>(engine, side, search(usize::MAX), Over::Raw).await;
-            if side.h2 {
-                // A listener may hold h2 requests to other limits (nginx: HPACK-decoded
-                // fields against its h2 buffers), so the search runs again over h2.
+            let raw = run_search::<S>(engine, side, search(usize::MAX), Over::Raw);
+            // A listener may hold h2 requests to other limits (nginx: HPACK-decoded fields
+            // against its h2 buffers), so the search runs over h2 too, beside the raw one.
+            let h2 = async {
+                if !side.h2 {
+                    return Vec::new();
+                }
                 match super::client::client_for(engine, side, Alpn::H2OrHttp1).await {
                     Ok((client, url)) => {
                         let origin = url.strip_suffix(&side.target.path).unwrap_or(&url);
-                        out.extend(
-                            run_search::<S>(
-                                engine,
-                                side,
-                                search(S::h2_max()),
-                                Over::H2(&client, origin),
-                            )
-                            .await,
-                        );
+                        run_search::<S>(
+                            engine,
+                            side,
+                            search(S::h2_max()),
+                            Over::H2(&client, origin),
+                        )
+                        .await
                     }
-                    Err(why) => engine.note(format!(
-                        "{}: no HTTP/2 client for the {}: {why}",
-                        S::FAMILY,
-                        side.role()
-                    )),
+                    Err(why) => {
+                        engine.note(format!(
+                            "{}: no HTTP/2 client for the {}: {why}",
+                            S::FAMILY,
+                            side.role()
+                        ));
+                        Vec::new()
+                    }
                 }
-            }
+            };
+            let (mut out, over_h2) = futures_util::future::join(raw, h2).await;
+            out.extend(over_h2);
             out
         }
     });
@@ -473,6 +604,86 @@ mod tests {
             );
         }
         s.result()
+    }
+
+    /// A side that answers `slow` sizes only when the search has nothing else to send (it
+    /// presumes each refused as soon as it goes out). Returns the result and how many times
+    /// the search had to wait for such an answer before it could go on.
+    fn simulate_slow(
+        mut s: Search,
+        limit: usize,
+        slow: impl Fn(usize) -> bool,
+    ) -> (LimitSearch, u32) {
+        let mut pending = VecDeque::new();
+        let mut waits = 0;
+        loop {
+            if let Some(size) = s.next_size() {
+                s.sent(size);
+                if slow(size) {
+                    s.presume_refused(size);
+                    pending.push_back(size);
+                } else {
+                    s.record(
+                        size,
+                        if size > limit {
+                            Outcome::Refused(Some(400))
+                        } else {
+                            Outcome::Accepted
+                        },
+                    );
+                }
+                continue;
+            }
+            let Some(size) = pending.pop_front() else {
+                break;
+            };
+            // Still something to send after this answer: the search waited on it.
+            let outcome = if size > limit {
+                Outcome::Refused(Some(400))
+            } else {
+                Outcome::Accepted
+            };
+            s.record(size, outcome);
+            if s.clone().next_size().is_some() {
+                waits += 1;
+            }
+        }
+        (s.result(), waits)
+    }
+
+    #[test]
+    fn a_side_slow_to_refuse_costs_its_wait_once_not_once_per_step() {
+        let (min, max) = (1024, 128 * 1024);
+        for limit in [1500, 4000, 8190, 65_535, 100_000] {
+            let plain = simulate(Search::bisect(min, max, 64), limit, false);
+            let (r, waits) =
+                simulate_slow(Search::bisect(min, max, 64), limit, |size| size > limit);
+            assert!(r.exact, "limit {limit}: {r:?}");
+            assert_eq!(r.largest_accepted, Some(limit));
+            // The same requests as a bisection: each refusal was presumed rightly.
+            assert_eq!(r.requests, plain.requests, "limit {limit}");
+            assert_eq!(waits, 0, "limit {limit}: the search waited on a refusal");
+        }
+    }
+
+    #[test]
+    fn a_slow_acceptance_presumed_refused_never_gives_a_wrong_limit() {
+        // Every size above 4000 answers slowly, accepted ones too, and this side presumes each
+        // refused at once (the run would stop presuming after the first slow acceptance): the
+        // presumptions cost requests up to the cap, and the result still rests on answers.
+        let (min, max) = (1024, 128 * 1024);
+        let cap = 2 * (((max - min + 2) as f64).log2().ceil() as u32 + 3);
+        for limit in [8190, 65_535, 100_000] {
+            let (r, _) = simulate_slow(Search::bisect(min, max, 64), limit, |size| size > 4000);
+            assert!(r.requests <= cap, "limit {limit}: {} requests", r.requests);
+            let accepted = r.largest_accepted.expect("the minimum is accepted");
+            assert!(accepted <= limit, "limit {limit}: {r:?}");
+            assert!(
+                r.smallest_rejected.is_none_or(|s| s > limit),
+                "limit {limit}: {r:?}"
+            );
+            assert_eq!(r.exact, r.smallest_rejected == Some(accepted + 1));
+        }
     }
 
     #[test]

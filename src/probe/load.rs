@@ -266,10 +266,7 @@ struct Head {
 
 impl Head {
     fn read(bytes: &[u8]) -> Option<Head> {
-        let end = bytes
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or(bytes.len());
+        let end = crate::bytes::find(bytes, b"\r\n\r\n").unwrap_or(bytes.len());
         let mut lines = bytes[..end].split(|&b| b == b'\n');
         let status_line = lines.next()?;
         let version = status_line.get(..8)?;
@@ -281,7 +278,7 @@ impl Head {
         let close = version == b"HTTP/1.0"
             || lines.any(|line| {
                 let line = line.to_ascii_lowercase();
-                line.starts_with(b"connection:") && line.windows(5).any(|w| w == b"close")
+                line.starts_with(b"connection:") && crate::bytes::contains(&line, b"close")
             });
         Some(Head { status, close })
     }
@@ -291,7 +288,7 @@ fn end_kind(end: &ConnEnd) -> String {
     match end {
         ConnEnd::ConnectRefused => "refused".into(),
         ConnEnd::ConnectTimeout => "connect-timeout".into(),
-        ConnEnd::Unreachable(_) => "unreachable".into(),
+        ConnEnd::Unreachable(_) | ConnEnd::NameNotResolved(_) => "unreachable".into(),
         ConnEnd::Timeout => "timeout".into(),
         ConnEnd::Reset => "reset".into(),
         ConnEnd::TlsFailed(_) | ConnEnd::TlsAlert(_) => "tls".into(),
@@ -545,7 +542,7 @@ mod tests {
             status,
             reason: String::new(),
             headers: Vec::new(),
-            body_prefix: format!("b{status}"),
+            body_prefix: format!("b{status}").into(),
             body_bytes: 0,
             content_length: Some(0),
             chunked: false,

@@ -215,7 +215,7 @@ async fn via_client(
     }
     // What reqwest sends, rendered for the report (reqwest may order or add headers itself).
     let rendered = request(side, method).bytes;
-    let sent: SentRequest = engine.sent(&rendered, false);
+    let sent: SentRequest = engine.sent(&side.endpoint, &rendered, false);
     let started = Instant::now();
     let result = req.send().await;
     let mut exchange = match result {

@@ -32,6 +32,9 @@ pub enum Family {
     Mtu,
     Keepalive,
     Pool,
+    /// A person's own request sent as given (`lbprobe replay`), and its shrunk form: never
+    /// in [`Family::ALL`], so no scan runs it and `--probes` does not name it.
+    Replay,
 }
 
 impl Family {
@@ -81,6 +84,7 @@ impl Family {
             Family::Mtu => "mtu",
             Family::Keepalive => "keepalive",
             Family::Pool => "pool",
+            Family::Replay => "replay",
         }
     }
 
@@ -234,6 +238,8 @@ impl ProbeSpec {
                 reproduce: false,
             },
             Family::Pool => ProbeSpec::Pool(pool::PoolSpec::default()),
+            // Never planned from a scan: a replay has its own command and no spec.
+            Family::Replay => ProbeSpec::Protocol,
         }
     }
 }
@@ -281,6 +287,23 @@ pub struct SentRequest {
     pub bytes: usize,
     /// False when a client library built the request and `text` is a rendering of it.
     pub exact: bool,
+    /// The same request as a curl command, or why curl cannot send it; filled in when the run
+    /// is done, from `text` and the target (see [`crate::replay::share`]).
+    #[serde(default)]
+    pub curl: Option<crate::replay::share::AsCurl>,
+}
+
+impl SentRequest {
+    /// A request the report describes rather than shows byte for byte (a handshake, a summary
+    /// of several requests, one a client library built): no curl command goes with it.
+    pub fn described(text: impl Into<String>, bytes: usize, exact: bool) -> SentRequest {
+        SentRequest {
+            text: text.into(),
+            bytes,
+            exact,
+            curl: None,
+        }
+    }
 }
 
 /// Probe-specific facts beyond the exchange.
@@ -320,6 +343,64 @@ pub enum Detail {
     Pool(pool::PoolDetail),
     /// What a TLS side chose when offered h2 and http/1.1.
     Alpn(h2::AlpnResult),
+    /// What became of the connection after the answer to a request the RFC says a server
+    /// MUST close after (a malformed template with `must-close`).
+    AfterAnswer(AfterAnswer),
+    /// A keep-alive sequence of the malformed family: the answers counted on its connection.
+    Sequence(SequenceResult),
+    /// A replayed request: what its shrink found matters, in words (empty when not shrunk).
+    Replay {
+        matters: Vec<String>,
+    },
+}
+
+/// What came back on a keep-alive sequence's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SequenceResult {
+    /// Final (non-1xx) responses received, the first included.
+    pub answers: u32,
+    /// What the connection did after the last answer: `closed`, `kept-open` (still open when
+    /// the wait ran out), `no-answer` (the first answer never completed).
+    pub connection: ConnAfter,
+}
+
+impl SequenceResult {
+    pub fn none() -> SequenceResult {
+        SequenceResult {
+            answers: 0,
+            connection: ConnAfter::NoAnswer,
+        }
+    }
+}
+
+/// What the connection did after the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnAfter {
+    /// The side closed it (FIN or reset).
+    Closed,
+    /// Still open when the watch ended.
+    KeptOpen,
+    /// More bytes came after the answer (a second response, garbage).
+    MoreBytes,
+    /// No complete answer came: there was no "after" to watch.
+    NoAnswer,
+}
+
+/// [`ConnAfter`] and when: milliseconds after the answer it closed, or how long it was watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AfterAnswer {
+    pub connection: ConnAfter,
+    pub ms: u64,
+}
+
+impl AfterAnswer {
+    pub fn new(connection: ConnAfter, after: Duration) -> AfterAnswer {
+        AfterAnswer {
+            connection,
+            ms: after.as_millis().try_into().unwrap_or(u64::MAX),
+        }
+    }
 }
 
 /// The outcome of searching for the largest accepted size.
@@ -354,15 +435,21 @@ pub struct Observation {
     pub request: SentRequest,
     pub exchange: Option<Exchange>,
     pub detail: Detail,
+    /// What the listener's access log says of this request (`--access-log`), found by its
+    /// marker after the run; `None` when not looked for or not found.
+    #[serde(default)]
+    pub logged: Option<crate::logs::probe_line::LoggedLine>,
 }
 
 pub mod budget;
+mod builder;
 pub mod client;
 pub mod connect;
 pub mod context;
 pub mod dry_run;
 pub mod engine;
 pub mod families;
+pub mod floor;
 pub mod h2;
 pub mod header_size;
 pub mod keepalive;

@@ -213,7 +213,10 @@ async fn waiting(
     variant: &'static str,
     max_wait: Duration,
 ) -> Option<Observation> {
-    let planned = request(side, variant);
+    let mut planned = request(side, variant);
+    // A head that never ends is marked after its request line, so the listener's log of it
+    // can be found (`--access-log`).
+    planned.bytes = engine.mark_cut(&planned.bytes);
     let cap = max_wait.min(engine.budget.remaining());
     let (sent, exchange) = engine.send_planned_waiting(&planned, max_wait).await.ok()?;
     let detail = PartialResult {
@@ -238,7 +241,7 @@ async fn waiting(
 }
 
 async fn close_early(engine: &Engine, side: &Side, max_wait: Duration) -> Option<Observation> {
-    let bytes = request(side, CLOSE_EARLY).bytes;
+    let bytes = engine.mark_cut(&request(side, CLOSE_EARLY).bytes);
     engine.ticket().await.ok()?;
     let remaining = engine.budget.remaining();
     let pause = CLOSE_AFTER.min(max_wait).min(remaining);
@@ -263,7 +266,7 @@ async fn close_early(engine: &Engine, side: &Side, max_wait: Duration) -> Option
         side,
         false,
         &["400.client-closed-early"],
-        engine.sent(&bytes, true),
+        engine.sent(&side.endpoint, &bytes, true),
         Some(early.exchange),
         Detail::Partial(detail),
     ))
@@ -342,7 +345,7 @@ mod tests {
             bytes_in: 0,
             end: ConnEnd::Fin,
             response: None,
-            raw_prefix: String::new(),
+            raw_prefix: Default::default(),
             tcp_rtt_us: None,
             tcp_retransmits: None,
             peer: None,

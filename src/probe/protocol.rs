@@ -1,6 +1,8 @@
 //! The `protocol` family: what each port speaks, plain HTTP to an HTTPS listener, TLS to a
 //! plain one, and the baseline request every other comparison leans on.
 
+use futures_util::future::{BoxFuture, Either};
+
 use crate::target::Role;
 use crate::transport::tls::{CertCheck, CertFault};
 use crate::transport::{Endpoint, Sniff, Wire};
@@ -64,11 +66,7 @@ pub async fn sniff(engine: &Engine, side: &Side) -> (Option<Observation>, Option
         side,
         true,
         SNIFF_EVIDENCE,
-        SentRequest {
-            text: "TLS ClientHello, then a plain GET if TLS fails".into(),
-            bytes: 0,
-            exact: false,
-        },
+        SentRequest::described("TLS ClientHello, then a plain GET if TLS fails", 0, false),
         None,
         Detail::Sniff { sniff },
     );
@@ -162,51 +160,156 @@ pub fn plan(side: &Side, cross: bool) -> Vec<Planned> {
     out
 }
 
-/// The baseline (a valid GET) to every side, and, with `cross`, the cross-protocol requests.
-pub async fn run(engine: &Engine, sides: &[Side], cross: bool) -> Vec<Observation> {
-    let mut out = Vec::new();
-    let baselines = futures_util::future::join_all(sides.iter().map(|side| async move {
+/// The baseline to one side and, with `cross`, its cross-protocol request, at once: they go
+/// over separate connections and neither waits on the other's answer, so a side that answers
+/// neither costs its timeout once, not once per request.
+async fn on_wire(engine: &Engine, side: &Side, cross: bool) -> Vec<Observation> {
+    let baseline = async {
         let planned = baseline(side);
-        engine
-            .send_planned(&planned, None)
-            .await
-            .ok()
-            .map(|(sent, ex)| {
-                engine.observation(
-                    Family::Protocol,
-                    planned.variant,
-                    side,
-                    true,
-                    BASELINE_EVIDENCE,
-                    sent,
-                    Some(ex),
-                    Detail::None,
-                )
-            })
-    }))
-    .await;
-    out.extend(baselines.into_iter().flatten());
-    if !cross {
-        return out;
-    }
-    for side in sides {
-        let Some((planned, evidence)) = self::cross(side) else {
-            continue;
-        };
-        if let Ok((sent, ex)) = engine.send_planned(&planned, None).await {
-            out.push(engine.observation(
-                Family::Protocol,
-                planned.variant.clone(),
-                side,
-                // Plain HTTP on a backend's TLS port says what the port does with the wrong
-                // protocol, nothing of how the backend validates requests.
-                planned.variant != PLAIN_TO_TLS_BACKEND,
-                evidence,
-                sent,
-                Some(ex),
-                Detail::None,
+        let (sent, ex) = engine.send_planned(&planned, None).await.ok()?;
+        Some(engine.observation(
+            Family::Protocol,
+            planned.variant,
+            side,
+            true,
+            BASELINE_EVIDENCE,
+            sent,
+            Some(ex),
+            Detail::None,
+        ))
+    };
+    let crossed = async {
+        let (planned, evidence) = self::cross(side).filter(|_| cross)?;
+        let (sent, ex) = engine.send_planned(&planned, None).await.ok()?;
+        Some(engine.observation(
+            Family::Protocol,
+            planned.variant.clone(),
+            side,
+            // Plain HTTP on a backend's TLS port says what the port does with the wrong
+            // protocol, nothing of how the backend validates requests.
+            planned.variant != PLAIN_TO_TLS_BACKEND,
+            evidence,
+            sent,
+            Some(ex),
+            Detail::None,
+        ))
+    };
+    let (baseline, crossed) = futures_util::future::join(baseline, crossed).await;
+    baseline.into_iter().chain(crossed).collect()
+}
+
+/// What to do in a side's opening (see [`open`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Opening {
+    /// Sniff what the port speaks.
+    pub sniff: bool,
+    /// Talk to the side over the wire its sniff found when its URL says the other: the
+    /// backend's direct probes must use the wire its port speaks.
+    pub rewire: bool,
+    /// Send the cross-protocol request.
+    pub cross: bool,
+    /// Offer h2 over ALPN to a TLS side.
+    pub alpn: bool,
+}
+
+/// A sniff still running when its side's wire is settled without it.
+pub type PendingSniff<'a> = BoxFuture<'a, Option<Observation>>;
+
+/// One side as the opening left it: the wire settled, h2 noted, and what was observed.
+pub struct Opened<'a> {
+    pub side: Side,
+    pub observations: Vec<Observation>,
+    /// The sniff, when the opening did not need to wait for it: its observation comes when it
+    /// ends, while the families run.
+    pub pending: Option<PendingSniff<'a>>,
+}
+
+/// A side's opening, every request at once: the sniff, and over the URL's wire the baseline,
+/// the cross-protocol request and the ALPN offer. A silent side costs one timeout, not one per
+/// step. When the sniff finds the port speaks the other wire and `rewire` is set, what went over
+/// the URL's wire is dropped and sent again over the wire found, with a note: a port that
+/// speaks the other protocol refuses at once, so the redo costs a round trip, not a timeout.
+///
+/// The sniff decides nothing else before the families start. So the opening waits for it only
+/// when it may change the wire: never without `rewire`, and not once the baseline got a complete
+/// successful HTTP answer over the URL's wire (that wire is right). A backend slow to refuse the sniff's
+/// ClientHello then delays no family; the sniff is left [`Opened::pending`].
+pub async fn open(engine: &Engine, side: Side, opening: Opening) -> Opened<'_> {
+    let mut sniffed: BoxFuture<'_, (Option<Observation>, Option<bool>)> = if opening.sniff {
+        let sniff_side = side.clone();
+        Box::pin(async move { sniff(engine, &sniff_side).await })
+    } else {
+        Box::pin(async { (None, None) })
+    };
+    let (sniff_result, (mut observations, h2)) = {
+        let over_wire = over(engine, &side, opening);
+        futures_util::pin_mut!(over_wire);
+        match futures_util::future::select(&mut sniffed, over_wire).await {
+            Either::Left((result, over_wire)) => (Some(result), over_wire.await),
+            Either::Right((over, _)) => (None, over),
+        }
+    };
+    let answered = observations.iter().any(|o| {
+        o.variant == "baseline"
+            && o.exchange
+                .as_ref()
+                .and_then(|e| e.response.as_ref())
+                // A TLS port may answer plain HTTP with a complete 400 page of its own
+                // ("plain HTTP request sent to HTTPS port"); only success proves the wire.
+                .is_some_and(|r| r.complete && r.status < 400)
+    });
+    let (sniff_obs, tls, pending) = match sniff_result {
+        Some((obs, tls)) => (obs, tls, None),
+        None if !opening.rewire || answered => {
+            let pending: PendingSniff<'_> = Box::pin(async move { sniffed.await.0 });
+            (None, None, Some(pending))
+        }
+        None => {
+            let (obs, tls) = sniffed.await;
+            (obs, tls, None)
+        }
+    };
+    let mut side = side;
+    match tls.filter(|&tls| opening.rewire && tls != side.is_tls()) {
+        None => side.h2 = h2,
+        Some(tls) => {
+            let speaks = if tls { "TLS" } else { "plain HTTP" };
+            engine.note(format!(
+                "the {} port {}:{} speaks {speaks} though its URL says {}; direct probes use {speaks}",
+                side.role(),
+                side.target.host,
+                side.target.port,
+                if side.is_tls() { "https" } else { "http" },
             ));
+            side = Side::new(side.target.clone(), tls);
+            let (again, h2) = over(engine, &side, opening).await;
+            observations = again;
+            side.h2 = h2;
         }
     }
-    out
+    if side.h2 {
+        super::h2::note(engine, &side);
+    }
+    Opened {
+        side,
+        observations: sniff_obs.into_iter().chain(observations).collect(),
+        pending,
+    }
+}
+
+/// The baseline, the cross-protocol request and the ALPN offer over the side's wire, at once;
+/// and whether the side chose h2.
+async fn over(engine: &Engine, side: &Side, opening: Opening) -> (Vec<Observation>, bool) {
+    let alpn = async {
+        if opening.alpn && side.is_tls() {
+            super::h2::offer(engine, side).await
+        } else {
+            None
+        }
+    };
+    let (mut out, alpn) =
+        futures_util::future::join(on_wire(engine, side, opening.cross), alpn).await;
+    let h2 = alpn.as_ref().is_some_and(|(h2, _)| *h2);
+    out.extend(alpn.map(|(_, obs)| obs));
+    (out, h2)
 }

@@ -464,7 +464,7 @@ pub async fn run(engine: &Engine, sides: &[Side], spec: &RateSpec) -> Vec<Observ
         listener,
         true,
         &["503.rate-limited", "503.no-backends"],
-        engine.sent(&l_target.request, true),
+        engine.sent(&listener.endpoint, &l_target.request, true),
         None,
         Detail::Rate(result(l_steps, onset, clean)),
     )];
@@ -475,7 +475,7 @@ pub async fn run(engine: &Engine, sides: &[Side], spec: &RateSpec) -> Vec<Observ
             side,
             true,
             &["503.rate-limited", "503.backend-error"],
-            engine.sent(&t.request, true),
+            engine.sent(&side.endpoint, &t.request, true),
             None,
             Detail::Rate(result(b_steps, None, None)),
         ));

@@ -60,9 +60,10 @@ impl Ending {
             ConnEnd::Reset => Ending::Reset,
             ConnEnd::Timeout => Ending::Timeout,
             ConnEnd::SizeBound => Ending::SizeBound,
-            ConnEnd::ConnectRefused | ConnEnd::ConnectTimeout | ConnEnd::Unreachable(_) => {
-                Ending::NotConnected
-            }
+            ConnEnd::ConnectRefused
+            | ConnEnd::ConnectTimeout
+            | ConnEnd::Unreachable(_)
+            | ConnEnd::NameNotResolved(_) => Ending::NotConnected,
             ConnEnd::TlsFailed(_) | ConnEnd::TlsAlert(_) => Ending::Tls,
             ConnEnd::Io(_) => Ending::Io,
         }
@@ -248,15 +249,23 @@ impl ResponseCheck {
             // The server's half of a handshake that failed (often on the certificate): TLS
             // talking, which the connection's end already says.
             None if matches!(exchange.end, ConnEnd::TlsFailed(_)) => {}
-            None if exchange.bytes_in > 0
-                && crate::transport::escaped_tls_record(&exchange.raw_prefix) =>
-            {
+            None if exchange.bytes_in > 0 && exchange.raw_prefix.is_tls_record() => {
                 problems.push(Problem::SpeaksTls {
-                    prefix: exchange.raw_prefix.chars().take(TLS_PREFIX_CHARS).collect(),
+                    prefix: exchange
+                        .raw_prefix
+                        .escaped()
+                        .chars()
+                        .take(TLS_PREFIX_CHARS)
+                        .collect(),
                 })
             }
             None if exchange.bytes_in > 0 => problems.push(Problem::NotHttp {
-                prefix: exchange.raw_prefix.chars().take(PREFIX_CHARS).collect(),
+                prefix: exchange
+                    .raw_prefix
+                    .escaped()
+                    .chars()
+                    .take(PREFIX_CHARS)
+                    .collect(),
             }),
             None => {}
         }
@@ -432,7 +441,7 @@ pub fn plan(side: &Side) -> Vec<Planned> {
 #[cfg(test)]
 pub(crate) mod test_support {
     use crate::transport::response::{parse_response, parse_response_closed};
-    use crate::transport::{escape_bytes, ConnEnd, Exchange, ParseLimits, Timings};
+    use crate::transport::{ConnEnd, Exchange, ParseLimits, Timings};
 
     /// The exchange a GET (or HEAD) gets when the server sends `raw` and the read ends with
     /// `end`: a FIN completes a close-delimited body, as in the transport.
@@ -458,7 +467,7 @@ pub(crate) mod test_support {
             bytes_in: raw.len(),
             end,
             response,
-            raw_prefix: escape_bytes(&raw[..raw.len().min(512)]),
+            raw_prefix: crate::transport::WireBytes::from(&raw[..raw.len().min(512)]),
             tcp_rtt_us: None,
             tcp_retransmits: None,
             peer: None,

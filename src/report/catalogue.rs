@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::catalogue::{Catalogue, Cause};
-use crate::classify::{Kind, Side};
+use crate::catalogue::{Catalogue, Cause, Kind, Side};
 
 /// Terminal width the detail view wraps prose to; tables are never wrapped.
 const WRAP: usize = 92;

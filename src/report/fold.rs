@@ -10,6 +10,17 @@ use crate::probe::templates::{self, TAGS};
 /// Lists up to this long are shown whole.
 pub const LIST_WHOLE: usize = 6;
 
+/// The evidence of `f` a person is shown first: all of it when `verbose`, else the first
+/// [`LIST_WHOLE`] facts.
+pub fn evidence_shown(f: &Finding, verbose: bool) -> &[crate::classify::Evidence] {
+    let shown = if verbose {
+        f.evidence.len()
+    } else {
+        f.evidence.len().min(LIST_WHOLE)
+    };
+    &f.evidence[..shown]
+}
+
 /// The kind a template is counted under: its first tag (a template that is both
 /// content-length and te counts once, under the kind it lists first).
 fn kind_of(id: &str) -> &'static str {

@@ -118,6 +118,11 @@ fn write_report(out: &mut String, r: &Report, s: Style) -> std::fmt::Result {
         plural::count(r.not_covered.len(), "cause")
     );
     writeln!(out, "{}", s.dim(&wrap(&not_covered, s.width, "", "")))?;
+    writeln!(
+        out,
+        "{}",
+        s.dim(&wrap(&super::timing::line(r), s.width, "", "  "))
+    )?;
     // The last line is the answer: the exit code and, by name, what is wrong.
     let verdict = format!("Exit {}: {}.", r.exit_code, r.exit_reason);
     let verdict = wrap(&verdict, s.width, "", "  ");
@@ -243,6 +248,8 @@ fn write_malformed(out: &mut String, m: &MalformedTable, s: Style) -> std::fmt::
             Strictness::Strict,
             Strictness::Lenient,
             Strictness::OverStrict,
+            Strictness::WrongCode,
+            Strictness::KeptOpen,
             Strictness::Broken,
             Strictness::Waited,
         ]
@@ -286,6 +293,31 @@ fn write_malformed(out: &mut String, m: &MalformedTable, s: Style) -> std::fmt::
     if !g.accepted_by_both.is_empty() {
         writeln!(out, "  accepted by both: {}", g.accepted_by_both.len())?;
     }
+    // RFC 9112 §6.1: after these the connection must close; one left open can carry a
+    // smuggled request.
+    for role in [Role::Listener, Role::Backend] {
+        let ids: Vec<&str> = m
+            .rows
+            .iter()
+            .filter(|r| {
+                let side = if role == Role::Listener {
+                    &r.listener
+                } else {
+                    &r.backend
+                };
+                side.as_ref().and_then(|a| a.strictness) == Some(Strictness::KeptOpen)
+            })
+            .map(|r| r.variant.as_str())
+            .collect();
+        if !ids.is_empty() {
+            let line = format!(
+                "the {role} kept the connection open where the RFC says it MUST close ({}): {}",
+                ids.len(),
+                fold::template_list(&ids, s.verbose)
+            );
+            writeln!(out, "{}", wrap(&line, s.width, "  ", "    "))?;
+        }
+    }
     if !g.unlisted_codes.is_empty() {
         // One entry per side and code, its templates listed or counted by kind.
         let mut by_code: Vec<((String, u16), Vec<&str>)> = Vec::new();
@@ -318,7 +350,7 @@ fn write_malformed(out: &mut String, m: &MalformedTable, s: Style) -> std::fmt::
     Ok(())
 }
 
-fn write_detail(out: &mut String, f: &Finding, s: Style) -> std::fmt::Result {
+pub(crate) fn write_detail(out: &mut String, f: &Finding, s: Style) -> std::fmt::Result {
     writeln!(out)?;
     let heading = format!(
         "{} {} · {} · {}",
@@ -340,12 +372,8 @@ fn write_detail(out: &mut String, f: &Finding, s: Style) -> std::fmt::Result {
             s.bold("evidence"),
             s.dim(&format!("(rests on: {})", f.rests_on_text()))
         )?;
-        let shown = if s.verbose {
-            f.evidence.len()
-        } else {
-            f.evidence.len().min(fold::LIST_WHOLE)
-        };
-        for e in &f.evidence[..shown] {
+        let shown = fold::evidence_shown(f, s.verbose);
+        for e in shown {
             let refs = if e.observations.is_empty() {
                 String::new()
             } else {
@@ -354,10 +382,10 @@ fn write_detail(out: &mut String, f: &Finding, s: Style) -> std::fmt::Result {
             let line = format!("{}{}{refs}", s.dim(&e.basis_prefix()), e.text);
             writeln!(out, "{}", wrap(&line, s.width, "    • ", "      "))?;
         }
-        if shown < f.evidence.len() {
+        if shown.len() < f.evidence.len() {
             let more = format!(
                 "… {} more like these (`-v` shows them; `--format json` lists them with their observations)",
-                f.evidence.len() - shown
+                f.evidence.len() - shown.len()
             );
             writeln!(out, "{}", s.dim(&wrap(&more, s.width, "    ", "      ")))?;
         }

@@ -38,6 +38,10 @@ pub struct LogsReport {
     pub unexplained: Vec<StatusRow>,
     /// nginx's error.log, when one was joined.
     pub error_log: Option<ErrorLogRow>,
+    /// Causes the SQL engine whose rows were read could not compute (`--from-sql-result`):
+    /// their lines are counted under none, which is not 0.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_computed: Vec<String>,
     pub notes: Vec<String>,
 }
 
@@ -91,6 +95,9 @@ pub struct CauseRow {
     pub by_status: Vec<StatusRow>,
     pub first_line: u64,
     pub first_time: Option<String>,
+    /// The last line's time, where the rows of an SQL engine say it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_time: Option<String>,
     pub bucket_minutes: u64,
     pub buckets: Vec<Bucket>,
     pub top_uris: Vec<Top>,
@@ -112,7 +119,7 @@ pub struct Bucket {
     pub count: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Top {
     pub value: String,
     pub count: u64,
@@ -221,9 +228,48 @@ impl LogsReport {
                 decided: s.from_error_log,
                 settled: s.settled,
             }),
+            not_computed: Vec::new(),
             notes,
         }
     }
+
+    /// A report with nothing counted yet.
+    pub fn empty(format: String, profile: &Profile, inputs: Vec<String>) -> LogsReport {
+        LogsReport {
+            format,
+            profile: profile.label(),
+            inputs,
+            lines: 0,
+            bytes: 0,
+            parsed: 0,
+            blank: 0,
+            bad: 0,
+            bad_samples: Vec::new(),
+            errors: 0,
+            by_status: Vec::new(),
+            causes: Vec::new(),
+            undecided: Vec::new(),
+            unexplained: Vec::new(),
+            error_log: None,
+            not_computed: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// Where the first line was: its number and time, or only its time (the rows of an SQL engine
+/// have no line numbers), and the last one's time when known.
+fn first_seen(line: u64, first: Option<&str>, last: Option<&str>) -> String {
+    let since = first.unwrap_or("(no time field)");
+    let mut s = if line == 0 {
+        format!("first: {since}")
+    } else {
+        format!("first: line {line} at {since}")
+    };
+    if let Some(last) = last {
+        s.push_str(&format!(", last: {last}"));
+    }
+    s
 }
 
 fn status_rows(st: &CauseStats) -> Vec<StatusRow> {
@@ -290,6 +336,7 @@ fn cause_row(
         by_status: status_rows(st),
         first_line: st.first_line,
         first_time: st.first_time.clone(),
+        last_time: None,
         bucket_minutes: st.buckets.width,
         buckets: st
             .buckets
@@ -315,6 +362,16 @@ fn pct(x: f64) -> String {
 }
 
 /// The summary for a person at a terminal.
+/// A logs report in `format`: JSON, Markdown, or the human text (the native and the SQL paths
+/// alike).
+pub fn render(r: &LogsReport, format: super::Format, style: Style) -> String {
+    match format {
+        super::Format::Json => super::schema::to_json(super::schema::Kind::Logs, r),
+        super::Format::Markdown => markdown(r),
+        _ => human(r, style),
+    }
+}
+
 pub fn human(r: &LogsReport, style: Style) -> String {
     let mut o = String::new();
     let _ = writeln!(
@@ -366,8 +423,15 @@ pub fn human(r: &LogsReport, style: Style) -> String {
             pct(c.share),
             c.title
         );
-        let since = c.first_time.as_deref().unwrap_or("(no time field)");
-        let _ = writeln!(o, "  first: line {} at {since}", c.first_line);
+        let _ = writeln!(
+            o,
+            "  {}",
+            first_seen(
+                c.first_line,
+                c.first_time.as_deref(),
+                c.last_time.as_deref()
+            )
+        );
         if let Some(t) = &c.timeout {
             let _ = writeln!(o, "  timeout: {t}");
         }
@@ -408,8 +472,11 @@ pub fn human(r: &LogsReport, style: Style) -> String {
             u.count,
             pct(u.share)
         );
-        let since = u.first_time.as_deref().unwrap_or("(no time field)");
-        let _ = writeln!(o, "  first: line {} at {since}", u.first_line);
+        let _ = writeln!(
+            o,
+            "  {}",
+            first_seen(u.first_line, u.first_time.as_deref(), None)
+        );
         if !u.top_uris.is_empty() {
             let items: Vec<String> = u
                 .top_uris
@@ -433,6 +500,14 @@ pub fn human(r: &LogsReport, style: Style) -> String {
             rows.join(", ")
         );
     }
+    if !r.not_computed.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{} {}",
+            style.bold("not computed by the SQL engine:"),
+            r.not_computed.join(", ")
+        );
+    }
     if r.bad > 0 {
         let _ = writeln!(
             o,
@@ -449,6 +524,97 @@ pub fn human(r: &LogsReport, style: Style) -> String {
     }
     for n in &r.notes {
         let _ = writeln!(o, "\nnote: {n}");
+    }
+    o
+}
+
+/// The summary as Markdown (a pull-request comment, an issue): the same rows as [`human`].
+pub fn markdown(r: &LogsReport) -> String {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let tops = |list: &[Top]| {
+        list.iter()
+            .map(|t| format!("`{}` ×{}", cell(&t.value), t.count))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "## Access log: {}\n\n{} ({}; profile {}): {} error lines of {} parsed.\n",
+        cell(&r.inputs.join(", ")),
+        cell(&r.format),
+        plural::count(r.lines, "line"),
+        cell(&r.profile),
+        r.errors,
+        r.parsed
+    );
+    if !r.causes.is_empty() {
+        let _ = writeln!(
+            o,
+            "| cause | lines | of errors | first | top URIs | top clients |\n|---|---:|---:|---|---|---|"
+        );
+        for c in &r.causes {
+            let first = match (&c.first_time, &c.last_time) {
+                (Some(f), Some(l)) => format!("{f} to {l}"),
+                (Some(f), None) => f.clone(),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                o,
+                "| `{}` {} | {} | {} | {} | {} | {} |",
+                c.cause,
+                cell(&c.title),
+                c.count,
+                pct(c.share),
+                cell(&first),
+                tops(&c.top_uris),
+                tops(&c.top_clients)
+            );
+        }
+        o.push('\n');
+    }
+    if !r.undecided.is_empty() {
+        let _ = writeln!(
+            o,
+            "| may show any of | lines | of errors | to tell |\n|---|---:|---:|---|"
+        );
+        for u in &r.undecided {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                u.causes
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                u.count,
+                pct(u.share),
+                cell(&u.tell)
+            );
+        }
+        o.push('\n');
+    }
+    if !r.unexplained.is_empty() {
+        let rows: Vec<String> = r
+            .unexplained
+            .iter()
+            .map(|s| format!("{} ×{}", s.status, s.count))
+            .collect();
+        let _ = writeln!(
+            o,
+            "Error lines no documented cause explains: {}.\n",
+            rows.join(", ")
+        );
+    }
+    if !r.not_computed.is_empty() {
+        let _ = writeln!(
+            o,
+            "**Not computed by the SQL engine:** {}.\n",
+            r.not_computed.join(", ")
+        );
+    }
+    for n in &r.notes {
+        let _ = writeln!(o, "- {}", cell(n));
     }
     o
 }

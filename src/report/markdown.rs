@@ -195,12 +195,8 @@ fn write_detail(out: &mut String, f: &Finding, verbose: bool) -> std::fmt::Resul
         writeln!(out)?;
         writeln!(out, "**Evidence** (rests on: {})", f.rests_on_text())?;
         writeln!(out)?;
-        let shown = if verbose {
-            f.evidence.len()
-        } else {
-            f.evidence.len().min(fold::LIST_WHOLE)
-        };
-        for e in &f.evidence[..shown] {
+        let shown = fold::evidence_shown(f, verbose);
+        for e in shown {
             let refs = if e.observations.is_empty() {
                 String::new()
             } else {
@@ -214,11 +210,11 @@ fn write_detail(out: &mut String, f: &Finding, verbose: bool) -> std::fmt::Resul
             };
             writeln!(out, "- {basis}{}{refs}", md(&e.text))?;
         }
-        if shown < f.evidence.len() {
+        if shown.len() < f.evidence.len() {
             writeln!(
                 out,
                 "- … {} more like these (`-v` shows them; `--format json` lists them with their observations)",
-                f.evidence.len() - shown
+                f.evidence.len() - shown.len()
             )?;
         }
     }

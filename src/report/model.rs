@@ -4,12 +4,13 @@ use serde::Serialize;
 
 use crate::classify::malformed_table::MalformedTable;
 use crate::classify::{Finding, Verdict};
+use crate::probe::floor::{Floor, LongestWait};
 use crate::probe::{Family, Limits, Observation};
 use crate::profile::Profile;
 use crate::target::{Role, Target};
 
-/// Bumped when a field changes meaning or disappears (adding fields does not bump it).
-pub const SCHEMA_VERSION: u32 = 2;
+/// The run report's `schema_version` (see [`super::schema`] for every kind's).
+pub const SCHEMA_VERSION: u32 = super::schema::Kind::Run.version();
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -19,6 +20,9 @@ pub struct Report {
     /// Scenario file, or `scan` / `demo`.
     pub origin: String,
     pub started_unix_ms: u128,
+    /// The host that ran the probes (empty when unknown): CI keeps reports from many runners.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
     pub duration_ms: f64,
     pub profile: Profile,
     pub targets: Vec<Target>,
@@ -26,6 +30,8 @@ pub struct Report {
     pub requests_sent: u32,
     /// True when a cap or Ctrl-C stopped probes before they finished.
     pub partial: bool,
+    /// The run's wall time against its floor.
+    pub timing: Timing,
     pub notes: Vec<String>,
     pub summary: Summary,
     pub findings: Vec<Finding>,
@@ -40,8 +46,46 @@ pub struct Report {
     /// Per malformed-request kind, each side's answer judged against a strict server, and the
     /// kinds grouped by the side that refuses them; `None` when no `malformed` probe ran.
     pub malformed: Option<MalformedTable>,
+    /// The run's cap (requests or duration) that cut it short, in words: what the run did not
+    /// get to was not decided, and the exit code is not 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cut_short: Option<String>,
     pub exit_code: i32,
     pub exit_reason: String,
+}
+
+/// A run's wall time against the least time any schedule of its requests could take: the
+/// requests at the max rate, or its longest single wait (see [`crate::probe::floor`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timing {
+    pub wall_seconds: f64,
+    /// max(`rate_seconds`, the longest wait's seconds).
+    pub floor_seconds: f64,
+    /// wall ÷ floor (0 when the floor is 0).
+    pub ratio: f64,
+    /// What sets the floor: `rate` or `wait`.
+    pub floor_set_by: &'static str,
+    /// requests ÷ max rate.
+    pub rate_seconds: f64,
+    pub longest_wait: Option<LongestWait>,
+}
+
+impl Timing {
+    pub fn new(wall_seconds: f64, floor: &Floor) -> Timing {
+        let floor_seconds = floor.seconds();
+        Timing {
+            wall_seconds,
+            floor_seconds,
+            ratio: if floor_seconds > 0.0 {
+                wall_seconds / floor_seconds
+            } else {
+                0.0
+            },
+            floor_set_by: if floor.set_by_wait() { "wait" } else { "rate" },
+            rate_seconds: floor.rate_seconds,
+            longest_wait: floor.longest_wait.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

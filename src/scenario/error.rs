@@ -57,26 +57,38 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
+        write_at(
             f,
-            "{}:{}:{}: {}",
-            self.origin, self.line, self.column, self.problem
-        )?;
-        let number = self.line.to_string();
-        let gutter = " ".repeat(number.len());
-        // Tabs are copied so that the caret lines up whatever the terminal's tab width.
-        let pad: String = self
-            .source_line
-            .chars()
-            .take(self.column.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
-        write!(
-            f,
-            "\n{gutter} |\n{number} | {}\n{gutter} | {pad}^",
-            self.source_line
+            &self.origin,
+            (self.line, self.column),
+            &self.problem,
+            &self.source_line,
         )
     }
+}
+
+/// `origin:line:column: problem`, then the line with a caret under the spot, as rustc does:
+/// the shape of every error about a file lbprobe reads (scenarios, the serve config).
+pub fn write_at(
+    f: &mut fmt::Formatter<'_>,
+    origin: &str,
+    (line, column): (usize, usize),
+    problem: &dyn fmt::Display,
+    source_line: &str,
+) -> fmt::Result {
+    write!(f, "{origin}:{line}:{column}: {problem}")?;
+    let number = line.to_string();
+    let gutter = " ".repeat(number.len());
+    // Tabs are copied so that the caret lines up whatever the terminal's tab width.
+    let pad: String = source_line
+        .chars()
+        .take(column.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    write!(
+        f,
+        "\n{gutter} |\n{number} | {source_line}\n{gutter} | {pad}^"
+    )
 }
 
 /// What was wrong, in words that say what was expected.
@@ -111,6 +123,10 @@ pub enum Problem {
     MultilineVariable { name: String },
     #[error("no targets (expected `targets:` with `listener:`, `backend:` and/or `pool:`)")]
     NoTargets,
+    #[error("a serve module's {role} URL is ${{{variable}}}: each probe names its own (`/probe?target=URL&backend=URL`), checked against the config's `allow:` list")]
+    ModuleTarget { role: Role, variable: &'static str },
+    #[error("a serve module has no pool: each probe names one target (`target=`) and its backend (`backend=`)")]
+    ModulePool,
     #[error("a pool needs two or more backends; one backend goes under `backend:`")]
     PoolTooSmall,
     #[error("bad {role} URL: {why}")]
@@ -192,6 +208,28 @@ pub enum Problem {
     /// Another problem whose words quoted a variable's value, with the value masked.
     #[error("{text}")]
     Redacted { text: String },
+}
+
+impl From<crate::yaml::YamlProblem> for Problem {
+    fn from(p: crate::yaml::YamlProblem) -> Problem {
+        use crate::yaml::YamlProblem as Y;
+        match p {
+            Y::Syntax { message } => Problem::Syntax { message },
+            Y::Tag { tag } => Problem::Tag { tag },
+            Y::UnknownKey { key, expected } => Problem::UnknownKey { key, expected },
+            Y::MissingKey { path, key } => Problem::MissingKey { path, key },
+            Y::DuplicateKey { key } => Problem::DuplicateKey { key },
+            Y::WrongType {
+                path,
+                found,
+                expected,
+            } => Problem::WrongType {
+                path,
+                found,
+                expected,
+            },
+        }
+    }
 }
 
 /// Header names whose values an excerpt never shows: the ones reports always mask, and names

@@ -9,11 +9,10 @@ use super::error::{Diagnostic, Problem, ScenarioError};
 use super::model::{Expectation, LimitExpectation, LoadContext, Scenario, ALWAYS_MASKED};
 use super::raw::{
     Number, RawExpect, RawExpected, RawHeaderSize, RawMtu, RawParams, RawProbe, RawProfile,
-    RawRate, RawScenario, RawTarget,
+    RawRate, RawScenario, RawTarget, RawTargets,
 };
 use super::units::{parse_duration, parse_size};
 use super::vars::{substitute, OffsetMap};
-use super::yaml::{self, MarkId, Marked, YamlError};
 use crate::classify::verdict::Verdict;
 use crate::probe::mtu::MtuSpec;
 use crate::probe::rate::{RateSpec, CEILING_DURATION, CEILING_RATE, CEILING_REQUESTS};
@@ -21,6 +20,7 @@ use crate::probe::{Family, Limits, ProbeSpec};
 use crate::profile::Profile;
 use crate::target::{Role, Target, TargetError};
 use crate::transport::{is_token, pmtu};
+use crate::yaml::{self, MarkId, Marked, YamlError, YamlProblem};
 
 /// Scenario files are a few kilobytes; anything this big is the wrong file.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -45,38 +45,89 @@ pub fn load_file_as(
     ctx: &LoadContext,
     owner: Ownership,
 ) -> Result<Scenario, ScenarioError> {
-    let read_error = |source| ScenarioError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
+    let text = read_file(path)?;
+    load_str_as(&text, &path.display().to_string(), ctx, owner)
+}
+
+/// A module of `lbprobe serve`: a scenario whose targets each probe gives (`target=`,
+/// `backend=`). Without `targets:` it has none; with it, the listener's URL is `${TARGET}` and
+/// the backend's `${BACKEND}` (the other keys of a target, `tls-verify`, `headers`, `sni`...,
+/// apply to the probe's), and no pool: any other URL is an error pointing at it. The
+/// scenario's caps hold as for `run` without `--i-own-this-target`.
+pub fn load_module_str(
+    text: &str,
+    origin: &str,
+    ctx: &LoadContext,
+) -> Result<Scenario, ScenarioError> {
+    load_text(
+        text,
+        origin,
+        ctx,
+        Ownership::Unconfirmed,
+        TargetsFrom::Caller,
+    )
+}
+
+/// Why [`read_bounded`] gave no bytes.
+pub enum BoundedRead {
+    Io(std::io::Error),
+    /// The file holds more than this many bytes.
+    TooLarge(u64),
+}
+
+/// A file's bytes, at most `limit` of them (a scenario or a serve config: reading never grows
+/// past the limit, however large the file someone names).
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedRead> {
+    let file = std::fs::File::open(path).map_err(BoundedRead::Io)?;
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
+    file.take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ScenarioError::TooLarge {
-            path: path.to_path_buf(),
-            limit: MAX_FILE_BYTES,
-        });
+        .map_err(BoundedRead::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(BoundedRead::TooLarge(limit));
     }
+    Ok(bytes)
+}
+
+/// The text of a scenario file, at most [`MAX_FILE_BYTES`], UTF-8.
+pub fn read_file(path: &Path) -> Result<String, ScenarioError> {
+    let bytes = read_bounded(path, MAX_FILE_BYTES).map_err(|e| match e {
+        BoundedRead::Io(source) => ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        BoundedRead::TooLarge(limit) => ScenarioError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        },
+    })?;
     let origin = path.display().to_string();
-    let text = match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => {
-            // Where the bad bytes are, on the line as far as it reads: the prefix before them
-            // is the same in the lossy copy.
-            let at = e.utf8_error().valid_up_to();
-            let lossy = String::from_utf8_lossy(e.as_bytes());
-            let source = Source {
-                text: &lossy,
-                origin: &origin,
-                secrets: Vec::new(),
-            };
-            return Err(source.error(at, Problem::InvalidUtf8));
-        }
-    };
-    load_str_as(&text, &origin, ctx, owner)
+    String::from_utf8(bytes).map_err(|e| {
+        // Where the bad bytes are, on the line as far as it reads: the prefix before them
+        // is the same in the lossy copy.
+        let at = e.utf8_error().valid_up_to();
+        let lossy = String::from_utf8_lossy(e.as_bytes());
+        let source = Source {
+            text: &lossy,
+            origin: &origin,
+            secrets: Vec::new(),
+        };
+        source.error(at, Problem::InvalidUtf8)
+    })
+}
+
+/// The variable a serve module's listener URL is written as: the probe's `target=`.
+pub const MODULE_TARGET: &str = "TARGET";
+/// The variable a serve module's backend URL is written as: the probe's `backend=`.
+pub const MODULE_BACKEND: &str = "BACKEND";
+
+/// Where a scenario's targets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetsFrom {
+    /// `targets:` in the file, required.
+    File,
+    /// Whoever runs it (a serve module's probe): `targets:` in the file is an error.
+    Caller,
 }
 
 /// Loads a scenario from text; `origin` names it in errors and gives the default name.
@@ -90,6 +141,16 @@ pub fn load_str_as(
     origin: &str,
     ctx: &LoadContext,
     owner: Ownership,
+) -> Result<Scenario, ScenarioError> {
+    load_text(text, origin, ctx, owner, TargetsFrom::File)
+}
+
+fn load_text(
+    text: &str,
+    origin: &str,
+    ctx: &LoadContext,
+    owner: Ownership,
+    targets: TargetsFrom,
 ) -> Result<Scenario, ScenarioError> {
     let source = Source {
         text,
@@ -113,7 +174,7 @@ pub fn load_str_as(
         substitute(text, ctx.vars).map_err(|(at, problem)| source.error(at, problem))?;
     let raw: RawScenario = yaml::parse(&substituted).map_err(|e| {
         let mut at = e.offset.unwrap_or(0);
-        if let Problem::DuplicateKey { key } = &e.problem {
+        if let YamlProblem::DuplicateKey { key } = &e.problem {
             at = second_key(&substituted, at, key).unwrap_or(at);
         }
         let at = offsets.to_original(at);
@@ -121,7 +182,7 @@ pub fn load_str_as(
             problem, context, ..
         } = *e;
         let problem = match (problem, context) {
-            (Problem::Syntax { message }, Some((context, Some(start)))) => {
+            (YamlProblem::Syntax { message }, Some((context, Some(start)))) => {
                 let (line, column, _) = source.line_column(offsets.to_original(start));
                 Problem::SyntaxIn {
                     message,
@@ -130,10 +191,10 @@ pub fn load_str_as(
                     column,
                 }
             }
-            (Problem::Syntax { message }, Some((context, None))) => Problem::Syntax {
+            (YamlProblem::Syntax { message }, Some((context, None))) => Problem::Syntax {
                 message: format!("{message}, {context}"),
             },
-            (problem, _) => problem,
+            (problem, _) => problem.into(),
         };
         source.error(at, problem)
     })?;
@@ -143,6 +204,7 @@ pub fn load_str_as(
         offsets: &offsets,
         ctx,
         owner,
+        targets,
     }
     .scenario(raw)
 }
@@ -279,6 +341,7 @@ struct Checker<'a> {
     offsets: &'a OffsetMap,
     ctx: &'a LoadContext<'a>,
     owner: Ownership,
+    targets: TargetsFrom,
 }
 
 impl Checker<'_> {
@@ -303,7 +366,11 @@ impl Checker<'_> {
                 |s| s.to_string_lossy().into_owned(),
             ),
         };
+        if let (TargetsFrom::Caller, Some(Marked { value: t, id })) = (self.targets, &raw.targets) {
+            self.caller_targets(t.as_ref(), *id)?;
+        }
         let (listener, backend, pool) = match raw.targets {
+            None if self.targets == TargetsFrom::Caller => (None, None, Vec::new()),
             None => return Err(self.source.error(0, Problem::NoTargets)),
             Some(Marked { value: None, id }) => return Err(self.at(id, Problem::NoTargets)),
             Some(Marked {
@@ -400,6 +467,45 @@ impl Checker<'_> {
             expect_limits,
             mask,
         })
+    }
+
+    /// A serve module's `targets:`: a listener at `${TARGET}`, maybe a backend at `${BACKEND}`,
+    /// nothing else. The allow list decides where probes go, never a module's own URL.
+    fn caller_targets(
+        &self,
+        targets: Option<&RawTargets>,
+        id: MarkId,
+    ) -> Result<(), ScenarioError> {
+        let must_be = |role: Role| Problem::ModuleTarget {
+            role,
+            variable: match role {
+                Role::Listener => MODULE_TARGET,
+                Role::Backend => MODULE_BACKEND,
+            },
+        };
+        let Some(targets) = targets else {
+            return Err(self.at(id, must_be(Role::Listener)));
+        };
+        if let Some(pool) = &targets.pool {
+            return Err(self.at(pool.id, Problem::ModulePool));
+        }
+        let Some(listener) = &targets.listener else {
+            return Err(self.at(id, must_be(Role::Listener)));
+        };
+        for (role, target) in [
+            (Role::Listener, Some(listener)),
+            (Role::Backend, targets.backend.as_ref()),
+        ] {
+            let Some(target) = target else { continue };
+            let variable = match role {
+                Role::Listener => MODULE_TARGET,
+                Role::Backend => MODULE_BACKEND,
+            };
+            if Some(&target.value.url.value) != (self.ctx.vars)(variable).as_ref() {
+                return Err(self.at(target.value.url.id, must_be(role)));
+            }
+        }
+        Ok(())
     }
 
     fn target(&self, role: Role, raw: RawTarget) -> Result<Target, ScenarioError> {

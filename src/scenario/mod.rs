@@ -11,9 +11,11 @@ mod model;
 mod raw;
 mod units;
 mod vars;
-mod yaml;
 
-pub use error::{mask_secrets, Diagnostic, Problem, ScenarioError};
-pub use load::{load_file, load_file_as, load_str, load_str_as, Ownership};
+pub use error::{mask_secrets, write_at, Diagnostic, Problem, ScenarioError};
+pub use load::{
+    load_file, load_file_as, load_module_str, load_str, load_str_as, read_bounded, read_file,
+    BoundedRead, Ownership, MODULE_BACKEND, MODULE_TARGET,
+};
 pub use model::{Expectation, LimitExpectation, LoadContext, Scenario, ALWAYS_MASKED};
 pub use units::{parse_duration, parse_size};

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::yaml::Marked;
+use crate::yaml::Marked;
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(

@@ -12,11 +12,12 @@ use tokio::time::timeout_at;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+use super::progress::HeadClock;
 use super::response::{completion, parse_response, parse_response_closed, Completion};
 use super::tcp_info::tcp_info;
 use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, Exchange, IpFamily, TlsInfo, Wire};
 
-/// Received bytes kept (escaped) in [`Exchange::raw_prefix`].
+/// Received bytes kept in [`Exchange::raw_prefix`].
 const RAW_PREFIX_BYTES: usize = 512;
 /// Bytes of a failed TLS handshake's answer kept to say what the peer spoke instead.
 const HANDSHAKE_KEEP_BYTES: usize = 4096;
@@ -57,8 +58,7 @@ pub async fn exchange(endpoint: &Endpoint, request: &[u8], bounds: &Bounds) -> E
                     // Whatever answered instead of TLS (often an HTTP 400 from a plain-HTTP
                     // port) is the most useful thing to show.
                     ex.bytes_in = failure.bytes_in;
-                    ex.raw_prefix =
-                        escape_bytes(&failure.seen[..failure.seen.len().min(RAW_PREFIX_BYTES)]);
+                    ex.raw_prefix = failure.seen[..failure.seen.len().min(RAW_PREFIX_BYTES)].into();
                     ex.response = parse_response(&failure.seen, head_request, &bounds.parse);
                     if let Some(tcp) = &failure.tcp {
                         record_tcp_info(&mut ex, tcp);
@@ -175,12 +175,12 @@ async fn connect_inner(
             .inspect(|_| *dns_ms = Some(ms_since(lookup_started)))
         {
             Err(_) => {
-                return Err(ConnEnd::Unreachable(format!(
+                return Err(ConnEnd::NameNotResolved(format!(
                     "DNS lookup of {bare} timed out"
                 )))
             }
             Ok(Err(e)) => {
-                return Err(ConnEnd::Unreachable(format!(
+                return Err(ConnEnd::NameNotResolved(format!(
                     "DNS lookup of {bare} failed: {e}"
                 )))
             }
@@ -201,7 +201,7 @@ async fn connect_inner(
             kept
         }
     };
-    let mut last = ConnEnd::Unreachable(format!("DNS lookup of {bare}: no addresses"));
+    let mut last = ConnEnd::NameNotResolved(format!("DNS lookup of {bare}: no addresses"));
     for addr in addrs {
         let socket = match if addr.is_ipv4() {
             TcpSocket::new_v4()
@@ -262,7 +262,7 @@ enum ReadEnd {
 fn record_read(ex: &mut Exchange, read: Read, head_request: bool, bounds: &Bounds) {
     let bytes = &read.bytes;
     ex.bytes_in = bytes.len();
-    ex.raw_prefix = escape_bytes(&bytes[..bytes.len().min(RAW_PREFIX_BYTES)]);
+    ex.raw_prefix = bytes[..bytes.len().min(RAW_PREFIX_BYTES)].into();
     let (end, response) = match read.end {
         ReadEnd::Complete => (
             ConnEnd::Complete,
@@ -324,14 +324,19 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
     // blank lines still costs a parse per read, bounded by the size and the deadline.
     let mut awaiting = Completion::AtBlankLine;
     let head_request = request.starts_with(b"HEAD ");
+    // A head that has begun and trickles ends the read before the deadline (see `progress`).
+    let mut head = HeadClock::new(bounds.head_min_rate, bounds.parse.max_head_bytes);
     let end = loop {
         if bytes.len() >= max {
             break ReadEnd::Other(ConnEnd::SizeBound);
         }
         let room = (max - bytes.len()).min(READ_CHUNK);
+        let until = head
+            .deadline(bytes.len())
+            .map_or(deadline, |head_due| head_due.min(deadline));
         // timeout_at polls the read once even past the deadline, so bytes that already arrived
         // are still collected after a timed-out write.
-        match timeout_at(deadline, stream.read(&mut chunk[..room])).await {
+        match timeout_at(until, stream.read(&mut chunk[..room])).await {
             Err(_) => break ReadEnd::Other(ConnEnd::Timeout),
             Ok(Ok(0)) => break ReadEnd::Eof,
             Ok(Ok(n)) => {
@@ -341,11 +346,12 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 let scan_from = bytes.len().saturating_sub(3);
                 bytes.extend_from_slice(&chunk[..n]);
+                head.advance(&bytes, tokio::time::Instant::now());
                 let worth_a_parse = match awaiting {
                     Completion::AtBlankLine => {
                         let new = &bytes[scan_from..];
-                        new.windows(2).any(|w| w == b"\n\n")
-                            || new.windows(3).any(|w| w == b"\n\r\n")
+                        crate::bytes::contains(new, b"\n\n")
+                            || crate::bytes::contains(new, b"\n\r\n")
                     }
                     Completion::AtLength(total) => bytes.len() >= total,
                     Completion::AtClose => false,
@@ -503,7 +509,7 @@ pub async fn offer_h2(endpoint: &Endpoint, bounds: &Bounds) -> Exchange {
         }
         Err(failure) => {
             ex.bytes_in = failure.bytes_in;
-            ex.raw_prefix = escape_bytes(&failure.seen[..failure.seen.len().min(RAW_PREFIX_BYTES)]);
+            ex.raw_prefix = failure.seen[..failure.seen.len().min(RAW_PREFIX_BYTES)].into();
             ex.end = failure.end;
         }
     }

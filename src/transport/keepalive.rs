@@ -122,7 +122,7 @@ impl KeepAliveConn {
             }
         };
         ex.bytes_in = bytes.len();
-        ex.raw_prefix = escape_bytes(&bytes[..bytes.len().min(RAW_PREFIX_BYTES)]);
+        ex.raw_prefix = bytes[..bytes.len().min(RAW_PREFIX_BYTES)].into();
         ex.response = if end == ConnEnd::Fin {
             parse_response_closed(&bytes, head_request, &bounds.parse)
         } else {
@@ -158,6 +158,74 @@ impl KeepAliveConn {
         }
     }
 
+    /// Write `request` (the bytes of several requests) and read everything that comes back
+    /// until the server closes, the size bound or `bounds.total_timeout`: the exchange holds
+    /// the first response, the bytes all of them. `IdleEnd::Open` when the connection was still
+    /// open at the end, `Closed`/`Reset` when the server ended it.
+    pub async fn send_reading_all(
+        &mut self,
+        request: &[u8],
+        bounds: &Bounds,
+    ) -> (Exchange, Vec<u8>, IdleEnd) {
+        let started = Instant::now();
+        let mut ex = Exchange::not_started(&self.endpoint);
+        ex.timings.connect_ms = Some(self.connect_ms);
+        ex.timings.tls_ms = self.tls_ms;
+        self.sent += 1;
+        let head_request = request.starts_with(b"HEAD ");
+        let deadline = tokio::time::Instant::now() + bounds.total_timeout;
+        if let Ok(Ok(())) = timeout_at(deadline, self.stream.write_all(request)).await {
+            ex.bytes_out = request.len();
+            let _ = timeout_at(deadline, self.stream.flush()).await;
+        }
+        let write_done = Instant::now();
+        let mut bytes = Vec::new();
+        let mut chunk = vec![0u8; READ_CHUNK];
+        let end = loop {
+            if bytes.len() >= bounds.max_response_bytes {
+                break IdleEnd::Open;
+            }
+            match timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Err(_) => break IdleEnd::Open,
+                Ok(Ok(0)) => {
+                    break IdleEnd::Closed {
+                        after: started.elapsed(),
+                    }
+                }
+                Ok(Ok(n)) => {
+                    if ex.timings.first_byte_ms.is_none() {
+                        ex.timings.first_byte_ms = Some(ms_since(write_done));
+                    }
+                    bytes.extend_from_slice(&chunk[..n]);
+                }
+                // rustls reports a TCP close without close_notify as an error: ended either way.
+                Ok(Err(_)) => {
+                    break IdleEnd::Reset {
+                        after: started.elapsed(),
+                    }
+                }
+            }
+        };
+        ex.bytes_in = bytes.len();
+        ex.raw_prefix = bytes[..bytes.len().min(RAW_PREFIX_BYTES)].into();
+        let closed = !matches!(end, IdleEnd::Open);
+        ex.response = if closed {
+            parse_response_closed(&bytes, head_request, &bounds.parse)
+        } else {
+            parse_response(&bytes, head_request, &bounds.parse)
+        };
+        let complete = ex.response.as_ref().is_some_and(|r| r.complete);
+        ex.end = match (&end, complete) {
+            (_, true) => ConnEnd::Complete,
+            (IdleEnd::Open, false) => ConnEnd::Timeout,
+            (IdleEnd::Reset { .. }, false) => ConnEnd::Reset,
+            _ => ConnEnd::Fin,
+        };
+        ex.timings.total_ms = ms_since(started);
+        self.idle_since = Instant::now();
+        (ex, bytes, end)
+    }
+
     /// How long the connection has been idle since the last response.
     pub fn idle_for(&self) -> Duration {
         self.idle_since.elapsed()
@@ -183,12 +251,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     fn plain(port: u16) -> Endpoint {
-        Endpoint {
-            host: "127.0.0.1".into(),
-            port,
-            wire: Wire::Plain,
-            family: None,
-        }
+        Endpoint::plain("127.0.0.1", port)
     }
 
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";

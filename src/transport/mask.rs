@@ -6,7 +6,7 @@
 
 use crate::target::Target;
 
-use super::{escape_bytes, unescape_bytes, Exchange};
+use super::Exchange;
 
 /// Headers whose values never appear in a report.
 pub const ALWAYS_MASKED: &[&str] = &[
@@ -54,6 +54,20 @@ impl Mask {
         mask
     }
 
+    /// Also hide the secret parts of these header values wherever they come back (a replayed
+    /// request's own `Authorization` and cookies, which no target carries).
+    pub fn learn<'a>(&mut self, headers: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        for (name, value) in headers {
+            if self.is_masked(name) {
+                self.secrets.extend(parts(value));
+            }
+        }
+        self.secrets.retain(|s| s.len() >= MIN_SECRET_BYTES);
+        self.secrets
+            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        self.secrets.dedup();
+    }
+
     /// Whether a header of this name has its value masked.
     pub fn is_masked(&self, name: &str) -> bool {
         is_masked(name, &self.names)
@@ -84,21 +98,11 @@ impl Mask {
         out
     }
 
-    /// An escaped text (as exchanges keep their raw bytes) with [`Mask::bytes`] applied.
-    fn escaped(&self, text: &str, headers: bool) -> String {
-        match unescape_bytes(text) {
-            Ok(raw) if headers => escape_bytes(&self.bytes(&raw)),
-            Ok(raw) => escape_bytes(&self.hide(&raw)),
-            // Not our escaping: hide what can be found in the text as it is.
-            Err(_) => String::from_utf8_lossy(&self.hide(text.as_bytes())).into_owned(),
-        }
-    }
-
     /// Everything an exchange kept of the answer: the raw prefix (a head with `Set-Cookie`,
     /// an echoed request), the parsed headers and the body prefix.
     pub fn exchange(&self, exchange: &mut Exchange) {
         if !exchange.raw_prefix.is_empty() {
-            exchange.raw_prefix = self.escaped(&exchange.raw_prefix, true);
+            exchange.raw_prefix = self.bytes(exchange.raw_prefix.as_bytes()).into();
         }
         if let Some(resp) = exchange.response.as_mut() {
             for (name, value) in resp.headers.iter_mut() {
@@ -109,7 +113,7 @@ impl Mask {
                 }
             }
             if !resp.body_prefix.is_empty() {
-                resp.body_prefix = self.escaped(&resp.body_prefix, false);
+                resp.body_prefix = self.hide(resp.body_prefix.as_bytes()).into();
             }
         }
     }
@@ -220,6 +224,25 @@ pub fn insert_marker(bytes: &[u8], value: &str) -> Vec<u8> {
     out
 }
 
+/// A request cut off on purpose (its head never ends: the partial probes) marked right after
+/// its request line, which ends in CRLF: the cut stays where it was, and a listener that logs
+/// what it read of such a request logs the marker with it. `None` when the first line does not
+/// end in CRLF or the head does end (those go through [`insert_marker`]).
+pub fn insert_marker_in_cut(bytes: &[u8], value: &str) -> Option<Vec<u8>> {
+    if head_end(bytes).is_some() || !bytes.first().is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let lf = memchr::memchr(b'\n', bytes)?;
+    if lf == 0 || bytes[lf - 1] != b'\r' {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 48);
+    out.extend_from_slice(&bytes[..=lf]);
+    out.extend_from_slice(format!("{MARKER_HEADER}: {value}\r\n").as_bytes());
+    out.extend_from_slice(&bytes[lf + 1..]);
+    Some(out)
+}
+
 /// The LF that ends the head's last line: the first one followed by a blank line (LF or CRLF)
 /// once a line with content (the request line) has been seen; leading blank or whitespace-only
 /// lines are not the end of a head.
@@ -242,6 +265,25 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::target::Role;
+
+    #[test]
+    fn a_cut_request_is_marked_after_its_request_line_only() {
+        let cut = b"GET / HTTP/1.1\r\nHost: a\r\nUser-Ag";
+        let marked = insert_marker_in_cut(cut, "ab-1").unwrap();
+        assert_eq!(
+            marked,
+            b"GET / HTTP/1.1\r\nX-Lbprobe-Id: ab-1\r\nHost: a\r\nUser-Ag".to_vec()
+        );
+        assert_eq!(
+            insert_marker_in_cut(b"GET / HTTP/1.1\r\n\r\n", "ab-1"),
+            None
+        );
+        assert_eq!(
+            insert_marker_in_cut(b"GET / HTTP/1.1\nHost: a\n", "ab-1"),
+            None
+        );
+        assert_eq!(insert_marker_in_cut(b"\x16\x03\x01", "ab-1"), None);
+    }
 
     #[test]
     fn masks_secret_headers_only() {
@@ -275,35 +317,17 @@ mod tests {
         assert!(shown.contains("\"theme\":\"dk\""), "{shown}");
 
         let mut ex = Exchange {
-            endpoint: "127.0.0.1:1".into(),
-            tls: false,
-            timings: crate::transport::Timings::default(),
-            bytes_out: 0,
-            bytes_in: 0,
-            end: crate::transport::ConnEnd::Complete,
-            response: None,
-            raw_prefix: escape_bytes(b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=server-secret\r\nX-Echo: key-987654\r\n\r\nBearer tok-123456"),
-            tcp_rtt_us: None,
-            tcp_retransmits: None,
-            peer: None,
-            tls_info: None,
-            http_version: None,
+            raw_prefix: crate::transport::WireBytes::from(b"HTTP/1.1 200 OK\r\nSet-Cookie: sid=server-secret\r\nX-Echo: key-987654\r\n\r\nBearer tok-123456"),
+            ..Exchange::answered(
+                "127.0.0.1:1",
+                crate::transport::Response::complete(
+                    200,
+                    "OK",
+                    &[("Set-Cookie", "sid=server-secret"), ("X-Echo", "key-987654")],
+                    b"Bearer tok-123456",
+                ),
+            )
         };
-        ex.response = Some(crate::transport::Response {
-            version: "HTTP/1.1".into(),
-            status: 200,
-            reason: "OK".into(),
-            headers: vec![
-                ("Set-Cookie".into(), "sid=server-secret".into()),
-                ("X-Echo".into(), "key-987654".into()),
-            ],
-            body_prefix: escape_bytes(b"Bearer tok-123456"),
-            body_bytes: 17,
-            content_length: Some(17),
-            chunked: false,
-            complete: true,
-            problems: Vec::new(),
-        });
         mask.exchange(&mut ex);
         let json = serde_json::to_string(&ex).unwrap();
         for secret in ["server-secret", "tok-123456", "key-987654"] {

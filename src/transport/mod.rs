@@ -10,10 +10,12 @@ pub mod keepalive;
 pub mod mask;
 pub mod partial;
 pub mod pmtu;
+pub mod progress;
 pub mod response;
 pub mod sniff;
 pub mod tcp_info;
 pub mod tls;
+pub mod wire_bytes;
 
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use exchange::{exchange, offer_h2};
 pub use response::{parse_response, ParseLimits, Response};
 pub use sniff::{sniff, Sniff};
+pub use wire_bytes::WireBytes;
 
 /// How to talk to an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,6 +73,16 @@ impl IpFamily {
 }
 
 impl Endpoint {
+    /// Plain HTTP to `host:port`, over whichever address family the name resolves to.
+    pub fn plain(host: impl Into<String>, port: u16) -> Endpoint {
+        Endpoint {
+            host: host.into(),
+            port,
+            wire: Wire::Plain,
+            family: None,
+        }
+    }
+
     /// `host:port`, plus ` (tls)` for TLS: how reports name an endpoint.
     pub fn label(&self) -> String {
         endpoint_label(&self.host, self.port, matches!(self.wire, Wire::Tls { .. }))
@@ -95,6 +108,9 @@ pub struct Bounds {
     /// Stop reading after this many bytes.
     pub max_response_bytes: usize,
     pub parse: ParseLimits,
+    /// The minimum-rate rule for answer heads ([`progress`]): a head that has begun and
+    /// trickles is a timeout before `total_timeout`. `None` waits for `total_timeout` alone.
+    pub head_min_rate: Option<progress::MinRate>,
 }
 
 impl Default for Bounds {
@@ -104,6 +120,7 @@ impl Default for Bounds {
             total_timeout: Duration::from_secs(10),
             max_response_bytes: 256 * 1024,
             parse: ParseLimits::default(),
+            head_min_rate: Some(progress::MinRate::default()),
         }
     }
 }
@@ -146,8 +163,10 @@ pub enum ConnEnd {
     ConnectRefused,
     /// No answer to our SYN within the connect timeout (silent drop).
     ConnectTimeout,
-    /// The network said no (ICMP unreachable, no route, DNS failure...).
+    /// The network said no (ICMP unreachable, no route, no address of the family asked for).
     Unreachable(String),
+    /// The name did not resolve here: says nothing of the network path to the target.
+    NameNotResolved(String),
     /// TLS handshake failed, with the reason (alert, not TLS, bad certificate...).
     TlsFailed(String),
     /// A TLS alert arrived after the handshake.
@@ -170,6 +189,7 @@ impl std::fmt::Display for ConnEnd {
             ConnEnd::ConnectRefused => f.write_str("connection refused"),
             ConnEnd::ConnectTimeout => f.write_str("the TCP handshake timed out"),
             ConnEnd::Unreachable(why) => write!(f, "unreachable: {why}"),
+            ConnEnd::NameNotResolved(why) => write!(f, "name not resolved: {why}"),
             ConnEnd::TlsFailed(why) => write!(f, "TLS handshake failed: {why}"),
             ConnEnd::TlsAlert(why) => write!(f, "TLS alert: {why}"),
             ConnEnd::Io(why) => write!(f, "I/O error: {why}"),
@@ -179,11 +199,30 @@ impl std::fmt::Display for ConnEnd {
 
 impl ConnEnd {
     /// True when no TCP connection was ever established.
+    /// No byte of the request reached the server's HTTP layer: no connection, or a TLS
+    /// handshake that failed before the request could go out.
+    pub fn request_never_arrived(&self) -> bool {
+        self.never_connected() || matches!(self, ConnEnd::TlsFailed(_))
+    }
+
     pub fn never_connected(&self) -> bool {
         matches!(
             self,
-            ConnEnd::ConnectRefused | ConnEnd::ConnectTimeout | ConnEnd::Unreachable(_)
+            ConnEnd::ConnectRefused
+                | ConnEnd::ConnectTimeout
+                | ConnEnd::Unreachable(_)
+                | ConnEnd::NameNotResolved(_)
         )
+    }
+
+    /// The fatal alert the peer sent when a TLS handshake or session ended on one.
+    pub fn peer_alert(&self) -> Option<tls::PeerAlert> {
+        match self {
+            ConnEnd::TlsFailed(why) | ConnEnd::TlsAlert(why) | ConnEnd::Io(why) => {
+                tls::PeerAlert::in_words(why)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -199,8 +238,8 @@ pub struct Exchange {
     pub end: ConnEnd,
     /// Tolerant parse of whatever came back; `None` when nothing or nothing HTTP-like came back.
     pub response: Option<Response>,
-    /// The first bytes received, escaped (shows garbage and non-HTTP answers).
-    pub raw_prefix: String,
+    /// The first bytes received (shows garbage and non-HTTP answers); escaped in JSON.
+    pub raw_prefix: WireBytes,
     /// Kernel smoothed RTT in microseconds (TCP_INFO), where available.
     pub tcp_rtt_us: Option<u32>,
     /// Kernel retransmission count for the connection (TCP_INFO), where available.
@@ -234,19 +273,37 @@ impl Exchange {
     /// The record of an exchange with `endpoint` before anything happened; the stages fill it.
     pub fn not_started(endpoint: &Endpoint) -> Exchange {
         Exchange {
-            endpoint: endpoint.label(),
             tls: matches!(endpoint.wire, Wire::Tls { .. }),
+            ..Exchange::ended(endpoint.label(), ConnEnd::Io("not started".into()))
+        }
+    }
+
+    /// An exchange with `endpoint` (a label) that ended as `end` with nothing else recorded:
+    /// no bytes, no timings, no answer. Replays and tests set what they saw on top of it, so a
+    /// new field is added here once.
+    pub fn ended(endpoint: impl Into<String>, end: ConnEnd) -> Exchange {
+        Exchange {
+            endpoint: endpoint.into(),
+            tls: false,
             timings: Timings::default(),
             bytes_out: 0,
             bytes_in: 0,
-            end: ConnEnd::Io("not started".into()),
+            end,
             response: None,
-            raw_prefix: String::new(),
+            raw_prefix: WireBytes::default(),
             tcp_rtt_us: None,
             tcp_retransmits: None,
             peer: None,
             tls_info: None,
             http_version: None,
+        }
+    }
+
+    /// An exchange with `endpoint` that got `response` in full.
+    pub fn answered(endpoint: impl Into<String>, response: Response) -> Exchange {
+        Exchange {
+            response: Some(response),
+            ..Exchange::ended(endpoint, ConnEnd::Complete)
         }
     }
 
@@ -282,12 +339,6 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// Whether bytes escaped by [`escape_bytes`] start a TLS record: a handshake (0x16) or an
-/// alert (0x15) of a 3.x version. Such bytes are a TLS peer talking, never an HTTP answer.
-pub fn escaped_tls_record(escaped: &str) -> bool {
-    escaped.starts_with("\\x16\\x03") || escaped.starts_with("\\x15\\x03")
 }
 
 /// Inverse of [`escape_bytes`], also used by probe templates to write raw bytes in YAML.

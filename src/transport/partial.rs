@@ -10,7 +10,7 @@ use tokio::time::timeout_at;
 
 use super::exchange::{connect_endpoint, tls_handshake};
 use super::response::{parse_response_closed, response_is_complete};
-use super::{escape_bytes, Bounds, ConnEnd, Endpoint, Exchange, Wire};
+use super::{Bounds, ConnEnd, Endpoint, Exchange, Wire};
 
 const RAW_PREFIX_BYTES: usize = 512;
 const READ_CHUNK: usize = 16 * 1024;
@@ -176,7 +176,7 @@ async fn cut_and_close<S: AsyncRead + AsyncWrite + Unpin>(
     }
 
     result.exchange.bytes_in = bytes.len();
-    result.exchange.raw_prefix = escape_bytes(&bytes[..bytes.len().min(RAW_PREFIX_BYTES)]);
+    result.exchange.raw_prefix = bytes[..bytes.len().min(RAW_PREFIX_BYTES)].into();
     result.exchange.response = parse_response_closed(&bytes, false, &bounds.parse);
     let complete = result
         .exchange
@@ -294,12 +294,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     fn endpoint(port: u16) -> Endpoint {
-        Endpoint {
-            host: "127.0.0.1".into(),
-            port,
-            wire: Wire::Plain,
-            family: None,
-        }
+        Endpoint::plain("127.0.0.1", port)
     }
 
     fn bounds() -> Bounds {

@@ -134,6 +134,10 @@ pub struct Search {
     learned: Option<u32>,
     icmp_returned: bool,
     stopped: Option<String>,
+    /// The floor goes first: its echo times the path before any size may vanish.
+    floor_first: bool,
+    /// The smallest lost size was sent once more (see [`Search::recheck`]).
+    rechecked: bool,
 }
 
 impl Search {
@@ -151,7 +155,16 @@ impl Search {
             learned: None,
             icmp_returned: false,
             stopped: None,
+            floor_first: false,
+            rechecked: false,
         }
+    }
+
+    /// Probe the floor before the top: a size every path carries, whose echo tells the caller
+    /// how long an answer takes here, so that the silences after it need not wait the longest.
+    pub fn floor_first(mut self) -> Search {
+        self.floor_first = self.floor < self.top;
+        self
     }
 
     pub fn next_size(&mut self) -> Option<u32> {
@@ -164,7 +177,9 @@ impl Search {
         }
         let untried = |s: &u32| !self.tried.contains(s);
         let lo = self.passed;
-        let candidate = if self.tried.is_empty() {
+        let candidate = if self.tried.is_empty() && self.floor_first {
+            Some(self.floor)
+        } else if self.tried.len() == usize::from(self.floor_first) {
             Some(self.top)
         } else if let Some(m) = self
             .learned
@@ -190,11 +205,24 @@ impl Search {
 
     pub fn record(&mut self, size: u32, outcome: &Outcome) {
         match outcome {
+            Outcome::Passed if size >= self.ceiling => {
+                // A size that had vanished came through after all: packets are lost or late
+                // on this path, whatever their size, and no limit can be told from it.
+                self.passed = Some(self.passed.map_or(size, |p| p.max(size)));
+                self.lost = None;
+                self.ceiling = self.top + 1;
+                self.stopped = Some(format!(
+                    "a {size}-byte probe that had got no answer passed when sent again: this path loses or delays packets of any size"
+                ));
+            }
             Outcome::Passed => {
                 self.passed = Some(self.passed.map_or(size, |p| p.max(size)));
             }
             Outcome::TooBig { mtu, from_icmp } => {
-                self.icmp_returned |= *from_icmp;
+                // The kernel's MTU started at `top` or above: one below it was learned since,
+                // from an ICMP "fragmentation needed" (for this probe or for other traffic to
+                // the address, such as the family's own POSTs).
+                self.icmp_returned |= *from_icmp || *mtu < self.top;
                 self.ceiling = self.ceiling.min(size);
                 if *mtu < size {
                     self.learned = Some(self.learned.map_or(*mtu, |l| l.min(*mtu)));
@@ -212,6 +240,19 @@ impl Search {
             }
             Outcome::Failed(why) => self.stopped = Some(why.clone()),
         }
+    }
+
+    /// Once `next_size` says `None`: the smallest size that vanished while smaller ones passed,
+    /// to be sent once more with the longest wait before it counts as a black hole. A late echo
+    /// or one lost packet then undoes the finding instead of making one. At most once.
+    pub fn recheck(&mut self) -> Option<u32> {
+        if self.rechecked || self.icmp_returned || self.stopped.is_some() {
+            return None;
+        }
+        let lost = self.lost.filter(|&l| self.passed.is_some_and(|p| p < l))?;
+        self.rechecked = true;
+        self.tried.push(lost);
+        Some(lost)
     }
 
     pub fn finish(self, address: IpAddr, method: Method, kernel_mtu_before: u32) -> Discovery {
@@ -472,7 +513,10 @@ mod linux {
         move |source| PmtuError::Io { context, source }
     }
 
-    #[allow(unsafe_code)]
+    #[expect(
+        unsafe_code,
+        reason = "IP_MTU_DISCOVER is set with setsockopt(2), which std does not wrap"
+    )]
     fn set_pmtudisc_do(fd: RawFd) -> io::Result<()> {
         let value: libc::c_int = libc::IP_PMTUDISC_DO;
         // SAFETY: `fd` is borrowed from a live socket for the call; `value` outlives the call and
@@ -493,7 +537,10 @@ mod linux {
         }
     }
 
-    #[allow(unsafe_code)]
+    #[expect(
+        unsafe_code,
+        reason = "IP_MTU is read with getsockopt(2), which std does not wrap"
+    )]
     fn get_ip_mtu(fd: RawFd) -> io::Result<u32> {
         let mut value: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -628,6 +675,79 @@ mod tests {
         assert_eq!(d.probes, 2, "the top, then the floor");
         assert_eq!(d.icmp, Icmp::Unknown);
         assert_eq!(d.path_mtu, None);
+    }
+
+    /// Floor first, then the top, then the same bisection: the hole is still found to the byte.
+    #[test]
+    fn floor_first_times_the_path_before_the_top_and_still_bisects_a_black_hole() {
+        let mut s = Search::new(1500, true).floor_first();
+        assert_eq!(s.next_size(), Some(IPV4_MIN_MTU));
+        s.record(IPV4_MIN_MTU, &Outcome::Passed);
+        assert_eq!(s.next_size(), Some(1500));
+        s.record(1500, &Outcome::Silent);
+        while let Some(size) = s.next_size() {
+            let outcome = if size <= 1280 {
+                Outcome::Passed
+            } else {
+                Outcome::Silent
+            };
+            s.record(size, &outcome);
+        }
+        // The smallest lost size goes once more; still lost, it is a black hole.
+        assert_eq!(s.recheck(), Some(1281));
+        s.record(1281, &Outcome::Silent);
+        assert_eq!(s.recheck(), None, "at most once");
+        let d = s.finish(IpAddr::from([10, 0, 0, 2]), Method::RawEcho, 1500);
+        assert!(d.black_hole(), "{d:?}");
+        assert_eq!(d.path_mtu, Some(1280));
+    }
+
+    /// A size that vanished and then passed on the recheck: the path loses or delays packets,
+    /// which is no black hole and no path MTU.
+    #[test]
+    fn a_recheck_that_passes_undoes_the_black_hole() {
+        let mut s = Search::new(1500, true).floor_first();
+        while let Some(size) = s.next_size() {
+            // One late echo at 1384 on a path that carries 1500.
+            let outcome = if size == 1384 || size == 1500 {
+                Outcome::Silent
+            } else {
+                Outcome::Passed
+            };
+            s.record(size, &outcome);
+        }
+        let size = s.recheck().expect("a recheck");
+        s.record(size, &Outcome::Passed);
+        let d = s.finish(IpAddr::from([10, 0, 0, 2]), Method::RawEcho, 1500);
+        assert!(!d.black_hole(), "{d:?}");
+        assert_eq!(d.icmp, Icmp::Unknown, "{d:?}");
+        assert_eq!(d.path_mtu, None, "{d:?}");
+        assert!(d
+            .stopped
+            .is_some_and(|s| s.contains("passed when sent again")));
+    }
+
+    /// The kernel learned a smaller MTU after the search started (the family's POSTs met ICMP
+    /// "fragmentation needed"): that is ICMP coming back, even though this probe was refused
+    /// locally.
+    #[test]
+    fn an_mtu_learned_since_the_start_counts_as_icmp_returned() {
+        let mut s = Search::new(1500, true);
+        let size = s.next_size().unwrap();
+        s.record(
+            size,
+            &Outcome::TooBig {
+                mtu: 1280,
+                from_icmp: false,
+            },
+        );
+        while let Some(size) = s.next_size() {
+            s.record(size, &Outcome::Passed);
+        }
+        assert_eq!(s.recheck(), None);
+        let d = s.finish(IpAddr::from([10, 0, 0, 2]), Method::RawEcho, 1500);
+        assert_eq!(d.icmp, Icmp::Returned { mtu: 1280 });
+        assert_eq!(d.path_mtu, Some(1280));
     }
 
     #[test]

@@ -2,13 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::WireBytes;
+
 /// Hard bounds on what the parser looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseLimits {
     /// Bytes of status line + header block considered; beyond it the head is "too large".
     pub max_head_bytes: usize,
     pub max_headers: usize,
-    /// Bytes of body kept (escaped) in `body_prefix`.
+    /// Bytes of body kept in `body_prefix`.
     pub body_prefix_bytes: usize,
 }
 
@@ -30,8 +32,8 @@ pub struct Response {
     pub status: u16,
     pub reason: String,
     pub headers: Vec<(String, String)>,
-    /// First body bytes, escaped.
-    pub body_prefix: String,
+    /// First body bytes; escaped in JSON.
+    pub body_prefix: WireBytes,
     /// Body bytes received (after de-chunking when chunked).
     pub body_bytes: usize,
     pub content_length: Option<u64>,
@@ -44,6 +46,26 @@ pub struct Response {
 }
 
 impl Response {
+    /// A complete `HTTP/1.1` answer with `status`, `reason`, `headers` and the whole `body`,
+    /// framed by a Content-Length: what tests and replays build where no bytes were parsed.
+    pub fn complete(status: u16, reason: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        Response {
+            version: "HTTP/1.1".into(),
+            status,
+            reason: reason.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body_prefix: WireBytes::from(body),
+            body_bytes: body.len(),
+            content_length: Some(body.len() as u64),
+            chunked: false,
+            complete: true,
+            problems: Vec::new(),
+        }
+    }
+
     /// First header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -76,6 +98,43 @@ pub fn parse_response_closed(
 /// chunked end), so a reader can stop without waiting for the server to close.
 pub fn response_is_complete(bytes: &[u8], head_request: bool, limits: &ParseLimits) -> bool {
     parse(bytes, head_request, limits, false).is_some_and(|r| r.complete)
+}
+
+/// Final (non-1xx) responses in bytes that hold several, one after another on a connection
+/// (the answers to pipelined requests): each framed by its own head, as a client reads them.
+/// A head cut short at the end counts; a close-delimited body takes the rest.
+pub fn count_final_responses(bytes: &[u8]) -> u32 {
+    let limits = ParseLimits::default();
+    let mut n = 0;
+    let mut off = 0;
+    // Every answer takes at least its head's bytes: the loop is bounded by the input.
+    while off < bytes.len() {
+        let rest = &bytes[off..];
+        let Some((_, Some((framing, body_start)))) = parse_framed(rest, false, &limits, true)
+        else {
+            if rest.trim_ascii_start().starts_with(b"HTTP/") {
+                n += 1;
+            }
+            break;
+        };
+        n += 1;
+        off += match framing {
+            Framing::NoBody => body_start,
+            Framing::Length(len) => {
+                body_start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+            }
+            Framing::Chunked => {
+                let mut sink = BodySink {
+                    kept: Vec::new(),
+                    keep: 0,
+                    total: 0,
+                };
+                body_start + dechunk(&rest[body_start..], &mut sink).0
+            }
+            Framing::Close => rest.len(),
+        };
+    }
+    n
 }
 
 /// What would complete a response that is not complete yet: lets a reader that gets a few bytes
@@ -252,7 +311,7 @@ fn parse_head<'a>(bytes: &'a [u8], start: usize, limits: &ParseLimits) -> (Respo
         status: 0,
         reason: String::new(),
         headers: Vec::new(),
-        body_prefix: String::new(),
+        body_prefix: WireBytes::default(),
         body_bytes: 0,
         content_length: None,
         chunked: false,
@@ -541,7 +600,7 @@ fn read_body(
         ));
     }
     response.body_bytes = sink.total;
-    response.body_prefix = super::escape_bytes(&sink.kept);
+    response.body_prefix = WireBytes::from(sink.kept);
 }
 
 enum ChunkEnd {
@@ -636,7 +695,7 @@ mod tests {
         assert_eq!((r.status, r.reason.as_str()), (200, "OK"));
         assert_eq!(r.header("server"), Some("x"));
         assert_eq!(r.content_length, Some(5));
-        assert_eq!((r.body_bytes, r.body_prefix.as_str()), (5, "hello"));
+        assert_eq!((r.body_bytes, r.body_prefix.text().as_ref()), (5, "hello"));
         assert!(r.complete);
         assert!(r.problems.is_empty(), "{:?}", r.problems);
     }
@@ -692,6 +751,19 @@ mod tests {
             assert!(r.complete, "{status}");
             assert_eq!(r.body_bytes, 0);
         }
+    }
+
+    #[test]
+    fn final_responses_are_counted_by_their_status_lines() {
+        let two = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\
+HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(count_final_responses(two), 2);
+        assert_eq!(count_final_responses(b""), 0);
+        assert_eq!(count_final_responses(b"garbage\r\nHTTP/1.1 2\r\n"), 0);
+        // A body without a final newline, then the next answer: framing, not line starts.
+        let glued = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{\"a\"}HTTP/1.1 200 OK\r\n\
+Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nHTTP/1.1 400 Bad\r\nConnection: close\r\n\r\nbye";
+        assert_eq!(count_final_responses(glued), 3);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use rustls::ProtocolVersion;
 
 use super::exchange::{connect_measured, exchange, tls_handshake};
 use super::response::parse_response;
-use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, IpFamily, Wire};
+use super::{escape_bytes, tls, Bounds, ConnEnd, Endpoint, IpFamily};
 
 /// The verdict of a protocol sniff on one port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,10 +72,8 @@ pub async fn sniff_over(
     };
     let request = format!("GET / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     let endpoint = Endpoint {
-        host: host.to_string(),
-        port,
-        wire: Wire::Plain,
         family,
+        ..Endpoint::plain(host, port)
     };
     // Both attempts at once: a port that answers neither would otherwise cost two timeouts
     // in a row, and a silent backend is the verdict that must come fastest.
@@ -113,14 +111,19 @@ pub async fn sniff_over(
     if ex.end.never_connected() {
         return Sniff::Unreachable { end: ex.end };
     }
-    if ex.bytes_in > 0 {
-        return Sniff::Neither {
-            detail: format!("answered a plain HTTP request with {}", ex.raw_prefix),
-        };
-    }
+    // An HTTP answer to the ClientHello says plain HTTP even when the plain request's answer
+    // only began (a server that drips its answers still refuses a ClientHello at once).
     if let Some(response) = parse_response(&tls_answer, false, &bounds.parse) {
         return Sniff::PlainHttp {
             status: response.status,
+        };
+    }
+    if ex.bytes_in > 0 {
+        return Sniff::Neither {
+            detail: format!(
+                "answered a plain HTTP request with {}",
+                ex.raw_prefix.escaped()
+            ),
         };
     }
     if !tls_answer.is_empty() {

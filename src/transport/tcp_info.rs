@@ -31,7 +31,10 @@ pub fn tcp_info(socket: &impl std::os::fd::AsFd) -> Option<TcpInfo> {
 }
 
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
+#[expect(
+    unsafe_code,
+    reason = "TCP_INFO is read with getsockopt(2), which std does not wrap"
+)]
 fn getsockopt_tcp_info(fd: std::os::fd::RawFd) -> Option<libc::tcp_info> {
     // SAFETY: tcp_info is a plain C struct for which all-zero bytes are a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };

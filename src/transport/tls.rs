@@ -208,10 +208,7 @@ fn ca_roots(path: &Path) -> Result<RootCertStore, TlsSetupError> {
 fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
     let pem = read("client key", path)?;
     // rustls reads no encrypted keys, and "no key" would send the person looking elsewhere.
-    if pem
-        .windows(b"ENCRYPTED PRIVATE KEY".len())
-        .any(|w| w == b"ENCRYPTED PRIVATE KEY")
-    {
+    if crate::bytes::contains(&pem, b"ENCRYPTED PRIVATE KEY") {
         return Err(TlsSetupError::EncryptedKey {
             path: path.to_path_buf(),
         });
@@ -439,6 +436,49 @@ fn ca_used_as_end_entity(other: &rustls::OtherError) -> bool {
     )
 }
 
+/// The fatal alerts a peer sends when it refuses our certificate or wants one: what tells a
+/// server demanding client certificates from one that failed otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerAlert {
+    CertificateRequired,
+    BadCertificate,
+    UnknownCa,
+    CertificateExpired,
+    CertificateUnknown,
+}
+
+impl PeerAlert {
+    const ALL: [PeerAlert; 5] = [
+        PeerAlert::CertificateRequired,
+        PeerAlert::BadCertificate,
+        PeerAlert::UnknownCa,
+        PeerAlert::CertificateExpired,
+        PeerAlert::CertificateUnknown,
+    ];
+
+    /// The alert's name as [`error_words`] writes it.
+    fn words(self) -> &'static str {
+        match self {
+            PeerAlert::CertificateRequired => "certificate required",
+            PeerAlert::BadCertificate => "bad certificate",
+            PeerAlert::UnknownCa => "unknown ca",
+            PeerAlert::CertificateExpired => "certificate expired",
+            PeerAlert::CertificateUnknown => "certificate unknown",
+        }
+    }
+
+    /// The alert a connection's end names, read back from the words [`error_words`] wrote
+    /// (`...fatal TLS alert: certificate required`) or rustls's own `alert: ...` text: one
+    /// module writes them and reads them, so the classifier never parses TLS prose.
+    pub fn in_words(text: &str) -> Option<PeerAlert> {
+        let (_, name) = text.rsplit_once("alert: ")?;
+        let name = name.trim().to_ascii_lowercase().replace('_', " ");
+        PeerAlert::ALL
+            .into_iter()
+            .find(|a| name.starts_with(a.words()))
+    }
+}
+
 /// A rustls error in words. rustls's own texts print many reasons as Rust values
 /// (`invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))`); people read these.
 pub fn error_words(e: &rustls::Error) -> String {
@@ -643,6 +683,25 @@ pub fn server_name(name: &str) -> Option<ServerName<'static>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The alert is read back from the words this module writes, and only from an alert.
+    #[test]
+    fn peer_alerts_are_read_from_their_words() {
+        let said = |t: &str| PeerAlert::in_words(t);
+        assert_eq!(
+            said("the peer sent a fatal TLS alert: certificate required"),
+            Some(PeerAlert::CertificateRequired)
+        );
+        assert_eq!(
+            said("received fatal alert: unknown_ca"),
+            Some(PeerAlert::UnknownCa)
+        );
+        assert_eq!(
+            said("the peer sent a fatal TLS alert: handshake failure"),
+            None
+        );
+        assert_eq!(said("invalid certificate: expired"), None);
+    }
 
     #[test]
     fn configs_are_cached_per_settings_and_alpn() {

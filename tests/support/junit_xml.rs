@@ -2,7 +2,10 @@
 //! (quick-xml checks nesting and end names), every reference must be one XML defines, and
 //! the testcases come back with their outcome.
 
-#![allow(dead_code)] // Each test binary uses its own part of the helpers.
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own part of the helpers: `expect` would go unfulfilled in one that uses them all"
+)]
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -21,7 +24,7 @@ pub struct TestCase {
 
 #[derive(Debug, Default)]
 pub struct Suite {
-    /// `tests`, `failures`, `errors`, `skipped` of `<testsuites>`.
+    /// `tests`, `failures`, `errors`, `skipped` of the `<testsuite>`.
     pub totals: [usize; 4],
     pub cases: Vec<TestCase>,
     pub properties: Vec<(String, String)>,
@@ -58,7 +61,7 @@ fn get(attrs: &[(String, String)], key: &str) -> Option<String> {
 fn count(attrs: &[(String, String)], key: &str) -> usize {
     get(attrs, key)
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("<testsuites> needs a numeric {key}: {attrs:?}"))
+        .unwrap_or_else(|| panic!("a numeric {key} is needed: {attrs:?}"))
 }
 
 /// Parse `xml`, panicking with the reason when it is not a well-formed JUnit report.
@@ -77,6 +80,7 @@ pub fn parse(xml: &str) -> Suite {
     let mut stack: Vec<String> = Vec::new();
     let mut current: Option<TestCase> = None;
     let mut roots = 0;
+    let mut outer = [0usize; 3];
     for _ in 0..1_000_000 {
         let event = reader
             .read_event()
@@ -89,6 +93,15 @@ pub fn parse(xml: &str) -> Suite {
                 if stack.is_empty() {
                     roots += 1;
                     assert_eq!(name, "testsuites", "root element");
+                    outer = [
+                        count(&a, "tests"),
+                        count(&a, "failures"),
+                        count(&a, "errors"),
+                    ];
+                    // The xunit plugin's schema has no `skipped` on `<testsuites>`.
+                    assert!(get(&a, "skipped").is_none(), "skipped on testsuites");
+                }
+                if name == "testsuite" {
                     suite.totals = [
                         count(&a, "tests"),
                         count(&a, "failures"),
@@ -177,6 +190,11 @@ pub fn parse(xml: &str) -> Suite {
         suite.totals,
         [suite.cases.len(), n("failure"), n("error"), n("skipped")],
         "the totals count the testcases"
+    );
+    assert_eq!(
+        outer,
+        [suite.totals[0], suite.totals[1], suite.totals[2]],
+        "<testsuites> totals the one suite"
     );
     suite
 }

@@ -83,7 +83,7 @@ pub(crate) fn all(view: &View<'_>, ctx: &Context<'_>) -> Vec<Draft> {
 fn body_hint(ex: Option<&Exchange>) -> String {
     match ex.and_then(|e| e.response.as_ref()) {
         Some(r) if !r.body_prefix.is_empty() => {
-            format!(" — body \"{}\"", truncate(&r.body_prefix, 80))
+            format!(" — body \"{}\"", truncate(&r.body_prefix.escaped(), 80))
         }
         _ => String::new(),
     }

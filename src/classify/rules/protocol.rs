@@ -149,7 +149,12 @@ const PLAIN_TO_TLS_PAGES: &[(&str, &str)] = &[
 
 /// The page of a TLS server refusing plain HTTP, when `ex`'s answer is one: whose page it is.
 fn plain_to_tls_page(ex: &Exchange) -> Option<&'static str> {
-    let body = ex.response.as_ref()?.body_prefix.to_ascii_lowercase();
+    let body = ex
+        .response
+        .as_ref()?
+        .body_prefix
+        .text()
+        .to_ascii_lowercase();
     PLAIN_TO_TLS_PAGES
         .iter()
         .find(|(phrase, _)| body.contains(phrase))
@@ -405,7 +410,7 @@ fn tls_alert_record(ex: &Exchange) -> Option<String> {
     if ex.response.is_some() {
         return None;
     }
-    let raw = crate::transport::unescape_bytes(&ex.raw_prefix).ok()?;
+    let raw = ex.raw_prefix.as_bytes();
     if raw.len() < 2 || raw[0] != 0x15 || raw[1] != 0x03 {
         return None;
     }
@@ -438,23 +443,14 @@ fn tls_alert_record(ex: &Exchange) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::{escape_bytes, ConnEnd, Timings};
+    use crate::transport::ConnEnd;
 
     fn no_http_answer(raw: &[u8]) -> Exchange {
         Exchange {
-            endpoint: "127.0.0.1:1".into(),
-            tls: false,
-            timings: Timings::default(),
             bytes_out: 100,
             bytes_in: raw.len(),
-            end: ConnEnd::Fin,
-            response: None,
-            raw_prefix: escape_bytes(raw),
-            tcp_rtt_us: None,
-            tcp_retransmits: None,
-            peer: None,
-            tls_info: None,
-            http_version: None,
+            raw_prefix: crate::transport::WireBytes::from(raw),
+            ..Exchange::ended("127.0.0.1:1", ConnEnd::Fin)
         }
     }
 

@@ -15,7 +15,12 @@ pub(super) const RULE: Rule = Rule {
     name: "validation",
     causes: &[MALFORMED, BACKEND_VALIDATION],
     decide: |view, _| {
-        [malformed_request(view), backend_validation(view)]
+        // A replayed request's malformed request line is the same cause (`lbprobe replay`).
+        let malformed = super::super::replay::merge(
+            malformed_request(view),
+            super::super::replay::malformed(view),
+        );
+        [malformed, backend_validation(view)]
             .into_iter()
             .flatten()
             .collect()
@@ -63,11 +68,12 @@ fn malformed_request(view: &View<'_>) -> Option<Draft> {
     }
     if hits.is_empty() {
         // Ruled out only if the listener answered (or closed on) at least one variant: a run
-        // where every variant timed out or never connected says nothing.
+        // where every variant timed out, never connected or failed its TLS handshake (the
+        // request never went out) says nothing.
         let reached = tried.iter().any(|p| {
             p.listener_ex().is_some_and(|e| {
                 let silent = e.response.is_none() && e.end == ConnEnd::Timeout;
-                !(e.end.never_connected() || silent)
+                !(e.end.request_never_arrived() || silent)
             })
         });
         let (verdict, reason) = if reached {
@@ -81,7 +87,7 @@ fn malformed_request(view: &View<'_>) -> Option<Draft> {
         } else {
             (
                 Verdict::Inconclusive,
-                "the listener could not be reached or stayed silent: no malformed variant got an answer"
+                "the listener could not be reached, refused every TLS handshake or stayed silent: no malformed variant got an answer"
                     .to_string(),
             )
         };

@@ -328,6 +328,18 @@ pub(crate) fn backend_slow(
             );
         }
         d
+    } else if l.requests.iter().all(|(_, ex)| ex.status().is_none()) {
+        // No HTTP answer at all (a TLS handshake that failed, a silent port): nothing was seen
+        // that could have been a 502 or 504.
+        Draft::new(
+            id,
+            Verdict::Inconclusive,
+            format!(
+                "the listener gave no HTTP answer to any request ({}): whether it gives up with {code} cannot be seen",
+                statuses(ls)
+            ),
+        )
+        .with(format!("through the listener: {}", statuses(ls)), &[lo])
     } else {
         Draft::new(
             id,

@@ -1,6 +1,8 @@
-//! The only file of the crate that speaks serde_yaml (deprecated upstream): parsing, finding
-//! where a value sits in the text, and turning the library's errors into [`Problem`]s.
-//! Replacing the YAML library means rewriting this file alone.
+//! The only file of the crate that speaks serde_yaml (deprecated upstream): the scenario's
+//! parse (finding where a value sits in the text, turning the library's errors into
+//! [`YamlProblem`]s) and the embedded data files' ([`data`]: the causes catalogue, the probe
+//! templates). Replacing the YAML library means rewriting this file alone. It knows nothing of
+//! what the documents mean.
 //!
 //! serde_yaml does not hand positions to `Deserialize` impls, only to its errors: an error
 //! raised while a value is being visited carries that value's line and column. [`Marked`]
@@ -15,7 +17,32 @@ use std::fmt;
 
 use serde::de::{Deserialize, DeserializeOwned, Deserializer, Visitor};
 
-use super::error::Problem;
+/// What is wrong with a document, in the words a scenario error is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum YamlProblem {
+    Syntax {
+        message: String,
+    },
+    Tag {
+        tag: String,
+    },
+    UnknownKey {
+        key: String,
+        expected: Vec<String>,
+    },
+    MissingKey {
+        path: Option<String>,
+        key: String,
+    },
+    DuplicateKey {
+        key: String,
+    },
+    WrongType {
+        path: Option<String>,
+        found: String,
+        expected: String,
+    },
+}
 
 /// Which [`Marked`] value of a parse, numbered in the order the parser met them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +190,7 @@ impl<'de> Visitor<'de> for UntaggedVisitor {
 pub(crate) struct YamlError {
     /// Where the problem is; `None` when the library did not say.
     pub offset: Option<usize>,
-    pub problem: Problem,
+    pub problem: YamlProblem,
     /// For syntax errors, the construct being parsed and where it began.
     pub context: Option<(String, Option<usize>)>,
 }
@@ -189,6 +216,12 @@ pub(crate) fn locate<T: DeserializeOwned>(text: &str, id: MarkId) -> Option<usiz
     }
 }
 
+/// An embedded data file (the causes catalogue, the probe templates) into `T`, with the
+/// library's own message on failure: these are checked by tests, not written by the person.
+pub(crate) fn data<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_yaml::from_str(text).map_err(|e| e.to_string())
+}
+
 fn translate(text: &str, error: &serde_yaml::Error) -> Box<YamlError> {
     let location = error.location();
     let offset = location.as_ref().map(|l| l.index());
@@ -202,7 +235,7 @@ fn translate(text: &str, error: &serde_yaml::Error) -> Box<YamlError> {
     if let Some(tag) = message.split(TAG_SIGNAL).nth(1) {
         return Box::new(YamlError {
             offset,
-            problem: Problem::Tag {
+            problem: YamlProblem::Tag {
                 tag: tag.to_string(),
             },
             context: None,
@@ -222,7 +255,7 @@ fn translate(text: &str, error: &serde_yaml::Error) -> Box<YamlError> {
     };
     Box::new(YamlError {
         offset,
-        problem: Problem::Syntax { message: problem },
+        problem: YamlProblem::Syntax { message: problem },
         context,
     })
 }
@@ -257,7 +290,7 @@ fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
 
 /// serde's own messages about the shape of the document (unknown or missing keys, wrong
 /// types), rewritten in our words. `None` for anything else.
-fn shape_problem(message: &str) -> Option<Problem> {
+fn shape_problem(message: &str) -> Option<YamlProblem> {
     const SHAPES: [&str; 5] = [
         "unknown field `",
         "missing field `",
@@ -278,21 +311,21 @@ fn shape_problem(message: &str) -> Option<Problem> {
     Some(match shape {
         "unknown field `" => {
             let (key, expected) = rest.split_once('`')?;
-            Problem::UnknownKey {
+            YamlProblem::UnknownKey {
                 key: key.to_string(),
                 expected: backticked(expected),
             }
         }
-        "missing field `" => Problem::MissingKey {
+        "missing field `" => YamlProblem::MissingKey {
             path,
             key: rest.split_once('`')?.0.to_string(),
         },
-        "duplicate field `" => Problem::DuplicateKey {
+        "duplicate field `" => YamlProblem::DuplicateKey {
             key: rest.split_once('`')?.0.to_string(),
         },
         _ => {
             let (found, expected) = rest.rsplit_once(", expected ")?;
-            Problem::WrongType {
+            YamlProblem::WrongType {
                 path,
                 found: found.to_string(),
                 expected: expected.to_string(),
