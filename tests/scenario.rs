@@ -944,7 +944,9 @@ fn error_excerpts_never_show_a_secret() {
 }
 
 /// A variable's value never appears in an error, even where the problem quotes what it found
-/// (found by fuzzing: "found string …" carried the substituted value).
+/// (found by fuzzing: "found string …" carried the substituted value; then `$${${TOKEN}`, a
+/// literal `${` right before a reference, hid the reference from the scan that listed the
+/// values to mask).
 #[test]
 fn errors_never_quote_a_variables_value() {
     let vars = |name: &str| (name == "TOKEN").then(|| "sekrit-token-value".to_string());
@@ -957,6 +959,8 @@ fn errors_never_quote_a_variables_value() {
         "\"${TOKEN}\"\n",
         "targets:\n  backend:\n    url: http://127.0.0.1/\nlimits:\n  max-duration: ${TOKEN}\n",
         "targets:\n  backend:\n    url: http://${TOKEN}@127.0.0.1/\n",
+        "tazgetkkkklistenern:$${${TOKEN}#, X-Retries/healthAeeep=0ken4\n",
+        "targets:\n  :aeaders-0gbr -:aeaders-0gbr - protocoget222223\"$${222222.2222\"${TOKEN}\" protocol\n",
     ] {
         let err = load_str(text, "t.yaml", &ctx)
             .expect_err("invalid")

@@ -152,10 +152,10 @@ fn load_text(
     owner: Ownership,
     targets: TargetsFrom,
 ) -> Result<Scenario, ScenarioError> {
-    let source = Source {
+    let mut source = Source {
         text,
         origin,
-        secrets: variable_values(text, ctx.vars),
+        secrets: Vec::new(),
     };
     // libyaml reports a control character by its position in the stream alone; say where it
     // is and which one.
@@ -172,6 +172,7 @@ fn load_text(
     }
     let (substituted, offsets) =
         substitute(text, ctx.vars).map_err(|(at, problem)| source.error(at, problem))?;
+    source.secrets = maskable(offsets.values());
     let raw: RawScenario = yaml::parse(&substituted).map_err(|e| {
         let mut at = e.offset.unwrap_or(0);
         if let YamlProblem::DuplicateKey { key } = &e.problem {
@@ -258,19 +259,10 @@ struct Source<'a> {
     secrets: Vec<String>,
 }
 
-/// The values of the variables `text` refers to, longest first; values of fewer than four
-/// bytes would mask ordinary words.
-fn variable_values(text: &str, vars: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("${") {
-        rest = &rest[at + 2..];
-        let Some(end) = rest.find('}') else { break };
-        if let Some(value) = vars(&rest[..end]).filter(|v| v.len() >= 4) {
-            out.push(value);
-        }
-        rest = &rest[end..];
-    }
+/// The substituted values an error masks, longest first (so a value containing another is
+/// masked whole); values of fewer than four bytes would mask ordinary words.
+fn maskable(values: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = values.iter().filter(|v| v.len() >= 4).cloned().collect();
     out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     out.dedup();
     out

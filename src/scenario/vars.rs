@@ -17,6 +17,10 @@ struct Edit {
 pub(crate) struct OffsetMap {
     /// In increasing order, non-overlapping.
     edits: Vec<Edit>,
+    /// The values that went in, in order: an error must never show one. Taken from the
+    /// substitution itself, not from a second scan of the text, so `$${${NAME}` and the
+    /// like cannot make the two disagree.
+    values: Vec<String>,
 }
 
 impl OffsetMap {
@@ -33,6 +37,11 @@ impl OffsetMap {
             shifted = e.old_end + (offset - e.new_end);
         }
         shifted
+    }
+
+    /// The values substituted into the text.
+    pub fn values(&self) -> &[String] {
+        &self.values
     }
 }
 
@@ -75,6 +84,7 @@ pub(crate) fn substitute(
                     },
                 ));
             }
+            map.values.push(value.clone());
             (name.len() + 3, value)
         } else {
             search = dollar + 1;
