@@ -301,9 +301,10 @@ pub struct ScanArgs {
 pub struct AccessLogArgs {
     /// After the run, find each marked probe's line in the listener's access log FILE (turns
     /// --marker on) and show what the listener logged for it: status, upstream status, times,
-    /// HAProxy's termination state. The log must write the `X-Lbprobe-Id` header: nginx's
+    /// HAProxy's termination state. The log must write the `X-Lbprobe-Id` header (nginx's
     /// "$http_x_lbprobe_id" in its log_format, HAProxy's `http-request capture
-    /// req.hdr(X-Lbprobe-Id) len 64`.
+    /// req.hdr(X-Lbprobe-Id) len 64`) or, for a format with no field for it that logs the
+    /// request line (nginx's combined), the marker goes in the query string (see --marker-in).
     #[arg(long, value_name = "FILE")]
     pub access_log: Option<PathBuf>,
     /// The access log's format: probe (nginx combined, the upstream fields and
@@ -325,6 +326,19 @@ pub struct AccessLogArgs {
         requires = "access_log"
     )]
     pub access_log_wait: f64,
+    /// Where marked requests carry the marker: `header` (X-Lbprobe-Id) or `query`
+    /// (`?lbprobe-id=RUN-N` at the end of the request target; a request line that is not a plain
+    /// `METHOD /path HTTP/x.y` goes unmarked). Default: the header, or the query string when
+    /// --log-format logs the request line but not the header.
+    #[arg(long, value_name = "PLACE", value_enum)]
+    pub marker_in: Option<MarkerIn>,
+}
+
+/// `--marker-in`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MarkerIn {
+    Header,
+    Query,
 }
 
 #[derive(Debug, Args)]

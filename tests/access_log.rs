@@ -407,3 +407,114 @@ async fn a_line_nginx_writes_after_the_run_is_waited_for() {
         "stopped once found: {waited:?}"
     );
 }
+
+/// nginx's stock `combined` format has no field for the marker header but logs the request
+/// line: `--access-log` puts the marker in the query string instead, says so, and finds each
+/// probe's line by it. Neighbour: a format that logs neither the header nor the request line
+/// attaches nothing and names the variable to add, even with `--marker-in query`.
+#[tokio::test]
+async fn a_combined_log_finds_each_probe_by_the_query_string_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let combined_log = dir.path().join("combined.log");
+    let bare_log = dir.path().join("bare.log");
+    const BARE: &str = "$remote_addr [$time_local] $status $request_time";
+    let backend = LabBackend::start(BackendConfig::default())
+        .await
+        .expect("lab backend starts");
+    let nginx = start_nginx(&NginxSpec {
+        http_extra: format!("log_format bare '{BARE}';"),
+        ..NginxSpec::one(NginxServer::proxy(backend.url()).extra(format!(
+            "{NGINX_TIMEOUTS} access_log \"{}\" combined; access_log \"{}\" bare;",
+            combined_log.display(),
+            bare_log.display()
+        )))
+    });
+    let listener = format!("{}{PATH}", nginx.url(0));
+    let scan = |file: String, format: &'static str, extra: &'static [&'static str]| {
+        let listener = listener.clone();
+        async move {
+            let mut args: Vec<&str> = vec![
+                "scan",
+                "--listener",
+                &listener,
+                "--probes",
+                "partial",
+                "--access-log",
+                &file,
+                "--log-format",
+                format,
+                "--access-log-wait",
+                "1",
+                "--format",
+                "json",
+            ];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(support::report_json::TIGHT);
+            let out = support::report_json::lbprobe_async(&args).await;
+            support::report_json::json(&out)
+        }
+    };
+
+    let report = scan(combined_log.display().to_string(), "combined", &[]).await;
+    json_schema::assert_valid(lbprobe::report::schema::Kind::Run, &report);
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("carry the marker in the query string"),
+        "{notes}"
+    );
+    let observations = report["observations"].as_array().expect("observations");
+    let listener_side = || observations.iter().filter(|o| o["role"] == "listener");
+    let logged: Vec<_> = listener_side().filter(|o| !o["logged"].is_null()).collect();
+    assert!(
+        logged.len() >= 5,
+        "{} listener observations with a line",
+        logged.len()
+    );
+    assert!(
+        notes.contains(&format!(
+            "found the listener's own line for {0} of {0}",
+            logged.len()
+        )),
+        "{notes}"
+    );
+    let written = std::fs::read_to_string(&combined_log).unwrap();
+    for o in &logged {
+        let marker = o["logged"]["marker"].as_str().unwrap();
+        // The request sent carries it in its target, and nginx's line holds that target.
+        let sent = o["request"]["text"].as_str().unwrap();
+        assert!(
+            sent.contains(&format!("?lbprobe-id={marker} HTTP/1.1")),
+            "{sent}"
+        );
+        let line = written
+            .lines()
+            .find(|l| l.contains(&format!("lbprobe-id={marker} ")))
+            .unwrap_or_else(|| panic!("{marker} not in {written}"));
+        assert!(
+            line.contains(&format!("\" {} ", o["logged"]["status"])),
+            "{line} vs {}",
+            o["logged"]
+        );
+    }
+    let early = listener_side()
+        .find(|o| o["variant"] == "close-early")
+        .expect("the close-early observation");
+    assert_eq!(early["logged"]["status"], 400, "{early}");
+    // combined has no upstream fields: none is claimed.
+    assert!(early["logged"]["upstream_status"].is_null(), "{early}");
+
+    let report = scan(
+        bare_log.display().to_string(),
+        BARE,
+        &["--marker-in", "query"],
+    )
+    .await;
+    let observations = report["observations"].as_array().expect("observations");
+    assert!(observations.iter().all(|o| o["logged"].is_null()));
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("no field that holds the request's query string"),
+        "{notes}"
+    );
+    assert!(notes.contains("add \\\"$request\\\""), "{notes}");
+}

@@ -9,17 +9,20 @@ use std::time::Duration;
 
 use crate::catalogue::{Catalogue, Cause};
 use crate::cli::{
-    AccessLogArgs, BackendArgs, ColorArg, FormatArg, LogsArgs, OutputArgs, ReplayArgs, ScanArgs,
+    AccessLogArgs, BackendArgs, ColorArg, FormatArg, LogsArgs, MarkerIn, OutputArgs, ReplayArgs,
+    ScanArgs,
 };
 use crate::host::backend::BackendConfig;
-use crate::logs::probe_line::AccessLog;
+use crate::logs::probe_line::{self, AccessLog};
 use crate::logs::{Input, LogFormat};
-use crate::probe::{Family, Limits, Plan, ProbeSpec};
+use crate::probe::{Family, Limits, MarkerPlace, Plan, ProbeSpec};
 use crate::profile::{Numbers, Profile};
 use crate::report::{self, ColorChoice, Format};
 use crate::run::Job;
 use crate::scenario::Ownership;
 use crate::target::{Role, Target};
+use crate::transport::marker::MARKER_QUERY_KEY;
+use crate::transport::mask::MARKER_HEADER;
 
 use super::AppError;
 
@@ -406,6 +409,13 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
 /// `--access-log FILE [--log-format F] [--access-log-wait S]`: the job reads each probe's line
 /// after the run, so its raw requests carry the marker.
 pub fn with_access_log(mut job: Job, args: &AccessLogArgs) -> Result<Job, AppError> {
+    let chosen = args.marker_in.map(|m| match m {
+        MarkerIn::Header => MarkerPlace::Header,
+        MarkerIn::Query => MarkerPlace::Query,
+    });
+    if let Some(place) = chosen {
+        job.plan.marker_place = place;
+    }
     let Some(path) = &args.access_log else {
         return Ok(job);
     };
@@ -415,9 +425,18 @@ pub fn with_access_log(mut job: Job, args: &AccessLogArgs) -> Result<Job, AppErr
         ));
     }
     let format = AccessLog::format_named(&args.log_format)?;
+    let place = chosen.unwrap_or_else(|| probe_line::place_for(&format));
+    if chosen.is_none() && place == MarkerPlace::Query {
+        job.notes.push(format!(
+            "the {} log format has no field for the {MARKER_HEADER} header but logs the request line: the probes carry the marker in the query string instead (`?{MARKER_QUERY_KEY}=RUN-N`; --marker-in header keeps the request targets as they are)",
+            format.name()
+        ));
+    }
     job.plan.marker = true;
+    job.plan.marker_place = place;
     job.access_log = Some(AccessLog {
         wait: Duration::from_secs_f64(args.access_log_wait),
+        place,
         ..AccessLog::new(path.clone(), format)
     });
     Ok(job)

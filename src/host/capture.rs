@@ -291,8 +291,13 @@ impl Capture {
     }
 }
 
-/// The value of the first complete `X-Lbprobe-Id` line, within the request's header block.
+/// The run's marker in a request: the value of the first complete `X-Lbprobe-Id` line within
+/// the header block, or the `lbprobe-id=` query parameter of its request line.
 pub fn find_marker(bytes: &[u8]) -> Option<String> {
+    marker_header(bytes).or_else(|| crate::transport::marker::find_query_marker(bytes))
+}
+
+fn marker_header(bytes: &[u8]) -> Option<String> {
     let at = bytes
         .windows(MARKER_PREFIX.len())
         .position(|w| w.eq_ignore_ascii_case(MARKER_PREFIX))?;

@@ -1,6 +1,7 @@
 //! Each probe's own line in the listener's access log (`scan|run --access-log FILE`): a marked
-//! run's requests carry `X-Lbprobe-Id: <run>-<n>`; a listener whose log format writes that
-//! header leaves the token in the line it logs for the probe. After the run the log is read
+//! run's requests carry `X-Lbprobe-Id: <run>-<n>`, or `lbprobe-id=<run>-<n>` in the query
+//! string for a log format that logs the request line but no header ([`place_for`]); a listener
+//! whose log format writes either leaves the token in the line it logs for the probe. After the run the log is read
 //! (while it may still be appended to, or a copy made after the fact), each line holding one of
 //! the run's tokens is parsed with the log format, and what the listener logged goes with the
 //! observation. The token is searched in the raw line bytes, so it is found whatever field
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::probe::Observation;
 use crate::target::Role;
+use crate::transport::marker::MarkerPlace;
 use crate::transport::mask::MARKER_HEADER;
 
 use super::record::{is_dash, last_upstream, parse_number, split_upstream, Record};
@@ -153,35 +155,68 @@ pub enum Carries {
     No,
 }
 
-/// Whether `format` logs the marker header.
-pub fn carries(format: &LogFormat) -> Carries {
-    match format {
-        LogFormat::Nginx { format, .. } => {
-            let source = format.source().to_ascii_lowercase();
-            let named = ["$http_x_lbprobe_id", "${http_x_lbprobe_id}"]
-                .iter()
-                .any(|v| {
-                    source.match_indices(v).any(|(at, m)| {
-                        // `$http_x_lbprobe_idx` is another variable.
-                        !source[at + m.len()..]
-                            .bytes()
-                            .next()
-                            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-                    })
-                });
-            if named {
+/// Whether an nginx log_format logs one of these variables (`$name` or `${name}`).
+fn logs_variable(source: &str, names: &[&str]) -> bool {
+    let source = source.to_ascii_lowercase();
+    names.iter().any(|name| {
+        let braced = format!("${{{name}}}");
+        let plain = format!("${name}");
+        source.contains(&braced)
+            || source.match_indices(&plain).any(|(at, m)| {
+                // `$http_x_lbprobe_idx` is another variable.
+                !source[at + m.len()..]
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+    })
+}
+
+/// Whether `format` logs the marker where the run puts it: the header's own field, or the
+/// request line (or URI, or query) for the query-string marker.
+pub fn carries(format: &LogFormat, place: MarkerPlace) -> Carries {
+    match (format, place) {
+        (LogFormat::Nginx { format, .. }, place) => {
+            let names: &[&str] = match place {
+                MarkerPlace::Header => &["http_x_lbprobe_id"],
+                MarkerPlace::Query => &["request", "request_uri", "args", "query_string"],
+            };
+            if logs_variable(format.source(), names) {
                 Carries::Yes
             } else {
                 Carries::No
             }
         }
-        LogFormat::Haproxy => Carries::IfConfigured,
-        LogFormat::Json => Carries::No,
+        (LogFormat::Haproxy, MarkerPlace::Header) => Carries::IfConfigured,
+        // `option httplog` logs the request line.
+        (LogFormat::Haproxy, MarkerPlace::Query) => Carries::Yes,
+        (LogFormat::Json, MarkerPlace::Header) => Carries::No,
+        // The export's `request_uri` holds the query.
+        (LogFormat::Json, MarkerPlace::Query) => Carries::Yes,
+    }
+}
+
+/// Where a run reading this log should put its marker: the header where the format logs it
+/// (or may: HAProxy's captures), else the query string where the format logs the request line.
+pub fn place_for(format: &LogFormat) -> MarkerPlace {
+    match (
+        carries(format, MarkerPlace::Header),
+        carries(format, MarkerPlace::Query),
+    ) {
+        (Carries::No, Carries::Yes) => MarkerPlace::Query,
+        _ => MarkerPlace::Header,
     }
 }
 
 /// What to add to the listener's configuration so its log carries the marker.
-pub fn how_to_log_marker(format: &LogFormat) -> String {
+pub fn how_to_log_marker(format: &LogFormat, place: MarkerPlace) -> String {
+    if place == MarkerPlace::Query {
+        return match format {
+            LogFormat::Nginx { .. } => "add \"$request\" (or $request_uri) to the listener's log_format, as nginx's combined format has it".to_string(),
+            LogFormat::Haproxy => "log with `option httplog`, which writes the request line".to_string(),
+            LogFormat::Json => "the export's request_uri field holds the query".to_string(),
+        };
+    }
     match format {
         LogFormat::Nginx { .. } => format!(
             "add \"$http_x_lbprobe_id\" to the listener's log_format, for example: {}",
@@ -205,6 +240,8 @@ pub struct AccessLog {
     pub wait: Duration,
     /// The most bytes read.
     pub max_bytes: u64,
+    /// Where the run puts the marker this log is searched for.
+    pub place: MarkerPlace,
 }
 
 /// Where the log ended when the run started: lines before it are not the run's.
@@ -255,6 +292,7 @@ impl AccessLog {
             format,
             wait: DEFAULT_WAIT,
             max_bytes: DEFAULT_MAX_BYTES,
+            place: MarkerPlace::Header,
         }
     }
 
@@ -281,7 +319,7 @@ impl AccessLog {
         };
         let mut lookup = Lookup::default();
         let wanted: BTreeSet<&str> = markers.iter().map(String::as_str).collect();
-        if wanted.is_empty() || carries(&self.format) == Carries::No {
+        if wanted.is_empty() || carries(&self.format, self.place) == Carries::No {
             return Ok(lookup);
         }
         let runs: BTreeSet<&str> = wanted
@@ -423,10 +461,14 @@ pub fn attach(log: &AccessLog, lookup: &Lookup, observations: &mut [Observation]
         return notes;
     }
     let format = log.format.name();
-    if carries(&log.format) == Carries::No {
+    if carries(&log.format, log.place) == Carries::No {
+        let field = match log.place {
+            MarkerPlace::Header => format!("the {MARKER_HEADER} header"),
+            MarkerPlace::Query => "the request's query string".to_string(),
+        };
         notes.push(format!(
-            "--access-log {file}: the {format} format has no field that holds the {MARKER_HEADER} header, so no probe's line can be told from another's and none was attached; {}",
-            how_to_log_marker(&log.format)
+            "--access-log {file}: the {format} format has no field that holds {field}, so no probe's line can be told from another's and none was attached; {}",
+            how_to_log_marker(&log.format, log.place)
         ));
         return notes;
     }
@@ -484,7 +526,7 @@ pub fn attach(log: &AccessLog, lookup: &Lookup, observations: &mut [Observation]
     if found == 0 {
         notes.push(format!(
             "--access-log {file}: no line carried this run's marker; if the listener writes this log, {}",
-            how_to_log_marker(&log.format)
+            how_to_log_marker(&log.format, log.place)
         ));
     }
     notes
@@ -541,20 +583,30 @@ mod tests {
 
     #[test]
     fn carries_marker_by_format() {
+        use MarkerPlace::{Header, Query};
         let probe = AccessLog::format_named(PROBE_FORMAT_NAME).unwrap();
-        assert_eq!(carries(&probe), Carries::Yes);
+        assert_eq!(carries(&probe, Header), Carries::Yes);
         let combined = LogFormat::parse("combined").unwrap();
-        assert_eq!(carries(&combined), Carries::No);
+        assert_eq!(carries(&combined, Header), Carries::No);
         let other = LogFormat::parse("$status \"$http_x_lbprobe_idx\"").unwrap();
-        assert_eq!(carries(&other), Carries::No);
-        assert_eq!(
-            carries(&LogFormat::parse("haproxy").unwrap()),
-            Carries::IfConfigured
-        );
-        assert!(how_to_log_marker(&combined).contains("$http_x_lbprobe_id"));
-        assert!(
-            how_to_log_marker(&LogFormat::parse("haproxy").unwrap()).contains(HAPROXY_CAPTURE_LINE)
-        );
+        assert_eq!(carries(&other, Header), Carries::No);
+        let haproxy = LogFormat::parse("haproxy").unwrap();
+        assert_eq!(carries(&haproxy, Header), Carries::IfConfigured);
+        assert!(how_to_log_marker(&combined, Header).contains("$http_x_lbprobe_id"));
+        assert!(how_to_log_marker(&haproxy, Header).contains(HAPROXY_CAPTURE_LINE));
+        // The query-string marker: formats that log the request line or its URI.
+        assert_eq!(carries(&combined, Query), Carries::Yes);
+        let uri = LogFormat::parse("$status ${request_uri} $upstream_status").unwrap();
+        assert_eq!(carries(&uri, Query), Carries::Yes);
+        let no_request = LogFormat::parse("$status $request_time $upstream_status").unwrap();
+        assert_eq!(carries(&no_request, Query), Carries::No);
+        assert!(how_to_log_marker(&no_request, Query).contains("$request"));
+        // Where a run puts it: the header where the format logs it or may.
+        assert_eq!(place_for(&probe), Header);
+        assert_eq!(place_for(&haproxy), Header);
+        assert_eq!(place_for(&combined), Query);
+        assert_eq!(place_for(&LogFormat::parse("json").unwrap()), Query);
+        assert_eq!(place_for(&no_request), Header);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::profile::Profile;
 use crate::target::Target;
 
-use super::{Limits, Plan, ProbeSpec};
+use super::{Limits, MarkerPlace, Plan, ProbeSpec};
 
 /// `with_FIELD(value)`: the plan with that field set and the others kept.
 macro_rules! with {
@@ -30,6 +30,7 @@ impl Plan {
             limits: Limits::default(),
             mask: Vec::new(),
             marker: false,
+            marker_place: MarkerPlace::Header,
             pool: Vec::new(),
             owner_confirmed: false,
         }
@@ -44,6 +45,8 @@ impl Plan {
         with_mask => mask: Vec<String>,
         /// Add the `X-Lbprobe-Id` marker to every raw request.
         with_marker => marker: bool,
+        /// Where the marker goes (the header unless said).
+        with_marker_place => marker_place: MarkerPlace,
         /// Every member of the backend pool, asked directly by the `pool` family.
         with_pool => pool: Vec<Target>,
         /// `--i-own-this-target`.

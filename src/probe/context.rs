@@ -14,7 +14,8 @@ use std::time::Duration;
 use crate::profile::Profile;
 use crate::target::{Role, Target};
 use crate::transport::keepalive::{IdleEnd, KeepAliveConn};
-use crate::transport::mask::{insert_marker, insert_marker_in_cut, Mask};
+use crate::transport::marker::{self, MarkerPlace};
+use crate::transport::mask::Mask;
 use crate::transport::{self, Bounds, ConnEnd, Endpoint, Exchange, Sniff, Wire};
 
 use super::budget::{Budget, Exhausted, Interrupt};
@@ -185,8 +186,10 @@ pub struct Settings {
     pub limits: Limits,
     pub profile: Profile,
     pub mask: Mask,
-    /// The run's id when raw requests carry the marker header.
+    /// The run's id when raw requests carry the marker.
     pub marker: Option<String>,
+    /// Where they carry it.
+    pub marker_place: MarkerPlace,
     /// `--i-own-this-target`: sequences that leave a second request behind may run.
     pub owner_confirmed: bool,
 }
@@ -203,6 +206,7 @@ pub struct Engine {
     counter: AtomicU32,
     /// The run's id when requests carry the marker header.
     marker: Option<String>,
+    marker_place: MarkerPlace,
     marks: AtomicU32,
     owner_confirmed: bool,
     /// The baselines of the sides declared silent (see [`is_silent`]).
@@ -212,6 +216,12 @@ pub struct Engine {
     /// search that waits for each answer before its next must not wait behind a family's whole
     /// catalogue. Bulk requests still fill every free slot.
     bulk_queue: tokio::sync::Semaphore,
+}
+
+/// Whether a family's requests carry the marker in `place`: the uri-limit family's request
+/// targets are the size it measures, and a marker in their query would move the limit it finds.
+pub(crate) fn takes_marker(family: Family, place: MarkerPlace) -> bool {
+    !(place == MarkerPlace::Query && family == Family::UriLimit)
 }
 
 /// How many tickets bulk requests hold in the budget's queue at once (see `Engine::bulk_queue`).
@@ -228,6 +238,7 @@ impl Engine {
             profile,
             mask,
             marker,
+            marker_place,
             owner_confirmed,
         } = settings;
         Engine {
@@ -247,6 +258,7 @@ impl Engine {
             notes: Mutex::new(Vec::new()),
             counter: AtomicU32::new(0),
             marker,
+            marker_place,
             marks: AtomicU32::new(0),
             owner_confirmed,
             silent: Mutex::new(Vec::new()),
@@ -320,7 +332,7 @@ impl Engine {
     ) -> Result<(SentRequest, Exchange), Exhausted> {
         debug_assert_eq!(planned.via, Via::Raw, "only raw requests go through here");
         self.ticket().await?;
-        let marked = self.mark(&planned.bytes);
+        let marked = self.mark(planned);
         let bytes = marked.as_slice();
         let bounds = Bounds {
             total_timeout: max_wait.min(self.budget.remaining().max(Duration::from_millis(1))),
@@ -366,7 +378,7 @@ impl Engine {
         wait: Option<Duration>,
     ) -> Result<(SentRequest, Exchange), Exhausted> {
         debug_assert_eq!(planned.via, Via::Raw, "only raw requests go through here");
-        let marked = self.mark(&planned.bytes);
+        let marked = self.mark(planned);
         let bytes = marked.as_slice();
         let mut exchange = transport::exchange(&planned.endpoint, bytes, &self.bounds(wait)).await;
         self.mask_response(&mut exchange);
@@ -384,7 +396,7 @@ impl Engine {
     ) -> Result<(SentRequest, Exchange, AfterAnswer), Exhausted> {
         debug_assert_eq!(planned.via, Via::Raw, "only raw requests go through here");
         self.ticket().await?;
-        let marked = self.mark(&planned.bytes);
+        let marked = self.mark(planned);
         let bytes = marked.as_slice();
         let bounds = self.bounds(wait);
         let (mut exchange, after) = match KeepAliveConn::open(&planned.endpoint, &bounds).await {
@@ -429,7 +441,7 @@ impl Engine {
     ) -> Result<(SentRequest, Exchange, SequenceResult), Exhausted> {
         debug_assert_eq!(planned.via, Via::Raw, "only raw requests go through here");
         self.ticket().await?;
-        let marked = self.mark(&planned.bytes);
+        let marked = self.mark(planned);
         let bytes = marked.as_slice();
         let bounds = self.bounds(wait);
         let (mut exchange, result) = match KeepAliveConn::open(&planned.endpoint, &bounds).await {
@@ -455,30 +467,32 @@ impl Engine {
         Ok((self.sent(&planned.endpoint, bytes, true), exchange, result))
     }
 
-    /// The request with the marker header before the end of its head, when the run asks for it.
-    fn mark(&self, bytes: &[u8]) -> Vec<u8> {
-        let Some(run) = &self.marker else {
-            return bytes.to_vec();
-        };
-        // A head that never ends gets no marker here (see `insert_marker`): no number spent.
-        if insert_marker(bytes, "x").len() == bytes.len() {
-            return bytes.to_vec();
+    /// The request with the marker in the run's place (see [`marker::mark`]), when the run
+    /// asks for it and the family's request can carry it there (see [`takes_marker`]).
+    fn mark(&self, planned: &Planned) -> Vec<u8> {
+        if !takes_marker(planned.family, self.marker_place) {
+            return planned.bytes.clone();
         }
-        let n = self.marks.fetch_add(1, Ordering::SeqCst) + 1;
-        insert_marker(bytes, &format!("{run}-{n}"))
+        self.mark_as(&planned.bytes, false)
     }
 
-    /// A request cut off on purpose (the partial probes), marked after its request line when
-    /// the run asks for markers (see [`insert_marker_in_cut`]); as it is otherwise.
+    /// A request cut off on purpose (the partial probes), marked where its cut allows (see
+    /// [`marker::mark`]); as it is otherwise.
     pub fn mark_cut(&self, bytes: &[u8]) -> Vec<u8> {
+        self.mark_as(bytes, true)
+    }
+
+    fn mark_as(&self, bytes: &[u8], cut: bool) -> Vec<u8> {
         let Some(run) = &self.marker else {
             return bytes.to_vec();
         };
-        if insert_marker_in_cut(bytes, "x").is_none() {
+        // A request that cannot carry it spends no number.
+        if marker::mark(bytes, "x", self.marker_place, cut).is_none() {
             return bytes.to_vec();
         }
         let n = self.marks.fetch_add(1, Ordering::SeqCst) + 1;
-        insert_marker_in_cut(bytes, &format!("{run}-{n}")).unwrap_or_else(|| bytes.to_vec())
+        marker::mark(bytes, &format!("{run}-{n}"), self.marker_place, cut)
+            .unwrap_or_else(|| bytes.to_vec())
     }
 
     pub async fn sniff(&self, side: &Side) -> Result<Sniff, Exhausted> {

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use crate::profile::Profile;
 use crate::target::{Role, Target};
-use crate::transport::mask::{insert_marker, insert_marker_in_cut, masked_target};
+use crate::transport::marker::{self, MarkerPlace};
+use crate::transport::mask::masked_target;
 
 use super::context::{record, Side, Via};
 use super::engine::Plan;
@@ -100,7 +101,7 @@ pub fn dry_run(plan: &Plan) -> DryRun {
             // The run id is drawn when the run starts: shown as RUN here.
             let (bytes, is_marked) = match plan
                 .marker
-                .then(|| marked(p, &format!("RUN-{}", marks + 1)))
+                .then(|| marked(p, &format!("RUN-{}", marks + 1), plan.marker_place))
             {
                 Some(Some(bytes)) => {
                     marks += 1;
@@ -151,15 +152,17 @@ pub fn dry_run(plan: &Plan) -> DryRun {
 /// The request as the run marks it (see `Engine::mark` and `Engine::mark_cut`): a raw request
 /// whose head ends gets the marker before its end; the partial family's cut requests (its own
 /// connection's too) right after their request line; others none.
-fn marked(p: &super::context::Planned, value: &str) -> Option<Vec<u8>> {
+fn marked(p: &super::context::Planned, value: &str, place: MarkerPlace) -> Option<Vec<u8>> {
+    if !super::context::takes_marker(p.family, place) {
+        return None;
+    }
     if p.via == Via::Raw {
-        let out = insert_marker(&p.bytes, value);
-        if out.len() != p.bytes.len() {
+        if let Some(out) = marker::mark(&p.bytes, value, place, false) {
             return Some(out);
         }
     }
     if p.family == Family::Partial && p.via != Via::ClientLibrary {
-        return insert_marker_in_cut(&p.bytes, value);
+        return marker::mark(&p.bytes, value, place, true);
     }
     None
 }

@@ -13,6 +13,7 @@ use super::{families, h2, protocol};
 use super::{Family, Limits, Observation, ProbeSpec};
 
 /// Kept where callers found it before transport took it over.
+pub use crate::transport::marker::MarkerPlace;
 pub use crate::transport::mask::{insert_marker, MARKER_HEADER};
 
 /// Everything a run needs; built from a scenario or from `scan` flags.
@@ -28,6 +29,9 @@ pub struct Plan {
     /// Add `X-Lbprobe-Id: <run>-<n>` to every raw request, so that a capture on the backend
     /// host can tell which probes reached it. Off by default: it changes the bytes sent.
     pub marker: bool,
+    /// Where the marker goes: the header, or the query string for a listener whose access log
+    /// logs the request line but no header.
+    pub marker_place: MarkerPlace,
     /// Every member of the backend pool behind the listener, when there are several: the
     /// `pool` family asks each directly. `backend` stays the one compared side by side.
     pub pool: Vec<Target>,
@@ -121,6 +125,7 @@ pub async fn run_interruptible(
             profile: plan.profile.clone(),
             mask: plan.mask(),
             marker: plan.marker.then(run_id),
+            marker_place: plan.marker_place,
             owner_confirmed: plan.owner_confirmed,
         },
         progress.clone(),
@@ -128,7 +133,12 @@ pub async fn run_interruptible(
     );
     if let Some(run) = engine.marker() {
         engine.note(format!(
-            "raw requests carry `{MARKER_HEADER}: {run}-<n>` (run {run}); methods sent through the HTTP client, keep-alive trials and the rate ramp (over connections of their own) do not"
+            "raw requests carry {} (run {run}); methods sent through the HTTP client, keep-alive trials and the rate ramp (over connections of their own) do not{}",
+            plan.marker_place.shown(run),
+            match plan.marker_place {
+                MarkerPlace::Query => "; nor do the uri-limit family's requests, whose request targets are the size it measures, nor a request whose request line is not a plain `METHOD /path HTTP/x.y`",
+                MarkerPlace::Header => "",
+            }
         ));
     }
     let families: Vec<Family> = plan.probes.iter().map(ProbeSpec::family).collect();

@@ -469,4 +469,4 @@ pub mod templates;
 
 pub use budget::Interrupt;
 pub use context::{Progress, ProgressFn};
-pub use engine::{run, run_interruptible, Plan, RunOutput};
+pub use engine::{run, run_interruptible, MarkerPlace, Plan, RunOutput};

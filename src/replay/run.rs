@@ -210,6 +210,7 @@ pub async fn execute(job: ReplayJob, progress: ProgressFn, interrupt: Interrupt)
             profile: job.profile.clone(),
             mask: mask.clone(),
             marker: None,
+            marker_place: Default::default(),
             // A replay sends the person's own request, never the smuggling sequences this
             // confirms ownership for.
             owner_confirmed: false,

@@ -7,6 +7,7 @@
 pub mod client_hello;
 pub mod exchange;
 pub mod keepalive;
+pub mod marker;
 pub mod mask;
 pub mod partial;
 pub mod pmtu;
