@@ -146,8 +146,14 @@ async fn limit_req_at_the_run_max_rate_is_reproduced_whatever_the_jitter() {
     out.assert("503.rate-limited", Verdict::Reproduced);
     let ramp = ramp_of(&out, Role::Listener);
     assert_eq!(ramp.cap_rps, 50.0, "{why}");
+    // The onset is the rate the top step reached: 50 asked, a step under it when the machine
+    // is busy (49 rps seen on a loaded CI machine).
+    let about = ["at about ", "limited near "].iter().find_map(|w| {
+        let at = why.find(w)? + w.len();
+        why[at..].split(' ').next()?.parse::<f64>().ok()
+    });
     assert!(
-        why.contains("at about 50 rps") || why.contains("limited near 50 rps"),
+        about.is_some_and(|rps| (45.0..=50.0).contains(&rps)),
         "{why}"
     );
     // Below the limit's rate, with the spacing kept, nginx refuses nothing.
