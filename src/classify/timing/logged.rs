@@ -94,12 +94,13 @@ impl<'a> ListenerLog<'a> {
 
     fn apply_one(&self, mut d: Draft, client_ms: Option<f64>) -> Draft {
         if let (Some(first), Some(c)) = (self.ended.first(), client_ms) {
-            let code = first.line.status;
+            let see = first.line.status;
+            let got = codes(&self.ended);
             let how = format!(
                 "the listener itself ended {} of the {} through it, logging {} after {} (its request_time), before the clients' {}",
                 self.ended.len(),
                 count(self.total, "request"),
-                codes(&self.ended),
+                got,
                 times(&self.ended),
                 fmt_timeout(c)
             );
@@ -108,13 +109,13 @@ impl<'a> ListenerLog<'a> {
                 // was ended by the listener before it: none is left for a client to abandon.
                 d.verdict = Verdict::RuledOut;
                 d.reason = format!(
-                    "{how}: its own timeout comes first, so these clients get {code}, not 499 (see {code}.backend-slow)"
+                    "{how}: its own timeout comes first, so these clients get {got}, not 499 (see {see}.backend-slow)"
                 );
             } else if d.verdict == Verdict::Confirmed {
                 d.verdict = Verdict::Inconclusive;
                 d.reason = format!(
-                    "{how}, while {} ran to the clients' timeout without a line that says the listener ended it first: which ending these clients meet is unsettled (measured: {})",
-                    count(self.past + self.left.len(), "other"),
+                    "{how}, but for {} of the others no line says the listener ended it before then: which ending these clients meet is unsettled (measured: {})",
+                    self.past + self.left.len(),
                     d.reason
                 );
             }
