@@ -127,10 +127,12 @@ fn not_confirmed(report: &Report, cause: &str) -> String {
 }
 
 /// A backend that needs 3 s, nginx at its default 60 s `proxy_read_timeout`, and a run whose
-/// requests wait 1 s (`--timeout 1s`): we leave every request first. The experiment: nginx
-/// 1.22 logs 499 with the marker, `$upstream_status -` (no backend had answered),
-/// `$request_time` 1.0 s and `$upstream_response_time` as long (it waited on the backend the
-/// whole time). The findings state it; with no valid answer measured, they stay inconclusive.
+/// requests wait 1 s (`--timeout 1s`): we leave first. (Both sides then count as silent, and
+/// the latency family takes the baseline GET, marked like any, as its one request.) The
+/// experiment: nginx 1.22 logs 499 with the marker, `$upstream_status -` (no backend had
+/// answered), `$request_time` 1.0 s and `$upstream_response_time` as long (it waited on the
+/// backend the whole time). The findings state it; with no valid answer measured, they stay
+/// inconclusive.
 #[tokio::test]
 async fn a_request_we_leave_before_a_slow_backend_answers_is_logged_499_and_stated() {
     let (report, log) = run(Setup {
