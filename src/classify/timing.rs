@@ -6,6 +6,7 @@
 //! timeouts are compared with what was measured, never put in its place.
 
 mod gateway;
+mod logged;
 
 use std::time::Duration;
 
@@ -405,7 +406,15 @@ fn slowness(times: &Percentiles, firsts: &[(f64, bool)], t: Option<f64>) -> Opti
     })
 }
 
+/// The 499 causes: decided from the measured times, then with what the listener logged for
+/// the requests through it, where `--access-log` found their lines ([`logged`]).
 fn client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Draft> {
+    let client_ms = l.stats.or(b.stats).and_then(|(_, s)| s.client_timeout_ms);
+    let drafts = measured_client_timeouts(b, l, ctx);
+    logged::ListenerLog::of(l, client_ms).apply(drafts, client_ms)
+}
+
+fn measured_client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -> Vec<Draft> {
     const SLOW: &str = "499.backend-slow";
     const SHORT: &str = "499.client-timeout-short";
     let t = read_timeout_ms(l, ctx);
@@ -836,6 +845,7 @@ mod tests {
     use super::*;
     use crate::catalogue::Catalogue;
     use crate::classify::{classify, Finding};
+    use crate::logs::probe_line::LoggedLine;
     use crate::probe::connect::Handshake;
     use crate::probe::SentRequest;
     use crate::profile::Profile;
@@ -1256,6 +1266,158 @@ mod tests {
             verdict(&f, "502.backend-unreachable"),
             Some(Verdict::RuledOut)
         );
+    }
+
+    /// A line as nginx logs it with lbprobe's format: `upstream_response_time` as long as
+    /// `request_time`, as in tests/access_log_timing.rs.
+    fn line(status: u16, upstream: &[u16], request_time_s: f64) -> LoggedLine {
+        LoggedLine {
+            marker: "ab12-3".into(),
+            line: 1,
+            status,
+            upstream_status: Some(upstream.to_vec()),
+            request_time_s: Some(request_time_s),
+            upstream_response_time_s: Some(request_time_s),
+            upstream_connect_time_s: Some(0.0),
+            termination: None,
+        }
+    }
+
+    /// The listener's latency requests get these lines, in order (`None`: none was found).
+    fn logged(mut o: Vec<Observation>, lines: &[Option<LoggedLine>]) -> Vec<Observation> {
+        let requests = o.iter_mut().filter(|o| {
+            o.role == Role::Listener && o.family == Family::Latency && o.variant != "stats"
+        });
+        for (o, line) in requests.zip(lines) {
+            o.logged = line.clone();
+        }
+        o
+    }
+
+    #[test]
+    fn a_request_we_left_logged_as_499_is_stated_and_decides_nothing_on_its_own() {
+        // Every request left at 1 s (the run's timeout) on both sides: no valid answer, so
+        // nothing measured says short timeout or slow backend. The 499 line is stated, the
+        // verdicts stay inconclusive.
+        let left = || both_sides(vec![ex(None, 1000.0)], vec![ex(None, 1000.0)], Some(1000));
+        let no_line = findings(left());
+        let f = findings(logged(left(), &[Some(line(499, &[], 1.002))]));
+        for id in ["499.client-timeout-short", "499.backend-slow"] {
+            assert_eq!(verdict(&no_line, id), Some(Verdict::Inconclusive), "{id}");
+            assert!(
+                !text(&no_line, id).contains("logged"),
+                "{}",
+                text(&no_line, id)
+            );
+            assert_eq!(verdict(&f, id), Some(Verdict::Inconclusive), "{id}");
+            let why = text(&f, id);
+            for words in [
+                "request-1: we left it without an answer after 1.0 s",
+                "the listener logged 499 for it, upstream_status -, request_time 1.0 s",
+                "marker ab12-3",
+                "it records our leaving as a client abort",
+                "still waiting for its backend (upstream_status -): a client that waits 1.0 s leaves it too",
+            ] {
+                assert!(why.contains(words), "{id}: {words:?} not in {why}");
+            }
+        }
+        // The gateway rules' "no answer within our wait": the line says it was the backend
+        // the listener waited for.
+        let slow = text(&f, "504.backend-slow");
+        assert_eq!(verdict(&f, "504.backend-slow"), Some(Verdict::Inconclusive));
+        assert!(
+            slow.contains("it was still waiting for its backend when we left"),
+            "{slow}"
+        );
+        assert!(!text(&no_line, "504.backend-slow").contains("logged"));
+
+        // Where the measurements confirm the short timeout (a consistent 300 ms backend,
+        // clients that wait 100 ms), the 499 of the request we left joins the reason.
+        let confirmed = || {
+            both_sides(
+                vec![
+                    ex(Some(200), 302.0),
+                    ex(Some(200), 301.0),
+                    ex(Some(200), 303.0),
+                    ex(None, 2000.0),
+                ],
+                answers(200, &[300.0, 300.5, 301.0, 300.0]),
+                Some(100),
+            )
+        };
+        let no_line = findings(confirmed());
+        let f = findings(logged(
+            confirmed(),
+            &[None, None, None, Some(line(499, &[], 2.001))],
+        ));
+        for f in [&no_line, &f] {
+            assert_eq!(
+                verdict(f, "499.client-timeout-short"),
+                Some(Verdict::Confirmed)
+            );
+            assert_eq!(verdict(f, "499.backend-slow"), Some(Verdict::RuledOut));
+        }
+        let why = &f["499.client-timeout-short"].reason;
+        assert!(
+            why.contains(
+                "the listener logged 499 for 1 request we left without an answer after 2.0 s"
+            ),
+            "{why}"
+        );
+        assert!(
+            why.contains("a client that waits 100 ms leaves it too"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_listener_that_logged_504_before_the_clients_timeout_rules_the_499s_out() {
+        // nginx gives up after 1 s (504), the backend needs 2.5 s, clients wait 2 s: measured
+        // alone, both 499 causes are confirmed, though no client ever waits long enough to
+        // leave; the 504 lines say the listener ended every request first.
+        let run = |client_ms| {
+            both_sides(
+                answers(504, &[1000.0, 1000.0]),
+                answers(200, &[2500.0, 2500.0]),
+                Some(client_ms),
+            )
+        };
+        let gave_up = || Some(line(504, &[504], 1.001));
+        let no_line = findings(run(2000));
+        for id in ["499.client-timeout-short", "499.backend-slow"] {
+            assert_eq!(verdict(&no_line, id), Some(Verdict::Confirmed), "{id}");
+        }
+        let f = findings(logged(run(2000), &[gave_up(), gave_up()]));
+        for id in ["499.client-timeout-short", "499.backend-slow"] {
+            assert_eq!(verdict(&f, id), Some(Verdict::RuledOut), "{id}");
+            let why = text(&f, id);
+            for words in [
+                "the listener itself ended 2 of the 2 requests through it, logging 504 after 1.0 s (its request_time), before the clients' 2.0 s",
+                "so these clients get 504, not 499 (see 504.backend-slow)",
+                "request-1: the listener logged 504 for it, upstream_status 504, request_time 1.0 s",
+            ] {
+                assert!(why.contains(words), "{id}: {words:?} not in {why}");
+            }
+        }
+        // The 504 causes keep what was measured.
+        assert_eq!(verdict(&f, "504.backend-slow"), Some(Verdict::Confirmed));
+
+        // One request without a line: the lines cannot speak for it, and the confirmation
+        // becomes inconclusive rather than ruled out.
+        let f = findings(logged(run(2000), &[gave_up(), None]));
+        let short = &f["499.client-timeout-short"];
+        assert_eq!(short.verdict, Verdict::Inconclusive, "{}", short.reason);
+        assert!(short
+            .reason
+            .contains("but for 1 of the others no line says the listener ended it"));
+
+        // Clients that leave after 800 ms do so before nginx's 504 at 1 s: the 504 lines do not
+        // speak against their 499s, and the verdicts stay as measured.
+        let f = findings(logged(run(800), &[gave_up(), gave_up()]));
+        for id in ["499.client-timeout-short", "499.backend-slow"] {
+            assert_eq!(verdict(&f, id), Some(Verdict::Confirmed), "{id}");
+            assert!(!text(&f, id).contains("itself ended"), "{}", text(&f, id));
+        }
     }
 
     #[test]

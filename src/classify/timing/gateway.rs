@@ -298,7 +298,7 @@ pub(crate) fn backend_slow(
             ),
         )
         .with(format!("through the listener: {}", statuses(ls)), &[lo]);
-        return Some(with_backend(d));
+        return Some(with_backend(super::logged::still_waiting(d, l)));
     }
     let passed: Vec<f64> = l
         .requests
