@@ -466,6 +466,9 @@ fn measured_client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -
         ];
     };
     let declared = format!("the clients' declared timeout is {}", fmt_ms(c));
+    if let Some(d) = listener_gives_up_first(l, c) {
+        return d;
+    }
     if total.p99 <= c {
         let headroom = if rec > c {
             format!(
@@ -567,6 +570,33 @@ fn measured_client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -
             .with(declared, refs),
         ],
     }
+}
+
+/// A listener whose own gateway timeout, measured in this run (two or more 504s or 502s at
+/// one moment), runs out before the clients' declared timeout answers every slow request
+/// itself: clients get its 504 or 502 and never leave, so neither 499 cause can be what they
+/// see. The profile's documented timeout is not enough for this: only what the listener did.
+fn listener_gives_up_first(l: &Probed<'_>, client_ms: f64) -> Option<Vec<Draft>> {
+    let g = [504, 502].into_iter().find_map(|code| {
+        gateway::Gateway::of(code, &l.requests).filter(|g| g.timeout().is_some())
+    })?;
+    let t = g.timeout()?;
+    if t + gateway::tolerance(t) >= client_ms {
+        return None;
+    }
+    let code = g.code;
+    let why = format!(
+        "the listener answers {code} itself after {} (measured), before the clients' {} run out: they get its {code}, not a 499 (see {code}.backend-slow)",
+        gateway::fmt_timeout(t),
+        fmt_ms(client_ms)
+    );
+    let seen = g.describe();
+    Some(
+        ["499.client-timeout-short", "499.backend-slow"]
+            .into_iter()
+            .map(|id| Draft::new(id, Verdict::RuledOut, why.clone()).with(seen.clone(), &g.refs))
+            .collect(),
+    )
 }
 
 fn backend_unreachable(b: &Probed<'_>, l: &Probed<'_>, view: &View<'_>) -> Option<Draft> {
@@ -1372,9 +1402,10 @@ mod tests {
 
     #[test]
     fn a_listener_that_logged_504_before_the_clients_timeout_rules_the_499s_out() {
-        // nginx gives up after 1 s (504), the backend needs 2.5 s, clients wait 2 s: measured
-        // alone, both 499 causes are confirmed, though no client ever waits long enough to
-        // leave; the 504 lines say the listener ended every request first.
+        // nginx gives up after 1 s (504), the backend needs 2.5 s, clients wait 2 s: no client
+        // ever waits long enough to leave. The two 504s at one moment are the listener's own
+        // timeout, measured, and rule both 499 causes out; the 504 lines say the same in the
+        // listener's words.
         let run = |client_ms| {
             both_sides(
                 answers(504, &[1000.0, 1000.0]),
@@ -1385,7 +1416,12 @@ mod tests {
         let gave_up = || Some(line(504, &[504], 1.001));
         let no_line = findings(run(2000));
         for id in ["499.client-timeout-short", "499.backend-slow"] {
-            assert_eq!(verdict(&no_line, id), Some(Verdict::Confirmed), "{id}");
+            assert_eq!(verdict(&no_line, id), Some(Verdict::RuledOut), "{id}");
+            let why = text(&no_line, id);
+            assert!(
+                why.contains("the listener answers 504 itself after 1.0 s (measured), before the clients' 2 s run out"),
+                "{why}"
+            );
         }
         let f = findings(logged(run(2000), &[gave_up(), gave_up()]));
         for id in ["499.client-timeout-short", "499.backend-slow"] {
@@ -1402,14 +1438,10 @@ mod tests {
         // The 504 causes keep what was measured.
         assert_eq!(verdict(&f, "504.backend-slow"), Some(Verdict::Confirmed));
 
-        // One request without a line: the lines cannot speak for it, and the confirmation
-        // becomes inconclusive rather than ruled out.
+        // One request without a line: the measured 504s still speak for every request.
         let f = findings(logged(run(2000), &[gave_up(), None]));
         let short = &f["499.client-timeout-short"];
-        assert_eq!(short.verdict, Verdict::Inconclusive, "{}", short.reason);
-        assert!(short
-            .reason
-            .contains("but for 1 of the others no line says the listener ended it"));
+        assert_eq!(short.verdict, Verdict::RuledOut, "{}", short.reason);
 
         // Clients that leave after 800 ms do so before nginx's 504 at 1 s: the 504 lines do not
         // speak against their 499s, and the verdicts stay as measured.
