@@ -438,7 +438,7 @@ async fn a_combined_log_finds_each_probe_by_the_query_string_marker() {
                 "--listener",
                 &listener,
                 "--probes",
-                "partial",
+                "partial,methods",
                 "--access-log",
                 &file,
                 "--log-format",
@@ -500,6 +500,15 @@ async fn a_combined_log_finds_each_probe_by_the_query_string_marker() {
         .find(|o| o["variant"] == "close-early")
         .expect("the close-early observation");
     assert_eq!(early["logged"]["status"], 400, "{early}");
+    // The methods the HTTP client sends carry it in their URL: nginx logged DELETE's line.
+    let delete = listener_side()
+        .find(|o| o["family"] == "methods" && o["variant"] == "DELETE")
+        .expect("the DELETE observation");
+    assert_eq!(delete["detail"]["via"], "reqwest", "{delete}");
+    assert_eq!(
+        delete["logged"]["status"], delete["exchange"]["response"]["status"],
+        "{delete}"
+    );
     // combined has no upstream fields: none is claimed.
     assert!(early["logged"]["upstream_status"].is_null(), "{early}");
 

@@ -482,6 +482,18 @@ impl Engine {
         self.mark_as(bytes, true)
     }
 
+    /// A marker for a request the client library sends (the methods family): its value, where
+    /// it goes, and the rendered request carrying it, for the record. `None` when the run asks
+    /// for none or the rendering cannot carry it.
+    pub fn mark_client(&self, rendered: &[u8]) -> Option<(String, MarkerPlace, Vec<u8>)> {
+        let run = self.marker.as_ref()?;
+        marker::mark(rendered, "x", self.marker_place, false)?;
+        let n = self.marks.fetch_add(1, Ordering::SeqCst) + 1;
+        let value = format!("{run}-{n}");
+        let bytes = marker::mark(rendered, &value, self.marker_place, false)?;
+        Some((value, self.marker_place, bytes))
+    }
+
     fn mark_as(&self, bytes: &[u8], cut: bool) -> Vec<u8> {
         let Some(run) = &self.marker else {
             return bytes.to_vec();

@@ -156,7 +156,8 @@ fn marked(p: &super::context::Planned, value: &str, place: MarkerPlace) -> Optio
     if !super::context::takes_marker(p.family, place) {
         return None;
     }
-    if p.via == Via::Raw {
+    // Raw requests, and the methods family's client-library ones (see `Engine::mark_client`).
+    if p.via == Via::Raw || p.family == Family::Methods {
         if let Some(out) = marker::mark(&p.bytes, value, place, false) {
             return Some(out);
         }

@@ -133,7 +133,7 @@ pub async fn run_interruptible(
     );
     if let Some(run) = engine.marker() {
         engine.note(format!(
-            "raw requests carry {} (run {run}); methods sent through the HTTP client, keep-alive trials and the rate ramp (over connections of their own) do not{}",
+            "raw requests carry {} (run {run}), the methods sent through the HTTP client too; keep-alive trials and the rate ramp (over connections of their own) do not{}",
             plan.marker_place.shown(run),
             match plan.marker_place {
                 MarkerPlace::Query => "; nor do the uri-limit family's requests, whose request targets are the size it measures, nor a request whose request line is not a plain `METHOD /path HTTP/x.y`",

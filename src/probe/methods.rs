@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use crate::transport::marker::{MarkerPlace, MARKER_QUERY_KEY};
+use crate::transport::mask::MARKER_HEADER;
 use crate::transport::tls::Alpn;
 
 use super::client::{client_for, error_exchange, response_exchange};
@@ -202,6 +204,20 @@ async fn via_client(
 ) -> Option<Observation> {
     engine.ticket().await.ok()?;
     let m = reqwest::Method::from_bytes(method.as_bytes()).ok()?;
+    // What reqwest sends, rendered for the report (reqwest may order or add headers itself),
+    // with the run's marker where it asks for one: in the URL's query or as a header.
+    let mut rendered = request(side, method).bytes;
+    let mut url = reqwest::Url::parse(url).ok()?;
+    let mut marker_header = None;
+    if let Some((value, place, marked)) = engine.mark_client(&rendered) {
+        rendered = marked;
+        match place {
+            MarkerPlace::Query => {
+                url.query_pairs_mut().append_pair(MARKER_QUERY_KEY, &value);
+            }
+            MarkerPlace::Header => marker_header = Some(value),
+        }
+    }
     let mut req = client.request(m, url);
     if h2 {
         req = req.version(reqwest::Version::HTTP_2);
@@ -213,8 +229,9 @@ async fn via_client(
     if let Some(b) = body {
         req = req.header("Content-Type", "application/json").body(b);
     }
-    // What reqwest sends, rendered for the report (reqwest may order or add headers itself).
-    let rendered = request(side, method).bytes;
+    if let Some(value) = marker_header {
+        req = req.header(MARKER_HEADER, value);
+    }
     let sent: SentRequest = engine.sent(&side.endpoint, &rendered, false);
     let started = Instant::now();
     let result = req.send().await;
