@@ -161,9 +161,17 @@ pub async fn execute_watched(
         .collect();
 
     let mut unreachable = Vec::new();
+    // A side whose every TLS handshake failed was never probed either: the run is no success
+    // (a CI job must not go green on it), unless a cause was confirmed from what the
+    // handshakes themselves showed.
+    let confirmed_any = findings.iter().any(|f| f.verdict == Verdict::Confirmed);
     for target in job.plan.listener.iter().chain(job.plan.backend.iter()) {
-        if let Some(why) = never_reached(&output.observations, target.role) {
-            unreachable.push(format!("{target}: {why}"));
+        match never_reached(&output.observations, target.role, target.is_tls()) {
+            Some(Unreached::NoConnection(why)) => unreachable.push(format!("{target}: {why}")),
+            Some(Unreached::NoHandshake(why)) if !confirmed_any => unreachable.push(format!(
+                "{target}: every TLS handshake failed, so no request reached its HTTP layer: {why}"
+            )),
+            _ => {}
         }
     }
 
@@ -555,24 +563,46 @@ fn leaves_target(location: &str, host: &str, port: u16) -> bool {
 }
 
 /// `Some(why)` when every attempt to reach this side failed before a TCP connection existed.
-fn never_reached(observations: &[probe::Observation], role: Role) -> Option<String> {
-    let mut why = None;
+/// How a side was never reached.
+enum Unreached {
+    /// No TCP connection, ever.
+    NoConnection(String),
+    /// Connections, but every TLS handshake on them failed.
+    NoHandshake(String),
+}
+
+/// `tls`: the side speaks TLS, so a plain-HTTP probe's answer (the protocol family's check of
+/// plain HTTP to its port) reached the port but not the service the run is about.
+fn never_reached(observations: &[probe::Observation], role: Role, tls: bool) -> Option<Unreached> {
+    let mut no_connection = None;
+    let mut no_handshake = None;
+    // A sniff that found the port open reached it, though it sent no request.
+    let mut connected = false;
     for o in observations.iter().filter(|o| o.role == role) {
         if let Detail::Sniff { sniff } = &o.detail {
             match sniff {
-                Sniff::Unreachable { end } => why = Some(end.to_string()),
-                _ => return None,
+                Sniff::Unreachable { end } => no_connection = Some(end.to_string()),
+                _ => connected = true,
             }
         }
         if let Some(ex) = &o.exchange {
             if ex.end.never_connected() {
-                why = Some(classify::describe(Some(ex)));
+                no_connection = Some(classify::describe(Some(ex)));
+            } else if ex.tls && ex.end.request_never_arrived() {
+                no_handshake = Some(classify::describe(Some(ex)));
+            } else if tls && !ex.tls {
+                connected = true;
             } else {
                 return None;
             }
         }
     }
-    why
+    // One handshake that failed means the port answered: say what it did.
+    match (no_handshake, no_connection) {
+        (Some(why), _) => Some(Unreached::NoHandshake(why)),
+        (None, Some(why)) if !connected => Some(Unreached::NoConnection(why)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

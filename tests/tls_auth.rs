@@ -127,8 +127,9 @@ fn requests_that_failed_their_handshake_rule_nothing_out() {
         ];
         args.extend_from_slice(TIGHT);
         args.extend_from_slice(extra);
-        let report = json(&lbprobe(&args));
-        [
+        let out = lbprobe(&args);
+        let report = json(&out);
+        let verdicts = [
             "400.malformed-request",
             "502.backend-slow",
             "504.backend-slow",
@@ -138,14 +139,25 @@ fn requests_that_failed_their_handshake_rule_nothing_out() {
                 .as_str()
                 .unwrap_or("")
                 .to_string()
-        })
+        });
+        (out.status.code(), report, verdicts)
     };
+    let (code, report, without_ca) = verdicts(&[]);
     assert_eq!(
-        verdicts(&[]),
+        without_ca,
         ["inconclusive", "inconclusive", "inconclusive"],
         "no handshake, no verdict"
     );
-    let [malformed, slow502, slow504] = verdicts(&["--cacert", &ca]);
+    // Nothing was probed: not a success a CI job could go green on.
+    assert_eq!(code, Some(3), "{}", report["exit_reason"]);
+    let unreachable = report["unreachable"].to_string();
+    assert!(
+        unreachable.contains("every TLS handshake failed"),
+        "{unreachable}"
+    );
+    let (code, _, with_ca) = verdicts(&["--cacert", &ca]);
+    assert_ne!(code, Some(3));
+    let [malformed, slow502, slow504] = with_ca;
     assert_eq!(
         malformed, "reproduced",
         "nginx refuses some variants with 400"
