@@ -1452,6 +1452,119 @@ mod tests {
         }
     }
 
+    /// A line as HAProxy 2.6 logs it (`option httplog`), as measured in
+    /// tests/access_log_timing.rs: `tr_s` None for its Tr -1 (no response headers from the
+    /// server), which lbprobe reads as no upstream status.
+    fn haproxy_line(status: u16, term: &str, tr_s: Option<f64>, ta_s: f64) -> LoggedLine {
+        LoggedLine {
+            marker: "ab12-5".into(),
+            line: 1,
+            status,
+            upstream_status: Some(tr_s.map(|_| vec![status]).unwrap_or_default()),
+            request_time_s: Some(ta_s),
+            upstream_response_time_s: tr_s,
+            upstream_connect_time_s: Some(0.0),
+            termination: Some(term.into()),
+        }
+    }
+
+    #[test]
+    fn a_haproxy_that_logged_504_sh_before_the_clients_timeout_rules_the_499s_out_in_its_words() {
+        // `0/0/0/-1/1001 504 … sH--`: HAProxy's `timeout server 1s` struck first, as nginx's
+        // 504 did above, and the findings say it with HAProxy's fields.
+        let run = both_sides(
+            answers(504, &[1000.0, 1000.0]),
+            answers(200, &[2000.0, 2000.0]),
+            Some(1500),
+        );
+        let sh = || Some(haproxy_line(504, "sH", None, 1.001));
+        let f = findings(logged(run, &[sh(), sh()]));
+        for id in ["499.client-timeout-short", "499.backend-slow"] {
+            assert_eq!(verdict(&f, id), Some(Verdict::RuledOut), "{id}");
+            let why = text(&f, id);
+            for words in [
+                "the listener itself ended 2 of the 2 requests through it, logging 504 after 1.0 s (its Ta), before the clients' 1.5 s",
+                "request-1: HAProxy logged 504 sH for it (its server timeout struck while it waited for the server's response headers), Tr -1, Ta 1.0 s (its access-log line found by the probe's marker ab12-5)",
+                "so a client gets 504, not 499 (see 504.backend-slow)",
+            ] {
+                assert!(why.contains(words), "{id}: {words:?} not in {why}");
+            }
+            assert!(!why.contains("upstream_status"), "{why}");
+        }
+    }
+
+    #[test]
+    fn a_request_we_left_that_haproxy_logged_ch_is_stated_as_a_client_abort() {
+        // `0/0/1/-1/1001 400 206 - - CH--`: HAProxy with `option abortonclose` logs our leaving
+        // (a FIN) as its client abort while it waited for the server's headers. As nginx's 499,
+        // it is stated and decides nothing on its own.
+        let left = || both_sides(vec![ex(None, 1000.0)], vec![ex(None, 1000.0)], Some(1000));
+        let no_line = findings(left());
+        let ch = Some(haproxy_line(400, "CH", None, 1.001));
+        let f = findings(logged(left(), &[ch]));
+        for id in ["499.client-timeout-short", "499.backend-slow"] {
+            assert_eq!(verdict(&f, id), verdict(&no_line, id), "{id}");
+            assert_eq!(verdict(&f, id), Some(Verdict::Inconclusive), "{id}");
+            let why = text(&f, id);
+            for words in [
+                "HAProxy logged 400 CH for 1 request we left without an answer after 1.0 s, its record of a client that aborted while it waited for the server's response headers: a client that waits 1.0 s leaves it too",
+                "request-1: we left it without an answer after 1.0 s; HAProxy logged 400 CH for it (the client aborted while it waited for the server's response headers), Tr -1, Ta 1.0 s (its access-log line found by the probe's marker ab12-5): it records our leaving as a client abort",
+            ] {
+                assert!(why.contains(words), "{id}: {words:?} not in {why}");
+            }
+        }
+        let slow = text(&f, "504.backend-slow");
+        assert_eq!(verdict(&f, "504.backend-slow"), Some(Verdict::Inconclusive));
+        assert!(
+            slow.contains("it was still waiting for its backend when we left"),
+            "{slow}"
+        );
+
+        // A client that resets: `-1 0 … CD--` with Tr -1, measured by hand; its -1 is shown as
+        // HAProxy writes it.
+        let cd = Some(haproxy_line(0, "CD", None, 1.002));
+        let why = text(&findings(logged(left(), &[cd])), "499.backend-slow");
+        assert!(
+            why.contains("HAProxy logged -1 CD for it (the client aborted before any response header came from the server), Tr -1"),
+            "{why}"
+        );
+
+        // Not a client abort: the server's headers had come (`CD` with a Tr), or it was the
+        // client's request HAProxy waited for (`CR`), or the server left (`SH`).
+        for line in [
+            haproxy_line(200, "CD", Some(3.0), 3.2),
+            haproxy_line(400, "CR", None, 1.0),
+            haproxy_line(502, "SH", None, 3.0),
+        ] {
+            let f = findings(logged(left(), &[Some(line.clone())]));
+            for id in ["499.client-timeout-short", "499.backend-slow"] {
+                assert_eq!(f[id].reason, no_line[id].reason, "{line:?}");
+                assert!(!text(&f, id).contains("client abort"), "{line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_request_we_left_that_haproxy_logged_as_served_is_no_client_abort() {
+        // `0/0/0/3003/3003 200 … ----`: HAProxy 2.6 logs the request we left after 1 s as the
+        // server's 200, once the server answered 3 s in. Nothing in it records our leaving,
+        // so the findings are those of no line at all.
+        let left = || both_sides(vec![ex(None, 1000.0)], vec![ex(None, 1000.0)], Some(1000));
+        let no_line = findings(left());
+        let served = Some(haproxy_line(200, "--", Some(3.003), 3.003));
+        let f = findings(logged(left(), &[served]));
+        for id in [
+            "499.client-timeout-short",
+            "499.backend-slow",
+            "504.backend-slow",
+            "502.backend-slow",
+        ] {
+            assert_eq!(verdict(&f, id), verdict(&no_line, id), "{id}");
+            assert_eq!(f[id].reason, no_line[id].reason, "{id}");
+            assert!(!text(&f, id).contains("logged"), "{id}: {}", text(&f, id));
+        }
+    }
+
     #[test]
     fn durations_read_naturally() {
         for (ms, want) in [

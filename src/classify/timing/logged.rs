@@ -3,10 +3,13 @@
 //!
 //! The probe sees a request it left without an answer; only the listener's line says what it
 //! made of that: nginx logs 499 (`$upstream_status -` while it still waited for the backend),
-//! its record of a client abort. A request it ended itself with 502 or 504 before the clients'
-//! timeout is the opposite: those clients get the gateway error, never the 499. The lines add
-//! to what was measured; a 499 line never raises a verdict on its own, a gateway line only
-//! lowers one. The classifier reads the attached line, never the log file.
+//! its record of a client abort; HAProxy, with `option abortonclose`, a termination state
+//! `CH` with Tr -1 (its status 400 for our FIN; without the option it keeps waiting and logs
+//! the server's answer as served: no record of our leaving, see tests/access_log_timing.rs).
+//! A request it ended itself with 502 or 504 before the clients' timeout is the opposite:
+//! those clients get the gateway error, never the 499. The lines add to what was measured; a
+//! client abort's line never raises a verdict on its own, a gateway line only lowers one. The
+//! classifier reads the attached line, never the log file.
 
 use crate::logs::probe_line::LoggedLine;
 use crate::probe::latency::{outcome, Outcome};
@@ -37,8 +40,8 @@ impl Seen<'_> {
 
 /// The listener's lines for the latency requests through it, sorted by what they say.
 pub(super) struct ListenerLog<'a> {
-    /// Requests we left without an answer that the listener logged as 499: our leaving, as it
-    /// records a client abort.
+    /// Requests we left without an answer that the listener logged as a client abort (nginx's
+    /// 499, HAProxy's `CH`): our leaving, as it records it.
     left: Vec<Seen<'a>>,
     /// Requests the listener logged as 502 or 504 before the clients' timeout: it ended them
     /// itself, and such clients get that error, not a 499.
@@ -63,7 +66,7 @@ impl<'a> ListenerLog<'a> {
             let seen = o.logged.as_ref().map(|line| Seen { o, ex, line });
             let within = |ms: f64| client_ms.is_some_and(|c| ms < c);
             match seen {
-                Some(s) if s.line.status == 499 && outcome(ex) == Outcome::TimedOut => {
+                Some(s) if client_abort(s.line) && outcome(ex) == Outcome::TimedOut => {
                     log.left.push(s)
                 }
                 Some(s) if matches!(s.line.status, 502 | 504) && within(s.ms()) => {
@@ -96,8 +99,14 @@ impl<'a> ListenerLog<'a> {
         if let (Some(first), Some(c)) = (self.ended.first(), client_ms) {
             let see = first.line.status;
             let got = codes(&self.ended);
+            // HAProxy's name for the same timer is Ta.
+            let timer = if first.line.termination.is_some() {
+                "Ta"
+            } else {
+                "request_time"
+            };
             let how = format!(
-                "the listener itself ended {} of the {} through it, logging {} after {} (its request_time), before the clients' {}",
+                "the listener itself ended {} of the {} through it, logging {} after {} (its {timer}), before the clients' {}",
                 self.ended.len(),
                 count(self.total, "request"),
                 got,
@@ -130,16 +139,26 @@ impl<'a> ListenerLog<'a> {
                 ),
                 _ => ": it records our leaving as a client abort".to_string(),
             };
-            let upstream = match first.line.upstream_status.as_deref() {
-                Some([]) => ", still waiting for its backend (upstream_status -)",
-                _ => "",
+            let left = count(self.left.len(), "request");
+            let after = fmt_timeout(waited);
+            d.reason = match &first.line.termination {
+                Some(term) => format!(
+                    "{}; HAProxy logged {} {term} for {left} we left without an answer after {after}, its record of a client that aborted {}{also}",
+                    d.reason,
+                    haproxy_status(first.line.status),
+                    haproxy_waiting(term).unwrap_or("while it waited for its server"),
+                ),
+                None => {
+                    let upstream = match first.line.upstream_status.as_deref() {
+                        Some([]) => ", still waiting for its backend (upstream_status -)",
+                        _ => "",
+                    };
+                    format!(
+                        "{}; the listener logged 499 for {left} we left without an answer after {after}{upstream}{also}",
+                        d.reason
+                    )
+                }
             };
-            d.reason = format!(
-                "{}; the listener logged 499 for {} we left without an answer after {}{upstream}{also}",
-                d.reason,
-                count(self.left.len(), "request"),
-                fmt_timeout(waited)
-            );
         }
         for s in self.ended.iter().take(SHOWN) {
             let code = s.line.status;
@@ -186,8 +205,25 @@ impl<'a> ListenerLog<'a> {
 
 /// What the listener logged for one request, in the words of its access log:
 /// `the listener logged 499 for it, upstream_status -, request_time 1.0 s,
-/// upstream_response_time 1.0 s (its access-log line found by the probe's marker ab12-3)`.
+/// upstream_response_time 1.0 s (its access-log line found by the probe's marker ab12-3)`;
+/// a HAProxy line (the only one with a termination state) in HAProxy's:
+/// `HAProxy logged 504 sH for it (…), Tr -1, Ta 1.0 s (…)`.
 pub(super) fn logged_for_it(line: &LoggedLine) -> String {
+    let secs = |v: Option<f64>| v.map(|s| fmt_timeout(s * 1000.0));
+    if let Some(term) = &line.termination {
+        // HAProxy has no upstream_status: what the line says of the server is its Tr, -1
+        // when no response headers came from it (lbprobe's upstream_status `-` then).
+        return format!(
+            "HAProxy logged {} {term} for it{}, Tr {}, Ta {} (its access-log line found by the probe's marker {})",
+            haproxy_status(line.status),
+            haproxy_termination(term)
+                .map(|what| format!(" ({what})"))
+                .unwrap_or_default(),
+            secs(line.upstream_response_time_s).unwrap_or_else(|| "-1".to_string()),
+            secs(line.request_time_s).unwrap_or_else(|| "-1".to_string()),
+            line.marker
+        );
+    }
     let mut parts = vec![format!("the listener logged {} for it", line.status)];
     if let Some(up) = &line.upstream_status {
         let list: Vec<String> = up.iter().map(u16::to_string).collect();
@@ -200,10 +236,9 @@ pub(super) fn logged_for_it(line: &LoggedLine) -> String {
             }
         ));
     }
-    let secs =
-        |name: &str, v: Option<f64>| v.map(|s| format!("{name} {}", fmt_timeout(s * 1000.0)));
-    parts.extend(secs("request_time", line.request_time_s));
-    parts.extend(secs(
+    let named = |name: &str, v: Option<f64>| secs(v).map(|t| format!("{name} {t}"));
+    parts.extend(named("request_time", line.request_time_s));
+    parts.extend(named(
         "upstream_response_time",
         line.upstream_response_time_s,
     ));
@@ -212,6 +247,58 @@ pub(super) fn logged_for_it(line: &LoggedLine) -> String {
         parts.join(", "),
         line.marker
     )
+}
+
+/// Whether the line records a client that left while the listener still waited for its
+/// backend: nginx's 499; HAProxy's termination state `C` (the client aborted) in a phase of
+/// waiting for the server (`Q` queue, `C` connecting, `H` response headers; `D` when Tr is -1,
+/// as it logs a client that resets before the headers came) with no response headers from
+/// it (Tr -1). Measured with HAProxy 2.6 and `option abortonclose`: `400 CH` for a client
+/// that closes (as lbprobe does), `-1 CD` for one that resets.
+fn client_abort(line: &LoggedLine) -> bool {
+    match &line.termination {
+        None => line.status == 499,
+        Some(term) => {
+            term.starts_with('C')
+                && haproxy_waiting(term).is_some()
+                && line.upstream_response_time_s.is_none()
+        }
+    }
+}
+
+/// The phase of waiting for the server that HAProxy's termination state names (its second
+/// letter), for a client abort.
+fn haproxy_waiting(term: &str) -> Option<&'static str> {
+    match term.as_bytes().get(1) {
+        Some(b'Q') => Some("while it waited in the queue for a server"),
+        Some(b'C') => Some("while it waited for the connection to the server"),
+        Some(b'H') => Some("while it waited for the server's response headers"),
+        Some(b'D') => Some("before any response header came from the server"),
+        _ => None,
+    }
+}
+
+/// HAProxy's status as its log writes it: -1 where it sent no answer (0 in [`LoggedLine`]).
+fn haproxy_status(status: u16) -> String {
+    if status == 0 {
+        "-1".to_string()
+    } else {
+        status.to_string()
+    }
+}
+
+/// What HAProxy's termination state says (HAProxy's configuration manual, "Session state at
+/// disconnection"), for the states these rules read: a gateway error it ended the request
+/// with, or a client abort while it waited for the server.
+fn haproxy_termination(term: &str) -> Option<String> {
+    match term {
+        "sH" => Some(
+            "its server timeout struck while it waited for the server's response headers".into(),
+        ),
+        "SH" => Some("the server closed or failed before sending complete response headers".into()),
+        t if t.starts_with('C') => haproxy_waiting(t).map(|w| format!("the client aborted {w}")),
+        _ => None,
+    }
 }
 
 fn count(n: usize, what: &str) -> String {
@@ -240,12 +327,13 @@ fn times(seen: &[Seen<'_>]) -> String {
 }
 
 /// For the gateway rules' "no answer within our wait": the requests we left that the listener
-/// logged as 499 with no upstream status were still waiting for the backend, so what the
-/// listener waits for is its backend, longer than we waited.
+/// logged as a client abort with no upstream status (nginx's 499 with `-`, HAProxy's `CH` with
+/// Tr -1) were still waiting for the backend, so what the listener waits for is its backend,
+/// longer than we waited.
 pub(super) fn still_waiting(mut d: Draft, l: &Probed<'_>) -> Draft {
     let waiting = l.requests.iter().filter_map(|&(o, ex)| {
         let line = o.logged.as_ref()?;
-        (line.status == 499
+        (client_abort(line)
             && outcome(ex) == Outcome::TimedOut
             && line.upstream_status.as_deref() == Some(&[]))
         .then_some(Seen { o, ex, line })
