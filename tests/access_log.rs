@@ -16,7 +16,7 @@ use lbprobe::lab::{
 };
 use lbprobe::logs::probe_line::{self, AccessLog, PROBE_FORMAT};
 use lbprobe::logs::LogFormat;
-use lbprobe::probe::{Family, Observation, Plan, ProbeSpec};
+use lbprobe::probe::{Family, MarkerPlace, Observation, Plan, ProbeSpec};
 use lbprobe::profile::Profile;
 use lbprobe::report::Report;
 use lbprobe::run::{execute, Job};
@@ -279,7 +279,7 @@ async fn haproxy_capture_carries_the_marker_and_a_frontend_without_it_gets_the_l
 
     // Neighbour: the frontend without the capture line. Its lines carry no marker: nothing is
     // attached (never another probe's line), and the note gives the line to add.
-    let report = run(plan(1).with_probes(Vec::new()), log).await;
+    let report = run(plan(1).with_probes(Vec::new()), log.clone()).await;
     let marked = listener_marked(&report);
     assert!(!marked.is_empty());
     assert!(marked.iter().all(|(o, _)| o.logged.is_none()));
@@ -294,6 +294,33 @@ async fn haproxy_capture_carries_the_marker_and_a_frontend_without_it_gets_the_l
         text.lines().any(|l| l.contains(" fe1 ")),
         "fe1 logged its requests: {text}"
     );
+
+    // The same frontend with the marker in the query string (`--marker-in query`): its
+    // httplog line holds the request line, and every marked probe with a whole head is found.
+    let report = run(
+        plan(1).with_marker_place(MarkerPlace::Query),
+        AccessLog {
+            place: MarkerPlace::Query,
+            ..log
+        },
+    )
+    .await;
+    let marked = listener_marked(&report);
+    let text = std::fs::read_to_string(&log_file).unwrap();
+    for variant in ["body-missing", "body-partial"] {
+        let o = observation(&report, variant);
+        let logged = o
+            .logged
+            .clone()
+            .unwrap_or_else(|| panic!("{variant}: no line attached; notes {:?}", report.notes));
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("lbprobe-id={} ", logged.marker)))
+            .unwrap_or_else(|| panic!("{} not in {text}", logged.marker));
+        assert!(line.contains(" fe1 "), "{line}");
+        assert!(line.contains(&format!(" {} ", logged.status)), "{line}");
+    }
+    assert!(marked.len() >= 3, "{} marked", marked.len());
 }
 
 /// The flags as a person types them: `--access-log FILE` with the default `probe` format turns
