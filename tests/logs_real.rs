@@ -627,6 +627,9 @@ struct HaproxyCase {
     truth: &'static str,
     /// The frontend the request goes to, and the request.
     frontend: usize,
+    /// The client closes this long after its request, without reading; 0: it reads the
+    /// answer to the end.
+    leave_after_ms: u64,
     request: fn() -> Vec<u8>,
     /// The cause (or `A or B`, or `-`) from HAProxy's log with the default profile.
     want: &'static str,
@@ -638,116 +641,142 @@ const HAPROXY_CASES: &[HaproxyCase] = &[
     HaproxyCase {
         truth: "a healthy 200",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get("/ok"),
         want: "-",
     },
     HaproxyCase {
         truth: "the backend never answers; timeout server 1s",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get("/read-timeout"),
         want: "504.backend-slow",
     },
     HaproxyCase {
         truth: "the backend resets the connection without a byte",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get("/reset"),
         want: "500.backend-closed-early",
     },
     HaproxyCase {
         truth: "the backend closes without a byte",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get("/no-response"),
         want: "500.backend-closed-early",
     },
     HaproxyCase {
         truth: "the backend closes in the middle of its header",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get("/half-header"),
         want: "500.backend-closed-early",
     },
     HaproxyCase {
         truth: "the backend's status line is not HTTP (2OO)",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get("/invalid-status"),
         want: "502.malformed-backend-response",
     },
     HaproxyCase {
         truth: "the backend answers 500",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get("/own-500"),
         want: "500.backend-error",
     },
     HaproxyCase {
         truth: "the backend answers 502",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get("/own-502"),
         want: "502.passthrough",
     },
     HaproxyCase {
         truth: "the backend answers 503",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get("/own-503"),
         want: "503.backend-error",
     },
     HaproxyCase {
         truth: "the backend answers 504",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get("/own-504"),
         want: "504.backend-dependency-timeout",
     },
     HaproxyCase {
         truth: "an http-request deny rule with deny_status 503",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get("/denied"),
         want: "-",
     },
     HaproxyCase {
         truth: "a 17 KB header line (tune.bufsize 16384)",
         frontend: 0,
+        leave_after_ms: 0,
         request: || big_header("/big-header", 17 * 1024),
         want: HAPROXY_400,
     },
     HaproxyCase {
         truth: "a 17 KB URI (HAProxy answers 400, not 414)",
         frontend: 0,
+        leave_after_ms: 0,
         request: || get(&format!("/long-uri/{}", "u".repeat(17 * 1024))),
         want: HAPROXY_400,
     },
     HaproxyCase {
         truth: "a request line of four words",
         frontend: 0,
+        leave_after_ms: 0,
         request: || b"GET /bad request HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
         want: HAPROXY_400,
     },
     HaproxyCase {
         truth: "a request head never finished; timeout http-request 1s",
         frontend: 0,
+        leave_after_ms: 0,
         request: || b"GET /slow-client HTTP/1.1\r\nHost: localhost\r\n".to_vec(),
         want: "408.partial-request",
     },
     HaproxyCase {
         truth: "the server's address drops SYNs; timeout connect 1s",
         frontend: 1,
+        leave_after_ms: 0,
         request: || get("/connect-timeout"),
         want: "504.connect-timeout",
     },
     HaproxyCase {
         truth: "nothing listens on the server's port",
         frontend: 2,
+        leave_after_ms: 0,
         request: || get("/refused"),
         want: "502.backend-unreachable",
     },
     HaproxyCase {
         truth: "a backend without servers",
         frontend: 3,
+        leave_after_ms: 0,
         request: || get("/no-server"),
         want: "503.no-backends",
     },
     HaproxyCase {
         truth: "a backend whose only server is disabled",
         frontend: 4,
+        leave_after_ms: 0,
         request: || get("/all-down"),
         want: "503.no-backends",
+    },
+    HaproxyCase {
+        truth: "the client leaves after 300 ms, the server not answered yet (option abortonclose)",
+        frontend: 0,
+        leave_after_ms: 300,
+        request: || get("/read-timeout"),
+        want: "499.backend-slow",
     },
 ];
 
@@ -767,8 +796,10 @@ async fn real_haproxy_log_reads_right_and_names_what_it_cannot_tell() {
                 .backend_extra(format!("server s0 {} disabled", backend.addr())),
         ],
         global_extra: String::new(),
+        // `option abortonclose` (defaults only: HAProxy 2.6 ignores it in a frontend) makes a
+        // client that leaves before the server answers a `400 CH--` line at once.
         defaults_extra: "timeout server 1s\n    timeout connect 1s\n    \
-                         timeout http-request 1s\n    retries 0"
+                         timeout http-request 1s\n    retries 0\n    option abortonclose"
             .into(),
     };
     let haproxy =
@@ -778,7 +809,10 @@ async fn real_haproxy_log_reads_right_and_names_what_it_cannot_tell() {
     let ports: Vec<u16> = tokio::task::spawn_blocking(move || {
         HAPROXY_CASES
             .iter()
-            .map(|c| send(addrs[c.frontend], &(c.request)(), None))
+            .map(|c| {
+                let leave = (c.leave_after_ms > 0).then(|| Duration::from_millis(c.leave_after_ms));
+                send(addrs[c.frontend], &(c.request)(), leave)
+            })
             .collect()
     })
     .await

@@ -701,6 +701,15 @@ mod tests {
                 },
                 Some("408.partial-request"),
             ),
+            // HAProxy's record of a client that left while the server had not answered
+            // (`option abortonclose`): not a request it refused.
+            (
+                Facts {
+                    termination: Some(*b"CH"),
+                    ..facts(400, "-")
+                },
+                Some("499.backend-slow"),
+            ),
             (
                 Facts {
                     termination: Some(*b"PR"),

@@ -441,6 +441,11 @@ fn haproxy(b: &mut Build, s: &[Lit]) {
         "400.client-closed-early",
         "HAProxy termination CR: the client closed before its request was complete",
     );
+    // Measured on HAProxy 2.6 (tests/access_log_timing.rs): with `option abortonclose`, a
+    // client that leaves while the server has not answered is logged at once as `400 CH--`,
+    // Tr -1: nginx's 499 with the backend waited for, not a request HAProxy refused.
+    b.shows(s, &[term(b"CH")], "499.backend-slow",
+        "HAProxy termination CH: the client left while HAProxy waited for the server's response headers (logged 400 with `option abortonclose`): the client gave up waiting for the backend");
     for t in [b"sQ", b"SQ"] {
         b.shows(s, &[term(t)], "503.rate-limited", "HAProxy termination sQ/SQ: the request waited in the queue for a free server slot and gave up");
     }
