@@ -251,31 +251,11 @@ async fn a_listener_that_logs_504_before_the_clients_timeout_rules_the_499s_out(
         assert!(raw_line(&log, &line.marker).contains("\" 504 "));
     }
 
-    for cause in ["499.client-timeout-short", "499.backend-slow"] {
-        // The measured 504s alone rule them out too: nginx's own timeout ran out first.
-        assert_eq!(
-            measured_only(&report, cause),
-            Verdict::RuledOut,
-            "{cause} measured alone"
-        );
-        let text = assert_verdict(&report, cause, Verdict::RuledOut);
-        let why = &finding(&report, cause).reason;
-        assert!(
-            why.contains(
-                "the listener itself ended 2 of the 2 requests through it, logging 504 after 1.0 s"
-            ),
-            "{why}"
-        );
-        assert!(why.contains("before the clients' 1.5 s"), "{why}");
-        assert!(why.contains("(see 504.backend-slow)"), "{why}");
-        assert!(
-            text.contains(
-                "the listener logged 504 for it, upstream_status 504, request_time 1.0 s"
-            ),
-            "{text}"
-        );
-    }
-    assert_verdict(&report, "504.backend-slow", Verdict::Confirmed);
+    assert_504_rules_the_499s_out(
+        &report,
+        "the listener itself ended 2 of the 2 requests through it, logging 504 after 1.0 s",
+        "the listener logged 504 for it, upstream_status 504, request_time 1.0 s",
+    );
 }
 
 /// The listener's line for each latency request through it, found in `log` by its `{marker}`
@@ -429,28 +409,29 @@ async fn a_haproxy_that_logs_504_sh_before_the_clients_timeout_rules_the_499s_ou
         );
     }
 
+    assert_504_rules_the_499s_out(
+        &report,
+        "the listener itself ended 2 of the 2 requests through it, logging 504 after 1.0 s (its Ta)",
+        "HAProxy logged 504 sH for it (its server timeout struck while it waited for the server's response headers), Tr -1, Ta 1.0 s",
+    );
+}
+
+/// A listener that ended every request with its own 504 before the clients' 1.5 s: both 499
+/// causes ruled out, from the measured 504s alone and with the lines (whose words `ended` and
+/// `logged` are in the reason and the evidence); 504.backend-slow stays confirmed.
+fn assert_504_rules_the_499s_out(report: &Report, ended: &str, logged: &str) {
     for cause in ["499.client-timeout-short", "499.backend-slow"] {
         assert_eq!(
-            measured_only(&report, cause),
+            measured_only(report, cause),
             Verdict::RuledOut,
             "{cause} measured alone"
         );
-        let text = assert_verdict(&report, cause, Verdict::RuledOut);
-        let why = &finding(&report, cause).reason;
-        assert!(
-            why.contains(
-                "the listener itself ended 2 of the 2 requests through it, logging 504 after 1.0 s (its Ta)"
-            ),
-            "{why}"
-        );
+        let text = assert_verdict(report, cause, Verdict::RuledOut);
+        let why = &finding(report, cause).reason;
+        assert!(why.contains(ended), "{why}");
         assert!(why.contains("before the clients' 1.5 s"), "{why}");
         assert!(why.contains("(see 504.backend-slow)"), "{why}");
-        assert!(
-            text.contains(
-                "HAProxy logged 504 sH for it (its server timeout struck while it waited for the server's response headers), Tr -1, Ta 1.0 s"
-            ),
-            "{text}"
-        );
+        assert!(text.contains(logged), "{text}");
     }
-    assert_verdict(&report, "504.backend-slow", Verdict::Confirmed);
+    assert_verdict(report, "504.backend-slow", Verdict::Confirmed);
 }

@@ -85,21 +85,26 @@ fn in_seconds(n: f64, scale: f64) -> f64 {
 }
 
 impl LoggedLine {
+    /// `upstream_status 502, 504` as logged (`-` when no backend answered); `None` when the
+    /// format has no such field.
+    pub fn upstream_status_text(&self) -> Option<String> {
+        let up = self.upstream_status.as_ref()?;
+        let list: Vec<String> = up.iter().map(u16::to_string).collect();
+        Some(format!(
+            "upstream_status {}",
+            if list.is_empty() {
+                "-".to_string()
+            } else {
+                list.join(", ")
+            }
+        ))
+    }
+
     /// What the listener logged, in words: `status 400, upstream_status -, request_time
     /// 1.002 s`; fields the format does not have are left out.
     pub fn describe(&self) -> String {
         let mut parts = vec![format!("status {}", self.status)];
-        if let Some(up) = &self.upstream_status {
-            let list: Vec<String> = up.iter().map(u16::to_string).collect();
-            parts.push(format!(
-                "upstream_status {}",
-                if list.is_empty() {
-                    "-".to_string()
-                } else {
-                    list.join(", ")
-                }
-            ));
-        }
+        parts.extend(self.upstream_status_text());
         let secs = |name: &str, v: Option<f64>| v.map(|v| format!("{name} {v:.3} s"));
         parts.extend(secs("request_time", self.request_time_s));
         parts.extend(secs(

@@ -225,17 +225,7 @@ pub(super) fn logged_for_it(line: &LoggedLine) -> String {
         );
     }
     let mut parts = vec![format!("the listener logged {} for it", line.status)];
-    if let Some(up) = &line.upstream_status {
-        let list: Vec<String> = up.iter().map(u16::to_string).collect();
-        parts.push(format!(
-            "upstream_status {}",
-            if list.is_empty() {
-                "-".to_string()
-            } else {
-                list.join(", ")
-            }
-        ));
-    }
+    parts.extend(line.upstream_status_text());
     let named = |name: &str, v: Option<f64>| secs(v).map(|t| format!("{name} {t}"));
     parts.extend(named("request_time", line.request_time_s));
     parts.extend(named(
