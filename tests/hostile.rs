@@ -308,6 +308,63 @@ async fn an_h2_continuation_flood_ends_each_h2_check_without_an_answer() {
     assert_eq!(get[0]["exchange"]["response"]["status"], 200);
 }
 
+/// A server that floods interim `100 Continue` answers holds the client library for the whole
+/// request timeout (it reads interim answers without a bound): one such timeout, and the
+/// methods family sends the side's other methods raw, each ended at the size bound at once.
+/// Neighbour: an answering backend keeps every method on the client library.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1xx_flood_costs_the_methods_family_one_timeout_not_one_per_method() {
+    let via = |report: &Value| -> Vec<(String, String)> {
+        report["observations"]
+            .as_array()
+            .expect("observations")
+            .iter()
+            .filter(|o| o["family"] == "methods")
+            .map(|o| {
+                (
+                    o["variant"].as_str().unwrap_or("").to_string(),
+                    o["detail"]["via"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let report = scan_kind("1xx-flood", "backend", &["--probes", "methods"]).await;
+    let sent = via(&report);
+    let by_client: Vec<&(String, String)> = sent.iter().filter(|(_, v)| v == "reqwest").collect();
+    assert_eq!(by_client.len(), 1, "{sent:?}");
+    assert!(sent.len() >= 8, "every method was still checked: {sent:?}");
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("its other methods go out as raw bytes"),
+        "{notes}"
+    );
+
+    let answering = start_backend(BackendConfig::default()).await;
+    let url = answering.url();
+    let out = lbprobe_async(&[
+        "scan",
+        "--backend",
+        &url,
+        "--probes",
+        "methods",
+        "--timeout",
+        "1",
+        "--format",
+        "json",
+        "-q",
+    ])
+    .await;
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let sent = via(&report);
+    assert!(sent.len() >= 8, "{sent:?}");
+    assert!(
+        sent.iter()
+            .filter(|(m, _)| m != "CONNECT")
+            .all(|(_, v)| v == "reqwest"),
+        "{sent:?}"
+    );
+}
+
 /// `lab --hostile list` names every kind; an unknown kind is bad input with the nearest name;
 /// `lab --hostile KIND` prints the backend's URL and the kind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::transport::marker::{MarkerPlace, MARKER_QUERY_KEY};
 use crate::transport::mask::MARKER_HEADER;
 use crate::transport::tls::Alpn;
+use crate::transport::ConnEnd;
 
 use super::client::{client_for, error_exchange, response_exchange};
 use super::context::{Engine, ErrorBudget, Planned, Side, Via, ERROR_BUDGET};
@@ -40,6 +41,10 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
             };
             let mut out = Vec::new();
             let mut errors = ErrorBudget::default();
+            // The client library reads a response head without our bounds (a server that
+            // floods interim 1xx answers holds it for the whole request timeout): after its
+            // first timeout on this side, the rest go out raw, whose reads are bounded.
+            let mut client = client;
             for method in methods.iter() {
                 if errors.exhausted(side.role()) {
                     engine.note(format!(
@@ -60,6 +65,16 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
                     Some(o) => {
                         if let Some(ex) = &o.exchange {
                             errors.record(side.role(), ex);
+                            if client.is_some()
+                                && via_client_library(method)
+                                && ex.end == ConnEnd::Timeout
+                            {
+                                client = None;
+                                engine.note(format!(
+                                    "methods: the HTTP client got no complete answer from the {} to {method} within the request timeout; its other methods go out as raw bytes, whose reads are bounded",
+                                    side.role()
+                                ));
+                            }
                         }
                         out.push(o)
                     }
