@@ -4,8 +4,6 @@
 //! an nginx backend, whose Server header it relays) from their own answers. Apache httpd's
 //! cases are in tests/apache.rs.
 
-use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use lbprobe::catalogue::Catalogue;
@@ -25,6 +23,7 @@ use support::findings::{
     assert_verdict, finding, limit_search, loopback, start_backend, start_haproxy, start_nginx,
     summary, LabRuns,
 };
+use support::report_json;
 
 const LAB: LabRuns = LabRuns {
     origin: file!(),
@@ -42,32 +41,13 @@ fn chosen_why(report: &Report) -> String {
     }
 }
 
-/// The lbprobe binary, run to completion without a terminal.
-async fn lbprobe(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_lbprobe"))
-        .args(&args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .await
-        .expect("run lbprobe")
-}
-
-fn json_stdout(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn json_finding<'a>(report: &'a Value, cause: &str) -> &'a Value {
-    report["findings"]
-        .as_array()
-        .and_then(|f| f.iter().find(|f| f["cause"] == cause))
-        .unwrap_or_else(|| panic!("no finding {cause}: {:#}", report["findings"]))
+/// `lbprobe scan --listener URL` with `rest` after, as JSON and capped; its exit code and report.
+async fn scan_listener(url: &str, rest: &[&str]) -> (Option<i32>, Value) {
+    let mut args = vec!["scan", "--listener", url];
+    args.extend_from_slice(rest);
+    args.extend(["--format", "json", "--max-rate", "500", "--timeout", "3"]);
+    let out = report_json::lbprobe_async(&args).await;
+    (out.status.code(), report_json::json(&out))
 }
 
 /// nginx (default 8 KiB buffers) in front of a backend whose URI limit is 4000 bytes.
@@ -116,26 +96,12 @@ async fn listener_only_scan_of_nginx_says_the_backends_414_is_relayed() {
 async fn listener_only_cli_scan_of_nginx_neither_confirms_nor_reproduces_the_listeners_414() {
     let (_backend, nginx) = nginx_over_a_4000_byte_uri_backend().await;
     let url = nginx.url(0);
-    let out = lbprobe(&[
-        "scan",
-        "--listener",
-        &url,
-        "--probes",
-        "uri-limit",
-        "--format",
-        "json",
-        "--max-rate",
-        "500",
-        "--timeout",
-        "3",
-    ])
-    .await;
-    let report = json_stdout(&out);
-    assert_eq!(out.status.code(), Some(lbprobe::exit::OK), "{report:#}");
-    let f = json_finding(&report, "414.uri-too-long");
+    let (code, report) = scan_listener(&url, &["--probes", "uri-limit"]).await;
+    assert_eq!(code, Some(lbprobe::exit::OK), "{report:#}");
+    let f = report_json::finding(&report, "414.uri-too-long");
     assert_eq!(f["verdict"], "inconclusive", "{f:#}");
     assert_eq!(
-        json_finding(&report, "414.backend-uri-limit")["verdict"],
+        report_json::finding(&report, "414.backend-uri-limit")["verdict"],
         "reproduced"
     );
     assert_eq!(report["profile"]["name"], "nginx");
@@ -286,32 +252,14 @@ async fn an_unknown_server_at_its_own_default_limits_is_judged_by_no_documentati
     // request head. The default scan, default profile.
     let lab = start_backend(BackendConfig::default()).await;
     let url = lab.url();
-    let out = lbprobe(&[
-        "scan",
-        "--listener",
-        &url,
-        "--format",
-        "json",
-        "--max-rate",
-        "500",
-        "--timeout",
-        "3",
-    ])
-    .await;
-    let report = json_stdout(&out);
-    let confirmed: Vec<&Value> = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["verdict"] == "confirmed")
-        .collect();
-    assert!(confirmed.is_empty(), "{confirmed:#?}");
-    assert_eq!(
-        out.status.code(),
-        Some(lbprobe::exit::OK),
-        "{:#}",
+    let (code, report) = scan_listener(&url, &[]).await;
+    let confirmed = report_json::confirmed_causes(&report);
+    assert!(
+        confirmed.is_empty(),
+        "{confirmed:?}: {:#}",
         report["findings"]
     );
+    assert_eq!(code, Some(lbprobe::exit::OK), "{:#}", report["findings"]);
     assert_eq!(report["profile"]["name"], "none", "{:#}", report["profile"]);
     let why = report["profile"]["chosen"]["why"]
         .as_str()
@@ -320,7 +268,7 @@ async fn an_unknown_server_at_its_own_default_limits_is_judged_by_no_documentati
     assert!(why.contains("Server: lbprobe-lab"), "{why}");
     // Limits reported as measured, never against someone's documented number.
     for cause in ["400.header-too-large", "414.uri-too-long"] {
-        let f = json_finding(&report, cause);
+        let f = report_json::finding(&report, cause);
         assert_ne!(f["verdict"], "confirmed", "{f:#}");
         let text = f.to_string();
         assert!(!text.contains("profile documents"), "{f:#}");

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use support::debug_text::{assert_human_output_is_words, debug_text};
+use support::report_json::{assert_exit, confirmed_causes, finding, json, scan_args, text};
 
 use lbprobe::lab::{BackendConfig, LabBackend, NginxServer, NginxSpec};
 use serde_json::Value;
@@ -66,53 +67,16 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn code(out: &Output) -> i32 {
     out.status
         .code()
         .unwrap_or_else(|| panic!("killed by a signal: {out:?}"))
 }
 
-fn assert_exit(out: &Output, want: i32) {
-    assert_eq!(
-        code(out),
-        want,
-        "exit code; stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// All of stdout must be one JSON document: progress or messages there would break it.
-fn json_stdout(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
-}
-
 /// A loopback port nobody listens on: bound, read, released.
 fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
-}
-
-fn finding<'a>(report: &'a Value, cause: &str) -> &'a Value {
-    report["findings"]
-        .as_array()
-        .and_then(|all| all.iter().find(|f| f["cause"] == cause))
-        .unwrap_or_else(|| {
-            panic!(
-                "no finding for {cause} in {}",
-                serde_json::to_string_pretty(&report["findings"]).unwrap_or_default()
-            )
-        })
 }
 
 fn scenario_error_is_bad_input_with_position(file: &str, position: &str, message: &str) {
@@ -200,7 +164,7 @@ fn only_never_means_more_and_the_dry_run_shows_it() {
             "json",
         ]);
         assert_exit(&out, 0);
-        json_stdout(&out)
+        json(&out)
     };
     let defaults: Vec<&str> = lbprobe::probe::Family::defaults()
         .map(|f| f.as_str())
@@ -230,7 +194,7 @@ fn only_never_means_more_and_the_dry_run_shows_it() {
 fn probes_lists_every_template_and_filters_by_tag() {
     let out = lbprobe(&["probes", "--format", "json"]);
     assert_exit(&out, lbprobe::exit::OK);
-    let json = json_stdout(&out);
+    let json = json(&out);
     let listed: Vec<&str> = json["templates"]
         .as_array()
         .expect("a `templates` array")
@@ -266,7 +230,7 @@ fn probes_lists_every_template_and_filters_by_tag() {
 fn causes_as_json_lists_every_cause() {
     let out = lbprobe(&["causes", "--format", "json"]);
     assert_exit(&out, lbprobe::exit::OK);
-    let json = json_stdout(&out);
+    let json = json(&out);
     let listed: Vec<&str> = json["causes"]
         .as_array()
         .expect("a `causes` array")
@@ -351,7 +315,7 @@ fn scan_of_closed_port_exits_3_and_rules_nothing_out() {
     args.extend_from_slice(TIGHT);
     let out = lbprobe(&args);
     assert_exit(&out, lbprobe::exit::UNREACHABLE);
-    let report = json_stdout(&out);
+    let report = json(&out);
     assert_eq!(report["exit_code"], lbprobe::exit::UNREACHABLE);
     let unreachable = report["unreachable"].as_array().expect("unreachable list");
     assert_eq!(unreachable.len(), 1, "{unreachable:?}");
@@ -462,20 +426,14 @@ async fn healthy_nginx_and_backend_confirm_nothing_and_exit_0() {
     let backend = start_backend(BackendConfig::default()).await;
     let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(backend.url())));
     let (listener, direct) = (nginx.url(0), backend.url());
-    let mut args = vec![
-        "scan",
-        "--listener",
+    let mut args = scan_args(
         &listener,
-        "--backend",
         &direct,
-        "--profile",
-        "nginx",
-        "--format",
-        "json",
-    ];
+        &["--profile", "nginx", "--format", "json"],
+    );
     args.extend_from_slice(TIGHT);
     let out = lbprobe_async(&args).await;
-    let report = json_stdout(&out);
+    let report = json(&out);
     let findings = serde_json::to_string_pretty(&report["findings"]).unwrap_or_default();
     assert_exit(&out, lbprobe::exit::OK);
     assert_eq!(report["summary"]["confirmed"], 0, "{findings}");
@@ -504,18 +462,12 @@ fn demo_confirms_nginx_header_limit_below_clb_and_the_backend_uri_limit_and_meet
     // fail with the lab's own message (naming where nginx was looked for) rather than skip.
     drop(start_nginx(&NginxSpec::one(NginxServer::fixed())));
     let out = lbprobe(&["demo", "--format", "json"]);
-    let report = json_stdout(&out);
+    let report = json(&out);
     // The clb profile documents 32 KiB header lines; nginx's default buffers take 8190 bytes.
     // And the lab backend's 4000-byte URI limit is tighter than nginx's: long URIs pass the
     // listener and fail one hop further. Those two faults, and nothing else, are confirmed.
     assert_exit(&out, lbprobe::exit::FINDING);
-    let confirmed: Vec<&str> = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["verdict"] == "confirmed")
-        .filter_map(|f| f["cause"].as_str())
-        .collect();
+    let confirmed = confirmed_causes(&report);
     assert_eq!(
         confirmed,
         ["400.header-too-large", "414.backend-uri-limit"],
@@ -560,7 +512,7 @@ async fn malformed_flag_selects_templates_by_tag_against_nginx() {
     args.extend_from_slice(TIGHT);
     let out = lbprobe_async(&args).await;
     assert!(code(&out) <= 1, "{}", text(&out.stderr));
-    let report = json_stdout(&out);
+    let report = json(&out);
     let sent: std::collections::BTreeSet<String> = report["observations"]
         .as_array()
         .expect("observations")
@@ -657,7 +609,7 @@ fn repeated_backend_makes_a_pool() {
         "json",
     ]);
     assert_exit(&out, 0);
-    let plan = json_stdout(&out);
+    let plan = json(&out);
     let pool: Vec<(&str, &str)> = plan["requests"]
         .as_array()
         .expect("requests")
@@ -726,7 +678,7 @@ async fn connect_to_and_resolve_reach_the_chosen_address_with_the_urls_host() {
         args.extend_from_slice(TIGHT);
         let out = lbprobe_async(&args).await;
         assert!(code(&out) <= 1, "{}", text(&out.stderr));
-        let report = json_stdout(&out);
+        let report = json(&out);
         let observations = report["observations"].as_array().expect("observations");
         assert!(observations.len() > 5);
         for o in observations {
@@ -798,7 +750,7 @@ async fn ip_family_flags_never_fall_back() {
     v6.push("-6");
     let out = lbprobe_async(&v6).await;
     assert_exit(&out, lbprobe::exit::UNREACHABLE);
-    let report = json_stdout(&out);
+    let report = json(&out);
     let ends: Vec<String> = report["observations"]
         .as_array()
         .expect("observations")
@@ -841,7 +793,7 @@ fn reproduce_adds_the_keepalive_race() {
         args.extend_from_slice(extra);
         let out = lbprobe(&args);
         assert_exit(&out, 0);
-        json_stdout(&out)
+        json(&out)
     };
     let races = |p: &Value| {
         p["requests"]
@@ -925,7 +877,7 @@ fn scan_declares_profile_numbers_client_timeout_and_masks() {
         "json",
     ]);
     assert_exit(&out, 0);
-    let plan = json_stdout(&out);
+    let plan = json(&out);
     assert!(!text(&out.stdout).contains("sekrit-value"), "{plan}");
     assert_eq!(plan["profile"]["declared"]["response_timeout"], 2.0);
 }

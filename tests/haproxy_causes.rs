@@ -17,7 +17,8 @@ use lbprobe::target::Role;
 
 mod support;
 use support::findings::{
-    assert_verdict, finding, limit_search, loopback, start_backend, start_haproxy, summary, LabRuns,
+    assert_backend_405_on_delete, assert_verdict, finding, limit_search, loopback, methods_probe,
+    start_backend, start_haproxy, summary, LabRuns,
 };
 
 /// HAProxy 2.6 keeps a request head within `tune.bufsize - tune.maxrewrite` as it stores it
@@ -175,9 +176,7 @@ async fn trace_is_passed_on_and_the_backend_405_is_passed_through() {
             &haproxy.url(0),
             Some(&backend.url()),
             Profile::haproxy(),
-            vec![ProbeSpec::Methods {
-                methods: Some(vec!["GET".into(), "TRACE".into(), "DELETE".into()]),
-            }],
+            vec![methods_probe(&["GET", "TRACE", "DELETE"])],
         )
         .await;
     // HAProxy passes TRACE on: the listener's own 405 is ruled out.
@@ -190,16 +189,7 @@ async fn trace_is_passed_on_and_the_backend_405_is_passed_through() {
         "{}",
         summary(&report)
     );
-    let delete = assert_verdict(
-        &report,
-        "405.backend-method-unsupported",
-        Verdict::Reproduced,
-    );
-    assert!(
-        delete.contains("DELETE straight to the backend: 405 Method Not Allowed"),
-        "{delete}"
-    );
-    assert!(delete.contains("passed on by the listener"), "{delete}");
+    assert_backend_405_on_delete(&report);
     assert_verdict(&report, "405.passthrough", Verdict::Reproduced);
     log_line(&haproxy, |l| {
         l.contains("\"TRACE / HTTP/1.1\"") && l.contains(" 200 ")

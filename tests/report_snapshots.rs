@@ -64,13 +64,7 @@ fn observations() -> Vec<lbprobe::probe::Observation> {
         obs(Family::Methods, "CONNECT", BACKEND).ended(ConnEnd::Io(
             "connection closed before message completed".into(),
         )),
-        header_probe(
-            LISTENER,
-            8191,
-            400,
-            "Bad Request",
-            &nginx_page(400, "Bad Request"),
-        ),
+        nginx_refused_header(LISTENER, 8191),
         limit(LISTENER, Some(8190), Some(8191), Some(400)),
     ])
 }

@@ -54,6 +54,29 @@ pub fn assert_verdict(report: &Report, cause: &str, verdict: Verdict) -> String 
     evidence(f)
 }
 
+/// The methods family sending only `methods`, in this order.
+pub fn methods_probe(methods: &[&str]) -> ProbeSpec {
+    ProbeSpec::Methods {
+        methods: Some(methods.iter().map(|m| m.to_string()).collect()),
+    }
+}
+
+/// DELETE sent to a lab backend that rejects it (`reject_method("DELETE")`): its own 405,
+/// reproduced straight and through the listener. Returns the finding's evidence.
+pub fn assert_backend_405_on_delete(report: &Report) -> String {
+    let delete = assert_verdict(
+        report,
+        "405.backend-method-unsupported",
+        Verdict::Reproduced,
+    );
+    assert!(
+        delete.contains("DELETE straight to the backend: 405 Method Not Allowed"),
+        "{delete}"
+    );
+    assert!(delete.contains("passed on by the listener"), "{delete}");
+    delete
+}
+
 /// The bad pool member confirmed and named by its place and address (`member 2 of 3
 /// (127.0.0.1:PORT)`); returns the finding's reason.
 pub fn assert_bad_member_named(report: &Report, place: &str, url: &str) -> String {

@@ -340,6 +340,18 @@ pub fn header_probe(role: Role, bytes: usize, status: u16, reason: &str, body: &
         .detail(Detail::Size { bytes })
 }
 
+/// One padded header request of `bytes` bytes that nginx refused with its own 400 page, as its
+/// default 8 KiB buffers refuse anything above 8190 bytes.
+pub fn nginx_refused_header(role: Role, bytes: usize) -> Obs {
+    header_probe(
+        role,
+        bytes,
+        400,
+        "Bad Request",
+        &nginx_page(400, "Bad Request"),
+    )
+}
+
 /// One request of a URI search, `bytes` bytes of request target.
 pub fn uri_probe(role: Role, bytes: usize, status: u16, reason: &str, body: &str) -> Obs {
     obs(Family::UriLimit, &format!("uri-{bytes}"), role)
