@@ -13,6 +13,7 @@ use crate::transport::partial::{send_then_close, Reaction};
 use crate::transport::{ConnEnd, Exchange};
 
 use super::context::{Engine, Planned, Side, Via};
+use super::engine::all_at_once;
 use super::request::{build_for, USER_AGENT};
 use super::{Detail, Family, Observation};
 
@@ -200,11 +201,7 @@ pub async fn run(engine: &Engine, sides: &[Side], max_wait: Duration) -> Vec<Obs
             engine, side, max_wait,
         )));
     }
-    futures_util::future::join_all(work)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    all_at_once(work).await
 }
 
 async fn waiting(

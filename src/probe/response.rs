@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::transport::{ConnEnd, Exchange};
 
 use super::context::{Engine, Planned, Side, Via};
+use super::engine::all_at_once;
 use super::{request, Detail, Family, Observation};
 
 /// The causes this family speaks to (opaque to the engine, read by the classifier).
@@ -421,11 +422,7 @@ pub async fn run(engine: &Engine, sides: &[Side]) -> Vec<Observation> {
                 ))
             })
     });
-    futures_util::future::join_all(sends)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    all_at_once(sends).await
 }
 
 /// The requests a run sends to a side.
