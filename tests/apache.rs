@@ -16,7 +16,8 @@ use lbprobe::target::Role;
 
 mod support;
 use support::findings::{
-    assert_verdict, finding, limit_search, loopback, start_apache, start_backend, summary, LabRuns,
+    assert_reason, assert_verdict, finding, limit_search, loopback, start_apache, start_backend,
+    summary, LabRuns,
 };
 
 const LAB: LabRuns = LabRuns {
@@ -187,13 +188,11 @@ async fn apache_with_a_tighter_request_line_is_confirmed_below_its_profile() {
     assert_eq!(report.profile.name, "apache", "{}", summary(&report));
     let uri = limit_search(&report, Family::UriLimit, Role::Listener);
     assert_eq!(uri.largest_accepted, Some(2048 + 1 - "GET  HTTP/1.1".len()));
-    let f = finding(&report, "414.uri-too-long");
-    assert_eq!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
-    assert!(
-        f.reason
-            .contains("below the 8178 bytes the apache profile documents"),
-        "{}",
-        f.reason
+    assert_reason(
+        &report,
+        "414.uri-too-long",
+        Verdict::Confirmed,
+        "below the 8178 bytes the apache profile documents",
     );
 }
 

@@ -20,8 +20,8 @@ use serde_json::Value;
 
 mod support;
 use support::findings::{
-    assert_verdict, finding, limit_search, loopback, start_backend, start_haproxy, start_nginx,
-    summary, LabRuns,
+    assert_reason, assert_verdict, finding, limit_search, loopback, start_backend, start_haproxy,
+    start_nginx, summary, LabRuns,
 };
 use support::report_json;
 
@@ -71,12 +71,11 @@ async fn listener_only_scan_of_nginx_says_the_backends_414_is_relayed() {
         "{uri:?}"
     );
     // Not the listener's limit: relayed, and nginx's own limit (8177 bytes) lies above.
-    let f = finding(&report, "414.uri-too-long");
-    assert_eq!(f.verdict, Verdict::Inconclusive, "{}", summary(&report));
-    assert!(
-        f.reason.contains("relayed from behind the listener"),
-        "{}",
-        f.reason
+    assert_reason(
+        &report,
+        "414.uri-too-long",
+        Verdict::Inconclusive,
+        "relayed from behind the listener",
     );
     let ev = assert_verdict(&report, "414.backend-uri-limit", Verdict::Reproduced);
     assert!(ev.contains("the body is JSON"), "{ev}");
@@ -299,13 +298,11 @@ async fn a_server_answering_431_for_any_oversized_head_gets_neither_a_400_nor_a_
             "{family}"
         );
     }
-    let f = finding(&report, "414.uri-too-long");
-    assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));
-    assert!(
-        f.reason
-            .contains("431 Request Header Fields Too Large, not 414"),
-        "{}",
-        f.reason
+    assert_reason(
+        &report,
+        "414.uri-too-long",
+        Verdict::RuledOut,
+        "431 Request Header Fields Too Large, not 414",
     );
     let f = finding(&report, "400.header-too-large");
     assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));

@@ -17,8 +17,8 @@ use lbprobe::report::Report;
 
 mod support;
 use support::findings::{
-    assert_verdict, backend_after, finding, lab_plan, loopback, start_backend, start_haproxy,
-    summary, text_of, timing_probes,
+    assert_backend_slow_measured, assert_verdict, backend_after, finding, lab_plan, loopback,
+    start_backend, start_haproxy, summary, text_of, timing_probes,
 };
 
 fn start_nginx(server: NginxServer) -> Nginx {
@@ -66,19 +66,7 @@ async fn nginx_read_timeout_shorter_than_documented_confirms_the_slow_backend() 
         report.profile.name, "nginx",
         "auto picks nginx from its own page"
     );
-    assert_verdict(&report, "504.backend-slow", Verdict::Confirmed);
-    let why = text_of(&report, "504.backend-slow");
-    assert!(
-        why.contains("gives up with 504 after 1.0 s (measured)"),
-        "{why}"
-    );
-    assert!(why.contains("up to 2"), "the backend's own time: {why}");
-    assert!(
-        why.contains("the nginx profile documents 60 s for its read timeout"),
-        "{why}"
-    );
-    let f = finding(&report, "504.backend-slow");
-    assert_eq!(f.rests_on, vec![Basis::Measured, Basis::Documented]);
+    assert_backend_slow_measured(&report, 504, "nginx");
     // The backend accepts connections at once: the 504 is a read timeout.
     assert_verdict(&report, "504.connect-timeout", Verdict::RuledOut);
     assert_verdict(&report, "502.backend-slow", Verdict::RuledOut);

@@ -17,8 +17,8 @@ use lbprobe::target::Role;
 
 mod support;
 use support::findings::{
-    assert_backend_405_on_delete, assert_verdict, finding, limit_search, loopback, methods_probe,
-    start_backend, start_haproxy, summary, LabRuns,
+    assert_backend_405_on_delete, assert_reason, assert_verdict, finding, limit_search, loopback,
+    methods_probe, start_backend, start_haproxy, summary, LabRuns,
 };
 
 /// HAProxy 2.6 keeps a request head within `tune.bufsize - tune.maxrewrite` as it stores it
@@ -254,13 +254,11 @@ async fn limits_with_bufsize(bufsize: usize) -> Report {
 async fn header_and_uri_limits_share_bufsize_minus_maxrewrite_at_8k() {
     let report = limits_with_bufsize(8192).await;
     // Below the profile's documented 15 000 bytes: a smaller buffer than the default is named.
-    let f = finding(&report, "400.header-too-large");
-    assert_eq!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
-    assert!(
-        f.reason
-            .contains("below the 15000 bytes the haproxy profile"),
-        "{}",
-        f.reason
+    let f = assert_reason(
+        &report,
+        "400.header-too-large",
+        Verdict::Confirmed,
+        "below the 15000 bytes the haproxy profile",
     );
     // HAProxy answers an over-long URI with 400: that belongs to the 400 cause, with a note,
     // and no 414 cause is reproduced with a 400.
@@ -485,12 +483,11 @@ async fn broken_backend_header_gets_502_from_haproxy() {
             vec![ProbeSpec::Response],
         )
         .await;
-    let f = finding(&report, "502.malformed-backend-response");
-    assert_eq!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
-    assert!(
-        f.reason.contains("the listener refuses it and answers 502"),
-        "{}",
-        f.reason
+    assert_reason(
+        &report,
+        "502.malformed-backend-response",
+        Verdict::Confirmed,
+        "the listener refuses it and answers 502",
     );
     // PH: HAProxy refused the server's response headers.
     let line = log_line(&haproxy, |l| l.contains(" 502 "));

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lbprobe::classify::{Finding, Verdict};
+use lbprobe::classify::{Basis, Finding, Verdict};
 use lbprobe::lab::{
     Apache, ApacheSpec, BackendConfig, Fault, FaultRule, Haproxy, HaproxySpec, LabBackend, Nginx,
     NginxSpec,
@@ -39,6 +39,45 @@ pub fn finding<'a>(report: &'a Report, cause: &str) -> &'a Finding {
         .iter()
         .find(|f| f.cause == cause)
         .unwrap_or_else(|| panic!("no finding for {cause}; findings:{}", summary(report)))
+}
+
+/// Asserts the verdict on `cause` and that its reason says `words`; returns the finding.
+pub fn assert_reason<'a>(
+    report: &'a Report,
+    cause: &str,
+    verdict: Verdict,
+    words: &str,
+) -> &'a Finding {
+    let f = finding(report, cause);
+    assert_eq!(f.verdict, verdict, "{cause}; findings:{}", summary(report));
+    assert!(
+        f.reason.contains(words),
+        "{cause}: the reason does not say {words:?}: {}",
+        f.reason
+    );
+    f
+}
+
+/// A listener whose read timeout (1 s) is shorter than the lab backend's 2 s answer: its own
+/// `status` (502 or 504) confirms `<status>.backend-slow`, resting on the wait it measured and
+/// the timeout `profile` documents (60 s).
+pub fn assert_backend_slow_measured(report: &Report, status: u16, profile: &str) {
+    let cause = format!("{status}.backend-slow");
+    assert_verdict(report, &cause, Verdict::Confirmed);
+    let why = text_of(report, &cause);
+    assert!(
+        why.contains(&format!("gives up with {status} after 1.0 s (measured)")),
+        "{why}"
+    );
+    assert!(why.contains("up to 2"), "the backend's own time: {why}");
+    assert!(
+        why.contains(&format!(
+            "the {profile} profile documents 60 s for its read timeout"
+        )),
+        "{why}"
+    );
+    let f = finding(report, &cause);
+    assert_eq!(f.rests_on, vec![Basis::Measured, Basis::Documented]);
 }
 
 /// Asserts the verdict on `cause` and returns its evidence.
