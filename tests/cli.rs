@@ -73,6 +73,26 @@ fn code(out: &Output) -> i32 {
         .unwrap_or_else(|| panic!("killed by a signal: {out:?}"))
 }
 
+/// The JSON plan of a dry run of `args` (exit 0): what the run would send.
+fn dry_run_plan(args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.extend(["--dry-run", "--format", "json"]);
+    let out = lbprobe(&args);
+    assert_exit(&out, lbprobe::exit::OK);
+    json(&out)
+}
+
+/// A quiet JSON run of `args` under the TIGHT caps that took its input (exit 0 or 1): its
+/// report.
+async fn quiet_json_run(args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.extend(["--format", "json", "--quiet"]);
+    args.extend_from_slice(TIGHT);
+    let out = lbprobe_async(&args).await;
+    assert!(code(&out) <= 1, "{}", text(&out.stderr));
+    json(&out)
+}
+
 /// A loopback port nobody listens on: bound, read, released.
 fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -151,7 +171,7 @@ fn explain_unknown_cause_exits_2() {
 #[test]
 fn only_never_means_more_and_the_dry_run_shows_it() {
     let families = |only: &str| {
-        let out = lbprobe(&[
+        dry_run_plan(&[
             "scan",
             "--listener",
             "http://127.0.0.1:1/",
@@ -159,12 +179,7 @@ fn only_never_means_more_and_the_dry_run_shows_it() {
             "http://127.0.0.1:2/",
             "--only",
             only,
-            "--dry-run",
-            "--format",
-            "json",
-        ]);
-        assert_exit(&out, 0);
-        json(&out)
+        ])
     };
     let defaults: Vec<&str> = lbprobe::probe::Family::defaults()
         .map(|f| f.as_str())
@@ -449,7 +464,7 @@ fn demo_confirms_nginx_header_limit_below_clb_and_the_backend_uri_limit_and_meet
 async fn malformed_flag_selects_templates_by_tag_against_nginx() {
     let nginx = start_nginx(&NginxSpec::one(NginxServer::fixed()));
     let listener = nginx.url(0);
-    let mut args = vec![
+    let report = quiet_json_run(&[
         "scan",
         "--listener",
         &listener,
@@ -457,14 +472,8 @@ async fn malformed_flag_selects_templates_by_tag_against_nginx() {
         "protocol",
         "--malformed",
         "te,chunked",
-        "--format",
-        "json",
-        "--quiet",
-    ];
-    args.extend_from_slice(TIGHT);
-    let out = lbprobe_async(&args).await;
-    assert!(code(&out) <= 1, "{}", text(&out.stderr));
-    let report = json(&out);
+    ])
+    .await;
     let sent: std::collections::BTreeSet<String> = report["observations"]
         .as_array()
         .expect("observations")
@@ -546,7 +555,7 @@ fn smuggling_sequences_need_naming_and_ownership_and_the_dry_run_says_so() {
 /// listener asked in turn, and nothing is sent.
 #[test]
 fn repeated_backend_makes_a_pool() {
-    let out = lbprobe(&[
+    let plan = dry_run_plan(&[
         "scan",
         "--listener",
         "http://127.0.0.1:1/",
@@ -556,12 +565,7 @@ fn repeated_backend_makes_a_pool() {
         "http://127.0.0.1:3/",
         "--probes",
         "pool",
-        "--dry-run",
-        "--format",
-        "json",
     ]);
-    assert_exit(&out, 0);
-    let plan = json(&out);
     let pool: Vec<(&str, &str)> = plan["requests"]
         .as_array()
         .expect("requests")
@@ -615,7 +619,7 @@ async fn connect_to_and_resolve_reach_the_chosen_address_with_the_urls_host() {
     ];
     for (url, flag, rule, host) in runs {
         let before = backend.recent_requests().len();
-        let mut args = vec![
+        let report = quiet_json_run(&[
             "scan",
             "--listener",
             url,
@@ -623,14 +627,8 @@ async fn connect_to_and_resolve_reach_the_chosen_address_with_the_urls_host() {
             rule,
             "--probes",
             "protocol,methods",
-            "--format",
-            "json",
-            "--quiet",
-        ];
-        args.extend_from_slice(TIGHT);
-        let out = lbprobe_async(&args).await;
-        assert!(code(&out) <= 1, "{}", text(&out.stderr));
-        let report = json(&out);
+        ])
+        .await;
         let observations = report["observations"].as_array().expect("observations");
         assert!(observations.len() > 5);
         for o in observations {
@@ -682,24 +680,11 @@ async fn connect_to_and_resolve_reach_the_chosen_address_with_the_urls_host() {
 async fn ip_family_flags_never_fall_back() {
     let backend = start_backend(BackendConfig::default()).await;
     let url = backend.url();
-    let mut args = vec![
-        "scan",
-        "--listener",
-        &url,
-        "--probes",
-        "protocol,methods",
-        "--format",
-        "json",
-        "--quiet",
-    ];
-    args.extend_from_slice(TIGHT);
-    let mut v4 = args.clone();
-    v4.push("-4");
-    let out = lbprobe_async(&v4).await;
-    assert!(code(&out) <= 1, "{}", text(&out.stderr));
+    let scan = ["scan", "--listener", &url, "--probes", "protocol,methods"];
+    quiet_json_run(&[&scan[..], &["-4"]].concat()).await;
 
-    let mut v6 = args.clone();
-    v6.push("-6");
+    let mut v6 = [&scan[..], &["-6", "--format", "json", "--quiet"]].concat();
+    v6.extend_from_slice(TIGHT);
     let out = lbprobe_async(&v6).await;
     assert_exit(&out, lbprobe::exit::UNREACHABLE);
     let report = json(&out);
@@ -730,7 +715,7 @@ async fn ip_family_flags_never_fall_back() {
 #[test]
 fn reproduce_adds_the_keepalive_race() {
     let plan = |extra: &[&str]| {
-        let mut args = vec![
+        let scan = [
             "scan",
             "--listener",
             "http://127.0.0.1:1/",
@@ -738,14 +723,8 @@ fn reproduce_adds_the_keepalive_race() {
             "http://127.0.0.1:2/",
             "--probes",
             "protocol",
-            "--dry-run",
-            "--format",
-            "json",
         ];
-        args.extend_from_slice(extra);
-        let out = lbprobe(&args);
-        assert_exit(&out, 0);
-        json(&out)
+        dry_run_plan(&[&scan[..], extra].concat())
     };
     let races = |p: &Value| {
         p["requests"]
