@@ -183,11 +183,7 @@ async fn the_same_ramp_without_limit_req_rules_the_limit_out_up_to_the_cap() {
     assert_eq!(ramp.total(503), 0, "{}", out.text("503.rate-limited"));
     assert_eq!(ramp.stop, RampStop::CapReached);
     assert_eq!(ramp.second_try, SecondTry::NotNeeded);
-    assert!(
-        out.text("503.rate-limited").contains("its cap: 50 rps"),
-        "{}",
-        out.text("503.rate-limited")
-    );
+    out.assert_says("503.rate-limited", "its cap: 50 rps");
 }
 
 #[tokio::test]
@@ -198,12 +194,7 @@ async fn backend_own_503_is_backend_error_not_rate_limiting() {
     let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(lab.url())));
     let out = probe(&nginx.url(0), Some(&lab.url()), short_ramp(20.0)).await;
     out.assert("503.rate-limited", Verdict::RuledOut);
-    assert!(
-        out.text("503.rate-limited")
-            .contains("backend answers 503 itself"),
-        "{}",
-        out.text("503.rate-limited")
-    );
+    out.assert_says("503.rate-limited", "backend answers 503 itself");
     out.assert("503.backend-error", Verdict::Confirmed);
     out.assert("503.passthrough", Verdict::Confirmed);
     out.assert("503.no-backends", Verdict::RuledOut);
@@ -233,18 +224,9 @@ async fn upstream_with_every_server_down_answers_at_once_without_a_backend() {
     // backends) cannot be told from "it sends to another backend", so the finding names both
     // and what tells them apart rather than confirming one.
     out.assert("502.all-backends-unhealthy", Verdict::Inconclusive);
-    assert!(
-        out.text("502.all-backends-unhealthy")
-            .contains("\"no live upstreams\""),
-        "{}",
-        out.text("502.all-backends-unhealthy")
-    );
+    out.assert_says("502.all-backends-unhealthy", "\"no live upstreams\"");
     out.assert("503.no-backends", Verdict::RuledOut);
-    assert!(
-        out.text("503.no-backends").contains("502, not 503"),
-        "{}",
-        out.text("503.no-backends")
-    );
+    out.assert_says("503.no-backends", "502, not 503");
     let why = out.text("502.all-backends-unhealthy");
     assert!(why.contains("straight to the backend: 200"), "{why}");
     // Every answer 502 from the first step: not a rate limit.
