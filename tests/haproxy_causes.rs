@@ -17,8 +17,8 @@ use lbprobe::target::Role;
 
 mod support;
 use support::findings::{
-    assert_backend_405_on_delete, assert_reason, assert_verdict, finding, limit_search, loopback,
-    methods_probe, start_backend, start_haproxy, summary, LabRuns,
+    assert_backend_405_on_delete, assert_reason, assert_verdict, backend_after, finding,
+    limit_search, loopback, methods_probe, start_backend, start_haproxy, summary, LabRuns,
 };
 
 /// HAProxy 2.6 keeps a request head within `tune.bufsize - tune.maxrewrite` as it stores it
@@ -363,10 +363,7 @@ async fn incomplete_head_gets_408_from_haproxy_after_timeout_http_request() {
 
 #[tokio::test]
 async fn slow_backend_gets_504_after_timeout_server() {
-    let backend = start_backend(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(1500)))),
-    )
-    .await;
+    let backend = backend_after(1500).await;
     let haproxy = start_haproxy(
         &HaproxySpec::one(HaproxyFrontend::proxy(backend.url()))
             .defaults("timeout server 1s\n    timeout connect 1s"),

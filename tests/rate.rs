@@ -17,7 +17,7 @@ use lbprobe::target::{Role, Target};
 use lbprobe::transport::{Bounds, Endpoint};
 
 mod support;
-use support::findings::start_nginx;
+use support::findings::{backend_after, start_nginx};
 use support::outcome::Outcome;
 
 /// The ramp's result for `role`.
@@ -376,11 +376,7 @@ fn rate_parameters_load_over_safe_defaults() {
 async fn the_ramp_runs_after_the_other_probes() {
     // Each answer takes 30 ms: the latency probe's requests span a quarter of a second, long
     // enough for a ramp started beside them to interleave.
-    let lab = LabBackend::start(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(30)))),
-    )
-    .await
-    .unwrap();
+    let lab = backend_after(30).await;
     let plan = Plan::new(
         Some(Target::parse(Role::Listener, &lab.url()).unwrap()),
         None,

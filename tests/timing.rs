@@ -7,15 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::classify::Verdict;
-use lbprobe::lab::{
-    BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec, UnacceptingListener,
-};
+use lbprobe::lab::{BackendConfig, LabBackend, Nginx, NginxServer, NginxSpec, UnacceptingListener};
 use lbprobe::probe::{self, Detail, Family, Limits, Plan, ProbeSpec};
 use lbprobe::profile::{Numbers, Profile};
 use lbprobe::target::{Role, Target};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 mod support;
+use support::findings::backend_after;
 use support::outcome::Outcome;
 
 /// nginx gives up on the backend after these, and the profile says so, so the classifier
@@ -86,11 +85,7 @@ fn stats_of(outcome: &Outcome, role: Role) -> &lbprobe::probe::latency::LatencyS
 
 #[tokio::test]
 async fn slow_backend_confirms_504_backend_slow_not_connect_timeout() {
-    let lab = LabBackend::start(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(1500)))),
-    )
-    .await
-    .unwrap();
+    let lab = backend_after(1500).await;
     let nginx = nginx_in_front_of(&lab.url());
     let o = probe(&nginx.url(0), &lab.url(), 3, None).await;
 
@@ -170,11 +165,7 @@ async fn closed_backend_port_confirms_502_backend_unreachable() {
 
 #[tokio::test]
 async fn client_timeout_below_a_consistent_backend_is_too_short() {
-    let lab = LabBackend::start(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(300)))),
-    )
-    .await
-    .unwrap();
+    let lab = backend_after(300).await;
     let nginx = nginx_in_front_of(&lab.url());
     let o = probe(
         &nginx.url(0),
@@ -206,11 +197,7 @@ async fn client_timeout_below_a_consistent_backend_is_too_short() {
 /// finish well inside their timeout.
 #[tokio::test]
 async fn client_timeout_above_a_consistent_backend_is_not_too_short() {
-    let lab = LabBackend::start(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(300)))),
-    )
-    .await
-    .unwrap();
+    let lab = backend_after(300).await;
     let nginx = nginx_in_front_of(&lab.url());
     let o = probe(&nginx.url(0), &lab.url(), 3, Some(Duration::from_secs(2))).await;
 
