@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use lbprobe::lab::{BackendConfig, Fault, FaultRule, NginxServer, NginxSpec};
 use serde_json::Value;
-use support::report_json::{assert_exit, confirmed_causes, json, lbprobe_async, text};
+use support::report_json::{self, assert_exit, confirmed_causes, json, lbprobe_async, text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lbprobe");
 
@@ -380,15 +380,11 @@ fn sigterm_on_lab_stops_its_nginx() {
 /// A scenario against one lab backend that answers `status` to everything, with `extra` YAML
 /// appended (expectations, limits); returns the scenario's path inside `dir`.
 fn backend_scenario(dir: &std::path::Path, backend: &str, extra: &str) -> String {
-    let path = dir.join("ci.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "targets:\n  backend: {{ url: \"{backend}\" }}\nprobes: [protocol]\nlimits: {{ max-rate: 500, request-timeout: 2s }}\n{extra}"
-        ),
+    report_json::backend_scenario(
+        dir,
+        backend,
+        &format!("probes: [protocol]\nlimits: {{ max-rate: 500, request-timeout: 2s }}\n{extra}"),
     )
-    .expect("write the scenario");
-    path.to_str().expect("UTF-8 path").to_string()
 }
 
 async fn backend_answering(status: u16) -> lbprobe::lab::LabBackend {

@@ -16,7 +16,9 @@ use std::process::Command;
 
 use lbprobe::lab::{BackendConfig, Fault, FaultRule, NginxServer, NginxSpec};
 use support::findings::{start_backend, start_nginx};
-use support::report_json::{assert_exit, confirmed_causes, json, lbprobe_async, scan_args, text};
+use support::report_json::{
+    assert_exit, backend_scenario, confirmed_causes, json, lbprobe_async, scan_args, text,
+};
 use xmllint::{assert_valid, validate};
 
 /// The value of the suite's property `name`.
@@ -141,15 +143,11 @@ async fn a_scan_of_the_lab_as_junit_validates() {
 
 /// A scenario against one lab backend, with `extra` YAML appended; its path inside `dir`.
 fn scenario(dir: &Path, backend: &str, extra: &str) -> String {
-    let path = dir.join("ci.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "targets:\n  backend: {{ url: \"{backend}\" }}\nprobes: [protocol, methods]\n{extra}"
-        ),
+    backend_scenario(
+        dir,
+        backend,
+        &format!("probes: [protocol, methods]\n{extra}"),
     )
-    .expect("write the scenario");
-    path.to_str().expect("UTF-8 path").to_string()
 }
 
 /// A run cut short by its request cap: exit 1, valid, and the report says which cap and that

@@ -1,6 +1,7 @@
 //! Runs of the binary and lookups in its JSON report, for tests that drive `lbprobe` as a user
 //! would and read what it wrote.
 
+use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
@@ -60,6 +61,18 @@ pub fn json(out: &Output) -> Value {
             text(&out.stderr)
         )
     })
+}
+
+/// A scenario file `ci.yaml` in `dir` for one lab `backend`, `rest` (probes, limits,
+/// expectations) after its target; the file's path, for `lbprobe run`.
+pub fn backend_scenario(dir: &Path, backend: &str, rest: &str) -> String {
+    let path = dir.join("ci.yaml");
+    std::fs::write(
+        &path,
+        format!("targets:\n  backend: {{ url: \"{backend}\" }}\n{rest}"),
+    )
+    .expect("write the scenario");
+    path.to_str().expect("UTF-8 path").to_string()
 }
 
 /// The arguments of a `scan` of `listener` and its `backend`, then `rest`.
