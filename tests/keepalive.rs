@@ -56,6 +56,13 @@ async fn probe(
     execute(job, Arc::new(|_| {})).await
 }
 
+/// A lab backend that closes idle keep-alive connections as `keep_alive` says.
+async fn backend_closing_idle(keep_alive: KeepAlive) -> LabBackend {
+    LabBackend::start(BackendConfig::default().keep_alive(keep_alive))
+        .await
+        .expect("lab backend starts")
+}
+
 fn finding(report: &Report) -> &Finding {
     report
         .findings
@@ -95,11 +102,7 @@ fn text(f: &Finding) -> String {
 
 #[tokio::test]
 async fn lazy_backend_idle_shorter_than_nginx_pool_confirms_and_reproduces_the_race() {
-    let backend = LabBackend::start(
-        BackendConfig::default().keep_alive(KeepAlive::lazy(Duration::from_secs(1))),
-    )
-    .await
-    .expect("lab backend starts");
+    let backend = backend_closing_idle(KeepAlive::lazy(Duration::from_secs(1))).await;
     let nginx = pooling_nginx(&backend, "");
     let report = probe(Some(nginx.url(0)), &backend, Profile::nginx(), true).await;
 
@@ -140,11 +143,7 @@ async fn lazy_backend_idle_shorter_than_nginx_pool_confirms_and_reproduces_the_r
 
 #[tokio::test]
 async fn backend_idle_longer_than_the_pool_rules_the_race_out() {
-    let backend = LabBackend::start(
-        BackendConfig::default().keep_alive(KeepAlive::lazy(Duration::from_secs(30))),
-    )
-    .await
-    .expect("lab backend starts");
+    let backend = backend_closing_idle(KeepAlive::lazy(Duration::from_secs(30))).await;
     // nginx drops its pooled connections after 2 s idle, and the profile says so.
     let nginx = pooling_nginx(&backend, "keepalive_timeout 2s;");
     let profile = Profile::nginx().with_declared(&Numbers {
@@ -163,11 +162,7 @@ async fn backend_idle_longer_than_the_pool_rules_the_race_out() {
 
 #[tokio::test]
 async fn eager_backend_close_is_timed_on_the_idle_connection() {
-    let backend = LabBackend::start(
-        BackendConfig::default().keep_alive(KeepAlive::eager(Duration::from_secs(1))),
-    )
-    .await
-    .expect("lab backend starts");
+    let backend = backend_closing_idle(KeepAlive::eager(Duration::from_secs(1))).await;
     let report = probe(None, &backend, Profile::nginx(), false).await;
     let measured = idle(&report, Role::Backend);
     assert!(
