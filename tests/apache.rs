@@ -20,6 +20,7 @@ use support::findings::{
     assert_reason, assert_verdict, finding, limit_search, loopback, start_apache, start_backend,
     summary, LabRuns,
 };
+use support::says::assert_says;
 
 const LAB: LabRuns = LabRuns {
     origin: file!(),
@@ -170,8 +171,7 @@ async fn apache_limits_are_its_own_pages_at_its_documented_numbers_and_auto_pick
     );
     // At the documented numbers: reproduced triggers, the listener's own, nothing confirmed.
     let ev = assert_verdict(&report, "414.uri-too-long", Verdict::Reproduced);
-    assert!(ev.contains("Apache httpd's own 414 page"), "{ev}");
-    assert!(ev.contains("the backend accepts"), "{ev}");
+    assert_says(&ev, &["Apache httpd's own 414 page", "the backend accepts"]);
     let ev = assert_verdict(&report, "400.header-too-large", Verdict::Reproduced);
     assert!(ev.contains("Apache httpd's own 400 page"), "{ev}");
     assert_eq!(report.summary.confirmed, 0, "{}", summary(&report));

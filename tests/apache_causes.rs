@@ -22,6 +22,7 @@ use support::findings::{
     backend_after, finding, lab_target, start_apache, start_backend, summary, text_of,
     timing_probes,
 };
+use support::says::assert_says;
 
 /// One scan with the default profile (auto: chosen from Apache's own answers). Lab listeners
 /// present lab certificates, so the listener's is not verified; the backend's is as given.
@@ -372,10 +373,12 @@ async fn apache_in_front_of_a_refused_backend_answers_503_and_the_refusal_is_con
     let report = scan(&apache.url(0), lab_backend(&backend), &[], probes).await;
 
     let ev = assert_verdict(&report, "502.backend-unreachable", Verdict::Confirmed);
-    assert!(ev.contains("refused (RST)"), "{ev}");
-    assert!(
-        ev.contains("Apache httpd answers 503 for it, not the 502 the reference page documents"),
-        "{ev}"
+    assert_says(
+        &ev,
+        &[
+            "refused (RST)",
+            "Apache httpd answers 503 for it, not the 502 the reference page documents",
+        ],
     );
     assert_reason(&report, "503.no-backends", Verdict::Inconclusive, "(see 502.backend-unreachable; Apache httpd answers 503 when it cannot connect to a backend)");
     for cause in [

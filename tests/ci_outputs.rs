@@ -6,6 +6,7 @@
 mod junit_xml;
 mod support;
 use support::findings::{start_backend, start_nginx};
+use support::says::assert_says;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -89,13 +90,15 @@ fn demo_as_markdown_has_the_table_and_the_details() {
         md.starts_with("## ❌ lbprobe · scenario `demo` · exit 1"),
         "{md}"
     );
-    assert!(md.contains("| cause | verdict | side | why |"), "{md}");
-    assert!(
-        md.contains("| `400.header-too-large` | **confirmed** | listener |"),
-        "{md}"
+    assert_says(
+        &md,
+        &[
+            "| cause | verdict | side | why |",
+            "| `400.header-too-large` | **confirmed** | listener |",
+            "#### `400.header-too-large`",
+            "(TLS not verified)",
+        ],
     );
-    assert!(md.contains("#### `400.header-too-large`"), "{md}");
-    assert!(md.contains("(TLS not verified)"), "{md}");
 }
 
 #[test]

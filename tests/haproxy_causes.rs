@@ -20,6 +20,7 @@ use support::findings::{
     assert_backend_405_on_delete, assert_reason, assert_verdict, backend_after, finding,
     limit_search, loopback, methods_probe, start_backend, start_haproxy, summary, LabRuns,
 };
+use support::says::assert_says;
 
 /// HAProxy 2.6 keeps a request head within `tune.bufsize - tune.maxrewrite` as it stores it
 /// (HTX): the bytes on the wire, plus 4 per header line (a block header of 8 bytes replaces
@@ -280,13 +281,12 @@ async fn header_and_uri_limits_share_bufsize_minus_maxrewrite_at_the_default_16k
     let ev = assert_verdict(&report, "400.header-too-large", Verdict::Reproduced);
     assert!(ev.contains("(status 400;"), "{ev}");
     // The over-long URI's 400 is reported under the 400 cause, never as a 414.
-    assert!(
-        ev.contains("listener (uri-limit): request targets above"),
-        "{ev}"
-    );
-    assert!(
-        ev.contains("HAProxy answers an over-long URI with 400, not the 414"),
-        "{ev}"
+    assert_says(
+        &ev,
+        &[
+            "listener (uri-limit): request targets above",
+            "HAProxy answers an over-long URI with 400, not the 414",
+        ],
     );
     let ev = assert_verdict(&report, "414.uri-too-long", Verdict::RuledOut);
     assert!(ev.contains("(status 400;"), "{ev}");
@@ -313,8 +313,7 @@ async fn incomplete_head_gets_408_from_haproxy_after_timeout_http_request() {
         )
         .await;
     let ev = assert_verdict(&report, "408.partial-request", Verdict::Reproduced);
-    assert!(ev.contains("headers-partial"), "{ev}");
-    assert!(ev.contains("408 Request Time-out"), "{ev}");
+    assert_says(&ev, &["headers-partial", "408 Request Time-out"]);
     // HAProxy answers with its own page (nginx closes without a word); it is not the
     // backend's 408 passed on, though the backend also answers 408.
     let o = observation(&report, Family::Partial, "headers-partial", Role::Listener);

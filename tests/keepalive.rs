@@ -2,6 +2,10 @@
 //! (`upstream { keepalive 16; }`), in front of lab backends that keep connections alive and give
 //! them up after an idle time. These tests fail (never skip) when nginx is missing.
 
+#[path = "support/says.rs"]
+mod says;
+use says::assert_says;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,10 +126,12 @@ async fn lazy_backend_idle_shorter_than_nginx_pool_confirms_and_reproduces_the_r
     let f = finding(&report);
     let said = text(f);
     assert_eq!(f.verdict, Verdict::Confirmed, "{said}");
-    assert!(said.contains("the nginx profile documents that the listener reuses idle backend connections for 60 s"), "{said}");
-    assert!(
-        said.contains("raise the backend's keep-alive timeout"),
-        "{said}"
+    assert_says(
+        &said,
+        &[
+            "the nginx profile documents that the listener reuses idle backend connections for 60 s",
+            "raise the backend's keep-alive timeout",
+        ],
     );
 
     // nginx retries a GET that failed on a pooled connection, never a POST: some of these fail.

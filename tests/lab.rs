@@ -1,6 +1,10 @@
 //! The lab against real sockets: lab backends on loopback, and a real nginx in front of them.
 //! nginx tests fail (never skip) when nginx is missing, naming the binary that was looked for.
 
+#[path = "support/says.rs"]
+mod says;
+use says::assert_says;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -502,8 +506,10 @@ fn nginx_not_found_names_what_was_looked_for_and_the_fix() {
         looked_for: "LBPROBE_NGINX=/opt/none/nginx".to_string(),
     }
     .to_string();
-    assert!(message.contains("/opt/none/nginx"), "{message}");
-    assert!(message.contains("apt-get install nginx-light"), "{message}");
+    assert_says(
+        &message,
+        &["/opt/none/nginx", "apt-get install nginx-light"],
+    );
 }
 
 #[test]

@@ -18,6 +18,7 @@ use support::findings::{
     assert_backend_405_on_delete, assert_verdict, finding, lab_target as target, loopback,
     methods_probe, start_backend, start_nginx, summary, LabRuns,
 };
+use support::says::assert_says;
 
 /// Tight caps: loopback answers in milliseconds, and a stuck probe must not stall the suite.
 const LAB: LabRuns = LabRuns {
@@ -103,10 +104,12 @@ fn assert_tls_backend_confirmed(report: &Report) -> String {
         "no note that the sniff found TLS: {:?}",
         report.notes
     );
-    assert!(ev.contains("completed a TLS"), "{ev}");
-    assert!(
-        ev.contains("the same GET over TLS straight to the backend got 200 OK"),
-        "{ev}"
+    assert_says(
+        &ev,
+        &[
+            "completed a TLS",
+            "the same GET over TLS straight to the backend got 200 OK",
+        ],
     );
     ev
 }

@@ -19,6 +19,7 @@ use lbprobe::transport::{Bounds, Endpoint};
 mod support;
 use support::findings::{backend_after, start_nginx};
 use support::outcome::Outcome;
+use support::says::assert_says;
 
 /// The ramp's result for `role`.
 fn ramp_of(outcome: &Outcome, role: Role) -> &RateResult {
@@ -95,8 +96,7 @@ async fn nginx_limit_req_reproduces_503_rate_limited_with_its_onset() {
     let onset = ramp.onset_rps.expect("an onset rate");
     assert!((10.0..=100.0).contains(&onset), "onset {onset} rps");
     let why = out.text("503.rate-limited");
-    assert!(why.contains("503s began at"), "{why}");
-    assert!(why.contains("listener's own error page"), "{why}");
+    assert_says(&why, &["503s began at", "listener's own error page"]);
     // The 503s never reached the backend: it saw fewer requests than the listener answered
     // plus the direct checks.
     let direct = ramp_of(&out, Role::Backend).sent() as u64;
@@ -285,9 +285,14 @@ fn ramp_caps_above_the_ceiling_need_i_own_this_target() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("ramp.yaml:4:"), "{stderr}");
-    assert!(stderr.contains("above the hard ceiling"), "{stderr}");
-    assert!(stderr.contains("--i-own-this-target"), "{stderr}");
+    assert_says(
+        &stderr,
+        &[
+            "ramp.yaml:4:",
+            "above the hard ceiling",
+            "--i-own-this-target",
+        ],
+    );
     let allowed = std::process::Command::new(bin)
         .args(["run", "--dry-run", "--i-own-this-target"])
         .arg(&file)

@@ -10,6 +10,7 @@ pub mod debug_text;
 pub mod findings;
 pub mod outcome;
 pub mod report_json;
+pub mod says;
 pub mod timing;
 
 use lbprobe::probe::{templates, Detail, Family, LimitSearch, Observation, SentRequest};
