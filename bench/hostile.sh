@@ -12,8 +12,5 @@
 # Exit 1 when a row misses its goal. Not a timed test: run it on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${LBPROBE_BIN:-}" ]; then
-  cargo build --release --quiet
-  LBPROBE_BIN=${CARGO_TARGET_DIR:-target}/release/lbprobe
-fi
+. bench/lbprobe-bin.sh
 exec python3 bench/hostile.py --bin "$LBPROBE_BIN" "$@"

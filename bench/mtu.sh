@@ -28,10 +28,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "bench/mtu.sh builds network namespaces: run it as root" >&2
   exit 2
 fi
-if [ -z "${LBPROBE_BIN:-}" ]; then
-  cargo build --release --quiet
-  LBPROBE_BIN=${CARGO_TARGET_DIR:-target}/release/lbprobe
-fi
+. bench/lbprobe-bin.sh
 LBPROBE_BIN=$(realpath "$LBPROBE_BIN")
 NGINX=${LBPROBE_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 

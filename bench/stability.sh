@@ -10,8 +10,5 @@
 # Not a timed test: run it on an idle machine, where a verdict must not flip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${LBPROBE_BIN:-}" ]; then
-  cargo build --release --quiet
-  LBPROBE_BIN=${CARGO_TARGET_DIR:-target}/release/lbprobe
-fi
+. bench/lbprobe-bin.sh
 exec python3 bench/stability.py --bin "$LBPROBE_BIN" "$@"

@@ -9,20 +9,39 @@ use std::time::Duration;
 use lbprobe::classify::attribution::{self, Origin, Product};
 use lbprobe::classify::identify;
 use lbprobe::classify::Verdict;
-use lbprobe::lab::{free_port, ApacheSpec, ApacheVhost, BackendConfig, Fault, FaultRule};
-use lbprobe::probe::{Family, ProbeSpec};
+use lbprobe::lab::{free_port, Apache, ApacheSpec, ApacheVhost, BackendConfig, Fault, FaultRule};
+use lbprobe::probe::{Family, LimitSearch, ProbeSpec};
 use lbprobe::profile::{Chosen, Profile};
+use lbprobe::report::Report;
 use lbprobe::target::Role;
 
 mod support;
 use support::findings::{
-    assert_verdict, finding, limit_search, loopback, start_apache, start_backend, summary, LabRuns,
+    assert_reason, assert_verdict, finding, limit_search, loopback, start_apache, start_backend,
+    summary, LabRuns,
 };
+use support::says::assert_says;
 
 const LAB: LabRuns = LabRuns {
     origin: file!(),
     limits: loopback(400, Duration::from_secs(5)),
 };
+
+/// A listener-only URI search of `apache` with the profile left to `auto`, which must pick
+/// apache: the report and the search.
+async fn uri_search_of(apache: &Apache) -> (Report, LimitSearch) {
+    let report = LAB
+        .execute(
+            &apache.url(0),
+            None,
+            Profile::auto(),
+            vec![ProbeSpec::default_for(Family::UriLimit)],
+        )
+        .await;
+    assert_eq!(report.profile.name, "apache", "{}", summary(&report));
+    let uri = limit_search(&report, Family::UriLimit, Role::Listener);
+    (report, uri)
+}
 
 /// One raw GET, its whole answer as text (bounded by the server closing or a 3 s timeout).
 async fn raw_get(port: u16, path: &str) -> String {
@@ -140,30 +159,19 @@ async fn apache_limits_are_its_own_pages_at_its_documented_numbers_and_auto_pick
     // Apache 2.4 takes a request line ("GET <uri> HTTP/1.1") of LimitRequestLine + 1 bytes,
     // 8178 bytes of URI at the default 8190, and a header line ("Name: value") of
     // LimitRequestFieldSize + 1 bytes.
-    let uri = limit_search(&report, Family::UriLimit, Role::Listener);
+    // What a listener search found: its bounds and the status of the refusal.
+    let found = |family| {
+        let l = limit_search(&report, family, Role::Listener);
+        (l.largest_accepted, l.smallest_rejected, l.rejected_status)
+    };
+    assert_eq!(found(Family::UriLimit), (Some(8178), Some(8179), Some(414)));
     assert_eq!(
-        (
-            uri.largest_accepted,
-            uri.smallest_rejected,
-            uri.rejected_status
-        ),
-        (Some(8178), Some(8179), Some(414)),
-        "{uri:?}"
-    );
-    let header = limit_search(&report, Family::HeaderSize, Role::Listener);
-    assert_eq!(
-        (
-            header.largest_accepted,
-            header.smallest_rejected,
-            header.rejected_status
-        ),
-        (Some(8191), Some(8192), Some(400)),
-        "{header:?}"
+        found(Family::HeaderSize),
+        (Some(8191), Some(8192), Some(400))
     );
     // At the documented numbers: reproduced triggers, the listener's own, nothing confirmed.
     let ev = assert_verdict(&report, "414.uri-too-long", Verdict::Reproduced);
-    assert!(ev.contains("Apache httpd's own 414 page"), "{ev}");
-    assert!(ev.contains("the backend accepts"), "{ev}");
+    assert_says(&ev, &["Apache httpd's own 414 page", "the backend accepts"]);
     let ev = assert_verdict(&report, "400.header-too-large", Verdict::Reproduced);
     assert!(ev.contains("Apache httpd's own 400 page"), "{ev}");
     assert_eq!(report.summary.confirmed, 0, "{}", summary(&report));
@@ -176,24 +184,13 @@ async fn apache_with_a_tighter_request_line_is_confirmed_below_its_profile() {
     let apache = start_apache(
         &ApacheSpec::one(ApacheVhost::proxy(backend.url())).global("LimitRequestLine 2048"),
     );
-    let report = LAB
-        .execute(
-            &apache.url(0),
-            None,
-            Profile::auto(),
-            vec![ProbeSpec::default_for(Family::UriLimit)],
-        )
-        .await;
-    assert_eq!(report.profile.name, "apache", "{}", summary(&report));
-    let uri = limit_search(&report, Family::UriLimit, Role::Listener);
+    let (report, uri) = uri_search_of(&apache).await;
     assert_eq!(uri.largest_accepted, Some(2048 + 1 - "GET  HTTP/1.1".len()));
-    let f = finding(&report, "414.uri-too-long");
-    assert_eq!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
-    assert!(
-        f.reason
-            .contains("below the 8178 bytes the apache profile documents"),
-        "{}",
-        f.reason
+    assert_reason(
+        &report,
+        "414.uri-too-long",
+        Verdict::Confirmed,
+        "below the 8178 bytes the apache profile documents",
     );
 }
 
@@ -203,16 +200,7 @@ async fn apache_relaying_the_backends_414_is_not_its_own_limit() {
     // 8177. Listener only: who answered is read from the answers.
     let backend = start_backend(BackendConfig::default().max_uri_bytes(4000)).await;
     let apache = start_apache(&ApacheSpec::one(ApacheVhost::proxy(backend.url())));
-    let report = LAB
-        .execute(
-            &apache.url(0),
-            None,
-            Profile::auto(),
-            vec![ProbeSpec::default_for(Family::UriLimit)],
-        )
-        .await;
-    assert_eq!(report.profile.name, "apache", "{}", summary(&report));
-    let uri = limit_search(&report, Family::UriLimit, Role::Listener);
+    let (report, uri) = uri_search_of(&apache).await;
     assert_eq!(uri.largest_accepted, Some(4000), "{uri:?}");
     let f = finding(&report, "414.uri-too-long");
     assert_ne!(f.verdict, Verdict::Confirmed, "{}", summary(&report));

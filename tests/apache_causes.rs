@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use lbprobe::classify::{Basis, Verdict};
+use lbprobe::classify::Verdict;
 use lbprobe::lab::{
     free_port, Apache, ApacheSpec, ApacheVhost, BackendConfig, Fault, FaultRule, LabCert,
 };
@@ -18,9 +18,11 @@ use lbprobe::target::{Role, Target};
 
 mod support;
 use support::findings::{
-    assert_bad_member_named, assert_verdict, backend_after, finding, lab_target, start_apache,
-    start_backend, summary, text_of, timing_probes,
+    assert_backend_slow_measured, assert_bad_member_named, assert_reason, assert_verdict,
+    backend_after, finding, lab_target, start_apache, start_backend, summary, text_of,
+    timing_probes,
 };
+use support::says::assert_says;
 
 /// One scan with the default profile (auto: chosen from Apache's own answers). Lab listeners
 /// present lab certificates, so the listener's is not verified; the backend's is as given.
@@ -90,19 +92,7 @@ async fn apache_proxy_timeout_shorter_than_documented_confirms_the_slow_backend_
     .await;
 
     assert_eq!(report.profile.name, "apache", "{}", summary(&report));
-    assert_verdict(&report, "502.backend-slow", Verdict::Confirmed);
-    let why = text_of(&report, "502.backend-slow");
-    assert!(
-        why.contains("gives up with 502 after 1.0 s (measured)"),
-        "{why}"
-    );
-    assert!(why.contains("up to 2"), "the backend's own time: {why}");
-    assert!(
-        why.contains("the apache profile documents 60 s for its read timeout"),
-        "{why}"
-    );
-    let f = finding(&report, "502.backend-slow");
-    assert_eq!(f.rests_on, vec![Basis::Measured, Basis::Documented]);
+    assert_backend_slow_measured(&report, 502, "apache");
     // A verdict for 504 only when 504 was seen.
     let f = finding(&report, "504.backend-slow");
     assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));
@@ -212,12 +202,11 @@ async fn apache_balancer_with_one_bad_member_names_it_and_not_every_backend() {
 
     let reason = assert_bad_member_named(&report, "member 2 of 3", &bad.url());
     assert!(reason.contains("(1 of 3: 33 %)"), "{reason}");
-    let f = finding(&report, "502.all-backends-unhealthy");
-    assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));
-    assert!(
-        f.reason.contains("it has a backend it sends to"),
-        "{}",
-        f.reason
+    assert_reason(
+        &report,
+        "502.all-backends-unhealthy",
+        Verdict::RuledOut,
+        "it has a backend it sends to",
     );
     not_confirmed(&report, "503.no-backends");
 }
@@ -244,12 +233,11 @@ async fn apache_balancer_with_every_member_down_is_no_backends_under_503() {
         ev.contains("Apache httpd answers 503 when every member of its pool is down; the reference page documents 502"),
         "{ev}"
     );
-    let f = finding(&report, "502.all-backends-unhealthy");
-    assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));
-    assert!(
-        f.reason.contains("with 503, not 502 (see 503.no-backends)"),
-        "{}",
-        f.reason
+    assert_reason(
+        &report,
+        "502.all-backends-unhealthy",
+        Verdict::RuledOut,
+        "with 503, not 502 (see 503.no-backends)",
     );
     assert_verdict(&report, "502.bad-pool-member", Verdict::RuledOut);
     // Each member's own failure is its own cause: the one named is refused.
@@ -385,18 +373,14 @@ async fn apache_in_front_of_a_refused_backend_answers_503_and_the_refusal_is_con
     let report = scan(&apache.url(0), lab_backend(&backend), &[], probes).await;
 
     let ev = assert_verdict(&report, "502.backend-unreachable", Verdict::Confirmed);
-    assert!(ev.contains("refused (RST)"), "{ev}");
-    assert!(
-        ev.contains("Apache httpd answers 503 for it, not the 502 the reference page documents"),
-        "{ev}"
+    assert_says(
+        &ev,
+        &[
+            "refused (RST)",
+            "Apache httpd answers 503 for it, not the 502 the reference page documents",
+        ],
     );
-    let f = finding(&report, "503.no-backends");
-    assert_eq!(f.verdict, Verdict::Inconclusive, "{}", summary(&report));
-    assert!(
-        f.reason.contains("(see 502.backend-unreachable; Apache httpd answers 503 when it cannot connect to a backend)"),
-        "{}",
-        f.reason
-    );
+    assert_reason(&report, "503.no-backends", Verdict::Inconclusive, "(see 502.backend-unreachable; Apache httpd answers 503 when it cannot connect to a backend)");
     for cause in [
         "504.connect-timeout",
         "502.backend-slow",

@@ -4,8 +4,6 @@
 //! an nginx backend, whose Server header it relays) from their own answers. Apache httpd's
 //! cases are in tests/apache.rs.
 
-use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use lbprobe::catalogue::Catalogue;
@@ -22,9 +20,11 @@ use serde_json::Value;
 
 mod support;
 use support::findings::{
-    assert_verdict, finding, limit_search, loopback, start_backend, start_haproxy, start_nginx,
-    summary, LabRuns,
+    assert_reason, assert_verdict, finding, limit_search, loopback, start_backend, start_haproxy,
+    start_nginx, summary, LabRuns,
 };
+use support::report_json;
+use support::says::assert_says;
 
 const LAB: LabRuns = LabRuns {
     origin: file!(),
@@ -42,32 +42,13 @@ fn chosen_why(report: &Report) -> String {
     }
 }
 
-/// The lbprobe binary, run to completion without a terminal.
-async fn lbprobe(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_lbprobe"))
-        .args(&args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .await
-        .expect("run lbprobe")
-}
-
-fn json_stdout(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn json_finding<'a>(report: &'a Value, cause: &str) -> &'a Value {
-    report["findings"]
-        .as_array()
-        .and_then(|f| f.iter().find(|f| f["cause"] == cause))
-        .unwrap_or_else(|| panic!("no finding {cause}: {:#}", report["findings"]))
+/// `lbprobe scan --listener URL` with `rest` after, as JSON and capped; its exit code and report.
+async fn scan_listener(url: &str, rest: &[&str]) -> (Option<i32>, Value) {
+    let mut args = vec!["scan", "--listener", url];
+    args.extend_from_slice(rest);
+    args.extend(["--format", "json", "--max-rate", "500", "--timeout", "3"]);
+    let out = report_json::lbprobe_async(&args).await;
+    (out.status.code(), report_json::json(&out))
 }
 
 /// nginx (default 8 KiB buffers) in front of a backend whose URI limit is 4000 bytes.
@@ -91,22 +72,20 @@ async fn listener_only_scan_of_nginx_says_the_backends_414_is_relayed() {
         "{uri:?}"
     );
     // Not the listener's limit: relayed, and nginx's own limit (8177 bytes) lies above.
-    let f = finding(&report, "414.uri-too-long");
-    assert_eq!(f.verdict, Verdict::Inconclusive, "{}", summary(&report));
-    assert!(
-        f.reason.contains("relayed from behind the listener"),
-        "{}",
-        f.reason
+    assert_reason(
+        &report,
+        "414.uri-too-long",
+        Verdict::Inconclusive,
+        "relayed from behind the listener",
     );
     let ev = assert_verdict(&report, "414.backend-uri-limit", Verdict::Reproduced);
-    assert!(ev.contains("the body is JSON"), "{ev}");
-    assert!(
-        ev.contains("unlike its answer to the largest request tried"),
-        "{ev}"
-    );
-    assert!(
-        ev.contains("the listener's own refusal (414 Request-URI Too Large)"),
-        "{ev}"
+    assert_says(
+        &ev,
+        &[
+            "the body is JSON",
+            "unlike its answer to the largest request tried",
+            "the listener's own refusal (414 Request-URI Too Large)",
+        ],
     );
     assert_eq!(report.summary.confirmed, 0, "{}", summary(&report));
     assert_eq!(report.exit_code, lbprobe::exit::OK);
@@ -116,26 +95,12 @@ async fn listener_only_scan_of_nginx_says_the_backends_414_is_relayed() {
 async fn listener_only_cli_scan_of_nginx_neither_confirms_nor_reproduces_the_listeners_414() {
     let (_backend, nginx) = nginx_over_a_4000_byte_uri_backend().await;
     let url = nginx.url(0);
-    let out = lbprobe(&[
-        "scan",
-        "--listener",
-        &url,
-        "--probes",
-        "uri-limit",
-        "--format",
-        "json",
-        "--max-rate",
-        "500",
-        "--timeout",
-        "3",
-    ])
-    .await;
-    let report = json_stdout(&out);
-    assert_eq!(out.status.code(), Some(lbprobe::exit::OK), "{report:#}");
-    let f = json_finding(&report, "414.uri-too-long");
+    let (code, report) = scan_listener(&url, &["--probes", "uri-limit"]).await;
+    assert_eq!(code, Some(lbprobe::exit::OK), "{report:#}");
+    let f = report_json::finding(&report, "414.uri-too-long");
     assert_eq!(f["verdict"], "inconclusive", "{f:#}");
     assert_eq!(
-        json_finding(&report, "414.backend-uri-limit")["verdict"],
+        report_json::finding(&report, "414.backend-uri-limit")["verdict"],
         "reproduced"
     );
     assert_eq!(report["profile"]["name"], "nginx");
@@ -203,11 +168,13 @@ async fn haproxy_answers_an_over_long_uri_with_400_which_is_no_414() {
         assert!(f.reason.contains("not 414"), "{}", f.reason);
         // The 400 is reported where a 400 belongs, with the difference from the reference page.
         let ev = assert_verdict(&report, "400.header-too-large", Verdict::Reproduced);
-        assert!(
-            ev.contains("HAProxy answers an over-long URI with 400, not the 414"),
-            "{ev}"
+        assert_says(
+            &ev,
+            &[
+                "HAProxy answers an over-long URI with 400, not the 414",
+                "the body is HAProxy's own 400 page",
+            ],
         );
-        assert!(ev.contains("the body is HAProxy's own 400 page"), "{ev}");
         assert_eq!(report.exit_code, lbprobe::exit::OK, "{}", summary(&report));
     }
 }
@@ -256,8 +223,7 @@ async fn haproxy_in_front_of_nginx_is_identified_as_haproxy() {
     let f = finding(&report, "414.uri-too-long");
     assert_eq!(f.verdict, Verdict::Inconclusive, "{}", summary(&report));
     let ev = support::findings::evidence(f);
-    assert!(ev.contains("the body is nginx's 414 page"), "{ev}");
-    assert!(ev.contains("not HAProxy's own"), "{ev}");
+    assert_says(&ev, &["the body is nginx's 414 page", "not HAProxy's own"]);
     assert_verdict(&report, "414.backend-uri-limit", Verdict::Reproduced);
 }
 
@@ -286,41 +252,25 @@ async fn an_unknown_server_at_its_own_default_limits_is_judged_by_no_documentati
     // request head. The default scan, default profile.
     let lab = start_backend(BackendConfig::default()).await;
     let url = lab.url();
-    let out = lbprobe(&[
-        "scan",
-        "--listener",
-        &url,
-        "--format",
-        "json",
-        "--max-rate",
-        "500",
-        "--timeout",
-        "3",
-    ])
-    .await;
-    let report = json_stdout(&out);
-    let confirmed: Vec<&Value> = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["verdict"] == "confirmed")
-        .collect();
-    assert!(confirmed.is_empty(), "{confirmed:#?}");
-    assert_eq!(
-        out.status.code(),
-        Some(lbprobe::exit::OK),
-        "{:#}",
+    let (code, report) = scan_listener(&url, &[]).await;
+    let confirmed = report_json::confirmed_causes(&report);
+    assert!(
+        confirmed.is_empty(),
+        "{confirmed:?}: {:#}",
         report["findings"]
     );
+    assert_eq!(code, Some(lbprobe::exit::OK), "{:#}", report["findings"]);
     assert_eq!(report["profile"]["name"], "none", "{:#}", report["profile"]);
     let why = report["profile"]["chosen"]["why"]
         .as_str()
         .unwrap_or_default();
-    assert!(why.contains("no known load balancer's page"), "{why}");
-    assert!(why.contains("Server: lbprobe-lab"), "{why}");
+    assert_says(
+        why,
+        &["no known load balancer's page", "Server: lbprobe-lab"],
+    );
     // Limits reported as measured, never against someone's documented number.
     for cause in ["400.header-too-large", "414.uri-too-long"] {
-        let f = json_finding(&report, cause);
+        let f = report_json::finding(&report, cause);
         assert_ne!(f["verdict"], "confirmed", "{f:#}");
         let text = f.to_string();
         assert!(!text.contains("profile documents"), "{f:#}");
@@ -351,13 +301,11 @@ async fn a_server_answering_431_for_any_oversized_head_gets_neither_a_400_nor_a_
             "{family}"
         );
     }
-    let f = finding(&report, "414.uri-too-long");
-    assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));
-    assert!(
-        f.reason
-            .contains("431 Request Header Fields Too Large, not 414"),
-        "{}",
-        f.reason
+    assert_reason(
+        &report,
+        "414.uri-too-long",
+        Verdict::RuledOut,
+        "431 Request Header Fields Too Large, not 414",
     );
     let f = finding(&report, "400.header-too-large");
     assert_eq!(f.verdict, Verdict::RuledOut, "{}", summary(&report));

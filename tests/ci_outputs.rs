@@ -6,29 +6,16 @@
 mod junit_xml;
 mod support;
 use support::findings::{start_backend, start_nginx};
+use support::says::assert_says;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lbprobe::lab::{BackendConfig, Fault, FaultRule, NginxServer, NginxSpec};
 use serde_json::Value;
-use support::report_json::lbprobe_async;
+use support::report_json::{self, assert_exit, confirmed_causes, json, lbprobe_async, text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lbprobe");
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_exit(out: &Output, want: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(want),
-        "exit code; stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
 
 #[test]
 fn demo_as_junit_fails_exactly_its_unexpected_fault_testcase() {
@@ -103,13 +90,15 @@ fn demo_as_markdown_has_the_table_and_the_details() {
         md.starts_with("## ❌ lbprobe · scenario `demo` · exit 1"),
         "{md}"
     );
-    assert!(md.contains("| cause | verdict | side | why |"), "{md}");
-    assert!(
-        md.contains("| `400.header-too-large` | **confirmed** | listener |"),
-        "{md}"
+    assert_says(
+        &md,
+        &[
+            "| cause | verdict | side | why |",
+            "| `400.header-too-large` | **confirmed** | listener |",
+            "#### `400.header-too-large`",
+            "(TLS not verified)",
+        ],
     );
-    assert!(md.contains("#### `400.header-too-large`"), "{md}");
-    assert!(md.contains("(TLS not verified)"), "{md}");
 }
 
 #[test]
@@ -153,7 +142,7 @@ async fn unmet_limit_expectation_exits_1_and_says_why() {
     write("16k");
     let out = lbprobe_async(&["run", &path, "--format", "json"]).await;
     assert_exit(&out, lbprobe::exit::FINDING);
-    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let report = json(&out);
     let limit = &report["limit_expectations"][0];
     assert_eq!(limit["met"], false, "{limit:#}");
     assert_eq!(limit["largest_accepted"], 8190, "{limit:#}");
@@ -394,23 +383,15 @@ fn sigterm_on_lab_stops_its_nginx() {
 /// A scenario against one lab backend that answers `status` to everything, with `extra` YAML
 /// appended (expectations, limits); returns the scenario's path inside `dir`.
 fn backend_scenario(dir: &std::path::Path, backend: &str, extra: &str) -> String {
-    let path = dir.join("ci.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "targets:\n  backend: {{ url: \"{backend}\" }}\nprobes: [protocol]\nlimits: {{ max-rate: 500, request-timeout: 2s }}\n{extra}"
-        ),
+    report_json::backend_scenario(
+        dir,
+        backend,
+        &format!("probes: [protocol]\nlimits: {{ max-rate: 500, request-timeout: 2s }}\n{extra}"),
     )
-    .expect("write the scenario");
-    path.to_str().expect("UTF-8 path").to_string()
 }
 
 async fn backend_answering(status: u16) -> lbprobe::lab::LabBackend {
     start_backend(BackendConfig::default().fault(FaultRule::all(Fault::Status(status)))).await
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).expect("JSON report")
 }
 
 /// A fault the scenario expects to be confirmed is an expectation met: exit 0, and the reason
@@ -423,14 +404,8 @@ async fn an_expected_confirmed_fault_exits_0_and_an_unexpected_one_exits_1() {
     let plain = backend_scenario(dir.path(), &backend.url(), "");
     let out = lbprobe_async(&["run", &plain, "--format", "json", "-q"]).await;
     assert_exit(&out, lbprobe::exit::FINDING);
-    let report = json_of(&out);
-    let confirmed: Vec<&str> = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["verdict"] == "confirmed")
-        .filter_map(|f| f["cause"].as_str())
-        .collect();
+    let report = json(&out);
+    let confirmed = confirmed_causes(&report);
     assert!(!confirmed.is_empty(), "a 500 everywhere confirms something");
 
     let expect: String = confirmed
@@ -440,7 +415,7 @@ async fn an_expected_confirmed_fault_exits_0_and_an_unexpected_one_exits_1() {
     let pinned = backend_scenario(dir.path(), &backend.url(), &format!("expect:\n{expect}"));
     let out = lbprobe_async(&["run", &pinned, "--format", "json", "-q"]).await;
     assert_exit(&out, lbprobe::exit::OK);
-    let reason = json_of(&out)["exit_reason"]
+    let reason = json(&out)["exit_reason"]
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -479,14 +454,14 @@ async fn a_run_cut_short_by_its_request_cap_is_not_a_success() {
     write(500);
     let out = lbprobe_async(&["run", &path, "--format", "json", "-q"]).await;
     assert_exit(&out, lbprobe::exit::OK);
-    assert!(json_of(&out).get("cut_short").is_none());
+    assert!(json(&out).get("cut_short").is_none());
 
     write(4);
     let junit = dir.path().join("junit.xml");
     let junit_arg = format!("junit={}", junit.display());
     let out = lbprobe_async(&["run", &path, "--format", "json", "-q", "-o", &junit_arg]).await;
     assert_exit(&out, lbprobe::exit::FINDING);
-    let report = json_of(&out);
+    let report = json(&out);
     let cut = report["cut_short"].as_str().unwrap_or_default();
     assert!(cut.contains("request cap (4)"), "{report:#}");
     let reason = report["exit_reason"].as_str().unwrap_or_default();

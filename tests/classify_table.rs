@@ -690,13 +690,7 @@ fn header_too_large_rows() -> Vec<Row> {
             "the listener's limit is below the profile's documented one",
             vec![
                 limit(LISTENER, Some(8190), Some(8191), Some(400)),
-                header_probe(
-                    LISTENER,
-                    8191,
-                    400,
-                    "Bad Request",
-                    &nginx_page(400, "Bad Request"),
-                ),
+                nginx_refused_header(LISTENER, 8191),
             ],
         )
         .expect(ID, Confirmed)
@@ -795,13 +789,7 @@ fn header_too_large_rows() -> Vec<Row> {
         row(
             "the listener refuses even a small header: no limit measured",
             vec![
-                header_probe(
-                    LISTENER,
-                    64,
-                    400,
-                    "Bad Request",
-                    &nginx_page(400, "Bad Request"),
-                ),
+                nginx_refused_header(LISTENER, 64),
                 refusing_everything(LISTENER),
             ],
         )

@@ -3,12 +3,14 @@
 
 mod support;
 use support::findings::{start_backend, start_nginx};
+use support::says::assert_says;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use support::debug_text::{assert_human_output_is_words, debug_text};
+use support::report_json::{assert_exit, confirmed_causes, finding, json, scan_args, text};
 
 use lbprobe::lab::{BackendConfig, LabBackend, NginxServer, NginxSpec};
 use serde_json::Value;
@@ -66,53 +68,36 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn code(out: &Output) -> i32 {
     out.status
         .code()
         .unwrap_or_else(|| panic!("killed by a signal: {out:?}"))
 }
 
-fn assert_exit(out: &Output, want: i32) {
-    assert_eq!(
-        code(out),
-        want,
-        "exit code; stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+/// The JSON plan of a dry run of `args` (exit 0): what the run would send.
+fn dry_run_plan(args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.extend(["--dry-run", "--format", "json"]);
+    let out = lbprobe(&args);
+    assert_exit(&out, lbprobe::exit::OK);
+    json(&out)
 }
 
-/// All of stdout must be one JSON document: progress or messages there would break it.
-fn json_stdout(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
+/// A quiet JSON run of `args` under the TIGHT caps that took its input (exit 0 or 1): its
+/// report.
+async fn quiet_json_run(args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.extend(["--format", "json", "--quiet"]);
+    args.extend_from_slice(TIGHT);
+    let out = lbprobe_async(&args).await;
+    assert!(code(&out) <= 1, "{}", text(&out.stderr));
+    json(&out)
 }
 
 /// A loopback port nobody listens on: bound, read, released.
 fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
-}
-
-fn finding<'a>(report: &'a Value, cause: &str) -> &'a Value {
-    report["findings"]
-        .as_array()
-        .and_then(|all| all.iter().find(|f| f["cause"] == cause))
-        .unwrap_or_else(|| {
-            panic!(
-                "no finding for {cause} in {}",
-                serde_json::to_string_pretty(&report["findings"]).unwrap_or_default()
-            )
-        })
 }
 
 fn scenario_error_is_bad_input_with_position(file: &str, position: &str, message: &str) {
@@ -187,7 +172,7 @@ fn explain_unknown_cause_exits_2() {
 #[test]
 fn only_never_means_more_and_the_dry_run_shows_it() {
     let families = |only: &str| {
-        let out = lbprobe(&[
+        dry_run_plan(&[
             "scan",
             "--listener",
             "http://127.0.0.1:1/",
@@ -195,12 +180,7 @@ fn only_never_means_more_and_the_dry_run_shows_it() {
             "http://127.0.0.1:2/",
             "--only",
             only,
-            "--dry-run",
-            "--format",
-            "json",
-        ]);
-        assert_exit(&out, 0);
-        json_stdout(&out)
+        ])
     };
     let defaults: Vec<&str> = lbprobe::probe::Family::defaults()
         .map(|f| f.as_str())
@@ -230,7 +210,7 @@ fn only_never_means_more_and_the_dry_run_shows_it() {
 fn probes_lists_every_template_and_filters_by_tag() {
     let out = lbprobe(&["probes", "--format", "json"]);
     assert_exit(&out, lbprobe::exit::OK);
-    let json = json_stdout(&out);
+    let json = json(&out);
     let listed: Vec<&str> = json["templates"]
         .as_array()
         .expect("a `templates` array")
@@ -253,8 +233,7 @@ fn probes_lists_every_template_and_filters_by_tag() {
     let out = lbprobe(&["probes", "--tag", "te"]);
     assert_exit(&out, lbprobe::exit::OK);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("te-xchunked"), "{text}");
-    assert!(text.contains("reject (400/501)"), "{text}");
+    assert_says(&text, &["te-xchunked", "reject (400/501)"]);
     assert!(!text.contains("obs-fold"), "{text}");
 
     let out = lbprobe(&["probes", "--tag", "nope"]);
@@ -266,72 +245,24 @@ fn probes_lists_every_template_and_filters_by_tag() {
 fn causes_as_json_lists_every_cause() {
     let out = lbprobe(&["causes", "--format", "json"]);
     assert_exit(&out, lbprobe::exit::OK);
-    let json = json_stdout(&out);
-    let listed: Vec<&str> = json["causes"]
+    let json = json(&out);
+    let mut listed: Vec<&str> = json["causes"]
         .as_array()
         .expect("a `causes` array")
         .iter()
         .map(|c| c["id"].as_str().expect("an id per cause"))
         .collect();
-    let catalogue: Vec<&str> = lbprobe::catalogue::Catalogue::builtin()
+    let mut want: Vec<&str> = lbprobe::catalogue::Catalogue::builtin()
         .causes()
         .iter()
         .map(|c| c.id.as_str())
         .collect();
-    let mut sorted = listed.clone();
-    sorted.sort_unstable();
-    let mut want = catalogue.clone();
+    listed.sort_unstable();
     want.sort_unstable();
-    assert_eq!(sorted, want);
-    // The ids of the reference page (DESIGN.md's table, the contract with reports and tests)
-    // and every `<code>.passthrough` are all there.
-    for id in PAGE_IDS {
-        assert!(
-            listed.contains(id),
-            "{id} missing from `causes --format json`"
-        );
-    }
-    for code in [400, 405, 408, 414, 499, 500, 502, 503, 504] {
-        let id = format!("{code}.passthrough");
-        assert!(listed.contains(&id.as_str()), "{id} missing");
-    }
+    assert_eq!(listed, want);
+    // Exactly the catalogue: that the catalogue holds DESIGN.md's ids and every passthrough,
+    // the contract, is checked once, by its own tests (src/catalogue/mod.rs, DESIGN_IDS).
 }
-
-const PAGE_IDS: &[&str] = &[
-    "400.backend-expects-https",
-    "400.backend-validation",
-    "400.malformed-request",
-    "400.http-to-https-listener",
-    "400.client-closed-early",
-    "400.header-too-large",
-    "405.backend-method-unsupported",
-    "405.trace-unsupported",
-    "408.partial-request",
-    "408.network-rtt-loss",
-    "408.bandwidth-throttled",
-    "414.backend-uri-limit",
-    "414.uri-too-long",
-    "499.network-rtt-loss",
-    "499.bandwidth-throttled",
-    "499.backend-slow",
-    "499.client-timeout-short",
-    "499.client-aborted",
-    "500.backend-error",
-    "500.backend-closed-early",
-    "502.backend-unreachable",
-    "502.backend-backlog-full",
-    "502.mtu-mismatch",
-    "502.malformed-backend-response",
-    "502.backend-slow",
-    "502.backend-error-mapped",
-    "502.all-backends-unhealthy",
-    "503.backend-error",
-    "503.rate-limited",
-    "503.no-backends",
-    "504.backend-dependency-timeout",
-    "504.connect-timeout",
-    "504.backend-slow",
-];
 
 #[test]
 fn scan_without_target_exits_2() {
@@ -351,7 +282,7 @@ fn scan_of_closed_port_exits_3_and_rules_nothing_out() {
     args.extend_from_slice(TIGHT);
     let out = lbprobe(&args);
     assert_exit(&out, lbprobe::exit::UNREACHABLE);
-    let report = json_stdout(&out);
+    let report = json(&out);
     assert_eq!(report["exit_code"], lbprobe::exit::UNREACHABLE);
     let unreachable = report["unreachable"].as_array().expect("unreachable list");
     assert_eq!(unreachable.len(), 1, "{unreachable:?}");
@@ -462,20 +393,14 @@ async fn healthy_nginx_and_backend_confirm_nothing_and_exit_0() {
     let backend = start_backend(BackendConfig::default()).await;
     let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(backend.url())));
     let (listener, direct) = (nginx.url(0), backend.url());
-    let mut args = vec![
-        "scan",
-        "--listener",
+    let mut args = scan_args(
         &listener,
-        "--backend",
         &direct,
-        "--profile",
-        "nginx",
-        "--format",
-        "json",
-    ];
+        &["--profile", "nginx", "--format", "json"],
+    );
     args.extend_from_slice(TIGHT);
     let out = lbprobe_async(&args).await;
-    let report = json_stdout(&out);
+    let report = json(&out);
     let findings = serde_json::to_string_pretty(&report["findings"]).unwrap_or_default();
     assert_exit(&out, lbprobe::exit::OK);
     assert_eq!(report["summary"]["confirmed"], 0, "{findings}");
@@ -504,18 +429,12 @@ fn demo_confirms_nginx_header_limit_below_clb_and_the_backend_uri_limit_and_meet
     // fail with the lab's own message (naming where nginx was looked for) rather than skip.
     drop(start_nginx(&NginxSpec::one(NginxServer::fixed())));
     let out = lbprobe(&["demo", "--format", "json"]);
-    let report = json_stdout(&out);
+    let report = json(&out);
     // The clb profile documents 32 KiB header lines; nginx's default buffers take 8190 bytes.
     // And the lab backend's 4000-byte URI limit is tighter than nginx's: long URIs pass the
     // listener and fail one hop further. Those two faults, and nothing else, are confirmed.
     assert_exit(&out, lbprobe::exit::FINDING);
-    let confirmed: Vec<&str> = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["verdict"] == "confirmed")
-        .filter_map(|f| f["cause"].as_str())
-        .collect();
+    let confirmed = confirmed_causes(&report);
     assert_eq!(
         confirmed,
         ["400.header-too-large", "414.backend-uri-limit"],
@@ -545,7 +464,7 @@ fn demo_confirms_nginx_header_limit_below_clb_and_the_backend_uri_limit_and_meet
 async fn malformed_flag_selects_templates_by_tag_against_nginx() {
     let nginx = start_nginx(&NginxSpec::one(NginxServer::fixed()));
     let listener = nginx.url(0);
-    let mut args = vec![
+    let report = quiet_json_run(&[
         "scan",
         "--listener",
         &listener,
@@ -553,14 +472,8 @@ async fn malformed_flag_selects_templates_by_tag_against_nginx() {
         "protocol",
         "--malformed",
         "te,chunked",
-        "--format",
-        "json",
-        "--quiet",
-    ];
-    args.extend_from_slice(TIGHT);
-    let out = lbprobe_async(&args).await;
-    assert!(code(&out) <= 1, "{}", text(&out.stderr));
-    let report = json_stdout(&out);
+    ])
+    .await;
     let sent: std::collections::BTreeSet<String> = report["observations"]
         .as_array()
         .expect("observations")
@@ -589,8 +502,7 @@ fn malformed_flag_names_an_unknown_tag() {
     ]);
     assert_exit(&out, 2);
     let err = text(&out.stderr);
-    assert!(err.contains("\"chunky\""), "{err}");
-    assert!(err.contains("content-length"), "{err}");
+    assert_says(&err, &["\"chunky\"", "content-length"]);
 }
 
 /// The smuggling sequences run only when named; without `--i-own-this-target` the dry run
@@ -630,11 +542,13 @@ fn smuggling_sequences_need_naming_and_ownership_and_the_dry_run_says_so() {
         "{named}"
     );
     let owned = scan(&["--malformed", "smuggling", "--i-own-this-target"]);
-    assert!(
-        owned.contains("malformed/smuggle-cl-te-pipelined-get"),
-        "{owned}"
+    assert_says(
+        &owned,
+        &[
+            "malformed/smuggle-cl-te-pipelined-get",
+            "X-Lbprobe-Smuggled: 1",
+        ],
     );
-    assert!(owned.contains("X-Lbprobe-Smuggled: 1"), "{owned}");
     assert!(!owned.contains("not sent, they leave"), "{owned}");
 }
 
@@ -642,7 +556,7 @@ fn smuggling_sequences_need_naming_and_ownership_and_the_dry_run_says_so() {
 /// listener asked in turn, and nothing is sent.
 #[test]
 fn repeated_backend_makes_a_pool() {
-    let out = lbprobe(&[
+    let plan = dry_run_plan(&[
         "scan",
         "--listener",
         "http://127.0.0.1:1/",
@@ -652,12 +566,7 @@ fn repeated_backend_makes_a_pool() {
         "http://127.0.0.1:3/",
         "--probes",
         "pool",
-        "--dry-run",
-        "--format",
-        "json",
     ]);
-    assert_exit(&out, 0);
-    let plan = json_stdout(&out);
     let pool: Vec<(&str, &str)> = plan["requests"]
         .as_array()
         .expect("requests")
@@ -711,7 +620,7 @@ async fn connect_to_and_resolve_reach_the_chosen_address_with_the_urls_host() {
     ];
     for (url, flag, rule, host) in runs {
         let before = backend.recent_requests().len();
-        let mut args = vec![
+        let report = quiet_json_run(&[
             "scan",
             "--listener",
             url,
@@ -719,14 +628,8 @@ async fn connect_to_and_resolve_reach_the_chosen_address_with_the_urls_host() {
             rule,
             "--probes",
             "protocol,methods",
-            "--format",
-            "json",
-            "--quiet",
-        ];
-        args.extend_from_slice(TIGHT);
-        let out = lbprobe_async(&args).await;
-        assert!(code(&out) <= 1, "{}", text(&out.stderr));
-        let report = json_stdout(&out);
+        ])
+        .await;
         let observations = report["observations"].as_array().expect("observations");
         assert!(observations.len() > 5);
         for o in observations {
@@ -778,27 +681,14 @@ async fn connect_to_and_resolve_reach_the_chosen_address_with_the_urls_host() {
 async fn ip_family_flags_never_fall_back() {
     let backend = start_backend(BackendConfig::default()).await;
     let url = backend.url();
-    let mut args = vec![
-        "scan",
-        "--listener",
-        &url,
-        "--probes",
-        "protocol,methods",
-        "--format",
-        "json",
-        "--quiet",
-    ];
-    args.extend_from_slice(TIGHT);
-    let mut v4 = args.clone();
-    v4.push("-4");
-    let out = lbprobe_async(&v4).await;
-    assert!(code(&out) <= 1, "{}", text(&out.stderr));
+    let scan = ["scan", "--listener", &url, "--probes", "protocol,methods"];
+    quiet_json_run(&[&scan[..], &["-4"]].concat()).await;
 
-    let mut v6 = args.clone();
-    v6.push("-6");
+    let mut v6 = [&scan[..], &["-6", "--format", "json", "--quiet"]].concat();
+    v6.extend_from_slice(TIGHT);
     let out = lbprobe_async(&v6).await;
     assert_exit(&out, lbprobe::exit::UNREACHABLE);
-    let report = json_stdout(&out);
+    let report = json(&out);
     let ends: Vec<String> = report["observations"]
         .as_array()
         .expect("observations")
@@ -826,7 +716,7 @@ async fn ip_family_flags_never_fall_back() {
 #[test]
 fn reproduce_adds_the_keepalive_race() {
     let plan = |extra: &[&str]| {
-        let mut args = vec![
+        let scan = [
             "scan",
             "--listener",
             "http://127.0.0.1:1/",
@@ -834,14 +724,8 @@ fn reproduce_adds_the_keepalive_race() {
             "http://127.0.0.1:2/",
             "--probes",
             "protocol",
-            "--dry-run",
-            "--format",
-            "json",
         ];
-        args.extend_from_slice(extra);
-        let out = lbprobe(&args);
-        assert_exit(&out, 0);
-        json_stdout(&out)
+        dry_run_plan(&[&scan[..], extra].concat())
     };
     let races = |p: &Value| {
         p["requests"]
@@ -925,7 +809,7 @@ fn scan_declares_profile_numbers_client_timeout_and_masks() {
         "json",
     ]);
     assert_exit(&out, 0);
-    let plan = json_stdout(&out);
+    let plan = json(&out);
     assert!(!text(&out.stdout).contains("sekrit-value"), "{plan}");
     assert_eq!(plan["profile"]["declared"]["response_timeout"], 2.0);
 }

@@ -17,11 +17,11 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use lbprobe::lab::{BackendConfig, HaproxyFrontend, HaproxySpec, Nginx, NginxServer, NginxSpec};
+use lbprobe::lab::{BackendConfig, HaproxyFrontend, HaproxySpec, NginxServer, NginxSpec};
 
 mod support;
-use support::findings::{start_backend, start_haproxy};
-use support::report_json::{lbprobe_async, TIGHT};
+use support::findings::{start_backend, start_haproxy, start_nginx};
+use support::report_json::{lbprobe_async, scan_args, TIGHT};
 
 /// One request as the dry run lists it and the report records it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -215,27 +215,25 @@ async fn dry_and_real(args: &[&str]) -> (Value, Value) {
 async fn nginx_scan_sends_exactly_what_its_dry_run_shows() {
     let backend = start_backend(BackendConfig::default()).await;
     // Short waits for incomplete requests, so that the partial family ends in a second.
-    let nginx = Nginx::start(&NginxSpec::one(
+    let nginx = start_nginx(&NginxSpec::one(
         NginxServer::proxy(backend.url())
             .extra("client_header_timeout 1s;\nclient_body_timeout 1s;"),
-    ))
-    .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    ));
     let (listener, direct) = (nginx.url(0), backend.url());
-    let mut args = vec![
-        "scan",
-        "--listener",
+    let mut args = scan_args(
         &listener,
-        "--backend",
         &direct,
-        "--profile",
-        "nginx",
-        "-H",
-        "Authorization: Bearer dry-run-secret",
-        "--probes",
-        "protocol,malformed,methods,header-size,header-limit,uri-limit,partial,latency,connect,response",
-        "--max-requests",
-        "2000",
-    ];
+        &[
+            "--profile",
+            "nginx",
+            "-H",
+            "Authorization: Bearer dry-run-secret",
+            "--probes",
+            "protocol,malformed,methods,header-size,header-limit,uri-limit,partial,latency,connect,response",
+            "--max-requests",
+            "2000",
+        ],
+    );
     args.extend_from_slice(TIGHT);
     let (plan, report) = dry_and_real(&args).await;
     let compared = compare(&plan, &report);

@@ -89,13 +89,7 @@ fn header_story() -> (
         sniff_plain(BACKEND),
         baseline(LISTENER, 200, "OK"),
         baseline(BACKEND, 200, "OK"),
-        header_probe(
-            LISTENER,
-            8191,
-            400,
-            "Bad Request",
-            &nginx_page(400, "Bad Request"),
-        ),
+        nginx_refused_header(LISTENER, 8191),
         limit(LISTENER, Some(8190), Some(8191), Some(400)),
     ]);
     let (first, families) = all.split_at(4);

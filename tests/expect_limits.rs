@@ -8,6 +8,7 @@ use lbprobe::run::{check_limit_expectations, Expect, Expected};
 use lbprobe::scenario::{load_str, LimitExpectation, LoadContext, Problem, ScenarioError};
 use lbprobe::target::Role;
 
+use support::says::assert_says;
 use support::*;
 
 fn known_cause(id: &str) -> bool {
@@ -206,10 +207,12 @@ fn an_unmeasured_limit_is_unmet_and_says_why() {
     let obs = numbered(vec![limit(LISTENER, Some(8190), Some(8191), Some(400))]);
     let (met, why) = judge(Family::UriLimit, Some(1), None, &obs);
     assert!(!met);
-    assert!(why.contains("was not measured"), "{why}");
-    assert!(
-        why.contains("`uri-limit` among the scenario's probes"),
-        "{why}"
+    assert_says(
+        &why,
+        &[
+            "was not measured",
+            "`uri-limit` among the scenario's probes",
+        ],
     );
 }
 

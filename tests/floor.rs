@@ -4,6 +4,7 @@
 //! shared machine are no test.
 
 mod support;
+use support::report_json::observation;
 
 use std::time::Duration;
 
@@ -72,24 +73,14 @@ async fn the_report_states_its_floor_and_names_the_longest_wait() {
     assert_eq!(f(&wait["bound_seconds"]), 3.0, "{t}");
     assert!(f(&wait["seconds"]) >= 2.9, "{t}");
     assert_eq!(t["floor_set_by"], "wait", "{t}");
-    let observed = report["observations"]
-        .as_array()
-        .expect("observations")
-        .iter()
-        .find(|o| o["variant"] == "cl-larger-than-body" && o["role"] == "backend")
-        .expect("the template's observation");
+    let observed = observation(&report, "malformed", "cl-larger-than-body", "backend");
     assert_eq!(
         f(&observed["exchange"]["timings"]["total_ms"]) / 1000.0,
         f(&wait["seconds"])
     );
 
     // A side slow to refuse still gets an exact limit: the search presumes, the answers decide.
-    let limit = report["observations"]
-        .as_array()
-        .expect("observations")
-        .iter()
-        .find(|o| o["family"] == "header-size" && o["variant"] == "limit")
-        .expect("the header-size limit");
+    let limit = observation(&report, "header-size", "limit", "backend");
     let search = &limit["detail"];
     assert_eq!(search["exact"], true, "{search}");
     let accepted = search["largest_accepted"]

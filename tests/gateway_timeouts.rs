@@ -17,9 +17,10 @@ use lbprobe::report::Report;
 
 mod support;
 use support::findings::{
-    assert_verdict, backend_after, finding, lab_plan, loopback, start_backend, start_haproxy,
-    summary, text_of, timing_probes,
+    assert_backend_slow_measured, assert_verdict, backend_after, finding, lab_plan, loopback,
+    start_backend, start_haproxy, summary, text_of, timing_probes,
 };
+use support::says::assert_says;
 
 fn start_nginx(server: NginxServer) -> Nginx {
     support::findings::start_nginx(&NginxSpec::one(server))
@@ -66,19 +67,7 @@ async fn nginx_read_timeout_shorter_than_documented_confirms_the_slow_backend() 
         report.profile.name, "nginx",
         "auto picks nginx from its own page"
     );
-    assert_verdict(&report, "504.backend-slow", Verdict::Confirmed);
-    let why = text_of(&report, "504.backend-slow");
-    assert!(
-        why.contains("gives up with 504 after 1.0 s (measured)"),
-        "{why}"
-    );
-    assert!(why.contains("up to 2"), "the backend's own time: {why}");
-    assert!(
-        why.contains("the nginx profile documents 60 s for its read timeout"),
-        "{why}"
-    );
-    let f = finding(&report, "504.backend-slow");
-    assert_eq!(f.rests_on, vec![Basis::Measured, Basis::Documented]);
+    assert_backend_slow_measured(&report, 504, "nginx");
     // The backend accepts connections at once: the 504 is a read timeout.
     assert_verdict(&report, "504.connect-timeout", Verdict::RuledOut);
     assert_verdict(&report, "502.backend-slow", Verdict::RuledOut);
@@ -150,11 +139,13 @@ async fn haproxy_timeout_server_shorter_than_documented_confirms_the_slow_backen
 
     assert_verdict(&report, "504.backend-slow", Verdict::Confirmed);
     let why = text_of(&report, "504.backend-slow");
-    assert!(
-        why.contains("gives up with 504 after 1.0 s (measured)"),
-        "{why}"
+    assert_says(
+        &why,
+        &[
+            "gives up with 504 after 1.0 s (measured)",
+            "the haproxy profile documents 50 s",
+        ],
     );
-    assert!(why.contains("the haproxy profile documents 50 s"), "{why}");
     assert_verdict(&report, "504.connect-timeout", Verdict::RuledOut);
 }
 
@@ -259,14 +250,13 @@ async fn nginx_connect_timeout_is_measured_on_dropped_syns() {
 
     assert_verdict(&report, "504.connect-timeout", Verdict::Confirmed);
     let why = text_of(&report, "504.connect-timeout");
-    assert!(why.contains("got no answer to the SYN"), "{why}");
-    assert!(
-        why.contains("how long it waits for a connection (measured)"),
-        "{why}"
-    );
-    assert!(
-        why.contains("the nginx profile documents 60 s for its connect timeout"),
-        "{why}"
+    assert_says(
+        &why,
+        &[
+            "got no answer to the SYN",
+            "how long it waits for a connection (measured)",
+            "the nginx profile documents 60 s for its connect timeout",
+        ],
     );
     not_confirmed(&report, "504.backend-slow");
 }
@@ -296,8 +286,7 @@ async fn a_listener_waiting_longer_than_we_do_is_inconclusive_with_what_to_raise
     .await;
     assert_verdict(&report, "504.backend-slow", Verdict::Inconclusive);
     let why = text_of(&report, "504.backend-slow");
-    assert!(why.contains("got no answer within our"), "{why}");
-    assert!(why.contains("response-timeout"), "{why}");
+    assert_says(&why, &["got no answer within our", "response-timeout"]);
 }
 
 /// HAProxy `timeout connect 300ms` in front of a backend whose SYNs are dropped: with its 3
@@ -320,13 +309,12 @@ async fn haproxy_connect_timeout_is_measured_on_dropped_syns() {
 
     assert_verdict(&report, "504.connect-timeout", Verdict::Confirmed);
     let why = text_of(&report, "504.connect-timeout");
-    assert!(
-        why.contains("the listener answers 503 after 1.2 s every time: that is how long it waits for a connection (measured)"),
-        "{why}"
-    );
-    assert!(
-        why.contains("the haproxy profile documents 5 s for its connect timeout"),
-        "{why}"
+    assert_says(
+        &why,
+        &[
+            "the listener answers 503 after 1.2 s every time: that is how long it waits for a connection (measured)",
+            "the haproxy profile documents 5 s for its connect timeout",
+        ],
     );
     assert_verdict(&report, "503.no-backends", Verdict::RuledOut);
     not_confirmed(&report, "504.backend-slow");

@@ -17,8 +17,10 @@ use lbprobe::target::Role;
 
 mod support;
 use support::findings::{
-    assert_verdict, finding, limit_search, loopback, start_backend, start_haproxy, summary, LabRuns,
+    assert_backend_405_on_delete, assert_reason, assert_verdict, backend_after, finding,
+    limit_search, loopback, methods_probe, start_backend, start_haproxy, summary, LabRuns,
 };
+use support::says::assert_says;
 
 /// HAProxy 2.6 keeps a request head within `tune.bufsize - tune.maxrewrite` as it stores it
 /// (HTX): the bytes on the wire, plus 4 per header line (a block header of 8 bytes replaces
@@ -175,9 +177,7 @@ async fn trace_is_passed_on_and_the_backend_405_is_passed_through() {
             &haproxy.url(0),
             Some(&backend.url()),
             Profile::haproxy(),
-            vec![ProbeSpec::Methods {
-                methods: Some(vec!["GET".into(), "TRACE".into(), "DELETE".into()]),
-            }],
+            vec![methods_probe(&["GET", "TRACE", "DELETE"])],
         )
         .await;
     // HAProxy passes TRACE on: the listener's own 405 is ruled out.
@@ -190,16 +190,7 @@ async fn trace_is_passed_on_and_the_backend_405_is_passed_through() {
         "{}",
         summary(&report)
     );
-    let delete = assert_verdict(
-        &report,
-        "405.backend-method-unsupported",
-        Verdict::Reproduced,
-    );
-    assert!(
-        delete.contains("DELETE straight to the backend: 405 Method Not Allowed"),
-        "{delete}"
-    );
-    assert!(delete.contains("passed on by the listener"), "{delete}");
+    assert_backend_405_on_delete(&report);
     assert_verdict(&report, "405.passthrough", Verdict::Reproduced);
     log_line(&haproxy, |l| {
         l.contains("\"TRACE / HTTP/1.1\"") && l.contains(" 200 ")
@@ -264,13 +255,11 @@ async fn limits_with_bufsize(bufsize: usize) -> Report {
 async fn header_and_uri_limits_share_bufsize_minus_maxrewrite_at_8k() {
     let report = limits_with_bufsize(8192).await;
     // Below the profile's documented 15 000 bytes: a smaller buffer than the default is named.
-    let f = finding(&report, "400.header-too-large");
-    assert_eq!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
-    assert!(
-        f.reason
-            .contains("below the 15000 bytes the haproxy profile"),
-        "{}",
-        f.reason
+    let f = assert_reason(
+        &report,
+        "400.header-too-large",
+        Verdict::Confirmed,
+        "below the 15000 bytes the haproxy profile",
     );
     // HAProxy answers an over-long URI with 400: that belongs to the 400 cause, with a note,
     // and no 414 cause is reproduced with a 400.
@@ -292,13 +281,12 @@ async fn header_and_uri_limits_share_bufsize_minus_maxrewrite_at_the_default_16k
     let ev = assert_verdict(&report, "400.header-too-large", Verdict::Reproduced);
     assert!(ev.contains("(status 400;"), "{ev}");
     // The over-long URI's 400 is reported under the 400 cause, never as a 414.
-    assert!(
-        ev.contains("listener (uri-limit): request targets above"),
-        "{ev}"
-    );
-    assert!(
-        ev.contains("HAProxy answers an over-long URI with 400, not the 414"),
-        "{ev}"
+    assert_says(
+        &ev,
+        &[
+            "listener (uri-limit): request targets above",
+            "HAProxy answers an over-long URI with 400, not the 414",
+        ],
     );
     let ev = assert_verdict(&report, "414.uri-too-long", Verdict::RuledOut);
     assert!(ev.contains("(status 400;"), "{ev}");
@@ -325,8 +313,7 @@ async fn incomplete_head_gets_408_from_haproxy_after_timeout_http_request() {
         )
         .await;
     let ev = assert_verdict(&report, "408.partial-request", Verdict::Reproduced);
-    assert!(ev.contains("headers-partial"), "{ev}");
-    assert!(ev.contains("408 Request Time-out"), "{ev}");
+    assert_says(&ev, &["headers-partial", "408 Request Time-out"]);
     // HAProxy answers with its own page (nginx closes without a word); it is not the
     // backend's 408 passed on, though the backend also answers 408.
     let o = observation(&report, Family::Partial, "headers-partial", Role::Listener);
@@ -375,10 +362,7 @@ async fn incomplete_head_gets_408_from_haproxy_after_timeout_http_request() {
 
 #[tokio::test]
 async fn slow_backend_gets_504_after_timeout_server() {
-    let backend = start_backend(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(1500)))),
-    )
-    .await;
+    let backend = backend_after(1500).await;
     let haproxy = start_haproxy(
         &HaproxySpec::one(HaproxyFrontend::proxy(backend.url()))
             .defaults("timeout server 1s\n    timeout connect 1s"),
@@ -495,12 +479,11 @@ async fn broken_backend_header_gets_502_from_haproxy() {
             vec![ProbeSpec::Response],
         )
         .await;
-    let f = finding(&report, "502.malformed-backend-response");
-    assert_eq!(f.verdict, Verdict::Confirmed, "{}", summary(&report));
-    assert!(
-        f.reason.contains("the listener refuses it and answers 502"),
-        "{}",
-        f.reason
+    assert_reason(
+        &report,
+        "502.malformed-backend-response",
+        Verdict::Confirmed,
+        "the listener refuses it and answers 502",
     );
     // PH: HAProxy refused the server's response headers.
     let line = log_line(&haproxy, |l| l.contains(" 502 "));

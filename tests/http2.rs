@@ -4,6 +4,7 @@
 
 mod support;
 use support::findings::{start_haproxy, start_nginx};
+use support::says::assert_says;
 
 use lbprobe::lab::{
     BackendConfig, HaproxyFrontend, HaproxySpec, LabBackend, Nginx, NginxServer, NginxSpec,
@@ -78,10 +79,12 @@ fn methods_and_limits_run_over_h2_where_the_listener_negotiates_it() {
 
     let header = finding(&report, "400.header-too-large");
     let evidence = header["evidence"].to_string();
-    assert!(evidence.contains("listener over HTTP/2"), "{evidence}");
-    assert!(
-        evidence.contains("HTTP/2 and HTTP/1.1 clients meet different limits"),
-        "{evidence}"
+    assert_says(
+        &evidence,
+        &[
+            "listener over HTTP/2",
+            "HTTP/2 and HTTP/1.1 clients meet different limits",
+        ],
     );
     let trace = finding(&report, "405.trace-unsupported");
     assert!(

@@ -14,6 +14,7 @@ use lbprobe::lab::{BackendConfig, Fault, FaultRule, NginxServer, NginxSpec};
 use lbprobe::report::schema::Kind;
 use serde_json::{json, Value};
 use support::findings::{start_backend, start_nginx};
+use support::report_json::scan_args;
 
 const BIN: &str = env!("CARGO_BIN_EXE_lbprobe");
 
@@ -161,18 +162,11 @@ async fn outputs_of_runs_against_the_lab_match_their_schemas() {
     let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(backend.url())));
     let (listener, direct) = (nginx.url(0), backend.url());
     let scan = |extra: &[&str]| {
-        let mut args = strings(&[
-            "scan",
-            "--listener",
+        let mut args = strings(&scan_args(
             &listener,
-            "--backend",
             &direct,
-            "--probes",
-            "protocol,methods",
-            "--format",
-            "json",
-            "-q",
-        ]);
+            &["--probes", "protocol,methods", "--format", "json", "-q"],
+        ));
         args.extend(strings(extra));
         args
     };

@@ -12,26 +12,14 @@ mod support;
 mod xmllint;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use lbprobe::lab::{BackendConfig, Fault, FaultRule, NginxServer, NginxSpec};
 use support::findings::{start_backend, start_nginx};
-use support::report_json::lbprobe_async;
+use support::report_json::{
+    assert_exit, backend_scenario, confirmed_causes, json, lbprobe_async, scan_args, text,
+};
 use xmllint::{assert_valid, validate};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_exit(out: &Output, want: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(want),
-        "exit code; stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
 
 /// The value of the suite's property `name`.
 fn property<'a>(suite: &'a junit_xml::Suite, name: &str) -> &'a str {
@@ -129,18 +117,11 @@ async fn a_scan_of_the_lab_as_junit_validates() {
     let backend = start_backend(BackendConfig::default().reject_method("DELETE")).await;
     let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(backend.url())));
     let (listener, direct) = (nginx.url(0), backend.url());
-    let out = lbprobe_async(&[
-        "scan",
-        "--listener",
+    let out = lbprobe_async(&scan_args(
         &listener,
-        "--backend",
         &direct,
-        "--probes",
-        "protocol,methods",
-        "--format",
-        "junit",
-        "-q",
-    ])
+        &["--probes", "protocol,methods", "--format", "junit", "-q"],
+    ))
     .await;
     assert_exit(&out, lbprobe::exit::OK);
     let xml = text(&out.stdout);
@@ -162,15 +143,11 @@ async fn a_scan_of_the_lab_as_junit_validates() {
 
 /// A scenario against one lab backend, with `extra` YAML appended; its path inside `dir`.
 fn scenario(dir: &Path, backend: &str, extra: &str) -> String {
-    let path = dir.join("ci.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "targets:\n  backend: {{ url: \"{backend}\" }}\nprobes: [protocol, methods]\n{extra}"
-        ),
+    backend_scenario(
+        dir,
+        backend,
+        &format!("probes: [protocol, methods]\n{extra}"),
     )
-    .expect("write the scenario");
-    path.to_str().expect("UTF-8 path").to_string()
 }
 
 /// A run cut short by its request cap: exit 1, valid, and the report says which cap and that
@@ -213,13 +190,9 @@ async fn a_run_with_expected_faults_as_junit_validates() {
     let unpinned = std::fs::read_to_string(&unpinned).expect("the JUnit file");
     assert_valid("a run with an unexpected fault", &unpinned);
     assert!(junit_xml::parse(&unpinned).totals[1] > 0, "{unpinned}");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let expect: String = report["findings"]
-        .as_array()
-        .expect("findings")
+    let expect: String = confirmed_causes(&json(&out))
         .iter()
-        .filter(|f| f["verdict"] == "confirmed")
-        .map(|f| format!("  {}: confirmed\n", f["cause"].as_str().unwrap_or_default()))
+        .map(|c| format!("  {c}: confirmed\n"))
         .collect();
     assert!(!expect.is_empty(), "a 500 everywhere confirms something");
 

@@ -2,6 +2,10 @@
 //! (`upstream { keepalive 16; }`), in front of lab backends that keep connections alive and give
 //! them up after an idle time. These tests fail (never skip) when nginx is missing.
 
+#[path = "support/says.rs"]
+mod says;
+use says::assert_says;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,6 +60,13 @@ async fn probe(
     execute(job, Arc::new(|_| {})).await
 }
 
+/// A lab backend that closes idle keep-alive connections as `keep_alive` says.
+async fn backend_closing_idle(keep_alive: KeepAlive) -> LabBackend {
+    LabBackend::start(BackendConfig::default().keep_alive(keep_alive))
+        .await
+        .expect("lab backend starts")
+}
+
 fn finding(report: &Report) -> &Finding {
     report
         .findings
@@ -95,11 +106,7 @@ fn text(f: &Finding) -> String {
 
 #[tokio::test]
 async fn lazy_backend_idle_shorter_than_nginx_pool_confirms_and_reproduces_the_race() {
-    let backend = LabBackend::start(
-        BackendConfig::default().keep_alive(KeepAlive::lazy(Duration::from_secs(1))),
-    )
-    .await
-    .expect("lab backend starts");
+    let backend = backend_closing_idle(KeepAlive::lazy(Duration::from_secs(1))).await;
     let nginx = pooling_nginx(&backend, "");
     let report = probe(Some(nginx.url(0)), &backend, Profile::nginx(), true).await;
 
@@ -119,10 +126,12 @@ async fn lazy_backend_idle_shorter_than_nginx_pool_confirms_and_reproduces_the_r
     let f = finding(&report);
     let said = text(f);
     assert_eq!(f.verdict, Verdict::Confirmed, "{said}");
-    assert!(said.contains("the nginx profile documents that the listener reuses idle backend connections for 60 s"), "{said}");
-    assert!(
-        said.contains("raise the backend's keep-alive timeout"),
-        "{said}"
+    assert_says(
+        &said,
+        &[
+            "the nginx profile documents that the listener reuses idle backend connections for 60 s",
+            "raise the backend's keep-alive timeout",
+        ],
     );
 
     // nginx retries a GET that failed on a pooled connection, never a POST: some of these fail.
@@ -140,11 +149,7 @@ async fn lazy_backend_idle_shorter_than_nginx_pool_confirms_and_reproduces_the_r
 
 #[tokio::test]
 async fn backend_idle_longer_than_the_pool_rules_the_race_out() {
-    let backend = LabBackend::start(
-        BackendConfig::default().keep_alive(KeepAlive::lazy(Duration::from_secs(30))),
-    )
-    .await
-    .expect("lab backend starts");
+    let backend = backend_closing_idle(KeepAlive::lazy(Duration::from_secs(30))).await;
     // nginx drops its pooled connections after 2 s idle, and the profile says so.
     let nginx = pooling_nginx(&backend, "keepalive_timeout 2s;");
     let profile = Profile::nginx().with_declared(&Numbers {
@@ -163,11 +168,7 @@ async fn backend_idle_longer_than_the_pool_rules_the_race_out() {
 
 #[tokio::test]
 async fn eager_backend_close_is_timed_on_the_idle_connection() {
-    let backend = LabBackend::start(
-        BackendConfig::default().keep_alive(KeepAlive::eager(Duration::from_secs(1))),
-    )
-    .await
-    .expect("lab backend starts");
+    let backend = backend_closing_idle(KeepAlive::eager(Duration::from_secs(1))).await;
     let report = probe(None, &backend, Profile::nginx(), false).await;
     let measured = idle(&report, Role::Backend);
     assert!(

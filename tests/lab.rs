@@ -1,9 +1,12 @@
 //! The lab against real sockets: lab backends on loopback, and a real nginx in front of them.
 //! nginx tests fail (never skip) when nginx is missing, naming the binary that was looked for.
 
+#[path = "support/says.rs"]
+mod says;
+use says::assert_says;
+
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::lab::{
@@ -11,11 +14,9 @@ use lbprobe::lab::{
     UnacceptingListener, ANNOUNCED_LENGTH, MALFORMED_HEADER_LINE, MALFORMED_STATUS_LINE,
     SHORT_BODY, SPACE_BEFORE_COLON_LINE,
 };
+use lbprobe::transport::tls::{Alpn, TlsSettings};
 use lbprobe::transport::{self, Bounds, ConnEnd, Endpoint, Exchange, ParseLimits, Wire};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -85,69 +86,16 @@ async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> Answer {
     exchange_on(tcp, request).await
 }
 
-/// Trusts whatever certificate the peer shows (lab certificates are self-signed) but still
-/// checks the handshake signatures, so the TLS is real.
-#[derive(Debug)]
-struct AcceptAnyCert(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// A TLS exchange; also returns the certificate the server presented.
 async fn tls_exchange(
     addr: std::net::SocketAddr,
     request: &[u8],
 ) -> (Answer, CertificateDer<'static>) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    // Lab certificates are self-signed: lbprobe's own insecure configuration, which still checks
+    // the handshake signatures, so the TLS is real. No ALPN, as a raw probe sends.
+    let config = transport::tls::client_config(&TlsSettings::insecure(), Alpn::None)
+        .expect("an insecure client configuration needs no files");
+    let connector = tokio_rustls::TlsConnector::from(config);
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let tls = tokio::time::timeout(
         IO_TIMEOUT,
@@ -558,8 +506,10 @@ fn nginx_not_found_names_what_was_looked_for_and_the_fix() {
         looked_for: "LBPROBE_NGINX=/opt/none/nginx".to_string(),
     }
     .to_string();
-    assert!(message.contains("/opt/none/nginx"), "{message}");
-    assert!(message.contains("apt-get install nginx-light"), "{message}");
+    assert_says(
+        &message,
+        &["/opt/none/nginx", "apt-get install nginx-light"],
+    );
 }
 
 #[test]

@@ -58,23 +58,21 @@ async fn check_exact_limits(buffers: &str, size: usize) {
     let (header, uri) = nginx_line_limits(size);
     let bound = ((128 * 1024 - 1024) as f64).log2().ceil() as u32 + 2;
 
-    let h = limit_search(&report, Family::HeaderSize, Role::Listener);
-    assert_eq!(
-        (h.largest_accepted, h.smallest_rejected, h.exact),
-        (Some(header), Some(header + 1), true),
-        "{h:?}"
-    );
-    assert_eq!(h.rejected_status, Some(400));
-    assert!(h.requests <= bound, "{} requests > {bound}", h.requests);
-
-    let u = limit_search(&report, Family::UriLimit, Role::Listener);
-    assert_eq!(
-        (u.largest_accepted, u.smallest_rejected, u.exact),
-        (Some(uri), Some(uri + 1), true),
-        "{u:?}"
-    );
-    assert_eq!(u.rejected_status, Some(414));
-    assert!(u.requests <= bound, "{} requests > {bound}", u.requests);
+    // Each line search found its limit exactly, refused with its own status, within a
+    // bisection's number of requests.
+    for (family, limit, status) in [
+        (Family::HeaderSize, header, 400),
+        (Family::UriLimit, uri, 414),
+    ] {
+        let l = limit_search(&report, family, Role::Listener);
+        assert_eq!(
+            (l.largest_accepted, l.smallest_rejected, l.exact),
+            (Some(limit), Some(limit + 1), true),
+            "{l:?}"
+        );
+        assert_eq!(l.rejected_status, Some(status), "{l:?}");
+        assert!(l.requests <= bound, "{} requests > {bound}", l.requests);
+    }
 
     // The header block is bounded by the number of buffers: it is exact too, and lies between
     // one and N buffers.

@@ -1,6 +1,10 @@
 //! `lbprobe logs`: golden lines per format (one per documented cause), the summary and its
 //! parallel reading, bad input, random bytes, and the binary.
 
+#[path = "support/says.rs"]
+mod says;
+use says::assert_says;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -151,11 +155,10 @@ fn a_file_in_another_format_stops_with_a_clear_error() {
     .unwrap_err();
     assert!(matches!(err, LogsError::NotThisFormat { .. }), "{err}");
     let msg = err.to_string();
-    assert!(
-        msg.contains("does not look like the nginx combined format"),
-        "{msg}"
+    assert_says(
+        &msg,
+        &["does not look like the nginx combined format", "line 1"],
     );
-    assert!(msg.contains("line 1"), "{msg}");
     // The lines are the JSON export's (its broken lines aside), and the error says so.
     assert!(
         msg.ends_with("these lines parse as `json`: try --log-format json"),
@@ -427,8 +430,13 @@ fn binary_explains_a_line_and_rejects_a_wrong_format() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("termination state            sH"), "{text}");
-    assert!(text.contains("this line shows 504.backend-slow"), "{text}");
+    assert_says(
+        &text,
+        &[
+            "termination state            sH",
+            "this line shows 504.backend-slow",
+        ],
+    );
 
     let out = lbprobe()
         .args(["logs", "--log-format", "json"])

@@ -15,9 +15,10 @@ use lbprobe::target::{Role, Target};
 
 mod support;
 use support::findings::{
-    assert_verdict, finding, lab_target as target, loopback, start_backend, start_nginx, summary,
-    LabRuns,
+    assert_backend_405_on_delete, assert_verdict, finding, lab_target as target, loopback,
+    methods_probe, start_backend, start_nginx, summary, LabRuns,
 };
+use support::says::assert_says;
 
 /// Tight caps: loopback answers in milliseconds, and a stuck probe must not stall the suite.
 const LAB: LabRuns = LabRuns {
@@ -103,10 +104,12 @@ fn assert_tls_backend_confirmed(report: &Report) -> String {
         "no note that the sniff found TLS: {:?}",
         report.notes
     );
-    assert!(ev.contains("completed a TLS"), "{ev}");
-    assert!(
-        ev.contains("the same GET over TLS straight to the backend got 200 OK"),
-        "{ev}"
+    assert_says(
+        &ev,
+        &[
+            "completed a TLS",
+            "the same GET over TLS straight to the backend got 200 OK",
+        ],
     );
     ev
 }
@@ -201,9 +204,7 @@ async fn trace_gets_405_from_nginx_and_delete_from_the_backend() {
             &nginx.url(0),
             Some(&backend.url()),
             Profile::nginx(),
-            vec![ProbeSpec::Methods {
-                methods: Some(vec!["GET".into(), "TRACE".into(), "DELETE".into()]),
-            }],
+            vec![methods_probe(&["GET", "TRACE", "DELETE"])],
         )
         .await;
     let trace = assert_verdict(&report, "405.trace-unsupported", Verdict::Reproduced);
@@ -214,16 +215,7 @@ async fn trace_gets_405_from_nginx_and_delete_from_the_backend() {
     );
     let method = finding(&report, "405.backend-method-unsupported");
     assert_eq!(method.side, lbprobe::classify::Side::Upstream);
-    let delete = assert_verdict(
-        &report,
-        "405.backend-method-unsupported",
-        Verdict::Reproduced,
-    );
-    assert!(
-        delete.contains("DELETE straight to the backend: 405 Method Not Allowed"),
-        "{delete}"
-    );
-    assert!(delete.contains("passed on by the listener"), "{delete}");
+    let delete = assert_backend_405_on_delete(&report);
     // Only DELETE is the backend's 405 (the Allow header it sent lists the others).
     assert_eq!(method.reason, "the backend itself answers DELETE with 405");
     assert_eq!(method.evidence.len(), 1, "{delete}");
@@ -303,12 +295,7 @@ async fn validating_backend_behind_nginx(headers: Vec<(String, String)>) -> Repo
         Some(listener),
         Some(direct),
         Profile::nginx(),
-        vec![
-            ProbeSpec::Protocol,
-            ProbeSpec::Methods {
-                methods: Some(vec!["GET".into(), "POST".into()]),
-            },
-        ],
+        vec![ProbeSpec::Protocol, methods_probe(&["GET", "POST"])],
     ))
     .await
 }

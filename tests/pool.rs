@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use lbprobe::classify::Verdict;
-use lbprobe::lab::{BackendConfig, Fault, FaultRule, Nginx, NginxServer, NginxSpec};
+use lbprobe::lab::{BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec};
 use lbprobe::probe::pool::PoolSpec;
 use lbprobe::probe::{Limits, ProbeSpec};
 use lbprobe::profile::Profile;
@@ -17,6 +17,7 @@ use support::findings::{
     assert_bad_member_named, assert_verdict, finding, lab_plan, lab_target, loopback,
     start_backend, start_nginx,
 };
+use support::says::assert_says;
 
 /// nginx round-robin over `members`. `passive`: nginx's default passive health check, which
 /// rests a member for 10 s after one bad answer; without it (`max_fails=0`) nginx keeps sending
@@ -32,6 +33,21 @@ fn nginx_over(members: &[String], passive: bool) -> Nginx {
         servers: vec![NginxServer::proxy("http://lbprobe_pool")],
         http_extra: format!("upstream lbprobe_pool {{ {servers}}}"),
     })
+}
+
+/// A lab backend whose every answer has a header line nginx refuses (`Name : value`): 502.
+fn bad_header() -> BackendConfig {
+    BackendConfig::default().fault(FaultRule::all(Fault::SpaceBeforeColon))
+}
+
+/// Three lab backends started with `config`, and their URLs.
+async fn pool_of_3(config: BackendConfig) -> (Vec<LabBackend>, Vec<String>) {
+    let mut backends = Vec::new();
+    for _ in 0..3 {
+        backends.push(start_backend(config.clone()).await);
+    }
+    let members = backends.iter().map(LabBackend::url).collect();
+    (backends, members)
 }
 
 async fn scan(listener: &str, members: &[String]) -> Report {
@@ -59,31 +75,15 @@ async fn scan_with(listener: &str, members: &[String], probes: Vec<ProbeSpec>) -
 #[tokio::test]
 async fn the_member_with_a_bad_header_explains_a_third_of_502s() {
     let good_a = start_backend(BackendConfig::default()).await;
-    let bad =
-        start_backend(BackendConfig::default().fault(FaultRule::all(Fault::SpaceBeforeColon)))
-            .await;
+    let bad = start_backend(bad_header()).await;
     let good_b = start_backend(BackendConfig::default()).await;
     let members = vec![good_a.url(), bad.url(), good_b.url()];
     let nginx = nginx_over(&members, false);
     let report = scan(&nginx.url(0), &members).await;
 
     let evidence = assert_verdict(&report, "502.bad-pool-member", Verdict::Confirmed);
-    let finding = report
-        .findings
-        .iter()
-        .find(|f| f.cause == "502.bad-pool-member")
-        .expect("finding");
-    let bad_addr = bad.url().trim_start_matches("http://").to_string();
-    assert!(
-        finding
-            .reason
-            .contains(&format!("member 2 of 3 ({bad_addr})")),
-        "{}",
-        finding.reason
-    );
-    assert!(!finding
-        .reason
-        .contains(good_a.url().trim_start_matches("http://")));
+    let reason = assert_bad_member_named(&report, "member 2 of 3", &bad.url());
+    assert!(!reason.contains(good_a.url().trim_start_matches("http://")));
     // Round-robin over three: 6 of the 18 requests met the bad member.
     let listener: Vec<_> = report
         .observations
@@ -97,14 +97,9 @@ async fn the_member_with_a_bad_header_explains_a_third_of_502s() {
         .count();
     assert!((4..=8).contains(&failed), "{failed} of 18 got 502");
     assert!(evidence.contains("answered 502"), "{evidence}");
-    assert!(
-        finding.reason.contains("(1 of 3: 33 %)"),
-        "{}",
-        finding.reason
-    );
+    assert!(reason.contains("(1 of 3: 33 %)"), "{reason}");
     // Every member was asked directly, and only the bad one failed.
-    assert!(evidence.contains("member 1 of 3"), "{evidence}");
-    assert!(evidence.contains("member 3 of 3"), "{evidence}");
+    assert_says(&evidence, &["member 1 of 3", "member 3 of 3"]);
     assert_eq!(
         evidence.matches("every answer usable").count(),
         2,
@@ -114,13 +109,7 @@ async fn the_member_with_a_bad_header_explains_a_third_of_502s() {
 
 #[tokio::test]
 async fn a_healthy_pool_blames_nobody() {
-    let mut members = Vec::new();
-    let mut backends = Vec::new();
-    for _ in 0..3 {
-        let b = start_backend(BackendConfig::default()).await;
-        members.push(b.url());
-        backends.push(b);
-    }
+    let (backends, members) = pool_of_3(BackendConfig::default()).await;
     let nginx = nginx_over(&members, false);
     let report = scan(&nginx.url(0), &members).await;
     assert_verdict(&report, "502.bad-pool-member", Verdict::RuledOut);
@@ -135,21 +124,12 @@ async fn a_healthy_pool_blames_nobody() {
 #[tokio::test]
 async fn passive_health_checks_lower_the_share_but_not_the_verdict() {
     let good_a = start_backend(BackendConfig::default()).await;
-    let bad =
-        start_backend(BackendConfig::default().fault(FaultRule::all(Fault::SpaceBeforeColon)))
-            .await;
+    let bad = start_backend(bad_header()).await;
     let good_b = start_backend(BackendConfig::default()).await;
     let members = vec![good_a.url(), good_b.url(), bad.url()];
     let nginx = nginx_over(&members, true);
     let report = scan(&nginx.url(0), &members).await;
-    assert_verdict(&report, "502.bad-pool-member", Verdict::Confirmed);
-    let reason = &report
-        .findings
-        .iter()
-        .find(|f| f.cause == "502.bad-pool-member")
-        .expect("finding")
-        .reason;
-    assert!(reason.contains("member 3 of 3"), "{reason}");
+    let reason = assert_bad_member_named(&report, "member 3 of 3", &bad.url());
     assert!(reason.contains("rest it after failures"), "{reason}");
 }
 
@@ -161,9 +141,7 @@ async fn passive_health_checks_lower_the_share_but_not_the_verdict() {
 #[tokio::test]
 async fn one_bad_member_is_not_every_backend_unhealthy() {
     let good_a = start_backend(BackendConfig::default()).await;
-    let bad =
-        start_backend(BackendConfig::default().fault(FaultRule::all(Fault::SpaceBeforeColon)))
-            .await;
+    let bad = start_backend(bad_header()).await;
     let good_b = start_backend(BackendConfig::default()).await;
     let members = vec![good_a.url(), bad.url(), good_b.url()];
     let nginx = nginx_over(&[bad.url(), good_a.url(), good_b.url()], false);
@@ -183,8 +161,10 @@ async fn one_bad_member_is_not_every_backend_unhealthy() {
     assert_eq!(baseline, Some(502), "the baseline met the bad member");
     assert_verdict(&report, "502.all-backends-unhealthy", Verdict::RuledOut);
     let why = &finding(&report, "502.all-backends-unhealthy").reason;
-    assert!(why.contains("it has a backend it sends to"), "{why}");
-    assert!(why.contains("502.bad-pool-member"), "{why}");
+    assert_says(
+        why,
+        &["it has a backend it sends to", "502.bad-pool-member"],
+    );
 }
 
 /// The neighbour: every member sends the malformed header, so nginx answers 502 at once to
@@ -192,15 +172,7 @@ async fn one_bad_member_is_not_every_backend_unhealthy() {
 /// member.
 #[tokio::test]
 async fn every_member_failing_directly_is_every_backend_unhealthy() {
-    let mut members = Vec::new();
-    let mut backends = Vec::new();
-    for _ in 0..3 {
-        let b =
-            start_backend(BackendConfig::default().fault(FaultRule::all(Fault::SpaceBeforeColon)))
-                .await;
-        members.push(b.url());
-        backends.push(b);
-    }
+    let (_backends, members) = pool_of_3(bad_header()).await;
     let nginx = nginx_over(&members, false);
     let report = scan_with(
         &nginx.url(0),

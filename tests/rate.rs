@@ -17,8 +17,9 @@ use lbprobe::target::{Role, Target};
 use lbprobe::transport::{Bounds, Endpoint};
 
 mod support;
-use support::findings::start_nginx;
+use support::findings::{backend_after, start_nginx};
 use support::outcome::Outcome;
+use support::says::assert_says;
 
 /// The ramp's result for `role`.
 fn ramp_of(outcome: &Outcome, role: Role) -> &RateResult {
@@ -95,8 +96,7 @@ async fn nginx_limit_req_reproduces_503_rate_limited_with_its_onset() {
     let onset = ramp.onset_rps.expect("an onset rate");
     assert!((10.0..=100.0).contains(&onset), "onset {onset} rps");
     let why = out.text("503.rate-limited");
-    assert!(why.contains("503s began at"), "{why}");
-    assert!(why.contains("listener's own error page"), "{why}");
+    assert_says(&why, &["503s began at", "listener's own error page"]);
     // The 503s never reached the backend: it saw fewer requests than the listener answered
     // plus the direct checks.
     let direct = ramp_of(&out, Role::Backend).sent() as u64;
@@ -183,11 +183,7 @@ async fn the_same_ramp_without_limit_req_rules_the_limit_out_up_to_the_cap() {
     assert_eq!(ramp.total(503), 0, "{}", out.text("503.rate-limited"));
     assert_eq!(ramp.stop, RampStop::CapReached);
     assert_eq!(ramp.second_try, SecondTry::NotNeeded);
-    assert!(
-        out.text("503.rate-limited").contains("its cap: 50 rps"),
-        "{}",
-        out.text("503.rate-limited")
-    );
+    out.assert_says("503.rate-limited", "its cap: 50 rps");
 }
 
 #[tokio::test]
@@ -198,12 +194,7 @@ async fn backend_own_503_is_backend_error_not_rate_limiting() {
     let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(lab.url())));
     let out = probe(&nginx.url(0), Some(&lab.url()), short_ramp(20.0)).await;
     out.assert("503.rate-limited", Verdict::RuledOut);
-    assert!(
-        out.text("503.rate-limited")
-            .contains("backend answers 503 itself"),
-        "{}",
-        out.text("503.rate-limited")
-    );
+    out.assert_says("503.rate-limited", "backend answers 503 itself");
     out.assert("503.backend-error", Verdict::Confirmed);
     out.assert("503.passthrough", Verdict::Confirmed);
     out.assert("503.no-backends", Verdict::RuledOut);
@@ -233,18 +224,9 @@ async fn upstream_with_every_server_down_answers_at_once_without_a_backend() {
     // backends) cannot be told from "it sends to another backend", so the finding names both
     // and what tells them apart rather than confirming one.
     out.assert("502.all-backends-unhealthy", Verdict::Inconclusive);
-    assert!(
-        out.text("502.all-backends-unhealthy")
-            .contains("\"no live upstreams\""),
-        "{}",
-        out.text("502.all-backends-unhealthy")
-    );
+    out.assert_says("502.all-backends-unhealthy", "\"no live upstreams\"");
     out.assert("503.no-backends", Verdict::RuledOut);
-    assert!(
-        out.text("503.no-backends").contains("502, not 503"),
-        "{}",
-        out.text("503.no-backends")
-    );
+    out.assert_says("503.no-backends", "502, not 503");
     let why = out.text("502.all-backends-unhealthy");
     assert!(why.contains("straight to the backend: 200"), "{why}");
     // Every answer 502 from the first step: not a rate limit.
@@ -303,9 +285,14 @@ fn ramp_caps_above_the_ceiling_need_i_own_this_target() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("ramp.yaml:4:"), "{stderr}");
-    assert!(stderr.contains("above the hard ceiling"), "{stderr}");
-    assert!(stderr.contains("--i-own-this-target"), "{stderr}");
+    assert_says(
+        &stderr,
+        &[
+            "ramp.yaml:4:",
+            "above the hard ceiling",
+            "--i-own-this-target",
+        ],
+    );
     let allowed = std::process::Command::new(bin)
         .args(["run", "--dry-run", "--i-own-this-target"])
         .arg(&file)
@@ -394,11 +381,7 @@ fn rate_parameters_load_over_safe_defaults() {
 async fn the_ramp_runs_after_the_other_probes() {
     // Each answer takes 30 ms: the latency probe's requests span a quarter of a second, long
     // enough for a ramp started beside them to interleave.
-    let lab = LabBackend::start(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(30)))),
-    )
-    .await
-    .unwrap();
+    let lab = backend_after(30).await;
     let plan = Plan::new(
         Some(Target::parse(Role::Listener, &lab.url()).unwrap()),
         None,

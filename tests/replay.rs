@@ -18,6 +18,7 @@ use lbprobe::target::{Role, Target};
 
 mod support;
 use support::findings::{loopback, start_backend};
+use support::says::assert_says;
 
 fn start_nginx(spec: &NginxSpec) -> Nginx {
     Nginx::start(spec).unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"))
@@ -555,8 +556,10 @@ async fn the_command_says_the_request_passes_now_and_exits_0() {
     .await
     .unwrap();
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("The request passes now"), "{out}");
-    assert!(out.contains("Exit 0: the request passes now"), "{out}");
+    assert_says(
+        &out,
+        &["The request passes now", "Exit 0: the request passes now"],
+    );
     assert!(!out.contains("minimal request"), "{out}");
     assert!(!out.contains("9f8e7d6c5b4a"), "{out}");
     assert!(out.contains("1 request sent"), "{out}");

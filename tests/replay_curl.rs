@@ -9,6 +9,8 @@ use lbprobe::lab::{BackendConfig, LabBackend};
 use lbprobe::profile::Profile;
 use lbprobe::replay::curl::Defaults;
 use lbprobe::replay::run::{execute, quiet, ReplayJob};
+use lbprobe::replay::Parsed;
+use lbprobe::report::replay::ReplayReport;
 use lbprobe::target::{Role, Target};
 
 mod support;
@@ -57,8 +59,9 @@ fn run_curl(line: &str) {
     assert!(status.success(), "curl failed: {line}");
 }
 
-async fn run_lbprobe(line: &str, backend: &LabBackend, defaults: &Defaults) {
-    let parsed = lbprobe::replay::curl::parse(line, defaults).unwrap_or_else(|e| panic!("{e}"));
+/// Replays `parsed` once to the lab backend, as its only target, with the installed curl's
+/// defaults.
+async fn replay_to(backend: &LabBackend, parsed: Parsed, curl: Defaults) -> ReplayReport {
     let job = ReplayJob {
         parsed,
         listener: Target::parse(Role::Listener, &backend.url()).unwrap(),
@@ -67,9 +70,14 @@ async fn run_lbprobe(line: &str, backend: &LabBackend, defaults: &Defaults) {
         profile: Profile::none(),
         mask: Vec::new(),
         shrink: false,
-        curl: defaults.clone(),
+        curl,
     };
-    let r = execute(job, quiet(), lbprobe::probe::Interrupt::new()).await;
+    execute(job, quiet(), lbprobe::probe::Interrupt::new()).await
+}
+
+async fn run_lbprobe(line: &str, backend: &LabBackend, defaults: &Defaults) {
+    let parsed = lbprobe::replay::curl::parse(line, defaults).unwrap_or_else(|e| panic!("{e}"));
+    let r = replay_to(backend, parsed, defaults.clone()).await;
     assert_eq!(r.requests_sent, 1, "{}", r.exit_reason);
 }
 
@@ -122,17 +130,7 @@ async fn the_reports_curl_command_sends_the_replayed_bytes() {
     let defaults = installed_curl();
     let raw = "post /upload?x=1 HTTP/1.1\r\nHost: shop.example.com\r\nx-lower: 1\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nhello world";
     let parsed = lbprobe::replay::parse(raw.as_bytes(), None).unwrap();
-    let job = ReplayJob {
-        parsed,
-        listener: Target::parse(Role::Listener, &backend.url()).unwrap(),
-        backend: None,
-        limits: loopback(5, Duration::from_secs(3)),
-        profile: Profile::none(),
-        mask: Vec::new(),
-        shrink: false,
-        curl: defaults,
-    };
-    let r = execute(job, quiet(), lbprobe::probe::Interrupt::new()).await;
+    let r = replay_to(&backend, parsed, defaults).await;
     let by_lbprobe = last_raw(&backend);
     assert_eq!(by_lbprobe, raw.as_bytes());
     let line = r

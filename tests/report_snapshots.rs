@@ -25,6 +25,7 @@ use lbprobe::run::{check_limit_expectations, exit_status, Expect, Expected, RunE
 use lbprobe::target::{Role, Target};
 use lbprobe::transport::ConnEnd;
 
+use support::says::assert_says;
 use support::*;
 
 /// The story: an nginx listener on TLS forwards plain HTTP to a backend port that speaks TLS,
@@ -64,13 +65,7 @@ fn observations() -> Vec<lbprobe::probe::Observation> {
         obs(Family::Methods, "CONNECT", BACKEND).ended(ConnEnd::Io(
             "connection closed before message completed".into(),
         )),
-        header_probe(
-            LISTENER,
-            8191,
-            400,
-            "Bad Request",
-            &nginx_page(400, "Bad Request"),
-        ),
+        nginx_refused_header(LISTENER, 8191),
         limit(LISTENER, Some(8190), Some(8191), Some(400)),
     ])
 }
@@ -547,17 +542,13 @@ fn markdown_report() {
         text.starts_with("## ❌ lbprobe · scenario `snapshot` · exit 1"),
         "{text}"
     );
-    assert!(
-        text.contains("| `400.header-too-large` | **confirmed** | listener |"),
-        "{text}"
-    );
-    assert!(
-        text.contains("#### `400.header-too-large` · **confirmed**"),
-        "{text}"
-    );
-    assert!(
-        text.contains("`https://127.0.0.1:8443/` (TLS not verified, SNI lb.example.test)"),
-        "{text}"
+    assert_says(
+        &text,
+        &[
+            "| `400.header-too-large` | **confirmed** | listener |",
+            "#### `400.header-too-large` · **confirmed**",
+            "`https://127.0.0.1:8443/` (TLS not verified, SNI lb.example.test)",
+        ],
     );
     // Ruled-out causes are in the table, not in the details.
     assert!(

@@ -4,11 +4,11 @@
 //! request (the lab backend answers TRACE with the request it got).
 
 mod support;
-use support::findings::start_backend;
+use support::findings::{start_backend, start_nginx};
 
-use support::report_json::{lbprobe_async, TIGHT};
+use support::report_json::{lbprobe_async, scan_args, TIGHT};
 
-use lbprobe::lab::{BackendConfig, Nginx, NginxServer, NginxSpec};
+use lbprobe::lab::{BackendConfig, NginxServer, NginxSpec};
 
 const AUTH: &str = "planted-auth-9f1c";
 const COOKIE: &str = "planted-cookie-4b2e";
@@ -34,10 +34,9 @@ fn assert_clean(what: &str, out: &std::process::Output) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_planted_secret_reaches_any_output() {
     let backend = start_backend(BackendConfig::default()).await;
-    let nginx = Nginx::start(&NginxSpec::one(NginxServer::proxy(backend.url()).extra(
+    let nginx = start_nginx(&NginxSpec::one(NginxServer::proxy(backend.url()).extra(
         format!("add_header Set-Cookie \"sid={SET_COOKIE}\" always;"),
-    )))
-    .unwrap_or_else(|e| panic!("this test needs a real nginx: {e}"));
+    )));
     let (listener, direct) = (nginx.url(0), backend.url());
     let auth = format!("Authorization: Bearer {AUTH}");
     let cookie = format!("Cookie: sid={COOKIE}; theme=x");
@@ -55,25 +54,24 @@ async fn no_planted_secret_reaches_any_output() {
     let scenario = scenario.to_string_lossy().to_string();
 
     for format in ["human", "json", "junit", "markdown"] {
-        let mut args = vec![
-            "scan",
-            "--listener",
+        let mut args = scan_args(
             &listener,
-            "--backend",
             &direct,
-            "-H",
-            &auth,
-            "-H",
-            &cookie,
-            "-H",
-            &api_key,
-            "--mask",
-            "X-Api-Key",
-            "--probes",
-            "protocol,methods",
-            "--format",
-            format,
-        ];
+            &[
+                "-H",
+                &auth,
+                "-H",
+                &cookie,
+                "-H",
+                &api_key,
+                "--mask",
+                "X-Api-Key",
+                "--probes",
+                "protocol,methods",
+                "--format",
+                format,
+            ],
+        );
         args.extend_from_slice(TIGHT);
         assert_clean(
             &format!("scan --format {format}"),

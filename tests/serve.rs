@@ -106,6 +106,18 @@ fn probe_url(serve: &Serve, module: &str, target: &str, backend: Option<&str>) -
     serve.url(&format!("/probe?{}", q.finish()))
 }
 
+/// Send `request` to serve: the answer's status and body.
+async fn answer(request: reqwest::RequestBuilder) -> (u16, String) {
+    let r = request.send().await.expect("serve answers");
+    let status = r.status().as_u16();
+    (status, r.text().await.expect("a body"))
+}
+
+/// GET `url` from serve: the answer's status and body.
+async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+    answer(client.get(url)).await
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -346,13 +358,8 @@ async fn a_target_off_the_allow_list_is_refused_and_never_contacted() {
         ("http://api.lb.example/", Some(off_list.as_str())),
         ("http://127.0.0.2:9/", None),
     ] {
-        let r = client
-            .get(probe_url(&serve, "quick", target, backend))
-            .send()
-            .await
-            .expect("serve answers");
-        assert_eq!(r.status().as_u16(), 403, "{target} {backend:?}");
-        let body = r.text().await.expect("a body");
+        let (status, body) = get(&client, &probe_url(&serve, "quick", target, backend)).await;
+        assert_eq!(status, 403, "{target} {backend:?}");
         assert!(body.contains("not on the config's allow list"), "{body}");
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -361,43 +368,25 @@ async fn a_target_off_the_allow_list_is_refused_and_never_contacted() {
         0,
         "a refused probe sent nothing"
     );
-    let metrics = client
-        .get(serve.url("/metrics"))
-        .send()
-        .await
-        .expect("serve answers")
-        .text()
-        .await
-        .expect("metrics");
+    let (_, metrics) = get(&client, &serve.url("/metrics")).await;
     assert!(
         metrics.contains(r#"lbprobe_serve_probes_refused_total{reason="not-allowed"} 3"#),
         "{metrics}"
     );
 
     // The neighbour: the exact URL on the list is probed.
-    let r = client
-        .get(probe_url(&serve, "quick", &allowed, None))
-        .send()
-        .await
-        .expect("serve answers");
-    assert_eq!(r.status().as_u16(), 200);
+    let (status, metrics) = get(&client, &probe_url(&serve, "quick", &allowed, None)).await;
+    assert_eq!(status, 200);
     assert!(
         connections.load(Ordering::SeqCst) > 0,
         "an allowed probe goes out"
     );
-    promtool_parses(&r.text().await.expect("metrics"));
+    promtool_parses(&metrics);
 
     // `&debug=true`: the human report of the same run instead of metrics.
-    let r = client
-        .get(format!(
-            "{}&debug=true",
-            probe_url(&serve, "quick", &allowed, None)
-        ))
-        .send()
-        .await
-        .expect("serve answers");
-    assert_eq!(r.status().as_u16(), 200);
-    let report = r.text().await.expect("a body");
+    let debug = format!("{}&debug=true", probe_url(&serve, "quick", &allowed, None));
+    let (status, report) = get(&client, &debug).await;
+    assert_eq!(status, 200);
     assert!(
         report.contains(&allowed) && !report.contains("# TYPE"),
         "{report}"
@@ -429,9 +418,9 @@ modules:
     let metrics = |module: &'static str| {
         let (client, url) = (client.clone(), probe_url(&serve, module, &target, None));
         async move {
-            let r = client.get(url).send().await.expect("serve answers");
-            assert_eq!(r.status().as_u16(), 200);
-            r.text().await.expect("metrics")
+            let (status, metrics) = get(&client, &url).await;
+            assert_eq!(status, 200);
+            metrics
         }
     };
     // Unverified, the handshake completes: the probe reaches the listener over TLS and rules
@@ -443,17 +432,8 @@ modules:
         ),
         "{staging}"
     );
-    let report = client
-        .get(format!(
-            "{}&debug=true",
-            probe_url(&serve, "staging", &target, None)
-        ))
-        .send()
-        .await
-        .expect("serve answers")
-        .text()
-        .await
-        .expect("a report");
+    let debug = format!("{}&debug=true", probe_url(&serve, "staging", &target, None));
+    let (_, report) = get(&client, &debug).await;
     assert!(report.contains("(TLS not verified)"), "{report}");
     // Verified, the handshake fails on the self-signed certificate: nothing over TLS is decided.
     let verified = metrics("verified").await;
@@ -473,34 +453,24 @@ async fn a_scrape_timeout_shorter_than_the_module_returns_a_partial_result_in_ti
     let serve = Serve::start(&slow_lab_config());
     let client = client();
     let url = probe_url(&serve, "slow", &nginx.url(0), Some(&backend.url()));
+    // A scrape as Prometheus sends it with a 1.5 s scrape timeout.
+    let scrape = |client: &reqwest::Client, url: &str| {
+        client
+            .get(url)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", "1.5")
+    };
 
     let first = {
         let (client, url) = (client.clone(), url.clone());
         tokio::spawn(async move {
             let started = Instant::now();
-            let r = client
-                .get(&url)
-                .header("X-Prometheus-Scrape-Timeout-Seconds", "1.5")
-                .send()
-                .await
-                .expect("serve answers");
-            let status = r.status().as_u16();
-            let text = r.text().await.expect("a body");
+            let (status, text) = answer(scrape(&client, &url)).await;
             (started.elapsed(), status, text)
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let second = client
-        .get(&url)
-        .header("X-Prometheus-Scrape-Timeout-Seconds", "1.5")
-        .send()
-        .await
-        .expect("serve answers");
-    assert_eq!(
-        second.status().as_u16(),
-        429,
-        "one probe per target at a time"
-    );
+    let (second, _) = answer(scrape(&client, &url)).await;
+    assert_eq!(second, 429, "one probe per target at a time");
 
     let (took, status, text) = first.await.expect("the first scrape");
     assert_eq!(status, 200, "{text}");
@@ -531,38 +501,19 @@ async fn a_reload_with_a_bad_config_keeps_the_old_one() {
         "allow: [127.0.0.0/8]\nmodules:\n  second:\n    probes: [protocl]\n",
     )
     .expect("the config rewritten");
-    let r = client
-        .post(serve.url("/-/reload"))
-        .send()
-        .await
-        .expect("serve answers");
-    assert_eq!(r.status().as_u16(), 500);
-    let why = r.text().await.expect("a body");
+    let (status, why) = answer(client.post(serve.url("/-/reload"))).await;
+    assert_eq!(status, 500);
     assert!(
         why.contains("serve.yaml:4:14: unknown probe family"),
         "{why}"
     );
 
-    let index = client
-        .get(serve.url("/"))
-        .send()
-        .await
-        .expect("serve answers")
-        .text()
-        .await
-        .expect("a body");
+    let (_, index) = get(&client, &serve.url("/")).await;
     assert!(
         index.contains("modules: first"),
         "the old config stays: {index}"
     );
-    let metrics = client
-        .get(serve.url("/metrics"))
-        .send()
-        .await
-        .expect("serve answers")
-        .text()
-        .await
-        .expect("metrics");
+    let (_, metrics) = get(&client, &serve.url("/metrics")).await;
     assert_eq!(
         value(&metrics, "lbprobe_serve_config_last_reload_successful"),
         Some(0.0),
@@ -592,14 +543,7 @@ async fn a_reload_with_a_bad_config_keeps_the_old_one() {
     assert!(status.success());
     let started = Instant::now();
     loop {
-        let index = client
-            .get(serve.url("/"))
-            .send()
-            .await
-            .expect("serve answers")
-            .text()
-            .await
-            .expect("a body");
+        let (_, index) = get(&client, &serve.url("/")).await;
         if index.contains("modules: second") {
             break;
         }

@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lbprobe::classify::Verdict;
-use lbprobe::lab::{
-    BackendConfig, Fault, FaultRule, LabBackend, Nginx, NginxServer, NginxSpec, UnacceptingListener,
-};
+use lbprobe::lab::{BackendConfig, LabBackend, Nginx, NginxServer, NginxSpec, UnacceptingListener};
 use lbprobe::probe::{self, Detail, Family, Limits, Plan, ProbeSpec};
 use lbprobe::profile::{Numbers, Profile};
 use lbprobe::target::{Role, Target};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 mod support;
+use support::findings::backend_after;
 use support::outcome::Outcome;
+use support::says::assert_says;
 
 /// nginx gives up on the backend after these, and the profile says so, so the classifier
 /// compares against what nginx really does.
@@ -86,11 +86,7 @@ fn stats_of(outcome: &Outcome, role: Role) -> &lbprobe::probe::latency::LatencyS
 
 #[tokio::test]
 async fn slow_backend_confirms_504_backend_slow_not_connect_timeout() {
-    let lab = LabBackend::start(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(1500)))),
-    )
-    .await
-    .unwrap();
+    let lab = backend_after(1500).await;
     let nginx = nginx_in_front_of(&lab.url());
     let o = probe(&nginx.url(0), &lab.url(), 3, None).await;
 
@@ -99,11 +95,13 @@ async fn slow_backend_confirms_504_backend_slow_not_connect_timeout() {
     o.assert("502.backend-slow", Verdict::RuledOut);
     o.assert("502.backend-unreachable", Verdict::RuledOut);
     let slow = o.text("504.backend-slow");
-    assert!(
-        slow.contains("straight to the backend: 200 ×3; time to first byte"),
-        "{slow}"
+    assert_says(
+        &slow,
+        &[
+            "straight to the backend: 200 ×3; time to first byte",
+            "got 504",
+        ],
     );
-    assert!(slow.contains("got 504"), "{slow}");
     // Every request got an answer: nginx's 504 through the listener, the slow 200 straight.
     assert_eq!(
         stats_of(&o, Role::Listener).statuses.get(&504),
@@ -136,8 +134,10 @@ async fn fast_backend_rules_out_both_504_causes() {
     o.assert("499.network-rtt-loss", Verdict::RuledOut);
     o.assert("408.bandwidth-throttled", Verdict::Inconclusive);
     let bandwidth = o.text("499.bandwidth-throttled");
-    assert!(bandwidth.contains("provider's monitoring"), "{bandwidth}");
-    assert!(bandwidth.contains("retransmitted segments"), "{bandwidth}");
+    assert_says(
+        &bandwidth,
+        &["provider's monitoring", "retransmitted segments"],
+    );
     // No client timeout declared: nothing to compare with, but a recommendation all the same.
     o.assert("499.client-timeout-short", Verdict::Inconclusive);
     let short = o.text("499.client-timeout-short");
@@ -170,11 +170,7 @@ async fn closed_backend_port_confirms_502_backend_unreachable() {
 
 #[tokio::test]
 async fn client_timeout_below_a_consistent_backend_is_too_short() {
-    let lab = LabBackend::start(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(300)))),
-    )
-    .await
-    .unwrap();
+    let lab = backend_after(300).await;
     let nginx = nginx_in_front_of(&lab.url());
     let o = probe(
         &nginx.url(0),
@@ -187,11 +183,13 @@ async fn client_timeout_below_a_consistent_backend_is_too_short() {
     o.assert("499.client-timeout-short", Verdict::Confirmed);
     o.assert("499.backend-slow", Verdict::RuledOut);
     let short = o.text("499.client-timeout-short");
-    assert!(short.contains("recommended client timeout: "), "{short}");
-    assert!(short.contains("× 2, rounded up"), "{short}");
-    assert!(
-        short.contains("the clients' declared timeout is 100 ms"),
-        "{short}"
+    assert_says(
+        &short,
+        &[
+            "recommended client timeout: ",
+            "× 2, rounded up",
+            "the clients' declared timeout is 100 ms",
+        ],
     );
     // The backend is slow for this client, not for nginx.
     o.assert("504.backend-slow", Verdict::RuledOut);
@@ -206,11 +204,7 @@ async fn client_timeout_below_a_consistent_backend_is_too_short() {
 /// finish well inside their timeout.
 #[tokio::test]
 async fn client_timeout_above_a_consistent_backend_is_not_too_short() {
-    let lab = LabBackend::start(
-        BackendConfig::default().fault(FaultRule::all(Fault::Delay(Duration::from_millis(300)))),
-    )
-    .await
-    .unwrap();
+    let lab = backend_after(300).await;
     let nginx = nginx_in_front_of(&lab.url());
     let o = probe(&nginx.url(0), &lab.url(), 3, Some(Duration::from_secs(2))).await;
 
@@ -231,8 +225,7 @@ async fn silently_dropped_syns_confirm_504_connect_timeout() {
 
     o.assert("504.connect-timeout", Verdict::Confirmed);
     let why = o.text("504.connect-timeout");
-    assert!(why.contains("got no answer to the SYN"), "{why}");
-    assert!(why.contains("got 504"), "{why}");
+    assert_says(&why, &["got no answer to the SYN", "got 504"]);
     o.assert("502.backend-unreachable", Verdict::RuledOut);
     assert_ne!(o.verdict("504.backend-slow"), Some(Verdict::Confirmed));
 }

@@ -19,7 +19,7 @@ use lbprobe::target::{Role, Target};
 use lbprobe::transport::ConnEnd;
 
 use support::debug_text::assert_no_rust_debug;
-use support::findings::{assert_verdict, finding, start_nginx, summary};
+use support::findings::{assert_reason, assert_verdict, finding, start_nginx, summary};
 use support::report_json::{json, lbprobe_async, TIGHT};
 
 /// A self-signed certificate with basic constraints CA:TRUE, as `openssl req -x509` makes by
@@ -185,13 +185,11 @@ async fn a_tls_backend_that_answers_400_itself_is_not_confirmed() {
     let backend = tls_backend(ca_as_server_cert(), "return 400;");
     let nginx = proxy_to(format!("https://127.0.0.1:{}", backend.port(0)));
     let report = scan(&nginx.url(0), &backend.url(0)).await;
-    let f = finding(&report, "400.backend-expects-https");
-    assert_eq!(f.verdict, Verdict::Inconclusive, "{}", summary(&report));
-    assert!(
-        f.reason
-            .contains("may be the listener's own or the backend's"),
-        "{}",
-        f.reason
+    assert_reason(
+        &report,
+        "400.backend-expects-https",
+        Verdict::Inconclusive,
+        "may be the listener's own or the backend's",
     );
 }
 

@@ -18,6 +18,7 @@ use lbprobe::report::Report;
 use lbprobe::target::{Role, Target};
 
 use support::findings::{assert_verdict, finding, start_haproxy, start_nginx, summary};
+use support::says::assert_says;
 
 const ID: &str = "502.tls-handshake-failed-to-backend";
 
@@ -126,16 +127,6 @@ async fn behind_verifying_nginx(
     let nginx = nginx_verifying(backend.port(0), listener_trusts);
     let report = scan(&nginx.url(0), &backend.url(0), we_trust).await;
     (report, nginx)
-}
-
-/// The evidence must show each of these facts, in words.
-fn assert_says(evidence: &str, facts: &[&str]) {
-    for fact in facts {
-        assert!(
-            evidence.contains(fact),
-            "{fact:?} missing from:\n{evidence}"
-        );
-    }
 }
 
 #[tokio::test]

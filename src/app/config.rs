@@ -186,14 +186,14 @@ impl Output {
     }
 }
 
-/// The run's caps as flags give them: above 0, NaN refused (ranges refuse it), the request
-/// timeout between 1 ms and an hour.
-fn caps_in_range(
+/// The run's caps from the flags that give them, checked: above 0, NaN refused (ranges refuse
+/// it), the request timeout between 1 ms and an hour.
+fn checked_limits(
     max_rate: f64,
     max_requests: u32,
     max_duration: u64,
     timeout: f64,
-) -> Result<(), AppError> {
+) -> Result<Limits, AppError> {
     if !(f64::MIN_POSITIVE..=f64::MAX).contains(&max_rate)
         || max_requests == 0
         || max_duration == 0
@@ -203,7 +203,12 @@ fn caps_in_range(
             "--max-rate, --max-requests, --max-duration and --timeout must be above 0 (--timeout from 0.001 to 3600)".into(),
         ));
     }
-    Ok(())
+    Ok(Limits {
+        max_requests,
+        max_rate,
+        max_duration: Duration::from_secs(max_duration),
+        request_timeout: Duration::from_secs_f64(timeout),
+    })
 }
 
 /// Stage two of `scan`'s arguments: raw flags into a validated plan.
@@ -369,7 +374,7 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
             )));
         }
     }
-    caps_in_range(
+    let limits = checked_limits(
         args.max_rate,
         args.max_requests,
         args.max_duration,
@@ -386,12 +391,7 @@ pub fn scan_job(args: &ScanArgs) -> Result<Job, AppError> {
     let plan = Plan::new(listener, backend)
         .with_profile(profile)
         .with_probes(probes)
-        .with_limits(Limits {
-            max_requests: args.max_requests,
-            max_rate: args.max_rate,
-            max_duration: Duration::from_secs(args.max_duration),
-            request_timeout: Duration::from_secs_f64(args.timeout),
-        })
+        .with_limits(limits)
         .with_mask(mask)
         .with_marker(args.marker)
         .with_pool(pool)
@@ -747,7 +747,7 @@ pub fn replay_job(args: &ReplayArgs) -> Result<crate::replay::run::ReplayJob, Ap
         }
         mask.push(name.clone());
     }
-    caps_in_range(
+    let limits = checked_limits(
         args.max_rate,
         args.max_requests,
         args.max_duration,
@@ -767,12 +767,7 @@ pub fn replay_job(args: &ReplayArgs) -> Result<crate::replay::run::ReplayJob, Ap
             .as_deref()
             .map(|b| target(Role::Backend, b))
             .transpose()?,
-        limits: Limits {
-            max_requests: args.max_requests,
-            max_rate: args.max_rate,
-            max_duration: Duration::from_secs(args.max_duration),
-            request_timeout: Duration::from_secs_f64(args.timeout),
-        },
+        limits,
         profile,
         mask,
         shrink: args.shrink,

@@ -258,6 +258,24 @@ fn answer_text(status: Option<u16>, at: Option<&Observation>) -> String {
     }
 }
 
+/// Cause `id` inconclusive when the search `(o, l)` of `family` on `role` measured nothing: why,
+/// with the requests it sent as evidence.
+fn unmeasured_draft(
+    view: &View<'_>,
+    id: &str,
+    family: Family,
+    role: Role,
+    (o, l): (&Observation, &LimitSearch),
+) -> Option<Draft> {
+    let why = unmeasured(view, family, role, l)?;
+    Some(
+        Draft::new(id, Verdict::Inconclusive, format!("the {role} {why}")).with(
+            format!("{family}: {}", crate::plural::count(l.requests, "request")),
+            &[o],
+        ),
+    )
+}
+
 /// Why a search measured nothing on a side, when it did not.
 fn unmeasured(view: &View<'_>, family: Family, role: Role, l: &LimitSearch) -> Option<String> {
     if l.refuses_everything {
@@ -437,17 +455,8 @@ impl<'v, 'a> Judge<'v, 'a> {
         let view = self.view;
         let (lo, l) = self.limit(m.family, Role::Listener, false)?;
         let backend = self.limit(m.family, Role::Backend, false);
-        if let Some(why) = unmeasured(view, m.family, Role::Listener, l) {
-            return Some(
-                Draft::new(id, Verdict::Inconclusive, format!("the listener {why}")).with(
-                    format!(
-                        "{}: {}",
-                        m.family,
-                        crate::plural::count(l.requests, "request")
-                    ),
-                    &[lo],
-                ),
-            );
+        if let Some(d) = unmeasured_draft(view, id, m.family, Role::Listener, (lo, l)) {
+            return Some(d);
         }
         let Some(r) = self.refusal(m, false) else {
             return Some(
@@ -696,17 +705,8 @@ impl<'v, 'a> Judge<'v, 'a> {
         let Some((bo, b)) = self.limit(m.family, Role::Backend, false) else {
             return self.backend_uri_limit_relayed(m);
         };
-        if let Some(why) = unmeasured(view, m.family, Role::Backend, b) {
-            return Some(
-                Draft::new(ID, Verdict::Inconclusive, format!("the backend {why}")).with(
-                    format!(
-                        "{}: {}",
-                        m.family,
-                        crate::plural::count(b.requests, "request")
-                    ),
-                    &[bo],
-                ),
-            );
+        if let Some(d) = unmeasured_draft(view, ID, m.family, Role::Backend, (bo, b)) {
+            return Some(d);
         }
         let Some(rejected) = b.smallest_rejected else {
             return Some(

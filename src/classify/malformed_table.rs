@@ -259,20 +259,28 @@ pub struct MalformedTable {
     pub groups: MalformedGroups,
 }
 
+impl MalformedRow {
+    /// How strict `role` was with this kind; `None` when it was not reached.
+    pub fn strictness(&self, role: Role) -> Option<Strictness> {
+        let side = match role {
+            Role::Listener => &self.listener,
+            Role::Backend => &self.backend,
+        };
+        side.as_ref().and_then(|a| a.strictness)
+    }
+}
+
 impl MalformedTable {
-    /// Rows whose side is judged `s`.
-    pub fn count(&self, role: Role, s: Strictness) -> usize {
+    /// The rows whose `role` side is judged `s`.
+    pub fn judged(&self, role: Role, s: Strictness) -> impl Iterator<Item = &MalformedRow> {
         self.rows
             .iter()
-            .filter(|r| {
-                let side = if role == Role::Listener {
-                    &r.listener
-                } else {
-                    &r.backend
-                };
-                side.as_ref().and_then(|a| a.strictness) == Some(s)
-            })
-            .count()
+            .filter(move |r| r.strictness(role) == Some(s))
+    }
+
+    /// Rows whose side is judged `s`.
+    pub fn count(&self, role: Role, s: Strictness) -> usize {
+        self.judged(role, s).count()
     }
 }
 

@@ -232,7 +232,8 @@ pub(crate) fn findings(drafts: Vec<Draft>, catalogue: &Catalogue) -> Vec<Finding
     findings
 }
 
-/// Lookups over a run's observations.
+/// Lookups over a run's observations. The default is a run that observed nothing.
+#[derive(Default)]
 pub(crate) struct View<'a> {
     pub observations: &'a [Observation],
     pub reached: Option<&'a Reached>,

@@ -450,7 +450,7 @@ fn mtu_mismatch(view: &View<'_>) -> Option<Draft> {
 mod tests {
     use super::*;
     use crate::probe::SentRequest;
-    use crate::transport::{ConnEnd, Timings};
+    use crate::transport::ConnEnd;
 
     fn obs(variant: &str, role: Role, exchange: Option<Exchange>, detail: Detail) -> Observation {
         Observation {
@@ -468,21 +468,7 @@ mod tests {
     }
 
     fn ended(end: ConnEnd) -> Exchange {
-        Exchange {
-            endpoint: "10.0.0.2:80".into(),
-            tls: false,
-            timings: Timings::default(),
-            bytes_out: 0,
-            bytes_in: 0,
-            end,
-            response: None,
-            raw_prefix: Default::default(),
-            tcp_rtt_us: None,
-            tcp_retransmits: None,
-            peer: None,
-            tls_info: None,
-            http_version: None,
-        }
+        Exchange::ended("10.0.0.2:80", end)
     }
 
     /// No privilege for discovery and every POST lost, even the small one: nothing to go on,
@@ -610,10 +596,6 @@ mod tests {
 
     #[test]
     fn no_mtu_observations_make_no_finding() {
-        assert!(mtu_mismatch(&View {
-            observations: &[],
-            reached: None
-        })
-        .is_none());
+        assert!(mtu_mismatch(&View::default()).is_none());
     }
 }

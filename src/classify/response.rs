@@ -779,14 +779,7 @@ mod tests {
             listener_tls: None,
             has_backend: true,
         };
-        assert!(drafts(
-            &View {
-                observations: &[],
-                reached: None
-            },
-            &ctx
-        )
-        .is_empty());
+        assert!(drafts(&View::default(), &ctx).is_empty());
     }
 
     #[test]

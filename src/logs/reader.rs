@@ -240,10 +240,7 @@ fn summarise_blocks(
         opts.block(input, lines, &mut acc);
         true
     });
-    read.map_err(|source| LogsError::Read {
-        input: input.to_string(),
-        source,
-    })?;
+    read.map_err(read_error(input))?;
     if let Some(e) = failed {
         return Err(e);
     }
@@ -256,10 +253,7 @@ fn summarise_blocks(
 /// Summarise one input.
 pub fn read_input(input: &Input, opts: &Options) -> Result<Summary, LogsError> {
     let name = input.name();
-    let io_err = |source| LogsError::Read {
-        input: name.clone(),
-        source,
-    };
+    let io_err = read_error(&name);
     let stop = AtomicBool::new(false);
     match input {
         Input::Stdin => {
@@ -299,10 +293,7 @@ pub fn read_input(input: &Input, opts: &Options) -> Result<Summary, LogsError> {
                 )
             })
             .map_err(|e| match e {
-                Failure::Io(source) => LogsError::Read {
-                    input: name.clone(),
-                    source,
-                },
+                Failure::Io(source) => io_err(source),
                 Failure::Logs(e) => e,
             })
         }
@@ -316,10 +307,7 @@ fn stream<R: BufRead>(
     opts: &Options,
     stop: &AtomicBool,
 ) -> Result<Summary, LogsError> {
-    let head = r.fill_buf().map_err(|source| LogsError::Read {
-        input: name.to_string(),
-        source,
-    })?;
+    let head = r.fill_buf().map_err(read_error(name))?;
     if head.starts_with(&GZIP_MAGIC) {
         summarise(
             flate2::bufread::MultiGzDecoder::new(r),
@@ -444,30 +432,27 @@ pub fn for_each_numbered_line(
     mut each: impl FnMut(u64, Option<&[u8]>) -> bool,
 ) -> Result<(), LogsError> {
     let name = input.name();
-    let io_err = |source| LogsError::Read {
-        input: name.clone(),
-        source,
+    let io_err = read_error(&name);
+    let source: Box<dyn Read> = match input {
+        Input::Stdin => Box::new(io::stdin().lock()),
+        Input::File(p) => Box::new(File::open(p).map_err(io_err)?),
     };
+    let mut r = BufReader::with_capacity(READ_SIZE, source);
     let stop = AtomicBool::new(false);
-    match input {
-        Input::Stdin => {
-            let mut r = BufReader::with_capacity(READ_SIZE, io::stdin().lock());
-            if r.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC) {
-                for_each_line(flate2::bufread::MultiGzDecoder::new(r), &stop, &mut each)
-            } else {
-                for_each_line(r, &stop, &mut each)
-            }
-        }
-        Input::File(p) => {
-            let mut r = BufReader::with_capacity(READ_SIZE, File::open(p).map_err(io_err)?);
-            if r.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC) {
-                for_each_line(flate2::bufread::MultiGzDecoder::new(r), &stop, &mut each)
-            } else {
-                for_each_line(r, &stop, &mut each)
-            }
-        }
+    if r.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC) {
+        for_each_line(flate2::bufread::MultiGzDecoder::new(r), &stop, &mut each)
+    } else {
+        for_each_line(r, &stop, &mut each)
     }
     .map_err(io_err)
+}
+
+/// The error for a failed read of the input named `name`.
+fn read_error(name: &str) -> impl Fn(io::Error) -> LogsError + Copy + '_ {
+    move |source| LogsError::Read {
+        input: name.to_string(),
+        source,
+    }
 }
 
 /// [`for_each_numbered_line`] without the numbers.

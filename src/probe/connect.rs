@@ -10,6 +10,7 @@ use crate::transport::tcp_info::tcp_info;
 use crate::transport::{endpoint_label, Bounds, ConnEnd};
 
 use super::context::{Engine, Side, ERROR_BUDGET};
+use super::engine::all_at_once;
 use super::latency::Percentiles;
 use super::{Detail, Family, Observation, SentRequest};
 
@@ -155,11 +156,7 @@ pub fn rest(attempts: u32) -> String {
 }
 
 pub async fn run(engine: &Engine, sides: &[Side], attempts: u32) -> Vec<Observation> {
-    futures_util::future::join_all(sides.iter().map(|side| run_side(engine, side, attempts)))
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    all_at_once(sides.iter().map(|side| run_side(engine, side, attempts))).await
 }
 
 async fn run_side(engine: &Engine, side: &Side, attempts: u32) -> Option<Observation> {

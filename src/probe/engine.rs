@@ -338,3 +338,17 @@ pub async fn run_interruptible(
 fn id_num(id: &str) -> u32 {
     id.trim_start_matches("tmp").parse().unwrap_or(0)
 }
+
+/// The observations of work run at once (sides that do not disturb each other, requests sent
+/// side by side), in the order the work was given: the fan-out every family shares.
+pub(crate) async fn all_at_once<F, O>(work: impl IntoIterator<Item = F>) -> Vec<Observation>
+where
+    F: std::future::Future<Output = O>,
+    O: IntoIterator<Item = Observation>,
+{
+    futures_util::future::join_all(work)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}

@@ -458,8 +458,6 @@ mod tests {
     ) -> Exchange {
         let connected = !end.never_connected();
         Exchange {
-            endpoint: "127.0.0.1:1".into(),
-            tls: false,
             timings: Timings {
                 connect_ms: connected.then_some(0.5),
                 tls_ms: None,
@@ -470,25 +468,10 @@ mod tests {
             },
             bytes_out: 10,
             bytes_in: 10,
-            end,
-            response: status.map(|status| Response {
-                version: "HTTP/1.1".into(),
-                status,
-                reason: String::new(),
-                headers: Vec::new(),
-                body_prefix: Default::default(),
-                body_bytes: 0,
-                content_length: Some(0),
-                chunked: false,
-                complete: true,
-                problems: Vec::new(),
-            }),
-            raw_prefix: Default::default(),
+            response: status.map(|status| Response::complete(status, "", &[], b"")),
             tcp_rtt_us: connected.then_some(2000),
             tcp_retransmits: connected.then_some(1),
-            peer: None,
-            tls_info: None,
-            http_version: None,
+            ..Exchange::ended("127.0.0.1:1", end)
         }
     }
 

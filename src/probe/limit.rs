@@ -16,6 +16,7 @@ use crate::transport::tls::Alpn;
 use crate::transport::{ConnEnd, Exchange};
 
 use super::context::{Engine, Planned, Side, Via};
+use super::engine::all_at_once;
 use super::{request, Detail, Family, LimitSearch, Observation};
 
 /// What one sized request got.
@@ -463,11 +464,7 @@ pub async fn run_all<S: SizedRequest>(
             out
         }
     });
-    futures_util::future::join_all(per_side)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    all_at_once(per_side).await
 }
 
 /// Padding header names; each line is `X-Lbprobe-Pad-N: aaaa…`.

@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use crate::target::Role;
 
 use super::context::{Engine, ErrorBudget, Planned, Side, Via, ERROR_BUDGET};
+use super::engine::all_at_once;
 use super::templates::{self, Fill, Strict, Template};
 use super::{Detail, Family, Observation};
 
@@ -231,11 +232,7 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
             out
         }
     });
-    futures_util::future::join_all(per_side)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    all_at_once(per_side).await
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::transport::ConnEnd;
 
 use super::client::{client_for, error_exchange, response_exchange};
 use super::context::{Engine, ErrorBudget, Planned, Side, Via, ERROR_BUDGET};
+use super::engine::all_at_once;
 use super::{request, Detail, Family, Observation, SentRequest};
 
 pub const MATRIX: &[&str] = &[
@@ -87,11 +88,7 @@ pub async fn run(engine: &Engine, sides: &[Side], only: Option<&[String]>) -> Ve
             out
         }
     });
-    futures_util::future::join_all(per_side)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    all_at_once(per_side).await
 }
 
 /// The matrix again over h2, for a side that negotiated it: a listener may treat a method

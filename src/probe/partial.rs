@@ -13,6 +13,7 @@ use crate::transport::partial::{send_then_close, Reaction};
 use crate::transport::{ConnEnd, Exchange};
 
 use super::context::{Engine, Planned, Side, Via};
+use super::engine::all_at_once;
 use super::request::{build_for, USER_AGENT};
 use super::{Detail, Family, Observation};
 
@@ -200,11 +201,7 @@ pub async fn run(engine: &Engine, sides: &[Side], max_wait: Duration) -> Vec<Obs
             engine, side, max_wait,
         )));
     }
-    futures_util::future::join_all(work)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    all_at_once(work).await
 }
 
 async fn waiting(
@@ -331,8 +328,6 @@ mod tests {
     #[test]
     fn outcome_tells_answer_close_reset_and_cap() {
         let mut ex = Exchange {
-            endpoint: "x".into(),
-            tls: false,
             timings: crate::transport::Timings {
                 connect_ms: Some(1.0),
                 tls_ms: None,
@@ -342,15 +337,7 @@ mod tests {
                 transfer_ms: None,
             },
             bytes_out: 10,
-            bytes_in: 0,
-            end: ConnEnd::Fin,
-            response: None,
-            raw_prefix: Default::default(),
-            tcp_rtt_us: None,
-            tcp_retransmits: None,
-            peer: None,
-            tls_info: None,
-            http_version: None,
+            ..Exchange::ended("x", ConnEnd::Fin)
         };
         assert_eq!(Outcome::of(&ex), Outcome::Closed);
         assert_eq!(waited_ms(&ex), 2000.0);

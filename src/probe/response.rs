@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::transport::{ConnEnd, Exchange};
 
 use super::context::{Engine, Planned, Side, Via};
+use super::engine::all_at_once;
 use super::{request, Detail, Family, Observation};
 
 /// The causes this family speaks to (opaque to the engine, read by the classifier).
@@ -421,11 +422,7 @@ pub async fn run(engine: &Engine, sides: &[Side]) -> Vec<Observation> {
                 ))
             })
     });
-    futures_util::future::join_all(sends)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    all_at_once(sends).await
 }
 
 /// The requests a run sends to a side.
@@ -441,7 +438,7 @@ pub fn plan(side: &Side) -> Vec<Planned> {
 #[cfg(test)]
 pub(crate) mod test_support {
     use crate::transport::response::{parse_response, parse_response_closed};
-    use crate::transport::{ConnEnd, Exchange, ParseLimits, Timings};
+    use crate::transport::{ConnEnd, Exchange, ParseLimits};
 
     /// The exchange a GET (or HEAD) gets when the server sends `raw` and the read ends with
     /// `end`: a FIN completes a close-delimited body, as in the transport.
@@ -460,19 +457,11 @@ pub(crate) mod test_support {
             other => (other, parse_response(raw, head, &limits)),
         };
         Exchange {
-            endpoint: "127.0.0.1:1".into(),
-            tls: false,
-            timings: Timings::default(),
             bytes_out: 10,
             bytes_in: raw.len(),
-            end,
             response,
             raw_prefix: crate::transport::WireBytes::from(&raw[..raw.len().min(512)]),
-            tcp_rtt_us: None,
-            tcp_retransmits: None,
-            peer: None,
-            tls_info: None,
-            http_version: None,
+            ..Exchange::ended("127.0.0.1:1", end)
         }
     }
 }

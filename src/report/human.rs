@@ -297,16 +297,7 @@ fn write_malformed(out: &mut String, m: &MalformedTable, s: Style) -> std::fmt::
     // smuggled request.
     for role in [Role::Listener, Role::Backend] {
         let ids: Vec<&str> = m
-            .rows
-            .iter()
-            .filter(|r| {
-                let side = if role == Role::Listener {
-                    &r.listener
-                } else {
-                    &r.backend
-                };
-                side.as_ref().and_then(|a| a.strictness) == Some(Strictness::KeptOpen)
-            })
+            .judged(role, Strictness::KeptOpen)
             .map(|r| r.variant.as_str())
             .collect();
         if !ids.is_empty() {

@@ -361,6 +361,25 @@ fn pct(x: f64) -> String {
     format!("{:.1} %", x * 100.0)
 }
 
+/// Counted values as both text formats write them: `a ×3, b ×1`.
+fn counted<T: std::fmt::Display>(items: impl IntoIterator<Item = (T, u64)>) -> String {
+    items
+        .into_iter()
+        .map(|(value, n)| format!("{value} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A top list (URIs, clients, backends) in text: `/a ×2, /b ×1`.
+fn top_list(list: &[Top]) -> String {
+    counted(list.iter().map(|t| (&t.value, t.count)))
+}
+
+/// The error statuses no cause explains: `500 ×2, 503 ×1`.
+fn unexplained(r: &LogsReport) -> String {
+    counted(r.unexplained.iter().map(|s| (s.status, s.count)))
+}
+
 /// The summary for a person at a terminal.
 /// A logs report in `format`: JSON, Markdown, or the human text (the native and the SQL paths
 /// alike).
@@ -453,11 +472,7 @@ pub fn human(r: &LogsReport, style: Style) -> String {
             ("backends", &c.top_backends),
         ] {
             if !list.is_empty() {
-                let items: Vec<String> = list
-                    .iter()
-                    .map(|t| format!("{} ×{}", t.value, t.count))
-                    .collect();
-                let _ = writeln!(o, "  top {label}: {}", items.join(", "));
+                let _ = writeln!(o, "  top {label}: {}", top_list(list));
             }
         }
         if let Some(fix) = c.fix.first() {
@@ -478,26 +493,16 @@ pub fn human(r: &LogsReport, style: Style) -> String {
             first_seen(u.first_line, u.first_time.as_deref(), None)
         );
         if !u.top_uris.is_empty() {
-            let items: Vec<String> = u
-                .top_uris
-                .iter()
-                .map(|t| format!("{} ×{}", t.value, t.count))
-                .collect();
-            let _ = writeln!(o, "  top URIs: {}", items.join(", "));
+            let _ = writeln!(o, "  top URIs: {}", top_list(&u.top_uris));
         }
         let _ = writeln!(o, "  to tell: {}", u.tell);
     }
     if !r.unexplained.is_empty() {
-        let rows: Vec<String> = r
-            .unexplained
-            .iter()
-            .map(|s| format!("{} ×{}", s.status, s.count))
-            .collect();
         let _ = writeln!(
             o,
             "\n{} {}",
             style.dim("error lines no documented cause explains:"),
-            rows.join(", ")
+            unexplained(r)
         );
     }
     if !r.not_computed.is_empty() {
@@ -532,10 +537,10 @@ pub fn human(r: &LogsReport, style: Style) -> String {
 pub fn markdown(r: &LogsReport) -> String {
     let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
     let tops = |list: &[Top]| {
-        list.iter()
-            .map(|t| format!("`{}` ×{}", cell(&t.value), t.count))
-            .collect::<Vec<_>>()
-            .join(", ")
+        counted(
+            list.iter()
+                .map(|t| (format!("`{}`", cell(&t.value)), t.count)),
+        )
     };
     let mut o = String::new();
     let _ = writeln!(
@@ -595,15 +600,10 @@ pub fn markdown(r: &LogsReport) -> String {
         o.push('\n');
     }
     if !r.unexplained.is_empty() {
-        let rows: Vec<String> = r
-            .unexplained
-            .iter()
-            .map(|s| format!("{} ×{}", s.status, s.count))
-            .collect();
         let _ = writeln!(
             o,
             "Error lines no documented cause explains: {}.\n",
-            rows.join(", ")
+            unexplained(r)
         );
     }
     if !r.not_computed.is_empty() {

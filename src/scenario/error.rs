@@ -91,6 +91,27 @@ pub fn write_at(
     )
 }
 
+/// Where a byte offset of `text` is, as [`write_at`] shows it: the 1-based line and character
+/// column, and that line's text. An offset past the end or inside a character is moved back to
+/// the nearest place that is one.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize, String) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    let source_line = text[line_start..]
+        .split('\n')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('\r')
+        .to_string();
+    (line, column, source_line)
+}
+
 /// What was wrong, in words that say what was expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Problem {

@@ -307,21 +307,7 @@ impl Source<'_> {
 
     /// 1-based line and character column of a byte offset, and that line's text.
     fn line_column(&self, offset: usize) -> (usize, usize, String) {
-        let mut offset = offset.min(self.text.len());
-        while !self.text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let before = &self.text[..offset];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let line = before.matches('\n').count() + 1;
-        let column = before[line_start..].chars().count() + 1;
-        let source_line = self.text[line_start..]
-            .split('\n')
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches('\r')
-            .to_string();
-        (line, column, source_line)
+        super::error::line_column(self.text, offset)
     }
 }
 

@@ -12,7 +12,7 @@ mod raw;
 mod units;
 mod vars;
 
-pub use error::{mask_secrets, write_at, Diagnostic, Problem, ScenarioError};
+pub use error::{line_column, mask_secrets, write_at, Diagnostic, Problem, ScenarioError};
 pub use load::{
     load_file, load_file_as, load_module_str, load_str, load_str_as, read_bounded, read_file,
     BoundedRead, Ownership, MODULE_BACKEND, MODULE_TARGET,

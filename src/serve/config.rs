@@ -531,22 +531,11 @@ impl Doc<'_> {
     }
 
     fn error(&self, offset: usize, problem: ConfigProblem) -> ConfigError {
-        let mut offset = offset.min(self.text.len());
-        while !self.text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let before = &self.text[..offset];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let source_line = self.text[line_start..]
-            .split('\n')
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches('\r')
-            .to_string();
+        let (line, column, source_line) = scenario::line_column(self.text, offset);
         ConfigError::Invalid(Box::new(ConfigDiagnostic {
             origin: self.origin.to_string(),
-            line: before.matches('\n').count() + 1,
-            column: before[line_start..].chars().count() + 1,
+            line,
+            column,
             problem,
             source_line,
         }))

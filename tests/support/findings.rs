@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lbprobe::classify::{Finding, Verdict};
+use lbprobe::classify::{Basis, Finding, Verdict};
 use lbprobe::lab::{
     Apache, ApacheSpec, BackendConfig, Fault, FaultRule, Haproxy, HaproxySpec, LabBackend, Nginx,
     NginxSpec,
@@ -41,6 +41,45 @@ pub fn finding<'a>(report: &'a Report, cause: &str) -> &'a Finding {
         .unwrap_or_else(|| panic!("no finding for {cause}; findings:{}", summary(report)))
 }
 
+/// Asserts the verdict on `cause` and that its reason says `words`; returns the finding.
+pub fn assert_reason<'a>(
+    report: &'a Report,
+    cause: &str,
+    verdict: Verdict,
+    words: &str,
+) -> &'a Finding {
+    let f = finding(report, cause);
+    assert_eq!(f.verdict, verdict, "{cause}; findings:{}", summary(report));
+    assert!(
+        f.reason.contains(words),
+        "{cause}: the reason does not say {words:?}: {}",
+        f.reason
+    );
+    f
+}
+
+/// A listener whose read timeout (1 s) is shorter than the lab backend's 2 s answer: its own
+/// `status` (502 or 504) confirms `<status>.backend-slow`, resting on the wait it measured and
+/// the timeout `profile` documents (60 s).
+pub fn assert_backend_slow_measured(report: &Report, status: u16, profile: &str) {
+    let cause = format!("{status}.backend-slow");
+    assert_verdict(report, &cause, Verdict::Confirmed);
+    let why = text_of(report, &cause);
+    assert!(
+        why.contains(&format!("gives up with {status} after 1.0 s (measured)")),
+        "{why}"
+    );
+    assert!(why.contains("up to 2"), "the backend's own time: {why}");
+    assert!(
+        why.contains(&format!(
+            "the {profile} profile documents 60 s for its read timeout"
+        )),
+        "{why}"
+    );
+    let f = finding(report, &cause);
+    assert_eq!(f.rests_on, vec![Basis::Measured, Basis::Documented]);
+}
+
 /// Asserts the verdict on `cause` and returns its evidence.
 pub fn assert_verdict(report: &Report, cause: &str, verdict: Verdict) -> String {
     let f = finding(report, cause);
@@ -52,6 +91,29 @@ pub fn assert_verdict(report: &Report, cause: &str, verdict: Verdict) -> String 
         summary(report)
     );
     evidence(f)
+}
+
+/// The methods family sending only `methods`, in this order.
+pub fn methods_probe(methods: &[&str]) -> ProbeSpec {
+    ProbeSpec::Methods {
+        methods: Some(methods.iter().map(|m| m.to_string()).collect()),
+    }
+}
+
+/// DELETE sent to a lab backend that rejects it (`reject_method("DELETE")`): its own 405,
+/// reproduced straight and through the listener. Returns the finding's evidence.
+pub fn assert_backend_405_on_delete(report: &Report) -> String {
+    let delete = assert_verdict(
+        report,
+        "405.backend-method-unsupported",
+        Verdict::Reproduced,
+    );
+    assert!(
+        delete.contains("DELETE straight to the backend: 405 Method Not Allowed"),
+        "{delete}"
+    );
+    assert!(delete.contains("passed on by the listener"), "{delete}");
+    delete
 }
 
 /// The bad pool member confirmed and named by its place and address (`member 2 of 3

@@ -10,6 +10,7 @@ pub mod debug_text;
 pub mod findings;
 pub mod outcome;
 pub mod report_json;
+pub mod says;
 pub mod timing;
 
 use lbprobe::probe::{templates, Detail, Family, LimitSearch, Observation, SentRequest};
@@ -338,6 +339,18 @@ pub fn header_probe(role: Role, bytes: usize, status: u16, reason: &str, body: &
     obs(Family::HeaderSize, &format!("header-{bytes}"), role)
         .answer(status, reason, body)
         .detail(Detail::Size { bytes })
+}
+
+/// One padded header request of `bytes` bytes that nginx refused with its own 400 page, as its
+/// default 8 KiB buffers refuse anything above 8190 bytes.
+pub fn nginx_refused_header(role: Role, bytes: usize) -> Obs {
+    header_probe(
+        role,
+        bytes,
+        400,
+        "Bad Request",
+        &nginx_page(400, "Bad Request"),
+    )
 }
 
 /// One request of a URI search, `bytes` bytes of request target.

@@ -47,6 +47,12 @@ impl Outcome {
         all
     }
 
+    /// The finding on `id` says `words`, in its reason or an evidence line.
+    pub fn assert_says(&self, id: &str, words: &str) {
+        let text = self.text(id);
+        assert!(text.contains(words), "{id} does not say {words:?}:\n{text}");
+    }
+
     pub fn assert(&self, id: &str, want: Verdict) {
         assert_eq!(self.verdict(id), Some(want), "{id}\n{}", self.text(id));
     }

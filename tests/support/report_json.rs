@@ -1,6 +1,7 @@
 //! Runs of the binary and lookups in its JSON report, for tests that drive `lbprobe` as a user
 //! would and read what it wrote.
 
+use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
@@ -35,13 +36,61 @@ pub async fn lbprobe_async(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"))
 }
 
+/// Bytes a run wrote, as text for assertions and their messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The run exited with `want`; otherwise fail with both of its streams.
+pub fn assert_exit(out: &Output, want: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(want),
+        "exit code; stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// All of stdout must be one JSON document: progress or messages there would break it.
 pub fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
-            "stdout is not JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
         )
     })
+}
+
+/// A scenario file `ci.yaml` in `dir` for one lab `backend`, `rest` (probes, limits,
+/// expectations) after its target; the file's path, for `lbprobe run`.
+pub fn backend_scenario(dir: &Path, backend: &str, rest: &str) -> String {
+    let path = dir.join("ci.yaml");
+    std::fs::write(
+        &path,
+        format!("targets:\n  backend: {{ url: \"{backend}\" }}\n{rest}"),
+    )
+    .expect("write the scenario");
+    path.to_str().expect("UTF-8 path").to_string()
+}
+
+/// The arguments of a `scan` of `listener` and its `backend`, then `rest`.
+pub fn scan_args<'a>(listener: &'a str, backend: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["scan", "--listener", listener, "--backend", backend];
+    args.extend_from_slice(rest);
+    args
+}
+
+/// The causes a JSON report confirms, in its order.
+pub fn confirmed_causes(report: &Value) -> Vec<&str> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["verdict"] == "confirmed")
+        .filter_map(|f| f["cause"].as_str())
+        .collect()
 }
 
 /// Every observation as `family variant`, for failure messages.

@@ -47,6 +47,14 @@ pub fn python() -> PathBuf {
     p
 }
 
+/// tests/support/run_sql.py doing `what` (an engine, or a sqlglot dialect), its files to add.
+fn run_sql(what: &str) -> Command {
+    let mut cmd = Command::new(python());
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/run_sql.py"))
+        .arg(what);
+    cmd
+}
+
 fn run(cmd: &mut Command, what: &str) -> String {
     let out = cmd
         .output()
@@ -138,11 +146,7 @@ pub fn sql(engine: Engine, format: &str, files: &[&Path]) -> BTreeMap<String, u6
                 "chdb"
             };
             run(
-                Command::new(python())
-                    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/run_sql.py"))
-                    .arg(py)
-                    .arg(&stmts)
-                    .arg(&out),
+                run_sql(py).arg(&stmts).arg(&out),
                 &format!("{py} running the emitted query"),
             );
             out
@@ -207,10 +211,7 @@ pub fn trino_parses(format: &str) {
     )
     .unwrap();
     let said = run(
-        Command::new(python())
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/run_sql.py"))
-            .arg("sqlglot-trino")
-            .arg(&query),
+        run_sql("sqlglot-trino").arg(&query),
         "sqlglot parsing the Trino query",
     );
     assert!(said.contains("parsed 1 statements"), "{said}");
@@ -228,10 +229,7 @@ pub fn trino_parses(format: &str) {
     )
     .unwrap();
     let said = run(
-        Command::new(python())
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/run_sql.py"))
-            .arg("sqlglot-athena")
-            .arg(&ddl),
+        run_sql("sqlglot-athena").arg(&ddl),
         "sqlglot parsing the Athena table",
     );
     assert!(said.contains("parsed 1 statements"), "{said}");

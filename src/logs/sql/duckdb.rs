@@ -10,9 +10,6 @@ impl Quirks for DuckDb {
     fn engine(&self) -> Engine {
         Engine::DuckDb
     }
-    fn ident(&self, name: &str) -> String {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
     fn matches(&self, x: &str, re: &str) -> String {
         format!("regexp_matches({x}, {re})")
     }
@@ -30,9 +27,6 @@ impl Quirks for DuckDb {
     }
     fn text(&self, x: &str) -> String {
         format!("CAST({x} AS VARCHAR)")
-    }
-    fn before_query(&self, x: &str) -> String {
-        format!("split_part({x}, '?', 1)")
     }
     fn time_local(&self, x: &str) -> String {
         format!("try_strptime({x}, '%d/%b/%Y:%H:%M:%S %z')")

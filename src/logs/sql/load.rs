@@ -74,8 +74,12 @@ pub fn load(
 }
 
 fn list(q: &dyn Quirks, files: &[String]) -> String {
-    let v: Vec<String> = files.iter().map(|f| q.string(f)).collect();
-    format!("[{}]", v.join(", "))
+    format!("[{}]", joined(files, |f| q.string(f)))
+}
+
+/// Each item as `each` writes it, joined by commas: a SELECT list, a column list.
+fn joined(items: &[String], each: impl Fn(&str) -> String) -> String {
+    items.iter().map(|i| each(i)).collect::<Vec<_>>().join(", ")
 }
 
 fn duckdb(
@@ -88,34 +92,28 @@ fn duckdb(
 ) {
     match re {
         Some(re) => {
-            let names: Vec<String> = cols.all.iter().map(|c| q.string(c)).collect();
-            let select: Vec<String> = cols
-                .all
-                .iter()
-                .map(|c| format!("m[{}] AS {}", q.string(c), q.ident(c)))
-                .collect();
+            let names = joined(&cols.all, |c| q.string(c));
+            let select = joined(&cols.all, |c| {
+                format!("m[{}] AS {}", q.string(c), q.ident(c))
+            });
             // A tab never occurs in an nginx line (nginx writes control bytes as \xHH): the
             // whole line is one column.
             let _ = writeln!(
                 o,
                 "CREATE OR REPLACE TABLE {t} AS\nSELECT {}\nFROM (\n  SELECT regexp_extract(line, {re}, [{}]) AS m\n  FROM read_csv({}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\\t', quote = '', escape = '', auto_detect = false)\n  WHERE regexp_full_match(line, {re})\n);",
-                select.join(", "),
-                names.join(", "),
+                select,
+                names,
                 list(q, files),
                 re = q.string(re),
             );
         }
         None => {
-            let columns: Vec<String> = cols
-                .all
-                .iter()
-                .map(|c| format!("{}: 'VARCHAR'", q.string(c)))
-                .collect();
+            let columns = joined(&cols.all, |c| format!("{}: 'VARCHAR'", q.string(c)));
             let _ = writeln!(
                 o,
                 "CREATE OR REPLACE TABLE {t} AS\nSELECT * FROM read_json({}, format = 'newline_delimited', ignore_errors = true, columns = {{{}}});",
                 list(q, files),
-                columns.join(", ")
+                columns
             );
         }
     }
@@ -129,12 +127,7 @@ fn clickhouse(
     re: Option<&str>,
     files: &[String],
 ) {
-    let structure: Vec<String> = cols
-        .all
-        .iter()
-        .map(|c| format!("{} Nullable(String)", q.ident(c)))
-        .collect();
-    let structure = structure.join(", ");
+    let structure = joined(&cols.all, |c| format!("{} Nullable(String)", q.ident(c)));
     let _ = writeln!(o, "DROP TABLE IF EXISTS {t};");
     let _ = writeln!(o, "CREATE TABLE {t} ({structure}) ENGINE = Memory;");
     for f in files {
@@ -199,11 +192,9 @@ fn postgres(
             );
         }
         None => {
-            let select: Vec<String> = cols
-                .all
-                .iter()
-                .map(|c| format!("j->>{} AS {}", q.string(c), q.ident(c)))
-                .collect();
+            let select = joined(&cols.all, |c| {
+                format!("j->>{} AS {}", q.string(c), q.ident(c))
+            });
             // A line that is not JSON is a bad line, as natively: skipped, not fatal
             // (pg_input_is_valid is PostgreSQL 16's; this works before it too).
             let _ = writeln!(
@@ -213,7 +204,7 @@ fn postgres(
             let _ = writeln!(
                 o,
                 "CREATE TABLE {t} AS SELECT {} FROM (SELECT pg_temp.lbprobe_json(line) AS j FROM lbprobe_lines) s WHERE j IS NOT NULL;",
-                select.join(", ")
+                select
             );
         }
     }
@@ -230,7 +221,7 @@ fn trino(
     files: &[String],
 ) {
     // Athena's DDL is Hive's: backquoted names, a SerDe, the files' S3 folder.
-    let columns: Vec<String> = cols.all.iter().map(|c| format!("`{c}` string")).collect();
+    let columns = joined(&cols.all, |c| format!("`{c}` string"));
     let _ = writeln!(
         o,
         "-- Trino and Athena read tables from object storage, not local files: upload {} to one folder and set LOCATION to it.",
@@ -250,6 +241,6 @@ fn trino(
         o,
         "CREATE EXTERNAL TABLE {} ({})\n{serde}\nLOCATION 's3://YOUR-BUCKET/access-logs/';",
         t.replace('"', "`"),
-        columns.join(", ")
+        columns
     );
 }

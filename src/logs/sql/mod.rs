@@ -85,8 +85,10 @@ pub enum SqlError {
 /// How an engine writes what the query needs. Every method returns SQL text.
 pub(crate) trait Quirks: Sync {
     fn engine(&self) -> Engine;
-    /// A quoted identifier.
-    fn ident(&self, name: &str) -> String;
+    /// A quoted identifier (the standard's double quotes, doubled inside).
+    fn ident(&self, name: &str) -> String {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
     /// A string literal.
     fn string(&self, s: &str) -> String {
         format!("'{}'", s.replace('\'', "''"))
@@ -107,7 +109,9 @@ pub(crate) trait Quirks: Sync {
         format!("({a} || {b})")
     }
     /// `x` up to its first `?` (the whole of it without one).
-    fn before_query(&self, x: &str) -> String;
+    fn before_query(&self, x: &str) -> String {
+        format!("split_part({x}, '?', 1)")
+    }
     /// The first `n` characters.
     fn left(&self, x: &str, n: usize) -> String {
         format!("substr({x}, 1, {n})")

@@ -11,9 +11,6 @@ impl Quirks for Postgres {
     fn engine(&self) -> Engine {
         Engine::Postgres
     }
-    fn ident(&self, name: &str) -> String {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
     fn matches(&self, x: &str, re: &str) -> String {
         format!("({x} ~ {re})")
     }
@@ -40,9 +37,6 @@ impl Quirks for Postgres {
     }
     fn count_double(&self, x: &str) -> String {
         format!("CAST({x} AS double precision)")
-    }
-    fn before_query(&self, x: &str) -> String {
-        format!("split_part({x}, '?', 1)")
     }
     fn time_local(&self, x: &str) -> String {
         format!("to_timestamp({x}, 'DD/Mon/YYYY:HH24:MI:SS TZHTZM')")

@@ -10,9 +10,6 @@ impl Quirks for Trino {
     fn engine(&self) -> Engine {
         Engine::Trino
     }
-    fn ident(&self, name: &str) -> String {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
     fn matches(&self, x: &str, re: &str) -> String {
         format!("regexp_like({x}, {re})")
     }
@@ -33,9 +30,6 @@ impl Quirks for Trino {
     }
     fn count_double(&self, x: &str) -> String {
         format!("CAST({x} AS double)")
-    }
-    fn before_query(&self, x: &str) -> String {
-        format!("split_part({x}, '?', 1)")
     }
     fn time_local(&self, x: &str) -> String {
         format!("parse_datetime({x}, 'dd/MMM/yyyy:HH:mm:ss Z')")

@@ -20,6 +20,7 @@ use crate::transport::{client_hello, Endpoint, Wire};
 
 use self::discover::Stage;
 use super::context::{Engine, Planned, Side, Via};
+use super::engine::all_at_once;
 use super::{request, Detail, Family, Observation};
 
 pub const EVIDENCE: &[&str] = &["502.mtu-mismatch"];
@@ -131,11 +132,7 @@ pub async fn run(engine: &Engine, sides: &[Side], spec: &MtuSpec) -> Vec<Observa
             .chain(hellos)
             .collect::<Vec<_>>()
     });
-    futures_util::future::join_all(each)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    all_at_once(each).await
 }
 
 /// The variants of the ClientHello pair.
@@ -192,11 +189,7 @@ async fn hellos(
             Detail::None,
         ))
     });
-    futures_util::future::join_all(sends)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    all_at_once(sends).await
 }
 
 /// What discovery sends, which no plan can list.
