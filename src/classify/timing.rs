@@ -145,10 +145,16 @@ pub(crate) use gateway::{fmt_timeout, own_ms, tolerance, AT_ONCE_MS};
 /// The listener's read timeout for the client-timeout rules: measured if its answers show one,
 /// else declared or documented; `None` when nothing says (nothing is assumed).
 fn read_timeout_ms(l: &Probed<'_>, ctx: &Context<'_>) -> Option<f64> {
+    measured_gateway(l)
+        .and_then(|g| g.timeout())
+        .or_else(|| ctx.profile.response_timeout().map(|c| ms(c.value)))
+}
+
+/// The listener's 504s (else 502s) when they show its own timeout, measured in this run.
+fn measured_gateway<'a>(l: &Probed<'a>) -> Option<gateway::Gateway<'a>> {
     [504, 502]
         .into_iter()
-        .find_map(|code| gateway::Gateway::of(code, &l.requests)?.timeout())
-        .or_else(|| ctx.profile.response_timeout().map(|c| ms(c.value)))
+        .find_map(|code| gateway::Gateway::of(code, &l.requests).filter(|g| g.timeout().is_some()))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -577,9 +583,7 @@ fn measured_client_timeouts(b: &Probed<'_>, l: &Probed<'_>, ctx: &Context<'_>) -
 /// itself: clients get its 504 or 502 and never leave, so neither 499 cause can be what they
 /// see. The profile's documented timeout is not enough for this: only what the listener did.
 fn listener_gives_up_first(l: &Probed<'_>, client_ms: f64) -> Option<Vec<Draft>> {
-    let g = [504, 502].into_iter().find_map(|code| {
-        gateway::Gateway::of(code, &l.requests).filter(|g| g.timeout().is_some())
-    })?;
+    let g = measured_gateway(l)?;
     let t = g.timeout()?;
     if t + gateway::tolerance(t) >= client_ms {
         return None;

@@ -486,25 +486,24 @@ impl Engine {
     /// it goes, and the rendered request carrying it, for the record. `None` when the run asks
     /// for none or the rendering cannot carry it.
     pub fn mark_client(&self, rendered: &[u8]) -> Option<(String, MarkerPlace, Vec<u8>)> {
-        let run = self.marker.as_ref()?;
-        marker::mark(rendered, "x", self.marker_place, false)?;
-        let n = self.marks.fetch_add(1, Ordering::SeqCst) + 1;
-        let value = format!("{run}-{n}");
-        let bytes = marker::mark(rendered, &value, self.marker_place, false)?;
+        let (value, bytes) = self.next_marked(rendered, false)?;
         Some((value, self.marker_place, bytes))
     }
 
     fn mark_as(&self, bytes: &[u8], cut: bool) -> Vec<u8> {
-        let Some(run) = &self.marker else {
-            return bytes.to_vec();
-        };
-        // A request that cannot carry it spends no number.
-        if marker::mark(bytes, "x", self.marker_place, cut).is_none() {
-            return bytes.to_vec();
-        }
+        self.next_marked(bytes, cut)
+            .map_or_else(|| bytes.to_vec(), |(_, marked)| marked)
+    }
+
+    /// The run's next marker value and `bytes` carrying it; `None` when the run asks for none
+    /// or the request cannot carry it (such a request spends no number).
+    fn next_marked(&self, bytes: &[u8], cut: bool) -> Option<(String, Vec<u8>)> {
+        let run = self.marker.as_ref()?;
+        marker::mark(bytes, "x", self.marker_place, cut)?;
         let n = self.marks.fetch_add(1, Ordering::SeqCst) + 1;
-        marker::mark(bytes, &format!("{run}-{n}"), self.marker_place, cut)
-            .unwrap_or_else(|| bytes.to_vec())
+        let value = format!("{run}-{n}");
+        let marked = marker::mark(bytes, &value, self.marker_place, cut)?;
+        Some((value, marked))
     }
 
     pub async fn sniff(&self, side: &Side) -> Result<Sniff, Exhausted> {
